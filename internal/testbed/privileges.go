@@ -1,0 +1,110 @@
+package testbed
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// RequireEnv is the environment variable under which a privileged test that
+// would skip fails instead. CI sets it: there, a skip would hide a test that
+// never ran.
+const RequireEnv = "ENGINE_REQUIRE_PRIVILEGED"
+
+// ErrNotPrivileged is returned (wrapped) when the process lacks a capability
+// a bed needs.
+var ErrNotPrivileged = errors.New("not privileged")
+
+// Capabilities the bed needs, by number (linux/capability.h).
+var needed = []struct {
+	bit  uint
+	name string
+}{
+	{12, "CAP_NET_ADMIN"}, // links, addresses, XDP
+	{13, "CAP_NET_RAW"},   // AF_PACKET sockets
+	{21, "CAP_SYS_ADMIN"}, // setns, mounting named namespaces
+}
+
+func checkPrivileges() error {
+	eff, err := effectiveCaps()
+	if err != nil {
+		return fmt.Errorf("testbed: read capabilities: %w", err)
+	}
+	var missing []string
+	for _, c := range needed {
+		if eff&(1<<c.bit) == 0 {
+			missing = append(missing, c.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("testbed: missing %s: run as root (sudo) or grant the capabilities: %w",
+			strings.Join(missing, ", "), ErrNotPrivileged)
+	}
+	return nil
+}
+
+func effectiveCaps() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff line in /proc/self/status")
+}
+
+// RequirePrivileged skips tb when the process cannot build a bed, or fails
+// it when RequireEnv is set.
+func RequirePrivileged(tb testing.TB) {
+	tb.Helper()
+	err := checkPrivileges()
+	if err == nil {
+		return
+	}
+	if os.Getenv(RequireEnv) != "" {
+		tb.Fatalf("%v (%s is set, so this privileged test may not skip)", err, RequireEnv)
+	}
+	tb.Skipf("skipping privileged test: %v", err)
+}
+
+// New builds a bed for a test and registers its removal with tb.Cleanup,
+// which runs even when the test fails or panics. The cleanup also checks
+// that the bed left nothing behind.
+func New(tb testing.TB, cfg Config) *Bed {
+	tb.Helper()
+	RequirePrivileged(tb)
+	b, err := Create(cfg)
+	if err != nil {
+		tb.Fatalf("build test bed: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			tb.Errorf("remove test bed: %v", err)
+		}
+		if left := b.Leftovers(); len(left) > 0 {
+			tb.Errorf("test bed left behind: %v", left)
+		}
+	})
+	return b
+}
+
+// Leftovers lists what of this bed still exists after Close.
+func (b *Bed) Leftovers() []string {
+	var out []string
+	for _, l := range Leftovers(os.Getpid()) {
+		if strings.Contains(l, b.HostIf) || strings.Contains(l, b.PeerIf) ||
+			strings.HasSuffix(l, "/"+b.NetnsName) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
