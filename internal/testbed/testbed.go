@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -125,7 +126,41 @@ func Create(cfg Config) (_ *Bed, err error) {
 	if err := b.Do(b.setupPeer); err != nil {
 		return nil, err
 	}
+	// The kernel attaches a link's real qdisc only when its link watcher sees
+	// the carrier, up to a second after "up"; until then frames sent on the
+	// link are dropped silently. A bed is ready when both ends are oper-up.
+	if err := b.waitOperUp(5 * time.Second); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+func (b *Bed) waitOperUp(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	up := func(name string) (bool, error) {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return false, err
+		}
+		return l.Attrs().OperState == netlink.OperUp, nil
+	}
+	for {
+		hostUp, err := up(b.HostIf)
+		if err != nil {
+			return fmt.Errorf("testbed: %s: %w", b.HostIf, err)
+		}
+		var peerUp bool
+		if err := b.Do(func() (err error) { peerUp, err = up(b.PeerIf); return err }); err != nil {
+			return fmt.Errorf("testbed: %s: %w", b.PeerIf, err)
+		}
+		if hostUp && peerUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testbed: %s/%s not operationally up after %v", b.HostIf, b.PeerIf, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (b *Bed) setupHost(cfg Config) error {

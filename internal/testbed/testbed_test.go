@@ -279,3 +279,30 @@ func buildUDPFrame(src, dst net.HardwareAddr, sip, dip netip.Addr, sport, dport 
 	copy(udp[8:], payload) // checksum 0: none, allowed for UDP over IPv4
 	return b
 }
+
+// A new bed is ready: both ends are operationally up, so the first frame
+// sent is not dropped by a link still waiting for its carrier.
+func TestReadyWhenCreated(t *testing.T) {
+	bed := New(t, Config{})
+	for _, side := range []struct {
+		name string
+		in   func(func() error) error
+	}{
+		{bed.HostIf, func(f func() error) error { return f() }},
+		{bed.PeerIf, bed.Do},
+	} {
+		err := side.in(func() error {
+			l, err := netlink.LinkByName(side.name)
+			if err != nil {
+				return err
+			}
+			if st := l.Attrs().OperState; st != netlink.OperUp {
+				return fmt.Errorf("%s is %v, want up", side.name, st)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
