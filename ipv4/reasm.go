@@ -341,7 +341,7 @@ func (r *Reassembler) makeRoom(need int, keep *queue) bool {
 // evictOldest discards the oldest datagram other than keep.
 func (r *Reassembler) evictOldest(keep *queue) bool {
 	q := r.oldest
-	if q == keep {
+	if q != nil && q == keep {
 		q = q.next
 	}
 	if q == nil {
