@@ -1,6 +1,10 @@
 package ipv4
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/xdpengine/engine/header"
+)
 
 // Fragmenter splits outgoing datagrams that exceed the MTU (RFC 791
 // section 3.2, "Fragmentation"). It keeps the FragOKs, FragCreates and
@@ -37,14 +41,15 @@ func plan(pkt []byte, mtu int, p *fragPlan) error {
 	if len(pkt) < minHeader || pkt[0]>>4 != 4 {
 		return ErrBadPacket
 	}
-	p.hl = int(pkt[0]&0xf) * 4
-	p.total = int(binary.BigEndian.Uint16(pkt[2:]))
-	if p.hl < minHeader || p.total < p.hl || p.total > len(pkt) {
+	ip := header.IPv4(pkt)
+	p.hl = ip.HeaderLen()
+	p.total = int(ip.TotalLength())
+	if p.hl < minHeader || p.hl > len(pkt) || p.total < p.hl || p.total > len(pkt) {
 		return ErrBadPacket
 	}
+	p.origOff = int(ip.FragmentOffset())
+	p.origMF = ip.MoreFragments()
 	fo := binary.BigEndian.Uint16(pkt[6:])
-	p.origOff = int(fo&offMsk) * 8
-	p.origMF = fo&flagMF != 0
 	if p.total <= mtu {
 		p.n = 1
 		return nil
@@ -162,10 +167,10 @@ func (f *Fragmenter) Fragment(pkt []byte, mtu int, out [][]byte) (int, error) {
 		if !last || p.origMF {
 			fo |= flagMF
 		}
-		binary.BigEndian.PutUint16(b[2:], uint16(hl+n))
+		ip := header.IPv4(b[:hl+n])
+		ip.SetTotalLength(uint16(hl + n))
 		binary.BigEndian.PutUint16(b[6:], fo)
-		b[10], b[11] = 0, 0
-		binary.BigEndian.PutUint16(b[10:], ^ipChecksum(b[:hl]))
+		ip.UpdateChecksum()
 		out[i] = b[:hl+n]
 		off += n
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/xdpengine/engine/header"
 	"math/rand/v2"
 	"sync"
 	"syscall"
@@ -26,7 +27,7 @@ func datagram(k FragKey, opts []byte, payload []byte, df bool) []byte {
 	copy(b[16:], k.Dst[:])
 	copy(b[20:], opts)
 	copy(b[hl:], payload)
-	binary.BigEndian.PutUint16(b[10:], ^ipChecksum(b[:hl]))
+	header.IPv4(b).UpdateChecksum()
 	return b
 }
 

@@ -1,26 +1,13 @@
 package ipv4
 
-import "encoding/binary"
+import "github.com/xdpengine/engine/header"
 
 // finishHeader rewrites the first fragment's header for the whole datagram:
-// total length, no MF, offset 0, fresh checksum.
-// TODO(merge header): use header.IPv4.
+// total length, MF clear, offset 0, fresh checksum. DF and the reserved bit
+// are kept as the first fragment had them.
 func finishHeader(h []byte, total int) {
-	binary.BigEndian.PutUint16(h[2:], uint16(total))
-	h[6] &= 0x40 // keep DF
-	h[7] = 0
-	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], ^ipChecksum(h))
-}
-
-// ipChecksum is the folded one's complement sum of an IPv4 header.
-// TODO(merge header): header.Checksum.
-func ipChecksum(h []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		s += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	s = (s & 0xffff) + s>>16
-	s += s >> 16
-	return uint16(s)
+	ip := header.IPv4(h)
+	ip.SetTotalLength(uint16(total))
+	ip.SetFlagsFragmentOffset(ip.Flags()&^header.IPv4FlagMoreFragments, 0)
+	ip.UpdateChecksum()
 }

@@ -1,27 +1,28 @@
 package ipv4
 
-import "encoding/binary"
+import "github.com/xdpengine/engine/header"
 
-// ParseFragment takes apart an IPv4 packet (starting at its header) into a
-// Fragment that aliases pkt. It checks what reassembly relies on (version,
-// header length, total length within pkt, header checksum) and trims link
-// padding using the total length.
-// TODO(merge header): use header.ParseIPv4.
+// ParseFragment validates pkt (an IPv4 packet starting at its header) with
+// header.ParseIPv4 and returns the Fragment view of it, aliasing pkt, with
+// link padding trimmed by the total length. Errors are header's sentinels
+// (ErrTruncated, ErrBadChecksum, ...), returned as they are.
 func ParseFragment(pkt []byte) (Fragment, error) {
-	var f Fragment
-	if len(pkt) < minHeader || pkt[0]>>4 != 4 {
-		return f, ErrBadPacket
+	ip, err := header.ParseIPv4(pkt)
+	if err != nil {
+		return Fragment{}, err
 	}
-	hl := int(pkt[0]&0xf) * 4
-	total := int(binary.BigEndian.Uint16(pkt[2:]))
-	if hl < minHeader || total < hl || total > len(pkt) || ipChecksum(pkt[:hl]) != 0xffff {
-		return f, ErrBadPacket
+	return FragmentOf(ip), nil
+}
+
+// FragmentOf returns the Fragment view of an IPv4 packet already validated
+// by header.ParseIPv4 (the worker's parse path, which parses once).
+func FragmentOf(ip header.IPv4) Fragment {
+	hl := ip.HeaderLen()
+	return Fragment{
+		Key:     FragKey{Src: ip.Src4(), Dst: ip.Dst4(), ID: ip.ID(), Proto: ip.Protocol()},
+		Offset:  int(ip.FragmentOffset()),
+		More:    ip.MoreFragments(),
+		Header:  ip[:hl],
+		Payload: ip.Payload(),
 	}
-	fo := binary.BigEndian.Uint16(pkt[6:])
-	f.Key = FragKey{Src: [4]byte(pkt[12:16]), Dst: [4]byte(pkt[16:20]), ID: binary.BigEndian.Uint16(pkt[4:]), Proto: pkt[9]}
-	f.Offset = int(fo&offMsk) * 8
-	f.More = fo&flagMF != 0
-	f.Header = pkt[:hl]
-	f.Payload = pkt[hl:total]
-	return f, nil
 }
