@@ -1,0 +1,47 @@
+// Package header holds typed, zero-copy views over the wire formats the
+// engine's workers parse on every packet: Ethernet (with 802.1Q and 802.1ad
+// QinQ tags), ARP for Ethernet/IPv4, IPv4, ICMPv4, UDP and TCP with its
+// options; and the Internet checksum with its incremental update and the
+// pseudo-header sums of UDP and TCP.
+//
+// # Two forms per protocol
+//
+// A view (Ethernet, ARP, IPv4, ICMPv4, UDP, TCP) is a byte slice over the
+// frame; its getters read and its setters write the frame in place. A fields
+// struct (EthernetFields, ARPFields, IPv4Fields, ...) is a plain value to
+// parse into and build from: its Parse method fills a caller-owned struct,
+// its Len method gives the encoded length and its Put method writes the
+// header into a caller buffer.
+//
+// # Parse contract
+//
+// Untrusted bytes are validated once, by a checked constructor
+// (ParseEthernet, ParseARP, ParseIPv4, ParseIPv4Quoted, ParseICMPv4,
+// ParseUDP, ParseTCP) or by a Fields.Parse method. Each returns one of the
+// package's sentinel errors (ErrTruncated, ErrBadVersion, ErrBadIHL,
+// ErrBadTotalLength, ...), never a wrapped or allocated error, so a worker
+// can count drops per cause with a switch on the error and no allocation.
+// After a constructor returned a view without error, no getter or setter of
+// that view panics, whatever the bytes were. A view made by a plain
+// conversion (header.IPv4(b)) carries no such promise.
+//
+// Emitting never panics either: Put checks the buffer against Len and
+// returns ErrBufferTooSmall when it is short; a buffer of the advertised
+// length (the *HeaderLen constants or Fields.Len) always suffices.
+//
+// Nothing in this package allocates. Addresses cross the API as netip.Addr
+// (an IPv4 netip.Addr needs no allocation) with raw [4]byte accessors
+// (Src4, Dst4, ...) for the hot path. Slices in a fields struct filled by
+// Parse (IPv4Fields.Options, ICMPv4Fields.Payload) alias the parsed bytes.
+//
+// # Checksums
+//
+// Checksum computes the 16-bit one's complement sum of RFC 1071 eight bytes
+// at a time with add-with-carry; its result is the folded sum, not its
+// complement. ChecksumUpdate16 and ChecksumUpdate32 apply RFC 1624's
+// equation 3 to rewrite a field without summing the packet again; the
+// Rewrite* methods of IPv4 use them to change addresses and ports in place
+// and fix both the IP and the TCP/UDP checksum, as a load balancer does.
+// UDP's zero-checksum rule is kept: a computed zero is sent as 0xffff, and a
+// received zero means "no checksum".
+package header
