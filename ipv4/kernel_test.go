@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/testbed"
 )
@@ -25,7 +24,6 @@ func TestKernelFragmentsReassemble(t *testing.T) {
 	if err := bed.SetPeerNeighbor(bed.EngineAddr, bed.HostMAC); err != nil {
 		t.Fatal(err)
 	}
-	waitOperUp(t, bed)
 	pc, err := testbed.ListenPacket(bed.HostIf)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +109,6 @@ func TestKernelFragmentsReassemble(t *testing.T) {
 // kernel reassembles them and its UDP socket receives the right bytes.
 func TestOurFragmentsKernelReassembles(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{MTU: 1500})
-	waitOperUp(t, bed)
 	pc, err := testbed.ListenPacket(bed.HostIf)
 	if err != nil {
 		t.Fatal(err)
@@ -198,28 +195,6 @@ func TestOurFragmentsKernelReassembles(t *testing.T) {
 	if st := fr.Stats(); st.FragOKs != uint64(len(cases)) || st.FragFails != 0 {
 		t.Errorf("stats %+v", st)
 	}
-}
-
-// waitOperUp waits until both ends of the bed are operationally up. A veth
-// end's qdisc is attached by the kernel's link watcher (up to a second after
-// the carrier comes up); until then frames sent on it are dropped without a
-// trace. RTM_GETLINK runs under the same lock as the link watcher, so once
-// it reports "up" the qdisc is in place.
-func waitOperUp(t *testing.T, bed *testbed.Bed) {
-	t.Helper()
-	up := func(name string) bool {
-		l, err := netlink.LinkByName(name)
-		return err == nil && l.Attrs().OperState == netlink.OperUp
-	}
-	for range 300 {
-		var peer bool
-		bed.Do(func() error { peer = up(bed.PeerIf); return nil })
-		if peer && up(bed.HostIf) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s/%s not operationally up after 3 s", bed.HostIf, bed.PeerIf)
 }
 
 // peerSnmp reads one counter of the Ip: line of the peer namespace's
