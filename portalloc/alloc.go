@@ -4,6 +4,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -32,8 +33,8 @@ type Config struct {
 	// bind(0) choices). nil: PCG sources seeded from crypto/rand.
 	NewRand func(shard int) rand.Source
 	// Probes bounds the random probes of a connect before the linear walk
-	// (zero: 64 per shard, at most 4096). A quarter of them, at least one,
-	// try the preferred (even) parity first.
+	// (zero: 256 per shard, at most 8192). The first sixteenth of them, at
+	// least one, try only the preferred (even) parity.
 	Probes int
 }
 
@@ -90,11 +91,13 @@ type Allocator struct {
 type Shard struct {
 	a   *Allocator
 	id  int
-	mu  sync.Mutex // guards rnd and tuples
+	mu  sync.Mutex // guards rnd, dests and count
 	rnd rand.Source
-	// tuples holds the keys (arrival order: remote -> local) of the
-	// connections this shard owns, i.e. whose replies steer to it.
-	tuples map[flowtable.Key]struct{}
+	// dests holds the connections this shard owns (those whose replies
+	// steer to it), grouped by destination: the key is the arrival-order key
+	// with DstPort 0, the set holds the local ports in use toward it.
+	dests map[flowtable.Key]*portSet
+	count int
 }
 
 // New builds an Allocator.
@@ -124,7 +127,7 @@ func New(cfg Config) (*Allocator, error) {
 	}
 	probes := cfg.Probes
 	if probes <= 0 {
-		probes = min(64*ns, 4096)
+		probes = min(256*ns, 8192)
 	}
 	a := &Allocator{
 		first: r.First, last: r.Last, n: uint32(r.Last-r.First) + 1,
@@ -140,7 +143,7 @@ func New(cfg Config) (*Allocator, error) {
 		}
 	}
 	for i := range ns {
-		a.shards = append(a.shards, &Shard{a: a, id: i, rnd: newRand(i), tuples: map[flowtable.Key]struct{}{}})
+		a.shards = append(a.shards, &Shard{a: a, id: i, rnd: newRand(i), dests: map[flowtable.Key]*portSet{}})
 	}
 	return a, nil
 }
@@ -195,30 +198,38 @@ func (a *Allocator) Unhold(port uint16) {
 }
 
 // ShardOf returns the shard that owns k (arrival order).
-func (a *Allocator) ShardOf(k *flowtable.Key) int { return a.steer.Steer(k) }
+func (a *Allocator) ShardOf(k flowtable.Key) int { return a.steer.Steer(k) }
 
 // Reserve records an explicit tuple (a connect from a bound port) in the
 // shard that owns it, and returns that shard. ErrTupleInUse if it exists.
 func (a *Allocator) Reserve(k flowtable.Key) (int, error) {
-	s := a.shards[a.steer.Steer(&k)]
+	s := a.shards[a.steer.Steer(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tuples[k]; ok {
+	set := s.dest(k)
+	if set.has(k.DstPort) {
 		return s.id, ErrTupleInUse
 	}
-	s.insert(&k)
+	s.insert(set, k.DstPort)
 	return s.id, nil
 }
 
 // Release forgets the tuple k (arrival order). Unknown tuples are ignored.
 func (a *Allocator) Release(k flowtable.Key) {
-	s := a.shards[a.steer.Steer(&k)]
+	s := a.shards[a.steer.Steer(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.tuples[k]; ok {
-		delete(s.tuples, k)
-		a.uses[k.DstPort].Add(^uint32(0)) // pairs with Load in InUse
+	p := k.DstPort
+	k.DstPort = 0
+	set := s.dests[k]
+	if set == nil || !set.del(p) {
+		return
 	}
+	s.count--
+	if set.n == 0 {
+		delete(s.dests, k)
+	}
+	a.uses[p].Add(^uint32(0)) // pairs with Load in InUse
 }
 
 // Connections returns the number of tuples recorded in all shards.
@@ -226,7 +237,7 @@ func (a *Allocator) Connections() int {
 	n := 0
 	for _, s := range a.shards {
 		s.mu.Lock()
-		n += len(s.tuples)
+		n += s.count
 		s.mu.Unlock()
 	}
 	return n
@@ -255,9 +266,24 @@ func (a *Allocator) PickBind(free func(port uint16) bool) (uint16, error) {
 	return 0, ErrExhausted
 }
 
-func (s *Shard) insert(k *flowtable.Key) {
-	s.tuples[*k] = struct{}{}
-	s.a.uses[k.DstPort].Add(1) // pairs with Load in InUse and candidate
+// dest returns the port set of k's destination, creating it.
+func (s *Shard) dest(k flowtable.Key) *portSet {
+	k.DstPort = 0
+	set := s.dests[k]
+	if set == nil {
+		set = &portSet{dest: k}
+		s.dests[k] = set
+	}
+	return set
+}
+
+func (s *Shard) insert(set *portSet, p uint16) {
+	set.add(p)
+	if set.bits != nil && set.mine == nil {
+		s.computeMine(set)
+	}
+	s.count++
+	s.a.uses[p].Add(1) // pairs with Load in InUse and candidate
 }
 
 // ID returns the shard's index.
@@ -279,15 +305,34 @@ func (s *Shard) connect(k flowtable.Key, excl bool) (uint16, error) {
 	a := s.a
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	k.DstPort = 0
 	var base uint32
 	if a.tz != nil {
-		k.DstPort = 0
-		base = a.tz.Hash(&k) // includes the port of 0, whose contribution is 0
+		base = a.tz.Hash(&k) // the port 0 contributes nothing
 	}
-	ok := func(p uint16) bool { return s.candidate(&k, p, base, excl) }
+	set := s.dests[k]
+	if set == nil {
+		set = &portSet{dest: k}
+	}
+	if set.mine != nil {
+		if p, found := s.scan(set, excl); found {
+			s.insert(set, p)
+			return p, nil
+		}
+		return 0, ErrExhausted
+	}
+	ok := func(p uint16) bool { return s.candidate(&k, set, p, base, excl) }
+	take := func(p uint16) (uint16, error) {
+		if set.n == 0 {
+			k.DstPort = 0
+			s.dests[k] = set
+		}
+		s.insert(set, p)
+		return p, nil
+	}
 
 	n := int(a.n)
-	pref := max(a.probes/4, 1)
+	pref := max(a.probes/16, 1)
 	for i := 0; i < a.probes; i += 2 {
 		r := s.rnd.Uint64()
 		for _, h := range [2]uint32{uint32(r), uint32(r >> 32)} {
@@ -298,8 +343,7 @@ func (s *Shard) connect(k flowtable.Key, excl bool) (uint16, error) {
 				}
 			}
 			if ok(p) {
-				s.insert(&k)
-				return p, nil
+				return take(p)
 			}
 		}
 	}
@@ -310,8 +354,7 @@ func (s *Shard) connect(k flowtable.Key, excl bool) (uint16, error) {
 		for i := range n {
 			p := a.first + uint16((start+i)%n)
 			if p&1 == parity && ok(p) {
-				s.insert(&k)
-				return p, nil
+				return take(p)
 			}
 		}
 	}
@@ -320,7 +363,7 @@ func (s *Shard) connect(k flowtable.Key, excl bool) (uint16, error) {
 
 // candidate reports whether p is free for k in this shard; on success k's
 // DstPort is p.
-func (s *Shard) candidate(k *flowtable.Key, p uint16, base uint32, excl bool) bool {
+func (s *Shard) candidate(k *flowtable.Key, set *portSet, p uint16, base uint32, excl bool) bool {
 	a := s.a
 	if a.Reserved(p) || a.Held(p) {
 		return false
@@ -333,13 +376,9 @@ func (s *Shard) candidate(k *flowtable.Key, p uint16, base uint32, excl bool) bo
 	if a.tz != nil {
 		w = int(a.tz.table[(base^a.tz.dstPortHash(k.Family, p))&a.tz.mask])
 	} else {
-		w = a.steer.Steer(k)
+		w = a.steer.Steer(*k)
 	}
-	if w != s.id {
-		return false
-	}
-	_, used := s.tuples[*k]
-	return !used
+	return w == s.id && !set.has(p)
 }
 
 // Available counts the ports this shard could still give a connection k
@@ -347,16 +386,91 @@ func (s *Shard) candidate(k *flowtable.Key, p uint16, base uint32, excl bool) bo
 func (s *Shard) Available(k flowtable.Key) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	k.DstPort = 0
 	var base uint32
 	if s.a.tz != nil {
-		k.DstPort = 0
 		base = s.a.tz.Hash(&k)
+	}
+	set := s.dests[k]
+	if set == nil {
+		set = &portSet{}
 	}
 	n := 0
 	for p := uint32(s.a.first); p <= uint32(s.a.last); p++ {
-		if s.candidate(&k, uint16(p), base, false) {
+		if s.candidate(&k, set, uint16(p), base, false) {
 			n++
 		}
 	}
 	return n
+}
+
+// computeMine fills set.mine, the ports of the range, not reserved, whose
+// replies from set's destination steer to this shard. It costs one Steer
+// per port of the range, once per destination that reaches smallMax
+// connections on this shard; after that a choice is a word scan.
+func (s *Shard) computeMine(set *portSet) {
+	a := s.a
+	set.mine = new([1024]uint64)
+	k := set.dest
+	var base uint32
+	if a.tz != nil {
+		base = a.tz.Hash(&k)
+	}
+	for p := uint32(a.first); p <= uint32(a.last); p++ {
+		if a.Reserved(uint16(p)) {
+			continue
+		}
+		var w int
+		if a.tz != nil {
+			w = int(a.tz.table[(base^a.tz.dstPortHash(k.Family, uint16(p)))&a.tz.mask])
+		} else {
+			k.DstPort = uint16(p)
+			w = a.steer.Steer(k)
+		}
+		if w == s.id {
+			set.mine[p/64] |= 1 << (p % 64)
+			if !set.has(uint16(p)) {
+				set.free[p&1]++
+			}
+		}
+	}
+}
+
+// Parity masks over a bitmap word: bit i is port 64w+i.
+const (
+	evenBits = 0x5555555555555555
+	oddBits  = 0xaaaaaaaaaaaaaaaa
+)
+
+// scan chooses a port for a busy destination from its bitmaps: a random
+// start, then the first free port of even parity walking forward (wrapping),
+// then of odd parity, Linux's __inet_hash_connect order. Each word tests 64
+// ports at once.
+func (s *Shard) scan(set *portSet, excl bool) (uint16, bool) {
+	a := s.a
+	start := uint32(a.first) + uint32(reduce(uint32(s.rnd.Uint64()), int(a.n)))
+	w0, b0 := start/64, start%64
+	for parity, mask := range [2]uint64{evenBits, oddBits} {
+		if set.free[parity] == 0 {
+			continue // every port of this parity is taken: skip the walk
+		}
+		for j := uint32(0); j <= 1024; j++ {
+			w := (w0 + j) % 1024
+			free := set.mine[w] &^ set.bits[w] &^ a.held[w].Load() & mask // pairs with Or/And in Hold/Unhold
+			switch j {
+			case 0:
+				free &= ^uint64(0) << b0
+			case 1024:
+				free &= 1<<b0 - 1
+			}
+			for free != 0 {
+				p := uint16(w*64 + uint32(bits.TrailingZeros64(free)))
+				if !excl || a.uses[p].Load() == 0 { // pairs with Add in insert/Release
+					return p, true
+				}
+				free &= free - 1
+			}
+		}
+	}
+	return 0, false
 }

@@ -37,12 +37,20 @@
 // # Choosing a port
 //
 // RFC 6056-style with Linux's parity rule: connect prefers even ports first
-// (then odd), bind(port 0) prefers odd ports first. A connect first probes up
-// to Config.Probes random ports of the preferred parity then of the other,
-// then falls back to a linear walk over the whole range from a random start,
-// so exhaustion is reported exactly when no port of the shard's share is
-// left, and under load the cost stays bounded by the probe count. The random
-// source is injected (Config.NewRand).
+// (then odd), bind(port 0) prefers odd ports first. The random source is
+// injected (Config.NewRand). A shard keeps its connections grouped by
+// destination, and a connect never scans the range port by port under load:
+//
+//   - A destination with few connections from this shard (fewer than 32) is
+//     served by random probing: up to Config.Probes random ports (the first
+//     sixteenth even only), each costing one steering hash and a short list
+//     check; then a linear walk from a random start, even then odd, so the
+//     answer is exact.
+//   - A busy destination gets bitmaps: the ports in use toward it, and the
+//     ports whose replies from it steer to this shard (computed once, one
+//     steering hash per port of the range). A choice is then a word-at-a-time
+//     walk from a random start over mine &^ used &^ held, even then odd,
+//     skipping a parity whose free count is zero. Exhaustion is exact.
 //
 // # Concurrency
 //

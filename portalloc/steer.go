@@ -11,12 +11,14 @@ import (
 
 // Steering maps an arriving packet to the worker (shard) that receives it.
 // k is in arrival order: Src is the remote end, Dst the local end.
-// Implementations must be safe for concurrent use and allocation-free.
+// Implementations must be safe for concurrent use and allocation-free. The
+// key is passed by value: a pointer passed to an interface method escapes
+// to the heap, a 38-byte copy does not.
 type Steering interface {
 	// Shards is the number of workers the function spreads over.
 	Shards() int
 	// Steer returns the worker, in [0, Shards()).
-	Steer(k *flowtable.Key) int
+	Steer(k flowtable.Key) int
 }
 
 // keySize is the byte size of flowtable.Key; Metro hashes the struct bytes.
@@ -37,8 +39,8 @@ type Metro struct {
 func (m Metro) Shards() int { return m.Workers }
 
 // Steer implements Steering.
-func (m Metro) Steer(k *flowtable.Key) int {
-	return reduce(uint32(HashKey(k, m.Seed)), m.Workers)
+func (m Metro) Steer(k flowtable.Key) int {
+	return reduce(uint32(HashKey(&k, m.Seed)), m.Workers)
 }
 
 // HashKey is go-metro over the bytes of k with seed. It does not allocate.
@@ -138,8 +140,8 @@ func window(key []byte, pos int) uint32 {
 func (t *Toeplitz) Shards() int { return t.workers }
 
 // Steer implements Steering.
-func (t *Toeplitz) Steer(k *flowtable.Key) int {
-	return int(t.table[t.Hash(k)&t.mask])
+func (t *Toeplitz) Steer(k flowtable.Key) int {
+	return int(t.table[t.Hash(&k)&t.mask])
 }
 
 // Hash is the RSS hash of k: over the 4-tuple when k is TCP or UDP, as NICs

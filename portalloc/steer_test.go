@@ -33,7 +33,7 @@ func TestToeplitzMicrosoftVectors(t *testing.T) {
 		if got := tz.Hash(&k); got != v.hash4 {
 			t.Errorf("%s -> %s: IPv4/TCP hash %#08x, want %#08x", v.src, v.dst, got, v.hash4)
 		}
-		if got, want := tz.Steer(&k), int(v.hash4&127)%4; got != want {
+		if got, want := tz.Steer(k), int(v.hash4&127)%4; got != want {
 			t.Errorf("%s -> %s: queue %d, want %d", v.src, v.dst, got, want)
 		}
 	}
@@ -77,7 +77,7 @@ func TestMetroSteerRangeAndAllocs(t *testing.T) {
 	seen := map[int]int{}
 	for p := range 3000 {
 		k := flowtable.KeyFrom4([4]byte{198, 18, 0, 2}, [4]byte{198, 18, 0, 1}, 80, uint16(p), 6)
-		w := m.Steer(&k)
+		w := m.Steer(k)
 		if w < 0 || w >= 3 {
 			t.Fatalf("worker %d out of range", w)
 		}
@@ -89,7 +89,7 @@ func TestMetroSteerRangeAndAllocs(t *testing.T) {
 		}
 	}
 	k := flowtable.KeyFrom4([4]byte{1, 2, 3, 4}, [4]byte{5, 6, 7, 8}, 1, 2, 17)
-	if n := testing.AllocsPerRun(100, func() { m.Steer(&k) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { m.Steer(k) }); n != 0 {
 		t.Errorf("Metro.Steer allocates %v", n)
 	}
 }
