@@ -59,7 +59,7 @@ var bindScenarios = []scenario{
 	{"tcp two different addresses", false, []sockSpec{T("A", ""), T("B", "")}},
 	{"tcp reuseaddr both, no listen", false, []sockSpec{T("A", "r"), T("A", "r")}},
 	{"tcp reuseaddr, first listens", false, []sockSpec{TL("A", "r"), T("A", "r")}},
-	{"tcp reuseaddr both bound, both listen", false, []sockSpec{T("A", "r"), T("A", "r"), TL("A", "r")}},
+	{"tcp reuseaddr: two bound, then a third listens", false, []sockSpec{T("A", "r"), T("A", "r"), TL("A", "r")}},
 	{"tcp reuseaddr only on the second", false, []sockSpec{T("A", ""), T("A", "r")}},
 	{"tcp reuseaddr only on the first", false, []sockSpec{T("A", "r"), T("A", "")}},
 	{"tcp reuseport both listen", false, []sockSpec{TL("A", "p"), TL("A", "p")}},
