@@ -148,8 +148,8 @@ func TestLookupOrderAndDualStack(t *testing.T) {
 	}
 	check(key4("198.18.0.2:5000", "198.18.0.1:80", TCP), l4, MatchSpecific)
 	check(key4("198.18.0.2:5000", "198.18.0.10:80", TCP), l6, MatchWildcard) // dual-stack fills the gap
-	check(key4("198.18.0.2:5000", "198.18.0.10:81", TCP), nil, MatchNone)   // v6only takes no IPv4
-	check(key4("198.18.0.2:5000", "198.18.0.1:80", UDP), nil, MatchNone)    // other protocol
+	check(key4("198.18.0.2:5000", "198.18.0.10:81", TCP), nil, MatchNone)    // v6only takes no IPv4
+	check(key4("198.18.0.2:5000", "198.18.0.1:80", UDP), nil, MatchNone)     // other protocol
 	check(flowtable.KeyFrom(ap("[2001:db8::2]:5000"), ap("[2001:db8::1]:81"), uint8(TCP)), l6o, MatchWildcard)
 	// An IPv4 0.0.0.0 listener never takes IPv6.
 	u4 := mustOpen(t, tab, UDP, IPv4, Options{}, nil)
