@@ -1,0 +1,120 @@
+package socktab
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+
+	"github.com/xdpengine/engine/flowtable"
+)
+
+// Connect is connect(2): it fixes the peer, chooses the local address
+// (the bound one, else an owned address of the peer's family, preferring one
+// whose prefix holds the peer) and the local port, and makes the 5-tuple
+// unique. shard is the caller's worker: an automatically chosen port steers
+// the replies to it.
+//
+// Ports: a socket bound to a port keeps it (EADDRNOTAVAIL if that exact
+// tuple exists); otherwise TCP takes a port from the shard that may be
+// shared with connections to other destinations (Linux's
+// __inet_hash_connect, and IP_BIND_ADDRESS_NO_PORT after bind(addr, 0)), and
+// UDP takes a port no other socket uses, as Linux's autobind does.
+func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.closed {
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EBADF, "the socket is closed")
+	}
+	if s.remote.IsValid() || s.state == StateListen {
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EISCONN, "the socket is already connected or listening; open a new socket")
+	}
+	ra := remote.Addr()
+	switch {
+	case !ra.IsValid() || ra.IsUnspecified() || remote.Port() == 0:
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EINVAL, "the peer needs an address and a non-zero port")
+	case s.family == IPv4 && !ra.Is4():
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EAFNOSUPPORT, "an IPv4 socket connects to IPv4 peers; open an IPv6 socket")
+	case s.family == IPv6 && ra.Is4():
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EAFNOSUPPORT, "an IPv6 socket takes IPv4 peers in v4-mapped form (::ffff:a.b.c.d)")
+	case s.family == IPv6 && ra.Is4In6() && s.opts.V6Only:
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.ENETUNREACH, "an IPV6_V6ONLY socket cannot reach an IPv4 peer; clear V6Only")
+	}
+	if shard < 0 || shard >= t.alloc[s.proto].Shards() {
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EINVAL, "shard out of range: pass the calling worker's index")
+	}
+	peer := ra.Unmap()
+	local := s.local.Addr()
+	if !local.IsValid() || local.IsUnspecified() {
+		src, ok := t.source(peer)
+		if !ok {
+			return netip.AddrPort{}, s.opErr("connect", remote, syscall.ENETUNREACH, "the engine owns no address of the peer's family: add one to Config.Addrs")
+		}
+		local = src
+	} else {
+		local = local.Unmap()
+	}
+	if local.Is4() != peer.Is4() {
+		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EAFNOSUPPORT, "the bound address and the peer are of different families")
+	}
+	k := flowtable.KeyFrom(netip.AddrPortFrom(peer, remote.Port()), netip.AddrPortFrom(local, 0), uint8(s.proto))
+	a := t.alloc[s.proto]
+	if s.held {
+		k.DstPort = s.local.Port()
+		if _, err := a.Reserve(k); err != nil {
+			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "this local address:port is already connected to that peer: bind another port or let connect choose")
+		}
+	} else {
+		var p uint16
+		var err error
+		if s.proto == UDP {
+			p, err = a.Shard(shard).ConnectExclusive(k)
+		} else {
+			p, err = a.Shard(shard).Connect(k)
+		}
+		if err != nil {
+			if !errors.Is(err, syscall.EADDRNOTAVAIL) {
+				return netip.AddrPort{}, err
+			}
+			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "this worker's share of the ephemeral ports toward that peer is used up: widen Config.Ports.Range, add a local address, or close connections")
+		}
+		k.DstPort = p
+	}
+	wasReceiver := s.receiver()
+	la := local
+	if s.family == IPv6 && local.Is4() {
+		la = netip.AddrFrom16(local.As16())
+	}
+	s.local = netip.AddrPortFrom(la, k.DstPort)
+	s.remote = remote
+	s.tuple = k
+	if s.proto == TCP {
+		s.state = StateSynSent
+	} else {
+		s.state = StateEstablished
+	}
+	t.addBucket(s)
+	t.exact.Put(k, s)
+	if wasReceiver {
+		t.publish()
+	}
+	return s.local, nil
+}
+
+// source picks the local address for a peer: an owned address of its
+// family whose prefix holds it, else the first of its family.
+func (t *Table) source(peer netip.Addr) (netip.Addr, bool) {
+	var first netip.Addr
+	for _, p := range t.cfg.Addrs {
+		a := p.Addr()
+		if a.Is4() != peer.Is4() {
+			continue
+		}
+		if p.Contains(peer) {
+			return a, true
+		}
+		if !first.IsValid() {
+			first = a
+		}
+	}
+	return first, first.IsValid()
+}

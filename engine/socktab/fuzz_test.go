@@ -1,0 +1,147 @@
+package socktab
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/portalloc"
+)
+
+var fuzzAddrs = []netip.Addr{
+	netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.10"), netip.IPv4Unspecified(),
+	netip.IPv6Unspecified(), netip.MustParseAddr("::ffff:198.18.0.1"), netip.MustParseAddr("2001:db8::1"),
+}
+
+var fuzzPeers = []netip.AddrPort{
+	netip.MustParseAddrPort("198.18.0.2:80"), netip.MustParseAddrPort("198.18.0.3:80"),
+	netip.MustParseAddrPort("[::ffff:198.18.0.2]:80"),
+}
+
+// refAccepts is the reference model of which receiver takes a packet to
+// dst: 2 for a match on its own address, 1 for a wildcard match, 0 none.
+func refAccepts(s *Socket, k *flowtable.Key) int {
+	if !s.receiver() || Proto(k.Proto) != s.proto || s.local.Port() != k.DstPort {
+		return 0
+	}
+	dst := netip.AddrFrom16(k.Dst)
+	a := s.local.Addr()
+	if k.Family == flowtable.FamilyIPv4 {
+		dst = dst.Unmap()
+		switch {
+		case s.family == IPv4 && a == dst, s.family == IPv6 && a.Is4In6() && a.Unmap() == dst:
+			return 2
+		case a.IsUnspecified() && !a.Is4In6() && (s.family == IPv4 || !s.opts.V6Only):
+			return 1
+		}
+		return 0
+	}
+	switch {
+	case s.family == IPv6 && a == dst:
+		return 2
+	case s.family == IPv6 && a == netip.IPv6Unspecified():
+		return 1
+	}
+	return 0
+}
+
+func FuzzBindConnectClose(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 0, 2, 3, 0, 1, 1, 2, 0, 4, 0, 0, 3, 1})
+	f.Add([]byte{0, 17, 0, 1, 2, 1, 0, 17, 0, 1, 3, 1, 5, 0, 0, 4, 1, 0, 6})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		tab, _ := newTable(t, Config{Ports: portalloc.Config{Range: portalloc.Range{First: 40000, Last: 40007}}})
+		var socks []*Socket
+		next := func(i *int) byte {
+			if *i >= len(ops) {
+				return 0
+			}
+			*i++
+			return ops[*i-1]
+		}
+		for i := 0; i < len(ops); {
+			op := next(&i) % 5
+			arg := next(&i)
+			var s *Socket
+			if len(socks) > 0 {
+				s = socks[int(arg)%len(socks)]
+			}
+			switch op {
+			case 0:
+				proto := TCP
+				if arg&1 != 0 {
+					proto = UDP
+				}
+				fam := IPv4
+				if arg&2 != 0 {
+					fam = IPv6
+				}
+				o := Options{ReuseAddr: arg&4 != 0, ReusePort: arg&8 != 0, V6Only: arg&16 != 0, BindAddressNoPort: arg&32 != 0, Owner: uint32(arg >> 6 & 1)}
+				ns, err := tab.Open(proto, fam, o, len(socks))
+				if err != nil {
+					t.Fatal(err)
+				}
+				socks = append(socks, ns)
+			case 1:
+				if s != nil {
+					port := []uint16{0, 1000, 1001}[int(arg>>4)%3]
+					_ = tab.Bind(s, netip.AddrPortFrom(fuzzAddrs[int(arg)%len(fuzzAddrs)], port))
+				}
+			case 2:
+				if s != nil {
+					_ = tab.Listen(s)
+				}
+			case 3:
+				if s != nil {
+					_, _ = tab.Connect(s, 0, fuzzPeers[int(arg>>4)%len(fuzzPeers)])
+				}
+			case 4:
+				if s != nil {
+					_ = tab.Close(s)
+				}
+			}
+			checkInvariants(t, tab, socks)
+		}
+	})
+}
+
+func checkInvariants(t *testing.T, tab *Table, socks []*Socket) {
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	tuples := map[flowtable.Key]*Socket{}
+	for _, s := range socks {
+		if s.closed || !s.remote.IsValid() {
+			continue
+		}
+		if o := tuples[s.tuple]; o != nil {
+			t.Fatalf("sockets %d and %d share the 5-tuple %v", o.id, s.id, s.tuple)
+		}
+		tuples[s.tuple] = s
+		if got, m := tab.Lookup(&s.tuple); got != s || m != MatchExact {
+			t.Fatalf("connected socket %d: lookup %v/%v", s.id, got, m)
+		}
+	}
+	for _, dst := range []netip.AddrPort{
+		netip.MustParseAddrPort("198.18.0.1:1000"), netip.MustParseAddrPort("198.18.0.10:1001"),
+		netip.MustParseAddrPort("[2001:db8::1]:1000"), netip.MustParseAddrPort("[2001:db8::2]:1001"),
+	} {
+		for _, proto := range []Proto{TCP, UDP} {
+			src := netip.MustParseAddrPort("198.18.0.2:7")
+			if dst.Addr().Is6() {
+				src = netip.MustParseAddrPort("[2001:db8::9]:7")
+			}
+			k := flowtable.KeyFrom(src, dst, uint8(proto))
+			best := 0
+			for _, s := range socks {
+				best = max(best, refAccepts(s, &k))
+			}
+			got, m := tab.Lookup(&k)
+			if tuples[k] != nil {
+				continue
+			}
+			want := map[int]Match{0: MatchNone, 1: MatchWildcard, 2: MatchSpecific}[best]
+			if m != want || (got != nil && refAccepts(got, &k) != best) {
+				t.Fatalf("lookup %v: got socket %v match %v, reference says %v", k, got, m, want)
+			}
+		}
+	}
+}

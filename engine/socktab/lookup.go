@@ -1,0 +1,235 @@
+package socktab
+
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/portalloc"
+)
+
+// Match says which rule of the lookup order found a socket.
+type Match uint8
+
+// Lookup results, in the order they are tried.
+const (
+	MatchNone     Match = iota // nothing: answer with a TCP RST or ICMP port unreachable
+	MatchExact                 // a connected socket, by exact 5-tuple
+	MatchSpecific              // a listener or bound socket on the destination address
+	MatchWildcard              // a listener or bound socket on the wildcard address
+)
+
+func (m Match) String() string {
+	return [...]string{"none", "exact", "specific", "wildcard"}[m]
+}
+
+// listenKey indexes receivers (TCP listeners, bound unconnected UDP
+// sockets) by the traffic they take: the packet family (4 or 6), the local
+// address in 16-byte form (all zero for the wildcard) and the port.
+type listenKey struct {
+	addr   [16]byte
+	port   uint16
+	proto  Proto
+	family uint8
+}
+
+// group is the sockets one listenKey reaches, best first; the first n form
+// a SO_REUSEPORT group that packets are spread over by 4-tuple hash.
+type group struct {
+	socks []*Socket
+	n     int
+}
+
+// snapshot is immutable once published.
+type snapshot struct {
+	m map[listenKey]*group
+}
+
+// receiver reports whether s takes packets through the listener map.
+func (s *Socket) receiver() bool {
+	if s.closed || s.local.Port() == 0 || !s.held {
+		return false
+	}
+	if s.proto == TCP {
+		return s.state == StateListen
+	}
+	return !s.remote.IsValid()
+}
+
+// listenKeys returns the keys a receiver answers to, with a tier (0: the
+// socket's native family, 1: an IPv6 socket taking IPv4 traffic).
+func (s *Socket) listenKeys() (keys []listenKey, tiers []int) {
+	a := s.local.Addr()
+	port := s.local.Port()
+	add := func(fam uint8, addr [16]byte, tier int) {
+		keys = append(keys, listenKey{addr: addr, port: port, proto: s.proto, family: fam})
+		tiers = append(tiers, tier)
+	}
+	var zero [16]byte
+	switch {
+	case s.family == IPv4 && a.IsUnspecified():
+		add(flowtable.FamilyIPv4, zero, 0)
+	case s.family == IPv4:
+		add(flowtable.FamilyIPv4, a.As16(), 0)
+	case a.Is4In6():
+		add(flowtable.FamilyIPv4, a.As16(), 1)
+	case a.IsUnspecified():
+		add(flowtable.FamilyIPv6, zero, 0)
+		if !s.opts.V6Only {
+			add(flowtable.FamilyIPv4, zero, 1)
+		}
+	default:
+		add(flowtable.FamilyIPv6, a.As16(), 0)
+	}
+	return keys, tiers
+}
+
+// publish rebuilds the listener snapshot from the buckets and stores it.
+// Called with t.mu held. Cost: O(receivers); binds are control plane.
+func (t *Table) publish() {
+	type cand struct {
+		s    *Socket
+		tier int
+	}
+	all := map[listenKey][]cand{}
+	for _, b := range t.buckets {
+		for _, s := range b {
+			if !s.receiver() {
+				continue
+			}
+			keys, tiers := s.listenKeys()
+			for i, k := range keys {
+				all[k] = append(all[k], cand{s, tiers[i]})
+			}
+		}
+	}
+	m := make(map[listenKey]*group, len(all))
+	for k, cs := range all {
+		// Best first: native family, then the most recently opened socket
+		// (Linux adds sockets at the head of its hash chains).
+		slices.SortFunc(cs, func(x, y cand) int {
+			if c := cmp.Compare(x.tier, y.tier); c != 0 {
+				return c
+			}
+			return cmp.Compare(y.s.id, x.s.id)
+		})
+		g := &group{n: 1}
+		for _, c := range cs {
+			g.socks = append(g.socks, c.s)
+		}
+		if top := cs[0].s; top.opts.ReusePort {
+			// The reuseport group: same tier, family, owner, all reuseport;
+			// ordered by age so the spread is stable.
+			var members []*Socket
+			var rest []*Socket
+			for _, c := range cs {
+				o := c.s
+				if c.tier == cs[0].tier && o.opts.ReusePort && o.opts.Owner == top.opts.Owner && o.family == top.family {
+					members = append(members, o)
+				} else {
+					rest = append(rest, o)
+				}
+			}
+			slices.SortFunc(members, func(x, y *Socket) int { return cmp.Compare(x.id, y.id) })
+			g.socks = append(members, rest...)
+			g.n = len(members)
+		}
+		m[k] = g
+	}
+	t.snap.Store(&snapshot{m: m}) // pairs with Load in Lookup
+}
+
+// Lookup finds the socket for an arriving packet (k in arrival order: Src is
+// the remote end). The order is Linux's: a connected socket by exact
+// 5-tuple; a receiver bound to the destination address; one bound to the
+// wildcard address; nothing. Within a SO_REUSEPORT group the socket is
+// chosen by a hash of the 4-tuple. An IPv4 packet also reaches IPv6 sockets
+// bound to :: (unless V6Only) or to its v4-mapped address, after IPv4
+// sockets. Lock-free and allocation-free; safe for concurrent use.
+func (t *Table) Lookup(k *flowtable.Key) (*Socket, Match) {
+	if s := t.exact.Get(*k); s != nil {
+		return s, MatchExact
+	}
+	snap := t.snap.Load() // pairs with Store in publish
+	lk := listenKey{addr: k.Dst, port: k.DstPort, proto: Proto(k.Proto), family: k.Family}
+	if g := snap.m[lk]; g != nil {
+		return t.pick(g, k), MatchSpecific
+	}
+	lk.addr = [16]byte{}
+	if g := snap.m[lk]; g != nil {
+		return t.pick(g, k), MatchWildcard
+	}
+	return nil, MatchNone
+}
+
+func (t *Table) pick(g *group, k *flowtable.Key) *Socket {
+	if g.n <= 1 {
+		return g.socks[0]
+	}
+	h := uint32(portalloc.HashKey(k, t.cfg.ReuseportSeed))
+	return g.socks[(uint64(h)*uint64(g.n))>>32]
+}
+
+// ExactTable holds connected sockets by arrival-order 5-tuple. Get must be
+// lock-free, allocation-free and safe concurrently with Put and Delete; Put
+// and Delete are serialized by the Table's mutex. The engine's lock-free
+// flow table is meant to implement it.
+type ExactTable interface {
+	Get(k flowtable.Key) *Socket
+	Put(k flowtable.Key, s *Socket)
+	Delete(k flowtable.Key)
+}
+
+// cowExact is the default ExactTable: 64 copy-on-write maps, chosen by the
+// key's hash, each published through an atomic pointer. A connect copies
+// one sixty-fourth of the table: fine for thousands of connections, a stand-in
+// for the flow table beyond that.
+type cowExact struct {
+	shards [64]atomic.Pointer[map[flowtable.Key]*Socket]
+}
+
+func newCOWExact() *cowExact { return &cowExact{} }
+
+func exactShard(k *flowtable.Key) int { return int(portalloc.HashKey(k, 0x9e3779b97f4a7c15) & 63) }
+
+func (c *cowExact) Get(k flowtable.Key) *Socket {
+	m := c.shards[exactShard(&k)].Load() // pairs with Store in Put/Delete
+	if m == nil {
+		return nil
+	}
+	return (*m)[k]
+}
+
+func (c *cowExact) Put(k flowtable.Key, s *Socket) {
+	sh := &c.shards[exactShard(&k)]
+	var n map[flowtable.Key]*Socket
+	if old := sh.Load(); old != nil {
+		n = make(map[flowtable.Key]*Socket, len(*old)+1)
+		for kk, v := range *old {
+			n[kk] = v
+		}
+	} else {
+		n = map[flowtable.Key]*Socket{}
+	}
+	n[k] = s
+	sh.Store(&n) // pairs with Load in Get
+}
+
+func (c *cowExact) Delete(k flowtable.Key) {
+	sh := &c.shards[exactShard(&k)]
+	old := sh.Load()
+	if old == nil {
+		return
+	}
+	if _, ok := (*old)[k]; !ok {
+		return
+	}
+	n := make(map[flowtable.Key]*Socket, len(*old))
+	for kk, v := range *old {
+		if kk != k {
+			n[kk] = v
+		}
+	}
+	sh.Store(&n) // pairs with Load in Get
+}
