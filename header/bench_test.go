@@ -117,7 +117,7 @@ func BenchmarkChecksum(b *testing.B) {
 // and port rewritten with incremental IP and TCP checksum updates.
 func BenchmarkRewrite(b *testing.B) {
 	syn := append([]byte(nil), frame(b, "tcp-syn")...)
-	ip := IPv4(syn[14:54+20])
+	ip := IPv4(syn[14 : 54+20])
 	addrs := [2][4]byte{{198, 18, 0, 1}, {198, 18, 0, 2}}
 	b.ReportAllocs()
 	i := 0
