@@ -48,6 +48,19 @@ func Checksum(b []byte, initial uint16) uint16 {
 	return bits.ReverseBytes16(fold64(s))
 }
 
+// headerSum returns the folded one's complement sum of a header whose
+// length is a multiple of 4 and at most 60 bytes (an IPv4 header): 32-bit
+// words are added into a 64-bit accumulator, which cannot overflow for 15
+// words, so no carries need handling. Faster than Checksum for 20 bytes.
+func headerSum(b []byte) uint16 {
+	var s uint64
+	for len(b) >= 4 {
+		s += uint64(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+	}
+	return bits.ReverseBytes16(fold64(s))
+}
+
 // fold64 folds a 64-bit one's complement accumulator to 16 bits.
 func fold64(s uint64) uint16 {
 	t := (s & 0xffffffff) + (s >> 32) // at most 33 bits

@@ -91,6 +91,13 @@ func ParseEthernet(b []byte) (Ethernet, error) {
 
 // typeOffset returns the offset of the EtherType and the number of tags.
 func (e Ethernet) typeOffset() (int, int) {
+	if t := binary.BigEndian.Uint16(e[12:]); t != EtherTypeVLAN && t != EtherTypeQinQ {
+		return 12, 0 // untagged: the common case, inlined
+	}
+	return e.tagOffset()
+}
+
+func (e Ethernet) tagOffset() (int, int) {
 	n, tags := 12, 0
 	for tags < EthernetMaxTags {
 		t := binary.BigEndian.Uint16(e[n:])

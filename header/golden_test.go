@@ -326,7 +326,7 @@ func TestVLAN(t *testing.T) {
 		tags []VLANTag
 	}{
 		{"untagged", nil},
-		{"802.1Q", []VLANTag{{EtherTypeVLAN, 0x2064}}},           // PCP 1, VID 100
+		{"802.1Q", []VLANTag{{EtherTypeVLAN, 0x2064}}}, // PCP 1, VID 100
 		{"QinQ", []VLANTag{{EtherTypeQinQ, 200}, {EtherTypeVLAN, 300}}},
 		{"double 802.1Q", []VLANTag{{EtherTypeVLAN, 5}, {EtherTypeVLAN, 6}}},
 	} {
@@ -372,3 +372,8 @@ func TestVLAN(t *testing.T) {
 		t.Fatalf("cut tag: %v", err)
 	}
 }
+
+var (
+	addrA = netip.AddrFrom4(ipA)
+	addrB = netip.AddrFrom4(ipB)
+)

@@ -89,7 +89,7 @@ func ParseIPv4(b []byte) (IPv4, error) {
 	if len(b) < hl {
 		return nil, ErrTruncated
 	}
-	if Checksum(b[:hl], 0) != 0xffff {
+	if headerSum(b[:hl]) != 0xffff {
 		return nil, ErrBadChecksum
 	}
 	tl := int(binary.BigEndian.Uint16(b[ipv4TotalLen:]))
