@@ -593,7 +593,7 @@ func TestModel(t *testing.T) {
 // TestFillLevel reports how full random keys get a table before the first
 // refusal, and checks it is at least 90% with the default probe bound.
 func TestFillLevel(t *testing.T) {
-	tbl := newTable(t, Config{Capacity: 1 << 16})
+	tbl := newTable(t, Config{Capacity: 1 << 14})
 	n := uint32(0)
 	for ; ; n++ {
 		if err := tbl.Insert(testKey(n), uint64(n), 0, 0); err != nil {
