@@ -43,6 +43,6 @@ func Example() {
 	fmt.Println("entries", tbl.Len())
 	// Output:
 	// handle 7
-	// removed proto 17 198.18.0.2:40000 -> 198.18.0.1:53 handle 7 reason 1
+	// removed proto 17 198.18.0.2:40000 -> 198.18.0.1:53 handle 7 reason expired
 	// entries 0
 }

@@ -24,7 +24,7 @@ import (
 // lookup of them must hit with their exact value.
 func TestConcurrentReaders(t *testing.T) {
 	for _, policy := range []FullPolicy{FullRefuse, FullEvictOldest} {
-		t.Run([]string{"refuse", "evict"}[policy], func(t *testing.T) {
+		t.Run(policy.String(), func(t *testing.T) {
 			concurrentReaders(t, policy)
 		})
 	}

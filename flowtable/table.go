@@ -52,6 +52,26 @@ const (
 	RemoveEvicted
 )
 
+func (r RemoveReason) String() string {
+	switch r {
+	case RemoveExpired:
+		return "expired"
+	case RemoveEvicted:
+		return "evicted"
+	}
+	return fmt.Sprintf("RemoveReason(%d)", uint8(r))
+}
+
+func (p FullPolicy) String() string {
+	switch p {
+	case FullRefuse:
+		return "refuse"
+	case FullEvictOldest:
+		return "evict-oldest"
+	}
+	return fmt.Sprintf("FullPolicy(%d)", uint8(p))
+}
+
 // Limits of the configuration.
 const (
 	BucketSlots     = 8       // slots per bucket
