@@ -59,8 +59,13 @@ func (m *rwMap) load(k flowtable.Key) (uint64, bool) {
 // getLookupSetup builds the maps once per process: every sub-benchmark and
 // every -count round shares them.
 var getLookupSetup = sync.OnceValue(func() *lookupSetup {
+	// Insert in one random order, look up in another: maps that allocate
+	// an entry per key (sync.Map, xsync.Map) lay entries out in insertion
+	// order, and looking up in that same order would walk memory
+	// sequentially.
+	insert := shuffledKeys(0, benchFlows, 1)
 	s := &lookupSetup{
-		hits:    shuffledKeys(0, benchFlows, 1),
+		hits:    shuffledKeys(0, benchFlows, 4),
 		misses:  shuffledKeys(benchFlows, benchFlows, 2),
 		syncMap: new(sync.Map),
 		rw:      &rwMap{m: make(map[flowtable.Key]uint64, benchFlows)},
@@ -71,7 +76,7 @@ var getLookupSetup = sync.OnceValue(func() *lookupSetup {
 	if err != nil {
 		panic(err)
 	}
-	for i, k := range s.hits {
+	for i, k := range insert {
 		v := uint64(i)
 		if err := s.table.Insert(k, v, 0, 0); err != nil {
 			panic(err)
@@ -139,8 +144,9 @@ func BenchmarkLookup1M(b *testing.B) {
 	})
 }
 
-// churner keeps benchFlows live keys: each op deletes the oldest live key
-// and inserts a new one, walking a shuffled ring of 2*benchFlows keys.
+// churner is a map under churn: benchFlows live keys, and each op deletes a
+// random live key and inserts a new one (flows end in an order unrelated to
+// the order they started in).
 type churner interface {
 	insert(k flowtable.Key, v uint64)
 	delete(k flowtable.Key)
@@ -184,15 +190,24 @@ type xsChurn struct {
 func (c xsChurn) insert(k flowtable.Key, v uint64) { c.m.Store(k, v) }
 func (c xsChurn) delete(k flowtable.Key)           { c.m.Delete(k) }
 
-// churnState is one implementation's map and its position in the ring; it
-// survives across -count rounds so the 1M-entry fill is paid once.
+// churnState is one implementation's map, its live keys and the next fresh
+// key number; it survives across -count rounds so the 1M-entry fill is paid
+// once.
 type churnState struct {
-	c   churner
-	pos int
+	c     churner
+	live  []flowtable.Key
+	fresh uint32
+	pos   int
 }
 
-var getChurnRing = sync.OnceValue(func() []flowtable.Key {
-	return shuffledKeys(4*benchFlows, 2*benchFlows, 3)
+// churnVictims is a fixed random sequence of indexes into live.
+var churnVictims = sync.OnceValue(func() []uint32 {
+	rng := rand.New(rand.NewPCG(5, 6))
+	v := make([]uint32, benchFlows)
+	for i := range v {
+		v[i] = uint32(rng.IntN(benchFlows))
+	}
+	return v
 })
 
 var churnStates = map[string]*churnState{}
@@ -201,10 +216,9 @@ func churnFor(name string, mk func() churner) *churnState {
 	if st, ok := churnStates[name]; ok {
 		return st
 	}
-	ring := getChurnRing()
-	st := &churnState{c: mk()}
-	for i := range benchFlows {
-		st.c.insert(ring[i], uint64(i))
+	st := &churnState{c: mk(), live: shuffledKeys(0, benchFlows, 3), fresh: benchFlows}
+	for i, k := range st.live {
+		st.c.insert(k, uint64(i))
 	}
 	churnStates[name] = st
 	return st
@@ -233,23 +247,19 @@ func BenchmarkChurn1M(b *testing.B) {
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
 			st := churnFor(impl.name, impl.mk)
-			ring := getChurnRing()
+			victims := churnVictims()
 			b.ReportAllocs()
-			b.ResetTimer()
-			pos := st.pos
 			for b.Loop() {
-				// Delete the oldest live key, insert the next one.
-				st.c.delete(ring[pos])
-				in := pos + benchFlows
-				if in >= len(ring) {
-					in -= len(ring)
-				}
-				st.c.insert(ring[in], uint64(pos))
-				if pos++; pos == len(ring) {
-					pos = 0
+				j := victims[st.pos]
+				st.c.delete(st.live[j])
+				k := benchKey(st.fresh)
+				st.c.insert(k, uint64(st.fresh))
+				st.live[j] = k
+				st.fresh++
+				if st.pos++; st.pos == len(victims) {
+					st.pos = 0
 				}
 			}
-			st.pos = pos
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/mapop")
 		})
 	}
