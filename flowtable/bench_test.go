@@ -126,8 +126,29 @@ func BenchmarkLookup1M(b *testing.B) {
 				if want := map[bool]int{true: b.N}[kind.hit]; found != want {
 					b.Fatalf("%d of %d lookups found a key, want %d", found, b.N, want)
 				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/lookup")
 			})
 		}
+		// LookupBatch over bursts of 32 keys, as a worker would after
+		// parsing a burst of packets; one op is one burst.
+		b.Run(kind.name+"/flowtable-batch32", func(b *testing.B) {
+			b.ReportAllocs()
+			const burst = 32
+			var vals [burst]uint64
+			var found [burst]bool
+			keys, i, hits := kind.keys, 0, 0
+			for b.Loop() {
+				if i+burst > len(keys) {
+					i = 0
+				}
+				hits += s.table.LookupBatch(keys[i:i+burst], vals[:], found[:])
+				i += burst
+			}
+			if want := map[bool]int{true: burst * b.N}[kind.hit]; hits != want {
+				b.Fatalf("%d of %d lookups found a key, want %d", hits, burst*b.N, want)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(burst*b.N), "ns/lookup")
+		})
 	}
 	// LookupTouch with a clock that moves every 64 lookups (a burst).
 	b.Run("hit/flowtable-touch", func(b *testing.B) {

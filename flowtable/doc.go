@@ -34,6 +34,11 @@
 // value is never torn. Memory is allocated once by New; Insert, Lookup,
 // Delete and Sweep allocate nothing.
 //
+// LookupBatch looks a burst of keys up in passes (hash and load every home
+// bucket header, touch every candidate slot, then validate), so that the
+// cache misses of different keys overlap instead of queueing one after the
+// other; workers use it on a burst of parsed packets.
+//
 // # Full table
 //
 // Config.Full chooses: FullRefuse fails Insert with ErrFull; FullEvictOldest
@@ -59,7 +64,7 @@
 // handover must be synchronized, for example through a channel). They
 // never block and never wait for readers.
 //
-// Any number of readers: Lookup, LookupTouch, Len, Stats, Cap and MaxProbe
+// Any number of readers: Lookup, LookupBatch, LookupTouch, Len, Stats, Cap and MaxProbe
 // may be called from any goroutine at any time, concurrently with each
 // other and with the writer. Lookup is wait-free: a bounded number of
 // loads, no locks, no retries, no spinning on a writer. It returns either

@@ -67,9 +67,15 @@ func concurrentReaders(t *testing.T, policy FullPolicy) {
 				idx := rng.IntN(nkeys)
 				var v uint64
 				var ok bool
-				if n%4 == 0 {
+				switch n % 4 {
+				case 0:
 					v, ok = tbl.LookupTouch(keys[idx], int64(n))
-				} else {
+				case 1:
+					var vs [2]uint64
+					var fs [2]bool
+					tbl.LookupBatch([]Key{keys[idx], keys[(idx+1)%nkeys]}, vs[:], fs[:])
+					v, ok = vs[0], fs[0]
+				default:
 					v, ok = tbl.Lookup(keys[idx])
 				}
 				if n%1024 == 0 {

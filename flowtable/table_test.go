@@ -607,3 +607,38 @@ func TestFillLevel(t *testing.T) {
 	}
 	tbl.check(t)
 }
+
+// TestLookupBatch checks LookupBatch against Lookup for batch lengths
+// around the chunk size, with hits and misses mixed.
+func TestLookupBatch(t *testing.T) {
+	tbl := newTable(t, Config{Capacity: 512})
+	for i := range uint32(300) {
+		if i%3 != 0 {
+			if err := tbl.Insert(testKey(i), uint64(i)*7, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, n := range []int{0, 1, batchChunk - 1, batchChunk, batchChunk + 1, 3*batchChunk + 5, 300} {
+		keys := make([]Key, n)
+		for i := range keys {
+			keys[i] = testKey(uint32((i * 37) % 300))
+		}
+		vals := make([]uint64, n+3) // longer than keys is fine
+		found := make([]bool, n+3)
+		got := tbl.LookupBatch(keys, vals, found)
+		want := 0
+		for i, k := range keys {
+			v, ok := tbl.Lookup(k)
+			if ok {
+				want++
+			}
+			if vals[i] != v || found[i] != ok {
+				t.Fatalf("n %d: key %d: batch %d, %v; Lookup %d, %v", n, i, vals[i], found[i], v, ok)
+			}
+		}
+		if got != want {
+			t.Errorf("n %d: LookupBatch found %d, Lookup %d", n, got, want)
+		}
+	}
+}
