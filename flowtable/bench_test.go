@@ -3,6 +3,7 @@ package flowtable_test
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/puzpuzpuz/xsync/v4"
@@ -163,6 +164,45 @@ func BenchmarkLookup1M(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLookup1MParallel runs hit lookups from GOMAXPROCS goroutines at
+// once (each from its own place in the key order): readers of the flow table
+// share no written memory, readers of the RWMutex map share the lock word.
+func BenchmarkLookup1MParallel(b *testing.B) {
+	s := getLookupSetup()
+	impls := []struct {
+		name   string
+		lookup func(flowtable.Key) (uint64, bool)
+	}{
+		{"flowtable", s.table.Lookup},
+		{"syncmap", func(k flowtable.Key) (uint64, bool) {
+			v, ok := s.syncMap.Load(k)
+			if !ok {
+				return 0, false
+			}
+			return v.(uint64), true
+		}},
+		{"rwmutexmap", s.rw.load},
+		{"xsync", s.xs.Load},
+	}
+	for _, impl := range impls {
+		b.Run("hit/"+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var start atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(start.Add(benchFlows/8)) % benchFlows
+				for pb.Next() {
+					if _, ok := impl.lookup(s.hits[i]); !ok {
+						panic("miss")
+					}
+					if i++; i == benchFlows {
+						i = 0
+					}
+				}
+			})
+		})
+	}
 }
 
 // churner is a map under churn: benchFlows live keys, and each op deletes a
