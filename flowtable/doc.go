@@ -1,0 +1,107 @@
+// Package flowtable holds the engine's flow tables: fixed-capacity hash
+// tables from a 5-tuple Key to a uint64 value, written by the one worker
+// that owns them and read lock-free from any goroutine.
+//
+// # Model
+//
+// A Table is an array of buckets of BucketSlots (8) slots. A key's 64-bit
+// hash is metro64 of its 38 bytes with a per-table random seed (drawn from
+// Config.Rand, or crypto/rand): the low bits pick the home bucket, the top
+// byte is the key's tag. Each bucket has a 16-byte header (four per cache
+// line) holding the eight slot tags (0 = free) and an overflow count; each
+// slot is 64 bytes (one cache line): the key as five words, the value, the
+// last-seen time, a version, the timeout class and the distance from home.
+//
+// Insert puts a key in the first free slot of the MaxProbe buckets of its
+// probe window, home, home+1, home+3, home+6, ... (triangular probing by
+// bucket), and adds one to the overflow count of every bucket it passed. A lookup compares the tag byte-parallel
+// against the bucket's eight tags, compares the full key only on a tag hit
+// (a false tag hit costs one slot read, probability 8/255 per bucket), and
+// moves to the next bucket only if the current one's overflow count is
+// nonzero. A miss therefore usually reads one bucket header and no slot.
+// Probes are bounded by MaxProbe buckets.
+//
+// Delete clears the tag and subtracts one from the overflow counts on the
+// entry's path. No tombstones and no shifting: an overflow count is nonzero
+// exactly while some live entry passed over that bucket, so lookups stay
+// correct, deleted slots are reusable at once, and entries never move (which
+// is what lets readers run without locks). The bounded probe window means a
+// table can refuse an insert before every slot is taken; with random hashing
+// this happens only close to full (see Config.Capacity).
+//
+// Values are one uint64 (a handle: an index into the worker's socket,
+// connection or backend array), stored and loaded as one atomic word, so a
+// value is never torn. Memory is allocated once by New; Insert, Lookup,
+// Delete and Sweep allocate nothing.
+//
+// LookupBatch looks a burst of keys up in passes (hash and load every home
+// bucket header, touch every candidate slot, then validate), so that the
+// cache misses of different keys overlap instead of queueing one after the
+// other; workers use it on a burst of parsed packets.
+//
+// # Full table
+//
+// Config.Full chooses: FullRefuse fails Insert with ErrFull; FullEvictOldest
+// evicts the entry with the oldest last-seen time among the MaxProbe*8 slots
+// of the key's probe window and reports it to Config.OnRemove. Both are
+// counted (Stats.FullRefusals, Stats.Evictions), as are duplicate inserts
+// (ErrExists, Stats.ExistsRefusals).
+//
+// # Aging
+//
+// Every entry carries a last-seen time (the caller's monotonic nanoseconds,
+// passed in as now; a coarse clock read once per burst is enough) and a
+// Class that indexes Config.IdleTimeouts, so UDP flows, half-open and
+// established TCP connections can age differently; SetClass moves an entry
+// on a state change. Sweep(now, budget) visits at most budget buckets from
+// a cursor that wraps around and removes the idle entries, so aging is paid
+// a little per poll loop and never stops the world.
+//
+// # Concurrency contract
+//
+// One writer: Insert, Update, SetClass, Delete, Sweep and All must be called
+// by one goroutine at a time (the owning worker; if ownership moves, the
+// handover must be synchronized, for example through a channel). They
+// never block and never wait for readers.
+//
+// Any number of readers: Lookup, LookupBatch, LookupTouch, Len, Stats, Cap and MaxProbe
+// may be called from any goroutine at any time, concurrently with each
+// other and with the writer. Lookup is wait-free: a bounded number of
+// loads, no locks, no retries, no spinning on a writer. It returns either
+// "absent" or a value that was associated with the key at some moment
+// during the call: never a torn entry, never a value of another key. A
+// lookup that overlaps an insert or delete of the same key may see the
+// table before or after it; a key present for the whole call is found.
+//
+// LookupTouch stores now into the entry's last-seen time. If the entry is
+// deleted and its slot reused between the lookup and that store, the store
+// lands on the new entry, making it look fresher by at most the
+// difference between the two callers' clocks; aging tolerates this.
+//
+// # Memory ordering
+//
+// Every word readers can see is a sync/atomic value, so the race detector
+// stays quiet and Go's memory model (sequentially consistent atomics)
+// supplies the ordering; the writer's counters use Load+Store since it is
+// the only writer. The protocol:
+//
+//   - Filling a free slot (its tag is 0): the writer stores ver+1 (odd),
+//     then the key words, value and time, then ver+2 (even), then the tag
+//     into the bucket's tag word, then the overflow counts.
+//   - A reader loads the tag word, then for each matching slot: ver, the
+//     key words, the value, ver again. It uses the slot only if both ver
+//     loads returned the same even number. A fill that overlaps the
+//     reader's loads changes ver between them, so a snapshot that passes
+//     the check holds one entry's key and value. A reader that saw the tag
+//     saw everything stored before it, so a published slot always passes
+//     unless it is refilled meanwhile.
+//   - Deleting stores the cleared tag word and then the smaller overflow
+//     counts; the slot's words are left as they are, so a reader that
+//     already matched the tag reads the old entry consistently (the key was
+//     present when it loaded the tag). The next fill of the slot bumps ver.
+//   - Update stores the value word alone; the key does not change, so a
+//     reader returns the old or the new value.
+//
+// ver is 32 bits: a reader would have to stall across 2^31 refills of one
+// slot for a wrapped version to fool it.
+package flowtable

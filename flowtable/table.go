@@ -1,0 +1,510 @@
+package flowtable
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Errors returned by the table. Insert's refusals are counted in Stats.
+var (
+	// ErrFull: every slot in the key's probe window is taken and the
+	// policy is FullRefuse.
+	ErrFull = errors.New("flowtable: table full in this key's probe window")
+	// ErrExists: Insert found the key already present.
+	ErrExists = errors.New("flowtable: key already present")
+	// ErrNotFound: Update, SetClass or Delete did not find the key.
+	ErrNotFound = errors.New("flowtable: key not found")
+	// ErrClass: a timeout class outside the table's configured classes.
+	ErrClass = errors.New("flowtable: timeout class out of range (see Config.IdleTimeouts)")
+	// ErrConfig wraps every error from New.
+	ErrConfig = errors.New("flowtable: invalid config")
+)
+
+// FullPolicy says what Insert does when the key's probe window is full.
+type FullPolicy uint8
+
+const (
+	// FullRefuse fails the insert with ErrFull (counted in Stats.FullRefusals).
+	FullRefuse FullPolicy = iota
+	// FullEvictOldest removes the entry with the oldest last-seen time in
+	// the key's probe window (MaxProbe buckets from its home bucket),
+	// reports it to OnRemove with RemoveEvicted, and inserts in its place
+	// (counted in Stats.Evictions).
+	FullEvictOldest
+)
+
+// Class indexes Config.IdleTimeouts: a protocol or connection state with its
+// own idle timeout (for example UDP, TCP handshake, TCP established).
+type Class uint8
+
+// RemoveReason tells OnRemove why an entry left the table.
+type RemoveReason uint8
+
+const (
+	// RemoveExpired: Sweep found the entry idle longer than its timeout.
+	RemoveExpired RemoveReason = iota + 1
+	// RemoveEvicted: FullEvictOldest made room for a new key.
+	RemoveEvicted
+)
+
+func (r RemoveReason) String() string {
+	switch r {
+	case RemoveExpired:
+		return "expired"
+	case RemoveEvicted:
+		return "evicted"
+	}
+	return fmt.Sprintf("RemoveReason(%d)", uint8(r))
+}
+
+func (p FullPolicy) String() string {
+	switch p {
+	case FullRefuse:
+		return "refuse"
+	case FullEvictOldest:
+		return "evict-oldest"
+	}
+	return fmt.Sprintf("FullPolicy(%d)", uint8(p))
+}
+
+// Limits of the configuration.
+const (
+	BucketSlots     = 8       // slots per bucket
+	DefaultMaxProbe = 32      // buckets, when Config.MaxProbe is 0
+	MaxMaxProbe     = 128     // upper bound of Config.MaxProbe
+	MaxCapacity     = 1 << 31 // slots
+)
+
+// Config describes a table. Capacity is the only required field.
+type Config struct {
+	// Capacity is the number of slots, rounded up to a power of two (and
+	// to at least one bucket of BucketSlots). All memory, 64 bytes per slot
+	// plus 16 bytes per bucket, is allocated by New. Inserts start failing
+	// (or evicting) when a key's probe window is full, which with random
+	// hashing and the default MaxProbe happens from about 93% load on;
+	// size for headroom.
+	Capacity int
+	// MaxProbe bounds how many buckets an insert and a lookup visit
+	// (0: DefaultMaxProbe; at most MaxMaxProbe, and at most the number of
+	// buckets). It sets how full the table gets before the first refusal
+	// or eviction: about 93% with the default 32, 72% with 8.
+	MaxProbe int
+	// Full is the policy when a key's probe window is full.
+	Full FullPolicy
+	// IdleTimeouts holds the idle timeout in nanoseconds per Class; 0 means
+	// entries of that class never expire. Empty means one class (0) that
+	// never expires. At most 256 classes.
+	IdleTimeouts []int64
+	// OnRemove, when set, is called by Sweep and Insert (on the writer's
+	// goroutine) after an entry expired or was evicted, with its key and
+	// value. It must not call the table's writer methods.
+	OnRemove func(k Key, v uint64, why RemoveReason)
+	// Rand supplies the hash seed. Nil: the seed comes from crypto/rand.
+	// Tests inject a fixed source; production should leave it nil or pass
+	// a source that an attacker cannot predict.
+	Rand interface{ Uint64() uint64 }
+}
+
+// bucketMeta is a bucket's header, kept apart from the slots so that a
+// miss touches one cache line (four headers per line).
+type bucketMeta struct {
+	// tags holds one byte per slot: 0 for free, else the tag (top byte of
+	// the hash) of the key in the slot. Written only by the writer; the
+	// store that sets a tag publishes a filled slot (pairs with the
+	// readers' tags.Load in lookup); the store that clears one unpublishes
+	// it before the slot can be reused.
+	tags atomic.Uint64
+	// overflow counts the live entries whose probe passed over this bucket
+	// (their home bucket is earlier and this one was full). A lookup that
+	// did not find its key here stops when overflow is 0. Written only by
+	// the writer (load + store); read by lookups.
+	overflow atomic.Uint32
+	_        uint32
+}
+
+// slot is one entry, 64 bytes: one cache line when the slot array is
+// 64-aligned (large allocations are page-aligned in Go).
+type slot struct {
+	// key: the keyWords, each stored atomically by the writer between the
+	// two ver stores of fill, loaded by readers between their two ver loads.
+	key [5]atomic.Uint64
+	// value is stored by fill (under ver) and by Update (alone: the key
+	// does not change, so a reader sees the old or the new value).
+	value atomic.Uint64
+	// stamp is the last-seen time (caller's monotonic ns). Stored by fill,
+	// by LookupTouch from any goroutine; loaded by Sweep and eviction.
+	stamp atomic.Int64
+	// ver is even while the slot's key and value are stable; fill makes it
+	// odd, writes, and makes it even again. Readers load it before and
+	// after reading key and value and keep the result only if both loads
+	// are equal and even.
+	ver atomic.Uint32
+	// class and dist (distance in buckets from the home bucket) are read
+	// and written only by the writer.
+	class Class
+	dist  uint8
+	_     [2]byte
+}
+
+var (
+	_ [unsafe.Sizeof(slot{}) - 64]struct{}
+	_ [64 - unsafe.Sizeof(slot{})]struct{}
+)
+
+// Table is a fixed-capacity hash table from Key to a uint64 value (a handle
+// the engine maps to a socket, connection or backend), with lock-free reads
+// and one writer. See the package documentation for the concurrency
+// contract.
+type Table struct {
+	meta     []bucketMeta
+	slots    []slot
+	mask     uint64 // buckets - 1
+	seed     uint64
+	maxProbe int
+	timeouts []int64
+	policy   FullPolicy
+	onRemove func(Key, uint64, RemoveReason)
+
+	cursor uint64 // next bucket Sweep visits; writer-only
+
+	// Counters: the writer updates each with Load+Store (it is the only
+	// writer, so no read-modify-write instruction is needed); Stats loads
+	// them from any goroutine.
+	inserts, deletes, expired, evictions atomic.Uint64
+	fullRefusals, existsRefusals         atomic.Uint64
+	maxDist                              atomic.Uint32
+}
+
+// New allocates a table. Errors wrap ErrConfig.
+func New(cfg Config) (*Table, error) {
+	if cfg.Capacity <= 0 || cfg.Capacity > MaxCapacity {
+		return nil, fmt.Errorf("%w: Capacity %d, want 1..%d slots", ErrConfig, cfg.Capacity, MaxCapacity)
+	}
+	slots := max(BucketSlots, 1<<bits.Len(uint(cfg.Capacity-1)))
+	buckets := slots / BucketSlots
+	probe := cfg.MaxProbe
+	if probe == 0 {
+		probe = DefaultMaxProbe
+	}
+	if probe < 0 || probe > MaxMaxProbe {
+		return nil, fmt.Errorf("%w: MaxProbe %d, want 0 (default %d) or 1..%d buckets", ErrConfig, cfg.MaxProbe, DefaultMaxProbe, MaxMaxProbe)
+	}
+	probe = min(probe, buckets)
+	if cfg.Full != FullRefuse && cfg.Full != FullEvictOldest {
+		return nil, fmt.Errorf("%w: unknown Full policy %d", ErrConfig, cfg.Full)
+	}
+	timeouts := []int64{0}
+	if len(cfg.IdleTimeouts) > 0 {
+		if len(cfg.IdleTimeouts) > 256 {
+			return nil, fmt.Errorf("%w: %d IdleTimeouts, at most 256 classes", ErrConfig, len(cfg.IdleTimeouts))
+		}
+		for c, to := range cfg.IdleTimeouts {
+			if to < 0 {
+				return nil, fmt.Errorf("%w: IdleTimeouts[%d] = %d, want >= 0 (0: never expires)", ErrConfig, c, to)
+			}
+		}
+		timeouts = append([]int64(nil), cfg.IdleTimeouts...)
+	}
+	var seed uint64
+	if cfg.Rand != nil {
+		seed = cfg.Rand.Uint64()
+	} else {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("%w: seed from crypto/rand: %w", ErrConfig, err)
+		}
+		seed = binary.LittleEndian.Uint64(b[:])
+	}
+	return &Table{
+		meta:     make([]bucketMeta, buckets),
+		slots:    make([]slot, slots),
+		mask:     uint64(buckets - 1),
+		seed:     seed,
+		maxProbe: probe,
+		timeouts: timeouts,
+		policy:   cfg.Full,
+		onRemove: cfg.OnRemove,
+	}, nil
+}
+
+// Lookup returns the value stored for k. Safe from any goroutine, concurrently
+// with the writer; it never blocks, never retries and never allocates.
+func (t *Table) Lookup(k Key) (uint64, bool) {
+	w := wordsOf(&k)
+	v, s := t.lookup(&w, w.hash(t.seed))
+	return v, s != nil
+}
+
+// LookupTouch is Lookup that also records now as the entry's last-seen time
+// (skipping the store when the time is unchanged, so a coarse clock costs no
+// cache-line writes). Safe from any goroutine; see the package documentation
+// for what a touch racing with a delete does.
+func (t *Table) LookupTouch(k Key, now int64) (uint64, bool) {
+	w := wordsOf(&k)
+	v, s := t.lookup(&w, w.hash(t.seed))
+	if s == nil {
+		return 0, false
+	}
+	// Pairs with the stamp loads in Sweep and evictOldest; a plain
+	// last-writer-wins word.
+	if s.stamp.Load() != now {
+		s.stamp.Store(now)
+	}
+	return v, true
+}
+
+// lookup probes from the home bucket of h. It returns the value and slot of
+// a consistent snapshot of k's entry, or a nil slot.
+func (t *Table) lookup(w *keyWords, h uint64) (uint64, *slot) {
+	tag := tagOf(h)
+	b := h & t.mask
+	for d := 1; ; d++ {
+		m := &t.meta[b]
+		// Pairs with the tags.Store in fill (publish) and remove (unpublish).
+		for hits := matchTag(m.tags.Load(), tag); hits != 0; hits &= hits - 1 {
+			s := &t.slots[b*BucketSlots+uint64(bits.TrailingZeros64(hits)>>3)]
+			// Pairs with the first ver.Store in fill (odd: being rewritten).
+			v1 := s.ver.Load()
+			if v1&1 != 0 {
+				continue // reused since our tags load: k's entry is gone
+			}
+			if s.key[0].Load() != w[0] || s.key[1].Load() != w[1] || s.key[2].Load() != w[2] ||
+				s.key[3].Load() != w[3] || s.key[4].Load() != w[4] {
+				continue
+			}
+			v := s.value.Load()
+			// Pairs with both ver stores in fill: unchanged means no fill
+			// overlapped our key and value loads.
+			if s.ver.Load() != v1 {
+				continue
+			}
+			return v, s
+		}
+		// Pairs with the overflow stores in fill and remove.
+		if d >= t.maxProbe || m.overflow.Load() == 0 {
+			return 0, nil
+		}
+		b = (b + uint64(d)) & t.mask // triangular probing, see next
+	}
+}
+
+// Insert adds k with value v, timeout class c and last-seen time now.
+// Writer only. It returns ErrExists if k is present, ErrClass for an unknown
+// class, and ErrFull when k's probe window is full under FullRefuse; under
+// FullEvictOldest it evicts instead (see FullEvictOldest).
+func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
+	if int(c) >= len(t.timeouts) {
+		return ErrClass
+	}
+	w := wordsOf(&k)
+	h := w.hash(t.seed)
+	tag := tagOf(h)
+	home := h & t.mask
+	free, freeDist := -1, 0
+	chain := true // k may still be in a later bucket
+	b := home
+	for d := 0; d < t.maxProbe && (chain || free < 0); d++ {
+		m := &t.meta[b]
+		tags := m.tags.Load()
+		if chain {
+			for hits := matchTag(tags, tag); hits != 0; hits &= hits - 1 {
+				if t.slots[b*BucketSlots+uint64(bits.TrailingZeros64(hits)>>3)].holds(&w) {
+					t.existsRefusals.Store(t.existsRefusals.Load() + 1)
+					return ErrExists
+				}
+			}
+			chain = m.overflow.Load() != 0
+		}
+		if free < 0 {
+			if z := zeroBytes(tags); z != 0 {
+				free = int(b*BucketSlots) + bits.TrailingZeros64(z)>>3
+				freeDist = d
+			}
+		}
+		b = (b + uint64(d) + 1) & t.mask
+	}
+	if free < 0 {
+		if t.policy != FullEvictOldest {
+			t.fullRefusals.Store(t.fullRefusals.Load() + 1)
+			return ErrFull
+		}
+		free, freeDist = t.evictOldest(home)
+	}
+	t.fill(free, &w, v, c, now, tag, freeDist, home)
+	return nil
+}
+
+// next returns the bucket at probe step d from home (d may be negative to
+// go back from a bucket to its home). Probing is triangular: home, home+1,
+// home+3, home+6, ... The steps differ from each other modulo any power of
+// two, so a window never visits a bucket twice, and unlike linear probing
+// two neighbouring homes do not share the rest of their windows, which
+// keeps clusters from merging. Measured with 8-slot buckets (random keys,
+// first refusal): MaxProbe 8 at about 72-76% load (linear: 68-72%), 16 at
+// 86%, 32 at 93%, 64 at 97%. Only keys in crowded windows pay for long
+// probes; a miss stops at the first bucket whose overflow count is 0.
+func (t *Table) next(home uint64, d int) uint64 {
+	if d < 0 {
+		return (home - uint64(d*(d-1)/2)) & t.mask
+	}
+	return (home + uint64(d*(d+1)/2)) & t.mask
+}
+
+// holds reports whether the slot's key is w. Writer only (the key words
+// cannot change under it).
+func (s *slot) holds(w *keyWords) bool {
+	return s.key[0].Load() == w[0] && s.key[1].Load() == w[1] && s.key[2].Load() == w[2] &&
+		s.key[3].Load() == w[3] && s.key[4].Load() == w[4]
+}
+
+// fill writes a free slot (tag 0) and publishes it.
+func (t *Table) fill(i int, w *keyWords, v uint64, c Class, now int64, tag uint8, dist int, home uint64) {
+	s := &t.slots[i]
+	ver := s.ver.Load()
+	// Odd: a reader that matched a stale tag for this slot skips it. Pairs
+	// with the readers' first ver.Load in lookup.
+	s.ver.Store(ver + 1)
+	for j := range w {
+		s.key[j].Store(w[j])
+	}
+	s.value.Store(v)
+	s.stamp.Store(now)
+	s.class, s.dist = c, uint8(dist)
+	// Even again: pairs with the readers' second ver.Load in lookup.
+	s.ver.Store(ver + 2)
+	m := &t.meta[i/BucketSlots]
+	// Publish: pairs with tags.Load in lookup; everything above is visible
+	// to a reader that sees the tag (sequentially consistent atomics).
+	m.tags.Store(m.tags.Load() | uint64(tag)<<(8*(i%BucketSlots)))
+	for d := range dist {
+		o := &t.meta[t.next(home, d)].overflow
+		o.Store(o.Load() + 1) // pairs with overflow.Load in lookup
+	}
+	t.inserts.Store(t.inserts.Load() + 1)
+	if uint32(dist) > t.maxDist.Load() {
+		t.maxDist.Store(uint32(dist))
+	}
+}
+
+// find is the writer's lookup: the index of k's slot, or -1.
+func (t *Table) find(k *Key) int {
+	w := wordsOf(k)
+	h := w.hash(t.seed)
+	tag := tagOf(h)
+	b := h & t.mask
+	for d := 1; ; d++ {
+		m := &t.meta[b]
+		for hits := matchTag(m.tags.Load(), tag); hits != 0; hits &= hits - 1 {
+			i := b*BucketSlots + uint64(bits.TrailingZeros64(hits)>>3)
+			if t.slots[i].holds(&w) {
+				return int(i)
+			}
+		}
+		if d >= t.maxProbe || m.overflow.Load() == 0 {
+			return -1
+		}
+		b = (b + uint64(d)) & t.mask
+	}
+}
+
+// Update replaces k's value. Writer only. Readers see the old or the new
+// value, never a mix (one atomic word).
+func (t *Table) Update(k Key, v uint64) error {
+	i := t.find(&k)
+	if i < 0 {
+		return ErrNotFound
+	}
+	t.slots[i].value.Store(v) // pairs with value.Load in lookup
+	return nil
+}
+
+// SetClass moves k to timeout class c (a state change, such as a TCP
+// handshake completing) and records now as its last-seen time. Writer only.
+func (t *Table) SetClass(k Key, c Class, now int64) error {
+	if int(c) >= len(t.timeouts) {
+		return ErrClass
+	}
+	i := t.find(&k)
+	if i < 0 {
+		return ErrNotFound
+	}
+	t.slots[i].class = c
+	t.slots[i].stamp.Store(now)
+	return nil
+}
+
+// Delete removes k and returns its value. Writer only.
+func (t *Table) Delete(k Key) (uint64, error) {
+	i := t.find(&k)
+	if i < 0 {
+		return 0, ErrNotFound
+	}
+	v := t.slots[i].value.Load()
+	t.remove(i)
+	t.deletes.Store(t.deletes.Load() + 1)
+	return v, nil
+}
+
+// remove unpublishes slot i and releases the overflow counts on its path.
+// The slot's words stay as they are until a later fill bumps ver, so a
+// reader that already matched the tag reads a consistent old entry.
+func (t *Table) remove(i int) {
+	b := uint64(i / BucketSlots)
+	m := &t.meta[b]
+	// Unpublish: pairs with tags.Load in lookup.
+	m.tags.Store(m.tags.Load() &^ (0xff << (8 * (i % BucketSlots))))
+	dist := int(t.slots[i].dist)
+	home := t.next(b, -dist)
+	for d := range dist {
+		o := &t.meta[t.next(home, d)].overflow
+		o.Store(o.Load() - 1) // pairs with overflow.Load in lookup
+	}
+}
+
+// Stats are the table's counters. Safe to read from any goroutine; each
+// field is read atomically, the set as a whole is not a snapshot.
+type Stats struct {
+	Entries        uint64 // live entries
+	Capacity       uint64 // slots
+	Inserts        uint64 // successful inserts (evicting ones included)
+	Deletes        uint64 // Delete calls that removed an entry
+	Expired        uint64 // entries removed by Sweep
+	Evictions      uint64 // entries evicted by FullEvictOldest
+	FullRefusals   uint64 // inserts refused with ErrFull
+	ExistsRefusals uint64 // inserts refused with ErrExists
+	MaxProbe       int    // the longest probe of any insert so far, in buckets beyond home
+}
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats {
+	s := Stats{
+		Capacity:       uint64(len(t.slots)),
+		Deletes:        t.deletes.Load(),
+		Expired:        t.expired.Load(),
+		Evictions:      t.evictions.Load(),
+		FullRefusals:   t.fullRefusals.Load(),
+		ExistsRefusals: t.existsRefusals.Load(),
+		MaxProbe:       int(t.maxDist.Load()),
+	}
+	// Inserts loaded after the removals, so Entries cannot go negative.
+	s.Inserts = t.inserts.Load()
+	s.Entries = s.Inserts - s.Deletes - s.Expired - s.Evictions
+	return s
+}
+
+// Len returns the number of live entries. Safe from any goroutine.
+func (t *Table) Len() int {
+	removed := t.deletes.Load() + t.expired.Load() + t.evictions.Load()
+	return int(t.inserts.Load() - removed)
+}
+
+// Cap returns the number of slots.
+func (t *Table) Cap() int { return len(t.slots) }
+
+// MaxProbe returns the probe bound in buckets.
+func (t *Table) MaxProbe() int { return t.maxProbe }
