@@ -34,13 +34,13 @@ type headTail struct {
 //
 // The zero MPMC is a ring of capacity 0. Use NewMPMC.
 type MPMC[T any] struct {
-	_ pad
-	s storage[T] // read-only after construction
-	_ pad
+	_    pad
+	s    storage[T] // read-only after construction
+	_    pad
 	prod headTail // written by producers, tail read by consumers
-	_ pad
+	_    pad
 	cons headTail // written by consumers, tail read by producers
-	_ pad
+	_    pad
 }
 
 // NewMPMC returns an empty multi-producer multi-consumer ring holding up to
