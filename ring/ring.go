@@ -3,6 +3,7 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"reflect"
 )
 
@@ -17,7 +18,7 @@ const (
 
 // ErrSize is returned (wrapped) by the constructors when the requested size
 // is not a power of two within [MinSize, MaxSize].
-var ErrSize = errors.New("ring size must be a power of two between 1 and 2^30")
+var ErrSize = errors.New("ring: size must be a power of two between 1 and 2^30")
 
 // cacheLinePad separates the producer's and the consumer's state. 128 bytes
 // is two 64-byte lines: Intel's adjacent-line (spatial) prefetcher fetches
@@ -31,8 +32,11 @@ type pad [cacheLinePad]byte
 
 // checkSize validates a constructor's size argument.
 func checkSize(size int) error {
-	if size < MinSize || size > MaxSize || size&(size-1) != 0 {
-		return fmt.Errorf("ring: size %d: %w (round up to the next power of two)", size, ErrSize)
+	switch {
+	case size < MinSize || size > MaxSize:
+		return fmt.Errorf("%w: got %d", ErrSize, size)
+	case size&(size-1) != 0:
+		return fmt.Errorf("%w: got %d, round it up to %d", ErrSize, size, 1<<bits.Len(uint(size)))
 	}
 	return nil
 }
