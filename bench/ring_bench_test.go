@@ -218,3 +218,46 @@ func BenchmarkRingEmptyPoll(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCoreToCore is the calibration for BenchmarkRingPair: one round
+// trip of a cache line between two goroutines (each spins until it sees the
+// other's store). A burst handed across cores costs at least about one such
+// round trip, so ns/op here over the burst size is the floor for ns/elem on
+// this machine; it also shows when the machine was busy during a run.
+func BenchmarkCoreToCore(b *testing.B) {
+	var ping, pong struct {
+		_ [128]byte
+		v atomic.Uint64
+		_ [128]byte
+	}
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint64(1); ; i++ {
+			for spins := 0; ping.v.Load() != i; spins++ {
+				if stop.Load() {
+					return
+				}
+				if spins == idleSpins {
+					runtime.Gosched()
+					spins = 0
+				}
+			}
+			pong.v.Store(i)
+		}
+	}()
+	i := uint64(0)
+	for b.Loop() {
+		i++
+		ping.v.Store(i)
+		for spins := 0; pong.v.Load() != i; spins++ {
+			if spins == idleSpins {
+				runtime.Gosched()
+				spins = 0
+			}
+		}
+	}
+	stop.Store(true)
+	<-done
+}
