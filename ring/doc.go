@@ -85,8 +85,14 @@
 //
 // # Memory ordering
 //
-// Go's sync/atomic operations are sequentially consistent, which is
-// stronger than the acquire/release pairs the algorithms need. Each atomic
+// The algorithms need acquire loads and release stores, plus the CAS on
+// the MPMC heads. Loads and CAS use sync/atomic (sequentially consistent,
+// a plain MOV for loads on amd64). Index publication uses storeRelease: a
+// plain MOV on amd64 (TSO makes every store a release) and STLR on arm64,
+// written in assembly, instead of atomic Store, whose full barrier (XCHG)
+// stalls the publishing core until the index line arrives from the other
+// core. Race-detector builds and other architectures use atomic Store, so
+// the race detector checks the same happens-before edges. Each atomic
 // in the source carries a comment naming the operation it pairs with: the
 // release store that publishes an index after the slot writes (reads), and
 // the acquire load on the other side that makes those writes visible

@@ -100,7 +100,7 @@ func (r *MPMC[T]) publishProd(head, n uint64) {
 	// Release: publishes our slot writes; pairs with the consumers'
 	// acquire load of prod.tail in reserveCons and with the next
 	// producer's wait loop above.
-	storeRelease(&r.prod.tail, head + n)
+	storeRelease(&r.prod.tail, head+n)
 }
 
 // reserveCons reserves up to want queued elements (exactly want when bulk)
@@ -143,7 +143,7 @@ func (r *MPMC[T]) publishCons(head, n uint64) {
 	// Release: our reads of the slots happen before producers may reuse
 	// them; pairs with the producers' acquire load of cons.tail in
 	// reserveProd and with the next consumer's wait loop above.
-	storeRelease(&r.cons.tail, head + n)
+	storeRelease(&r.cons.tail, head+n)
 }
 
 // Enqueue appends v and reports true, or reports false and leaves the ring

@@ -94,7 +94,7 @@ func (r *SPSC[T]) Enqueue(v T) bool {
 	r.s.buf[pos&r.s.mask] = v
 	// Release: publishes the slot written above; pairs with the
 	// consumer's acquire load of prodPos in availFor.
-	storeRelease(&r.prodPos, pos + 1)
+	storeRelease(&r.prodPos, pos+1)
 	return true
 }
 
@@ -117,7 +117,7 @@ func (r *SPSC[T]) EnqueueBulk(src []T) bool {
 	r.s.put(pos, src)
 	// Release: publishes the slots written by put; pairs with the
 	// consumer's acquire load of prodPos in availFor.
-	storeRelease(&r.prodPos, pos + n)
+	storeRelease(&r.prodPos, pos+n)
 	return true
 }
 
@@ -132,7 +132,7 @@ func (r *SPSC[T]) EnqueueBurst(src []T) int {
 	}
 	r.s.put(pos, src[:n])
 	// Release: pairs with the consumer's acquire load in availFor.
-	storeRelease(&r.prodPos, pos + n)
+	storeRelease(&r.prodPos, pos+n)
 	return int(n)
 }
 
@@ -149,7 +149,7 @@ func (r *SPSC[T]) Dequeue() (T, bool) {
 	// Release: hands the slot back; pairs with the producer's acquire
 	// load of consPos in freeFor, so it cannot overwrite the slot before
 	// our read above.
-	storeRelease(&r.consPos, pos + 1)
+	storeRelease(&r.consPos, pos+1)
 	return v, true
 }
 
@@ -170,7 +170,7 @@ func (r *SPSC[T]) DequeueBulk(dst []T) bool {
 	}
 	r.s.get(pos, dst)
 	// Release: pairs with the producer's acquire load in freeFor.
-	storeRelease(&r.consPos, pos + n)
+	storeRelease(&r.consPos, pos+n)
 	return true
 }
 
@@ -185,7 +185,7 @@ func (r *SPSC[T]) DequeueBurst(dst []T) int {
 	}
 	r.s.get(pos, dst[:n])
 	// Release: pairs with the producer's acquire load in freeFor.
-	storeRelease(&r.consPos, pos + n)
+	storeRelease(&r.consPos, pos+n)
 	return int(n)
 }
 
