@@ -23,8 +23,10 @@ const ringSize = 1024
 var bursts = []int{1, 8, 32, 64}
 
 // idleSpins is how many empty (full) polls a benchmark goroutine makes
-// before it yields, so the benchmarks also finish at GOMAXPROCS=1.
-const idleSpins = 64
+// before it yields, so the benchmarks also finish at GOMAXPROCS=1. It is
+// large because runtime.Gosched costs more than a cache-line round trip: a
+// small value makes the pair benchmarks measure the scheduler.
+const idleSpins = 4096
 
 func makeBurst(n int) []desc {
 	src := make([]desc, n)

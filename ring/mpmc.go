@@ -9,7 +9,9 @@ import (
 // producer (consumer) to publish before it yields its P with
 // runtime.Gosched, so that the goroutine it waits for can run even when
 // GOMAXPROCS is smaller than the number of goroutines using the ring.
-const spinsBeforeYield = 64
+// The usual wait is another core finishing a copy (well under a
+// microsecond); Gosched costs more than that, hence the generous bound.
+const spinsBeforeYield = 1024
 
 // headTail is one side's two-phase state. head is the next index to be
 // reserved by that side (advanced with CAS); tail is the index up to which
