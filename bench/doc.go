@@ -8,7 +8,9 @@
 //     and consumer in the same goroutine (BenchmarkRingSame), on two
 //     goroutines (BenchmarkRingPair), and the cost of polling an empty
 //     ring (BenchmarkRingEmptyPoll). Metrics: ns/elem (ns/poll for the
-//     empty case) and allocs/op.
+//     empty case) and allocs/op. BenchmarkCoreToCore measures one
+//     cache-line round trip between two goroutines: the floor for a burst
+//     handed across cores, and a sign of how busy the machine was.
 //
 // Typical run (the machine is shared and noisy: several counts, medians):
 //
