@@ -1,0 +1,18 @@
+// Package bench holds the engine's cross-package Go benchmarks, run with
+// `go test -bench`. It has no library code; each file benchmarks one
+// package side by side with the baseline a user would compare it with, in
+// the same run, and reports per-element figures with b.ReportMetric.
+//
+//   - ring_bench_test.go: ring.SPSC and ring.MPMC against a buffered Go
+//     channel of the same capacity. Burst sizes 1, 8, 32 and 64; producer
+//     and consumer in the same goroutine (BenchmarkRingSame), on two
+//     goroutines (BenchmarkRingPair), and the cost of polling an empty
+//     ring (BenchmarkRingEmptyPoll). Metrics: ns/elem (ns/poll for the
+//     empty case) and allocs/op. BenchmarkCoreToCore measures one
+//     cache-line round trip between two goroutines: the floor for a burst
+//     handed across cores, and a sign of how busy the machine was.
+//
+// Typical run (the machine is shared and noisy: several counts, medians):
+//
+//	go test -run='^$' -bench=Ring -benchtime=200ms -count=5 ./bench/
+package bench
