@@ -1,7 +1,6 @@
 package afxdp
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -113,5 +112,3 @@ func isARPFor(a netip.Addr) func([]byte) bool {
 		return len(b) >= 42 && b[12] == 0x08 && b[13] == 0x06 && string(b[38:42]) == string(t[:])
 	}
 }
-
-func macOf(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }

@@ -261,15 +261,22 @@ func (s *Socket) bind(mode Mode, shareFD int) error {
 		}
 		return err
 	}
-	switch mode {
-	case ModeCopy:
+	switch {
+	case shareFD >= 0:
+		// A socket joining a UMEM may pass no other flag: it inherits the
+		// copy/zero-copy and need-wakeup settings of the UMEM's first
+		// socket (xsk_bind returns EINVAL otherwise).
+		sa.Flags = unix.XDP_SHARED_UMEM
+		if err := unix.Bind(s.fd, sa); err != nil {
+			return wrapErrno(fmt.Sprintf("bind to ifindex %d queue %d sharing a UMEM", s.ifindex, s.queue), err)
+		}
+	case mode == ModeCopy:
 		if err := try(unix.XDP_COPY); err != nil {
 			return wrapErrno(fmt.Sprintf("bind to ifindex %d queue %d in copy mode", s.ifindex, s.queue), err)
 		}
-	case ModeZeroCopy, ModeAuto:
+	default: // ModeZeroCopy, ModeAuto
 		err := try(unix.XDP_ZEROCOPY)
 		if err == nil {
-			s.zc = true
 			break
 		}
 		if mode == ModeZeroCopy {
@@ -284,8 +291,12 @@ func (s *Socket) bind(mode Mode, shareFD int) error {
 	}
 	// Ask the kernel what it chose rather than trusting our flags.
 	var opts uint32
-	if err := getsockoptPtr(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS, unsafe.Pointer(&opts), 4); err == nil {
-		s.zc = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
+	if err := getsockoptPtr(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS, unsafe.Pointer(&opts), 4); err != nil {
+		return wrapErrno("get XDP_OPTIONS", err)
+	}
+	s.zc = opts&unix.XDP_OPTIONS_ZEROCOPY != 0
+	if mode == ModeZeroCopy && !s.zc {
+		return fmt.Errorf("%w: the shared UMEM's first socket is in copy mode", ErrZeroCopyUnsupported)
 	}
 	return nil
 }
