@@ -250,6 +250,16 @@ func (p *Program) Register(s *Socket) error {
 	return nil
 }
 
+// RegisterFD steers queue's traffic to the AF_XDP socket fd, which may
+// come from another AF_XDP implementation (benchmarks compare them under
+// the same program).
+func (p *Program) RegisterFD(queue, fd int) error {
+	if err := p.xsks.Put(uint32(queue), uint32(fd)); err != nil {
+		return bpfErr(fmt.Sprintf("put socket of queue %d in XSKMAP", queue), err)
+	}
+	return nil
+}
+
 // Unregister stops steering queue's traffic to a socket.
 func (p *Program) Unregister(queue int) error {
 	if err := p.xsks.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
