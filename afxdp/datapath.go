@@ -137,6 +137,7 @@ func (s *Socket) wakeTx() {
 	if s.pool.counts[stateTx] == 0 {
 		return
 	}
+	s.kicked = true
 	if s.flags&unix.XDP_USE_NEED_WAKEUP == 0 || s.tx.needWakeup() {
 		s.txKicks++
 		switch kickTx(s.fd) {
@@ -151,8 +152,8 @@ func (s *Socket) wakeTx() {
 
 // Complete reclaims transmitted frames from the completion ring into the
 // pool and returns how many. While frames are still in flight it wakes the
-// kernel if asked (copy mode transmits only inside the sendto syscall, a
-// bounded batch per call).
+// kernel if asked and Transmit has not since the last Complete (copy mode
+// transmits only inside the sendto syscall, a bounded batch per call).
 func (s *Socket) Complete() int {
 	n, idx := s.comp.peek(s.comp.size)
 	for i := range n {
@@ -161,7 +162,7 @@ func (s *Socket) Complete() int {
 	if n > 0 {
 		s.comp.release(n)
 	}
-	s.wakeTx()
+	s.kickIfIdle()
 	return int(n)
 }
 
@@ -181,9 +182,24 @@ func (s *Socket) CompleteTo(addrs []uint64) int {
 	if n > 0 {
 		s.comp.release(n)
 	}
-	s.wakeTx()
+	s.kickIfIdle()
 	return k
 }
+
+// kickIfIdle wakes the kernel for transmission unless Transmit already did
+// since the last Complete: a worker loop of Transmit and Complete makes at
+// most one sendto per turn (as libxdp's samples do), while Complete called
+// on its own keeps a draining transmit moving.
+func (s *Socket) kickIfIdle() {
+	if !s.kicked {
+		s.wakeTx()
+	}
+	s.kicked = false
+}
+
+// TxInFlight returns how many frames are in the tx stage: queued or being
+// sent, not yet reclaimed by Complete.
+func (s *Socket) TxInFlight() int { return int(s.pool.counts[stateTx]) }
 
 // Wait blocks in poll(2) until the socket has packets to receive or timeout
 // passes (a negative timeout waits forever). Use it when a worker is idle.

@@ -102,6 +102,7 @@ type Socket struct {
 	pfd        [1]unix.PollFd
 
 	rxKicks, txKicks, txKickErrs uint64
+	kicked                       bool // sendto made since the last Complete
 	closed                       bool
 }
 
