@@ -3,6 +3,8 @@ package afxdp
 import (
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // fakeSocket builds a Socket whose four rings live in ordinary memory, with
@@ -20,7 +22,7 @@ func newFakeSocket(tb testing.TB, ringSize, frames uint32) *fakeSocket {
 		rx: newFakeRing(ringSize, sizeofDesc, 0, 0), tx: newFakeRing(ringSize, sizeofDesc, 0, 0),
 		umem: make([]byte, int(frames)*2048),
 	}
-	s := &Socket{fd: -1, flags: 1 << 3, umem: &UMEM{mem: f.umem, shift: 11}}
+	s := &Socket{fd: -1, flags: unix.XDP_USE_NEED_WAKEUP, umem: &UMEM{mem: f.umem, shift: 11}}
 	s.pool = newFramePool(11, 0, frames)
 	initRing(&s.fill, f.fill.mem, f.fill.off, ringSize, true)
 	initRing(&s.comp, f.comp.mem, f.comp.off, ringSize, false)

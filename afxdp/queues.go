@@ -36,11 +36,16 @@ func QueueCount(ifname string) (int, error) {
 	if n, err := ethtoolQueues(ifname); err == nil && n > 0 {
 		return n, nil
 	}
-	m, err := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
-	if err != nil || len(m) == 0 {
-		return 0, fmt.Errorf("%w: %s: no queues found in ethtool channels or /sys/class/net/%s/queues", ErrNotSupported, ifname, ifname)
+	if n := sysfsQueues(ifname); n > 0 {
+		return n, nil
 	}
-	return len(m), nil
+	return 0, fmt.Errorf("%w: %s: no queues found in ethtool channels or /sys/class/net/%s/queues", ErrNotSupported, ifname, ifname)
+}
+
+// sysfsQueues counts /sys/class/net/IF/queues/rx-* (0 if none).
+func sysfsQueues(ifname string) int {
+	m, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
+	return len(m)
 }
 
 // QueueCountIndex is QueueCount by interface index.
