@@ -13,7 +13,12 @@ import (
 // can receive into them, and wakes the kernel if it asked for it. It returns
 // how many frames it added.
 func (s *Socket) Fill() int {
-	n := min(s.pool.counts[stateFree], s.fill.free(s.fill.size))
+	n := s.pool.counts[stateFree]
+	if n > 0 {
+		// Ask only for as many slots as there are frames, so the shared
+		// consumer index is read only when the cached view falls short.
+		n = min(n, s.fill.free(n))
+	}
 	if n == 0 {
 		s.wakeRx()
 		return 0
