@@ -16,6 +16,7 @@ type ours struct {
 	prog     *afxdp.Program
 	s        *afxdp.Socket
 	batch    int
+	ring     int
 	spec     udpframe.Spec
 }
 
@@ -37,7 +38,7 @@ func setupOurs(bed *testbed.Bed, o *options, c string) (worker, error) {
 		prog.Close()
 		return nil, err
 	}
-	return &ours{c: c, prog: prog, s: s, batch: o.batch, spec: udpframe.Spec{
+	return &ours{c: c, prog: prog, s: s, batch: o.batch, ring: o.ring, spec: udpframe.Spec{
 		SrcMAC: bed.HostMAC, DstMAC: bed.PeerMAC, Src: bed.EngineAddr, Dst: bed.PeerAddr,
 		SrcPort: 1000, DstPort: 9}}, nil
 }
@@ -103,7 +104,10 @@ func (w *ours) txonly(stop *atomic.Bool) uint64 {
 	for !stop.Load() {
 		c := s.CompleteTo(addrs)
 		n += uint64(c)
-		c += s.Alloc(addrs[c:])
+		if s.TxInFlight()+c < w.ring {
+			// Take new frames only while the tx ring has room for them.
+			c += s.Alloc(addrs[c:])
+		}
 		for i := range c {
 			descs[i] = afxdp.Desc{Addr: addrs[i], Len: frameLen}
 		}
