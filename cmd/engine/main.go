@@ -20,6 +20,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the engine's version and build information", runVersion},
+		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 	}
 }
 

@@ -1,0 +1,385 @@
+package afxdp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// ProgramName is the name of the engine's XDP program in the kernel. A
+// program by this name on an interface is the engine's: a new Attach
+// replaces it, and DetachStale (engine detach) removes it.
+const ProgramName = "engine_xsk"
+
+// XDPMode is how the XDP program is attached.
+type XDPMode int
+
+const (
+	// XDPAuto tries native (driver) mode, then generic (SKB) mode.
+	XDPAuto XDPMode = iota
+	// XDPNative requires driver mode.
+	XDPNative
+	// XDPGeneric forces generic (SKB) mode.
+	XDPGeneric
+)
+
+func (m XDPMode) String() string {
+	switch m {
+	case XDPAuto:
+		return "auto"
+	case XDPNative:
+		return "native"
+	case XDPGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("XDPMode(%d)", int(m))
+}
+
+// ParseXDPMode parses "auto", "native" or "generic".
+func ParseXDPMode(s string) (XDPMode, error) {
+	for _, m := range []XDPMode{XDPAuto, XDPNative, XDPGeneric} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: XDP mode %q (use auto, native or generic)", ErrConfig, s)
+}
+
+// ProgramConfig describes the steering program.
+type ProgramConfig struct {
+	// Mode: XDPAuto (default), XDPNative or XDPGeneric.
+	Mode XDPMode
+	// Queues is the size of the XSKMAP (default: the interface's queue count).
+	Queues int
+	// MaxAddrs bounds the owned-address table (default 256).
+	MaxAddrs int
+	// Addrs are the IPv4 addresses the engine owns from the start.
+	Addrs []netip.Addr
+}
+
+// Program is the engine's XDP program attached to one interface, with its
+// maps: the XSKMAP (queue -> socket) and the owned IPv4 addresses. The
+// program redirects to the socket of the receiving queue
+// (ctx->rx_queue_index) only IPv4 packets to an owned address and ARP
+// packets whose target is one, with or without one 802.1Q tag; everything
+// else, and traffic for a queue without a socket, goes to the kernel
+// (XDP_PASS), so the engine can share an interface with the host.
+type Program struct {
+	mu       sync.Mutex
+	ifindex  int
+	mode     XDPMode // XDPNative or XDPGeneric once attached
+	prog     *ebpf.Program
+	xsks     *ebpf.Map
+	addrs    *ebpf.Map
+	lnk      link.Link
+	replaced []StaleProgram
+	closed   bool
+}
+
+// StaleProgram describes an engine program found on an interface.
+type StaleProgram struct {
+	ProgramID uint32
+	Via       string // "bpf_link" or "netlink"
+	LinkID    uint32 // for Via "bpf_link"
+}
+
+func (p StaleProgram) String() string {
+	if p.Via == "bpf_link" {
+		return fmt.Sprintf("program %d (%s) via bpf_link %d", p.ProgramID, ProgramName, p.LinkID)
+	}
+	return fmt.Sprintf("program %d (%s) via netlink", p.ProgramID, ProgramName)
+}
+
+// AttachProgram loads the steering program and attaches it to ifname
+// through a BPF link, so the kernel detaches it if the process dies. An
+// engine program left on the interface by an earlier run is replaced
+// (Replaced lists it); a foreign XDP program is left alone and reported.
+func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrNoInterface, ifname, unix.ENODEV)
+	}
+	if cfg.Queues == 0 {
+		if cfg.Queues, err = QueueCount(ifname); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MaxAddrs == 0 {
+		cfg.MaxAddrs = 256
+	}
+	if cfg.Queues < 1 || cfg.MaxAddrs < 1 {
+		return nil, fmt.Errorf("%w: %d queues, %d addresses", ErrConfig, cfg.Queues, cfg.MaxAddrs)
+	}
+	// A no-op where BPF memory is charged to the memory cgroup (5.11+,
+	// including 6.18); on older kernels it lifts RLIMIT_MEMLOCK.
+	_ = rlimit.RemoveMemlock()
+
+	p := &Program{ifindex: ifi.Index}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if p.xsks, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_xsks", Type: ebpf.XSKMap,
+		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.Queues)}); err != nil {
+		return nil, bpfErr("create XSKMAP", err)
+	}
+	if p.addrs, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_addrs", Type: ebpf.Hash,
+		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxAddrs)}); err != nil {
+		return nil, bpfErr("create address map", err)
+	}
+	insns := programInsns()
+	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
+		return nil, err
+	}
+	if err := insns.AssociateMap("engine_xsks", p.xsks); err != nil {
+		return nil, err
+	}
+	if p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: ProgramName, Type: ebpf.XDP,
+		License: "Dual BSD/GPL", Instructions: insns}); err != nil {
+		return nil, bpfErr("load XDP program", err)
+	}
+	for _, a := range cfg.Addrs {
+		if err := p.AddAddr(a); err != nil {
+			return nil, err
+		}
+	}
+	if p.replaced, err = DetachStaleIndex(ifi.Index); err != nil {
+		return nil, err
+	}
+	if err := p.attach(cfg.Mode); err != nil {
+		return nil, fmt.Errorf("attach XDP to %s: %w", ifname, err)
+	}
+	return p, nil
+}
+
+func (p *Program) attach(mode XDPMode) error {
+	try := func(m XDPMode) error {
+		f := link.XDPDriverMode
+		if m == XDPGeneric {
+			f = link.XDPGenericMode
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: p.ifindex, Flags: f})
+		if err != nil {
+			return err
+		}
+		p.lnk, p.mode = l, m
+		return nil
+	}
+	var err error
+	switch mode {
+	case XDPAuto:
+		if err = try(XDPNative); err == nil {
+			return nil
+		}
+		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
+			return p.foreign(err)
+		}
+		err = try(XDPGeneric)
+	case XDPNative, XDPGeneric:
+		err = try(mode)
+	default:
+		return fmt.Errorf("%w: XDP mode %v", ErrConfig, mode)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return p.foreign(err)
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Errorf("%w: %v mode: %w", ErrNotSupported, mode, err)
+	}
+	return bpfErr(fmt.Sprintf("%v mode", mode), err)
+}
+
+// foreign describes the program that holds the interface.
+func (p *Program) foreign(err error) error {
+	id, _, _ := attachedProgram(p.ifindex)
+	name := "?"
+	if id != 0 {
+		if pr, e := ebpf.NewProgramFromID(ebpf.ProgramID(id)); e == nil {
+			if info, e := pr.Info(); e == nil {
+				name = info.Name
+			}
+			pr.Close()
+		}
+	}
+	return fmt.Errorf("interface has another XDP program attached (id %d, name %q), not the engine's; remove it (ip link set dev IF xdp off) or use another interface: %w", id, name, err)
+}
+
+func bpfErr(what string, err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: %s: %w", ErrPermission, what, err)
+	case errors.Is(err, unix.ENOMEM):
+		return fmt.Errorf("%w: %s: %w", ErrMemlock, what, err)
+	}
+	return fmt.Errorf("afxdp: %s: %w", what, err)
+}
+
+// Mode returns the mode the program was attached in: XDPNative or XDPGeneric.
+func (p *Program) Mode() XDPMode { return p.mode }
+
+// Replaced lists the stale engine programs this Attach removed.
+func (p *Program) Replaced() []StaleProgram { return p.replaced }
+
+// ProgramID returns the kernel's id of the loaded program.
+func (p *Program) ProgramID() (uint32, error) {
+	info, err := p.prog.Info()
+	if err != nil {
+		return 0, err
+	}
+	id, _ := info.ID()
+	return uint32(id), nil
+}
+
+// Register steers the traffic of s's queue to s.
+func (p *Program) Register(s *Socket) error {
+	if err := p.xsks.Put(uint32(s.Queue()), uint32(s.FD())); err != nil {
+		return bpfErr(fmt.Sprintf("put socket of queue %d in XSKMAP", s.Queue()), err)
+	}
+	return nil
+}
+
+// RegisterFD steers queue's traffic to the AF_XDP socket fd, which may
+// come from another AF_XDP implementation (benchmarks compare them under
+// the same program).
+func (p *Program) RegisterFD(queue, fd int) error {
+	if err := p.xsks.Put(uint32(queue), uint32(fd)); err != nil {
+		return bpfErr(fmt.Sprintf("put socket of queue %d in XSKMAP", queue), err)
+	}
+	return nil
+}
+
+// Unregister stops steering queue's traffic to a socket.
+func (p *Program) Unregister(queue int) error {
+	if err := p.xsks.Delete(uint32(queue)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return bpfErr("delete from XSKMAP", err)
+	}
+	return nil
+}
+
+// AddAddr makes the engine own an IPv4 address: packets to it and ARP for it
+// go to the sockets.
+func (p *Program) AddAddr(a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
+	}
+	if err := p.addrs.Put(a.As4(), uint32(1)); err != nil {
+		return bpfErr("add address "+a.String(), err)
+	}
+	return nil
+}
+
+// RemoveAddr gives an address back to the kernel.
+func (p *Program) RemoveAddr(a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
+	}
+	if err := p.addrs.Delete(a.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return bpfErr("remove address "+a.String(), err)
+	}
+	return nil
+}
+
+// Close detaches the program and frees it and its maps.
+func (p *Program) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.lnk != nil {
+		errs = append(errs, p.lnk.Close())
+	}
+	if p.prog != nil {
+		errs = append(errs, p.prog.Close())
+	}
+	for _, m := range []*ebpf.Map{p.xsks, p.addrs} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// be16 and be32 give the value a load of the network-order bytes of v
+// yields on this host, for comparisons inside the program.
+func be16(v uint16) int32 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return int32(binary.NativeEndian.Uint16(b[:]))
+}
+
+// programInsns is the steering program. Registers: r6 = ctx, r2 = data,
+// r3 = data_end, r5 = the loaded field. Every packet access is preceded by
+// a bounds check against data_end, at constant offsets (one code path per
+// VLAN depth), which is what the verifier accepts.
+func programInsns() asm.Instructions {
+	const xdpPass = 2
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // ctx->data
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // ctx->data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 14),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, 12, asm.Half), // EtherType
+		asm.JEq.Imm(asm.R5, be16(0x8100), "vlan"),
+	}
+	insns = append(insns, l3(14, "")...)
+	insns = append(insns,
+		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("vlan"),
+		asm.Add.Imm(asm.R4, 18),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, 16, asm.Half), // inner EtherType
+	)
+	insns = append(insns, l3(18, "_vlan")...)
+	insns = append(insns,
+		// r5 holds the destination (IPv4) or target (ARP) address.
+		asm.StoreMem(asm.RFP, -4, asm.R5, asm.Word).WithSymbol("lookup"),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_addrs"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_xsks"),
+		asm.LoadMem(asm.R2, asm.R6, 16, asm.Word), // ctx->rx_queue_index
+		asm.Mov.Imm(asm.R3, xdpPass),              // no socket on that queue: XDP_PASS
+		asm.FnRedirectMap.Call(),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
+		asm.Return(),
+	)
+	return insns
+}
+
+// l3 checks an IPv4 or ARP header at off and loads the address to look up.
+func l3(off int32, sfx string) asm.Instructions {
+	return asm.Instructions{
+		asm.JEq.Imm(asm.R5, be16(0x0800), "ipv4"+sfx),
+		asm.JEq.Imm(asm.R5, be16(0x0806), "arp"+sfx),
+		asm.Ja.Label("pass"),
+		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("ipv4" + sfx),
+		asm.Add.Imm(asm.R4, off+20),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, int16(off+16), asm.Word), // daddr
+		asm.Ja.Label("lookup"),
+		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("arp" + sfx),
+		asm.Add.Imm(asm.R4, off+28),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+		asm.LoadMem(asm.R5, asm.R2, int16(off+24), asm.Word), // target protocol address
+		asm.Ja.Label("lookup"),
+	}
+}
