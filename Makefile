@@ -7,7 +7,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 TESTFLAGS ?=
 
-.PHONY: all build test bench lint fuzz demo clean leftovers
+.PHONY: all build test bench lint fuzz demo clean leftovers xskbench
 
 all: build
 
@@ -41,3 +41,7 @@ leftovers:
 
 clean:
 	rm -rf bin
+
+## xskbench: AF_XDP rxdrop/txonly/l2fwd, ours vs asavie/xdp vs the kernel path.
+xskbench:
+	$(GO) run ./bench/cmd/xskbench -json bin/xskbench.json
