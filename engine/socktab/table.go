@@ -412,6 +412,14 @@ func (t *Table) SetState(s *Socket, st State) {
 	}
 }
 
+// Local returns the socket's bound (or, once connected, chosen) local
+// address; the zero AddrPort when it has none.
+func (t *Table) Local(s *Socket) netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return s.local
+}
+
 // Close removes s from the table and releases its port and tuple.
 func (t *Table) Close(s *Socket) error {
 	t.mu.Lock()

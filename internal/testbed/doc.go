@@ -15,7 +15,10 @@
 // bed gets one /24 in which .1 is meant for the engine (EngineAddr), .2 is the
 // peer kernel (PeerAddr) and .3 may be given to the caller's kernel on HostIf
 // (Config.HostKernelAddr) for side-by-side comparisons with the kernel path.
-// IPv6 is disabled on both links so neighbour discovery does not add noise.
+// IPv6 is disabled on both links so neighbour discovery does not add noise,
+// and transmit checksum offload is off on both, so frames carry final
+// checksums as on a wire (a veth otherwise passes partial ones between
+// kernels, which a userspace stack must reject).
 //
 // Names are unique per run: they carry the creating process's pid and a
 // counter, which also lets Sweep remove beds whose creator died without

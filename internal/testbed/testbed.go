@@ -167,6 +167,9 @@ func (b *Bed) setupHost(cfg Config) error {
 	if err := disableIPv6(b.HostIf); err != nil {
 		return err
 	}
+	if err := disableTxChecksum(b.HostIf); err != nil {
+		return err
+	}
 	link, err := netlink.LinkByName(b.HostIf)
 	if err != nil {
 		return fmt.Errorf("testbed: %s: %w", b.HostIf, err)
@@ -195,6 +198,9 @@ func (b *Bed) setupPeer() error {
 		return fmt.Errorf("testbed: peer lo: %w", err)
 	}
 	if err := disableIPv6(b.PeerIf); err != nil {
+		return err
+	}
+	if err := disableTxChecksum(b.PeerIf); err != nil {
 		return err
 	}
 	link, err := netlink.LinkByName(b.PeerIf)

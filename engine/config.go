@@ -1,0 +1,196 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/portalloc"
+)
+
+// PollMode is how a worker waits for packets.
+type PollMode int
+
+const (
+	// PollAdaptive spins while there is traffic and, after SpinTime of
+	// empty polls, sleeps in poll(2) until the kernel or an application
+	// wakes it: full speed under load, about no CPU when idle. The default.
+	PollAdaptive PollMode = iota
+	// PollBusy never sleeps (DPDK-style): lowest latency, one core per
+	// worker at 100% all the time.
+	PollBusy
+	// PollInterrupt sleeps in poll(2) whenever the rx ring is empty.
+	PollInterrupt
+)
+
+func (m PollMode) String() string {
+	switch m {
+	case PollAdaptive:
+		return "adaptive"
+	case PollBusy:
+		return "busy"
+	case PollInterrupt:
+		return "interrupt"
+	}
+	return fmt.Sprintf("PollMode(%d)", int(m))
+}
+
+// ParsePollMode parses "adaptive", "busy" or "interrupt".
+func ParsePollMode(s string) (PollMode, error) {
+	for _, m := range []PollMode{PollAdaptive, PollBusy, PollInterrupt} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("engine: unknown poll mode %q (want adaptive, busy or interrupt): %w", s, ErrConfig)
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid engine configuration")
+
+// Config configures an Engine. Zero fields take the defaults documented on
+// each field.
+type Config struct {
+	// Interface is the link the engine serves (required).
+	Interface string
+	// Addrs are the IPv4 addresses the engine owns, with their prefixes
+	// (required). Traffic to them is taken from the kernel by the XDP
+	// program; everything else still reaches the host.
+	Addrs []netip.Prefix
+	// Gateway is the next hop for destinations outside every prefix of
+	// Addrs (zero: such destinations are unreachable, ENETUNREACH).
+	Gateway netip.Addr
+	// MTU of the link (zero: the interface's MTU).
+	MTU int
+	// Queues is how many queues, and so workers, to use, from queue 0
+	// (zero: all of the interface's queues).
+	Queues int
+	// Mode is the AF_XDP bind mode: auto (zero-copy, else copy), zerocopy
+	// (fail where the driver cannot), copy.
+	Mode afxdp.Mode
+	// XDPMode is how the steering program attaches: auto (native, else
+	// generic), native, generic.
+	XDPMode afxdp.XDPMode
+	// FrameSize is the UMEM frame size, 2048 or 4096 (default 4096).
+	FrameSize int
+	// RingSize is the size of each AF_XDP ring (default 2048).
+	RingSize int
+	// Poll is how workers wait (default adaptive).
+	Poll PollMode
+	// SpinTime is how long an adaptive worker polls an empty ring before
+	// it sleeps (default 200µs).
+	SpinTime time.Duration
+	// CPUs pins worker i to CPUs[i] when set (len must be the queue count).
+	CPUs []int
+	// BusyPoll turns on the kernel's busy polling for the sockets
+	// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL), with this timeout.
+	BusyPoll time.Duration
+
+	// Limits.
+	// FragMemory is the reassembly memory per worker (default 4 MiB, like
+	// net.ipv4.ipfrag_high_thresh).
+	FragMemory int
+	// Ports is the ephemeral range (zero: 32768-60999).
+	Ports portalloc.Range
+	// ReservedPorts are skipped by automatic choice.
+	ReservedPorts []portalloc.Range
+	// RecvBuffer is a socket's default receive buffer in bytes, like
+	// net.core.rmem_default (default 212992). Datagrams that do not fit are
+	// dropped and counted, as the kernel does.
+	RecvBuffer int
+	// TxQueue bounds the datagrams waiting for a worker to send them, per
+	// worker (default 4096). A full queue makes a write fail with ENOBUFS.
+	TxQueue int
+
+	// BindService allows binding ports below 1024, like
+	// CAP_NET_BIND_SERVICE.
+	BindService bool
+	// NonlocalBind allows binding addresses the engine does not own
+	// (net.ipv4.ip_nonlocal_bind).
+	NonlocalBind bool
+	// DenyWildcard makes binds to 0.0.0.0 fail instead of logging a warning.
+	DenyWildcard bool
+
+	// Hook, if set, sees every parsed IPv4 packet before local delivery:
+	// the extension point of the load balancer and the traffic harness.
+	Hook Hook
+	// Logger receives the engine's logs (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultFrameSize  = 4096
+	DefaultRingSize   = 2048
+	DefaultSpinTime   = 200 * time.Microsecond
+	DefaultRecvBuffer = 212992
+	DefaultTxQueue    = 4096
+	DefaultFragMemory = 4 << 20
+	maxUDPPayload     = 65535 - 20 - 8
+)
+
+func (c *Config) setDefaults() {
+	if c.FrameSize == 0 {
+		c.FrameSize = DefaultFrameSize
+	}
+	if c.RingSize == 0 {
+		c.RingSize = DefaultRingSize
+	}
+	if c.SpinTime == 0 {
+		c.SpinTime = DefaultSpinTime
+	}
+	if c.RecvBuffer == 0 {
+		c.RecvBuffer = DefaultRecvBuffer
+	}
+	if c.TxQueue == 0 {
+		c.TxQueue = DefaultTxQueue
+	}
+	if c.FragMemory == 0 {
+		c.FragMemory = DefaultFragMemory
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("engine: "+format+": %w", append(a, ErrConfig)...)
+	}
+	if c.Interface == "" {
+		return bad("no interface (set Config.Interface, or -i IFACE)")
+	}
+	if len(c.Addrs) == 0 {
+		return bad("no address to own (set Config.Addrs, or --addr CIDR)")
+	}
+	for _, p := range c.Addrs {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return bad("address %v: the engine owns IPv4 addresses with a prefix, e.g. 198.18.0.1/24", p)
+		}
+	}
+	if c.Gateway.IsValid() && !c.Gateway.Is4() {
+		return bad("gateway %v is not IPv4", c.Gateway)
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > c.FrameSize-14) {
+		return bad("MTU %d: want 576..%d (frame size %d minus the Ethernet header)", c.MTU, c.FrameSize-14, c.FrameSize)
+	}
+	if c.FrameSize != 2048 && c.FrameSize != 4096 {
+		return bad("frame size %d: want 2048 or 4096", c.FrameSize)
+	}
+	if c.RingSize&(c.RingSize-1) != 0 || c.RingSize < 64 {
+		return bad("ring size %d: want a power of two of at least 64", c.RingSize)
+	}
+	if c.Queues < 0 {
+		return bad("queues %d", c.Queues)
+	}
+	if c.CPUs != nil && c.Queues != 0 && len(c.CPUs) != c.Queues {
+		return bad("%d CPUs for %d queues: give one CPU per queue", len(c.CPUs), c.Queues)
+	}
+	if c.RecvBuffer < 2048 || c.TxQueue < 1 || c.FragMemory < 65536 {
+		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d)", c.RecvBuffer, c.TxQueue, c.FragMemory)
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/icmp"
+	"github.com/xdpengine/engine/ipv4"
+)
+
+// WorkerStats are one worker's counters. A worker keeps them in plain
+// fields that only it writes, and publishes a copy at every tick (about ten
+// times a second), when asked by Engine.Stats, and when it stops: the packet
+// path pays no atomic operation for them.
+type WorkerStats struct {
+	Queue int
+
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	// Steered counts packets handed to the worker that owns their flow;
+	// SteeredIn counts packets received that way.
+	Steered, SteeredIn uint64
+
+	// Drops by reason.
+	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP)
+	DropChecksum    uint64 // bad UDP checksum
+	DropNotLocal    uint64 // IPv4 to an address the engine does not own
+	DropProto       uint64 // transport the engine does not serve (yet)
+	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
+	DropRecvBuffer  uint64 // a socket's receive buffer was full
+	DropHook        uint64 // the Hook said drop
+	DropTxRing      uint64 // the tx ring or the frame pool was full
+	DropNoRoute     uint64 // no route to the destination
+	DropNeighbour   uint64 // ARP did not resolve, or its queue was full
+	DropSteerRing   uint64 // the ring to the owning worker was full
+	DropFragmenting uint64 // a datagram could not be fragmented
+
+	ARP   ARPStats
+	ICMP  icmp.Counters
+	Reasm ipv4.Stats
+	Frag  ipv4.Stats
+	XSK   afxdp.Stats
+}
+
+// ARPStats are the neighbour table's and the responder's counters.
+type ARPStats struct {
+	arp.Stats
+	InRequests, InReplies, OutReplies, OutRequests, InErrors uint64
+	Entries                                                  int
+}
+
+// Stats are the engine's counters: one entry per worker, and their sum.
+type Stats struct {
+	Workers []WorkerStats
+	Total   WorkerStats
+}
+
+func (t *WorkerStats) add(w *WorkerStats) {
+	t.RxPackets += w.RxPackets
+	t.RxBytes += w.RxBytes
+	t.TxPackets += w.TxPackets
+	t.TxBytes += w.TxBytes
+	t.Steered += w.Steered
+	t.SteeredIn += w.SteeredIn
+	t.DropMalformed += w.DropMalformed
+	t.DropChecksum += w.DropChecksum
+	t.DropNotLocal += w.DropNotLocal
+	t.DropProto += w.DropProto
+	t.DropNoSocket += w.DropNoSocket
+	t.DropRecvBuffer += w.DropRecvBuffer
+	t.DropHook += w.DropHook
+	t.DropTxRing += w.DropTxRing
+	t.DropNoRoute += w.DropNoRoute
+	t.DropNeighbour += w.DropNeighbour
+	t.DropSteerRing += w.DropSteerRing
+	t.DropFragmenting += w.DropFragmenting
+	t.ARP.InRequests += w.ARP.InRequests
+	t.ARP.InReplies += w.ARP.InReplies
+	t.ARP.OutReplies += w.ARP.OutReplies
+	t.ARP.OutRequests += w.ARP.OutRequests
+	t.ARP.InErrors += w.ARP.InErrors
+	t.ARP.Entries += w.ARP.Entries
+	t.ICMP.Add(&w.ICMP)
+	addFields(&t.Reasm, &w.Reasm)
+	addFields(&t.Frag, &w.Frag)
+	t.XSK.RxDropped += w.XSK.RxDropped
+	t.XSK.RxInvalidDescs += w.XSK.RxInvalidDescs
+	t.XSK.TxInvalidDescs += w.XSK.TxInvalidDescs
+	t.XSK.RxRingFull += w.XSK.RxRingFull
+	t.XSK.RxFillRingEmptyDescs += w.XSK.RxFillRingEmptyDescs
+	t.XSK.TxRingEmptyDescs += w.XSK.TxRingEmptyDescs
+	t.XSK.RxWakeups += w.XSK.RxWakeups
+	t.XSK.TxWakeups += w.XSK.TxWakeups
+}
+
+func addFields(t, w *ipv4.Stats) {
+	t.ReasmReqds += w.ReasmReqds
+	t.ReasmOKs += w.ReasmOKs
+	t.ReasmFails += w.ReasmFails
+	t.ReasmTimeout += w.ReasmTimeout
+	t.ReasmOverlaps += w.ReasmOverlaps
+	t.ReasmDuplicates += w.ReasmDuplicates
+	t.ReasmBadFragments += w.ReasmBadFragments
+	t.ReasmEvictions += w.ReasmEvictions
+	t.ReasmMemDrops += w.ReasmMemDrops
+	t.ReasmTimeExceeded += w.ReasmTimeExceeded
+	t.FragOKs += w.FragOKs
+	t.FragCreates += w.FragCreates
+	t.FragFails += w.FragFails
+}

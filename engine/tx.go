@@ -1,0 +1,312 @@
+package engine
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/icmp"
+)
+
+const ethHeaderLen = 14
+
+// wallNow is the wall clock for the path-MTU cache, which senders share.
+func (e *Engine) wallNow() time.Time { return time.Now() }
+
+// sendUDP runs on the application's goroutine: it builds the whole IPv4/UDP
+// datagram (checksums included, so that work is spread over the senders) and
+// queues it to the worker that sends for the socket.
+func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
+	d4 := dst.Addr().As4()
+	_, src, ok := e.route(d4)
+	if !ok {
+		return os.NewSyscallError("sendto", syscall.ENETUNREACH)
+	}
+	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() {
+		src = a.As4()
+	}
+	total := 20 + 8 + len(p)
+	mtu := e.pmtu.get(d4, e.mtu, e.wallNow())
+	df := total <= mtu // IP_PMTUDISC_WANT: DF on what fits, fragment the rest
+	if total > mtu && c.dontFragment.Load() {
+		return os.NewSyscallError("sendto", syscall.EMSGSIZE)
+	}
+	b := e.bufs.get(total)
+	if b == nil {
+		return os.NewSyscallError("sendto", syscall.EMSGSIZE)
+	}
+	pkt := b.b[:total]
+	id := e.ids.Next(src, d4, protoUDP, e.nanotime())
+	putIPv4(pkt, src, d4, id, df, protoUDP, total)
+	u := header.UDP(pkt[20:])
+	u.SetSrcPort(c.laddr.Port())
+	u.SetDstPort(dst.Port())
+	u.SetLength(uint16(8 + len(p)))
+	u.SetChecksum(0)
+	copy(pkt[28:], p)
+	u.UpdateChecksum(src, d4)
+
+	w := c.owner
+	req := txReq{buf: b, n: total, dst: d4, conn: c}
+	for spins := 0; !w.txq.Enqueue(req); spins++ {
+		// The worker is behind: wait for room, like a blocking send on a
+		// full socket buffer, within the write deadline.
+		w.wake()
+		if c.closed.Load() || e.state.Load() == stateClosed {
+			e.bufs.put(b)
+			return os.NewSyscallError("sendto", syscall.EPIPE)
+		}
+		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			e.bufs.put(b)
+			return os.ErrDeadlineExceeded
+		}
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	w.wake()
+	return nil
+}
+
+// putIPv4 writes a 20-byte IPv4 header.
+func putIPv4(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, total int) {
+	b[0] = 0x45
+	b[1] = 0
+	binary.BigEndian.PutUint16(b[2:], uint16(total))
+	binary.BigEndian.PutUint16(b[4:], id)
+	if df {
+		binary.BigEndian.PutUint16(b[6:], 0x4000)
+	} else {
+		binary.BigEndian.PutUint16(b[6:], 0)
+	}
+	b[8] = 64
+	b[9] = proto
+	b[10], b[11] = 0, 0
+	copy(b[12:16], src[:])
+	copy(b[16:20], dst[:])
+	header.IPv4(b[:20]).UpdateChecksum()
+}
+
+// sendReq sends an application's datagram, or parks it until ARP resolves
+// its next hop. The buffer goes back to the pool once its bytes are copied
+// into UMEM frames.
+func (w *worker) sendReq(r txReq) {
+	next, _, ok := w.e.route(r.dst)
+	if !ok {
+		w.st.DropNoRoute++
+		w.e.bufs.put(r.buf)
+		return
+	}
+	mac, handled := w.resolve(next, r)
+	if !handled {
+		return // parked or dropped
+	}
+	w.transmitDatagram(r.buf.b[:r.n], mac, r.dst)
+	w.e.bufs.put(r.buf)
+}
+
+// resolve finds the MAC address of next. When ARP has no answer yet, the
+// request is parked (it returns false); flushParked sends it later.
+func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
+	if mac, act := w.arpTab.Lookup(w.now, next, 0, false); act == arp.Send {
+		return mac, true
+	}
+	if len(w.freeSlot) == 0 {
+		w.st.DropNeighbour++
+		w.e.bufs.put(r.buf)
+		return header.MAC{}, false
+	}
+	slot := w.freeSlot[len(w.freeSlot)-1]
+	mac, act := w.arpTab.Lookup(w.now, next, uint64(slot), true)
+	switch act {
+	case arp.Send:
+		return mac, true
+	case arp.SendRequest:
+		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
+		w.parked[slot] = r
+		w.arpRequest(next, header.MAC{})
+	case arp.Queued:
+		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
+		w.parked[slot] = r
+	default:
+		w.st.DropNeighbour++
+		w.e.bufs.put(r.buf)
+	}
+	return header.MAC{}, false
+}
+
+// flushParked sends a parked datagram whose next hop just resolved.
+func (w *worker) flushParked(handle uint64) {
+	r := w.parked[handle]
+	w.parked[handle] = txReq{}
+	w.freeSlot = append(w.freeSlot, int(handle))
+	if r.buf == nil {
+		return
+	}
+	next, _, _ := w.e.route(r.dst)
+	if st, mac := w.arpTab.State(next); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
+		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst)
+	} else {
+		w.st.DropNeighbour++
+	}
+	w.e.bufs.put(r.buf)
+}
+
+// arpDrop discards a parked datagram whose next hop did not resolve.
+func (w *worker) arpDrop(handle uint64) {
+	r := w.parked[handle]
+	w.parked[handle] = txReq{}
+	w.freeSlot = append(w.freeSlot, int(handle))
+	if r.buf != nil {
+		w.st.DropNeighbour++
+		w.e.bufs.put(r.buf)
+	}
+}
+
+// arpRequest broadcasts (or unicasts, for a probe) an ARP request for ip.
+func (w *worker) arpRequest(ip [4]byte, unicast header.MAC) {
+	_, src, ok := w.e.route(ip)
+	if !ok {
+		return
+	}
+	var f [arpFrameLen]byte
+	n, err := arp.Request(f[:], w.e.mac, src, ip, unicast)
+	if err == nil {
+		w.st.ARP.OutRequests++
+		w.sendFrame(f[:n])
+	}
+}
+
+func (w *worker) gratuitousARP() {
+	for _, p := range w.e.cfg.Addrs {
+		var f [arpFrameLen]byte
+		if n, err := arp.Gratuitous(f[:], w.e.mac, p.Addr().As4()); err == nil {
+			w.sendFrame(f[:n])
+		}
+	}
+}
+
+// transmitDatagram sends an IPv4 packet to mac, in fragments when it is
+// larger than the path MTU (its DF bit was settled by the sender).
+func (w *worker) transmitDatagram(pkt []byte, mac header.MAC, dst [4]byte) {
+	mtu := w.e.pmtu.get(dst, w.e.mtu, w.e.wallNow())
+	count := 1
+	if len(pkt) > mtu {
+		var err error
+		if count, err = w.frag.Count(pkt, mtu); err != nil || count > len(w.addrs) {
+			w.st.DropFragmenting++
+			return
+		}
+	}
+	addrs := w.addrs[:count]
+	if got := w.allocFrames(addrs); got < count {
+		w.releaseAddrs(addrs[:got])
+		w.st.DropTxRing++
+		return
+	}
+	out := w.fragOut[:count]
+	for i, a := range addrs {
+		out[i] = w.sock.FrameBuffer(a)[ethHeaderLen : ethHeaderLen+mtu]
+	}
+	if count == 1 {
+		out[0] = out[0][:copy(out[0][:len(pkt)], pkt)]
+	} else if _, err := w.frag.Fragment(pkt, mtu, out); err != nil {
+		w.releaseAddrs(addrs)
+		w.st.DropFragmenting++
+		return
+	}
+	w.txDescs = w.txDescs[:0]
+	for i, a := range addrs {
+		frame := w.sock.FrameBuffer(a)
+		putEthernet(frame, mac, w.e.mac, etherTypeIPv4)
+		w.txDescs = append(w.txDescs, afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
+		out[i] = nil
+	}
+	w.flushTx()
+}
+
+func putEthernet(b []byte, dst, src header.MAC, typ uint16) {
+	copy(b[0:6], dst[:])
+	copy(b[6:12], src[:])
+	binary.BigEndian.PutUint16(b[12:], typ)
+}
+
+// allocFrames takes free frames for transmission, reclaiming completed ones
+// if the pool is short.
+func (w *worker) allocFrames(addrs []uint64) int {
+	got := w.sock.Alloc(addrs)
+	for tries := 0; got < len(addrs) && tries < 3; tries++ {
+		w.sock.Complete()
+		got += w.sock.Alloc(addrs[got:])
+	}
+	return got
+}
+
+func (w *worker) releaseAddrs(addrs []uint64) {
+	for _, a := range addrs {
+		w.sock.ReleaseAddr(a)
+	}
+}
+
+// sendFrame copies a complete Ethernet frame into a UMEM frame and sends it.
+func (w *worker) sendFrame(f []byte) {
+	addrs := w.addrs[:1]
+	if w.allocFrames(addrs) < 1 {
+		w.st.DropTxRing++
+		return
+	}
+	n := copy(w.sock.FrameBuffer(addrs[0]), f)
+	w.txDescs = append(w.txDescs[:0], afxdp.Desc{Addr: addrs[0], Len: uint32(n)})
+	w.flushTx()
+}
+
+// flushTx transmits w.txDescs; what the tx ring cannot take after a few
+// completion rounds is dropped and counted.
+func (w *worker) flushTx() {
+	descs := w.txDescs
+	for tries := 0; len(descs) > 0 && tries < 8; tries++ {
+		n := w.sock.Transmit(descs)
+		for _, d := range descs[:n] {
+			w.st.TxPackets++
+			w.st.TxBytes += uint64(d.Len)
+		}
+		descs = descs[n:]
+		if len(descs) > 0 {
+			w.sock.Complete()
+		}
+	}
+	for _, d := range descs {
+		w.sock.ReleaseAddr(d.Addr)
+		w.st.DropTxRing++
+	}
+	w.txDescs = w.txDescs[:0]
+}
+
+// sendICMPError answers orig with an ICMP error, within RFC 1122's rules and
+// the rate limits.
+func (w *worker) sendICMPError(orig header.IPv4, linkBcast bool, typ, code uint8, rest uint32) {
+	local := orig.Dst4()
+	if err := icmp.Check(orig, linkBcast, w.e.broadcastOf(local)); err != nil {
+		return
+	}
+	if !w.limiter.Allow(w.now, orig.Src4(), typ, code, &w.icmpc) {
+		return
+	}
+	b := w.e.bufs.get(smallBuf)
+	id := w.e.ids.Next(local, orig.Src4(), protoICMP, w.now)
+	n, err := icmp.BuildError(b.b, local, id, orig, linkBcast, w.e.broadcastOf(local), typ, code, rest)
+	if err != nil {
+		w.e.bufs.put(b)
+		return
+	}
+	w.icmpc.CountOut(typ)
+	w.sendReq(txReq{buf: b, n: n, dst: orig.Src4()})
+}

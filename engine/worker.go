@@ -1,0 +1,343 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/icmp"
+	"github.com/xdpengine/engine/ipv4"
+	"github.com/xdpengine/engine/ring"
+)
+
+const (
+	burst        = 64                     // descriptors per receive or transmit call
+	tickInterval = 100 * time.Millisecond // timers, counter publication
+	sleepTimeout = 100                    // ms: an idle worker still ticks
+	steerRing    = 1024                   // per pair of workers
+	parkedMax    = 256                    // datagrams waiting for ARP, per worker
+)
+
+// txReq is a datagram an application asked to send: a complete IPv4
+// packet, checksums done, in buf.b[:n].
+type txReq struct {
+	buf  *pbuf
+	n    int
+	dst  [4]byte
+	conn *UDPConn // for errors; nil for the engine's own packets
+}
+
+// steerItem is a frame handed to another worker: a UDP frame of a flow that
+// worker owns, or an ARP frame every worker learns from.
+type steerItem struct {
+	buf *pbuf
+	n   int
+	arp bool
+}
+
+// worker is one poll-mode loop bound to one queue. Everything it owns (the
+// AF_XDP socket, the reassembler, the ARP table, the ICMP limiter, the
+// counters) is touched by its goroutine only; other goroutines reach it
+// through its rings (txq, inbox) and wake it with its eventfd.
+type worker struct {
+	e     *Engine
+	queue int
+	sock  *afxdp.Socket
+	efd   int
+
+	txq      *ring.MPMC[txReq]       // applications → worker
+	inbox    []*ring.SPSC[steerItem] // inbox[i]: from worker i
+	peers    []*worker
+	sleeping atomic.Bool // the worker is (about to be) in poll(2)
+	stop     atomic.Bool
+	statsReq atomic.Bool
+	pub      atomic.Pointer[WorkerStats]
+
+	reasm   *ipv4.Reassembler
+	frag    *ipv4.Fragmenter
+	arpTab  *arp.Table
+	resp    *arp.Responder
+	limiter *icmp.Limiter
+	icmpc   icmp.Counters
+	st      WorkerStats
+	now     int64
+
+	// Scratch space, reused every burst.
+	descs    []afxdp.Desc
+	txDescs  []afxdp.Desc
+	addrs    []uint64
+	reqs     []txReq
+	items    []steerItem
+	fragOut  [][]byte
+	parked   []txReq // waiting for ARP, indexed by handle
+	freeSlot []int
+}
+
+func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
+	txq, err := ring.NewMPMC[txReq](roundPow2(e.cfg.TxQueue))
+	if err != nil {
+		return nil, err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("engine: eventfd: %w", err)
+	}
+	w := &worker{
+		e: e, queue: q, efd: efd, txq: txq,
+		arpTab:   arp.NewTable(arp.Config{}),
+		limiter:  icmp.NewLimiter(icmp.LimiterConfig{}),
+		frag:     &ipv4.Fragmenter{},
+		descs:    make([]afxdp.Desc, burst),
+		txDescs:  make([]afxdp.Desc, 0, 64),
+		addrs:    make([]uint64, 64),
+		reqs:     make([]txReq, burst),
+		items:    make([]steerItem, burst),
+		fragOut:  make([][]byte, 64),
+		parked:   make([]txReq, parkedMax),
+		freeSlot: make([]int, 0, parkedMax),
+	}
+	for i := parkedMax - 1; i >= 0; i-- {
+		w.freeSlot = append(w.freeSlot, i)
+	}
+	w.st.Queue = q
+	addrs := make([][4]byte, 0, len(e.cfg.Addrs))
+	for _, p := range e.cfg.Addrs {
+		addrs = append(addrs, p.Addr().As4())
+	}
+	w.resp = &arp.Responder{MAC: e.mac, Addrs: addrs, Table: w.arpTab}
+	w.reasm = ipv4.NewReassembler(ipv4.Config{
+		HighThresh:     e.cfg.FragMemory,
+		LowThresh:      e.cfg.FragMemory * 3 / 4,
+		Seed:           seed,
+		OnTimeExceeded: w.reassemblyTimedOut,
+	})
+	return w, nil
+}
+
+// connect creates the steering rings between all workers.
+func (w *worker) connect(all []*worker) {
+	w.peers = all
+	w.inbox = make([]*ring.SPSC[steerItem], len(all))
+	for i := range all {
+		r, err := ring.NewSPSC[steerItem](steerRing)
+		if err != nil {
+			panic(err)
+		}
+		w.inbox[i] = r
+	}
+}
+
+func roundPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// wake gets the worker out of poll(2) if it sleeps. Pairs with the
+// sleeping.Store(true) in sleep: the worker announces the sleep before its
+// last look at its rings, and a producer looks at sleeping after its
+// enqueue, so a wakeup is never lost.
+func (w *worker) wake() {
+	if w.sleeping.Load() {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		unix.Write(w.efd, one[:])
+	}
+}
+
+func (w *worker) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if cpus := w.e.cfg.CPUs; cpus != nil {
+		var set unix.CPUSet
+		set.Set(cpus[w.queue])
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			w.e.log.Warn("cannot pin worker", "queue", w.queue, "cpu", cpus[w.queue], "err", err)
+		}
+	}
+	w.now = w.e.nanotime()
+	w.sock.Fill()
+	if w.queue == 0 {
+		w.gratuitousARP()
+	}
+	lastTick, lastWork := w.now, w.now
+	spin := int64(w.e.cfg.SpinTime)
+	for !w.stop.Load() {
+		w.now = w.e.nanotime()
+		work := w.poll()
+		if w.now-lastTick >= int64(tickInterval) || w.statsReq.Load() {
+			w.tick()
+			lastTick = w.now
+		}
+		if work > 0 {
+			lastWork = w.now
+			continue
+		}
+		switch w.e.cfg.Poll {
+		case PollBusy:
+			continue
+		case PollAdaptive:
+			if w.now-lastWork < spin {
+				continue
+			}
+		}
+		w.sleep()
+	}
+	w.drainOnStop()
+	w.publish()
+}
+
+// poll does one round of work: received frames, frames from other workers,
+// datagrams from applications, completed transmissions. It returns how many
+// items it handled.
+func (w *worker) poll() int {
+	work := 0
+	if n := w.sock.Receive(w.descs); n > 0 {
+		work += n
+		w.txDescs = w.txDescs[:0]
+		for i := range w.descs[:n] {
+			d := w.descs[i]
+			frame := w.sock.Frame(d)
+			w.st.RxPackets++
+			w.st.RxBytes += uint64(len(frame))
+			if out := w.handleFrame(frame, false); out > 0 {
+				d.Len = uint32(out)
+				w.txDescs = append(w.txDescs, d) // answered in place
+			} else {
+				w.sock.ReleaseAddr(d.Addr)
+			}
+		}
+		w.flushTx()
+		w.sock.Fill()
+	}
+	for i, in := range w.inbox {
+		if i == w.queue {
+			continue
+		}
+		n := in.DequeueBurst(w.items)
+		for _, it := range w.items[:n] {
+			w.handleSteered(it)
+			w.e.bufs.put(it.buf)
+		}
+		clear(w.items[:n])
+		work += n
+	}
+	if n := w.txq.DequeueBurst(w.reqs); n > 0 {
+		work += n
+		for i := range w.reqs[:n] {
+			w.sendReq(w.reqs[i])
+			w.reqs[i] = txReq{}
+		}
+	}
+	if w.sock.TxInFlight() > 0 {
+		work += w.sock.Complete()
+	}
+	return work
+}
+
+// sleep waits in poll(2) for the socket or the eventfd.
+func (w *worker) sleep() {
+	w.sleeping.Store(true)
+	if w.txq.Len() > 0 || w.inboxPending() || w.stop.Load() || w.statsReq.Load() {
+		w.sleeping.Store(false)
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(w.sock.FD()), Events: unix.POLLIN}, {Fd: int32(w.efd), Events: unix.POLLIN}}
+	if w.e.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 {
+		fds[0].Events |= unix.POLLOUT
+	}
+	unix.Poll(fds, sleepTimeout)
+	if fds[1].Revents&unix.POLLIN != 0 {
+		var buf [8]byte
+		unix.Read(w.efd, buf[:])
+	}
+	w.sleeping.Store(false)
+}
+
+func (w *worker) inboxPending() bool {
+	for i, in := range w.inbox {
+		if i != w.queue && in.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tick runs the timers and publishes the counters.
+func (w *worker) tick() {
+	w.reasm.Expire(w.now)
+	w.arpTab.Tick(w.now, w.arpRequest, w.arpDrop)
+	w.publish()
+}
+
+func (w *worker) publish() {
+	s := w.st
+	s.Reasm = w.reasm.Stats()
+	s.Frag = w.frag.Stats()
+	s.ICMP = w.icmpc
+	s.ARP = ARPStats{Stats: w.arpTab.Stats, Entries: w.arpTab.Len(),
+		InRequests: w.resp.InRequests, InReplies: w.resp.InReplies,
+		OutReplies: w.resp.OutReplies, InErrors: w.resp.InErrors,
+		OutRequests: w.st.ARP.OutRequests}
+	if w.sock != nil {
+		if xs, err := w.sock.Stats(); err == nil {
+			s.XSK = xs
+		}
+	}
+	w.pub.Store(&s)
+	w.statsReq.Store(false)
+}
+
+// drainOnStop returns the buffers still queued to this worker.
+func (w *worker) drainOnStop() {
+	for {
+		r, ok := w.txq.Dequeue()
+		if !ok {
+			break
+		}
+		w.e.bufs.put(r.buf)
+	}
+	for _, slot := range w.parkedSlots() {
+		w.e.bufs.put(w.parked[slot].buf)
+	}
+}
+
+func (w *worker) parkedSlots() []int {
+	free := map[int]bool{}
+	for _, s := range w.freeSlot {
+		free[s] = true
+	}
+	var used []int
+	for i := range w.parked {
+		if !free[i] {
+			used = append(used, i)
+		}
+	}
+	return used
+}
+
+func (w *worker) close() error {
+	var err error
+	if w.sock != nil {
+		err = w.sock.Close()
+		w.sock = nil
+	}
+	if w.efd >= 0 {
+		unix.Close(w.efd)
+		w.efd = -1
+	}
+	return err
+}
+
+// nanotime returns monotonic nanoseconds since the engine was created.
+func (e *Engine) nanotime() int64 { return int64(time.Since(e.epoch)) }
