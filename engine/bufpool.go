@@ -1,6 +1,6 @@
 package engine
 
-import "github.com/xdpengine/engine/ring"
+import "sync"
 
 // Buffer sizes: small holds a whole frame at any MTU the UMEM allows; large
 // holds the biggest IPv4 datagram.
@@ -14,32 +14,26 @@ const (
 // to another worker).
 type pbuf struct{ b []byte }
 
-// bufPool recycles packet buffers through lock-free free lists. In steady
-// state nothing is allocated: a buffer goes back to its list when its reader
-// is done with it. When a list runs dry (a burst larger than anything seen
-// before) a new buffer is allocated; when a list is full on return, the
-// buffer is left to the garbage collector. Both lists are bounded.
+// bufPool recycles packet buffers. Buffers are taken and returned by every
+// kind of goroutine (workers locked to their threads, application
+// goroutines), so the free lists are sync.Pools: per-P caches whose fast path
+// touches no shared cache line and never waits for another goroutine. (A
+// shared two-phase ring such as ring.MPMC makes every user wait for one that
+// was preempted between reserving and publishing a slot; with workers
+// spinning on their threads that wait costs milliseconds.) In steady state
+// nothing is allocated; a garbage collection empties the pools over two
+// cycles, after which the next buffers are allocated afresh.
 type bufPool struct {
-	small, large *ring.MPMC[*pbuf]
+	small, large sync.Pool
 }
 
 func newBufPool(prealloc int) *bufPool {
-	size := 1
-	for size < 4*prealloc {
-		size <<= 1
-	}
-	small, err := ring.NewMPMC[*pbuf](size)
-	if err != nil {
-		panic(err)
-	}
-	large, err := ring.NewMPMC[*pbuf](256)
-	if err != nil {
-		panic(err)
-	}
-	p := &bufPool{small: small, large: large}
+	p := &bufPool{}
+	p.small.New = func() any { return &pbuf{b: make([]byte, smallBuf)} }
+	p.large.New = func() any { return &pbuf{b: make([]byte, largeBuf)} }
 	slab := make([]byte, prealloc*smallBuf)
 	for i := range prealloc {
-		p.small.Enqueue(&pbuf{b: slab[i*smallBuf : (i+1)*smallBuf : (i+1)*smallBuf]})
+		p.small.Put(&pbuf{b: slab[i*smallBuf : (i+1)*smallBuf : (i+1)*smallBuf]})
 	}
 	return p
 }
@@ -51,21 +45,15 @@ func (p *bufPool) get(n int) *pbuf {
 		return nil
 	}
 	if n <= smallBuf {
-		if b, ok := p.small.Dequeue(); ok {
-			return b
-		}
-		return &pbuf{b: make([]byte, smallBuf)}
+		return p.small.Get().(*pbuf)
 	}
-	if b, ok := p.large.Dequeue(); ok {
-		return b
-	}
-	return &pbuf{b: make([]byte, largeBuf)}
+	return p.large.Get().(*pbuf)
 }
 
 func (p *bufPool) put(b *pbuf) {
 	if len(b.b) == smallBuf {
-		p.small.Enqueue(b)
+		p.small.Put(b)
 	} else {
-		p.large.Enqueue(b)
+		p.large.Put(b)
 	}
 }

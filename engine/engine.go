@@ -163,13 +163,13 @@ func (e *Engine) Start() (err error) {
 	for _, st := range e.prog.Replaced() {
 		e.log.Warn("replaced an XDP program left by an earlier run", "interface", e.cfg.Interface, "program", st)
 	}
-	frames := 2*e.cfg.RingSize + e.cfg.RingSize/2
+	frames := 3*e.cfg.RingSize + e.cfg.RingSize/2
 	for _, w := range e.workers {
 		sock, err := afxdp.Open(e.cfg.Interface, afxdp.Config{
 			Queue:  w.queue,
 			Mode:   e.cfg.Mode,
 			RxSize: e.cfg.RingSize, TxSize: e.cfg.RingSize,
-			FillSize: e.cfg.RingSize, CompSize: e.cfg.RingSize,
+			FillSize: 2 * e.cfg.RingSize, CompSize: e.cfg.RingSize,
 			UMEMConfig: afxdp.UMEMConfig{FrameSize: e.cfg.FrameSize, Frames: frames},
 			BusyPoll:   afxdp.BusyPoll{Timeout: e.cfg.BusyPoll},
 		})
@@ -177,6 +177,10 @@ func (e *Engine) Start() (err error) {
 			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
 		}
 		w.sock = sock
+		// Give the kernel frames before the socket can receive: a socket
+		// registered with an empty fill ring under load is where the
+		// kernel's copy path starts dropping (see ARCHITECTURE.md).
+		sock.Fill()
 		if err := e.prog.Register(sock); err != nil {
 			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
 		}

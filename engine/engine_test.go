@@ -21,7 +21,7 @@ func startEngine(t *testing.T, bed *testbed.Bed, cfg Config) *Engine {
 	t.Helper()
 	cfg.Interface = bed.HostIf
 	cfg.Addrs = []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)}
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = discardLogger()
 	eng, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +36,8 @@ func startEngine(t *testing.T, bed *testbed.Bed, cfg Config) *Engine {
 	})
 	return eng
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func echoUDP(t *testing.T, eng *Engine, addr string) {
 	t.Helper()

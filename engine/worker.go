@@ -166,7 +166,6 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		}
 	}
 	w.now = w.e.nanotime()
-	w.sock.Fill()
 	if w.queue == 0 {
 		w.gratuitousARP()
 	}
