@@ -252,6 +252,11 @@ func TestRTO(t *testing.T) {
 			if a.Cwnd() != mss || ss >= 160*mss || ss < 2*mss {
 				t.Fatalf("after RTO: cwnd %d ssthresh %d", a.Cwnd(), ss)
 			}
+			// Duplicate ACKs of the lost window do not start a recovery.
+			a.EnterRecovery(a.Cwnd(), c.now)
+			if a.Ssthresh() != ss || a.Cwnd() != mss {
+				t.Fatalf("EnterRecovery after RTO: cwnd %d ssthresh %d, want %d %d", a.Cwnd(), a.Ssthresh(), mss, ss)
+			}
 			// Backing off: no second reduction until an ACK advances.
 			a.OnRTO(mss, c.now+sec)
 			if a.Ssthresh() != ss || a.Cwnd() != mss {

@@ -219,8 +219,8 @@ func (c *Cubic) reduce() {
 // EnterRecovery reduces the window once per loss event:
 // ssthresh = max(cwnd*0.7, 2*MSS), cwnd = ssthresh.
 func (c *Cubic) EnterRecovery(inflight int, now int64) {
-	if c.state == stateRecovery {
-		return
+	if c.state != stateOpen {
+		return // one reduction per event; after an RTO the timeout's counts
 	}
 	c.saveUndo()
 	c.reduce()

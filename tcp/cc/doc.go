@@ -20,7 +20,8 @@
 //     (RFC 7661) never grows the window. OnAck calls made while in recovery
 //     are ignored.
 //   - EnterRecovery on the third duplicate ACK or SACK loss detection: one
-//     reduction per loss event (NewReno: ssthresh = max(inflight/2, 2*MSS);
+//     reduction per loss event (ignored in recovery and after an RTO until
+//     an ACK advances) (NewReno: ssthresh = max(inflight/2, 2*MSS);
 //     CUBIC: ssthresh = max(cwnd*0.7, 2*MSS)), cwnd = ssthresh. The window
 //     is not inflated by duplicate ACKs: the sender is expected to count its
 //     pipe (RFC 6675) against cwnd, which subsumes RFC 6582's inflation.

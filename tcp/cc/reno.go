@@ -74,8 +74,8 @@ func (r *Reno) reducedSsthresh(inflight int) int {
 // EnterRecovery halves the window once per loss event:
 // ssthresh = max(inflight/2, 2*MSS), cwnd = ssthresh.
 func (r *Reno) EnterRecovery(inflight int, now int64) {
-	if r.state == stateRecovery {
-		return
+	if r.state != stateOpen {
+		return // one reduction per event; after an RTO the timeout's counts
 	}
 	r.saveUndo()
 	r.ssthresh = r.reducedSsthresh(inflight)
