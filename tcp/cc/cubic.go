@@ -220,7 +220,7 @@ func (c *Cubic) reduce() {
 // ssthresh = max(cwnd*0.7, 2*MSS), cwnd = ssthresh.
 func (c *Cubic) EnterRecovery(inflight int, now int64) {
 	if c.state != stateOpen {
-		return // one reduction per event; after an RTO the timeout's counts
+		return // one reduction per loss event, an RTO's included
 	}
 	c.saveUndo()
 	c.reduce()

@@ -75,7 +75,7 @@ func (r *Reno) reducedSsthresh(inflight int) int {
 // ssthresh = max(inflight/2, 2*MSS), cwnd = ssthresh.
 func (r *Reno) EnterRecovery(inflight int, now int64) {
 	if r.state != stateOpen {
-		return // one reduction per event; after an RTO the timeout's counts
+		return // one reduction per loss event, an RTO's included
 	}
 	r.saveUndo()
 	r.ssthresh = r.reducedSsthresh(inflight)
