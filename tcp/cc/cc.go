@@ -1,11 +1,3 @@
-// Package cc holds TCP congestion control algorithms behind one interface,
-// so the sender in package tcp can use any of them (CUBIC by default, as in
-// Linux; NewReno as the RFC 5681/6582 reference).
-//
-// Windows are in bytes. Time is monotonic nanoseconds passed in by the
-// caller (the engine's worker reads the clock once per burst); an algorithm
-// never reads the clock itself. An Algorithm belongs to one connection and is
-// used by one goroutine (the worker that owns the connection): no locking.
 package cc
 
 // Ack describes one acknowledgment that advanced the sender's state.
