@@ -3,7 +3,6 @@ package tcp
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 
 	"github.com/xdpengine/engine/tcp/cc"
 )
@@ -162,8 +161,8 @@ func (c Config) withDefaults() (Config, error) {
 // advertised in 16 bits (at most 14).
 func wscaleFor(n int) uint8 {
 	s := 0
-	if n > 0xffff {
-		s = bits.Len(uint(n-1)) - 16
+	for n>>s > 0xffff && s < maxWScale {
+		s++
 	}
-	return uint8(min(s, maxWScale))
+	return uint8(s)
 }

@@ -71,6 +71,8 @@ type Endpoint struct {
 
 	// Pending output.
 	synPending, ackNow, probePending, rstPending bool
+	swsOverride                                  bool // persist timer: send what the window allows
+	dupAcksOwed                                  int  // out-of-order arrivals since the last Output
 	rstSeq, rstAck                               Seq
 	rstFlags                                     uint8
 

@@ -42,6 +42,26 @@ func (e *Endpoint) Input(now int64, seg *Segment) InputResult {
 	if seg.Flags&FlagRST != 0 {
 		e.stats.RSTIn++
 	}
+	if e.state == SynReceived && !e.passive && e.simOpenSynAck(seg) {
+		// Simultaneous open: the peer's SYN-ACK repeats its SYN (already
+		// counted in rcvNxt); take it as the ACK it carries, as Linux does.
+		s := *seg
+		s.Flags &^= FlagSYN
+		s.Seq++
+		seg = &s
+	}
+
+	// A retransmitted SYN in SYN-RECEIVED gets the SYN-ACK again.
+	if e.state == SynReceived && seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN && seg.Seq == e.irs {
+		e.synPending = true
+		return Consumed
+	}
+	// SYN in a synchronized state, whatever its sequence number (RFC 5961
+	// 4.2): challenge ACK.
+	if seg.Flags&(FlagSYN|FlagRST) == FlagSYN {
+		e.challengeAck(now)
+		return Consumed
+	}
 
 	// PAWS (RFC 7323 5.3).
 	if e.tsOK && seg.Options.HasTimestamp && seg.Flags&FlagRST == 0 &&
@@ -59,6 +79,9 @@ func (e *Endpoint) Input(now int64, seg *Segment) InputResult {
 	segLen := seg.Len()
 	if !acceptable(seg.Seq, segLen, e.rcvNxt, wnd) && !(wnd == 0 && seg.Seq == e.rcvNxt) {
 		if seg.Flags&FlagRST == 0 {
+			if e.state == TimeWait && seg.Flags&FlagFIN != 0 {
+				e.closeAt = now + e.cfg.TimeWait // a retransmitted FIN restarts 2MSL
+			}
 			e.stats.BadSeq++
 			if len(seg.Payload) > 0 && seg.Seq.Add(uint32(len(seg.Payload))).LessEq(e.rcvNxt) && e.sackOK {
 				e.dsack = headerBlock(seg.Seq, seg.Seq.Add(uint32(len(seg.Payload))))
@@ -69,7 +92,10 @@ func (e *Endpoint) Input(now int64, seg *Segment) InputResult {
 		return Consumed
 	}
 	e.lastRecv = now
-	e.probesOut = 0
+	if e.probesOut > 0 {
+		e.probesOut = 0 // the peer answered a keepalive or window probe
+		e.armKeepalive(now)
+	}
 
 	// RST (RFC 5961 3.2): exact → reset; in window → challenge ACK.
 	if seg.Flags&FlagRST != 0 {
@@ -81,13 +107,8 @@ func (e *Endpoint) Input(now int64, seg *Segment) InputResult {
 		return Consumed
 	}
 
-	// SYN in a synchronized state (RFC 5961 4.2): challenge ACK, except
-	// a retransmitted SYN in SYN-RECEIVED, which gets the SYN-ACK again.
+	// SYN in a synchronized state (RFC 5961 4.2): challenge ACK.
 	if seg.Flags&FlagSYN != 0 {
-		if e.state == SynReceived && seg.Seq == e.irs && seg.Flags&FlagACK == 0 {
-			e.synPending = true
-			return Consumed
-		}
 		e.challengeAck(now)
 		return Consumed
 	}
@@ -140,6 +161,11 @@ func acceptable(seq Seq, segLen uint32, rcvNxt Seq, wnd uint32) bool {
 		return false
 	}
 	return seq.InWindow(rcvNxt, wnd) || seq.Add(segLen-1).InWindow(rcvNxt, wnd)
+}
+
+func (e *Endpoint) simOpenSynAck(seg *Segment) bool {
+	return seg.Flags&(FlagSYN|FlagACK|FlagRST|FlagFIN) == FlagSYN|FlagACK && len(seg.Payload) == 0 &&
+		seg.Seq.Add(1) == e.rcvNxt && seg.Ack == e.sndNxt
 }
 
 func (e *Endpoint) reuseOK(seg *Segment) bool {
@@ -288,6 +314,9 @@ func (e *Endpoint) inputAck(now int64, seg *Segment) bool {
 	} else if ack == e.sndUna && e.sndMax.GreaterThan(e.sndUna) && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && !windowChanged {
 		e.onDupAck(now, newSacked)
+	}
+	if e.sndWnd == 0 && e.sndUna == e.sndMax && e.persistAt == 0 && e.dataEnd().GreaterThan(e.sndNxt) {
+		e.persistAt = now + e.persistTimeout() // closed window, nothing in flight
 	}
 	// FIN acknowledged?
 	if e.finSent && e.sndUna == e.finSeq.Add(1) {

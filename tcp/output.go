@@ -24,6 +24,9 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 	case Closed, Listen:
 		return sent
 	case SynSent, SynReceived:
+		if e.state == SynReceived && e.ackNow {
+			e.ackNow, e.synPending = false, true // answer with the SYN-ACK
+		}
 		if e.synPending && e.emitSYN(now, s) {
 			sent++
 		}
@@ -34,6 +37,15 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 		}
 		return sent
 	}
+	// One duplicate ACK per out-of-order segment, even when Input ran for
+	// a whole burst before this Output (the peer counts them, RFC 5681).
+	for ; e.dupAcksOwed > 1; e.dupAcksOwed-- {
+		if !e.emitSeg(now, s, e.sndNxt, 0, false, false) {
+			return sent
+		}
+		sent++
+	}
+	e.dupAcksOwed = 0
 	sent += e.sendData(now, s)
 	if e.probePending {
 		e.probePending = false
@@ -129,9 +141,10 @@ func (e *Endpoint) sendData(now int64, s Sink) int {
 			room = int(wndEnd.Sub(e.sndNxt))
 		}
 		n := min(avail, room, mss)
-		if avail > 0 && n < mss && n < avail && n < int(e.maxSndWnd/2) {
+		if avail > 0 && n < mss && n < avail && n < int(e.maxSndWnd/2) && !e.swsOverride {
 			n = 0 // sender SWS avoidance (RFC 9293 3.8.6.2.1)
 		}
+		e.swsOverride = false
 		if n == 0 {
 			if avail > 0 {
 				// Window-limited: the persist timer probes a closed

@@ -114,6 +114,7 @@ func (e *Endpoint) deliver(now int64, seg *Segment, p []byte) {
 // queueOOO parks p (at seq beyond rcvNxt) in the receive ring's free space.
 func (e *Endpoint) queueOOO(seq Seq, p []byte) {
 	e.ackNow = true // immediate duplicate ACK with SACK (RFC 5681 4.2)
+	e.dupAcksOwed++
 	off := int(seq.Sub(e.rcvNxt))
 	n := e.rcv.WriteAt(off, p)
 	if n == 0 {

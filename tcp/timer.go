@@ -165,7 +165,11 @@ func (e *Endpoint) onPersist(now int64) {
 		e.fail(now, syscall.ETIMEDOUT)
 		return
 	}
-	e.probePending = true
+	if room := e.sndUna.Add(e.sndWnd); room.GreaterThan(e.sndNxt) {
+		e.swsOverride = true // a small window: send what fits (RFC 9293 3.8.6.2.1 override)
+	} else {
+		e.probePending = true
+	}
 	e.probesOut++
 	e.persistBackoff++
 	e.persistAt = now + e.persistTimeout()
