@@ -221,6 +221,7 @@ func (e *Endpoint) inputSynSent(now int64, seg *Segment) {
 	}
 	e.irs = seg.Seq
 	e.rcvNxt = seg.Seq.Add(1)
+	e.rcvAdvEdge, e.lastAckSent = e.rcvNxt, e.rcvNxt
 	e.lastRecv = now
 	e.negotiate(&seg.Options, true)
 	if e.tsOK {
@@ -345,10 +346,10 @@ func (e *Endpoint) updateScoreboard(ack Seq, seg *Segment) int {
 			e.stats.DSACKs++ // RFC 2883 D-SACK: reports a duplicate, not new data
 			continue
 		}
-		if !s.LessThan(en) || en.LessEq(ack) || en.GreaterThan(e.sndMax) {
+		if !s.LessThan(en) || en.LessEq(e.sndUna) || en.GreaterThan(e.sndMax) {
 			continue
 		}
-		s = seqMax(s, ack)
+		s = seqMax(s, e.sndUna)
 		added += e.sb.add(s, en)
 	}
 	e.stats.SACKedBytes += uint64(added)

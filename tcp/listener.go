@@ -85,6 +85,7 @@ func (l *Listener) OnSYN(now int64, seg *Segment, c Config) (*Endpoint, error) {
 	e.passive = true
 	e.state = SynReceived
 	e.irs, e.rcvNxt = seg.Seq, seg.Seq.Add(1)
+	e.rcvAdvEdge, e.lastAckSent = e.rcvNxt, e.rcvNxt
 	e.negotiate(&seg.Options, false)
 	if e.tsOK {
 		e.tsRecent, e.tsRecentAt = seg.Options.TSVal, now

@@ -45,6 +45,6 @@ func (r *testReno) OnRTO(inflight int, now int64) {
 	r.ssthresh = max(inflight/2, 2*r.mss)
 	r.cwnd = r.mss
 }
-func (r *testReno) UndoRecovery()  { r.cwnd, r.ssthresh = r.priorCwnd, r.priorSsthresh }
-func (r *testReno) Cwnd() int      { return max(r.cwnd, r.mss) }
-func (r *testReno) Ssthresh() int  { return r.ssthresh }
+func (r *testReno) UndoRecovery() { r.cwnd, r.ssthresh = r.priorCwnd, r.priorSsthresh }
+func (r *testReno) Cwnd() int     { return max(r.cwnd, r.mss) }
+func (r *testReno) Ssthresh() int { return r.ssthresh }
