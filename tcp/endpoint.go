@@ -255,7 +255,7 @@ func (e *Endpoint) Abort(now int64) {
 		return
 	}
 	if e.state >= SynReceived && e.state != TimeWait {
-		e.queueRST(e.sndNxt, e.rcvNxt, FlagRST|FlagACK)
+		e.queueRST(e.sndMax, e.rcvNxt, FlagRST|FlagACK)
 	}
 	e.enterClosed(now)
 }

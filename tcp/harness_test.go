@@ -293,7 +293,7 @@ func (s *sim) verify() {
 }
 
 func TestTransfer(t *testing.T) {
-	size := 8 << 20
+	size := 16 << 20
 	if testing.Short() {
 		size = 2 << 20
 	}
@@ -331,6 +331,9 @@ func TestTransfer(t *testing.T) {
 					s := newSim(t, o)
 					s.run(600_000 * ms)
 					s.verify()
+					if err := s.eps[0].checkInvariants(); err != nil {
+						t.Fatal(err)
+					}
 					for i := range 2 {
 						st := s.eps[i].Stats()
 						t.Logf("side %d: t=%.3fs segs %d retrans %d fast %d rto %d dupacks %d sacked %d ooo %d/%d drops, rcvbuf %d, link drop %d dup %d",
@@ -341,4 +344,18 @@ func TestTransfer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTransferLarge moves 64 MiB each way with 1% loss and reordering.
+func TestTransferLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB each way: skipped in -short")
+	}
+	s := newSim(t, simOpts{seed: 9, bytes: 64 << 20, sack: true, ts: true, loss: 0.01, reorder: 0.01,
+		jitter: ms, delay: 2 * ms, bw: 0.125, maxQueue: 10 * ms, bidirectional: true,
+		recvBufMin: 64 << 10, recvBufM: 4 << 20})
+	s.run(600_000 * ms)
+	s.verify()
+	t.Logf("64 MiB each way in %.3f simulated s, retrans %d/%d", float64(s.now)/1e9,
+		s.eps[0].Stats().Retrans, s.eps[1].Stats().Retrans)
 }

@@ -32,7 +32,7 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 		}
 		return sent
 	case TimeWait:
-		if e.ackNow && e.emitSeg(now, s, e.sndNxt, 0, false, false) {
+		if e.ackNow && e.emitSeg(now, s, e.sndMax, 0, false, false) {
 			sent++
 		}
 		return sent
@@ -40,7 +40,7 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 	// One duplicate ACK per out-of-order segment, even when Input ran for
 	// a whole burst before this Output (the peer counts them, RFC 5681).
 	for ; e.dupAcksOwed > 1; e.dupAcksOwed-- {
-		if !e.emitSeg(now, s, e.sndNxt, 0, false, false) {
+		if !e.emitSeg(now, s, e.sndMax, 0, false, false) {
 			return sent
 		}
 		sent++
@@ -57,7 +57,9 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 	if !e.ackNow && e.windowUpdateDue() {
 		e.ackNow = true
 	}
-	if e.ackNow && e.emitSeg(now, s, e.sndNxt, 0, false, false) {
+	// A pure ACK carries snd.max, not a rewound snd.nxt: the peer has
+	// seen that far, and would drop an ACK with an older sequence number.
+	if e.ackNow && e.emitSeg(now, s, e.sndMax, 0, false, false) {
 		sent++
 	}
 	return sent

@@ -202,7 +202,7 @@ func (e *Endpoint) onKeepalive(now int64) {
 		return
 	}
 	if e.probesOut >= e.cfg.KeepCnt {
-		e.queueRST(e.sndNxt, e.rcvNxt, FlagRST|FlagACK)
+		e.queueRST(e.sndMax, e.rcvNxt, FlagRST|FlagACK)
 		e.fail(now, syscall.ETIMEDOUT)
 		return
 	}

@@ -67,12 +67,6 @@ func (c *capture) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 	return true
 }
 
-func (c *capture) take() []pkt {
-	p := c.pkts
-	c.pkts = nil
-	return p
-}
-
 func baseConfig(iss Seq) Config {
 	return Config{LocalPort: 1000, RemotePort: 2000, ISS: iss, NewCC: newTestReno,
 		SendBuf: 64 << 10, RecvBufMin: 64 << 10, RecvBufMax: 64 << 10, TSOffset: uint32(iss) * 7}
