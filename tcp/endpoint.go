@@ -1,0 +1,345 @@
+package tcp
+
+import (
+	"syscall"
+
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/tcp/cc"
+)
+
+// Endpoint is one connection's transmission control block. Its methods
+// (all but SendRing and RecvRing) are called by the one worker goroutine
+// that owns the connection; see the package documentation.
+type Endpoint struct {
+	cfg      Config
+	state    State
+	cc       cc.Algorithm
+	snd, rcv *ByteRing
+	listener *Listener // set while a passive endpoint is in the SYN queue
+
+	// Send sequence space (RFC 9293 3.3.1). sndMax is the highest
+	// sequence sent; sndNxt falls back to sndUna after an RTO (go-back-N,
+	// skipping SACKed ranges). sndBase is the sequence of the send ring's
+	// first byte.
+	iss, sndUna, sndNxt, sndMax, sndBase Seq
+	sndWnd, maxSndWnd                    uint32
+	sndWl1, sndWl2                       Seq
+	sndShift                             uint8
+	sndMSS                               int // peer's MSS clamped to ours (no options deducted)
+	finQueued, finSent                   bool
+	finSeq                               Seq  // sequence of our FIN, once sent
+	closedApp                            bool // Close (not CloseWrite): the application reads no more
+	passive                              bool
+
+	// Receive sequence space. The receive ring's head corresponds to
+	// rcvNxt; out-of-order data sits in the ring's free space at offset
+	// seq-rcvNxt (ooo tracks which).
+	irs, rcvNxt, rcvAdvEdge Seq
+	rcvShift                uint8
+	rcvLimit                int // auto-tuned window limit, <= ring capacity
+	rcvMSS                  int // largest payload seen (Linux rcv_mss)
+	ooo                     oooQueue
+	oooFIN                  bool
+	oooFINSeq               Seq
+	unackedBytes            int
+	quickAcks               int
+	dsack                   header.SACKBlock
+	hasDSACK                bool
+
+	// Options.
+	sackOK, tsOK bool
+	tsRecent     uint32
+	tsRecentAt   int64
+	lastAckSent  Seq
+
+	// RTT and retransmission (RFC 6298).
+	srtt, rttvar, rto, minRTT int64
+	rttTiming                 bool
+	rttSeq                    Seq
+	rttStart                  int64
+	backoff, retries          int
+
+	// Loss recovery (RFC 6675, RFC 6582).
+	inRecovery    bool
+	recoverSeq    Seq
+	dupAcks       int
+	dupEst        int // NewReno: bytes the dupacks say left the network
+	highRxt       Seq
+	rexmitPending bool
+	sb            scoreboard
+	appLimited    bool
+
+	// Pending output.
+	synPending, ackNow, probePending, rstPending bool
+	swsOverride                                  bool // persist timer: send what the window allows
+	dupAcksOwed                                  int  // out-of-order arrivals since the last Output
+	rstSeq, rstAck                               Seq
+	rstFlags                                     uint8
+
+	// Timers: absolute deadlines, 0 when off.
+	rtoAt, delAckAt, persistAt, keepAt, closeAt int64
+	persistBackoff, probesOut                   int
+	lastRecv                                    int64
+
+	// Receive auto-tuning (dynamic right-sizing).
+	drsStart     int64
+	drsConsumed  uint64
+	rcvRTT       int64
+	rcvRTTSeq    Seq
+	rcvRTTAt     int64
+	rcvRTTActive bool
+
+	events Events
+	err    syscall.Errno
+	stats  Stats
+	hdr    header.TCPFields
+}
+
+// Stats are an endpoint's counters.
+type Stats struct {
+	SegsIn, SegsOut       uint64
+	BytesIn, BytesOut     uint64 // payload bytes delivered in order / sent the first time
+	Retrans, RetransBytes uint64 // retransmitted segments and bytes
+	FastRetrans, RTOs     uint64
+	DupAcks               uint64 // duplicate ACKs received
+	SACKedBytes           uint64 // bytes newly SACKed by the peer
+	DSACKs                uint64 // D-SACK blocks received
+	OOOSegs, OOODrops     uint64 // out-of-order segments queued / dropped over the limit
+	ChallengeAcks         uint64 // sent
+	ChallengeLimited      uint64 // suppressed by the limiter
+	PAWSDrops             uint64
+	BadSeq                uint64 // unacceptable segments (answered by an ACK)
+	BadAck                uint64 // ACKs of unsent data or too old
+	RSTIn, RSTOut         uint64
+	Probes                uint64 // zero-window and keepalive probes sent
+	AcceptOverflow        uint64 // handshake ACKs dropped because the accept queue was full
+	DataAfterClose        uint64 // data received after Close (answered by RST)
+	RcvBufGrow            uint64 // auto-tuning steps
+}
+
+func newEndpoint(now int64, c Config) (*Endpoint, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	snd, err := NewByteRing(c.SendBuf)
+	if err != nil {
+		return nil, err
+	}
+	rcv, err := NewByteRing(c.RecvBufMax)
+	if err != nil {
+		return nil, err
+	}
+	e := &Endpoint{cfg: c, snd: snd, rcv: rcv, cc: c.NewCC()}
+	e.iss = c.ISS
+	e.sndUna, e.sndNxt, e.sndMax, e.sndBase = e.iss, e.iss, e.iss, e.iss.Add(1)
+	e.recoverSeq = e.iss
+	e.rcvLimit = c.RecvBufMin
+	if !c.DisableWScale {
+		e.rcvShift = wscaleFor(c.RecvBufMax)
+	}
+	e.rcvMSS = min(c.MSS, DefaultPeerMSS)
+	e.sndMSS = DefaultPeerMSS
+	e.rto = c.RTOInitial
+	e.quickAcks = 16
+	e.lastRecv = now
+	e.drsStart = now
+	e.sb.max = DefaultMaxOOORanges
+	return e, nil
+}
+
+// Dial returns an endpoint in SYN-SENT for an active open; its first
+// Output emits the SYN.
+func Dial(now int64, c Config) (*Endpoint, error) {
+	e, err := newEndpoint(now, c)
+	if err != nil {
+		return nil, err
+	}
+	e.state = SynSent
+	e.synPending = true
+	e.rtoAt = now + e.rto
+	return e, nil
+}
+
+// SendRing is the ring the application writes into (producer side:
+// Write, Free). Safe to call from any goroutine.
+func (e *Endpoint) SendRing() *ByteRing { return e.snd }
+
+// RecvRing is the ring the application reads from (consumer side: Read,
+// Len). Safe to call from any goroutine.
+func (e *Endpoint) RecvRing() *ByteRing { return e.rcv }
+
+// State returns the connection state.
+func (e *Endpoint) State() State { return e.state }
+
+// Err returns the errno the connection failed with (0 if none):
+// ECONNREFUSED, ECONNRESET or ETIMEDOUT.
+func (e *Endpoint) Err() syscall.Errno { return e.err }
+
+// TakeEvents returns and clears the pending events.
+func (e *Endpoint) TakeEvents() Events {
+	ev := e.events
+	e.events = 0
+	return ev
+}
+
+// Stats returns the counters.
+func (e *Endpoint) Stats() Stats { return e.stats }
+
+// SetNoDelay turns Nagle's algorithm off (true) or on.
+func (e *Endpoint) SetNoDelay(on bool) { e.cfg.NoDelay = on }
+
+// SetKeepAlive turns keepalive on or off at now, with idle, interval (ns)
+// and count taken when positive.
+func (e *Endpoint) SetKeepAlive(now int64, on bool, idle, intvl int64, cnt int) {
+	e.cfg.KeepAlive = on
+	if idle > 0 {
+		e.cfg.KeepIdle = idle
+	}
+	if intvl > 0 {
+		e.cfg.KeepIntvl = intvl
+	}
+	if cnt > 0 {
+		e.cfg.KeepCnt = cnt
+	}
+	e.armKeepalive(now)
+}
+
+// CloseWrite sends a FIN after the queued data (shutdown(SHUT_WR)); the
+// connection keeps receiving. The application must not write afterwards
+// (the engine refuses it).
+func (e *Endpoint) CloseWrite(now int64) error {
+	switch e.state {
+	case SynSent:
+		e.enterClosed(now)
+		return nil
+	case SynReceived:
+		e.finQueued = true // the FIN follows the handshake (RFC 9293 3.10.4)
+		return nil
+	case Established:
+		e.state = FinWait1
+	case CloseWait:
+		e.state = LastAck
+	default:
+		return ErrState
+	}
+	e.finQueued = true
+	return nil
+}
+
+// Close is close(2): the application neither writes nor reads any more.
+// Unread received data makes it an abort (RST), as in Linux; otherwise
+// the FIN is queued and data arriving later is answered with a RST.
+func (e *Endpoint) Close(now int64) error {
+	e.closedApp = true
+	if e.rcv.Len() > 0 && e.state != SynSent {
+		e.Abort(now)
+		return nil
+	}
+	if e.state == FinWait1 || e.state == FinWait2 || e.state == Closing || e.state == LastAck || e.state == TimeWait {
+		if e.state == FinWait2 {
+			e.closeAt = now + e.cfg.FinTimeout
+		}
+		return nil
+	}
+	if e.state == Closed {
+		return nil
+	}
+	return e.CloseWrite(now)
+}
+
+// Abort resets the connection (SO_LINGER 0): a RST goes out with the next
+// Output in a synchronized state, and the endpoint is CLOSED at once.
+func (e *Endpoint) Abort(now int64) {
+	if e.state == Closed {
+		return
+	}
+	if e.state >= SynReceived && e.state != TimeWait {
+		e.queueRST(e.sndMax, e.rcvNxt, FlagRST|FlagACK)
+	}
+	e.enterClosed(now)
+}
+
+// fail ends the connection with an errno.
+func (e *Endpoint) fail(now int64, errno syscall.Errno) {
+	e.err = errno
+	e.events |= EvError
+	e.enterClosed(now)
+}
+
+func (e *Endpoint) enterClosed(now int64) {
+	if e.state == Closed {
+		return
+	}
+	if e.listener != nil {
+		e.listener.synQueued--
+		e.listener = nil
+	}
+	e.state = Closed
+	e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt = 0, 0, 0, 0, 0
+	e.synPending, e.ackNow, e.probePending = false, false, false
+	e.events |= EvClosed
+}
+
+func (e *Endpoint) enterTimeWait(now int64) {
+	e.state = TimeWait
+	e.rtoAt, e.persistAt, e.keepAt, e.delAckAt = 0, 0, 0, 0
+	e.closeAt = now + e.cfg.TimeWait
+	e.events |= EvTimeWait
+}
+
+func (e *Endpoint) queueRST(seq, ack Seq, flags uint8) {
+	e.rstPending, e.rstSeq, e.rstAck, e.rstFlags = true, seq, ack, flags
+}
+
+// Info is a snapshot for `ss -ti`.
+type Info struct {
+	State                  State
+	CC                     string
+	Cwnd, Ssthresh         int // bytes
+	RTT, RTTVar, RTO       int64
+	MinRTT                 int64
+	MSS, RcvMSS            int
+	SndWScale, RcvWScale   uint8
+	SACK, Timestamps       bool
+	Unacked                uint32 // bytes in flight (sndMax - sndUna)
+	SendQ, RecvQ           int    // bytes in the send ring / receive ring
+	SndWnd, RcvWnd         uint32
+	RcvBuf                 int // auto-tuned window limit
+	OOOBytes               int
+	Backoff, Retries       int
+	InRecovery, AppLimited bool
+	Stats                  Stats
+}
+
+// Info returns a snapshot of the connection.
+func (e *Endpoint) Info() Info {
+	return Info{
+		State: e.state, CC: e.cc.Name(), Cwnd: e.cc.Cwnd(), Ssthresh: e.cc.Ssthresh(),
+		RTT: e.srtt, RTTVar: e.rttvar, RTO: e.currentRTO(), MinRTT: e.minRTT,
+		MSS: e.mss(), RcvMSS: e.rcvMSS, SndWScale: e.sndShift, RcvWScale: e.rcvShift,
+		SACK: e.sackOK, Timestamps: e.tsOK, Unacked: e.sndMax.Sub(e.sndUna),
+		SendQ: e.snd.Len(), RecvQ: e.rcv.Len(), SndWnd: e.sndWnd, RcvWnd: e.rcvAdvEdge.Sub(e.rcvNxt),
+		RcvBuf: e.rcvLimit, OOOBytes: e.ooo.bytes, Backoff: e.backoff, Retries: e.retries,
+		InRecovery: e.inRecovery, AppLimited: e.appLimited, Stats: e.stats,
+	}
+}
+
+// mss is the payload size of a full segment: the peer's MSS less the
+// timestamp option we always carry when it is on.
+func (e *Endpoint) mss() int {
+	if e.tsOK {
+		return e.sndMSS - 12
+	}
+	return e.sndMSS
+}
+
+func (e *Endpoint) tsNow(now int64) uint32 { return uint32(now/nsPerTS) + e.cfg.TSOffset }
+
+// dataEnd is the sequence after the last byte in the send ring.
+func (e *Endpoint) dataEnd() Seq {
+	if e.finSent {
+		return e.finSeq
+	}
+	return e.sndBase.Add(uint32(e.snd.Len()))
+}

@@ -1,0 +1,54 @@
+package tcp
+
+import "fmt"
+
+// checkInvariants returns the first broken invariant of e's state.
+func (e *Endpoint) checkInvariants() error {
+	if e.sndNxt.LessThan(e.sndUna) || e.sndMax.LessThan(e.sndNxt) {
+		return fmt.Errorf("send space una %d nxt %d max %d", e.sndUna, e.sndNxt, e.sndMax)
+	}
+	if d := int32(e.sndUna - e.sndBase); d < -1 || d > 1 {
+		return fmt.Errorf("sndBase %d una %d", e.sndBase, e.sndUna)
+	}
+	if n := e.snd.Len(); n < 0 || n > e.snd.Cap() {
+		return fmt.Errorf("send ring len %d", n)
+	}
+	if n := e.rcv.Len(); n < 0 || n > e.rcv.Cap() {
+		return fmt.Errorf("receive ring len %d", n)
+	}
+	if e.ooo.bytes > e.cfg.OOOLimit || e.ooo.bytes < 0 {
+		return fmt.Errorf("ooo bytes %d limit %d", e.ooo.bytes, e.cfg.OOOLimit)
+	}
+	sum := 0
+	for k := 0; k < e.ooo.n; k++ {
+		r := e.ooo.r[k]
+		if !r.start.LessThan(r.end) || !e.rcvNxt.LessThan(r.start) && e.state.synchronized() {
+			return fmt.Errorf("ooo range %d [%d,%d) rcvNxt %d", k, r.start, r.end, e.rcvNxt)
+		}
+		if k > 0 && !e.ooo.r[k-1].end.LessThan(r.start) {
+			return fmt.Errorf("ooo ranges %d,%d overlap or touch", k-1, k)
+		}
+		if int(r.end.Sub(e.rcvNxt)) > e.rcv.Free() {
+			return fmt.Errorf("ooo range %d beyond ring free space", k)
+		}
+		sum += r.len()
+	}
+	if sum != e.ooo.bytes {
+		return fmt.Errorf("ooo bytes %d, ranges hold %d", e.ooo.bytes, sum)
+	}
+	sum = 0
+	for k := 0; k < e.sb.n; k++ {
+		r := e.sb.r[k]
+		if !r.start.LessThan(r.end) || r.start.LessThan(e.sndUna) || r.end.GreaterThan(e.sndMax) {
+			return fmt.Errorf("scoreboard range [%d,%d) una %d max %d", r.start, r.end, e.sndUna, e.sndMax)
+		}
+		if k > 0 && !e.sb.r[k-1].end.LessThan(r.start) {
+			return fmt.Errorf("scoreboard ranges %d,%d overlap", k-1, k)
+		}
+		sum += r.len()
+	}
+	if sum != e.sb.sacked {
+		return fmt.Errorf("scoreboard sacked %d, ranges hold %d", e.sb.sacked, sum)
+	}
+	return nil
+}
