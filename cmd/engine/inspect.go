@@ -119,9 +119,18 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "engine on %s, pid %d, up %s: %d queue%s, mtu %d, poll %s, addrs %s\n\n",
-		info.Interface, info.Pid, time.Since(info.Started).Round(time.Second), info.Queues, plural(info.Queues),
+		info.Interface, info.Pid, uptime(time.Since(info.Started)), info.Queues, plural(info.Queues),
 		info.MTU, info.Poll, joinPrefixes(info.Addrs))
 	return writeStatsTable(stdout, st, *all)
+}
+
+// uptime rounds d for reading: tenths of a second in the first minute,
+// seconds after.
+func uptime(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 func plural(n int) string {
@@ -152,18 +161,10 @@ func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 		cols = append(cols, &st.Total)
 		heads = append(heads, "total")
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	// AlignRight pads every cell on the left; the row names are padded on
-	// the right by hand so that they stay left-aligned.
-	width := 0
-	for _, c := range counters {
-		width = max(width, len(c.row)+2)
-	}
-	line := func(cells ...string) {
-		cells[0] = fmt.Sprintf("%-*s", width, cells[0])
-		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	}
-	line(heads...)
+	// Rows are built first, then printed with the names left-aligned and
+	// the numbers right-aligned under their column heads.
+	var rows [][]string
+	rows = append(rows, heads)
 	section := ""
 	for _, c := range counters {
 		vals := make([]string, 0, len(cols)+1)
@@ -178,11 +179,32 @@ func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 		}
 		if c.section != section {
 			section = c.section
-			line(append([]string{section}, make([]string, len(cols))...)...)
+			rows = append(rows, []string{section})
 		}
-		line(append([]string{"  " + c.row}, vals...)...)
+		rows = append(rows, append([]string{"  " + c.row}, vals...))
 	}
-	return tw.Flush()
+	widths := make([]int, len(heads))
+	for _, r := range rows {
+		if len(r) == 1 {
+			continue // a section title may run over the numbers' columns
+		}
+		for i, cell := range r {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(r[0])
+		if len(r) > 1 {
+			b.WriteString(strings.Repeat(" ", widths[0]-len(r[0])))
+			for i, cell := range r[1:] {
+				fmt.Fprintf(&b, "  %*s", widths[i+1], cell)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 const ssSynopsis = `
