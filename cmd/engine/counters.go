@@ -39,6 +39,8 @@ func reasm(row, family, help string, always bool, get func(*engine.WorkerStats) 
 		family: family, help: help, get: get}
 }
 
+func level(c counter) counter { c.gauge = true; return c }
+
 // counters lists every counter in table order. Families are contiguous.
 var counters = []counter{
 	{section: "packets", row: "rx packets", always: true, family: "rx_packets_total",
@@ -116,10 +118,10 @@ var counters = []counter{
 		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmBadFragments }),
 	reasm("time exceeded sent", "ipv4_reasm_time_exceeded_total", "ICMP time exceeded (reassembly) reports.", false,
 		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmTimeExceeded }),
-	reasm("memory in use (bytes)", "ipv4_reasm_memory_bytes", "Memory held by incomplete datagrams.", false,
-		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.MemInUse, 0)) }),
-	reasm("incomplete datagrams", "ipv4_reasm_queues", "Incomplete datagrams held.", false,
-		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.Queues, 0)) }),
+	level(reasm("memory in use (bytes)", "ipv4_reasm_memory_bytes", "Memory held by incomplete datagrams.", false,
+		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.MemInUse, 0)) })),
+	level(reasm("incomplete datagrams", "ipv4_reasm_queues", "Incomplete datagrams held.", false,
+		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.Queues, 0)) })),
 	reasm("datagrams fragmented", "ipv4_frag_ok_total", "Datagrams fragmented for sending (FragOKs).", true,
 		func(w *engine.WorkerStats) uint64 { return w.Frag.FragOKs }),
 	reasm("fragments created", "ipv4_frag_creates_total", "Fragments created (FragCreates).", true,

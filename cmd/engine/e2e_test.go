@@ -87,7 +87,9 @@ type serveChild struct {
 	err    error // of Wait, once done is closed
 }
 
-func startServe(t *testing.T, args ...string) *serveChild {
+// startServe starts engine serve; ctlPath is its control socket, removed
+// at cleanup if a killed child left it behind.
+func startServe(t *testing.T, ctlPath string, args ...string) *serveChild {
 	t.Helper()
 	c := &serveChild{cmd: exec.Command(engineBinary(t), append([]string{"serve"}, args...)...),
 		stderr: &syncBuffer{}, done: make(chan struct{})}
@@ -102,6 +104,7 @@ func startServe(t *testing.T, args ...string) *serveChild {
 		default:
 			c.cmd.Process.Kill()
 			<-c.done
+			os.Remove(ctlPath) // a killed engine cannot remove it
 		}
 		if t.Failed() {
 			t.Logf("engine serve output:\n%s", c.stderr.String())
@@ -208,7 +211,7 @@ func row(t *testing.T, table, name string) []uint64 {
 func TestServeEndToEnd(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	sock := ctl.SocketPath(bed.HostIf)
-	srv := startServe(t, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
 		"--echo", "udp:7", "--echo", "udp:"+bed.EngineAddr.String()+":9000", "--metrics", "127.0.0.1:0", "--queues", "1")
 	info := srv.waitControl(t, sock)
 	if info.Interface != bed.HostIf || info.Queues != 1 || len(info.Echo) != 2 || info.Metrics == "" || info.Pid != srv.cmd.Process.Pid {

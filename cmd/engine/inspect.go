@@ -38,7 +38,7 @@ func (t *target) dial() (*ctl.Client, error) {
 	case t.iface != "":
 		path = ctl.SocketPath(t.iface)
 	case path == "":
-		socks, _ := filepath.Glob(filepath.Join(ctl.DefaultDir, "*.sock"))
+		socks := liveSockets()
 		switch len(socks) {
 		case 0:
 			return nil, fmt.Errorf("no control socket in %s: %w: start one with `engine serve -i IFACE --addr CIDR`, "+
@@ -72,6 +72,20 @@ func (t *target) dial() (*ctl.Client, error) {
 		return nil, fmt.Errorf("%w (the control socket is mode 0600: run as the user that runs the engine, e.g. with sudo)", err)
 	}
 	return nil, err
+}
+
+// liveSockets lists the control sockets in ctl.DefaultDir that an engine
+// answers on (a crashed engine leaves its file behind).
+func liveSockets() []string {
+	paths, _ := filepath.Glob(filepath.Join(ctl.DefaultDir, "*.sock"))
+	var live []string
+	for _, p := range paths {
+		if c, err := ctl.Dial(p); err == nil {
+			c.Close()
+			live = append(live, p)
+		}
+	}
+	return live
 }
 
 const statsSynopsis = `
