@@ -113,7 +113,7 @@ func startServe(t *testing.T, ctlPath string, args ...string) *serveChild {
 	return c
 }
 
-// waitControl waits until the child's control socket answers "config".
+// waitControl waits until the child's control socket says it runs.
 func (c *serveChild) waitControl(t *testing.T, path string) serveInfo {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -127,7 +127,7 @@ func (c *serveChild) waitControl(t *testing.T, path string) serveInfo {
 			var info serveInfo
 			err := cl.Call("config", nil, &info)
 			cl.Close()
-			if err == nil {
+			if err == nil && info.Running {
 				return info
 			}
 		}

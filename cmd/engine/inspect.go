@@ -132,9 +132,12 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	if err := c.Call("stats", nil, &st); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "engine on %s, pid %d, up %s: %d queue%s, mtu %d, poll %s, addrs %s\n\n",
-		info.Interface, info.Pid, uptime(time.Since(info.Started)), info.Queues, plural(info.Queues),
-		info.MTU, info.Poll, joinPrefixes(info.Addrs))
+	state := "starting"
+	if info.Running {
+		state = "up " + uptime(time.Since(info.Started)).String()
+	}
+	fmt.Fprintf(stdout, "engine on %s, pid %d, %s: %d queue%s, mtu %d, poll %s, addrs %s\n\n",
+		info.Interface, info.Pid, state, info.Queues, plural(info.Queues), info.MTU, info.Poll, joinPrefixes(info.Addrs))
 	return writeStatsTable(stdout, st, *all)
 }
 

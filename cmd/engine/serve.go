@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -209,7 +210,10 @@ type server struct {
 	ctl     *ctl.Server
 	metrics *http.Server
 	metAddr string
-	started time.Time
+	started time.Time // set before running is stored
+	// running is stored (true) once the engine has started, after started
+	// is set; the control handlers Load it before they read started.
+	running atomic.Bool
 	wg      sync.WaitGroup
 }
 
@@ -256,6 +260,7 @@ func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
 		return nil, withHint(err)
 	}
 	s.started = time.Now()
+	s.running.Store(true)
 	for _, es := range s.echo {
 		s.wg.Add(1)
 		go es.run(&s.wg)
@@ -317,6 +322,7 @@ func (s *server) teardown() error {
 type serveInfo struct {
 	Version   string         `json:"version"`
 	Pid       int            `json:"pid"`
+	Running   bool           `json:"running"` // false while starting
 	Started   time.Time      `json:"started"`
 	Interface string         `json:"interface"`
 	Addrs     []netip.Prefix `json:"addrs"`
@@ -335,9 +341,12 @@ func (s *server) info() serveInfo {
 	c := &s.opts.cfg
 	v, _ := buildVersion()
 	in := serveInfo{
-		Version: v, Pid: os.Getpid(), Started: s.started, Interface: c.Interface, Addrs: s.eng.Addrs(),
+		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
 		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
+	}
+	if s.running.Load() {
+		in.Running, in.Started = true, s.started
 	}
 	if c.Gateway.IsValid() {
 		in.Gateway = c.Gateway.String()
