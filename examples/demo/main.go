@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,6 +79,7 @@ type demo struct {
 	cleanOnce sync.Once
 	logDone   chan struct{} // closed when the child's output is drained
 
+	mu       sync.Mutex // guards failures: the signal handler's cleanup may add one
 	failures []string
 }
 
@@ -87,7 +89,9 @@ func (d *demo) section(title string) { d.printf("\n== %s\n", title) }
 
 func (d *demo) fail(what string, err error) {
 	d.printf("  FAILED: %s: %v\n", what, err)
+	d.mu.Lock()
 	d.failures = append(d.failures, what)
+	d.mu.Unlock()
 }
 
 // run returns the exit status: 0 when every exchange worked, 1 otherwise,
@@ -111,8 +115,11 @@ func (d *demo) run() (code int) {
 		d.stopEngine()
 	}
 	d.cleanup()
-	if len(d.failures) > 0 {
-		d.printf("\ndemo: FAILED: %s\n", strings.Join(d.failures, ", "))
+	d.mu.Lock()
+	failures := slices.Clone(d.failures)
+	d.mu.Unlock()
+	if len(failures) > 0 {
+		d.printf("\ndemo: FAILED: %s\n", strings.Join(failures, ", "))
 		return 1
 	}
 	d.printf("\ndemo: all 4 exchanges succeeded\n")
@@ -293,8 +300,7 @@ func (d *demo) cleanup() {
 				d.printf("  cleanup: %v\n", err)
 			}
 			if left := d.bed.Leftovers(); len(left) > 0 {
-				d.printf("  left behind: %v\n", left)
-				d.failures = append(d.failures, "cleanup")
+				d.fail("cleanup", fmt.Errorf("left behind: %v", left))
 			} else {
 				d.printf("  veth pair and namespace %s removed; nothing left behind\n", d.bed.NetnsName)
 			}
