@@ -166,16 +166,16 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 // writeStatsTable prints one column per queue (and a total when there are
-// several), one row per counter, grouped in sections.
+// several), one row per counter, grouped in sections. The total column is
+// the sum of the queues' values, computed here for every counter (engine
+// Stats.Total does not sum all of them).
 func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
-	cols := make([]*engine.WorkerStats, 0, len(st.Workers)+1)
 	heads := []string{""}
-	for i := range st.Workers {
-		cols = append(cols, &st.Workers[i])
-		heads = append(heads, fmt.Sprintf("queue %d", st.Workers[i].Queue))
+	for _, ws := range st.Workers {
+		heads = append(heads, fmt.Sprintf("queue %d", ws.Queue))
 	}
-	if len(st.Workers) != 1 {
-		cols = append(cols, &st.Total)
+	total := len(st.Workers) != 1
+	if total {
 		heads = append(heads, "total")
 	}
 	// Rows are built first, then printed with the names left-aligned and
@@ -184,13 +184,17 @@ func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 	rows = append(rows, heads)
 	section := ""
 	for _, c := range counters {
-		vals := make([]string, 0, len(cols)+1)
-		nonzero := false
-		for _, col := range cols {
-			v := c.get(col)
-			nonzero = nonzero || v != 0
+		vals := make([]string, 0, len(heads))
+		var sum uint64
+		for i := range st.Workers {
+			v := c.get(&st.Workers[i])
+			sum += v
 			vals = append(vals, fmt.Sprint(v))
 		}
+		if total {
+			vals = append(vals, fmt.Sprint(sum))
+		}
+		nonzero := sum != 0
 		if !all && !c.always && !nonzero {
 			continue
 		}
@@ -200,7 +204,13 @@ func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 		}
 		rows = append(rows, append([]string{"  " + c.row}, vals...))
 	}
-	widths := make([]int, len(heads))
+	return writeRows(w, rows)
+}
+
+// writeRows prints rows with the first cell left-aligned and the others
+// right-aligned under the first row's heads. A row of one cell is a title.
+func writeRows(w io.Writer, rows [][]string) error {
+	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		if len(r) == 1 {
 			continue // a section title may run over the numbers' columns

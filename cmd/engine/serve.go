@@ -285,7 +285,9 @@ func (s *server) stop() error {
 	var drops uint64
 	for _, c := range counters {
 		if c.family == "drops_total" {
-			drops += c.get(t)
+			for i := range st.Workers {
+				drops += c.get(&st.Workers[i])
+			}
 		}
 	}
 	attrs := []any{"rx_packets", t.RxPackets, "rx_bytes", t.RxBytes, "tx_packets", t.TxPackets, "tx_bytes", t.TxBytes,

@@ -212,6 +212,14 @@ func TestStatsTable(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("engine stats table: got\n%s\nwant (%s)\n%s", got, golden, want)
 	}
+	// The total column sums the queues itself.
+	st := sampleStats()
+	st.Total = engine.WorkerStats{}
+	b.Reset()
+	writeStatsTable(&b, st, false)
+	if b.String() != got {
+		t.Errorf("the total column depends on Stats.Total:\n%s", b.String())
+	}
 	for _, hidden := range []string{"timeouts", "in echo_reply", "steered in"} {
 		if strings.Contains(got, hidden) {
 			t.Errorf("zero row %q shown without -a:\n%s", hidden, got)
@@ -223,7 +231,7 @@ func TestStatsTable(t *testing.T) {
 		t.Errorf("-a: %d lines, want %d (header, 6 sections, every counter):\n%s", n, len(counters)+7, b.String())
 	}
 	// One queue: no total column.
-	st := sampleStats()
+	st = sampleStats()
 	st.Workers = st.Workers[:1]
 	b.Reset()
 	writeStatsTable(&b, st, false)
