@@ -353,3 +353,70 @@ func metricValue(text, series string) float64 {
 	}
 	return -1
 }
+
+// TestServeTwoQueues serves both queues of a bed: the table gets a column
+// per queue and a total, the metrics a series per queue.
+func TestServeTwoQueues(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{Queues: 2})
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+		"--echo", "udp:7", "--ctl", sock, "--metrics", "127.0.0.1:0", "--poll", "interrupt")
+	info := srv.waitControl(t, sock)
+	if info.Queues != 2 || info.Poll != "interrupt" || info.Control != sock {
+		t.Fatalf("config: %+v", info)
+	}
+	echoOnce(t, peerUDP(t, bed, 7), []byte("two queues"))
+	out, stderr, code := engineCmd(t, "stats", "--ctl", sock)
+	if code != 0 || !strings.Contains(out, "2 queues") || !strings.Contains(out, "queue 0  queue 1  total\n") {
+		t.Errorf("engine stats: exit %d, %s:\n%s", code, stderr, out)
+	}
+	if v := row(t, out, "rx packets"); len(v) != 3 || v[2] != v[0]+v[1] || v[2] < 2 {
+		t.Errorf("rx packets row %v: want two queues and their sum", v)
+	}
+	resp, err := http.Get("http://" + info.Metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{`engine_rx_packets_total{queue="0"}`, `engine_rx_packets_total{queue="1"}`} {
+		if metricValue(string(body), series) < 0 {
+			t.Errorf("metrics lack %s", series)
+		}
+	}
+	srv.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-srv.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("engine serve did not exit after SIGINT")
+	}
+	if srv.err != nil || !strings.Contains(srv.stderr.String(), "signal=interrupt") {
+		t.Errorf("engine serve after SIGINT: %v\n%s", srv.err, srv.stderr.String())
+	}
+	if id, _, _ := afxdp.AttachedProgram(bed.HostIf); id != 0 {
+		t.Errorf("XDP program %d left on %s", id, bed.HostIf)
+	}
+}
+
+// TestServePortInUse: a metrics port that is taken fails the start with a
+// hint, before anything is attached to the link.
+func TestServePortInUse(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	_, stderr, code := engineCmd(t, "serve", "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+		"--ctl", sock, "--metrics", ln.Addr().String())
+	if code != 1 || !strings.Contains(stderr, "address already in use") || !strings.Contains(stderr, "pick another port") {
+		t.Errorf("metrics port in use: exit %d, stderr %q", code, stderr)
+	}
+	if id, _, _ := afxdp.AttachedProgram(bed.HostIf); id != 0 {
+		t.Errorf("XDP program %d attached although the start failed", id)
+	}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket left after a failed start: %v", err)
+	}
+}
