@@ -156,7 +156,7 @@ func engineCmd(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-func peerUDP(t *testing.T, bed *testbed.Bed, port uint16) *net.UDPConn {
+func peerUDP(t testing.TB, bed *testbed.Bed, port uint16) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	err := bed.Do(func() (err error) {

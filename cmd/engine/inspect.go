@@ -240,8 +240,9 @@ Usage: engine ss [-t] [-u] [-a | -l] [-H] [-i IFACE | --ctl PATH]
 List a running engine's sockets the way ss(8) lists the kernel's: State,
 Recv-Q, Send-Q, Local Address:Port, Peer Address:Port (numeric, as with -n).
 Like ss, it shows connected sockets by default, listening ones (for UDP:
-unconnected) with -l, and both with -a; -t and -u select TCP and UDP (both
-when neither is given). Letters combine: engine ss -ua.`
+unconnected) with -l, and both with -a; -t and -u select TCP and UDP (both,
+with a Netid column, when neither is given). Letters combine: engine ss -ua.
+The engine serves no TCP yet, so -t lists no socket for now.`
 
 func runSS(args []string, stdout, stderr io.Writer) error {
 	var t target
