@@ -1,13 +1,13 @@
-// Command engine runs the kernel-bypass packet engine and inspects a running
-// one. It only wires the project's packages together; the work lives in them.
 package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // command is one subcommand: engine NAME [flags].
@@ -19,12 +19,31 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"version", "print the engine's version and build information", runVersion},
+		{"serve", "run the engine on an interface, with built-in echo services", runServe},
+		{"stats", "print a running engine's counters (per queue and total)", runStats},
+		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
+		{"version", "print the engine's version and build information", runVersion},
 	}
 }
 
+// errUsage makes a command exit with status 2. A usageError carries the
+// message to print; a bare errUsage means the command printed it already.
 var errUsage = errors.New("usage")
+
+// errHelp makes a command exit with status 0 after printing its help.
+var errHelp = errors.New("help")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Unwrap() error { return errUsage }
+
+// usagef returns a usage error (exit status 2) with a message that says what
+// to do.
+func usagef(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -40,9 +59,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(args[1:], stdout, stderr)
+		var ue *usageError
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, errHelp):
 			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "engine %s: %s\nRun 'engine %s -h' for its flags.\n", c.name, ue.msg, c.name)
+			return 2
 		case errors.Is(err, errUsage):
 			return 2
 		default:
@@ -64,19 +87,61 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'engine COMMAND -h' for a command's flags.")
 }
 
-func runVersion(_ []string, stdout, _ io.Writer) error {
-	v, goVersion := "(devel)", "unknown"
+// parseFlags parses args with fs. -h prints the help on stdout and returns
+// errHelp; a bad flag returns a usageError; positional arguments are
+// refused.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return errHelp
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (every option is a flag)", fs.Arg(0))
+	}
+	return nil
+}
+
+// buildVersion is the module version and VCS revision the binary was built
+// from.
+func buildVersion() (version, goVersion string) {
+	version, goVersion = "(devel)", "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
 		if bi.Main.Version != "" {
-			v = bi.Main.Version
+			version = bi.Main.Version
 		}
+		var mods []string
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				v += " " + s.Value
+			switch s.Key {
+			case "vcs.revision":
+				version += " " + s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					mods = append(mods, "modified")
+				}
 			}
 		}
+		if len(mods) > 0 {
+			version += " (" + strings.Join(mods, ", ") + ")"
+		}
 	}
+	return version, goVersion
+}
+
+func runVersion(args []string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: engine version\n\nPrint the engine's version and build information.")
+	}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	v, goVersion := buildVersion()
 	fmt.Fprintf(stdout, "engine %s (%s)\n", v, goVersion)
 	return nil
 }

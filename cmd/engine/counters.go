@@ -1,0 +1,182 @@
+package main
+
+import (
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/metrics"
+)
+
+// counter describes one of engine.WorkerStats's counters once, for both
+// renderings: a row of `engine stats` and a Prometheus sample. Rows of the
+// same family differ only by their extra label (a drop's reason, an ICMP
+// message type).
+type counter struct {
+	section string // table section
+	row     string // table row name
+	always  bool   // shown in the table even when zero in every column
+
+	family string        // metric family, without the engine_ prefix
+	label  metrics.Label // extra label besides queue (zero: none)
+	help   string        // family help; the first row of a family sets it
+	gauge  bool          // a level, not a monotonic count
+
+	get func(*engine.WorkerStats) uint64
+}
+
+func drop(row, reason, help string, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "drops", row: row, always: true, family: "drops_total",
+		label: metrics.Label{Name: "reason", Value: reason}, help: help, get: get}
+}
+
+func icmpMsg(dir, typ string, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "icmp", row: dir + " " + typ, always: dir == "out" && typ == "dest_unreach",
+		family: "icmp_" + dir + "_messages_total", label: metrics.Label{Name: "type", Value: typ},
+		help: "ICMP messages " + map[string]string{"in": "received", "out": "sent"}[dir] + " by type (the Icmp: line of /proc/net/snmp).",
+		get:  get}
+}
+
+func reasm(row, family, help string, always bool, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "ipv4 reassembly / fragmentation", row: row, always: always,
+		family: family, help: help, get: get}
+}
+
+func level(c counter) counter { c.gauge = true; return c }
+
+// counters lists every counter in table order. Families are contiguous.
+var counters = []counter{
+	{section: "packets", row: "rx packets", always: true, family: "rx_packets_total",
+		help: "Frames received from the AF_XDP rx ring.", get: func(w *engine.WorkerStats) uint64 { return w.RxPackets }},
+	{section: "packets", row: "rx bytes", always: true, family: "rx_bytes_total",
+		help: "Bytes of the frames received.", get: func(w *engine.WorkerStats) uint64 { return w.RxBytes }},
+	{section: "packets", row: "tx packets", always: true, family: "tx_packets_total",
+		help: "Frames handed to the AF_XDP tx ring.", get: func(w *engine.WorkerStats) uint64 { return w.TxPackets }},
+	{section: "packets", row: "tx bytes", always: true, family: "tx_bytes_total",
+		help: "Bytes of the frames sent.", get: func(w *engine.WorkerStats) uint64 { return w.TxBytes }},
+	{section: "packets", row: "steered out", family: "steered_packets_total",
+		help: "Packets handed to the worker that owns their flow.", get: func(w *engine.WorkerStats) uint64 { return w.Steered }},
+	{section: "packets", row: "steered in", family: "steered_in_packets_total",
+		help: "Packets received from another worker that steered them here.", get: func(w *engine.WorkerStats) uint64 { return w.SteeredIn }},
+
+	drop("malformed", "malformed", "Packets dropped, by reason.", func(w *engine.WorkerStats) uint64 { return w.DropMalformed }),
+	drop("bad checksum", "checksum", "", func(w *engine.WorkerStats) uint64 { return w.DropChecksum }),
+	drop("not local", "not_local", "", func(w *engine.WorkerStats) uint64 { return w.DropNotLocal }),
+	drop("protocol", "protocol", "", func(w *engine.WorkerStats) uint64 { return w.DropProto }),
+	drop("no socket", "no_socket", "", func(w *engine.WorkerStats) uint64 { return w.DropNoSocket }),
+	drop("receive buffer", "recv_buffer", "", func(w *engine.WorkerStats) uint64 { return w.DropRecvBuffer }),
+	drop("hook", "hook", "", func(w *engine.WorkerStats) uint64 { return w.DropHook }),
+	drop("tx ring full", "tx_ring", "", func(w *engine.WorkerStats) uint64 { return w.DropTxRing }),
+	drop("no route", "no_route", "", func(w *engine.WorkerStats) uint64 { return w.DropNoRoute }),
+	drop("neighbour", "neighbour", "", func(w *engine.WorkerStats) uint64 { return w.DropNeighbour }),
+	drop("steer ring full", "steer_ring", "", func(w *engine.WorkerStats) uint64 { return w.DropSteerRing }),
+	drop("fragmenting", "fragmenting", "", func(w *engine.WorkerStats) uint64 { return w.DropFragmenting }),
+
+	{section: "af_xdp", row: "fill ring empty", always: true, family: "xsk_fill_ring_empty_total",
+		help: "Times the kernel found the fill ring empty when it needed a frame.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxFillRingEmptyDescs }},
+	{section: "af_xdp", row: "rx dropped", always: true, family: "xsk_rx_dropped_total",
+		help: "Frames the kernel dropped for reasons other than invalid descriptors.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxDropped }},
+	{section: "af_xdp", row: "rx ring full", always: true, family: "xsk_rx_ring_full_total",
+		help: "Frames the kernel dropped because the rx ring was full.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxRingFull }},
+	{section: "af_xdp", row: "rx invalid descs", family: "xsk_invalid_descs_total", label: metrics.Label{Name: "ring", Value: "rx"},
+		help: "Invalid descriptors the kernel found, by ring.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxInvalidDescs }},
+	{section: "af_xdp", row: "tx invalid descs", family: "xsk_invalid_descs_total", label: metrics.Label{Name: "ring", Value: "tx"},
+		get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxInvalidDescs }},
+	{section: "af_xdp", row: "tx ring empty", family: "xsk_tx_ring_empty_total",
+		help: "Times the kernel found the tx ring empty.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxRingEmptyDescs }},
+	{section: "af_xdp", row: "rx wakeups", family: "xsk_wakeups_total", label: metrics.Label{Name: "direction", Value: "rx"},
+		help: "Wakeup syscalls made (recvfrom for rx, sendto for tx).", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxWakeups }},
+	{section: "af_xdp", row: "tx wakeups", family: "xsk_wakeups_total", label: metrics.Label{Name: "direction", Value: "tx"},
+		get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxWakeups }},
+	{section: "af_xdp", row: "tx wakeup errors", family: "xsk_tx_wakeup_errors_total",
+		help: "sendto failures other than ENOBUFS, EAGAIN, EBUSY and ENETDOWN.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxWakeupErrors }},
+	{section: "af_xdp", row: "frames free", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "free"}, gauge: true,
+		help: "UMEM frames by stage.", get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Free) }},
+	{section: "af_xdp", row: "frames in fill ring", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "fill"}, gauge: true,
+		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Fill) }},
+	{section: "af_xdp", row: "frames in app", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "app"}, gauge: true,
+		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.App) }},
+	{section: "af_xdp", row: "frames in tx", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "tx"}, gauge: true,
+		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Tx) }},
+	{section: "af_xdp", row: "frame returns refused", family: "xsk_frame_returns_refused_total",
+		help: "Frame returns refused because the frame was not in the expected stage.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.Frames.Refused }},
+
+	reasm("fragments received", "ipv4_reasm_fragments_total", "Fragments received that needed reassembly (ReasmReqds).", true,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmReqds }),
+	reasm("datagrams reassembled", "ipv4_reasm_ok_total", "Datagrams reassembled (ReasmOKs).", true,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmOKs }),
+	reasm("reassembly failures", "ipv4_reasm_fails_total", "Reassembly failures, as Linux counts them (ReasmFails).", true,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmFails }),
+	reasm("  timeouts", "ipv4_reasm_timeouts_total", "Incomplete datagrams discarded after the reassembly timeout.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmTimeout }),
+	reasm("  overlaps", "ipv4_reasm_overlaps_total", "Datagrams discarded for overlapping fragments.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmOverlaps }),
+	reasm("  evictions", "ipv4_reasm_evictions_total", "Incomplete datagrams evicted to make room.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmEvictions }),
+	reasm("  memory drops", "ipv4_reasm_memory_drops_total", "Fragments dropped at the memory threshold.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmMemDrops }),
+	reasm("duplicate fragments", "ipv4_reasm_duplicates_total", "Exact duplicate fragments dropped.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmDuplicates }),
+	reasm("bad fragments", "ipv4_reasm_bad_fragments_total", "Malformed fragments dropped.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmBadFragments }),
+	reasm("time exceeded sent", "ipv4_reasm_time_exceeded_total", "ICMP time exceeded (reassembly) reports.", false,
+		func(w *engine.WorkerStats) uint64 { return w.Reasm.ReasmTimeExceeded }),
+	level(reasm("memory in use (bytes)", "ipv4_reasm_memory_bytes", "Memory held by incomplete datagrams.", false,
+		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.MemInUse, 0)) })),
+	level(reasm("incomplete datagrams", "ipv4_reasm_queues", "Incomplete datagrams held.", false,
+		func(w *engine.WorkerStats) uint64 { return uint64(max(w.Reasm.Queues, 0)) })),
+	reasm("datagrams fragmented", "ipv4_frag_ok_total", "Datagrams fragmented for sending (FragOKs).", true,
+		func(w *engine.WorkerStats) uint64 { return w.Frag.FragOKs }),
+	reasm("fragments created", "ipv4_frag_creates_total", "Fragments created (FragCreates).", true,
+		func(w *engine.WorkerStats) uint64 { return w.Frag.FragCreates }),
+	reasm("fragmentation failures", "ipv4_frag_fails_total", "Datagrams that needed fragmenting and could not be (FragFails).", false,
+		func(w *engine.WorkerStats) uint64 { return w.Frag.FragFails }),
+
+	{section: "icmp", row: "in messages", family: "icmp_in_total", help: "ICMP messages received (InMsgs).",
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InMsgs }},
+	{section: "icmp", row: "in errors", family: "icmp_in_errors_total", help: "ICMP messages received and dropped (InErrors).",
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InErrors }},
+	{section: "icmp", row: "in checksum errors", family: "icmp_in_csum_errors_total", help: "ICMP messages with a bad checksum.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InCsumErrors }},
+	icmpMsg("in", "echo", func(w *engine.WorkerStats) uint64 { return w.ICMP.InEchos }),
+	icmpMsg("in", "echo_reply", func(w *engine.WorkerStats) uint64 { return w.ICMP.InEchoReps }),
+	icmpMsg("in", "dest_unreach", func(w *engine.WorkerStats) uint64 { return w.ICMP.InDestUnreachs }),
+	icmpMsg("in", "time_exceeded", func(w *engine.WorkerStats) uint64 { return w.ICMP.InTimeExcds }),
+	icmpMsg("in", "param_problem", func(w *engine.WorkerStats) uint64 { return w.ICMP.InParmProbs }),
+	icmpMsg("in", "source_quench", func(w *engine.WorkerStats) uint64 { return w.ICMP.InSrcQuenchs }),
+	icmpMsg("in", "redirect", func(w *engine.WorkerStats) uint64 { return w.ICMP.InRedirects }),
+	icmpMsg("in", "timestamp", func(w *engine.WorkerStats) uint64 { return w.ICMP.InTimestamps }),
+	icmpMsg("in", "timestamp_reply", func(w *engine.WorkerStats) uint64 { return w.ICMP.InTimestampReps }),
+	{section: "icmp", row: "out messages", always: true, family: "icmp_out_total", help: "ICMP messages sent (OutMsgs).",
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutMsgs }},
+	{section: "icmp", row: "out errors", family: "icmp_out_errors_total", help: "ICMP messages that could not be sent (OutErrors).",
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutErrors }},
+	icmpMsg("out", "echo_reply", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutEchoReps }),
+	icmpMsg("out", "dest_unreach", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutDestUnreachs }),
+	icmpMsg("out", "time_exceeded", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutTimeExcds }),
+	icmpMsg("out", "param_problem", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutParmProbs }),
+	{section: "icmp", row: "out rate limited (global)", family: "icmp_out_rate_limited_total", label: metrics.Label{Name: "scope", Value: "global"},
+		help: "ICMP errors not sent because of a rate limit, by scope.", get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutRateLimitGlobal }},
+	{section: "icmp", row: "out rate limited (host)", family: "icmp_out_rate_limited_total", label: metrics.Label{Name: "scope", Value: "host"},
+		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutRateLimitHost }},
+
+	{section: "arp", row: "in requests", always: true, family: "arp_in_requests_total", help: "ARP requests received.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.InRequests }},
+	{section: "arp", row: "out replies", always: true, family: "arp_out_replies_total", help: "ARP replies sent.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.OutReplies }},
+	{section: "arp", row: "out requests", always: true, family: "arp_out_requests_total", help: "ARP requests sent.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.OutRequests }},
+	{section: "arp", row: "in replies", always: true, family: "arp_in_replies_total", help: "ARP replies received.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.InReplies }},
+	{section: "arp", row: "in errors", family: "arp_in_errors_total", help: "ARP packets dropped as invalid.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.InErrors }},
+	{section: "arp", row: "neighbour entries", always: true, family: "arp_entries", gauge: true, help: "Entries in the neighbour table.",
+		get: func(w *engine.WorkerStats) uint64 { return uint64(max(w.ARP.Entries, 0)) }},
+	{section: "arp", row: "resolutions asked", family: "arp_resolutions_total", help: "Address resolutions asked for.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.Requests }},
+	{section: "arp", row: "resolutions failed", family: "arp_failed_total", help: "Neighbour entries that went FAILED.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.Failed }},
+	{section: "arp", row: "pending queue drops", family: "arp_queue_drops_total", help: "Packets refused by a full queue waiting for resolution.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.QueueDrops }},
+	{section: "arp", row: "evictions", family: "arp_evictions_total", help: "Neighbour entries evicted to make room.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.Evictions }},
+	{section: "arp", row: "table full", family: "arp_table_full_total", help: "New neighbours refused because the table was full.",
+		get: func(w *engine.WorkerStats) uint64 { return w.ARP.TableFull }},
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+)
+
+// echoService answers every datagram on one port with the same bytes, to
+// the sender (RFC 862 over UDP). One goroutine per service reads into one
+// 65535-byte buffer allocated at start, so the service allocates nothing
+// per datagram.
+type echoService struct {
+	spec echoSpec
+	conn *engine.UDPConn
+	log  *slog.Logger
+
+	// Written only by the service goroutine with Add; read with Load by
+	// the metrics gatherer and the final log. Nothing else is ordered by
+	// them.
+	datagrams, bytes        atomic.Uint64
+	readErrors, writeErrors atomic.Uint64
+}
+
+func newEchoService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*echoService, error) {
+	c, err := eng.ListenPacket("udp4", spec.listenAddr())
+	if err != nil {
+		return nil, err
+	}
+	return &echoService{spec: spec, conn: c, log: log}, nil
+}
+
+// run serves until the socket is closed (by Engine.Close).
+func (s *echoService) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	buf := make([]byte, 65535)
+	failures := 0
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err == nil {
+			if _, err = s.conn.WriteToUDPAddrPort(buf[:n], from); err == nil {
+				s.datagrams.Add(1)
+				s.bytes.Add(uint64(n))
+				failures = 0
+				continue
+			}
+			if !errors.Is(err, net.ErrClosed) {
+				s.writeErrors.Add(1)
+			}
+		} else if !errors.Is(err, net.ErrClosed) {
+			s.readErrors.Add(1)
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		// A full tx queue (ENOBUFS) or an error the stack reports once
+		// (an ICMP error for an earlier reply): count it and go on, but
+		// never spin on an error that repeats.
+		failures++
+		if failures == 1 {
+			s.log.Debug("echo", "service", s.spec.String(), "err", err)
+		}
+		if failures >= 8 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/internal/metrics"
+)
+
+// metricPrefix starts every family the engine exports.
+const metricPrefix = "engine_"
+
+// statsFamilies turns the engine's counters into Prometheus families, one
+// sample per queue (label queue="N"); sums over queues are left to the
+// query (sum by (reason) (rate(engine_drops_total[1m]))).
+func statsFamilies(st engine.Stats) []metrics.Family {
+	var fams []metrics.Family
+	for _, c := range counters {
+		if len(fams) == 0 || fams[len(fams)-1].Name != metricPrefix+c.family {
+			typ := "counter"
+			if c.gauge {
+				typ = "gauge"
+			}
+			fams = append(fams, metrics.Family{Name: metricPrefix + c.family, Help: c.help, Type: typ})
+		}
+		f := &fams[len(fams)-1]
+		for i := range st.Workers {
+			w := &st.Workers[i]
+			labels := []metrics.Label{{Name: "queue", Value: strconv.Itoa(w.Queue)}}
+			if c.label.Name != "" {
+				labels = append(labels, c.label)
+			}
+			f.Samples = append(f.Samples, metrics.Sample{Labels: labels, Value: float64(c.get(w))})
+		}
+	}
+	return fams
+}
+
+// gather is the metrics.Gatherer of engine serve: the engine's counters,
+// its sockets, its services, and what it runs as.
+func (s *server) gather() []metrics.Family {
+	fams := statsFamilies(s.eng.Stats())
+	v, goVersion := buildVersion()
+	fams = append(fams,
+		metrics.Family{Name: metricPrefix + "info", Type: "gauge", Help: "What the engine runs as; the value is always 1.",
+			Samples: []metrics.Sample{{Value: 1, Labels: []metrics.Label{
+				{Name: "interface", Value: s.opts.cfg.Interface}, {Name: "version", Value: v}, {Name: "go_version", Value: goVersion},
+				{Name: "mode", Value: s.opts.cfg.Mode.String()}, {Name: "poll", Value: s.opts.cfg.Poll.String()}}}}},
+		metrics.Family{Name: metricPrefix + "start_time_seconds", Type: "gauge", Help: "When the engine started, in seconds since the Unix epoch.",
+			Samples: []metrics.Sample{{Value: float64(s.started.UnixNano()) / 1e9}}},
+	)
+	socks := metrics.Family{Name: metricPrefix + "sockets", Type: "gauge", Help: "Sockets holding a port, by protocol and state."}
+	for _, p := range []socktab.Proto{socktab.UDP, socktab.TCP} {
+		count := map[string]int{}
+		for _, e := range s.eng.Sockets(p) {
+			count[e.StateName()]++
+		}
+		states := []string{"UNCONN", "ESTAB"}
+		if p == socktab.TCP {
+			states = []string{"LISTEN", "ESTAB"}
+		}
+		for _, st := range states {
+			socks.Samples = append(socks.Samples, metrics.Sample{Value: float64(count[st]),
+				Labels: []metrics.Label{{Name: "proto", Value: protoName(p)}, {Name: "state", Value: st}}})
+		}
+	}
+	fams = append(fams, socks)
+	echo := []metrics.Family{
+		{Name: metricPrefix + "echo_datagrams_total", Type: "counter", Help: "Datagrams echoed by the built-in echo services."},
+		{Name: metricPrefix + "echo_bytes_total", Type: "counter", Help: "Payload bytes echoed by the built-in echo services."},
+		{Name: metricPrefix + "echo_errors_total", Type: "counter", Help: "Failed reads and writes of the built-in echo services."},
+	}
+	for _, es := range s.echo {
+		svc := metrics.Label{Name: "service", Value: es.spec.String()}
+		echo[0].Samples = append(echo[0].Samples, metrics.Sample{Labels: []metrics.Label{svc}, Value: float64(es.datagrams.Load())})
+		echo[1].Samples = append(echo[1].Samples, metrics.Sample{Labels: []metrics.Label{svc}, Value: float64(es.bytes.Load())})
+		echo[2].Samples = append(echo[2].Samples,
+			metrics.Sample{Labels: []metrics.Label{svc, {Name: "op", Value: "read"}}, Value: float64(es.readErrors.Load())},
+			metrics.Sample{Labels: []metrics.Label{svc, {Name: "op", Value: "write"}}, Value: float64(es.writeErrors.Load())})
+	}
+	return append(fams, echo...)
+}
+
+func protoName(p socktab.Proto) string {
+	if p == socktab.TCP {
+		return "tcp"
+	}
+	return "udp"
+}

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/internal/ctl"
+	"github.com/xdpengine/engine/internal/metrics"
+)
+
+const serveSynopsis = `
+Usage: engine serve -i IFACE --addr CIDR [--addr CIDR ...] [--echo udp:PORT ...] [flags]
+
+Run the engine on IFACE: the XDP program takes the traffic to the --addr
+addresses from the kernel, and the engine's userspace stack answers ARP and
+ICMP echo for them and serves the built-in services (UDP echo for now; more
+applications come with TCP). Everything else still reaches the kernel.
+
+It serves a control socket (used by 'engine stats' and 'engine ss') and, with
+--metrics, Prometheus metrics. SIGINT or SIGTERM stops it cleanly: sockets
+closed, the XDP program detached, the final counters logged.
+
+Example:
+  engine serve -i eth1 --addr 198.18.0.1/24 --echo udp:7 --metrics 127.0.0.1:9090`
+
+// serveOptions are the parsed flags of engine serve.
+type serveOptions struct {
+	cfg            engine.Config
+	echo           []echoSpec
+	ctlPath        string
+	metricsAddr    string
+	metricsAllowWC bool
+	logLevel       slog.Level
+	logJSON        bool
+}
+
+// parseServe parses and checks the flags; every error is a usage error.
+func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
+	o := &serveOptions{}
+	c := &o.cfg
+	fs := flagSet("serve", serveSynopsis)
+	fs.StringVar(&c.Interface, "i", "", "`interface` to serve (required)")
+	fs.StringVar(&c.Interface, "interface", "", "same as -i")
+	fs.Func("addr", "IPv4 `CIDR` the engine owns, e.g. 198.18.0.1/24 (required, repeatable)", func(v string) error {
+		p, err := parsePrefix(v)
+		if err == nil {
+			c.Addrs = append(c.Addrs, p)
+		}
+		return err
+	})
+	fs.Func("gateway", "next hop `address` for destinations outside every --addr subnet (default: none, such destinations are unreachable)", func(v string) error {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("%q is not an IPv4 address", v)
+		}
+		c.Gateway = a
+		return nil
+	})
+	fs.Func("echo", "run a UDP echo service on `udp:PORT` (every engine address) or udp:ADDR:PORT (repeatable)", func(v string) error {
+		s, err := parseEcho(v)
+		if err == nil {
+			o.echo = append(o.echo, s)
+		}
+		return err
+	})
+	fs.IntVar(&c.Queues, "queues", 0, "queues (and workers) to use, from queue 0 (default: all of the interface's queues)")
+	mode, xdpMode, poll := "auto", "auto", "adaptive"
+	fs.StringVar(&mode, "mode", mode, "AF_XDP bind `mode`: auto (zero-copy, else copy), zerocopy (fail where the driver cannot), copy")
+	fs.StringVar(&xdpMode, "xdp-mode", xdpMode, "XDP attach `mode`: auto (native, else generic), native, generic")
+	fs.StringVar(&poll, "poll", poll, "how workers wait: busy (one core each at 100%), adaptive (spin under load, sleep when idle), interrupt")
+	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
+	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
+	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {
+		cpus, err := parseCPUs(v)
+		c.CPUs = cpus
+		return err
+	})
+	fs.IntVar(&c.MTU, "mtu", 0, "link MTU the engine uses (default: the interface's MTU)")
+	fs.IntVar(&c.FrameSize, "frame-size", engine.DefaultFrameSize, "UMEM frame size: 2048 or 4096")
+	fs.IntVar(&c.RingSize, "ring-size", engine.DefaultRingSize, "entries of each AF_XDP ring (a power of two)")
+	fs.IntVar(&c.FragMemory, "frag-memory", engine.DefaultFragMemory, "reassembly memory per worker, in `bytes`")
+	fs.IntVar(&c.RecvBuffer, "rcvbuf", engine.DefaultRecvBuffer, "receive buffer of each socket, in `bytes` (like net.core.rmem_default)")
+	fs.IntVar(&c.TxQueue, "tx-queue", engine.DefaultTxQueue, "datagrams waiting to be sent, per worker; a full queue makes a write fail with ENOBUFS")
+	fs.Func("ports", "ephemeral port `range` FIRST-LAST (default 32768-60999)", func(v string) error {
+		r, err := parseRange(v)
+		c.Ports = r
+		return err
+	})
+	c.BindService = true
+	fs.BoolVar(&c.BindService, "bind-service", true, "allow services on ports below 1024 (as root's CAP_NET_BIND_SERVICE does)")
+	fs.BoolVar(&c.NonlocalBind, "nonlocal-bind", false, "allow binding addresses the engine does not own (net.ipv4.ip_nonlocal_bind)")
+	fs.BoolVar(&c.DenyWildcard, "deny-wildcard", false, "refuse binds to 0.0.0.0 instead of logging a warning")
+	fs.StringVar(&o.ctlPath, "ctl", "", "control socket `path` (default "+ctl.SocketPath("IFACE")+")")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `HOST:PORT`, e.g. "+metrics.DefaultAddr+" (default: off)")
+	fs.BoolVar(&o.metricsAllowWC, "metrics-allow-wildcard", false, "allow --metrics on a wildcard address (:PORT, 0.0.0.0:PORT), which exposes the counters to every network of this host")
+	fs.Func("log-level", "log `level`: debug, info, warn or error (default info)", func(v string) error {
+		return o.logLevel.UnmarshalText([]byte(v))
+	})
+	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return nil, err
+	}
+
+	if c.Interface == "" {
+		return nil, usagef("no interface: give the one to serve with -i IFACE (list them with `ip -br link`)")
+	}
+	if len(c.Addrs) == 0 {
+		return nil, usagef("no address: give the engine's own IPv4 address with --addr CIDR, e.g. --addr 198.18.0.1/24 " +
+			"(an address no kernel on the link uses)")
+	}
+	var err error
+	if c.Mode, err = afxdp.ParseMode(mode); err != nil {
+		return nil, usagef("--mode %q: want auto, zerocopy or copy", mode)
+	}
+	if c.XDPMode, err = afxdp.ParseXDPMode(xdpMode); err != nil {
+		return nil, usagef("--xdp-mode %q: want auto, native or generic", xdpMode)
+	}
+	if c.Poll, err = engine.ParsePollMode(poll); err != nil {
+		return nil, usagef("--poll %q: want busy, adaptive or interrupt", poll)
+	}
+	if c.Queues < 0 {
+		return nil, usagef("--queues %d: want 1 or more (0: all of the interface's queues)", c.Queues)
+	}
+	seen := map[uint16]echoSpec{}
+	for _, s := range o.echo {
+		if prev, ok := seen[s.Addr.Port()]; ok {
+			return nil, usagef("--echo %s and --echo %s both want port %d: give each port once", prev, s, s.Addr.Port())
+		}
+		seen[s.Addr.Port()] = s
+		if !s.Addr.Addr().IsUnspecified() && !c.NonlocalBind && !owns(c.Addrs, s.Addr.Addr()) {
+			return nil, usagef("--echo %s: %s is not an --addr of the engine", s, s.Addr.Addr())
+		}
+	}
+	if o.metricsAddr != "" {
+		if _, err := metrics.CheckAddr(o.metricsAddr, o.metricsAllowWC); err != nil {
+			return nil, usagef("--metrics: %v", err)
+		}
+	}
+	if o.ctlPath == "" {
+		o.ctlPath = ctl.SocketPath(c.Interface)
+	}
+	return o, nil
+}
+
+func owns(addrs []netip.Prefix, a netip.Addr) bool {
+	for _, p := range addrs {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	o, err := parseServe(args, stdout)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler
+	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logJSON {
+		h = slog.NewJSONHandler(stderr, hopts)
+	} else {
+		h = slog.NewTextHandler(stderr, hopts)
+	}
+	log := slog.New(h)
+	o.cfg.Logger = log
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	s, err := startServer(o, log)
+	if err != nil {
+		return err
+	}
+	sig := <-sigs
+	log.Info("stopping", "signal", sig.String())
+	go func() {
+		sig := <-sigs
+		log.Error("second signal while stopping: exiting now", "signal", sig.String())
+		os.Exit(1)
+	}()
+	return s.stop()
+}
+
+// server is a running engine serve: the engine, its services, its control
+// socket and its metrics listener.
+type server struct {
+	opts    *serveOptions
+	log     *slog.Logger
+	eng     *engine.Engine
+	echo    []*echoService
+	ctl     *ctl.Server
+	metrics *http.Server
+	metAddr string
+	started time.Time // set before running is stored
+	// running is stored (true) once the engine has started, after started
+	// is set; the control handlers Load it before they read started.
+	running atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// startServer runs every check that needs no privilege and touches nothing
+// first (configuration, interface, capabilities, control socket, ports),
+// and attaches to the interface last. On error everything is undone.
+func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
+	s := &server{opts: o, log: log}
+	defer func() {
+		if err != nil {
+			s.teardown()
+		}
+	}()
+	s.eng, err = engine.New(o.cfg)
+	if err != nil {
+		if errors.Is(err, engine.ErrConfig) {
+			return nil, usagef("%v", err)
+		}
+		return nil, withHint(err)
+	}
+	if err := checkCapabilities(); err != nil {
+		return nil, err
+	}
+	s.ctl, err = ctl.Listen(o.ctlPath, log)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("control socket: %w", err))
+	}
+	s.handleControl()
+	for _, spec := range o.echo {
+		es, err := newEchoService(s.eng, spec, log)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("--echo %s: %w", spec, err))
+		}
+		s.echo = append(s.echo, es)
+	}
+	if o.metricsAddr != "" {
+		srv, addr, err := metrics.Serve(o.metricsAddr, o.metricsAllowWC, s.gather, log)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("--metrics %s: %w", o.metricsAddr, err))
+		}
+		s.metrics, s.metAddr = srv, addr.String()
+	}
+	if err := s.eng.Start(); err != nil {
+		return nil, withHint(err)
+	}
+	s.started = time.Now()
+	s.running.Store(true)
+	for _, es := range s.echo {
+		s.wg.Add(1)
+		go es.run(&s.wg)
+	}
+	var services []string
+	for _, es := range s.echo {
+		services = append(services, "echo "+es.spec.String())
+	}
+	log.Info("serving", "interface", o.cfg.Interface, "addrs", o.cfg.Addrs, "services", services,
+		"control", o.ctlPath, "metrics", s.metAddr)
+	return s, nil
+}
+
+// stop closes the control socket and the metrics listener, then the engine
+// (which closes the services' sockets and detaches the XDP program), and
+// logs the final counters.
+func (s *server) stop() error {
+	err := s.teardown()
+	s.wg.Wait()
+	st := s.eng.Stats()
+	t := &st.Total
+	var drops uint64
+	for _, c := range counters {
+		if c.family == "drops_total" {
+			for i := range st.Workers {
+				drops += c.get(&st.Workers[i])
+			}
+		}
+	}
+	attrs := []any{"rx_packets", t.RxPackets, "rx_bytes", t.RxBytes, "tx_packets", t.TxPackets, "tx_bytes", t.TxBytes,
+		"drops", drops, "reassembled", t.Reasm.ReasmOKs, "fragments_created", t.Frag.FragCreates,
+		"icmp_out", t.ICMP.OutMsgs, "arp_replies", t.ARP.OutReplies, "uptime", time.Since(s.started).Round(time.Millisecond)}
+	for _, es := range s.echo {
+		attrs = append(attrs, "echo_"+es.spec.String(), es.datagrams.Load())
+	}
+	s.log.Info("final counters", attrs...)
+	if err != nil {
+		return fmt.Errorf("stopping: %w", err)
+	}
+	s.log.Info("stopped", "interface", s.opts.cfg.Interface)
+	return nil
+}
+
+func (s *server) teardown() error {
+	var errs []error
+	if s.ctl != nil {
+		s.ctl.Close()
+	}
+	if s.metrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.metrics.Shutdown(ctx)
+		cancel()
+	}
+	if s.eng != nil {
+		errs = append(errs, s.eng.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// serveInfo is the answer to the "config" control command.
+type serveInfo struct {
+	Version   string         `json:"version"`
+	Pid       int            `json:"pid"`
+	Running   bool           `json:"running"` // false while starting
+	Started   time.Time      `json:"started"`
+	Interface string         `json:"interface"`
+	Addrs     []netip.Prefix `json:"addrs"`
+	Gateway   string         `json:"gateway,omitempty"`
+	Queues    int            `json:"queues"`
+	MTU       int            `json:"mtu"`
+	Mode      string         `json:"mode"`
+	XDPMode   string         `json:"xdp_mode"`
+	Poll      string         `json:"poll"`
+	Echo      []string       `json:"echo"`
+	Control   string         `json:"control"`
+	Metrics   string         `json:"metrics,omitempty"`
+}
+
+func (s *server) info() serveInfo {
+	c := &s.opts.cfg
+	v, _ := buildVersion()
+	in := serveInfo{
+		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
+		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
+		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
+	}
+	if s.running.Load() {
+		in.Running, in.Started = true, s.started
+	}
+	if c.Gateway.IsValid() {
+		in.Gateway = c.Gateway.String()
+	}
+	for _, es := range s.echo {
+		in.Echo = append(in.Echo, es.spec.String())
+	}
+	return in
+}
+
+// ssArgs are the arguments of the "ss" control command.
+type ssArgs struct {
+	Proto string `json:"proto"` // "udp" or "tcp"
+}
+
+func (s *server) handleControl() {
+	s.ctl.Handle("stats", func(json.RawMessage) (any, error) { return s.eng.Stats(), nil })
+	s.ctl.Handle("ss", func(raw json.RawMessage) (any, error) {
+		var a ssArgs
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, fmt.Errorf("ss arguments: %w", err)
+			}
+		}
+		var p socktab.Proto
+		switch a.Proto {
+		case "udp", "":
+			p = socktab.UDP
+		case "tcp":
+			p = socktab.TCP
+		default:
+			return nil, fmt.Errorf("ss: unknown protocol %q (want udp or tcp)", a.Proto)
+		}
+		entries := s.eng.Sockets(p)
+		if entries == nil {
+			entries = []socktab.Entry{}
+		}
+		return entries, nil
+	})
+	s.ctl.Handle("version", func(json.RawMessage) (any, error) { v, _ := buildVersion(); return v, nil })
+	s.ctl.Handle("config", func(json.RawMessage) (any, error) { return s.info(), nil })
+}
+
+// withHint adds what to do to the errors a user can fix, keeping the chain
+// for errors.Is.
+func withHint(err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, afxdp.ErrPermission), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		if !strings.Contains(err.Error(), "run as root") {
+			hint = "run as root (sudo) or grant CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_SYS_ADMIN"
+		}
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "something already holds that address: pick another port, or stop the program that holds it (ss -ltnp shows it)"
+	case errors.Is(err, afxdp.ErrNoInterface), errors.Is(err, syscall.ENODEV):
+		if !strings.Contains(err.Error(), "ip link") {
+			hint = "list the interfaces with `ip -br link`"
+		}
+	}
+	if hint == "" {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, hint)
+}

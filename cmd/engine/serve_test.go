@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/portalloc"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestUsageErrors runs the commands with bad flags. None of these touches
+// an interface or needs privileges: they fail before.
+func TestUsageErrors(t *testing.T) {
+	base := []string{"serve", "-i", "lo", "--addr", "198.18.0.1/24"}
+	with := func(extra ...string) []string { return append(slices.Clone(base), extra...) }
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"serve"}, 2, "no interface: give the one to serve with -i IFACE"},
+		{[]string{"serve", "-i", "lo"}, 2, "no address: give the engine's own IPv4 address with --addr CIDR"},
+		{[]string{"serve", "-i", "lo", "--addr", "198.18.0.1"}, 2, `"198.18.0.1" has no prefix length: give the subnet too, e.g. 198.18.0.1/24`},
+		{[]string{"serve", "-i", "lo", "--addr", "nonsense"}, 2, "is not an IPv4 address with a prefix length (CIDR)"},
+		{[]string{"serve", "-i", "lo", "--addr", "2001:db8::1/64"}, 2, "IPv4 addresses only"},
+		{[]string{"serve", "-i", "lo", "--addr", "198.18.0.0/24"}, 2, "network address of its subnet: give the engine's own address, e.g. 198.18.0.1/24"},
+		{with("--echo", "tcp:80"), 2, "TCP services come with the engine's TCP"},
+		{with("--echo", "7"), 2, "want udp:PORT"},
+		{with("--echo", "udp:0"), 2, "want 1-65535"},
+		{with("--echo", "udp:70000"), 2, "want 1-65535"},
+		{with("--echo", "udp:7", "--echo", "udp:198.18.0.1:7"), 2, "both want port 7: give each port once"},
+		{with("--echo", "udp:198.18.0.9:7"), 2, "198.18.0.9 is not an --addr of the engine"},
+		{with("--mode", "fast"), 2, `--mode "fast": want auto, zerocopy or copy`},
+		{with("--xdp-mode", "offload"), 2, "want auto, native or generic"},
+		{with("--poll", "sometimes"), 2, "want busy, adaptive or interrupt"},
+		{with("--queues", "-1"), 2, "--queues -1"},
+		{with("--ports", "6000-5000"), 2, "want FIRST-LAST"},
+		{with("--cpus", "a,b"), 2, "want a CPU list"},
+		{with("--gateway", "gw"), 2, "not an IPv4 address"},
+		{with("--log-level", "loud"), 2, "log-level"},
+		{with("--metrics", ":9090"), 2, "pass --metrics-allow-wildcard to expose it on purpose"},
+		{with("--metrics", "0.0.0.0:9090"), 2, "--metrics-allow-wildcard"},
+		{with("--metrics", "[::]:9090"), 2, "--metrics-allow-wildcard"},
+		{with("--metrics", "localhost"), 2, "want HOST:PORT"},
+		{with("--frame-size", "1000"), 2, "frame size 1000: want 2048 or 4096"},
+		{with("--ring-size", "100"), 2, "ring size 100: want a power of two"},
+		{with("--mtu", "100"), 2, "MTU 100"},
+		{with("extra"), 2, `unexpected argument "extra"`},
+		{with("--no-such-flag"), 2, "flag provided but not defined: -no-such-flag"},
+		// Runtime errors (status 1) that need no privileges either.
+		{[]string{"serve", "-i", "xebnosuch0", "--addr", "198.18.0.1/24"}, 1, `interface "xebnosuch0"`},
+		{[]string{"ss", "-a", "-l", "--ctl", "/nonexistent/engine.sock"}, 2, "give -a or -l"},
+		{[]string{"ss", "-x"}, 2, "flag provided but not defined"},
+		{[]string{"ss", "-i", "a", "--ctl", "b"}, 2, "give -i IFACE or --ctl PATH, not both"},
+		{[]string{"ss", "--ctl", "/nonexistent/engine.sock"}, 1, "no engine is running at /nonexistent/engine.sock: start one with `engine serve"},
+		{[]string{"stats", "-i", "xebnosuch0"}, 1, "no engine is running on xebnosuch0 (no control socket /run/engine/xebnosuch0.sock): start one with `engine serve -i xebnosuch0 --addr CIDR`"},
+		{[]string{"stats", "--json", "--socket", "/nonexistent/engine.sock"}, 1, "no engine is running"},
+		{[]string{"stats", "now"}, 2, `unexpected argument "now"`},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(errb.String(), tc.inStderr) {
+			t.Errorf("engine %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errb.String(), tc.code, tc.inStderr)
+		}
+		if code == 2 && tc.code == 2 && !strings.Contains(errb.String(), "Run 'engine "+tc.args[0]+" -h'") {
+			t.Errorf("engine %s: the usage error does not point to -h: %q", strings.Join(tc.args, " "), errb.String())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for cmd, want := range map[string]string{
+		"serve": "Usage: engine serve -i IFACE --addr CIDR",
+		"stats": "Usage: engine stats [-i IFACE | --ctl PATH] [--json]",
+		"ss":    "Usage: engine ss [-t] [-u] [-a | -l]",
+	} {
+		var out, errb bytes.Buffer
+		if code := run([]string{cmd, "-h"}, &out, &errb); code != 0 || !strings.Contains(out.String(), want) || errb.Len() != 0 {
+			t.Errorf("engine %s -h: exit %d, stdout %q, stderr %q", cmd, code, out.String(), errb.String())
+		}
+	}
+	var out bytes.Buffer
+	run(nil, &out, &out)
+	for _, c := range []string{"serve", "stats", "ss", "detach", "version"} {
+		if !strings.Contains(out.String(), "\n  "+c+" ") {
+			t.Errorf("engine help does not list %s:\n%s", c, out.String())
+		}
+	}
+}
+
+func TestParseServe(t *testing.T) {
+	o, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--addr=198.19.0.5/31", "--echo", "udp:7",
+		"--echo", "udp:198.18.0.1:9000", "--queues", "2", "--mode", "copy", "--xdp-mode", "generic", "--poll", "busy",
+		"--cpus", "2-3", "--ports", "40000-40999", "--gateway", "198.18.0.254", "--metrics", "127.0.0.1:0",
+		"--log-level", "debug", "--frame-size", "2048"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	want := []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.19.0.5/31")}
+	if c.Interface != "eth1" || !slices.Equal(c.Addrs, want) || c.Queues != 2 || c.Mode != afxdp.ModeCopy ||
+		c.XDPMode != afxdp.XDPGeneric || c.Poll != engine.PollBusy || !slices.Equal(c.CPUs, []int{2, 3}) ||
+		c.Ports != (portalloc.Range{First: 40000, Last: 40999}) || c.Gateway != netip.MustParseAddr("198.18.0.254") ||
+		c.FrameSize != 2048 || !c.BindService {
+		t.Errorf("config: %+v", c)
+	}
+	if len(o.echo) != 2 || o.echo[0].String() != "udp:7" || o.echo[0].listenAddr() != ":7" ||
+		o.echo[1].String() != "udp:198.18.0.1:9000" || o.echo[1].listenAddr() != "198.18.0.1:9000" {
+		t.Errorf("echo: %v", o.echo)
+	}
+	if o.ctlPath != "/run/engine/eth1.sock" || o.metricsAddr != "127.0.0.1:0" || o.logLevel.String() != "DEBUG" {
+		t.Errorf("options: %+v", o)
+	}
+	// The wildcard is accepted when asked for.
+	if _, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--metrics", ":9090", "--metrics-allow-wildcard"}, nil); err != nil {
+		t.Errorf("--metrics :9090 --metrics-allow-wildcard: %v", err)
+	}
+}
+
+func TestExpandShort(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"-ua"}, []string{"-u", "-a"}},
+		{[]string{"-tuan", "-i", "eth0"}, []string{"-t", "-u", "-a", "-n", "-i", "eth0"}},
+		{[]string{"-u", "--ctl", "/x"}, []string{"-u", "--ctl", "/x"}},
+		{[]string{"-ieth0"}, []string{"-ieth0"}}, // not all letters are boolean flags
+		{[]string{"--", "-ua"}, []string{"--", "-ua"}},
+	} {
+		if got := expandShort(tc.in, "tualnH4"); !slices.Equal(got, tc.want) {
+			t.Errorf("expandShort(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestMissingCaps(t *testing.T) {
+	all := uint64(1<<capNetAdmin | 1<<capNetRaw | 1<<capBPF)
+	if err := missingCaps(all); err != nil {
+		t.Errorf("all caps: %v", err)
+	}
+	if err := missingCaps(1<<capNetAdmin | 1<<capNetRaw | 1<<capSysAdmin); err != nil {
+		t.Errorf("CAP_SYS_ADMIN instead of CAP_BPF: %v", err)
+	}
+	err := missingCaps(1 << capNetRaw)
+	if !errors.Is(err, ErrNotPrivileged) || !strings.Contains(err.Error(), "missing CAP_NET_ADMIN, CAP_BPF: run as root") {
+		t.Errorf("missing caps: %v", err)
+	}
+}
+
+func TestWithHint(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("attach: %w", syscall.EPERM), "run as root (sudo)"},
+		{fmt.Errorf("--metrics 127.0.0.1:9090: %w", syscall.EADDRINUSE), "pick another port"},
+		{fmt.Errorf("x: %w", afxdp.ErrNoInterface), "ip -br link"},
+	} {
+		got := withHint(tc.err)
+		if !errors.Is(got, tc.err) || !strings.Contains(got.Error(), tc.want) {
+			t.Errorf("withHint(%v) = %v, want it to wrap the error and say %q", tc.err, got, tc.want)
+		}
+	}
+	plain := errors.New("x")
+	if withHint(plain) != plain {
+		t.Error("withHint changed an error it has no hint for")
+	}
+}
+
+func sampleStats() engine.Stats {
+	w0 := engine.WorkerStats{Queue: 0, RxPackets: 10, RxBytes: 1500, TxPackets: 9, TxBytes: 1400, DropNoSocket: 1}
+	w0.Reasm.ReasmOKs = 1
+	w0.ICMP.OutDestUnreachs = 1
+	w1 := engine.WorkerStats{Queue: 1, RxPackets: 123456789, RxBytes: 7, DropChecksum: 3}
+	w1.Reasm.ReasmOverlaps = 2
+	st := engine.Stats{Workers: []engine.WorkerStats{w0, w1}}
+	st.Total = w0
+	st.Total.Queue = 0
+	st.Total.RxPackets += w1.RxPackets
+	st.Total.RxBytes += w1.RxBytes
+	st.Total.DropChecksum += w1.DropChecksum
+	st.Total.Reasm.ReasmOverlaps += w1.Reasm.ReasmOverlaps
+	return st
+}
+
+func TestStatsTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeStatsTable(&b, sampleStats(), false); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	golden := filepath.Join("testdata", "stats-table.golden")
+	if *update {
+		os.WriteFile(golden, b.Bytes(), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("engine stats table: got\n%s\nwant (%s)\n%s", got, golden, want)
+	}
+	// The total column sums the queues itself.
+	st := sampleStats()
+	st.Total = engine.WorkerStats{}
+	b.Reset()
+	writeStatsTable(&b, st, false)
+	if b.String() != got {
+		t.Errorf("the total column depends on Stats.Total:\n%s", b.String())
+	}
+	for _, hidden := range []string{"timeouts", "in echo_reply", "steered in"} {
+		if strings.Contains(got, hidden) {
+			t.Errorf("zero row %q shown without -a:\n%s", hidden, got)
+		}
+	}
+	b.Reset()
+	writeStatsTable(&b, sampleStats(), true)
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+6 {
+		t.Errorf("-a: %d lines, want %d (header, 6 sections, every counter):\n%s", n, len(counters)+7, b.String())
+	}
+	// One queue: no total column.
+	st = sampleStats()
+	st.Workers = st.Workers[:1]
+	b.Reset()
+	writeStatsTable(&b, st, false)
+	if strings.Contains(b.String(), "total") {
+		t.Errorf("one queue: a total column:\n%s", b.String())
+	}
+}
+
+func TestStatsFamilies(t *testing.T) {
+	fams := statsFamilies(sampleStats())
+	var b bytes.Buffer
+	if err := metrics.WriteText(&b, fams); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"# HELP engine_rx_packets_total Frames received from the AF_XDP rx ring.\n# TYPE engine_rx_packets_total counter\n" +
+			`engine_rx_packets_total{queue="0"} 10` + "\n" + `engine_rx_packets_total{queue="1"} 1.23456789e+08` + "\n",
+		`engine_drops_total{queue="1",reason="checksum"} 3`,
+		`engine_drops_total{queue="0",reason="no_socket"} 1`,
+		`engine_ipv4_reasm_overlaps_total{queue="1"} 2`,
+		`engine_icmp_out_messages_total{queue="0",type="dest_unreach"} 1`,
+		"# TYPE engine_xsk_frames gauge\n",
+		"# TYPE engine_arp_entries gauge\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Every family once, with a help text and a type; samples per queue.
+	seen := map[string]bool{}
+	for _, f := range fams {
+		if seen[f.Name] {
+			t.Errorf("family %s appears twice (its rows are not contiguous in counters)", f.Name)
+		}
+		seen[f.Name] = true
+		if f.Help == "" || (f.Type != "counter" && f.Type != "gauge") {
+			t.Errorf("family %s: help %q, type %q", f.Name, f.Help, f.Type)
+		}
+		if strings.HasSuffix(f.Name, "_total") != (f.Type == "counter") {
+			t.Errorf("family %s of type %s: counters and only counters end in _total", f.Name, f.Type)
+		}
+		if len(f.Samples)%2 != 0 {
+			t.Errorf("family %s: %d samples for 2 queues", f.Name, len(f.Samples))
+		}
+	}
+}
+
+func TestWriteSSNetid(t *testing.T) {
+	var b bytes.Buffer
+	err := writeSSNetid(&b, []socktab.Entry{
+		{Proto: socktab.UDP, Local: netip.MustParseAddrPort("0.0.0.0:7")},
+		{Proto: socktab.UDP, Local: netip.MustParseAddrPort("198.18.0.1:40000"), Peer: netip.MustParseAddrPort("198.18.0.2:53"), RecvQ: 512},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n" +
+		"udp   UNCONN 0      0      0.0.0.0:7          0.0.0.0:*\n" +
+		"udp   ESTAB  512    0      198.18.0.1:40000   198.18.0.2:53\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
