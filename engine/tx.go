@@ -223,14 +223,12 @@ func (w *worker) transmitDatagram(pkt []byte, mac header.MAC, dst [4]byte) {
 		w.st.DropFragmenting++
 		return
 	}
-	w.txDescs = w.txDescs[:0]
 	for i, a := range addrs {
 		frame := w.sock.FrameBuffer(a)
 		putEthernet(frame, mac, w.e.mac, etherTypeIPv4)
-		w.txDescs = append(w.txDescs, afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
+		w.queueTx(afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
 		out[i] = nil
 	}
-	w.flushTx()
 }
 
 func putEthernet(b []byte, dst, src header.MAC, typ uint16) {
@@ -264,11 +262,20 @@ func (w *worker) sendFrame(f []byte) {
 		return
 	}
 	n := copy(w.sock.FrameBuffer(addrs[0]), f)
-	w.txDescs = append(w.txDescs[:0], afxdp.Desc{Addr: addrs[0], Len: uint32(n)})
-	w.flushTx()
+	w.queueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(n)})
 }
 
-// flushTx transmits w.txDescs; what the tx ring cannot take after a few
+// queueTx adds a frame to the batch the worker transmits at the end of its
+// round (one tx-ring update and at most one wakeup per batch, not per
+// frame); a full batch is transmitted at once.
+func (w *worker) queueTx(d afxdp.Desc) {
+	if len(w.txDescs) == cap(w.txDescs) {
+		w.flushTx()
+	}
+	w.txDescs = append(w.txDescs, d)
+}
+
+// flushTx transmits the batch in w.txDescs; what the tx ring cannot take after a few
 // completion rounds is dropped and counted.
 func (w *worker) flushTx() {
 	descs := w.txDescs

@@ -95,7 +95,7 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 		limiter:  icmp.NewLimiter(icmp.LimiterConfig{}),
 		frag:     &ipv4.Fragmenter{},
 		descs:    make([]afxdp.Desc, burst),
-		txDescs:  make([]afxdp.Desc, 0, 64),
+		txDescs:  make([]afxdp.Desc, 0, 2*burst),
 		addrs:    make([]uint64, 64),
 		reqs:     make([]txReq, burst),
 		items:    make([]steerItem, burst),
@@ -203,7 +203,6 @@ func (w *worker) poll() int {
 	work := 0
 	if n := w.sock.Receive(w.descs); n > 0 {
 		work += n
-		w.txDescs = w.txDescs[:0]
 		for i := range w.descs[:n] {
 			d := w.descs[i]
 			frame := w.sock.Frame(d)
@@ -211,12 +210,11 @@ func (w *worker) poll() int {
 			w.st.RxBytes += uint64(len(frame))
 			if out := w.handleFrame(frame, false); out > 0 {
 				d.Len = uint32(out)
-				w.txDescs = append(w.txDescs, d) // answered in place
+				w.queueTx(d) // answered in place
 			} else {
 				w.sock.ReleaseAddr(d.Addr)
 			}
 		}
-		w.flushTx()
 		w.sock.Fill()
 	}
 	for i, in := range w.inbox {
@@ -237,6 +235,9 @@ func (w *worker) poll() int {
 			w.sendReq(w.reqs[i])
 			w.reqs[i] = txReq{}
 		}
+	}
+	if len(w.txDescs) > 0 {
+		w.flushTx()
 	}
 	if w.sock.TxInFlight() > 0 {
 		work += w.sock.Complete()
@@ -276,6 +277,9 @@ func (w *worker) inboxPending() bool {
 func (w *worker) tick() {
 	w.reasm.Expire(w.now)
 	w.arpTab.Tick(w.now, w.arpRequest, w.arpDrop)
+	if len(w.txDescs) > 0 {
+		w.flushTx()
+	}
 	w.publish()
 }
 

@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// echoServer answers every datagram on c until c is closed. Both servers
+// below run this same loop: the only difference is whose stack is under it.
+func echoServer(c net.PacketConn) {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		c.WriteTo(buf[:n], from)
+	}
+}
+
+// echoRound sends n datagrams of size bytes from c, keeping up to window
+// outstanding, and waits for n answers. Lost datagrams are not resent: the
+// round ends after a quiet second and reports how many came back.
+func echoRound(c *net.UDPConn, n, size, window int, buf []byte) (answered int, err error) {
+	msg := make([]byte, size)
+	sent := 0
+	for sent < window && sent < n {
+		if _, err := c.Write(msg); err != nil {
+			return answered, err
+		}
+		sent++
+	}
+	for answered < n {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(buf); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return answered, nil
+			}
+			return answered, err
+		}
+		answered++
+		if sent < n {
+			if _, err := c.Write(msg); err != nil && !errors.Is(err, syscall.ENOBUFS) {
+				return answered, err
+			}
+			sent++
+		}
+	}
+	return answered, nil
+}
+
+// BenchmarkUDPEcho measures UDP echo through the engine against the kernel's
+// own UDP stack, side by side in one run: the same bed, the same client in
+// the peer namespace, the same echo loop (a Go net.PacketConn), rounds
+// alternating between the two. The kernel's server listens on the bed's .3
+// address, which the engine does not own, so the engine's XDP program passes
+// that traffic to the kernel. Reported: echoes per second for each, their
+// ratio (engine/kernel, medians over rounds) and the share of datagrams lost.
+func BenchmarkUDPEcho(b *testing.B) {
+	for _, size := range []int{64, 1400} {
+		b.Run(sizeName(size), func(b *testing.B) { benchUDPEcho(b, size) })
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1000 {
+		return "1400B"
+	}
+	return "64B"
+}
+
+func benchUDPEcho(b *testing.B, size int) {
+	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
+	eng, err := engine.New(engine.Config{
+		Interface: bed.HostIf,
+		Addrs:     []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := eng.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	es, err := eng.ListenPacket("udp4", ":7007")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go echoServer(es)
+	ks, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7007)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ks.Close() })
+	go echoServer(ks)
+
+	var toEngine, toKernel *net.UDPConn
+	if err := bed.Do(func() (err error) {
+		if toEngine, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.EngineAddr, 7007))); err != nil {
+			return err
+		}
+		toKernel, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7007)))
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { toEngine.Close(); toKernel.Close() })
+	buf := make([]byte, 65536)
+	// Warm up: ARP on both sides, caches.
+	for _, c := range []*net.UDPConn{toEngine, toKernel} {
+		if got, err := echoRound(c, 100, size, 1, buf); err != nil || got < 100 {
+			b.Fatalf("warm-up echo: %d of 100 answered, %v", got, err)
+		}
+	}
+
+	const round, window = 2000, 32
+	var engRate, kerRate []float64
+	var sent, lost int
+	b.ResetTimer()
+	for done := 0; done < b.N; done += round {
+		n := min(round, b.N-done)
+		for _, side := range []struct {
+			c     *net.UDPConn
+			rates *[]float64
+		}{{toEngine, &engRate}, {toKernel, &kerRate}} {
+			start := time.Now()
+			got, err := echoRound(side.c, n, size, window, buf)
+			el := time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sent += n
+			lost += n - got
+			*side.rates = append(*side.rates, float64(got)/el.Seconds())
+		}
+	}
+	b.StopTimer()
+	e, k := median(engRate), median(kerRate)
+	b.ReportMetric(e, "engine-echo/s")
+	b.ReportMetric(k, "kernel-echo/s")
+	b.ReportMetric(e/k, "engine/kernel")
+	b.ReportMetric(100*float64(lost)/float64(sent), "%lost")
+	b.ReportMetric(0, "ns/op")
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkIdleCPU measures the CPU an idle engine uses in adaptive mode
+// (the default): workers that have seen no traffic for SpinTime sleep in
+// poll(2) and wake to tick ten times a second. Reported as a percentage of
+// one core over the measured wall time (the process's user+system time,
+// read with getrusage, so it includes the Go runtime's own threads). Each
+// iteration is 10 ms of wall time: run it with a time, e.g. -benchtime=2s.
+func BenchmarkIdleCPU(b *testing.B) {
+	for _, mode := range []engine.PollMode{engine.PollAdaptive, engine.PollInterrupt} {
+		b.Run(mode.String(), func(b *testing.B) {
+			bed := testbed.New(b, testbed.Config{})
+			eng, err := engine.New(engine.Config{
+				Interface: bed.HostIf, Poll: mode,
+				Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := eng.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer eng.Close()
+			time.Sleep(100 * time.Millisecond) // past the start-up spin
+			var before, after syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			start := time.Now()
+			b.ResetTimer()
+			for range b.N {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.StopTimer()
+			wall := time.Since(start)
+			syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := time.Duration(after.Utime.Nano()-before.Utime.Nano()) + time.Duration(after.Stime.Nano()-before.Stime.Nano())
+			b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "%cpu")
+		})
+	}
+}
