@@ -79,6 +79,11 @@ func (t *WorkerStats) add(w *WorkerStats) {
 	t.ARP.OutRequests += w.ARP.OutRequests
 	t.ARP.InErrors += w.ARP.InErrors
 	t.ARP.Entries += w.ARP.Entries
+	t.ARP.Requests += w.ARP.Requests
+	t.ARP.QueueDrops += w.ARP.QueueDrops
+	t.ARP.Failed += w.ARP.Failed
+	t.ARP.Evictions += w.ARP.Evictions
+	t.ARP.TableFull += w.ARP.TableFull
 	t.ICMP.Add(&w.ICMP)
 	addFields(&t.Reasm, &w.Reasm)
 	addFields(&t.Frag, &w.Frag)
@@ -90,6 +95,12 @@ func (t *WorkerStats) add(w *WorkerStats) {
 	t.XSK.TxRingEmptyDescs += w.XSK.TxRingEmptyDescs
 	t.XSK.RxWakeups += w.XSK.RxWakeups
 	t.XSK.TxWakeups += w.XSK.TxWakeups
+	t.XSK.TxWakeupErrors += w.XSK.TxWakeupErrors
+	t.XSK.Frames.Free += w.XSK.Frames.Free
+	t.XSK.Frames.App += w.XSK.Frames.App
+	t.XSK.Frames.Fill += w.XSK.Frames.Fill
+	t.XSK.Frames.Tx += w.XSK.Frames.Tx
+	t.XSK.Frames.Refused += w.XSK.Frames.Refused
 }
 
 func addFields(t, w *ipv4.Stats) {
@@ -106,4 +117,6 @@ func addFields(t, w *ipv4.Stats) {
 	t.FragOKs += w.FragOKs
 	t.FragCreates += w.FragCreates
 	t.FragFails += w.FragFails
+	t.MemInUse += w.MemInUse
+	t.Queues += w.Queues
 }
