@@ -1,0 +1,75 @@
+// Package engine is the runtime that joins the building blocks into a
+// userspace network stack on AF_XDP: poll-mode workers, the packet pipeline
+// and the socket API.
+//
+// # Use
+//
+//	eng, err := engine.New(engine.Config{
+//		Interface: "eth1",
+//		Addrs:     []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
+//	})
+//	err = eng.Start()          // attach the XDP program, open the sockets, start the workers
+//	c, err := eng.ListenPacket("udp4", ":7")
+//	n, from, err := c.ReadFromUDPAddrPort(buf)
+//	_, err = c.WriteToUDPAddrPort(buf[:n], from)
+//	st := eng.Stats()          // per-queue counters
+//	err = eng.Close()          // close sockets, stop workers, detach
+//
+// # Workers
+//
+// Start opens one AF_XDP socket per queue (Config.Queues, default all) and
+// runs one worker per socket on a goroutine locked to its OS thread (pinned
+// to Config.CPUs[i] when given). A worker owns its socket, its UMEM frames,
+// its reassembler, neighbour table and ICMP limiter: none of them is locked.
+// Each round it:
+//
+//  1. receives a burst and handles each frame: ARP (answered, learned, and
+//     handed to the other workers so every neighbour table learns it), IPv4
+//     to the engine's addresses (reassembled if fragmented), ICMP echo
+//     (answered in the same frame), UDP (checksum, socket lookup, Hook,
+//     delivery into the socket's receive queue, or ICMP port unreachable);
+//  2. takes frames other workers steered to it (flows it owns);
+//  3. takes the datagrams applications queued for it, resolves their next
+//     hop (parking them while ARP resolves), fragments them into UMEM frames
+//     when they exceed the path MTU;
+//  4. transmits what the round produced in one batch and reaps completions.
+//
+// The clock is read once per round; the timers (reassembly, ARP) and the
+// publication of counters run every 100 ms. Counters are plain fields that
+// only the worker writes; Stats reads the copy the worker published.
+//
+// Polling: PollBusy never sleeps; PollAdaptive (the default) spins for
+// Config.SpinTime after the last work and then sleeps in poll(2) on the
+// socket and an eventfd that applications write when they queue work for a
+// sleeping worker; PollInterrupt sleeps whenever a round found nothing.
+//
+// # Sockets and ownership
+//
+// Binds, connects and closes go through the socket table (package socktab),
+// which applies Linux's rules under a mutex; workers look sockets up in its
+// lock-free snapshot. A connected socket's local port is chosen from the
+// port shard of the worker its replies will be steered to, so the worker
+// that receives a reply is usually the one that owns the flow; when the NIC
+// delivers it elsewhere, the receiving worker copies the frame into the
+// owner's SPSC inbox (one ring per pair of workers, no locks).
+//
+// Applications never block a worker. A datagram for a socket is copied into
+// a buffer from a pool (sync.Pool: per-P caches, nothing shared on the fast
+// path) and queued on the socket's ring; a full receive buffer drops and
+// counts (DropRecvBuffer), as SO_RCVBUF does. Sending builds the whole
+// IPv4/UDP datagram on the application's goroutine and queues it to the
+// owning worker's tx queue; a full queue waits within the write deadline.
+//
+// # Extension point
+//
+// Config.Hook sees every parsed IPv4 packet before local delivery and may
+// pass, drop or transmit it rewritten: the place where the L4 load balancer
+// and the traffic harness plug in without terminating packets.
+//
+// # Shutdown
+//
+// Close marks every socket closed (blocked calls return net.ErrClosed),
+// stops the workers after they publish their last counters, closes the
+// AF_XDP sockets and detaches the XDP program (a BPF link, so a crashed
+// process leaves nothing attached either).
+package engine
