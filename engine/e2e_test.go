@@ -293,6 +293,9 @@ func TestTwoWorkersSteering(t *testing.T) {
 			t.Errorf("queue %d received nothing: the peer's traffic did not spread over both queues", w.Queue)
 		}
 	}
+	if a := st.Total.ARP; a.Requests != a.OutRequests {
+		t.Errorf("the neighbour tables asked for %d ARP requests, %d were sent", a.Requests, a.OutRequests)
+	}
 	if st.Total.Steered == 0 || st.Total.SteeredIn != st.Total.Steered {
 		t.Errorf("steered %d, received by owners %d: want both equal and non-zero", st.Total.Steered, st.Total.SteeredIn)
 	}
@@ -380,13 +383,18 @@ func TestCloseDuringTraffic(t *testing.T) {
 	if x := link.Attrs().Xdp; x != nil && x.Attached {
 		t.Errorf("an XDP program (id %d) is still attached after Close", x.ProgId)
 	}
-	// A second engine on the same link must start. (It starts after the
-	// flood: see "Known issues" in the README for a queue that stops
-	// receiving when a flood overruns its rx ring.)
-	close(stop)
-	flood.Wait()
+	// A second engine starts on the same link while the flood goes on, and
+	// answers once it is over.
 	eng2 := startEngine(t, bed, Config{Queues: 2, BindService: true})
 	echoUDP(t, eng2, ":7")
+	time.Sleep(time.Second)
+	close(stop)
+	flood.Wait()
+	t.Cleanup(func() {
+		for _, w := range eng2.Stats().Workers {
+			t.Logf("second engine, queue %d: rx %d tx %d, rx ring full %d", w.Queue, w.RxPackets, w.TxPackets, w.XSK.RxRingFull)
+		}
+	})
 	c := peerDial(t, bed, 7)
 	if got := exchange(t, c, []byte("again")); string(got) != "again" {
 		t.Errorf("echo from the second engine: %q", got)

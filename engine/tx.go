@@ -114,12 +114,18 @@ func (w *worker) sendReq(r txReq) {
 }
 
 // resolve finds the MAC address of next. When ARP has no answer yet, the
-// request is parked (it returns false); flushParked sends it later.
+// request is parked (it returns false); flushParked sends it later. One
+// Lookup per datagram: Lookup moves the entry's state (a new or FAILED entry
+// becomes INCOMPLETE and asks for a request), so its action must be obeyed.
 func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
-	if mac, act := w.arpTab.Lookup(w.now, next, 0, false); act == arp.Send {
-		return mac, true
-	}
 	if len(w.freeSlot) == 0 {
+		mac, act := w.arpTab.Lookup(w.now, next, 0, false)
+		switch act {
+		case arp.Send:
+			return mac, true
+		case arp.SendRequest:
+			w.arpRequest(next, header.MAC{})
+		}
 		w.st.DropNeighbour++
 		w.e.bufs.put(r.buf)
 		return header.MAC{}, false
