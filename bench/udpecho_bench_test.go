@@ -68,8 +68,10 @@ func echoRound(c *net.UDPConn, n, size, window int, buf []byte) (answered int, e
 // that traffic to the kernel. Reported: echoes per second for each, their
 // ratio (engine/kernel, medians over rounds) and the share of datagrams lost.
 func BenchmarkUDPEcho(b *testing.B) {
-	for _, size := range []int{64, 1400} {
-		b.Run(sizeName(size), func(b *testing.B) { benchUDPEcho(b, size) })
+	for _, mode := range []engine.PollMode{engine.PollAdaptive, engine.PollInterrupt, engine.PollBusy} {
+		for _, size := range []int{64, 1400} {
+			b.Run(mode.String()+"/"+sizeName(size), func(b *testing.B) { benchUDPEcho(b, size, mode) })
+		}
 	}
 }
 
@@ -80,12 +82,12 @@ func sizeName(n int) string {
 	return "64B"
 }
 
-func benchUDPEcho(b *testing.B, size int) {
+func benchUDPEcho(b *testing.B, size int, mode engine.PollMode) {
 	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
 	eng, err := engine.New(engine.Config{
-		Interface: bed.HostIf,
-		Addrs:     []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Interface: bed.HostIf, Poll: mode,
+		Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		b.Fatal(err)
