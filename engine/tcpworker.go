@@ -577,6 +577,9 @@ func (s *tcpSink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 	}
 	mac, act := w.arpTab.Lookup(w.now, next, 0, false)
 	if act != arp.Send {
+		if act == arp.SendRequest {
+			w.arpRequest(next, header.MAC{}) // resolve's Lookup will find it Incomplete
+		}
 		// Not resolved: build the packet in a buffer and park it until ARP
 		// answers (or drops it), as for a datagram.
 		b := w.e.bufs.get(total)

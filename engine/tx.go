@@ -115,9 +115,18 @@ func (w *worker) sendReq(r txReq) {
 
 // resolve finds the MAC address of next. When ARP has no answer yet, the
 // request is parked (it returns false); flushParked sends it later.
+//
+// The first Lookup (without a handle) creates the entry when there is none
+// and answers SendRequest: that request must go out here, since the second
+// Lookup then only finds the entry Incomplete (Queued). Without it the first
+// packet to a new neighbour waited for the table's retry, a second later.
 func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
-	if mac, act := w.arpTab.Lookup(w.now, next, 0, false); act == arp.Send {
+	mac, first := w.arpTab.Lookup(w.now, next, 0, false)
+	if first == arp.Send {
 		return mac, true
+	}
+	if first == arp.SendRequest {
+		w.arpRequest(next, header.MAC{})
 	}
 	if len(w.freeSlot) == 0 {
 		w.st.DropNeighbour++
@@ -129,13 +138,12 @@ func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 	switch act {
 	case arp.Send:
 		return mac, true
-	case arp.SendRequest:
+	case arp.SendRequest, arp.Queued:
 		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
 		w.parked[slot] = r
-		w.arpRequest(next, header.MAC{})
-	case arp.Queued:
-		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
-		w.parked[slot] = r
+		if act == arp.SendRequest {
+			w.arpRequest(next, header.MAC{})
+		}
 	default:
 		w.st.DropNeighbour++
 		w.e.bufs.put(r.buf)

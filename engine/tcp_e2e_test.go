@@ -1,0 +1,329 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// echoTCP serves an echo on an engine listener until the test ends.
+func echoTCP(t *testing.T, eng *Engine, addr string, cfg TCPListenConfig) *TCPListener {
+	t.Helper()
+	ln, err := eng.ListenTCP("tcp4", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln
+}
+
+// peerDialTCP connects from the peer kernel.
+func peerDialTCP(t *testing.T, bed *testbed.Bed, addr netip.AddrPort) (net.Conn, error) {
+	t.Helper()
+	var c net.Conn
+	err := bed.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr.String(), 5*time.Second)
+		return err
+	})
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// peerListenTCP listens in the peer kernel.
+func peerListenTCP(t *testing.T, bed *testbed.Bed, port uint16) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := bed.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(bed.PeerAddr, port).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func engineAddr(bed *testbed.Bed, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(bed.EngineAddr, port)
+}
+
+// roundTrips writes messages of growing size and reads each echo back.
+func roundTrips(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 70000)
+	for i, size := range []int{1, 100, 1460, 1461, 4000, 65536, 70000} {
+		msg := make([]byte, size)
+		payloadFor(msg, uint32(i))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("write %d bytes: %v", size, err)
+		}
+		if _, err := io.ReadFull(c, buf[:size]); err != nil {
+			t.Fatalf("read echo of %d bytes: %v", size, err)
+		}
+		if !bytes.Equal(buf[:size], msg) {
+			t.Fatalf("echo of %d bytes differs at %d", size, firstDiff(buf[:size], msg))
+		}
+	}
+}
+
+// TestTCPKernelClientEcho: the kernel connects to an engine listener and
+// exchanges messages of every segment-count class.
+func TestTCPKernelClientEcho(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{BindService: true})
+	echoTCP(t, eng, ":7", TCPListenConfig{})
+	c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrips(t, c)
+	st := eng.Stats().Total.TCP
+	if st.PassiveOpens != 1 || st.InSegs == 0 || st.OutSegs == 0 || st.CurrEstab != 1 {
+		t.Errorf("counters: %+v", st)
+	}
+}
+
+// TestTCPEngineClientEcho: the engine connects to a kernel echo server.
+func TestTCPEngineClientEcho(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	ln := peerListenTCP(t, bed, 7)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrips(t, c)
+	if st := eng.Stats().Total.TCP; st.ActiveOpens != 1 {
+		t.Errorf("ActiveOpens = %d, want 1", st.ActiveOpens)
+	}
+	var b bytes.Buffer
+	if err := eng.WriteSS(&b, 6); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.Bytes(), []byte("ESTAB")) || !bytes.Contains(b.Bytes(), []byte("cwnd:")) {
+		t.Errorf("ss listing lacks the connection:\n%s", b.String())
+	}
+	t.Logf("ss:\n%s", b.String())
+}
+
+// TestTCPHalfClose: each side half-closes; the other reads EOF and still
+// writes; then both close gracefully (no RST).
+func TestTCPHalfClose(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{BindService: true})
+
+	t.Run("engine closes first", func(t *testing.T) {
+		kl := peerListenTCP(t, bed, 9000)
+		got := make(chan error, 1)
+		go func() {
+			c, err := kl.Accept()
+			if err != nil {
+				got <- err
+				return
+			}
+			defer c.Close()
+			b, err := io.ReadAll(c) // until the engine's FIN
+			if err != nil || string(b) != "question" {
+				got <- fmt.Errorf("kernel read %q, %v", b, err)
+				return
+			}
+			_, err = c.Write([]byte("answer after your FIN"))
+			got <- err
+		}()
+		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 9000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("question"))
+		if err := c.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("write after CloseWrite: %v, want EPIPE", err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil || string(b) != "answer after your FIN" {
+			t.Fatalf("engine read %q, %v", b, err)
+		}
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("kernel closes first", func(t *testing.T) {
+		ln, err := eng.ListenTCP("tcp4", ":9001", TCPListenConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		got := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- err
+				return
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(c)
+			if err != nil || string(b) != "question" {
+				got <- fmt.Errorf("engine read %q, %v", b, err)
+				return
+			}
+			_, err = c.Write([]byte("answer after your FIN"))
+			got <- err
+		}()
+		kc, err := peerDialTCP(t, bed, engineAddr(bed, 9001))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kc.Write([]byte("question"))
+		kc.(*net.TCPConn).CloseWrite()
+		kc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(kc)
+		if err != nil || string(b) != "answer after your FIN" {
+			t.Fatalf("kernel read %q, %v", b, err)
+		}
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	})
+	if st := eng.Stats().Total.TCP; st.OutRsts != 0 || st.EstabResets != 0 {
+		t.Errorf("graceful closes sent %d RSTs, %d resets", st.OutRsts, st.EstabResets)
+	}
+}
+
+// TestTCPRefused: a SYN to a closed port is answered by RST both ways.
+func TestTCPRefused(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	if _, err := peerDialTCP(t, bed, engineAddr(bed, 4242)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("kernel dial to a closed engine port: %v, want ECONNREFUSED", err)
+	}
+	if st := eng.Stats().Total.TCP; st.OutRsts == 0 {
+		t.Errorf("no RST counted: %+v", st)
+	}
+	_, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 4243)))
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("engine dial to a closed kernel port: %v, want a dial *net.OpError with ECONNREFUSED", err)
+	}
+	if st := eng.Stats().Total.TCP; st.AttemptFails != 1 {
+		t.Errorf("AttemptFails = %d, want 1", st.AttemptFails)
+	}
+}
+
+// TestTCPResetOnUnreadClose: closing with unread data resets the
+// connection, as Linux does; the kernel peer sees ECONNRESET.
+func TestTCPResetOnUnreadClose(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	ln, err := eng.Listen("tcp4", ":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	kc, err := peerDialTCP(t, bed, engineAddr(bed, 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Write([]byte("never read"))
+	time.Sleep(50 * time.Millisecond) // let it land in the receive ring
+	c.Close()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read after Close: %v, want net.ErrClosed", err)
+	}
+	kc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := kc.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("kernel read: %v, want ECONNRESET", err)
+	}
+}
+
+// bulk sends size bytes from w to r (in a goroutine) and compares SHA-256.
+func bulk(t *testing.T, w, r net.Conn, size int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	sent := make(chan [32]byte, 1)
+	errc := make(chan error, 1)
+	go func() {
+		h := sha256.New()
+		buf := make([]byte, 64<<10)
+		x := uint32(12345)
+		for left := size; left > 0; {
+			n := min(left, len(buf))
+			for i := range buf[:n] {
+				x ^= x << 13
+				x ^= x >> 17
+				x ^= x << 5
+				buf[i] = byte(x)
+			}
+			h.Write(buf[:n])
+			if _, err := w.Write(buf[:n]); err != nil {
+				errc <- err
+				return
+			}
+			left -= n
+		}
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		sent <- s
+		errc <- nil
+	}()
+	h := sha256.New()
+	r.SetReadDeadline(time.Now().Add(120 * time.Second))
+	n, err := io.CopyN(h, r, int64(size))
+	if err != nil {
+		t.Fatalf("received %d of %d bytes: %v", n, size, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	want := <-sent
+	if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
+		t.Fatalf("SHA-256 differs: sent %x, received %x", want, got)
+	}
+	return time.Since(start)
+}
