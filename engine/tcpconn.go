@@ -134,10 +134,7 @@ func waitOn(ctx context.Context, ch chan struct{}, deadline *atomic.Int64, done 
 			timer = t.C
 		}
 	}
-	var cdone <-chan struct{}
-	if ctx != nil {
-		cdone = ctx.Done()
-	}
+	cdone := ctx.Done() // nil for context.Background: never ready
 	select {
 	case <-ch:
 		return nil
@@ -217,7 +214,7 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 			c.rwait.Add(-1)
 			continue
 		}
-		err := waitOn(nil, c.rnotify, &c.readDeadline, c.done)
+		err := waitOn(context.Background(), c.rnotify, &c.readDeadline, c.done)
 		c.rwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, c.opErr("read", err)
@@ -258,7 +255,7 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			c.wwait.Add(-1)
 			continue
 		}
-		err := waitOn(nil, c.wnotify, &c.writeDeadline, c.done)
+		err := waitOn(context.Background(), c.wnotify, &c.writeDeadline, c.done)
 		c.wwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return total, c.opErr("write", err)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -160,7 +161,7 @@ func (ln *TCPListener) AcceptTCP() (*TCPConn, error) {
 			ln.waiting.Add(-1)
 			continue
 		}
-		err = waitOn(nil, ln.notify, &ln.deadline, ln.done)
+		err = waitOn(context.Background(), ln.notify, &ln.deadline, ln.done)
 		ln.waiting.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, ln.opErr("accept", err)
