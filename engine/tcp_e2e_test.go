@@ -587,3 +587,44 @@ func synPacket(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
 	h.Put(b[20:40])
 	header.TCP(b[20:40]).UpdateChecksum(src, dst)
 }
+
+// TestTCPTwoWorkers runs connections both ways on a two-queue engine:
+// segments arriving on the queue that does not own their connection are
+// steered to the owner, and every connection completes its exchanges.
+func TestTCPTwoWorkers(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{Queues: 2})
+	eng := startEngine(t, bed, Config{Queues: 2})
+	echoTCP(t, eng, ":7200", TCPListenConfig{})
+	for i := range 20 {
+		c, err := peerDialTCP(t, bed, engineAddr(bed, 7200))
+		if err != nil {
+			t.Fatalf("kernel connection %d: %v", i, err)
+		}
+		roundTrips(t, c)
+	}
+	kln := peerListenTCP(t, bed, 7201)
+	go func() {
+		for {
+			c, err := kln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	for i := range 20 {
+		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7201)))
+		if err != nil {
+			t.Fatalf("engine connection %d: %v", i, err)
+		}
+		roundTrips(t, c)
+		c.Close()
+	}
+	st := eng.Stats()
+	for _, w := range st.Workers {
+		t.Logf("queue %d: passive %d active %d in %d out %d steered %d/%d", w.Queue, w.TCP.PassiveOpens, w.TCP.ActiveOpens, w.TCP.InSegs, w.TCP.OutSegs, w.Steered, w.SteeredIn)
+	}
+	if st.Total.TCP.PassiveOpens != 20 || st.Total.TCP.ActiveOpens != 20 {
+		t.Errorf("opens: %+v", st.Total.TCP)
+	}
+}
