@@ -9,6 +9,8 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/tcp"
+	"github.com/xdpengine/engine/tcp/cc"
 )
 
 // PollMode is how a worker waits for packets.
@@ -105,6 +107,15 @@ type Config struct {
 	// worker (default 4096). A full queue makes a write fail with ENOBUFS.
 	TxQueue int
 
+	// TCPSendBuffer and TCPRecvBuffer are each TCP connection's send ring
+	// and receive ring (the auto-tuning ceiling) in bytes, powers of two
+	// (defaults 256 KiB and 4 MiB, tcp.DefaultSendBuf and
+	// tcp.DefaultRecvBufMax).
+	TCPSendBuffer, TCPRecvBuffer int
+	// TCPCongestion is the congestion control ("cubic", the default, or
+	// "reno"), as net.ipv4.tcp_congestion_control.
+	TCPCongestion string
+
 	// BindService allows binding ports below 1024, like
 	// CAP_NET_BIND_SERVICE.
 	BindService bool
@@ -151,6 +162,12 @@ func (c *Config) setDefaults() {
 	if c.FragMemory == 0 {
 		c.FragMemory = DefaultFragMemory
 	}
+	if c.TCPSendBuffer == 0 {
+		c.TCPSendBuffer = tcp.DefaultSendBuf
+	}
+	if c.TCPRecvBuffer == 0 {
+		c.TCPRecvBuffer = tcp.DefaultRecvBufMax
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -191,6 +208,14 @@ func (c *Config) validate() error {
 	}
 	if c.RecvBuffer < 2048 || c.TxQueue < 1 || c.FragMemory < 65536 {
 		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d)", c.RecvBuffer, c.TxQueue, c.FragMemory)
+	}
+	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer} {
+		if n < tcp.MinRing || n > tcp.MaxRing || n&(n-1) != 0 {
+			return bad("TCP buffer %d: want a power of two in [%d, %d]", n, tcp.MinRing, tcp.MaxRing)
+		}
+	}
+	if _, err := cc.New(c.TCPCongestion); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/tcp"
+	"github.com/xdpengine/engine/tcp/syncookie"
 )
 
 // Errors of the engine's lifecycle.
@@ -50,12 +52,17 @@ type Engine struct {
 	pmtu  pmtuCache
 	bufs  *bufPool
 
+	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
+	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
+
 	prog    *afxdp.Program
 	workers []*worker
 
 	state     atomic.Int32
 	mu        sync.Mutex // guards conns and lifecycle transitions
 	conns     map[*UDPConn]struct{}
+	tcpConns  map[*TCPConn]struct{}
+	listeners map[*TCPListener]struct{}
 	wg        sync.WaitGroup
 	startTime time.Time
 	epoch     time.Time // origin of nanotime
@@ -102,9 +109,16 @@ func New(cfg Config) (*Engine, error) {
 		steer:   portalloc.Metro{Seed: seeds[0], Workers: cfg.Queues},
 		ids:     ipv4.NewIDGenerator(2048, [2]uint64{seeds[1], seeds[2]}, nil),
 		conns:   map[*UDPConn]struct{}{},
-		epoch:   time.Now(),
+
+		tcpConns:  map[*TCPConn]struct{}{},
+		listeners: map[*TCPListener]struct{}{},
+		challenge: tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
+		epoch:     time.Now(),
 	}
 	copy(e.mac[:], ifi.HardwareAddr)
+	if e.jar, err = syncookie.New(rand.Reader); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	for _, p := range cfg.Addrs {
 		e.owned[p.Addr().As4()] = p
 	}
@@ -210,8 +224,18 @@ func (e *Engine) Close() error {
 	for c := range e.conns {
 		conns = append(conns, c)
 	}
+	var closers []io.Closer
+	for ln := range e.listeners {
+		closers = append(closers, ln)
+	}
+	for c := range e.tcpConns {
+		closers = append(closers, c)
+	}
 	e.mu.Unlock()
 	for _, c := range conns {
+		c.Close()
+	}
+	for _, c := range closers {
 		c.Close()
 	}
 	for _, w := range e.workers {
@@ -273,8 +297,22 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// Sockets lists the engine's sockets the way `ss -uan` does.
-func (e *Engine) Sockets(proto socktab.Proto) []socktab.Entry { return e.tab.Sockets(proto) }
+// Sockets lists the engine's sockets the way `ss -uan` and `ss -tani` do:
+// for TCP, the listeners of the socket table and every connection the
+// workers hold (TIME-WAIT included), with their queues and tcp_info-like
+// details.
+func (e *Engine) Sockets(proto socktab.Proto) []socktab.Entry {
+	if proto != socktab.TCP {
+		return e.tab.Sockets(proto)
+	}
+	var out []socktab.Entry
+	for _, s := range e.tab.Sockets(proto) {
+		if !s.Peer.IsValid() { // connections come from the workers below
+			out = append(out, s)
+		}
+	}
+	return append(out, e.tcpConnections()...)
+}
 
 // WriteSS writes the socket listing in ss(8)'s format.
 func (e *Engine) WriteSS(w io.Writer, proto socktab.Proto) error {
@@ -329,8 +367,12 @@ func randUint64() uint64 {
 type queueReporter struct{}
 
 func (queueReporter) Queues(s *socktab.Socket) (uint64, uint64) {
-	if c, ok := s.Endpoint().(*UDPConn); ok {
+	switch c := s.Endpoint().(type) {
+	case *UDPConn:
 		return uint64(c.rxBytes.Load()), 0
+	case *TCPListener:
+		// As ss: Recv-Q is the accept queue, Send-Q the backlog.
+		return uint64(c.pending()), uint64(c.backlog)
 	}
 	return 0, 0
 }

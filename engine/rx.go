@@ -15,6 +15,7 @@ const (
 	etherTypeIPv4 = 0x0800
 	etherTypeARP  = 0x0806
 	protoICMP     = 1
+	protoTCP      = 6
 	protoUDP      = 17
 )
 
@@ -130,6 +131,9 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 	case protoUDP:
 		w.handleUDP(frame, ip, linkBcast, steered)
 		return 0
+	case protoTCP:
+		w.handleTCP(frame, ip, linkBcast, steered)
+		return 0
 	}
 	w.st.DropProto++
 	return 0
@@ -145,6 +149,8 @@ func (w *worker) handleDatagram(pkt []byte, linkBcast bool) {
 	switch ip.Protocol() {
 	case protoUDP:
 		w.handleUDP(nil, ip, linkBcast, true)
+	case protoTCP:
+		w.handleTCP(nil, ip, linkBcast, false)
 	case protoICMP:
 		m, err := header.ParseICMPv4(ip.Payload())
 		if err != nil {

@@ -34,11 +34,53 @@ type WorkerStats struct {
 	DropSteerRing   uint64 // the ring to the owning worker was full
 	DropFragmenting uint64 // a datagram could not be fragmented
 
+	TCP   TCPStats
 	ARP   ARPStats
 	ICMP  icmp.Counters
 	Reasm ipv4.Stats
 	Frag  ipv4.Stats
 	XSK   afxdp.Stats
+}
+
+// TCPStats are the TCP counters, named as Linux's /proc/net/snmp Tcp:
+// line and /proc/net/netstat TcpExt: where one exists.
+type TCPStats struct {
+	ActiveOpens  uint64 // connections opened by Dial (SYN-SENT)
+	PassiveOpens uint64 // connections opened by a listener (SYN-RECEIVED or a cookie)
+	AttemptFails uint64 // SYN-SENT or SYN-RECEIVED went to CLOSED
+	EstabResets  uint64 // ESTABLISHED or CLOSE-WAIT went straight to CLOSED (reset)
+	CurrEstab    uint64 // connections now in ESTABLISHED or CLOSE-WAIT (a gauge)
+	InSegs       uint64 // segments received (checksum valid)
+	OutSegs      uint64 // segments sent
+	RetransSegs  uint64 // segments retransmitted
+	InErrs       uint64 // segments dropped as bad (checksum, truncated)
+	OutRsts      uint64 // RSTs sent
+	InCsumErrors uint64 // bad checksums
+
+	SynCookiesSent   uint64 // SYN-ACKs carrying a cookie (SYN queue full)
+	SynCookiesRecv   uint64 // connections made from a valid cookie
+	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
+	ListenOverflows  uint64 // handshakes refused because an accept queue was full
+	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
+}
+
+func (t *TCPStats) add(w *TCPStats) {
+	t.ActiveOpens += w.ActiveOpens
+	t.PassiveOpens += w.PassiveOpens
+	t.AttemptFails += w.AttemptFails
+	t.EstabResets += w.EstabResets
+	t.CurrEstab += w.CurrEstab
+	t.InSegs += w.InSegs
+	t.OutSegs += w.OutSegs
+	t.RetransSegs += w.RetransSegs
+	t.InErrs += w.InErrs
+	t.OutRsts += w.OutRsts
+	t.InCsumErrors += w.InCsumErrors
+	t.SynCookiesSent += w.SynCookiesSent
+	t.SynCookiesRecv += w.SynCookiesRecv
+	t.SynCookiesFailed += w.SynCookiesFailed
+	t.ListenOverflows += w.ListenOverflows
+	t.ListenDrops += w.ListenDrops
 }
 
 // ARPStats are the neighbour table's and the responder's counters.
@@ -84,6 +126,7 @@ func (t *WorkerStats) add(w *WorkerStats) {
 	t.ARP.Failed += w.ARP.Failed
 	t.ARP.Evictions += w.ARP.Evictions
 	t.ARP.TableFull += w.ARP.TableFull
+	t.TCP.add(&w.TCP)
 	t.ICMP.Add(&w.ICMP)
 	addFields(&t.Reasm, &w.Reasm)
 	addFields(&t.Frag, &w.Frag)

@@ -135,13 +135,12 @@ func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 	switch act {
 	case arp.Send:
 		return mac, true
-	case arp.SendRequest:
+	case arp.SendRequest, arp.Queued:
 		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
 		w.parked[slot] = r
-		w.arpRequest(next, header.MAC{})
-	case arp.Queued:
-		w.freeSlot = w.freeSlot[:len(w.freeSlot)-1]
-		w.parked[slot] = r
+		if act == arp.SendRequest {
+			w.arpRequest(next, header.MAC{})
+		}
 	default:
 		w.st.DropNeighbour++
 		w.e.bufs.put(r.buf)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/ring"
@@ -78,6 +79,10 @@ type worker struct {
 	fragOut  [][]byte
 	parked   []txReq // waiting for ARP, indexed by handle
 	freeSlot []int
+
+	tcp   tcpWorker
+	ssReq atomic.Bool                     // Engine.Sockets asks for a listing; cleared after ssOut's Store
+	ssOut atomic.Pointer[[]socktab.Entry] // the listing; Store pairs with the engine's Load after ssReq clears
 }
 
 func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
@@ -107,6 +112,9 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 		w.freeSlot = append(w.freeSlot, i)
 	}
 	w.st.Queue = q
+	if err := w.initTCP(); err != nil {
+		return nil, err
+	}
 	addrs := make([][4]byte, 0, len(e.cfg.Addrs))
 	for _, p := range e.cfg.Addrs {
 		addrs = append(addrs, p.Addr().As4())
@@ -178,6 +186,9 @@ func (w *worker) run(wg *sync.WaitGroup) {
 			w.tick()
 			lastTick = w.now
 		}
+		if w.ssReq.Load() {
+			w.listTCP()
+		}
 		if work > 0 {
 			lastWork = w.now
 			continue
@@ -236,6 +247,7 @@ func (w *worker) poll() int {
 			w.reqs[i] = txReq{}
 		}
 	}
+	work += w.tcpRound()
 	if len(w.txDescs) > 0 {
 		w.flushTx()
 	}
@@ -248,15 +260,25 @@ func (w *worker) poll() int {
 // sleep waits in poll(2) for the socket or the eventfd.
 func (w *worker) sleep() {
 	w.sleeping.Store(true)
-	if w.txq.Len() > 0 || w.inboxPending() || w.stop.Load() || w.statsReq.Load() {
+	if w.txq.Len() > 0 || w.tcp.cmdq.Len() > 0 || w.inboxPending() || w.stop.Load() || w.statsReq.Load() || w.ssReq.Load() {
 		w.sleeping.Store(false)
 		return
+	}
+	timeout := sleepTimeout
+	if at := w.nextTCPTimer(); at != 0 {
+		// Wake for the earliest TCP timer (1 ms granularity, rounded up).
+		ms := (at - w.e.nanotime() + 999_999) / 1_000_000
+		if ms <= 0 {
+			w.sleeping.Store(false)
+			return
+		}
+		timeout = int(min(ms, sleepTimeout))
 	}
 	fds := []unix.PollFd{{Fd: int32(w.sock.FD()), Events: unix.POLLIN}, {Fd: int32(w.efd), Events: unix.POLLIN}}
 	if w.e.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 {
 		fds[0].Events |= unix.POLLOUT
 	}
-	unix.Poll(fds, sleepTimeout)
+	unix.Poll(fds, timeout)
 	if fds[1].Revents&unix.POLLIN != 0 {
 		var buf [8]byte
 		unix.Read(w.efd, buf[:])
@@ -287,6 +309,10 @@ func (w *worker) publish() {
 	s := w.st
 	s.Reasm = w.reasm.Stats()
 	s.Frag = w.frag.Stats()
+	s.TCP.RetransSegs = w.tcp.freedRetrans
+	for _, c := range w.tcp.conns {
+		s.TCP.RetransSegs += c.ep.Stats().Retrans
+	}
 	s.ICMP = w.icmpc
 	s.ARP = ARPStats{Stats: w.arpTab.Stats, Entries: w.arpTab.Len(),
 		InRequests: w.resp.InRequests, InReplies: w.resp.InReplies,
@@ -303,6 +329,7 @@ func (w *worker) publish() {
 
 // drainOnStop returns the buffers still queued to this worker.
 func (w *worker) drainOnStop() {
+	w.drainTCP()
 	for {
 		r, ok := w.txq.Dequeue()
 		if !ok {

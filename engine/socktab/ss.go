@@ -17,6 +17,34 @@ type Entry struct {
 	RecvQ, SendQ uint64
 	Local        netip.AddrPort
 	Peer         netip.AddrPort // invalid when not connected
+	// TCP holds a TCP connection's details (ss -i); nil otherwise.
+	TCP *TCPInfo `json:",omitempty"`
+}
+
+// TCPInfo is what `ss -ti` shows of a connection (Linux's tcp_info).
+type TCPInfo struct {
+	CC                   string
+	SndWScale, RcvWScale uint8
+	RTO, RTT, RTTVar     int64 // ns
+	MinRTT               int64 // ns
+	MSS, RcvMSS          int
+	Cwnd, Ssthresh       int // bytes
+	Unacked              uint32
+	Retrans, RetransSegs uint64 // segments: retransmitted now (backoff count) and in total
+	BytesSent, BytesRcvd uint64
+	SegsOut, SegsIn      uint64
+	SndWnd, RcvWnd       uint32
+	RcvSpace             int
+}
+
+// String formats the details as ss -ti's second line.
+func (t *TCPInfo) String() string {
+	ms := func(ns int64) string { return fmt.Sprintf("%.3g", float64(ns)/1e6) }
+	seg := max(t.MSS, 1)
+	return fmt.Sprintf("%s wscale:%d,%d rto:%s rtt:%s/%s minrtt:%s mss:%d rcvmss:%d cwnd:%d ssthresh:%d bytes_sent:%d bytes_received:%d segs_out:%d segs_in:%d unacked:%d retrans:%d/%d snd_wnd:%d rcv_wnd:%d rcv_space:%d",
+		t.CC, t.SndWScale, t.RcvWScale, ms(t.RTO), ms(t.RTT), ms(t.RTTVar), ms(t.MinRTT), t.MSS, t.RcvMSS,
+		t.Cwnd/seg, min(t.Ssthresh/seg, 0x7fffffff), t.BytesSent, t.BytesRcvd, t.SegsOut, t.SegsIn,
+		t.Unacked, t.Retrans, t.RetransSegs, t.SndWnd, t.RcvWnd, t.RcvSpace)
 }
 
 // StateName is the state as ss prints it.
@@ -83,6 +111,9 @@ func WriteSS(w io.Writer, entries []Entry) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", e.StateName(), e.RecvQ, e.SendQ,
 			hostPort(e.Local.Addr(), fmt.Sprint(e.Local.Port())), peer)
+		if e.TCP != nil {
+			fmt.Fprintf(tw, "\t %s\n", e.TCP)
+		}
 	}
 	return tw.Flush()
 }

@@ -1,0 +1,500 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/tcp"
+	"github.com/xdpengine/engine/tcp/syncookie"
+)
+
+// TCPConn is a TCP connection of the engine; it implements net.Conn and is
+// safe for concurrent use.
+//
+// The application and the worker that owns the connection share only the
+// endpoint's two byte rings (tcp.ByteRing, SPSC) and the atomics below.
+// Write copies into the send ring and pokes the worker (one command in
+// flight at most, pokeQueued); Read copies out of the receive ring and
+// pokes it too (a window update may be due). When a ring is full or empty
+// the goroutine waits on a notify channel that the worker signals from the
+// endpoint's events. A slow reader never blocks the worker: its full
+// receive ring closes the advertised window.
+type TCPConn struct {
+	e             *Engine
+	owner         *worker
+	ep            *tcp.Endpoint
+	key           flowtable.Key // arrival order: Src is the peer
+	local, remote [4]byte
+	laddr, raddr  netip.AddrPort
+	sock          *socktab.Socket // active opens: the socket-table entry holding the port
+	ln            *TCPListener    // passive opens: the listener that made it
+
+	// Worker only.
+	timerAt   int64
+	heapIdx   int
+	retrying  bool
+	freed     bool
+	lastState tcp.State
+	ipID      uint16
+
+	// Shared. Each store by the worker is followed by a signal, and each
+	// waiter announces itself (rwait, wwait) before its last look, so a
+	// wakeup is never lost (as UDPConn's waiting/signal pair).
+	pubState   atomic.Uint32 // tcp.State, stored by the worker on each change
+	errno      atomic.Uint32 // the endpoint's failure (ECONNREFUSED, ECONNRESET, ETIMEDOUT)
+	estab      atomic.Bool   // the handshake completed
+	peerFIN    atomic.Bool   // the peer's FIN arrived, after the data before it was in the ring
+	gone       atomic.Bool   // the worker freed the endpoint (CLOSED)
+	pokeQueued atomic.Bool   // a cmdPoke is queued: CAS in poke, cleared by the worker before Output
+	closed     atomic.Bool   // the application closed the socket
+	wrShut     atomic.Bool   // CloseWrite was called
+	linger0    atomic.Bool   // SetLinger(0): Close resets
+	accepted   bool          // guarded by ln.mu
+
+	rnotify, wnotify            chan struct{} // capacity 1
+	rwait, wwait                atomic.Int32
+	done                        chan struct{} // closed by Close
+	readDeadline, writeDeadline atomic.Int64  // UnixNano; 0: none
+	rmu, wmu                    sync.Mutex    // one reader, one writer at a time (the rings are SPSC)
+}
+
+func (e *Engine) newTCPConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *TCPConn {
+	c := &TCPConn{e: e, owner: owner, ep: ep, key: key,
+		rnotify: make(chan struct{}, 1), wnotify: make(chan struct{}, 1), done: make(chan struct{})}
+	copy(c.remote[:], key.Src[12:])
+	copy(c.local[:], key.Dst[12:])
+	c.raddr = netip.AddrPortFrom(netip.AddrFrom4(c.remote), key.SrcPort)
+	c.laddr = netip.AddrPortFrom(netip.AddrFrom4(c.local), key.DstPort)
+	return c
+}
+
+// publish turns endpoint events into state the application sees, and wakes
+// it. Worker side.
+func (c *TCPConn) publish(ev tcp.Events) {
+	if ev&tcp.EvError != 0 {
+		c.errno.Store(uint32(c.ep.Err())) // pairs with the loads in Read, Write, Dial
+	}
+	if ev&tcp.EvPeerClosed != 0 {
+		c.peerFIN.Store(true) // after the data: pairs with the load in Read
+	}
+	if ev&tcp.EvEstablished != 0 {
+		c.estab.Store(true) // pairs with the loads in dial and Accept
+		if c.ln != nil {
+			c.ln.signal()
+		}
+	}
+	if ev&(tcp.EvReadable|tcp.EvPeerClosed|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
+		signal(c.rnotify, &c.rwait)
+	}
+	if ev&(tcp.EvWritable|tcp.EvEstablished|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
+		signal(c.wnotify, &c.wwait)
+	}
+}
+
+func (c *TCPConn) signalAll() {
+	signal(c.rnotify, &c.rwait)
+	signal(c.wnotify, &c.wwait)
+}
+
+// signal wakes a goroutine waiting on ch. Pairs with the Add(1) of the
+// waiter, made before its last look at the state.
+func signal(ch chan struct{}, waiting *atomic.Int32) {
+	if waiting.Load() > 0 {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitOn blocks until ch is signalled, the deadline passes (nil: the
+// caller re-checks it), ctx ends, or done closes (net.ErrClosed).
+func waitOn(ctx context.Context, ch chan struct{}, deadline *atomic.Int64, done chan struct{}) error {
+	var timer <-chan time.Time
+	if deadline != nil {
+		if d := deadline.Load(); d != 0 {
+			left := time.Until(time.Unix(0, d))
+			if left <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(left)
+			defer t.Stop()
+			timer = t.C
+		}
+	}
+	cdone := ctx.Done() // nil for context.Background: never ready
+	select {
+	case <-ch:
+		return nil
+	case <-timer:
+		return nil
+	case <-cdone:
+		return ctx.Err()
+	case <-done:
+		return net.ErrClosed
+	}
+}
+
+// send queues a command to the owning worker, waiting for room if the
+// worker is behind.
+func (c *TCPConn) send(cmd tcpCmd) error {
+	return c.owner.sendCmd(cmd)
+}
+
+func (w *worker) sendCmd(cmd tcpCmd) error {
+	for spins := 0; !w.tcp.cmdq.Enqueue(cmd); spins++ {
+		w.wake()
+		if w.e.state.Load() == stateClosed {
+			return net.ErrClosed
+		}
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	w.wake()
+	return nil
+}
+
+// poke asks the worker to run Output for the connection.
+func (c *TCPConn) poke() {
+	if c.pokeQueued.CompareAndSwap(false, true) { // pairs with the worker's Store(false)
+		if c.send(tcpCmd{op: cmdPoke, c: c}) != nil {
+			c.pokeQueued.Store(false)
+		}
+	}
+}
+
+// Read implements net.Conn: it returns io.EOF once the peer's FIN arrived
+// and the data before it was read, and ECONNRESET / ETIMEDOUT (in a
+// *net.OpError) when the connection failed.
+func (c *TCPConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	r := c.ep.RecvRing()
+	for {
+		if c.closed.Load() {
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if n := r.Read(p); n > 0 {
+			c.poke()
+			return n, nil
+		}
+		if c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 {
+			if n := r.Read(p); n > 0 { // data stored before the flag
+				c.poke()
+				return n, nil
+			}
+			if e := c.errno.Load(); e != 0 {
+				return 0, c.opErr("read", os.NewSyscallError("read", syscall.Errno(e)))
+			}
+			return 0, io.EOF
+		}
+		if d := c.readDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		}
+		c.rwait.Add(1)
+		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 {
+			c.rwait.Add(-1)
+			continue
+		}
+		err := waitOn(context.Background(), c.rnotify, &c.readDeadline, c.done)
+		c.rwait.Add(-1)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, c.opErr("read", err)
+		}
+	}
+}
+
+// Write implements net.Conn: it blocks until p is in the send buffer (or
+// the deadline passes, or the connection fails).
+func (c *TCPConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	s := c.ep.SendRing()
+	total := 0
+	for {
+		switch {
+		case c.closed.Load():
+			return total, c.opErr("write", net.ErrClosed)
+		case c.errno.Load() != 0:
+			return total, c.opErr("write", os.NewSyscallError("write", syscall.Errno(c.errno.Load())))
+		case c.wrShut.Load() || c.gone.Load():
+			return total, c.opErr("write", os.NewSyscallError("write", syscall.EPIPE))
+		}
+		if len(p) == 0 {
+			return total, nil
+		}
+		if n := s.Write(p); n > 0 {
+			total += n
+			p = p[n:]
+			c.poke()
+			continue
+		}
+		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return total, c.opErr("write", os.ErrDeadlineExceeded)
+		}
+		c.wwait.Add(1)
+		if s.Free() > 0 || c.gone.Load() || c.errno.Load() != 0 {
+			c.wwait.Add(-1)
+			continue
+		}
+		err := waitOn(context.Background(), c.wnotify, &c.writeDeadline, c.done)
+		c.wwait.Add(-1)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return total, c.opErr("write", err)
+		}
+	}
+}
+
+// Close closes the connection: a FIN after the queued data, or a RST when
+// received data was left unread or SetLinger(0) was called, as Linux does.
+// Blocked and later calls return net.ErrClosed. The connection lives on in
+// the worker through FIN-WAIT and TIME-WAIT.
+func (c *TCPConn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	close(c.done)
+	op := cmdClose
+	if c.linger0.Load() {
+		op = cmdAbort
+	}
+	c.send(tcpCmd{op: op, c: c})
+	c.e.mu.Lock()
+	delete(c.e.tcpConns, c)
+	c.e.mu.Unlock()
+	return nil
+}
+
+// CloseWrite shuts down the sending side (shutdown(SHUT_WR)): a FIN
+// follows the queued data; reading goes on.
+func (c *TCPConn) CloseWrite() error {
+	if c.closed.Load() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if c.wrShut.Swap(true) {
+		return nil
+	}
+	return c.send(tcpCmd{op: cmdCloseWrite, c: c})
+}
+
+// SetNoDelay turns Nagle's algorithm off (true, Go's default for TCP) or on.
+func (c *TCPConn) SetNoDelay(on bool) error {
+	return c.send(tcpCmd{op: cmdNoDelay, c: c, on: on})
+}
+
+// SetKeepAlive turns keepalive probes on or off (15 s idle and interval
+// when on, Go's default).
+func (c *TCPConn) SetKeepAlive(on bool) error {
+	return c.send(tcpCmd{op: cmdKeepAlive, c: c, on: on, arg: int64(15 * time.Second)})
+}
+
+// SetKeepAlivePeriod turns keepalive on with d as idle time and interval.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	if d <= 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	return c.send(tcpCmd{op: cmdKeepAlive, c: c, on: true, arg: int64(d)})
+}
+
+// SetLinger(0) makes Close reset the connection (RST, queued data
+// discarded). A negative value restores the default graceful close; a
+// positive one is accepted and behaves like the default (Close never
+// blocks).
+func (c *TCPConn) SetLinger(sec int) error {
+	c.linger0.Store(sec == 0)
+	return nil
+}
+
+// LocalAddr returns the local address.
+func (c *TCPConn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.laddr) }
+
+// RemoteAddr returns the peer's address.
+func (c *TCPConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
+
+// SetDeadline sets the read and write deadlines.
+func (c *TCPConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline; a blocked Read sees the new value.
+func (c *TCPConn) SetReadDeadline(t time.Time) error {
+	c.readDeadline.Store(unixNano(t))
+	c.rwait.Add(1)
+	signal(c.rnotify, &c.rwait)
+	c.rwait.Add(-1)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline; a blocked Write sees it.
+func (c *TCPConn) SetWriteDeadline(t time.Time) error {
+	c.writeDeadline.Store(unixNano(t))
+	c.wwait.Add(1)
+	signal(c.wnotify, &c.wwait)
+	c.wwait.Add(-1)
+	return nil
+}
+
+func (c *TCPConn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: net.TCPAddrFromAddrPort(c.laddr),
+		Addr: net.TCPAddrFromAddrPort(c.raddr), Err: err}
+}
+
+// String describes the connection for logs.
+func (c *TCPConn) String() string { return fmt.Sprintf("tcp %v -> %v", c.laddr, c.raddr) }
+
+// DialTCP connects to raddr from laddr (nil: an address and port the
+// engine chooses, steered so that the replies reach the worker that owns
+// the connection). It waits for the handshake like connect(2):
+// ECONNREFUSED when the peer answers RST, ETIMEDOUT after the SYN retries.
+func (e *Engine) DialTCP(network string, laddr, raddr *net.TCPAddr) (*TCPConn, error) {
+	if raddr == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("missing address")}
+	}
+	var lap netip.AddrPort
+	if laddr != nil {
+		lap = laddr.AddrPort()
+	}
+	return e.dialTCP(context.Background(), network, lap, raddr.AddrPort())
+}
+
+// DialContext connects to address ("198.18.0.2:80"); ctx bounds the
+// handshake.
+func (e *Engine) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ap, err := resolveTCP(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	return e.dialTCP(ctx, network, netip.AddrPort{}, ap)
+}
+
+func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.AddrPort) (*TCPConn, error) {
+	if network != "tcp" && network != "tcp4" {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	rap = netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
+	raddr := net.TCPAddrFromAddrPort(rap)
+	if !rap.Addr().Is4() {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: syscall.EAFNOSUPPORT}
+	}
+	if e.state.Load() != stateRunning {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: net.ErrClosed}
+	}
+	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, socktab.Options{}, nil)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	if laddr.IsValid() {
+		if err := e.tab.Bind(sock, netip.AddrPortFrom(laddr.Addr().Unmap(), laddr.Port())); err != nil {
+			e.tab.Close(sock)
+			return nil, relabel(err, "dial", network)
+		}
+	}
+	shard := int(randUint64() % uint64(len(e.workers)))
+	local, err := e.tab.Connect(sock, shard, rap)
+	if err != nil {
+		e.tab.Close(sock)
+		return nil, relabel(err, "dial", network)
+	}
+	key := flowtable.KeyFrom(rap, local, protoTCP)
+	owner := e.workers[e.steer.Steer(key)]
+	t, _ := syncookie.TupleFromKey(key)
+	now := e.nanotime()
+	cfg := e.tcpConfig(local.Port(), rap.Port(), tcp.Seq(e.jar.ISN(t, now)), e.tsOffset(t))
+	ep, err := tcp.Dial(now, cfg)
+	if err != nil {
+		e.tab.Close(sock)
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	c := e.newTCPConn(owner, ep, key)
+	c.sock = sock
+	if err := c.send(tcpCmd{op: cmdOpen, c: c}); err != nil {
+		e.tab.Close(sock)
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	for {
+		if c.estab.Load() {
+			break
+		}
+		if en := c.errno.Load(); en != 0 {
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
+				Err: os.NewSyscallError("connect", syscall.Errno(en))}
+		}
+		if c.gone.Load() {
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
+				Err: os.NewSyscallError("connect", syscall.ECONNRESET)}
+		}
+		c.wwait.Add(1)
+		if c.estab.Load() || c.errno.Load() != 0 || c.gone.Load() {
+			c.wwait.Add(-1)
+			continue
+		}
+		err := waitOn(ctx, c.wnotify, nil, nil)
+		c.wwait.Add(-1)
+		if err != nil {
+			c.send(tcpCmd{op: cmdAbort, c: c})
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr, Err: err}
+		}
+	}
+	if err := e.trackConn(c); err != nil {
+		c.send(tcpCmd{op: cmdAbort, c: c})
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	return c, nil
+}
+
+// trackConn registers c for Engine.Close.
+func (e *Engine) trackConn(c *TCPConn) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state.Load() == stateClosed {
+		return net.ErrClosed
+	}
+	e.tcpConns[c] = struct{}{}
+	return nil
+}
+
+func resolveTCP(network, address string) (netip.AddrPort, error) {
+	if network != "tcp" && network != "tcp4" {
+		return netip.AddrPort{}, net.UnknownNetworkError(network)
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	addr := netip.IPv4Unspecified()
+	if host != "" {
+		if addr, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (the engine resolves no names): %w", host, err)
+		}
+	}
+	p, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	addr = addr.Unmap()
+	if !addr.Is4() {
+		return netip.AddrPort{}, syscall.EAFNOSUPPORT
+	}
+	return netip.AddrPortFrom(addr, uint16(p)), nil
+}
+
+var _ net.Conn = (*TCPConn)(nil)
