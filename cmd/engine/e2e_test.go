@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -418,5 +419,103 @@ func TestServePortInUse(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket left after a failed start: %v", err)
+	}
+}
+
+// TestServeTCPServices: --echo tcp, --discard tcp and --http, used from the
+// kernel peer (Go's net and net/http, and curl).
+func TestServeTCPServices(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+		"--echo", "tcp:7", "--discard", "tcp:9", "--echo", "udp:7", "--http", "8080", "--ctl", sock)
+	info := srv.waitControl(t, sock)
+	if !slices.Contains(info.Echo, "tcp:7") || !slices.Contains(info.Echo, "discard tcp:9") || info.HTTP != 8080 {
+		t.Fatalf("config: %+v", info)
+	}
+	eng := bed.EngineAddr.String()
+	var echoed []byte
+	msg := bytes.Repeat([]byte("tcp echo "), 20000)
+	if err := bed.Do(func() error {
+		c, err := net.Dial("tcp4", eng+":7")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		go func() { c.Write(msg); c.(*net.TCPConn).CloseWrite() }()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		echoed, err = io.ReadAll(c)
+		return err
+	}); err != nil {
+		t.Fatalf("tcp echo: %v", err)
+	}
+	if !bytes.Equal(echoed, msg) {
+		t.Errorf("tcp echo: %d bytes back of %d", len(echoed), len(msg))
+	}
+	if err := bed.Do(func() error {
+		c, err := net.Dial("tcp4", eng+":9")
+		if err != nil {
+			return err
+		}
+		if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+			return err
+		}
+		return c.Close()
+	}); err != nil {
+		t.Fatalf("tcp discard: %v", err)
+	}
+	// The HTTP client dials from inside the peer namespace: http.Transport
+	// dials on goroutines of its own, which bed.Do's thread does not cover.
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = bed.Do(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := cl.Get("http://" + eng + ":8080" + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	page := get("/")
+	if !strings.Contains(page, "rx packets") || !strings.Contains(page, "tcp sockets") || !strings.Contains(page, "LISTEN") {
+		t.Errorf("status page lacks the stats table or the sockets:\n%s", page)
+	}
+	met := get("/metrics")
+	for deadline := time.Now().Add(5 * time.Second); metricValue(met, `engine_service_bytes_total{service="discard tcp:9"}`) < 1<<20 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		met = get("/metrics")
+	}
+	if v := metricValue(met, `engine_service_bytes_total{service="discard tcp:9"}`); v < 1<<20 {
+		t.Errorf("discard service counted %v bytes, want %d", v, 1<<20)
+	}
+	out, err := bed.Command(context.Background(), "curl", "-sS", "--max-time", "10", "http://"+eng+":8080/stats.json").Output()
+	if err != nil {
+		t.Fatalf("curl the status page from the peer: %v", err)
+	}
+	var st engine.Stats
+	if err := json.Unmarshal(out, &st); err != nil || st.Total.TCP.PassiveOpens < 4 {
+		t.Errorf("stats.json from curl: %v, passive opens %d (want >= 4)", err, st.Total.TCP.PassiveOpens)
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-srv.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("engine serve did not exit after SIGTERM")
+	}
+	if srv.err != nil {
+		t.Errorf("engine serve: %v\n%s", srv.err, srv.stderr.String())
 	}
 }

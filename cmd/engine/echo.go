@@ -12,7 +12,8 @@ import (
 )
 
 // echoService answers every datagram on one port with the same bytes, to
-// the sender (RFC 862 over UDP). One goroutine per service reads into one
+// the sender (RFC 862 over UDP), or, as a discard service (RFC 863), reads
+// and drops them. One goroutine per service reads into one
 // 65535-byte buffer allocated at start, so the service allocates nothing
 // per datagram.
 type echoService struct {
@@ -42,6 +43,11 @@ func (s *echoService) run(wg *sync.WaitGroup) {
 	failures := 0
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err == nil && s.spec.Kind == "discard" {
+			s.datagrams.Add(1)
+			s.bytes.Add(uint64(n))
+			continue
+		}
 		if err == nil {
 			if _, err = s.conn.WriteToUDPAddrPort(buf[:n], from); err == nil {
 				s.datagrams.Add(1)

@@ -30,10 +30,20 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return p, nil
 }
 
-// echoSpec is one --echo service: udp:PORT or udp:ADDR:PORT.
+// echoSpec is one service given on the command line: --echo or --discard
+// with udp:PORT, tcp:PORT, or PROTO:ADDR:PORT.
 type echoSpec struct {
-	Proto string
+	Kind  string         // "echo" or "discard"
+	Proto string         // "udp" or "tcp"
 	Addr  netip.AddrPort // the address is unspecified for every owned address
+}
+
+// label names the service in logs and metrics: "udp:7", "discard tcp:9".
+func (s echoSpec) label() string {
+	if s.Kind == "discard" {
+		return "discard " + s.String()
+	}
+	return s.String()
 }
 
 func (s echoSpec) String() string {
@@ -51,17 +61,18 @@ func (s echoSpec) listenAddr() string {
 	return s.Addr.String()
 }
 
-func parseEcho(v string) (echoSpec, error) {
+func parseEcho(v string) (echoSpec, error) { return parseService("echo", v) }
+
+// parseService parses PROTO:PORT or PROTO:ADDR:PORT for a service of kind.
+func parseService(kind, v string) (echoSpec, error) {
 	proto, rest, ok := strings.Cut(v, ":")
 	if !ok {
-		return echoSpec{}, fmt.Errorf("%q: want udp:PORT or udp:ADDR:PORT, e.g. udp:7", v)
+		return echoSpec{}, fmt.Errorf("%q: want udp:PORT, tcp:PORT or PROTO:ADDR:PORT, e.g. udp:7", v)
 	}
 	switch proto {
-	case "udp":
-	case "tcp":
-		return echoSpec{}, fmt.Errorf("%q: TCP services come with the engine's TCP; for now use udp:PORT", v)
+	case "udp", "tcp":
 	default:
-		return echoSpec{}, fmt.Errorf("%q: unknown protocol %q (want udp:PORT)", v, proto)
+		return echoSpec{}, fmt.Errorf("%q: unknown protocol %q (want udp:PORT or tcp:PORT)", v, proto)
 	}
 	addr := netip.IPv4Unspecified()
 	portStr := rest
@@ -76,7 +87,7 @@ func parseEcho(v string) (echoSpec, error) {
 	if err != nil || port == 0 {
 		return echoSpec{}, fmt.Errorf("%q: port %q: want 1-65535", v, portStr)
 	}
-	return echoSpec{Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
+	return echoSpec{Kind: kind, Proto: proto, Addr: netip.AddrPortFrom(addr, uint16(port))}, nil
 }
 
 // parseRange parses FIRST-LAST.

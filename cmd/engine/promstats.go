@@ -72,14 +72,28 @@ func (s *server) gather() []metrics.Family {
 		{Name: metricPrefix + "echo_errors_total", Type: "counter", Help: "Failed reads and writes of the built-in echo services."},
 	}
 	for _, es := range s.echo {
-		svc := metrics.Label{Name: "service", Value: es.spec.String()}
+		svc := metrics.Label{Name: "service", Value: es.spec.label()}
 		echo[0].Samples = append(echo[0].Samples, metrics.Sample{Labels: []metrics.Label{svc}, Value: float64(es.datagrams.Load())})
 		echo[1].Samples = append(echo[1].Samples, metrics.Sample{Labels: []metrics.Label{svc}, Value: float64(es.bytes.Load())})
 		echo[2].Samples = append(echo[2].Samples,
 			metrics.Sample{Labels: []metrics.Label{svc, {Name: "op", Value: "read"}}, Value: float64(es.readErrors.Load())},
 			metrics.Sample{Labels: []metrics.Label{svc, {Name: "op", Value: "write"}}, Value: float64(es.writeErrors.Load())})
 	}
-	return append(fams, echo...)
+	fams = append(fams, echo...)
+	tcp := []metrics.Family{
+		{Name: metricPrefix + "service_connections_total", Type: "counter", Help: "Connections accepted by the built-in TCP services."},
+		{Name: metricPrefix + "service_open_connections", Type: "gauge", Help: "Connections the built-in TCP services have open."},
+		{Name: metricPrefix + "service_bytes_total", Type: "counter", Help: "Bytes received by the built-in TCP services."},
+		{Name: metricPrefix + "service_errors_total", Type: "counter", Help: "Failed accepts, reads and writes of the built-in TCP services."},
+	}
+	for _, ts := range s.tcp {
+		l := []metrics.Label{{Name: "service", Value: ts.spec.label()}}
+		tcp[0].Samples = append(tcp[0].Samples, metrics.Sample{Labels: l, Value: float64(ts.accepted.Load())})
+		tcp[1].Samples = append(tcp[1].Samples, metrics.Sample{Labels: l, Value: float64(ts.open.Load())})
+		tcp[2].Samples = append(tcp[2].Samples, metrics.Sample{Labels: l, Value: float64(ts.bytes.Load())})
+		tcp[3].Samples = append(tcp[3].Samples, metrics.Sample{Labels: l, Value: float64(ts.errs.Load())})
+	}
+	return append(fams, tcp...)
 }
 
 func protoName(p socktab.Proto) string {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,24 +26,28 @@ import (
 )
 
 const serveSynopsis = `
-Usage: engine serve -i IFACE --addr CIDR [--addr CIDR ...] [--echo udp:PORT ...] [flags]
+Usage: engine serve -i IFACE --addr CIDR [--addr CIDR ...] [--echo udp|tcp:PORT ...]
+                    [--discard udp|tcp:PORT ...] [--http PORT] [flags]
 
 Run the engine on IFACE: the XDP program takes the traffic to the --addr
 addresses from the kernel, and the engine's userspace stack answers ARP and
-ICMP echo for them and serves the built-in services (UDP echo for now; more
-applications come with TCP). Everything else still reaches the kernel.
+ICMP echo for them and serves the built-in services: echo (RFC 862) and
+discard (RFC 863) over UDP and TCP, and a small HTTP status page (/ for the
+counters and sockets, /stats.json, /metrics). Everything else on IFACE still
+reaches the kernel.
 
 It serves a control socket (used by 'engine stats' and 'engine ss') and, with
 --metrics, Prometheus metrics. SIGINT or SIGTERM stops it cleanly: sockets
 closed, the XDP program detached, the final counters logged.
 
 Example:
-  engine serve -i eth1 --addr 198.18.0.1/24 --echo udp:7 --metrics 127.0.0.1:9090`
+  engine serve -i eth1 --addr 198.18.0.1/24 --echo udp:7 --echo tcp:7 --http 80 --metrics 127.0.0.1:9090`
 
 // serveOptions are the parsed flags of engine serve.
 type serveOptions struct {
 	cfg            engine.Config
-	echo           []echoSpec
+	echo           []echoSpec // --echo and --discard, UDP and TCP
+	httpPort       uint16
 	ctlPath        string
 	metricsAddr    string
 	metricsAllowWC bool
@@ -72,12 +77,27 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		c.Gateway = a
 		return nil
 	})
-	fs.Func("echo", "run a UDP echo service on `udp:PORT` (every engine address) or udp:ADDR:PORT (repeatable)", func(v string) error {
-		s, err := parseEcho(v)
+	fs.Func("echo", "run an echo service (RFC 862) on `PROTO:PORT` (udp or tcp, every engine address) or PROTO:ADDR:PORT (repeatable)", func(v string) error {
+		s, err := parseService("echo", v)
 		if err == nil {
 			o.echo = append(o.echo, s)
 		}
 		return err
+	})
+	fs.Func("discard", "run a discard service (RFC 863) on `PROTO:PORT` or PROTO:ADDR:PORT (repeatable)", func(v string) error {
+		s, err := parseService("discard", v)
+		if err == nil {
+			o.echo = append(o.echo, s)
+		}
+		return err
+	})
+	fs.Func("http", "serve a small HTTP page with the engine's counters and sockets on TCP `PORT` of every engine address (/, /stats.json, /metrics)", func(v string) error {
+		port, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || port == 0 {
+			return fmt.Errorf("%q: want a TCP port, 1-65535", v)
+		}
+		o.httpPort = uint16(port)
+		return nil
 	})
 	fs.IntVar(&c.Queues, "queues", 0, "queues (and workers) to use, from queue 0 (default: all of the interface's queues)")
 	mode, xdpMode, poll := "auto", "auto", "adaptive"
@@ -137,14 +157,22 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	if c.Queues < 0 {
 		return nil, usagef("--queues %d: want 1 or more (0: all of the interface's queues)", c.Queues)
 	}
-	seen := map[uint16]echoSpec{}
+	type protoPort struct {
+		proto string
+		port  uint16
+	}
+	seen := map[protoPort]echoSpec{}
+	if o.httpPort != 0 {
+		seen[protoPort{"tcp", o.httpPort}] = echoSpec{Kind: "http", Proto: "tcp", Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), o.httpPort)}
+	}
 	for _, s := range o.echo {
-		if prev, ok := seen[s.Addr.Port()]; ok {
-			return nil, usagef("--echo %s and --echo %s both want port %d: give each port once", prev, s, s.Addr.Port())
+		key := protoPort{s.Proto, s.Addr.Port()}
+		if prev, ok := seen[key]; ok {
+			return nil, usagef("--%s %s and --%s %s both want %s port %d: give each port once", prev.Kind, prev, s.Kind, s, s.Proto, s.Addr.Port())
 		}
-		seen[s.Addr.Port()] = s
+		seen[key] = s
 		if !s.Addr.Addr().IsUnspecified() && !c.NonlocalBind && !owns(c.Addrs, s.Addr.Addr()) {
-			return nil, usagef("--echo %s: %s is not an --addr of the engine", s, s.Addr.Addr())
+			return nil, usagef("--%s %s: %s is not an --addr of the engine", s.Kind, s, s.Addr.Addr())
 		}
 	}
 	if o.metricsAddr != "" {
@@ -206,7 +234,9 @@ type server struct {
 	opts    *serveOptions
 	log     *slog.Logger
 	eng     *engine.Engine
-	echo    []*echoService
+	echo    []*echoService // UDP services
+	tcp     []*tcpService  // TCP echo and discard
+	http    *httpService
 	ctl     *ctl.Server
 	metrics *http.Server
 	metAddr string
@@ -243,11 +273,24 @@ func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
 	}
 	s.handleControl()
 	for _, spec := range o.echo {
+		if spec.Proto == "tcp" {
+			ts, err := newTCPService(s.eng, spec, log)
+			if err != nil {
+				return nil, withHint(fmt.Errorf("--%s %s: %w", spec.Kind, spec, err))
+			}
+			s.tcp = append(s.tcp, ts)
+			continue
+		}
 		es, err := newEchoService(s.eng, spec, log)
 		if err != nil {
-			return nil, withHint(fmt.Errorf("--echo %s: %w", spec, err))
+			return nil, withHint(fmt.Errorf("--%s %s: %w", spec.Kind, spec, err))
 		}
 		s.echo = append(s.echo, es)
+	}
+	if o.httpPort != 0 {
+		if s.http, err = newHTTPService(s, o.httpPort); err != nil {
+			return nil, withHint(fmt.Errorf("--http %d: %w", o.httpPort, err))
+		}
 	}
 	if o.metricsAddr != "" {
 		srv, addr, err := metrics.Serve(o.metricsAddr, o.metricsAllowWC, s.gather, log)
@@ -265,9 +308,23 @@ func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
 		s.wg.Add(1)
 		go es.run(&s.wg)
 	}
+	for _, ts := range s.tcp {
+		s.wg.Add(1)
+		go ts.run(&s.wg)
+	}
+	if s.http != nil {
+		s.wg.Add(1)
+		go s.http.run(&s.wg)
+	}
 	var services []string
 	for _, es := range s.echo {
-		services = append(services, "echo "+es.spec.String())
+		services = append(services, es.spec.Kind+" "+es.spec.String())
+	}
+	for _, ts := range s.tcp {
+		services = append(services, ts.spec.Kind+" "+ts.spec.String())
+	}
+	if s.http != nil {
+		services = append(services, fmt.Sprintf("http tcp:%d", o.httpPort))
 	}
 	log.Info("serving", "interface", o.cfg.Interface, "addrs", o.cfg.Addrs, "services", services,
 		"control", o.ctlPath, "metrics", s.metAddr)
@@ -294,7 +351,10 @@ func (s *server) stop() error {
 		"drops", drops, "reassembled", t.Reasm.ReasmOKs, "fragments_created", t.Frag.FragCreates,
 		"icmp_out", t.ICMP.OutMsgs, "arp_replies", t.ARP.OutReplies, "uptime", time.Since(s.started).Round(time.Millisecond)}
 	for _, es := range s.echo {
-		attrs = append(attrs, "echo_"+es.spec.String(), es.datagrams.Load())
+		attrs = append(attrs, es.spec.Kind+"_"+es.spec.String(), es.datagrams.Load())
+	}
+	for _, ts := range s.tcp {
+		attrs = append(attrs, ts.spec.Kind+"_"+ts.spec.String()+"_conns", ts.accepted.Load(), ts.spec.Kind+"_"+ts.spec.String()+"_bytes", ts.bytes.Load())
 	}
 	s.log.Info("final counters", attrs...)
 	if err != nil {
@@ -313,6 +373,12 @@ func (s *server) teardown() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s.metrics.Shutdown(ctx)
 		cancel()
+	}
+	for _, ts := range s.tcp {
+		ts.close()
+	}
+	if s.http != nil {
+		s.http.close()
 	}
 	if s.eng != nil {
 		errs = append(errs, s.eng.Close())
@@ -334,7 +400,8 @@ type serveInfo struct {
 	Mode      string         `json:"mode"`
 	XDPMode   string         `json:"xdp_mode"`
 	Poll      string         `json:"poll"`
-	Echo      []string       `json:"echo"`
+	Echo      []string       `json:"echo"` // every --echo and --discard service
+	HTTP      int            `json:"http,omitempty"`
 	Control   string         `json:"control"`
 	Metrics   string         `json:"metrics,omitempty"`
 }
@@ -354,7 +421,13 @@ func (s *server) info() serveInfo {
 		in.Gateway = c.Gateway.String()
 	}
 	for _, es := range s.echo {
-		in.Echo = append(in.Echo, es.spec.String())
+		in.Echo = append(in.Echo, es.spec.label())
+	}
+	for _, ts := range s.tcp {
+		in.Echo = append(in.Echo, ts.spec.label())
+	}
+	if s.http != nil {
+		in.HTTP = int(s.opts.httpPort)
 	}
 	return in
 }

@@ -25,8 +25,14 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // TestUsageErrors runs the commands with bad flags. None of these touches
 // an interface or needs privileges: they fail before.
 func TestUsageErrors(t *testing.T) {
-	base := []string{"serve", "-i", "lo", "--addr", "198.18.0.1/24"}
+	// No such interface: should a case ever parse, it fails instead of
+	// attaching to a real link.
+	base := []string{"serve", "-i", "xeb-nolink0", "--addr", "198.18.0.1/24"}
 	with := func(extra ...string) []string { return append(slices.Clone(base), extra...) }
+	// engine.New checks these against a real interface's limits.
+	withLo := func(extra ...string) []string {
+		return append([]string{"serve", "-i", "lo", "--addr", "198.18.0.1/24"}, extra...)
+	}
 	for _, tc := range []struct {
 		args     []string
 		code     int
@@ -38,11 +44,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-i", "lo", "--addr", "nonsense"}, 2, "is not an IPv4 address with a prefix length (CIDR)"},
 		{[]string{"serve", "-i", "lo", "--addr", "2001:db8::1/64"}, 2, "IPv4 addresses only"},
 		{[]string{"serve", "-i", "lo", "--addr", "198.18.0.0/24"}, 2, "network address of its subnet: give the engine's own address, e.g. 198.18.0.1/24"},
-		{with("--echo", "tcp:80"), 2, "TCP services come with the engine's TCP"},
+		{with("--echo", "sctp:80"), 2, `unknown protocol "sctp" (want udp:PORT or tcp:PORT)`},
+		{with("--discard", "tcp:9", "--echo", "tcp:9"), 2, "both want tcp port 9: give each port once"},
+		{with("--http", "80", "--echo", "tcp:80"), 2, "both want tcp port 80: give each port once"},
+		{with("--http", "0"), 2, "want a TCP port, 1-65535"},
 		{with("--echo", "7"), 2, "want udp:PORT"},
 		{with("--echo", "udp:0"), 2, "want 1-65535"},
 		{with("--echo", "udp:70000"), 2, "want 1-65535"},
-		{with("--echo", "udp:7", "--echo", "udp:198.18.0.1:7"), 2, "both want port 7: give each port once"},
+		{with("--echo", "udp:7", "--echo", "udp:198.18.0.1:7"), 2, "both want udp port 7: give each port once"},
 		{with("--echo", "udp:198.18.0.9:7"), 2, "198.18.0.9 is not an --addr of the engine"},
 		{with("--mode", "fast"), 2, `--mode "fast": want auto, zerocopy or copy`},
 		{with("--xdp-mode", "offload"), 2, "want auto, native or generic"},
@@ -56,9 +65,9 @@ func TestUsageErrors(t *testing.T) {
 		{with("--metrics", "0.0.0.0:9090"), 2, "--metrics-allow-wildcard"},
 		{with("--metrics", "[::]:9090"), 2, "--metrics-allow-wildcard"},
 		{with("--metrics", "localhost"), 2, "want HOST:PORT"},
-		{with("--frame-size", "1000"), 2, "frame size 1000: want 2048 or 4096"},
-		{with("--ring-size", "100"), 2, "ring size 100: want a power of two"},
-		{with("--mtu", "100"), 2, "MTU 100"},
+		{withLo("--frame-size", "1000"), 2, "frame size 1000: want 2048 or 4096"},
+		{withLo("--ring-size", "100"), 2, "ring size 100: want a power of two"},
+		{withLo("--mtu", "100"), 2, "MTU 100"},
 		{with("extra"), 2, `unexpected argument "extra"`},
 		{with("--no-such-flag"), 2, "flag provided but not defined: -no-such-flag"},
 		// Runtime errors (status 1) that need no privileges either.

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/internal/metrics"
+)
+
+// tcpBufs recycles the per-connection copy buffers of the TCP services.
+var tcpBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// tcpService is a TCP echo (RFC 862) or discard (RFC 863) service on the
+// engine's TCP: one goroutine accepts, one goroutine per connection copies.
+type tcpService struct {
+	spec echoSpec
+	ln   net.Listener
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // open connections, closed on stop
+	wg    sync.WaitGroup
+
+	// Counters, added by the connection goroutines, read by metrics and
+	// the final log; they order nothing.
+	accepted atomic.Uint64
+	open     atomic.Int64
+	bytes    atomic.Uint64
+	errs     atomic.Uint64
+}
+
+func newTCPService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*tcpService, error) {
+	ln, err := eng.Listen("tcp4", spec.listenAddr())
+	if err != nil {
+		return nil, err
+	}
+	return &tcpService{spec: spec, ln: ln, log: log, conns: map[net.Conn]struct{}{}}, nil
+}
+
+// run accepts until the listener closes, then waits for its connections.
+func (s *tcpService) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			s.errs.Add(1)
+			time.Sleep(time.Millisecond) // never spin on a repeating error
+			continue
+		}
+		s.accepted.Add(1)
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+	s.wg.Wait()
+}
+
+func (s *tcpService) serve(c net.Conn) {
+	defer s.wg.Done()
+	s.open.Add(1)
+	defer func() {
+		s.open.Add(-1)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	bp := tcpBufs.Get().(*[]byte)
+	defer tcpBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			s.bytes.Add(uint64(n))
+			if s.spec.Kind == "echo" {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					s.countErr(werr)
+					return
+				}
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && s.spec.Kind == "echo" {
+				// The client is done sending: finish our half too.
+				if cw, ok := c.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
+			}
+			if !errors.Is(err, io.EOF) {
+				s.countErr(err)
+			}
+			return
+		}
+	}
+}
+
+func (s *tcpService) countErr(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		s.errs.Add(1)
+		s.log.Debug("tcp service", "service", s.spec.label(), "err", err)
+	}
+}
+
+// close stops accepting and closes every open connection.
+func (s *tcpService) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+// httpService serves a small status page over the engine's own TCP: the
+// counters as `engine stats` prints them, the sockets as `engine ss`, the
+// raw counters as JSON and the Prometheus metrics.
+type httpService struct {
+	srv *server
+	ln  net.Listener
+	hs  *http.Server
+}
+
+func newHTTPService(s *server, port uint16) (*httpService, error) {
+	ln, err := s.eng.Listen("tcp4", fmt.Sprintf(":%d", port))
+	if err != nil {
+		return nil, err
+	}
+	h := &httpService{srv: s, ln: ln}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.HandleFunc("GET /stats.json", h.statsJSON)
+	mux.Handle("GET /metrics", metrics.Handler(s.gather))
+	h.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return h, nil
+}
+
+func (h *httpService) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	if err := h.hs.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		h.srv.log.Warn("http service stopped", "err", err)
+	}
+}
+
+func (h *httpService) close() { h.hs.Close() }
+
+func (h *httpService) page(w http.ResponseWriter, _ *http.Request) {
+	s := h.srv
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	ver, _ := buildVersion()
+	fmt.Fprintf(w, "engine %s on %s, addresses %s, up %v\n\n", ver, s.opts.cfg.Interface,
+		joinPrefixes(s.opts.cfg.Addrs), time.Since(s.started).Round(time.Second))
+	if err := writeStatsTable(w, s.eng.Stats(), false); err != nil {
+		return
+	}
+	for _, p := range []socktab.Proto{socktab.UDP, socktab.TCP} {
+		fmt.Fprintf(w, "\n%s sockets\n", protoName(p))
+		s.eng.WriteSS(w, p)
+	}
+}
+
+func (h *httpService) statsJSON(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(h.srv.eng.Stats())
+}
