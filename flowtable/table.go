@@ -108,6 +108,14 @@ type Config struct {
 	// Tests inject a fixed source; production should leave it nil or pass
 	// a source that an attacker cannot predict.
 	Rand interface{ Uint64() uint64 }
+	// NoHugePages keeps the table on the Go heap. By default a table of
+	// 2 MiB or more (about 32k slots) is an anonymous mapping of its own,
+	// 2 MiB-aligned, advised for transparent huge pages (MADV_HUGEPAGE)
+	// and populated by New, because with 4 KiB pages a random lookup in a
+	// large table pays a TLB miss on top of its cache misses; if the
+	// mapping fails, New falls back to the Go heap (Stats.Mapped says
+	// which). Mapped memory is returned by Close only.
+	NoHugePages bool
 }
 
 // bucketMeta is a bucket's header, kept apart from the slots so that a
@@ -163,6 +171,7 @@ var (
 type Table struct {
 	meta     []bucketMeta
 	slots    []slot
+	mem      region // the mapping meta and slots live in; zero: Go heap
 	mask     uint64 // buckets - 1
 	seed     uint64
 	maxProbe int
@@ -180,7 +189,9 @@ type Table struct {
 	maxDist                              atomic.Uint32
 }
 
-// New allocates a table. Errors wrap ErrConfig.
+// New allocates a table. Errors wrap ErrConfig. Call Close when done with a
+// large table: its memory may be a mapping of its own (see
+// Config.NoHugePages) that the garbage collector does not reclaim.
 func New(cfg Config) (*Table, error) {
 	if cfg.Capacity <= 0 || cfg.Capacity > MaxCapacity {
 		return nil, fmt.Errorf("%w: Capacity %d, want 1..%d slots", ErrConfig, cfg.Capacity, MaxCapacity)
@@ -220,9 +231,11 @@ func New(cfg Config) (*Table, error) {
 		}
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
+	sl, meta, mem := allocate(slots, buckets, cfg.NoHugePages)
 	return &Table{
-		meta:     make([]bucketMeta, buckets),
-		slots:    make([]slot, slots),
+		meta:     meta,
+		slots:    sl,
+		mem:      mem,
 		mask:     uint64(buckets - 1),
 		seed:     seed,
 		maxProbe: probe,
@@ -478,6 +491,7 @@ type Stats struct {
 	FullRefusals   uint64 // inserts refused with ErrFull
 	ExistsRefusals uint64 // inserts refused with ErrExists
 	MaxProbe       int    // the longest probe of any insert so far, in buckets beyond home
+	Mapped         bool   // memory is a huge-page-advised mapping, not the Go heap
 }
 
 // Stats returns the counters.
@@ -490,6 +504,7 @@ func (t *Table) Stats() Stats {
 		FullRefusals:   t.fullRefusals.Load(),
 		ExistsRefusals: t.existsRefusals.Load(),
 		MaxProbe:       int(t.maxDist.Load()),
+		Mapped:         t.mem.base != nil,
 	}
 	// Inserts loaded after the removals, so Entries cannot go negative.
 	s.Inserts = t.inserts.Load()
@@ -508,3 +523,17 @@ func (t *Table) Cap() int { return len(t.slots) }
 
 // MaxProbe returns the probe bound in buckets.
 func (t *Table) MaxProbe() int { return t.maxProbe }
+
+// Close releases the table's memory (unmaps it when it is a mapping of its
+// own). It must be called only after every reader and the writer are done
+// with the table: Close does not wait for them, and any later use of the
+// table panics (or, for a reader still running, faults). Closing twice is
+// a no-op.
+func (t *Table) Close() error {
+	mem := t.mem
+	t.meta, t.slots, t.mem = nil, nil, region{}
+	if mem.base == nil {
+		return nil
+	}
+	return mem.unmap()
+}

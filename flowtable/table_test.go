@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"unsafe"
+
+	metro "github.com/dgryski/go-metro"
 )
 
 // fixedRand is an injected seed source.
@@ -22,6 +24,11 @@ func newTable(t testing.TB, cfg Config) *Table {
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
+	t.Cleanup(func() {
+		if err := tbl.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return tbl
 }
 
@@ -116,6 +123,33 @@ func TestKeyLayout(t *testing.T) {
 	}
 	if unsafe.Sizeof(slot{}) != 64 || unsafe.Sizeof(bucketMeta{}) != 16 {
 		t.Errorf("slot %d bytes, bucket header %d bytes; want 64 and 16", unsafe.Sizeof(slot{}), unsafe.Sizeof(bucketMeta{}))
+	}
+}
+
+// TestHashIsMetro64 checks the table's word-wise hash against go-metro's
+// Hash64 over the key's bytes, for random keys and seeds.
+func TestHashIsMetro64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 100000 {
+		var k Key
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&k)), keySize)
+		for j := range raw {
+			raw[j] = byte(rng.Uint32())
+		}
+		seed := rng.Uint64()
+		if i < 4 {
+			seed = []uint64{0, 1, ^uint64(0), 1 << 63}[i]
+		}
+		w := wordsOf(&k)
+		if got, want := w.hash(seed), metro.Hash64(raw, seed); got != want {
+			t.Fatalf("key % x seed %#x: hash %#x, go-metro %#x", raw, seed, got, want)
+		}
+		if w.key() != k {
+			t.Fatalf("key % x: words round trip gives %v", raw, w.key())
+		}
+		if w[4]>>48 != 0 {
+			t.Fatalf("key % x: padding bytes of the fifth word are %#x", raw, w[4]>>48)
+		}
 	}
 }
 
