@@ -27,7 +27,7 @@ func (t *Table) LookupBatch(keys []Key, vals []uint64, found []bool) int {
 	for len(keys) > 0 {
 		c := min(len(keys), batchChunk)
 		for i := range c {
-			w[i] = wordsOf(&keys[i])
+			w[i].set(&keys[i])
 			h[i] = w[i].hash(t.seed)
 			b := h[i] & t.mask
 			// Pairs with the tags.Store in fill and remove. The full lookup

@@ -248,7 +248,8 @@ func New(cfg Config) (*Table, error) {
 // Lookup returns the value stored for k. Safe from any goroutine, concurrently
 // with the writer; it never blocks, never retries and never allocates.
 func (t *Table) Lookup(k Key) (uint64, bool) {
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	v, s := t.lookup(&w, w.hash(t.seed))
 	return v, s != nil
 }
@@ -258,7 +259,8 @@ func (t *Table) Lookup(k Key) (uint64, bool) {
 // cache-line writes). Safe from any goroutine; see the package documentation
 // for what a touch racing with a delete does.
 func (t *Table) LookupTouch(k Key, now int64) (uint64, bool) {
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	v, s := t.lookup(&w, w.hash(t.seed))
 	if s == nil {
 		return 0, false
@@ -314,7 +316,8 @@ func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
 	if int(c) >= len(t.timeouts) {
 		return ErrClass
 	}
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	h := w.hash(t.seed)
 	tag := tagOf(h)
 	home := h & t.mask
@@ -406,7 +409,8 @@ func (t *Table) fill(i int, w *keyWords, v uint64, c Class, now int64, tag uint8
 
 // find is the writer's lookup: the index of k's slot, or -1.
 func (t *Table) find(k *Key) int {
-	w := wordsOf(k)
+	var w keyWords
+	w.set(k)
 	h := w.hash(t.seed)
 	tag := tagOf(h)
 	b := h & t.mask
