@@ -146,9 +146,8 @@ func matchTag(tags uint64, tag uint8) uint64 {
 
 // prefOf is the key's preferred slot in its home bucket, from hash bits
 // 53..55 (the bucket index uses at most the low 28 bits, the tag the top 8).
-// Insert puts a key there when it is free, and lookup starts loading that
-// slot's line before it has read the bucket's tags, so that a hit on it
-// waits for one memory access instead of two in a row.
+// Insert puts a key there when it is free; lookup checks it first, and its
+// loads can start before the bucket's tags arrive (see lookup).
 func prefOf(h uint64) uint64 {
 	return h >> 53 & (BucketSlots - 1)
 }
