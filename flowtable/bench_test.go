@@ -38,8 +38,9 @@ func shuffledKeys(first, n int, seed uint64) []flowtable.Key {
 
 // lookupSetup holds the four maps filled with the same benchFlows keys.
 type lookupSetup struct {
-	hits, misses []flowtable.Key // live keys, absent keys; both shuffled
-	table        *flowtable.Table
+	hits, misses []flowtable.Key  // live keys, absent keys; both shuffled
+	table        *flowtable.Table // huge-page mapping (the default)
+	heapTable    *flowtable.Table // the same on the Go heap (NoHugePages)
 	syncMap      *sync.Map
 	rw           *rwMap
 	xs           *xsync.Map[flowtable.Key, uint64]
@@ -57,23 +58,40 @@ func (m *rwMap) load(k flowtable.Key) (uint64, bool) {
 	return v, ok
 }
 
-// getLookupSetup builds the maps once per process: every sub-benchmark and
-// every -count round shares them.
-var getLookupSetup = sync.OnceValue(func() *lookupSetup {
+// getLookupSetup builds the maps with benchFlows keys once per process:
+// every sub-benchmark and every -count round shares them.
+var getLookupSetup = sync.OnceValue(func() *lookupSetup { return newLookupSetup(benchFlows) })
+
+// smallFlows is the cache-resident case: the tables fit in the CPU caches,
+// so its figures are the CPU cost of a lookup (hashing, probing, comparing)
+// without the DRAM latency that dominates at benchFlows.
+const smallFlows = 1 << 12
+
+var getSmallSetup = sync.OnceValue(func() *lookupSetup { return newLookupSetup(smallFlows) })
+
+// newLookupSetup fills the maps with n keys.
+func newLookupSetup(n int) *lookupSetup {
 	// Insert in one random order, look up in another: maps that allocate
 	// an entry per key (sync.Map, xsync.Map) lay entries out in insertion
 	// order, and looking up in that same order would walk memory
 	// sequentially.
-	insert := shuffledKeys(0, benchFlows, 1)
+	insert := shuffledKeys(0, n, 1)
 	s := &lookupSetup{
-		hits:    shuffledKeys(0, benchFlows, 4),
-		misses:  shuffledKeys(benchFlows, benchFlows, 2),
+		hits:    shuffledKeys(0, n, 4),
+		misses:  shuffledKeys(n, n, 2),
 		syncMap: new(sync.Map),
-		rw:      &rwMap{m: make(map[flowtable.Key]uint64, benchFlows)},
-		xs:      xsync.NewMap[flowtable.Key, uint64](xsync.WithPresize(benchFlows)),
+		rw:      &rwMap{m: make(map[flowtable.Key]uint64, n)},
+		xs:      xsync.NewMap[flowtable.Key, uint64](xsync.WithPresize(n)),
 	}
 	var err error
-	s.table, err = flowtable.New(flowtable.Config{Capacity: 2 * benchFlows})
+	s.table, err = flowtable.New(flowtable.Config{Capacity: 2 * n})
+	if err != nil {
+		panic(err)
+	}
+	if n >= benchFlows && !s.table.Stats().Mapped {
+		panic("the benchmark table did not get a huge-page mapping")
+	}
+	s.heapTable, err = flowtable.New(flowtable.Config{Capacity: 2 * n, NoHugePages: true})
 	if err != nil {
 		panic(err)
 	}
@@ -82,20 +100,33 @@ var getLookupSetup = sync.OnceValue(func() *lookupSetup {
 		if err := s.table.Insert(k, v, 0, 0); err != nil {
 			panic(err)
 		}
+		if err := s.heapTable.Insert(k, v, 0, 0); err != nil {
+			panic(err)
+		}
 		s.syncMap.Store(k, v)
 		s.rw.m[k] = v
 		s.xs.Store(k, v)
 	}
 	return s
-})
+}
 
-func BenchmarkLookup1M(b *testing.B) {
-	s := getLookupSetup()
+// BenchmarkLookup1M: one million live flows, looked up in random order; the
+// tables are far larger than the CPU caches.
+func BenchmarkLookup1M(b *testing.B) { benchLookup(b, getLookupSetup()) }
+
+// BenchmarkLookup4k: 4096 live flows, the same access pattern; everything is
+// cache-resident.
+func BenchmarkLookup4k(b *testing.B) { benchLookup(b, getSmallSetup()) }
+
+// benchLookup runs every implementation over the same keys in the same
+// order: hits (live keys) and misses (absent keys).
+func benchLookup(b *testing.B, s *lookupSetup) {
 	impls := []struct {
 		name   string
 		lookup func(flowtable.Key) (uint64, bool)
 	}{
 		{"flowtable", s.table.Lookup},
+		{"flowtable-goheap", s.heapTable.Lookup},
 		{"syncmap", func(k flowtable.Key) (uint64, bool) {
 			v, ok := s.syncMap.Load(k)
 			if !ok {

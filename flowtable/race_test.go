@@ -27,6 +27,11 @@ func TestConcurrentReaders(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			concurrentReaders(t, policy)
 		})
+		// The same on a table in mapped memory (see memory.go).
+		t.Run(policy.String()+"/mapped", func(t *testing.T) {
+			withMapMin(t, 1)
+			concurrentReaders(t, policy)
+		})
 	}
 }
 
@@ -46,6 +51,9 @@ func concurrentReaders(t *testing.T, policy FullPolicy) {
 	}
 	tbl := newTable(t, Config{Capacity: 32, MaxProbe: 4, Full: policy,
 		IdleTimeouts: []int64{2000, 0}}) // class 1 never expires
+	if want := mapMinBytes <= 1; tbl.Stats().Mapped != want {
+		t.Fatalf("Stats().Mapped = %v, want %v", !want, want)
+	}
 	for i := range pinned {
 		if err := tbl.Insert(keys[i], uint64(i)<<32, 1, 0); err != nil {
 			t.Fatal(err)

@@ -108,6 +108,14 @@ type Config struct {
 	// Tests inject a fixed source; production should leave it nil or pass
 	// a source that an attacker cannot predict.
 	Rand interface{ Uint64() uint64 }
+	// NoHugePages keeps the table on the Go heap. By default a table of
+	// 2 MiB or more (about 32k slots) is an anonymous mapping of its own,
+	// 2 MiB-aligned, advised for transparent huge pages (MADV_HUGEPAGE)
+	// and populated by New, because with 4 KiB pages a random lookup in a
+	// large table pays a TLB miss on top of its cache misses; if the
+	// mapping fails, New falls back to the Go heap (Stats.Mapped says
+	// which). Mapped memory is returned by Close only.
+	NoHugePages bool
 }
 
 // bucketMeta is a bucket's header, kept apart from the slots so that a
@@ -163,6 +171,7 @@ var (
 type Table struct {
 	meta     []bucketMeta
 	slots    []slot
+	mem      region // the mapping meta and slots live in; zero: Go heap
 	mask     uint64 // buckets - 1
 	seed     uint64
 	maxProbe int
@@ -180,7 +189,9 @@ type Table struct {
 	maxDist                              atomic.Uint32
 }
 
-// New allocates a table. Errors wrap ErrConfig.
+// New allocates a table. Errors wrap ErrConfig. Call Close when done with a
+// large table: its memory may be a mapping of its own (see
+// Config.NoHugePages) that the garbage collector does not reclaim.
 func New(cfg Config) (*Table, error) {
 	if cfg.Capacity <= 0 || cfg.Capacity > MaxCapacity {
 		return nil, fmt.Errorf("%w: Capacity %d, want 1..%d slots", ErrConfig, cfg.Capacity, MaxCapacity)
@@ -220,9 +231,11 @@ func New(cfg Config) (*Table, error) {
 		}
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
+	sl, meta, mem := allocate(slots, buckets, cfg.NoHugePages)
 	return &Table{
-		meta:     make([]bucketMeta, buckets),
-		slots:    make([]slot, slots),
+		meta:     meta,
+		slots:    sl,
+		mem:      mem,
 		mask:     uint64(buckets - 1),
 		seed:     seed,
 		maxProbe: probe,
@@ -235,7 +248,8 @@ func New(cfg Config) (*Table, error) {
 // Lookup returns the value stored for k. Safe from any goroutine, concurrently
 // with the writer; it never blocks, never retries and never allocates.
 func (t *Table) Lookup(k Key) (uint64, bool) {
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	v, s := t.lookup(&w, w.hash(t.seed))
 	return v, s != nil
 }
@@ -245,7 +259,8 @@ func (t *Table) Lookup(k Key) (uint64, bool) {
 // cache-line writes). Safe from any goroutine; see the package documentation
 // for what a touch racing with a delete does.
 func (t *Table) LookupTouch(k Key, now int64) (uint64, bool) {
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	v, s := t.lookup(&w, w.hash(t.seed))
 	if s == nil {
 		return 0, false
@@ -260,37 +275,64 @@ func (t *Table) LookupTouch(k Key, now int64) (uint64, bool) {
 
 // lookup probes from the home bucket of h. It returns the value and slot of
 // a consistent snapshot of k's entry, or a nil slot.
+//
+// The key's preferred slot (see prefOf) is checked first when its tag
+// matches. Its address comes from the hash alone, not from the tags, so
+// the CPU, predicting that branch, issues the slot's loads while the tags
+// load is still in flight: a hit in the preferred slot, the common case,
+// waits for about one memory latency instead of two in a row, and a miss
+// (predicted as such) waits for the tags only. An explicit prefetch of the
+// slot measured no faster for hits and slower for misses (1M flows: miss
+// 71-83 ns without it, 111-134 ns with it), so only LookupBatch uses one.
 func (t *Table) lookup(w *keyWords, h uint64) (uint64, *slot) {
 	tag := tagOf(h)
 	b := h & t.mask
+	pref := b*BucketSlots + prefOf(h)
+	m := &t.meta[b]
+	// Pairs with the tags.Store in fill (publish) and remove (unpublish).
+	hits := matchTag(m.tags.Load(), tag)
+	if bit := uint64(0x80) << (8 * prefOf(h)); hits&bit != 0 {
+		if v, ok := t.slots[pref].read(w); ok {
+			return v, &t.slots[pref]
+		}
+		hits &^= bit
+	}
 	for d := 1; ; d++ {
-		m := &t.meta[b]
-		// Pairs with the tags.Store in fill (publish) and remove (unpublish).
-		for hits := matchTag(m.tags.Load(), tag); hits != 0; hits &= hits - 1 {
+		for ; hits != 0; hits &= hits - 1 {
 			s := &t.slots[b*BucketSlots+uint64(bits.TrailingZeros64(hits)>>3)]
-			// Pairs with the first ver.Store in fill (odd: being rewritten).
-			v1 := s.ver.Load()
-			if v1&1 != 0 {
-				continue // reused since our tags load: k's entry is gone
+			if v, ok := s.read(w); ok {
+				return v, s
 			}
-			if s.key[0].Load() != w[0] || s.key[1].Load() != w[1] || s.key[2].Load() != w[2] ||
-				s.key[3].Load() != w[3] || s.key[4].Load() != w[4] {
-				continue
-			}
-			v := s.value.Load()
-			// Pairs with both ver stores in fill: unchanged means no fill
-			// overlapped our key and value loads.
-			if s.ver.Load() != v1 {
-				continue
-			}
-			return v, s
 		}
 		// Pairs with the overflow stores in fill and remove.
 		if d >= t.maxProbe || m.overflow.Load() == 0 {
 			return 0, nil
 		}
 		b = (b + uint64(d)) & t.mask // triangular probing, see next
+		m = &t.meta[b]
+		hits = matchTag(m.tags.Load(), tag) // pairs as above
 	}
+}
+
+// read returns the slot's value if the slot holds w, from a consistent
+// snapshot (see Memory ordering in the package documentation). Readers.
+func (s *slot) read(w *keyWords) (uint64, bool) {
+	// Pairs with the first ver.Store in fill (odd: being rewritten).
+	v1 := s.ver.Load()
+	if v1&1 != 0 {
+		return 0, false // reused since the tags load: k's entry is gone
+	}
+	if s.key[0].Load() != w[0] || s.key[1].Load() != w[1] || s.key[2].Load() != w[2] ||
+		s.key[3].Load() != w[3] || s.key[4].Load() != w[4] {
+		return 0, false
+	}
+	v := s.value.Load()
+	// Pairs with both ver stores in fill: unchanged means no fill
+	// overlapped our key and value loads.
+	if s.ver.Load() != v1 {
+		return 0, false
+	}
+	return v, true
 }
 
 // Insert adds k with value v, timeout class c and last-seen time now.
@@ -301,7 +343,8 @@ func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
 	if int(c) >= len(t.timeouts) {
 		return ErrClass
 	}
-	w := wordsOf(&k)
+	var w keyWords
+	w.set(&k)
 	h := w.hash(t.seed)
 	tag := tagOf(h)
 	home := h & t.mask
@@ -321,7 +364,9 @@ func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
 			chain = m.overflow.Load() != 0
 		}
 		if free < 0 {
-			if z := zeroBytes(tags); z != 0 {
+			if p := prefOf(h); d == 0 && tags>>(8*p)&0xff == 0 {
+				free = int(b*BucketSlots + p) // the preferred slot, see lookup
+			} else if z := zeroBytes(tags); z != 0 {
 				free = int(b*BucketSlots) + bits.TrailingZeros64(z)>>3
 				freeDist = d
 			}
@@ -393,7 +438,8 @@ func (t *Table) fill(i int, w *keyWords, v uint64, c Class, now int64, tag uint8
 
 // find is the writer's lookup: the index of k's slot, or -1.
 func (t *Table) find(k *Key) int {
-	w := wordsOf(k)
+	var w keyWords
+	w.set(k)
 	h := w.hash(t.seed)
 	tag := tagOf(h)
 	b := h & t.mask
@@ -478,6 +524,7 @@ type Stats struct {
 	FullRefusals   uint64 // inserts refused with ErrFull
 	ExistsRefusals uint64 // inserts refused with ErrExists
 	MaxProbe       int    // the longest probe of any insert so far, in buckets beyond home
+	Mapped         bool   // memory is a huge-page-advised mapping, not the Go heap
 }
 
 // Stats returns the counters.
@@ -490,6 +537,7 @@ func (t *Table) Stats() Stats {
 		FullRefusals:   t.fullRefusals.Load(),
 		ExistsRefusals: t.existsRefusals.Load(),
 		MaxProbe:       int(t.maxDist.Load()),
+		Mapped:         t.mem.base != nil,
 	}
 	// Inserts loaded after the removals, so Entries cannot go negative.
 	s.Inserts = t.inserts.Load()
@@ -508,3 +556,17 @@ func (t *Table) Cap() int { return len(t.slots) }
 
 // MaxProbe returns the probe bound in buckets.
 func (t *Table) MaxProbe() int { return t.maxProbe }
+
+// Close releases the table's memory (unmaps it when it is a mapping of its
+// own). It must be called only after every reader and the writer are done
+// with the table: Close does not wait for them, and any later use of the
+// table panics (or, for a reader still running, faults). Closing twice is
+// a no-op.
+func (t *Table) Close() error {
+	mem := t.mem
+	t.meta, t.slots, t.mem = nil, nil, region{}
+	if mem.base == nil {
+		return nil
+	}
+	return mem.unmap()
+}
