@@ -37,6 +37,8 @@ func BenchmarkLossRecovery(b *testing.B) {
 				b.ReportMetric(float64(st.RTOs), "RTOs")
 				b.ReportMetric(float64(st.Retrans), "retrans")
 				b.ReportMetric(float64(st.DSACKs), "spurious")
+				b.ReportMetric(float64(st.TLPs), "TLPs")
+				b.ReportMetric(float64(st.Undos), "undos")
 			})
 		}
 	}
