@@ -314,7 +314,7 @@ func (e *Endpoint) inputAck(now int64, seg *Segment) bool {
 		e.onNewAck(now, seg, newSacked)
 	} else if ack == e.sndUna && e.sndMax.GreaterThan(e.sndUna) && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && !windowChanged {
-		e.onDupAck(now, newSacked)
+		e.onDupAck(now)
 	}
 	if e.sackOK {
 		e.rackOnAck(now)
@@ -417,25 +417,20 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 	e.armTLP(now) // RFC 8985 7.2: restarted by an ACK that advances snd.una
 }
 
-// onDupAck counts a duplicate ACK and starts fast retransmit (RFC 5681
-// 3.2, RFC 6675 5, RFC 6582 3.2).
-func (e *Endpoint) onDupAck(now int64, newSacked int) {
+// onDupAck counts a duplicate ACK and, without SACK, starts fast
+// retransmit at the third (RFC 5681 3.2, RFC 6582 3.2). With SACK, RACK
+// decides (rack.go).
+func (e *Endpoint) onDupAck(now int64) {
 	e.dupAcks++
 	e.stats.DupAcks++
 	if e.sackOK {
 		return // RACK (rack.go) detects losses and starts recovery
 	}
 	if e.inRecovery {
-		if !e.sackOK {
-			e.dupEst += e.mss()
-		}
+		e.dupEst += e.mss()
 		return
 	}
-	lost := e.dupAcks >= dupThresh
-	if e.sackOK && !lost && newSacked > 0 {
-		lost = e.sb.lossBound(e.sndUna, e.mss()).GreaterThan(e.sndUna)
-	}
-	if !lost || e.sndUna.LessThan(e.recoverSeq) {
+	if e.dupAcks < dupThresh || e.sndUna.LessThan(e.recoverSeq) {
 		return
 	}
 	e.inRecovery = true
@@ -444,14 +439,12 @@ func (e *Endpoint) onDupAck(now int64, newSacked int) {
 	e.highRxt = e.sndUna
 	e.rexmitPending = true
 	e.rttTiming = false
-	if !e.sackOK {
-		e.dupEst = e.dupAcks * e.mss()
-	}
+	e.dupEst = e.dupAcks * e.mss()
 	e.stats.FastRetrans++
 }
 
-// inflight is the pipe estimate (RFC 6675 with SACK; flight size less
-// dupack-signalled bytes without).
+// inflight is the pipe estimate (RFC 6675 with RACK's marks with SACK;
+// flight size less dupack-signalled bytes without).
 func (e *Endpoint) inflight() int {
 	if e.sackOK {
 		// RFC 6675 pipe with RACK's marks: a lost segment leaves the

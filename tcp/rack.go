@@ -44,8 +44,6 @@ type txQueue struct {
 
 func (q *txQueue) at(i int) *txRec { return &q.r[(q.head+i)&(len(q.r)-1)] }
 
-func (q *txQueue) clear() { q.head, q.n, q.lost = 0, 0, 0 }
-
 // push records a new segment [s, e) sent at now.
 func (q *txQueue) push(s, e Seq, now int64) {
 	if q.n == len(q.r) {
