@@ -388,6 +388,7 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 		e.rackAckTo(now, ack)
 		e.tlpOnAck(now, ack)
 	}
+	defer e.tryUndoIfSACK()
 	rtt := e.takeRTTSample(now, seg)
 	e.backoff, e.retries = 0, 0
 	e.probesOut = 0

@@ -119,6 +119,7 @@ type rackState struct {
 	forceRexmit bool  // entering recovery: one retransmission regardless of cwnd
 	undoRetrans int   // retransmissions of this episode not yet D-SACKed
 	undoOK      bool  // no retransmission of this episode proved needed yet
+	undoAny     bool  // the episode retransmitted something
 }
 
 // rackRecord notes a transmission of [seq, end) for RACK.
@@ -150,6 +151,7 @@ func (e *Endpoint) rackRecord(now int64, seq, end Seq, retrans bool) {
 	}
 	if e.inRecovery || e.sndUna.LessThan(e.recoverSeq) {
 		e.rack.undoRetrans++
+		e.rack.undoAny = true
 	}
 }
 
@@ -284,7 +286,7 @@ func (e *Endpoint) rackEnterRecovery(now int64) {
 	e.inRecovery = true
 	e.recoverSeq = e.sndMax
 	e.rack.forceRexmit = true
-	e.rack.undoRetrans, e.rack.undoOK = 0, true
+	e.rack.undoRetrans, e.rack.undoOK, e.rack.undoAny = 0, true, false
 	e.rack.tlpAt = 0
 	e.rttTiming = false
 	e.stats.FastRetrans++
@@ -307,7 +309,7 @@ func (e *Endpoint) markAllLost() {
 		}
 		q.setLost(r)
 	}
-	e.rack.undoRetrans, e.rack.undoOK = 0, true
+	e.rack.undoRetrans, e.rack.undoOK, e.rack.undoAny = 0, true, false
 	e.rack.timerAt, e.rack.tlpAt, e.rack.tlpOut = 0, 0, false
 }
 
@@ -355,11 +357,18 @@ func (e *Endpoint) onDSACK(s, en Seq) {
 	}
 	if rs.undoOK && rs.undoRetrans > 0 && en.LessEq(e.highRxt) {
 		rs.undoRetrans--
-		if rs.undoRetrans == 0 {
-			rs.undoOK = false
-			e.cc.UndoRecovery()
-			e.stats.Undos++
-		}
+		e.tryUndo()
+	}
+}
+
+// tryUndo undoes the last window reduction once its episode is over and
+// every retransmission it made was D-SACKed.
+func (e *Endpoint) tryUndo() {
+	rs := &e.rack
+	if rs.undoOK && rs.undoAny && rs.undoRetrans == 0 && !e.inRecovery && !e.sndUna.LessThan(e.recoverSeq) {
+		rs.undoOK = false
+		e.cc.UndoRecovery()
+		e.stats.Undos++
 	}
 }
 
@@ -450,5 +459,11 @@ func (q *txQueue) dropLost(s Seq) {
 			q.clearLost(r)
 			return
 		}
+	}
+}
+
+func (e *Endpoint) tryUndoIfSACK() {
+	if e.sackOK {
+		e.tryUndo()
 	}
 }
