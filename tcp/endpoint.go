@@ -67,6 +67,8 @@ type Endpoint struct {
 	highRxt       Seq
 	rexmitPending bool
 	sb            scoreboard
+	txq           txQueue   // RACK: transmitted segments (SACK only)
+	rack          rackState // RACK-TLP (rack.go)
 	appLimited    bool
 
 	// Pending output.
@@ -112,6 +114,10 @@ type Stats struct {
 	BadAck                uint64 // ACKs of unsent data or too old
 	RSTIn, RSTOut         uint64
 	Probes                uint64 // zero-window and keepalive probes sent
+	TLPs                  uint64 // tail loss probes sent (RFC 8985 7)
+	TLPRepairs            uint64 // probes that repaired a loss (one window reduction each)
+	LostMarked            uint64 // segments RACK marked lost
+	Undos                 uint64 // window reductions undone (every retransmission D-SACKed)
 	AcceptOverflow        uint64 // handshake ACKs dropped because the accept queue was full
 	DataAfterClose        uint64 // data received after Close (answered by RST)
 	RcvBufGrow            uint64 // auto-tuning steps
@@ -145,6 +151,7 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 	e.lastRecv = now
 	e.drsStart = now
 	e.sb.max = DefaultMaxOOORanges
+	e.rack.reoMult = 1
 	return e, nil
 }
 
@@ -277,6 +284,7 @@ func (e *Endpoint) enterClosed(now int64) {
 	}
 	e.state = Closed
 	e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt = 0, 0, 0, 0, 0
+	e.rack.timerAt, e.rack.tlpAt = 0, 0
 	e.synPending, e.ackNow, e.probePending = false, false, false
 	e.events |= EvClosed
 }
@@ -284,6 +292,7 @@ func (e *Endpoint) enterClosed(now int64) {
 func (e *Endpoint) enterTimeWait(now int64) {
 	e.state = TimeWait
 	e.rtoAt, e.persistAt, e.keepAt, e.delAckAt = 0, 0, 0, 0
+	e.rack.timerAt, e.rack.tlpAt = 0, 0
 	e.closeAt = now + e.cfg.TimeWait
 	e.events |= EvTimeWait
 }

@@ -308,13 +308,16 @@ func (e *Endpoint) inputAck(now int64, seg *Segment) bool {
 	}
 	newSacked := 0
 	if e.sackOK && seg.Options.NumSACK > 0 {
-		newSacked = e.updateScoreboard(ack, seg)
+		newSacked = e.updateScoreboard(now, ack, seg)
 	}
 	if ack.GreaterThan(e.sndUna) {
 		e.onNewAck(now, seg, newSacked)
 	} else if ack == e.sndUna && e.sndMax.GreaterThan(e.sndUna) && len(seg.Payload) == 0 &&
 		seg.Flags&(FlagSYN|FlagFIN) == 0 && !windowChanged {
-		e.onDupAck(now, newSacked)
+		e.onDupAck(now)
+	}
+	if e.sackOK {
+		e.rackOnAck(now)
 	}
 	if e.sndWnd == 0 && e.sndUna == e.sndMax && e.persistAt == 0 && e.dataEnd().GreaterThan(e.sndNxt) {
 		e.persistAt = now + e.persistTimeout() // closed window, nothing in flight
@@ -337,20 +340,24 @@ func (e *Endpoint) inputAck(now int64, seg *Segment) bool {
 	return true
 }
 
-func (e *Endpoint) updateScoreboard(ack Seq, seg *Segment) int {
+func (e *Endpoint) updateScoreboard(now int64, ack Seq, seg *Segment) int {
 	o := &seg.Options
 	added := 0
 	for k := 0; k < o.NumSACK && k < len(o.SACK); k++ {
 		s, en := Seq(o.SACK[k].Start), Seq(o.SACK[k].End)
 		if k == 0 && (en.LessEq(ack) || o.NumSACK > 1 && Seq(o.SACK[1].Start).LessEq(s) && en.LessEq(Seq(o.SACK[1].End))) {
 			e.stats.DSACKs++ // RFC 2883 D-SACK: reports a duplicate, not new data
+			e.onDSACK(s, en)
 			continue
 		}
 		if !s.LessThan(en) || en.LessEq(e.sndUna) || en.GreaterThan(e.sndMax) {
 			continue
 		}
 		s = seqMax(s, e.sndUna)
-		added += e.sb.add(s, en)
+		if a := e.sb.add(s, en); a > 0 {
+			added += a
+			e.rackSACKed(now, s, en)
+		}
 	}
 	e.stats.SACKedBytes += uint64(added)
 	return added
@@ -377,6 +384,11 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 		e.highRxt = ack
 	}
 	e.sb.ackTo(ack)
+	if e.sackOK {
+		e.rackAckTo(now, ack)
+		e.tlpOnAck(now, ack)
+	}
+	defer e.tryUndoIfSACK()
 	rtt := e.takeRTTSample(now, seg)
 	e.backoff, e.retries = 0, 0
 	e.probesOut = 0
@@ -385,6 +397,7 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 		e.inRecovery = false
 		e.dupAcks, e.dupEst = 0, 0
 		e.cc.ExitRecovery(now)
+		e.rackExitRecovery()
 	case e.inRecovery:
 		// Partial ACK (RFC 6582 3.2 step 5): NewReno retransmits the next
 		// hole at once; SACK recovery lets NextSeg find it.
@@ -402,24 +415,23 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 	} else {
 		e.rtoAt = now + e.currentRTO()
 	}
+	e.armTLP(now) // RFC 8985 7.2: restarted by an ACK that advances snd.una
 }
 
-// onDupAck counts a duplicate ACK and starts fast retransmit (RFC 5681
-// 3.2, RFC 6675 5, RFC 6582 3.2).
-func (e *Endpoint) onDupAck(now int64, newSacked int) {
+// onDupAck counts a duplicate ACK and, without SACK, starts fast
+// retransmit at the third (RFC 5681 3.2, RFC 6582 3.2). With SACK, RACK
+// decides (rack.go).
+func (e *Endpoint) onDupAck(now int64) {
 	e.dupAcks++
 	e.stats.DupAcks++
+	if e.sackOK {
+		return // RACK (rack.go) detects losses and starts recovery
+	}
 	if e.inRecovery {
-		if !e.sackOK {
-			e.dupEst += e.mss()
-		}
+		e.dupEst += e.mss()
 		return
 	}
-	lost := e.dupAcks >= dupThresh
-	if e.sackOK && !lost && newSacked > 0 {
-		lost = e.sb.lossBound(e.sndUna, e.mss()).GreaterThan(e.sndUna)
-	}
-	if !lost || e.sndUna.LessThan(e.recoverSeq) {
+	if e.dupAcks < dupThresh || e.sndUna.LessThan(e.recoverSeq) {
 		return
 	}
 	e.inRecovery = true
@@ -428,21 +440,17 @@ func (e *Endpoint) onDupAck(now int64, newSacked int) {
 	e.highRxt = e.sndUna
 	e.rexmitPending = true
 	e.rttTiming = false
-	if !e.sackOK {
-		e.dupEst = e.dupAcks * e.mss()
-	}
+	e.dupEst = e.dupAcks * e.mss()
 	e.stats.FastRetrans++
 }
 
-// inflight is the pipe estimate (RFC 6675 with SACK; flight size less
-// dupack-signalled bytes without).
+// inflight is the pipe estimate (RFC 6675 with RACK's marks with SACK;
+// flight size less dupack-signalled bytes without).
 func (e *Endpoint) inflight() int {
-	if e.sackOK && e.sb.n > 0 {
-		lost := e.sndUna
-		if e.inRecovery {
-			lost = e.sb.lossBound(e.sndUna, e.mss())
-		}
-		return e.sb.pipe(e.sndUna, e.sndNxt, lost, e.highRxt)
+	if e.sackOK {
+		// RFC 6675 pipe with RACK's marks: a lost segment leaves the
+		// pipe, its retransmission enters it.
+		return max(0, int(e.sndMax.Sub(e.sndUna))-e.sb.sacked-e.txq.lost)
 	}
 	return max(0, int(e.sndNxt.Sub(e.sndUna))-e.dupEst)
 }

@@ -50,5 +50,36 @@ func (e *Endpoint) checkInvariants() error {
 	if sum != e.sb.sacked {
 		return fmt.Errorf("scoreboard sacked %d, ranges hold %d", e.sb.sacked, sum)
 	}
+	return e.checkTxQueue()
+}
+
+// checkTxQueue checks RACK's records: contiguous from snd.una to snd.max
+// when SACK is on, and the lost byte count.
+func (e *Endpoint) checkTxQueue() error {
+	q := &e.txq
+	if !e.sackOK || !e.state.synchronized() {
+		return nil
+	}
+	lost := 0
+	cur := e.sndUna
+	for i := 0; i < q.n; i++ {
+		r := q.at(i)
+		if r.start != cur || !r.start.LessThan(r.end) {
+			return fmt.Errorf("txq record %d [%d,%d) expected start %d (una %d max %d)", i, r.start, r.end, cur, e.sndUna, e.sndMax)
+		}
+		if r.flags&recLost != 0 {
+			if r.flags&recSACKed != 0 {
+				return fmt.Errorf("txq record %d lost and SACKed", i)
+			}
+			lost += r.len()
+		}
+		cur = r.end
+	}
+	if q.n > 0 && cur != e.sndMax {
+		return fmt.Errorf("txq ends at %d, snd.max %d", cur, e.sndMax)
+	}
+	if lost != q.lost {
+		return fmt.Errorf("txq lost %d, records hold %d", q.lost, lost)
+	}
 	return nil
 }

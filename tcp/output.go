@@ -47,6 +47,9 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 	}
 	e.dupAcksOwed = 0
 	sent += e.sendData(now, s)
+	if e.rack.tlpRearm {
+		e.armTLP(now)
+	}
 	if e.probePending {
 		e.probePending = false
 		if e.emitSeg(now, s, e.sndUna.Add(^uint32(0)), 0, false, false) {
@@ -91,25 +94,31 @@ func (e *Endpoint) sendData(now int64, s Sink) int {
 			sent++
 			continue
 		}
-		if e.inflight() >= e.cc.Cwnd() {
-			e.appLimited = false
-			break
-		}
-		if e.inRecovery && e.sackOK {
-			// RFC 6675 NextSeg rule 1: the first lost hole above HighRxt.
-			lost := e.sb.lossBound(e.sndUna, mss)
-			if hs, he, ok := e.sb.nextHole(seqMax(e.highRxt, e.sndUna), lost); ok {
+		if e.sackOK && e.txq.lost > 0 && (e.rack.forceRexmit || e.inflight() < e.cc.Cwnd()) {
+			// RFC 6675 NextSeg rule 1, with RACK's marks as IsLost: the
+			// first lost segment. The first retransmission of a recovery
+			// episode (and a TLP) goes regardless of cwnd.
+			if hs, he, ok := e.firstLost(); ok {
+				he0 := he
 				hs, he = e.clipData(hs, he, dataEnd)
 				n := min(int(he.Sub(hs)), mss)
-				fin := e.finSent && hs.Add(uint32(n)) == e.finSeq
-				if n > 0 || fin {
-					if !e.emitSeg(now, s, hs, n, fin, true) {
-						return sent
-					}
-					sent++
+				fin := e.finSent && hs.Add(uint32(n)) == e.finSeq && he0.GreaterThan(e.finSeq)
+				if n == 0 && !fin {
+					e.txq.dropLost(hs) // nothing left to send there
 					continue
 				}
+				if !e.emitSeg(now, s, hs, n, fin, true) {
+					return sent
+				}
+				e.rack.forceRexmit = false
+				sent++
+				continue
 			}
+		}
+		e.rack.forceRexmit = false
+		if e.inflight() >= e.cc.Cwnd() && !e.rack.tlpNewData {
+			e.appLimited = false
+			break
 		}
 		if e.sndNxt.LessThan(e.sndMax) {
 			// Go-back-N after an RTO, skipping what the peer SACKed.
@@ -175,8 +184,10 @@ func (e *Endpoint) sendData(now int64, s Sink) int {
 		if !e.emitSeg(now, s, e.sndNxt, n, fin, false) {
 			return sent
 		}
+		e.rack.tlpNewData = false
 		sent++
 	}
+	e.rack.tlpNewData = false
 	return sent
 }
 
@@ -258,6 +269,9 @@ func (e *Endpoint) emitSeg(now int64, s Sink, seq Seq, n int, fin, retrans bool)
 		}
 		end++
 	}
+	if e.sackOK {
+		e.rackRecord(now, seq, end, retrans)
+	}
 	if retrans {
 		e.stats.Retrans++
 		e.stats.RetransBytes += uint64(n)
@@ -268,6 +282,7 @@ func (e *Endpoint) emitSeg(now int64, s Sink, seq Seq, n int, fin, retrans bool)
 			e.highRxt = end
 		}
 	} else {
+		e.rack.tlpRearm = true
 		e.stats.BytesOut += uint64(n)
 		if !e.rttTiming {
 			e.rttTiming, e.rttSeq, e.rttStart = true, end, now

@@ -571,9 +571,12 @@ func TestRetransmitBackoffTimeout(t *testing.T) {
 			at = append(at, now/ms)
 		}
 	}
-	// Initial RTO 1 s (no RTT sample on the passive... active side has
-	// one from the handshake: srtt 0 ms → RTO = RTOMin 200 ms).
-	wantAt := []int64{200, 600, 1400, 3000, 6200}
+	// The active side has an RTT sample from the handshake (srtt ~0):
+	// RTO = RTOMin 200 ms. First a tail loss probe at PTO = 2·SRTT plus
+	// the delayed-ACK time (one segment in flight), 40 ms; it restarts
+	// the RTO, which then backs off: 240, 640, 1440, 3040 ms, and the
+	// connection times out after Retries2 = 5 RTOs.
+	wantAt := []int64{40, 240, 640, 1440, 3040, 6240}
 	if len(at) != len(wantAt) {
 		t.Fatalf("retransmissions at %v ms, want %v", at, wantAt)
 	}
@@ -582,8 +585,8 @@ func TestRetransmitBackoffTimeout(t *testing.T) {
 			t.Fatalf("retransmissions at %v ms, want %v", at, wantAt)
 		}
 	}
-	if a.Err() != syscall.ETIMEDOUT || a.Stats().RTOs != 5 {
-		t.Fatalf("err %v rtos %d", a.Err(), a.Stats().RTOs)
+	if a.Err() != syscall.ETIMEDOUT || a.Stats().RTOs != 5 || a.Stats().TLPs != 1 {
+		t.Fatalf("err %v rtos %d tlps %d", a.Err(), a.Stats().RTOs, a.Stats().TLPs)
 	}
 }
 

@@ -6,7 +6,7 @@ import "syscall"
 // when no timer is armed. The worker calls OnTimer at or after it.
 func (e *Endpoint) NextTimer() int64 {
 	t := int64(0)
-	for _, d := range [...]int64{e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt} {
+	for _, d := range [...]int64{e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt, e.rack.timerAt, e.rack.tlpAt} {
 		if d != 0 && (t == 0 || d < t) {
 			t = d
 		}
@@ -15,7 +15,7 @@ func (e *Endpoint) NextTimer() int64 {
 }
 
 // OnTimer runs the timers that expired at now: retransmission (and SYN /
-// SYN-ACK retransmission), delayed ACK, persist, keepalive, TIME-WAIT and
+// SYN-ACK retransmission), RACK reorder timer, tail loss probe, delayed ACK, persist, keepalive, TIME-WAIT and
 // FIN-WAIT-2. The worker then calls Output.
 func (e *Endpoint) OnTimer(now int64) {
 	if e.closeAt != 0 && now >= e.closeAt {
@@ -28,6 +28,14 @@ func (e *Endpoint) OnTimer(now int64) {
 	if e.rtoAt != 0 && now >= e.rtoAt {
 		e.rtoAt = 0
 		e.onRTO(now)
+	}
+	if e.rack.timerAt != 0 && now >= e.rack.timerAt {
+		e.rack.timerAt = 0
+		e.onRackTimer(now)
+	}
+	if e.rack.tlpAt != 0 && now >= e.rack.tlpAt {
+		e.rack.tlpAt = 0
+		e.onPTO(now)
 	}
 	if e.delAckAt != 0 && now >= e.delAckAt {
 		e.delAckAt = 0
@@ -134,7 +142,11 @@ func (e *Endpoint) onRTO(now int64) {
 	if e.backoff > 0 {
 		e.sb.clear() // repeated timeouts: the peer may have reneged on its SACKs
 	}
-	e.sndNxt, e.highRxt = e.sndUna, e.sndUna
+	if e.sackOK {
+		e.markAllLost() // RFC 8985 6.3: NextSeg resends them in order
+	} else {
+		e.sndNxt, e.highRxt = e.sndUna, e.sndUna // go-back-N
+	}
 	e.rttTiming = false
 	e.backoff++
 	e.retries++
