@@ -35,12 +35,15 @@ type txReq struct {
 	conn *UDPConn // for errors; nil for the engine's own packets
 }
 
-// steerItem is a frame handed to another worker: a UDP frame of a flow that
-// worker owns, or an ARP frame every worker learns from.
+// steerItem is a frame handed to another worker: a UDP or TCP frame of a
+// flow that worker owns, a reassembled TCP datagram (IPv4 header first, no
+// Ethernet header) of such a flow, or an ARP frame every worker learns from.
 type steerItem struct {
-	buf *pbuf
-	n   int
-	arp bool
+	buf       *pbuf
+	n         int
+	arp       bool
+	datagram  bool // buf holds a reassembled IPv4 datagram
+	linkBcast bool // the datagram's fragments came to a link broadcast address
 }
 
 // worker is one poll-mode loop bound to one queue. Everything it owns (the
