@@ -130,6 +130,11 @@ type Config struct {
 	Hook Hook
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger
+
+	// Faults, if set, makes every worker drop, duplicate and reorder
+	// frames on its receive and transmit paths. Testing only: see
+	// FaultConfig.
+	Faults *FaultConfig
 }
 
 // Defaults.
@@ -216,6 +221,11 @@ func (c *Config) validate() error {
 	}
 	if _, err := cc.New(c.TCPCongestion); err != nil {
 		return bad("%v", err)
+	}
+	if c.Faults != nil {
+		if err := c.Faults.validate(); err != nil {
+			return bad("faults: %v", err)
+		}
 	}
 	return nil
 }

@@ -51,7 +51,9 @@
 // port shard of the worker its replies will be steered to, so the worker
 // that receives a reply is usually the one that owns the flow; when the NIC
 // delivers it elsewhere, the receiving worker copies the frame into the
-// owner's SPSC inbox (one ring per pair of workers, no locks).
+// owner's SPSC inbox (one ring per pair of workers, no locks). Fragments
+// carry no ports and so land on any queue: a TCP segment reassembled on a
+// worker that does not own its connection is handed over the same way.
 //
 // Applications never block a worker. A datagram for a socket is copied into
 // a buffer from a pool (sync.Pool: per-P caches, nothing shared on the fast
@@ -65,6 +67,16 @@
 // Config.Hook sees every parsed IPv4 packet before local delivery and may
 // pass, drop or transmit it rewritten: the place where the L4 load balancer
 // and the traffic harness plug in without terminating packets.
+//
+// # Fault injection (testing only)
+//
+// Config.Faults makes every worker drop, duplicate and reorder IPv4 frames
+// on its receive path (after the rx ring, before the stack) and on its
+// transmit path (before the tx ring), with seeded per-frame probabilities;
+// a reordered frame is held back until a few later frames have passed or a
+// delay has run out. Stats count every injected fault (WorkerStats.Faults),
+// so tests can show that the faults happened. Without it a worker pays one
+// nil check per burst. See faults.go.
 //
 // # Shutdown
 //

@@ -233,7 +233,31 @@ func (w *worker) handleSteered(it steerItem) {
 		return
 	}
 	w.st.SteeredIn++
+	if it.datagram {
+		// Parsed and checked by the worker that reassembled it.
+		w.handleTCP(nil, header.IPv4(it.buf.b[:it.n]), it.linkBcast, true)
+		return
+	}
 	w.handleFrame(it.buf.b[:it.n], true)
+}
+
+// steerDatagram hands a reassembled TCP datagram to the worker that owns
+// its flow (its fragments were all received here, the owner has not seen
+// them).
+func (w *worker) steerDatagram(owner *worker, ip header.IPv4, linkBcast bool) {
+	b := w.e.bufs.get(len(ip))
+	if b == nil {
+		w.st.DropMalformed++
+		return
+	}
+	n := copy(b.b, ip)
+	if !owner.inbox[w.queue].Enqueue(steerItem{buf: b, n: n, datagram: true, linkBcast: linkBcast}) {
+		w.e.bufs.put(b)
+		w.st.DropSteerRing++
+		return
+	}
+	w.st.Steered++
+	owner.wake()
 }
 
 // handleICMPError delivers an ICMP error to the socket it concerns, as

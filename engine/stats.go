@@ -40,6 +40,10 @@ type WorkerStats struct {
 	Reasm ipv4.Stats
 	Frag  ipv4.Stats
 	XSK   afxdp.Stats
+
+	// Faults counts what the fault injector did (Config.Faults, testing
+	// only); zero without one.
+	Faults FaultStats
 }
 
 // TCPStats are the TCP counters, named as Linux's /proc/net/snmp Tcp:
@@ -127,6 +131,7 @@ func (t *WorkerStats) add(w *WorkerStats) {
 	t.ARP.Evictions += w.ARP.Evictions
 	t.ARP.TableFull += w.ARP.TableFull
 	t.TCP.add(&w.TCP)
+	t.Faults.add(&w.Faults)
 	t.ICMP.Add(&w.ICMP)
 	addFields(&t.Reasm, &w.Reasm)
 	addFields(&t.Frag, &w.Frag)

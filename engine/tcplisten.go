@@ -107,9 +107,17 @@ func (ln *TCPListener) register(ep *tcp.Endpoint, c *TCPConn) {
 	ln.mu.Unlock()
 }
 
-func (ln *TCPListener) unregister(ep *tcp.Endpoint) {
+// unregister is called by the worker that frees c. A connection that
+// reached the accept queue stays mapped: Accept returns it, and its first
+// read returns the error that ended it (ECONNRESET for a reset), as
+// Linux's accept(2) does with a connection reset while it waited. One that
+// never left SYN-RECEIVED is not in the queue and is forgotten; so is any
+// once the listener is closed (the workers drain the queues then).
+func (ln *TCPListener) unregister(c *TCPConn) {
 	ln.mu.Lock()
-	delete(ln.byEP, ep)
+	if !c.estab.Load() || ln.closed.Load() {
+		delete(ln.byEP, c.ep)
+	}
 	ln.mu.Unlock()
 }
 
@@ -189,7 +197,7 @@ func (ln *TCPListener) tryAccept() (*TCPConn, error) {
 				c.accepted = true
 				return c, nil
 			}
-			// Reset and freed before it was accepted: skip it.
+			// Freed after the listener closed: skip it.
 		}
 		if !got {
 			return nil, nil

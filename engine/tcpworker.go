@@ -146,7 +146,7 @@ func (w *worker) handleTCP(frame []byte, ip header.IPv4, linkBcast, steered bool
 				return
 			}
 			if frame == nil {
-				w.st.DropProto++ // a fragmented TCP segment for another worker
+				w.steerDatagram(owner, ip, linkBcast) // reassembled here
 				return
 			}
 			w.steerTo(owner, frame)
@@ -405,7 +405,7 @@ func (w *worker) freeTCP(c *TCPConn) {
 	w.timerFix(c, 0)
 	w.tcp.freedRetrans += c.ep.Stats().Retrans
 	if c.ln != nil {
-		c.ln.unregister(c.ep)
+		c.ln.unregister(c)
 	}
 	if c.sock != nil {
 		w.e.tab.Close(c.sock) // releases the port; the mutex is uncontended on this path

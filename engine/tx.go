@@ -284,6 +284,9 @@ func (w *worker) queueTx(d afxdp.Desc) {
 // completion rounds is dropped and counted.
 func (w *worker) flushTx() {
 	descs := w.txDescs
+	if w.faults != nil {
+		descs = w.transmitFaulty(descs)
+	}
 	for tries := 0; len(descs) > 0 && tries < 8; tries++ {
 		n := w.sock.Transmit(descs)
 		for _, d := range descs[:n] {

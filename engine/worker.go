@@ -35,12 +35,15 @@ type txReq struct {
 	conn *UDPConn // for errors; nil for the engine's own packets
 }
 
-// steerItem is a frame handed to another worker: a UDP frame of a flow that
-// worker owns, or an ARP frame every worker learns from.
+// steerItem is a frame handed to another worker: a UDP or TCP frame of a
+// flow that worker owns, a reassembled TCP datagram (IPv4 header first, no
+// Ethernet header) of such a flow, or an ARP frame every worker learns from.
 type steerItem struct {
-	buf *pbuf
-	n   int
-	arp bool
+	buf       *pbuf
+	n         int
+	arp       bool
+	datagram  bool // buf holds a reassembled IPv4 datagram
+	linkBcast bool // the datagram's fragments came to a link broadcast address
 }
 
 // worker is one poll-mode loop bound to one queue. Everything it owns (the
@@ -80,6 +83,8 @@ type worker struct {
 	parked   []txReq // waiting for ARP, indexed by handle
 	freeSlot []int
 
+	faults *faults // testing only (Config.Faults); nil otherwise
+
 	tcp   tcpWorker
 	ssReq atomic.Bool                     // Engine.Sockets asks for a listing; cleared after ssOut's Store
 	ssOut atomic.Pointer[[]socktab.Entry] // the listing; Store pairs with the engine's Load after ssReq clears
@@ -112,6 +117,9 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 		w.freeSlot = append(w.freeSlot, i)
 	}
 	w.st.Queue = q
+	if e.cfg.Faults != nil {
+		w.faults = newFaults(e.cfg.Faults, q)
+	}
 	if err := w.initTCP(); err != nil {
 		return nil, err
 	}
@@ -214,19 +222,17 @@ func (w *worker) poll() int {
 	work := 0
 	if n := w.sock.Receive(w.descs); n > 0 {
 		work += n
-		for i := range w.descs[:n] {
-			d := w.descs[i]
-			frame := w.sock.Frame(d)
-			w.st.RxPackets++
-			w.st.RxBytes += uint64(len(frame))
-			if out := w.handleFrame(frame, false); out > 0 {
-				d.Len = uint32(out)
-				w.queueTx(d) // answered in place
-			} else {
-				w.sock.ReleaseAddr(d.Addr)
+		if w.faults != nil {
+			w.receiveFaulty(w.descs[:n])
+		} else {
+			for _, d := range w.descs[:n] {
+				w.receive(d)
 			}
 		}
 		w.sock.Fill()
+	}
+	if w.faults != nil {
+		work += w.releaseRx()
 	}
 	for i, in := range w.inbox {
 		if i == w.queue {
@@ -248,13 +254,26 @@ func (w *worker) poll() int {
 		}
 	}
 	work += w.tcpRound()
-	if len(w.txDescs) > 0 {
+	if len(w.txDescs) > 0 || w.faults != nil && w.faults.tx.nextDeadline() != 0 {
 		w.flushTx()
 	}
 	if w.sock.TxInFlight() > 0 {
 		work += w.sock.Complete()
 	}
 	return work
+}
+
+// receive handles one frame received from the link.
+func (w *worker) receive(d afxdp.Desc) {
+	frame := w.sock.Frame(d)
+	w.st.RxPackets++
+	w.st.RxBytes += uint64(len(frame))
+	if out := w.handleFrame(frame, false); out > 0 {
+		d.Len = uint32(out)
+		w.queueTx(d) // answered in place
+	} else {
+		w.sock.ReleaseAddr(d.Addr)
+	}
 }
 
 // sleep waits in poll(2) for the socket or the eventfd.
@@ -265,7 +284,13 @@ func (w *worker) sleep() {
 		return
 	}
 	timeout := sleepTimeout
-	if at := w.nextTCPTimer(); at != 0 {
+	at := w.nextTCPTimer()
+	if w.faults != nil {
+		if f := w.faults.nextDeadline(); f != 0 && (at == 0 || f < at) {
+			at = f
+		}
+	}
+	if at != 0 {
 		// Wake for the earliest TCP timer (1 ms granularity, rounded up).
 		ms := (at - w.e.nanotime() + 999_999) / 1_000_000
 		if ms <= 0 {
@@ -314,6 +339,9 @@ func (w *worker) publish() {
 		s.TCP.RetransSegs += c.ep.Stats().Retrans
 	}
 	s.ICMP = w.icmpc
+	if w.faults != nil {
+		s.Faults = w.faults.st
+	}
 	s.ARP = ARPStats{Stats: w.arpTab.Stats, Entries: w.arpTab.Len(),
 		InRequests: w.resp.InRequests, InReplies: w.resp.InReplies,
 		OutReplies: w.resp.OutReplies, InErrors: w.resp.InErrors,
@@ -330,6 +358,9 @@ func (w *worker) publish() {
 // drainOnStop returns the buffers still queued to this worker.
 func (w *worker) drainOnStop() {
 	w.drainTCP()
+	if w.faults != nil {
+		w.drainFaults()
+	}
 	for {
 		r, ok := w.txq.Dequeue()
 		if !ok {
