@@ -17,7 +17,7 @@ import (
 // is fixed.
 const (
 	faultBulkSize     = 32 << 20
-	faultLossBulkSize = 16 << 20
+	faultLossBulkSize = 64 << 20
 )
 
 // faultBulk moves size bytes each way between the kernel and an engine

@@ -387,13 +387,13 @@ func addPeerLoss(t *testing.T, bed *testbed.Bed) {
 	t.Cleanup(func() { bed.Command(context.Background(), "nft", "delete", "table", "inet", "t").Run() })
 }
 
-// TestTCPBulkLoss moves data both ways while the peer drops 5% of the
+// TestTCPBulkLoss moves 256 MiB each way while the peer drops 5% of the
 // segments it receives (data one way, ACKs the other): recovery is
 // exercised in both directions.
 func TestTCPBulkLoss(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{})
-	size := bulkSize(t, 64<<20)
+	size := bulkSize(t, 256<<20) // the figure
 	c, kc := bulkPair(t, bed, eng, 5002)
 	addPeerLoss(t, bed)
 	d := bulk(t, kc, c, size)
