@@ -62,6 +62,21 @@
 // IPv4/UDP datagram on the application's goroutine and queues it to the
 // owning worker's tx queue; a full queue waits within the write deadline.
 //
+// # TCP
+//
+// eng.Listen / ListenTCP and eng.DialTCP / DialContext run package tcp's
+// sans-I/O endpoints inside the workers. A connection belongs to the worker
+// its 5-tuple steers to (the same hash socktab.Connect uses to pick a
+// connect's port), kept in that worker's map with its deadline in the
+// worker's timer heap. A segment is checksummed, looked up in the receiving
+// worker's map, handed to the owning worker if another owns it, then matched
+// against the listeners (one tcp.Listener per worker, SYN cookies when its
+// SYN queue is full), and otherwise answered with a RST. Endpoints emit
+// segments straight into UMEM frames. Applications read and write the
+// endpoints' SPSC byte rings and poke the owning worker through its command
+// queue; the worker wakes them on endpoint events (readable, writable,
+// established, closed, error).
+//
 // # Extension point
 //
 // Config.Hook sees every parsed IPv4 packet before local delivery and may
