@@ -501,6 +501,19 @@ func TestServeTCPServices(t *testing.T) {
 	if v := metricValue(met, `engine_service_bytes_total{service="discard tcp:9"}`); v < 1<<20 {
 		t.Errorf("discard service counted %v bytes, want %d", v, 1<<20)
 	}
+	// An open connection shows in engine ss -t, with its internals on --info.
+	var held net.Conn
+	if err := bed.Do(func() (err error) { held, err = net.Dial("tcp4", eng+":7"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	ssOut, _, code := engineCmd(t, "ss", "-t", "--info", "--ctl", sock)
+	if code != 0 || !strings.Contains(ssOut, "ESTAB") || !strings.Contains(ssOut, "cwnd:") {
+		t.Errorf("engine ss -t --info: exit %d:\n%s", code, ssOut)
+	}
+	if plain, _, _ := engineCmd(t, "ss", "-ta", "--ctl", sock); !strings.Contains(plain, "LISTEN") || strings.Contains(plain, "cwnd:") {
+		t.Errorf("engine ss -ta: want listeners and no internals without --info:\n%s", plain)
+	}
 	out, err := bed.Command(context.Background(), "curl", "-sS", "--max-time", "10", "http://"+eng+":8080/stats.json").Output()
 	if err != nil {
 		t.Fatalf("curl the status page from the peer: %v", err)

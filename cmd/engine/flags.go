@@ -61,8 +61,6 @@ func (s echoSpec) listenAddr() string {
 	return s.Addr.String()
 }
 
-func parseEcho(v string) (echoSpec, error) { return parseService("echo", v) }
-
 // parseService parses PROTO:PORT or PROTO:ADDR:PORT for a service of kind.
 func parseService(kind, v string) (echoSpec, error) {
 	proto, rest, ok := strings.Cut(v, ":")

@@ -235,14 +235,16 @@ func writeRows(w io.Writer, rows [][]string) error {
 }
 
 const ssSynopsis = `
-Usage: engine ss [-t] [-u] [-a | -l] [-H] [-i IFACE | --ctl PATH]
+Usage: engine ss [-t] [-u] [-a | -l] [-H] [--info] [-i IFACE | --ctl PATH]
 
 List a running engine's sockets the way ss(8) lists the kernel's: State,
 Recv-Q, Send-Q, Local Address:Port, Peer Address:Port (numeric, as with -n).
 Like ss, it shows connected sockets by default, listening ones (for UDP:
 unconnected) with -l, and both with -a; -t and -u select TCP and UDP (both,
-with a Netid column, when neither is given). Letters combine: engine ss -ua.
-The engine serves no TCP yet, so -t lists no socket for now.`
+with a Netid column, when neither is given). Letters combine: engine ss -ta.
+--info adds ss -i's second line for TCP connections (congestion control,
+window scale, rto, rtt, mss, cwnd, ssthresh, bytes, retransmits); -i itself
+names the interface, as in the other engine commands.`
 
 func runSS(args []string, stdout, stderr io.Writer) error {
 	var t target
@@ -255,6 +257,7 @@ func runSS(args []string, stdout, stderr io.Writer) error {
 	noHeader := fs.Bool("H", false, "no header line")
 	fs.Bool("n", true, "numeric addresses and ports (always; accepted for ss compatibility)")
 	fs.Bool("4", true, "IPv4 sockets (the engine has no others yet; accepted for ss compatibility)")
+	info := fs.Bool("info", false, "show TCP internals (ss -i: cc, rtt, rto, mss, cwnd, bytes, retransmits); -i names the interface here")
 	asJSON := fs.Bool("json", false, "print the entries as JSON")
 	if err := parseFlags(fs, expandShort(args, "tualnH4"), stdout); err != nil {
 		return err
@@ -283,6 +286,9 @@ func runSS(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		for _, e := range es {
+			if !*info {
+				e.TCP = nil
+			}
 			listen := e.StateName() == "UNCONN" || e.StateName() == "LISTEN"
 			if *all || listen == *listening {
 				entries = append(entries, e)
@@ -326,6 +332,9 @@ func writeSSNetid(w io.Writer, entries []socktab.Entry) error {
 			peer = e.Peer.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", protoName(e.Proto), e.StateName(), e.RecvQ, e.SendQ, e.Local, peer)
+		if e.TCP != nil {
+			fmt.Fprintf(tw, "\t %s\n", e.TCP)
+		}
 	}
 	return tw.Flush()
 }
