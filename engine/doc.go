@@ -77,6 +77,16 @@
 // queue; the worker wakes them on endpoint events (readable, writable,
 // established, closed, error).
 //
+// The rings' memory (4 MiB receive and 256 KiB send by default) comes
+// from a per-engine pool (ringpool.go: a sync.Pool per power-of-two size)
+// and is not cleared between connections: rings never read a byte they
+// did not write. Each TCPConn counts two owners of that memory, the
+// worker (until it frees the CLOSED endpoint) and the application (until
+// Close, or until the listener discards a connection nobody accepted, or
+// a Dial fails); the last one gives it back. After Close every call
+// returns net.ErrClosed without touching a ring. A connection in
+// TIME-WAIT keeps its rings until it ends.
+//
 // # Extension point
 //
 // Config.Hook sees every parsed IPv4 packet before local delivery and may

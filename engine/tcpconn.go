@@ -31,6 +31,17 @@ import (
 // the goroutine waits on a notify channel that the worker signals from the
 // endpoint's events. A slow reader never blocks the worker: its full
 // receive ring closes the advertised window.
+//
+// Ring memory. The rings' memory comes from the engine's ringPool and goes
+// back to it when neither side can touch it any more. Two references
+// count this (refs): the worker's, dropped by freeTCP once the endpoint is
+// CLOSED and forgotten, and the application's, dropped once by
+// releaseApp: in Close (after any Read or Write in progress has left, and
+// every later one returns net.ErrClosed before looking at a ring), by the
+// listener when it discards a connection no Accept returned, and by Dial
+// when it fails. The last drop calls Endpoint.ReleaseBuffers. A reference
+// never dropped (a command the worker never ran) only costs the reuse: the
+// collector frees the memory.
 type TCPConn struct {
 	e             *Engine
 	owner         *worker
@@ -62,6 +73,8 @@ type TCPConn struct {
 	wrShut     atomic.Bool   // CloseWrite was called
 	linger0    atomic.Bool   // SetLinger(0): Close resets
 	accepted   bool          // guarded by ln.mu
+	refs       atomic.Int32  // owners of the ring memory (worker, application): see above
+	appDropped atomic.Bool   // releaseApp ran
 
 	rnotify, wnotify            chan struct{} // capacity 1
 	rwait, wwait                atomic.Int32
@@ -77,7 +90,28 @@ func (e *Engine) newTCPConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) 
 	copy(c.local[:], key.Dst[12:])
 	c.raddr = netip.AddrPortFrom(netip.AddrFrom4(c.remote), key.SrcPort)
 	c.laddr = netip.AddrPortFrom(netip.AddrFrom4(c.local), key.DstPort)
+	c.refs.Store(2) // the worker's and the application's
 	return c
+}
+
+// release drops one reference to the ring memory; the last one gives it
+// back to the pool. The Add is a full barrier: the other owner's accesses
+// to the rings, made before its own Add, happen before the release.
+func (c *TCPConn) release() {
+	switch n := c.refs.Add(-1); { // pairs with the other owner's Add(-1)
+	case n == 0:
+		c.ep.ReleaseBuffers()
+	case n < 0:
+		panic("engine: TCP ring memory released twice")
+	}
+}
+
+// releaseApp drops the application's reference, once. The caller
+// guarantees that no application goroutine touches the rings any more.
+func (c *TCPConn) releaseApp() {
+	if !c.appDropped.Swap(true) {
+		c.release()
+	}
 }
 
 // publish turns endpoint events into state the application sees, and wakes
@@ -184,6 +218,11 @@ func (c *TCPConn) poke() {
 func (c *TCPConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	// closed is checked under rmu before every look at the ring: Close
+	// sets it, then waits for rmu before it drops the reference.
+	if c.closed.Load() {
+		return 0, c.opErr("read", net.ErrClosed)
+	}
 	r := c.ep.RecvRing()
 	for {
 		if c.closed.Load() {
@@ -227,6 +266,10 @@ func (c *TCPConn) Read(p []byte) (int, error) {
 func (c *TCPConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// closed is checked under wmu before every look at the ring (as in Read).
+	if c.closed.Load() {
+		return 0, c.opErr("write", net.ErrClosed)
+	}
 	s := c.ep.SendRing()
 	total := 0
 	for {
@@ -280,6 +323,15 @@ func (c *TCPConn) Close() error {
 	c.e.mu.Lock()
 	delete(c.e.tcpConns, c)
 	c.e.mu.Unlock()
+	// A Read or Write in progress sees done or closed and leaves; one
+	// that starts later sees closed first. Then the rings are free.
+	c.rmu.Lock()
+	//lint:ignore SA2001 waiting for the reader to leave is the point
+	c.rmu.Unlock()
+	c.wmu.Lock()
+	//lint:ignore SA2001 waiting for the writer to leave is the point
+	c.wmu.Unlock()
+	c.releaseApp()
 	return nil
 }
 
@@ -297,17 +349,26 @@ func (c *TCPConn) CloseWrite() error {
 
 // SetNoDelay turns Nagle's algorithm off (true, Go's default for TCP) or on.
 func (c *TCPConn) SetNoDelay(on bool) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	return c.send(tcpCmd{op: cmdNoDelay, c: c, on: on})
 }
 
 // SetKeepAlive turns keepalive probes on or off (15 s idle and interval
 // when on, Go's default).
 func (c *TCPConn) SetKeepAlive(on bool) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	return c.send(tcpCmd{op: cmdKeepAlive, c: c, on: on, arg: int64(15 * time.Second)})
 }
 
 // SetKeepAlivePeriod turns keepalive on with d as idle time and interval.
 func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	if d <= 0 {
 		return c.opErr("set", syscall.EINVAL)
 	}
@@ -319,6 +380,9 @@ func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
 // positive one is accepted and behaves like the default (Close never
 // blocks).
 func (c *TCPConn) SetLinger(sec int) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	c.linger0.Store(sec == 0)
 	return nil
 }
@@ -331,12 +395,17 @@ func (c *TCPConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr
 
 // SetDeadline sets the read and write deadlines.
 func (c *TCPConn) SetDeadline(t time.Time) error {
-	c.SetReadDeadline(t)
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
 	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline sets the read deadline; a blocked Read sees the new value.
 func (c *TCPConn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	c.readDeadline.Store(unixNano(t))
 	c.rwait.Add(1)
 	signal(c.rnotify, &c.rwait)
@@ -346,6 +415,9 @@ func (c *TCPConn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the write deadline; a blocked Write sees it.
 func (c *TCPConn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
 	c.writeDeadline.Store(unixNano(t))
 	c.wwait.Add(1)
 	signal(c.wnotify, &c.wwait)
@@ -428,6 +500,7 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 	c.sock = sock
 	if err := c.send(tcpCmd{op: cmdOpen, c: c}); err != nil {
 		e.tab.Close(sock)
+		c.releaseApp() // the worker never had it: the collector takes the rings
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	for {
@@ -435,10 +508,12 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 			break
 		}
 		if en := c.errno.Load(); en != 0 {
+			c.releaseApp()
 			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
 				Err: os.NewSyscallError("connect", syscall.Errno(en))}
 		}
 		if c.gone.Load() {
+			c.releaseApp()
 			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
 				Err: os.NewSyscallError("connect", syscall.ECONNRESET)}
 		}
@@ -451,11 +526,13 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 		c.wwait.Add(-1)
 		if err != nil {
 			c.send(tcpCmd{op: cmdAbort, c: c})
+			c.releaseApp()
 			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr, Err: err}
 		}
 	}
 	if err := e.trackConn(c); err != nil {
 		c.send(tcpCmd{op: cmdAbort, c: c})
+		c.releaseApp()
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	return c, nil

@@ -107,7 +107,8 @@ func (ln *TCPListener) register(ep *tcp.Endpoint, c *TCPConn) {
 	ln.mu.Unlock()
 }
 
-// unregister is called by the worker that frees c. A connection that
+// unregister is called by the worker that frees c (before it drops its
+// own reference to the rings). A connection that
 // reached the accept queue stays mapped: Accept returns it, and its first
 // read returns the error that ended it (ECONNRESET for a reset), as
 // Linux's accept(2) does with a connection reset while it waited. One that
@@ -115,8 +116,9 @@ func (ln *TCPListener) register(ep *tcp.Endpoint, c *TCPConn) {
 // once the listener is closed (the workers drain the queues then).
 func (ln *TCPListener) unregister(c *TCPConn) {
 	ln.mu.Lock()
-	if !c.estab.Load() || ln.closed.Load() {
+	if (!c.estab.Load() || ln.closed.Load()) && ln.byEP[c.ep] == c {
 		delete(ln.byEP, c.ep)
+		c.releaseApp() // no Accept can return it any more
 	}
 	ln.mu.Unlock()
 }
@@ -157,6 +159,7 @@ func (ln *TCPListener) AcceptTCP() (*TCPConn, error) {
 		if c != nil {
 			if err := ln.e.trackConn(c); err != nil {
 				c.send(tcpCmd{op: cmdAbort, c: c})
+				c.releaseApp()
 				return nil, ln.opErr("accept", err)
 			}
 			return c, nil

@@ -107,6 +107,7 @@ func (e *Engine) tcpConfig(lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.C
 		SendBuf:    e.cfg.TCPSendBuffer,
 		RecvBufMax: e.cfg.TCPRecvBuffer,
 		Challenge:  e.challenge,
+		Buffers:    &e.rings,
 	}
 }
 
@@ -413,6 +414,7 @@ func (w *worker) freeTCP(c *TCPConn) {
 	c.pubState.Store(uint32(tcp.Closed))
 	c.gone.Store(true) // pairs with the loads in TCPConn's Read and Write
 	c.signalAll()
+	c.release() // the worker's reference: it never touches the rings again
 }
 
 // tcpRound runs TCP's per-round work: application commands, expired
@@ -502,9 +504,12 @@ func (w *worker) listenerClosed(ln *TCPListener) {
 		if !ok {
 			break
 		}
-		if c := ln.take(ep); c != nil && !c.freed {
-			c.ep.Abort(w.now)
-			w.serviceTCP(c)
+		if c := ln.take(ep); c != nil {
+			if !c.freed {
+				c.ep.Abort(w.now)
+				w.serviceTCP(c)
+			}
+			c.releaseApp() // taken from the queue: no application will have it
 		}
 	}
 	if w.tcp.synq[ln] == 0 {

@@ -76,6 +76,9 @@ type Config struct {
 	// unless NoAutoTune.
 	RecvBufMin, RecvBufMax int
 	NoAutoTune             bool
+	// Buffers supplies the memory of both rings (nil: each ring is a
+	// fresh allocation). See BufferPool and Endpoint.ReleaseBuffers.
+	Buffers BufferPool
 	// OOOLimit bounds the out-of-order bytes held (default RecvBufMax/2);
 	// segments beyond it are dropped and counted.
 	OOOLimit int
@@ -165,4 +168,19 @@ func wscaleFor(n int) uint8 {
 		s++
 	}
 	return uint8(s)
+}
+
+// BufferPool lends ring memory to endpoints: Get(size) returns a slice of
+// exactly size bytes (a power of two in [MinRing, MaxRing]) that no one
+// else uses, and Put takes back one that Get returned, once its endpoint
+// called ReleaseBuffers. Both are called from the goroutines that create
+// and release endpoints (workers and applications), so an implementation
+// must be safe for concurrent use.
+//
+// The memory need not be zeroed: a ring never hands out a byte it has not
+// written first (see ByteRing), so what a previous connection left in it
+// cannot be read through the new one.
+type BufferPool interface {
+	Get(size int) []byte
+	Put(b []byte)
 }

@@ -23,6 +23,12 @@
 // ring's free space (bounded by the auto-tuned limit), so data the window
 // admitted always has room.
 //
+// Ring memory may come from Config.Buffers (a BufferPool) and need not be
+// zeroed: a ring publishes only bytes it wrote (ByteRing, "Stale
+// memory"). Endpoint.ReleaseBuffers gives it back once neither the worker
+// nor the application can touch the rings; the rings are then detached
+// (no data, no room), so a late access sees none of the reused memory.
+//
 // Close, CloseWrite and Abort come from the application through the
 // engine's inbox and are applied by the worker. After the application
 // writes into the send ring or reads from the receive ring, the engine

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"syscall"
 
 	"github.com/xdpengine/engine/header"
@@ -16,6 +17,7 @@ type Endpoint struct {
 	cc       cc.Algorithm
 	snd, rcv *ByteRing
 	listener *Listener // set while a passive endpoint is in the SYN queue
+	released bool      // ReleaseBuffers ran
 
 	// Send sequence space (RFC 9293 3.3.1). sndMax is the highest
 	// sequence sent; sndNxt falls back to sndUna after an RTO (go-back-N,
@@ -128,12 +130,15 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	snd, err := NewByteRing(c.SendBuf)
+	snd, err := c.newRing(c.SendBuf)
 	if err != nil {
 		return nil, err
 	}
-	rcv, err := NewByteRing(c.RecvBufMax)
+	rcv, err := c.newRing(c.RecvBufMax)
 	if err != nil {
+		if c.Buffers != nil {
+			c.Buffers.Put(snd.detach())
+		}
 		return nil, err
 	}
 	e := &Endpoint{cfg: c, snd: snd, rcv: rcv, cc: c.NewCC()}
@@ -167,6 +172,43 @@ func Dial(now int64, c Config) (*Endpoint, error) {
 	e.rtoAt = now + e.rto
 	return e, nil
 }
+
+// newRing returns a ring of size bytes, its memory from c.Buffers when set.
+func (c *Config) newRing(size int) (*ByteRing, error) {
+	if c.Buffers == nil {
+		return NewByteRing(size)
+	}
+	if size < MinRing || size > MaxRing || size&(size-1) != 0 {
+		return NewByteRing(size) // the error
+	}
+	b := c.Buffers.Get(size)
+	if len(b) != size {
+		return nil, fmt.Errorf("tcp: buffer pool returned %d bytes for a %d-byte ring: %w", len(b), size, ErrConfig)
+	}
+	return NewByteRingOn(b)
+}
+
+// ReleaseBuffers hands both rings' memory back to Config.Buffers (it does
+// nothing without a pool, and nothing the second time). Afterwards the
+// rings are detached: capacity 0, nothing to read, no room to write, so a
+// stray access finds none of the memory, which may already belong to
+// another connection; Released reports it.
+//
+// Contract: call it only once neither the worker (the endpoint is CLOSED
+// and forgotten) nor the application (its socket is closed and no Read or
+// Write is running) can touch the rings any more. The engine counts the
+// two owners and lets the last one call it.
+func (e *Endpoint) ReleaseBuffers() {
+	if e.cfg.Buffers == nil || e.released {
+		return
+	}
+	e.released = true
+	e.cfg.Buffers.Put(e.snd.detach())
+	e.cfg.Buffers.Put(e.rcv.detach())
+}
+
+// Released reports whether ReleaseBuffers gave the rings' memory back.
+func (e *Endpoint) Released() bool { return e.released }
 
 // SendRing is the ring the application writes into (producer side:
 // Write, Free). Safe to call from any goroutine.

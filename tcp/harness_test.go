@@ -118,6 +118,7 @@ type simOpts struct {
 	maxQueue             int64
 	bidirectional        bool
 	recvBufMin, recvBufM int
+	bufs                 BufferPool // ring memory (nil: allocated)
 }
 
 func newSim(t testing.TB, o simOpts) *sim {
@@ -137,6 +138,7 @@ func newSim(t testing.TB, o simOpts) *sim {
 		c.DisableSACK, c.DisableTimestamps = !o.sack, !o.ts
 		c.RecvBufMin, c.RecvBufMax = o.recvBufMin, o.recvBufM
 		c.SendBuf = 1 << 20
+		c.Buffers = o.bufs
 	}
 	a, err := Dial(0, ca)
 	if err != nil {

@@ -25,6 +25,14 @@ import (
 // it (the tail store / tail load pair returns space). Go's atomics are
 // sequentially consistent, which gives both orders.
 //
+// Stale memory. The consumer only ever sees bytes in [tail, head), and
+// head only advances over bytes written first: Write and Append copy and
+// then publish; Commit publishes bytes that WriteAt placed (the receive
+// side commits only the contiguous ranges its out-of-order queue recorded
+// as written, and WriteAt reports exactly what it wrote). So a ring may be
+// built on reused memory (NewByteRingOn) holding anything: no byte of it
+// is read before this ring wrote it.
+//
 // Producer methods: Write, Append, WriteAt, Commit, Free. Consumer
 // methods: Read, Peek, Discard, Len. Cap may be called by anyone. Each role
 // belongs to one goroutine at a time.
@@ -57,6 +65,28 @@ func NewByteRing(size int) (*ByteRing, error) {
 	return &ByteRing{buf: make([]byte, size), mask: uint64(size - 1)}, nil
 }
 
+// NewByteRingOn returns an empty ring over buf (not cleared: see "Stale
+// memory" above), whose length must be a power of two in [MinRing,
+// MaxRing]; otherwise the error wraps ErrConfig.
+func NewByteRingOn(buf []byte) (*ByteRing, error) {
+	size := len(buf)
+	if size < MinRing || size > MaxRing || size&(size-1) != 0 {
+		return nil, fmt.Errorf("tcp: ring size %d is not a power of two in [%d, %d]: %w", size, MinRing, MaxRing, ErrConfig)
+	}
+	return &ByteRing{buf: buf[:size:size], mask: uint64(size - 1)}, nil
+}
+
+// detach takes the ring's memory away and returns it. The ring then has
+// no room and no data (capacity 0, head = tail): Write, Append and WriteAt
+// store nothing and Read and Peek return nothing, so a stray access after
+// the memory went back to a pool sees none of it.
+func (r *ByteRing) detach() []byte {
+	b := r.buf
+	r.buf, r.mask = nil, 0
+	r.tail.Store(r.head.Load())
+	return b
+}
+
 // Cap returns the capacity in bytes.
 func (r *ByteRing) Cap() int { return len(r.buf) }
 
@@ -72,7 +102,7 @@ func (r *ByteRing) Len() int {
 func (r *ByteRing) Free() int {
 	h := r.head.Load()
 	t := r.tail.Load() // pairs with the consumer's tail store
-	return len(r.buf) - int(h-t)
+	return max(len(r.buf)-int(h-t), 0)
 }
 
 // Consumed returns the total number of bytes ever consumed (the tail
@@ -111,6 +141,7 @@ func (r *ByteRing) WriteAt(off int, p []byte) int {
 // Commit publishes n bytes already placed by WriteAt at offset 0..n. n
 // must not exceed Free. Producer only.
 func (r *ByteRing) Commit(n int) {
+	n = min(n, r.Free())
 	if n <= 0 {
 		return
 	}

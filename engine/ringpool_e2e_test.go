@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// waitLent waits until every ring buffer the engine lent came back.
+func waitLent(t *testing.T, eng *Engine, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.rings.lent() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d ring buffers never returned to the pool (gets %d, puts %d)",
+				what, eng.rings.lent(), eng.rings.gets.Load(), eng.rings.puts.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTCPRingReuse: short connections one after another, each echoing a
+// request that names it; every reply is the connection's own request (no
+// bytes of an earlier connection whose memory the rings reuse), the
+// rings of every finished connection return to the pool, and later
+// connections take them from it.
+func TestTCPRingReuse(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	ln, err := eng.ListenTCP("tcp4", ":7100", TCPListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var req [300]byte
+				if _, err := io.ReadFull(c, req[:]); err != nil {
+					return
+				}
+				c.Write(req[:])
+				c.Read(req[:1]) // the client's FIN
+			}()
+		}
+	}()
+	const n = 60
+	err = bed.Do(func() error {
+		for i := range n {
+			c, err := net.DialTimeout("tcp4", engineAddr(bed, 7100).String(), 5*time.Second)
+			if err != nil {
+				return err
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			var req, resp [300]byte
+			for j := 0; j < len(req); j += 4 {
+				binary.BigEndian.PutUint32(req[j:], uint32(i*1000+j))
+			}
+			if _, err := c.Write(req[:]); err != nil {
+				c.Close()
+				return err
+			}
+			if _, err := io.ReadFull(c, resp[:]); err != nil {
+				c.Close()
+				return err
+			}
+			c.Close()
+			if resp != req {
+				return fmt.Errorf("connection %d: reply is not its request", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLent(t, eng, "short connections")
+	if g, r := eng.rings.gets.Load(), eng.rings.reused.Load(); g != 2*n || r == 0 {
+		t.Errorf("ring buffers: %d taken (want %d), %d of them reused (want > 0)", g, 2*n, r)
+	}
+	t.Logf("ring buffers: %d taken, %d reused", eng.rings.gets.Load(), eng.rings.reused.Load())
+}
+
+// TestTCPCloseRacesRead: Close while another goroutine reads (data
+// streaming in) and another writes; both return net.ErrClosed, every later
+// call on the connection does too, and the rings go back to the pool.
+// Run with -race.
+func TestTCPCloseRacesRead(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	pln := peerListenTCP(t, bed, 7200)
+	go func() {
+		for {
+			c, err := pln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				go io.Copy(io.Discard, c)
+				buf := make([]byte, 32<<10)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		nc, err := eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7200).String())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := nc.(*TCPConn)
+		c.SetLinger(0) // reset on Close: the connection ends at once, no TIME-WAIT
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					errs[0] = err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Write(buf); err != nil {
+					errs[1] = err
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		for k, err := range errs {
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("round %d: %s returned %v, want net.ErrClosed", i, []string{"Read", "Write"}[k], err)
+			}
+		}
+		var b [8]byte
+		if _, err := c.Read(b[:]); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close: %v", err)
+		}
+		if _, err := c.Write(b[:]); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after Close: %v", err)
+		}
+		for name, err := range map[string]error{
+			"CloseWrite": c.CloseWrite(), "SetNoDelay": c.SetNoDelay(true), "SetKeepAlive": c.SetKeepAlive(true),
+			"SetDeadline": c.SetDeadline(time.Now()), "SetLinger": c.SetLinger(1), "Close": c.Close(),
+		} {
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("%s after Close: %v", name, err)
+			}
+		}
+	}
+	waitLent(t, eng, "closed while reading")
+}
+
+// TestTCPRingsUnaccepted: connections that no Accept took, discarded when
+// the listener closes, and a Dial refused by the peer give their rings
+// back.
+func TestTCPRingsUnaccepted(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	ln, err := eng.ListenTCP("tcp4", ":7300", TCPListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := peerDialTCP(t, bed, engineAddr(bed, 7300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if eng.rings.lent() != 10 {
+		t.Fatalf("%d ring buffers lent, want 10", eng.rings.lent())
+	}
+	ln.Close()
+	waitLent(t, eng, "listener closed with 5 connections in its queue")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7301).String())
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v, want ECONNREFUSED", err)
+	}
+	waitLent(t, eng, "refused dial")
+	if eng.rings.gets.Load() != 12 {
+		t.Errorf("%d ring buffers taken, want 12", eng.rings.gets.Load())
+	}
+}
