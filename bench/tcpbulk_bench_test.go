@@ -2,14 +2,12 @@ package bench
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/testbed"
 )
 
 // BenchmarkTCPBulk measures one TCP connection's bulk throughput over the
@@ -20,19 +18,7 @@ import (
 //
 //	go test ./bench -run '^$' -bench TCPBulk -benchtime=200x -count=5
 func BenchmarkTCPBulk(b *testing.B) {
-	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
-	eng, err := engine.New(engine.Config{
-		Interface: bed.HostIf,
-		Addrs:     []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
+	bed, eng := engineBed(b, engine.Config{})
 	eln, err := eng.Listen("tcp4", ":5201")
 	if err != nil {
 		b.Fatal(err)

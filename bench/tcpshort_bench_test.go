@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
@@ -73,19 +72,7 @@ func shortRound(bed *testbed.Bed, to netip.AddrPort, n int) (time.Duration, erro
 //
 //	go test ./bench -run '^$' -bench TCPShortConn -benchtime=4000x -count=5
 func BenchmarkTCPShortConn(b *testing.B) {
-	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
-	eng, err := engine.New(engine.Config{
-		Interface: bed.HostIf,
-		Addrs:     []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
+	bed, eng := engineBed(b, engine.Config{})
 	eln, err := eng.Listen("tcp4", ":5301")
 	if err != nil {
 		b.Fatal(err)

@@ -91,19 +91,7 @@ func sizeName(n int) string {
 }
 
 func benchUDPEcho(b *testing.B, size int, mode engine.PollMode) {
-	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
-	eng, err := engine.New(engine.Config{
-		Interface: bed.HostIf, Poll: mode,
-		Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
+	bed, eng := engineBed(b, engine.Config{Poll: mode})
 	es, err := eng.ListenPacket("udp4", ":7007")
 	if err != nil {
 		b.Fatal(err)

@@ -550,28 +550,7 @@ func (e *Engine) trackConn(c *TCPConn) error {
 }
 
 func resolveTCP(network, address string) (netip.AddrPort, error) {
-	if network != "tcp" && network != "tcp4" {
-		return netip.AddrPort{}, net.UnknownNetworkError(network)
-	}
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	addr := netip.IPv4Unspecified()
-	if host != "" {
-		if addr, err = netip.ParseAddr(host); err != nil {
-			return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (the engine resolves no names): %w", host, err)
-		}
-	}
-	p, err := net.LookupPort("tcp", port)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	addr = addr.Unmap()
-	if !addr.Is4() {
-		return netip.AddrPort{}, syscall.EAFNOSUPPORT
-	}
-	return netip.AddrPortFrom(addr, uint16(p)), nil
+	return resolveAddr("tcp", network, address)
 }
 
 var _ net.Conn = (*TCPConn)(nil)

@@ -147,7 +147,14 @@ func (e *Engine) openUDP(network string) (*UDPConn, error) {
 }
 
 func resolveUDP(network, address string) (netip.AddrPort, error) {
-	if network != "udp" && network != "udp4" {
+	return resolveAddr("udp", network, address)
+}
+
+// resolveAddr parses "host:port" for proto ("udp" or "tcp"): network must be
+// proto or proto+"4", the host a literal IPv4 address or empty (the
+// wildcard), the port a number or a service name.
+func resolveAddr(proto, network, address string) (netip.AddrPort, error) {
+	if network != proto && network != proto+"4" {
 		return netip.AddrPort{}, net.UnknownNetworkError(network)
 	}
 	host, port, err := net.SplitHostPort(address)
@@ -160,7 +167,7 @@ func resolveUDP(network, address string) (netip.AddrPort, error) {
 			return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (the engine resolves no names): %w", host, err)
 		}
 	}
-	p, err := net.LookupPort("udp", port)
+	p, err := net.LookupPort(proto, port)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
