@@ -14,7 +14,7 @@ import (
 // (.3, the baseline every comparison uses) and starts an engine owning .1
 // with cfg (Interface, Addrs and Logger are filled in). Both are torn down
 // when b ends.
-func engineBed(b *testing.B, cfg engine.Config) (*testbed.Bed, *engine.Engine) {
+func engineBed(b testing.TB, cfg engine.Config) (*testbed.Bed, *engine.Engine) {
 	b.Helper()
 	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
 	cfg.Interface = bed.HostIf

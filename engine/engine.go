@@ -203,6 +203,7 @@ func (e *Engine) Start() (err error) {
 	e.startTime = time.Now()
 	e.state.Store(stateRunning)
 	for _, w := range e.workers {
+		w.wk.start()
 		e.wg.Add(1)
 		go w.run(&e.wg)
 	}

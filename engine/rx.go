@@ -208,7 +208,7 @@ func (w *worker) handleUDP(frame []byte, ip header.IPv4, linkBcast, steered bool
 		return
 	}
 	from := netip.AddrPortFrom(netip.AddrFrom4(src), u.SrcPort())
-	if !c.deliver(u.Payload(), from) {
+	if !c.deliver(w.wk, u.Payload(), from) {
 		w.st.DropRecvBuffer++
 	}
 }
@@ -281,7 +281,7 @@ func (w *worker) handleICMPError(m header.ICMPv4) {
 		return // unconnected sockets do not see ICMP errors (no IP_RECVERR)
 	}
 	if c, ok := sock.Endpoint().(*UDPConn); ok && (re.Fatal || re.Errno == syscall.EMSGSIZE) {
-		c.setSoftError(re.Errno)
+		c.setSoftError(w.wk, re.Errno)
 	}
 }
 

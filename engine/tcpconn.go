@@ -115,8 +115,9 @@ func (c *TCPConn) releaseApp() {
 }
 
 // publish turns endpoint events into state the application sees, and wakes
-// it. Worker side.
+// it (through the owner's waker). Worker side.
 func (c *TCPConn) publish(ev tcp.Events) {
+	k := c.owner.wk
 	if ev&tcp.EvError != 0 {
 		c.errno.Store(uint32(c.ep.Err())) // pairs with the loads in Read, Write, Dial
 	}
@@ -126,20 +127,15 @@ func (c *TCPConn) publish(ev tcp.Events) {
 	if ev&tcp.EvEstablished != 0 {
 		c.estab.Store(true) // pairs with the loads in dial and Accept
 		if c.ln != nil {
-			c.ln.signal()
+			k.wake(c.ln.notify, &c.ln.waiting)
 		}
 	}
 	if ev&(tcp.EvReadable|tcp.EvPeerClosed|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
-		signal(c.rnotify, &c.rwait)
+		k.wake(c.rnotify, &c.rwait)
 	}
 	if ev&(tcp.EvWritable|tcp.EvEstablished|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
-		signal(c.wnotify, &c.wwait)
+		k.wake(c.wnotify, &c.wwait)
 	}
-}
-
-func (c *TCPConn) signalAll() {
-	signal(c.rnotify, &c.rwait)
-	signal(c.wnotify, &c.wwait)
 }
 
 // signal wakes a goroutine waiting on ch. Pairs with the Add(1) of the

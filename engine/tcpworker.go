@@ -413,7 +413,8 @@ func (w *worker) freeTCP(c *TCPConn) {
 	}
 	c.pubState.Store(uint32(tcp.Closed))
 	c.gone.Store(true) // pairs with the loads in TCPConn's Read and Write
-	c.signalAll()
+	w.wk.wake(c.rnotify, &c.rwait)
+	w.wk.wake(c.wnotify, &c.wwait)
 	c.release() // the worker's reference: it never touches the rings again
 }
 

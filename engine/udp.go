@@ -188,9 +188,10 @@ func relabel(err error, op, network string) error {
 	return &net.OpError{Op: op, Net: network, Err: err}
 }
 
-// deliver queues a datagram for the application; called by workers. It
-// reports false when the receive buffer is full (the datagram is dropped).
-func (c *UDPConn) deliver(payload []byte, from netip.AddrPort) bool {
+// deliver queues a datagram for the application; called by workers, which
+// wake the reader through k. It reports false when the receive buffer is
+// full (the datagram is dropped).
+func (c *UDPConn) deliver(k *waker, payload []byte, from netip.AddrPort) bool {
 	if c.closed.Load() || c.rxBytes.Load()+int64(len(payload)) > c.rcvbuf {
 		return false
 	}
@@ -204,7 +205,7 @@ func (c *UDPConn) deliver(payload []byte, from netip.AddrPort) bool {
 		return false
 	}
 	c.rxBytes.Add(int64(n))
-	c.signal()
+	k.wake(c.notify, &c.waiting)
 	return true
 }
 
@@ -220,11 +221,12 @@ func (c *UDPConn) signal() {
 	}
 }
 
-// setSoftError records an errno from an ICMP error for the next call.
-func (c *UDPConn) setSoftError(errno syscall.Errno) {
+// setSoftError records an errno from an ICMP error for the next call;
+// called by workers.
+func (c *UDPConn) setSoftError(k *waker, errno syscall.Errno) {
 	c.softErr.Store(uint32(errno))
 	c.waiting.Add(1) // force the wakeup even if no reader counted itself yet
-	c.signal()
+	k.wake(c.notify, &c.waiting)
 	c.waiting.Add(-1)
 }
 

@@ -84,6 +84,7 @@ type worker struct {
 	freeSlot []int
 
 	faults *faults // testing only (Config.Faults); nil otherwise
+	wk     *waker  // wakes application goroutines (see waker)
 
 	tcp   tcpWorker
 	ssReq atomic.Bool                     // Engine.Sockets asks for a listing; cleared after ssOut's Store
@@ -121,6 +122,10 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 		w.faults = newFaults(e.cfg.Faults, q)
 	}
 	if err := w.initTCP(); err != nil {
+		return nil, err
+	}
+	if w.wk, err = newWaker(); err != nil {
+		unix.Close(efd)
 		return nil, err
 	}
 	addrs := make([][4]byte, 0, len(e.cfg.Addrs))
@@ -192,6 +197,7 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		work := w.poll()
 		if w.now-lastTick >= int64(tickInterval) || w.statsReq.Load() {
 			w.tick()
+			w.wk.flush()
 			lastTick = w.now
 		}
 		if w.ssReq.Load() {
@@ -260,6 +266,7 @@ func (w *worker) poll() int {
 	if w.sock.TxInFlight() > 0 {
 		work += w.sock.Complete()
 	}
+	w.wk.flush() // after the round's frames left
 	return work
 }
 
@@ -371,6 +378,7 @@ func (w *worker) drainOnStop() {
 	for _, slot := range w.parkedSlots() {
 		w.e.bufs.put(w.parked[slot].buf)
 	}
+	w.wk.flush()
 }
 
 func (w *worker) parkedSlots() []int {
@@ -397,6 +405,7 @@ func (w *worker) close() error {
 		unix.Close(w.efd)
 		w.efd = -1
 	}
+	w.wk.close()
 	return err
 }
 
