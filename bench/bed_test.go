@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -9,6 +10,18 @@ import (
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/testbed"
 )
+
+var pollMode = flag.String("poll", "adaptive",
+	"worker poll mode (adaptive, busy, interrupt) for the benchmarks that do not compare modes themselves")
+
+// pollFlag returns the -poll flag's mode.
+func pollFlag(tb testing.TB) engine.PollMode {
+	m, err := engine.ParsePollMode(*pollMode)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
 
 // engineBed builds a test bed whose host side also has a kernel address
 // (.3, the baseline every comparison uses) and starts an engine owning .1

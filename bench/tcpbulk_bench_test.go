@@ -18,7 +18,7 @@ import (
 //
 //	go test ./bench -run '^$' -bench TCPBulk -benchtime=200x -count=5
 func BenchmarkTCPBulk(b *testing.B) {
-	bed, eng := engineBed(b, engine.Config{})
+	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
 	eln, err := eng.Listen("tcp4", ":5201")
 	if err != nil {
 		b.Fatal(err)

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -34,13 +36,32 @@ func shortServer(ln net.Listener) {
 	}
 }
 
-// shortRound makes n connections one after another from the peer kernel:
-// connect, send 64 bytes, read 64 bytes, close.
-func shortRound(bed *testbed.Bed, to netip.AddrPort, n int) (time.Duration, error) {
-	var el time.Duration
-	err := bed.Do(func() error {
+// shortRound makes n connections from the peer kernel, split among
+// clients goroutines that each connect, send 64 bytes, read 64 bytes and
+// close, one connection after another.
+func shortRound(bed *testbed.Bed, to netip.AddrPort, n, clients int) (time.Duration, error) {
+	start := time.Now()
+	errs := make(chan error, clients)
+	for i := range clients {
+		go func() { errs <- shortClient(bed, to, n/clients+btoi(i < n%clients)) }()
+	}
+	var err error
+	for range clients {
+		err = errors.Join(err, <-errs)
+	}
+	return time.Since(start), err
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func shortClient(bed *testbed.Bed, to netip.AddrPort, n int) error {
+	return bed.Do(func() error {
 		var req, resp [64]byte
-		start := time.Now()
 		for range n {
 			c, err := net.DialTimeout("tcp4", to.String(), 5*time.Second)
 			if err != nil {
@@ -57,22 +78,32 @@ func shortRound(bed *testbed.Bed, to netip.AddrPort, n int) (time.Duration, erro
 			}
 			c.Close()
 		}
-		el = time.Since(start)
 		return nil
 	})
-	return el, err
 }
 
 // BenchmarkTCPShortConn measures short connections per second (connect,
 // 64-byte request, 64-byte reply, close; the client closes first, so
 // TIME-WAIT stays with the client) against the engine's TCP and against the
 // host kernel's (the bed's .3 address, passed to the kernel by the XDP
-// program), from the same client in the peer namespace, rounds alternating.
-// One op is one connection to each server.
+// program), from the same clients in the peer namespace, rounds
+// alternating. One op is one connection to each server. clients=1 is one
+// connection at a time (a chain of wakeups: latency-bound); clients=16 keeps
+// 16 in flight (what a load generator does: the servers' cost per
+// connection decides).
 //
-//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=4000x -count=5
+//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy]
 func BenchmarkTCPShortConn(b *testing.B) {
-	bed, eng := engineBed(b, engine.Config{})
+	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
+	// Tens of thousands of connections leave TIME-WAITs at the client: let
+	// it reuse them (RFC 7323 timestamps make that safe) from a wider range.
+	if err := bed.Do(func() error {
+		return errors.Join(
+			os.WriteFile("/proc/sys/net/ipv4/tcp_tw_reuse", []byte("1"), 0),
+			os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0))
+	}); err != nil {
+		b.Fatal(err)
+	}
 	eln, err := eng.Listen("tcp4", ":5301")
 	if err != nil {
 		b.Fatal(err)
@@ -88,34 +119,33 @@ func BenchmarkTCPShortConn(b *testing.B) {
 	toEngine := netip.AddrPortFrom(bed.EngineAddr, 5301)
 	toKernel := netip.AddrPortFrom(bed.HostAddr, 5302)
 	for _, to := range []netip.AddrPort{toEngine, toKernel} { // warm up: ARP, caches
-		if _, err := shortRound(bed, to, 20); err != nil {
+		if _, err := shortRound(bed, to, 20, 1); err != nil {
 			b.Fatalf("warm-up to %v: %v", to, err)
 		}
 	}
-
-	const round = 500
-	var engRate, kerRate []float64
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done := 0; done < b.N; done += round {
-		n := min(round, b.N-done)
-		for _, side := range []struct {
-			to    netip.AddrPort
-			rates *[]float64
-		}{{toEngine, &engRate}, {toKernel, &kerRate}} {
-			el, err := shortRound(bed, side.to, n)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			const round = 500
+			var engRate, kerRate []float64
+			b.ReportAllocs()
+			for done := 0; done < b.N; done += round {
+				n := min(round, b.N-done)
+				for _, side := range []struct {
+					to    netip.AddrPort
+					rates *[]float64
+				}{{toEngine, &engRate}, {toKernel, &kerRate}} {
+					el, err := shortRound(bed, side.to, n, clients)
+					if err != nil {
+						b.Fatalf("to %v: %v", side.to, err)
+					}
+					*side.rates = append(*side.rates, float64(n)/el.Seconds())
 				}
-				b.Fatalf("to %v: %v", side.to, err)
 			}
-			*side.rates = append(*side.rates, float64(n)/el.Seconds())
-		}
+			b.StopTimer()
+			e, k := median(engRate), median(kerRate)
+			b.ReportMetric(e, "engine-conn/s")
+			b.ReportMetric(k, "kernel-conn/s")
+			b.ReportMetric(e/k, "engine/kernel")
+		})
 	}
-	b.StopTimer()
-	e, k := median(engRate), median(kerRate)
-	b.ReportMetric(e, "engine-conn/s")
-	b.ReportMetric(k, "kernel-conn/s")
-	b.ReportMetric(e/k, "engine/kernel")
 }

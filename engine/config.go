@@ -19,7 +19,9 @@ type PollMode int
 const (
 	// PollAdaptive spins while there is traffic and, after SpinTime of
 	// empty polls, sleeps in poll(2) until the kernel or an application
-	// wakes it: full speed under load, about no CPU when idle. The default.
+	// wakes it: full speed under load, about no CPU when idle. The spin
+	// is polite: sched_yield(2) between empty polls lets a thread that
+	// shares the core (the application, a client) run at once. The default.
 	PollAdaptive PollMode = iota
 	// PollBusy never sleeps (DPDK-style): lowest latency, one core per
 	// worker at 100% all the time.

@@ -39,9 +39,15 @@
 // only the worker writes; Stats reads the copy the worker published.
 //
 // Polling: PollBusy never sleeps; PollAdaptive (the default) spins for
-// Config.SpinTime after the last work and then sleeps in poll(2) on the
-// socket and an eventfd that applications write when they queue work for a
-// sleeping worker; PollInterrupt sleeps whenever a round found nothing.
+// Config.SpinTime after the last work, yielding the core between empty
+// polls, and then sleeps in poll(2) on the socket and an eventfd that
+// applications write when they queue work for a sleeping worker;
+// PollInterrupt sleeps whenever a round found nothing.
+//
+// Wakeups. A worker never readies an application goroutine itself: a
+// goroutine readied from a P that keeps spinning waits ~120 µs for another
+// P to steal it. Each worker collects its round's wakeups and hands them to
+// its waker goroutine, parked in the netpoller on an eventfd (waker.go).
 //
 // # Sockets and ownership
 //

@@ -212,6 +212,12 @@ func (w *worker) run(wg *sync.WaitGroup) {
 			continue
 		case PollAdaptive:
 			if w.now-lastWork < spin {
+				// A polite spin: a thread woken on this core (the
+				// application, a client, softirq work deferred to
+				// ksoftirqd) runs now instead of waiting for the
+				// scheduler to preempt a worker that never blocks.
+				// RawSyscall: the worker keeps its P.
+				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 				continue
 			}
 		}
