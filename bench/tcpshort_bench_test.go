@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,20 +39,87 @@ func shortServer(ln net.Listener) {
 	}
 }
 
-// shortRound makes n connections from the peer kernel, split among
-// clients goroutines that each connect, send 64 bytes, read 64 bytes and
-// close, one connection after another.
-func shortRound(bed *testbed.Bed, to netip.AddrPort, n, clients int) (time.Duration, error) {
-	start := time.Now()
-	errs := make(chan error, clients)
-	for i := range clients {
-		go func() { errs <- shortClient(bed, to, n/clients+btoi(i < n%clients)) }()
+// shortClient is a load generator running in its own process inside the
+// peer namespace (the test binary re-executed; see TestMain), so the
+// clients are plain goroutines of a process of their own, as with any load
+// tool, and share no Go scheduler with the engine.
+type shortClient struct {
+	cmd *testbed.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startShortClient(b *testing.B, bed *testbed.Bed) *shortClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := bed.Command(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=shortconn")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
 	}
-	var err error
-	for range clients {
-		err = errors.Join(err, <-errs)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
 	}
-	return time.Since(start), err
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		in.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("load generator: %v", err)
+		}
+		cancel()
+	})
+	return &shortClient{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+}
+
+// round makes n connections to to, split among clients concurrent
+// clients, and returns the time they took.
+func (c *shortClient) round(to netip.AddrPort, n, clients int) (time.Duration, error) {
+	if _, err := fmt.Fprintf(c.in, "%s %d %d\n", to, n, clients); err != nil {
+		return 0, err
+	}
+	if !c.out.Scan() {
+		return 0, fmt.Errorf("load generator exited: %v", c.out.Err())
+	}
+	line := c.out.Text()
+	var ns int64
+	if _, err := fmt.Sscanf(line, "ok %d", &ns); err != nil {
+		return 0, fmt.Errorf("load generator: %s", line)
+	}
+	return time.Duration(ns), nil
+}
+
+// shortConnChild is the load generator's main: each input line
+// "ADDR:PORT N CLIENTS" runs one round, answered by "ok NANOSECONDS" or
+// "error TEXT".
+func shortConnChild(in io.Reader, out io.Writer) int {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		var to string
+		var n, clients int
+		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &to, &n, &clients); err != nil || clients < 1 {
+			fmt.Fprintf(out, "error bad request %q\n", sc.Text())
+			continue
+		}
+		start := time.Now()
+		errs := make(chan error, clients)
+		for i := range clients {
+			go func() { errs <- shortConns(to, n/clients+btoi(i < n%clients)) }()
+		}
+		var err error
+		for range clients {
+			err = errors.Join(err, <-errs)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "error %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+			continue
+		}
+		fmt.Fprintf(out, "ok %d\n", time.Since(start).Nanoseconds())
+	}
+	return 0
 }
 
 func btoi(b bool) int {
@@ -59,38 +129,38 @@ func btoi(b bool) int {
 	return 0
 }
 
-func shortClient(bed *testbed.Bed, to netip.AddrPort, n int) error {
-	return bed.Do(func() error {
-		var req, resp [64]byte
-		for range n {
-			c, err := net.DialTimeout("tcp4", to.String(), 5*time.Second)
-			if err != nil {
-				return err
-			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Write(req[:]); err != nil {
-				c.Close()
-				return err
-			}
-			if _, err := io.ReadFull(c, resp[:]); err != nil {
-				c.Close()
-				return err
-			}
-			c.Close()
+// shortConns makes n connections one after another: connect, send 64
+// bytes, read 64 bytes, close.
+func shortConns(to string, n int) error {
+	var req, resp [64]byte
+	for range n {
+		c, err := net.DialTimeout("tcp4", to, 5*time.Second)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(req[:]); err != nil {
+			c.Close()
+			return err
+		}
+		if _, err := io.ReadFull(c, resp[:]); err != nil {
+			c.Close()
+			return err
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // BenchmarkTCPShortConn measures short connections per second (connect,
 // 64-byte request, 64-byte reply, close; the client closes first, so
 // TIME-WAIT stays with the client) against the engine's TCP and against the
 // host kernel's (the bed's .3 address, passed to the kernel by the XDP
-// program), from the same clients in the peer namespace, rounds
-// alternating. One op is one connection to each server. clients=1 is one
-// connection at a time (a chain of wakeups: latency-bound); clients=16 keeps
-// 16 in flight (what a load generator does: the servers' cost per
-// connection decides).
+// program), from the same load generator (a process of its own in the peer
+// namespace), rounds alternating. One op is one connection to each server.
+// clients=1 is one connection at a time (a chain of wakeups between
+// threads: latency-bound); clients=16 keeps 16 in flight, as a load tool
+// does.
 //
 //	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy]
 func BenchmarkTCPShortConn(b *testing.B) {
@@ -118,8 +188,9 @@ func BenchmarkTCPShortConn(b *testing.B) {
 	go shortServer(kln)
 	toEngine := netip.AddrPortFrom(bed.EngineAddr, 5301)
 	toKernel := netip.AddrPortFrom(bed.HostAddr, 5302)
+	gen := startShortClient(b, bed)
 	for _, to := range []netip.AddrPort{toEngine, toKernel} { // warm up: ARP, caches
-		if _, err := shortRound(bed, to, 20, 1); err != nil {
+		if _, err := gen.round(to, 20, 1); err != nil {
 			b.Fatalf("warm-up to %v: %v", to, err)
 		}
 	}
@@ -134,7 +205,7 @@ func BenchmarkTCPShortConn(b *testing.B) {
 					to    netip.AddrPort
 					rates *[]float64
 				}{{toEngine, &engRate}, {toKernel, &kerRate}} {
-					el, err := shortRound(bed, side.to, n, clients)
+					el, err := gen.round(side.to, n, clients)
 					if err != nil {
 						b.Fatalf("to %v: %v", side.to, err)
 					}
