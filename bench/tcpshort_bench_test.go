@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,17 +199,24 @@ func BenchmarkTCPShortConn(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			const round = 500
 			var engRate, kerRate []float64
+			var engCPU, kerCPU time.Duration // machine CPU (all processes, softirq) during the rounds
+			var engN, kerN int
 			b.ReportAllocs()
 			for done := 0; done < b.N; done += round {
 				n := min(round, b.N-done)
 				for _, side := range []struct {
 					to    netip.AddrPort
 					rates *[]float64
-				}{{toEngine, &engRate}, {toKernel, &kerRate}} {
+					cpu   *time.Duration
+					conns *int
+				}{{toEngine, &engRate, &engCPU, &engN}, {toKernel, &kerRate, &kerCPU, &kerN}} {
+					before := machineCPU()
 					el, err := gen.round(side.to, n, clients)
 					if err != nil {
 						b.Fatalf("to %v: %v", side.to, err)
 					}
+					*side.cpu += machineCPU() - before
+					*side.conns += n
 					*side.rates = append(*side.rates, float64(n)/el.Seconds())
 				}
 			}
@@ -216,7 +224,33 @@ func BenchmarkTCPShortConn(b *testing.B) {
 			e, k := median(engRate), median(kerRate)
 			b.ReportMetric(e, "engine-conn/s")
 			b.ReportMetric(k, "kernel-conn/s")
+			if engN > 0 && kerN > 0 {
+				b.ReportMetric(float64(engCPU.Microseconds())/float64(engN), "engine-cpu-µs/conn")
+				b.ReportMetric(float64(kerCPU.Microseconds())/float64(kerN), "kernel-cpu-µs/conn")
+			}
 			b.ReportMetric(e/k, "engine/kernel")
 		})
 	}
+}
+
+// machineCPU returns the CPU time the whole machine has spent out of idle
+// (every process, interrupts and softirq; /proc/stat, 10 ms ticks), so
+// that the client's and the kernel's share of a connection is counted for
+// both servers alike.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * 10 * time.Millisecond // USER_HZ = 100
 }

@@ -55,6 +55,7 @@ type Engine struct {
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
 	rings     ringPool              // TCP ring memory, reused across connections (ringpool.go)
+	endpoints endpointPool          // TCP control blocks, reused likewise
 
 	prog    *afxdp.Program
 	workers []*worker

@@ -55,3 +55,25 @@ func (p *ringPool) Put(b []byte) {
 	}
 	p.class[k].Put(unsafe.SliceData(b))
 }
+
+// endpointPool recycles TCP control blocks (tcp.EndpointPool): an endpoint
+// comes back when both owners of its connection are done with it (the
+// same point where its ring memory goes back, TCPConn.release), so a
+// server of short connections allocates no endpoint per connection.
+type endpointPool struct {
+	p            sync.Pool
+	gets, reused atomic.Int64 // counters for tests and diagnostics
+}
+
+var _ tcp.EndpointPool = (*endpointPool)(nil)
+
+func (p *endpointPool) Get() *tcp.Endpoint {
+	p.gets.Add(1)
+	e, _ := p.p.Get().(*tcp.Endpoint)
+	if e != nil {
+		p.reused.Add(1)
+	}
+	return e
+}
+
+func (p *endpointPool) Put(e *tcp.Endpoint) { p.p.Put(e) }

@@ -93,7 +93,11 @@ func TestTCPRingReuse(t *testing.T) {
 	if g, r := eng.rings.gets.Load(), eng.rings.reused.Load(); g != 2*n || r == 0 {
 		t.Errorf("ring buffers: %d taken (want %d), %d of them reused (want > 0)", g, 2*n, r)
 	}
-	t.Logf("ring buffers: %d taken, %d reused", eng.rings.gets.Load(), eng.rings.reused.Load())
+	if g, r := eng.endpoints.gets.Load(), eng.endpoints.reused.Load(); g != n || r == 0 {
+		t.Errorf("endpoints: %d made (want %d), %d of them recycled (want > 0)", g, n, r)
+	}
+	t.Logf("ring buffers: %d taken, %d reused; endpoints: %d made, %d recycled",
+		eng.rings.gets.Load(), eng.rings.reused.Load(), eng.endpoints.gets.Load(), eng.endpoints.reused.Load())
 }
 
 // TestTCPCloseRacesRead: Close while another goroutine reads (data

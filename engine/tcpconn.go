@@ -39,7 +39,8 @@ import (
 // releaseApp: in Close (after any Read or Write in progress has left, and
 // every later one returns net.ErrClosed before looking at a ring), by the
 // listener when it discards a connection no Accept returned, and by Dial
-// when it fails. The last drop calls Endpoint.ReleaseBuffers. A reference
+// when it fails. The last drop calls Endpoint.Recycle (the rings and the
+// control block go back to their pools). A reference
 // never dropped (a command the worker never ran) only costs the reuse: the
 // collector frees the memory.
 type TCPConn struct {
@@ -100,7 +101,7 @@ func (e *Engine) newTCPConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) 
 func (c *TCPConn) release() {
 	switch n := c.refs.Add(-1); { // pairs with the other owner's Add(-1)
 	case n == 0:
-		c.ep.ReleaseBuffers()
+		c.ep.Recycle() // rings and control block
 	case n < 0:
 		panic("engine: TCP ring memory released twice")
 	}

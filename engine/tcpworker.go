@@ -108,6 +108,7 @@ func (e *Engine) tcpConfig(lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.C
 		RecvBufMax: e.cfg.TCPRecvBuffer,
 		Challenge:  e.challenge,
 		Buffers:    &e.rings,
+		Endpoints:  &e.endpoints,
 	}
 }
 

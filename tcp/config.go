@@ -79,6 +79,10 @@ type Config struct {
 	// Buffers supplies the memory of both rings (nil: each ring is a
 	// fresh allocation). See BufferPool and Endpoint.ReleaseBuffers.
 	Buffers BufferPool
+	// Endpoints recycles endpoints (nil: each is a fresh allocation): a
+	// new endpoint is taken from it when it has one, and Endpoint.Recycle
+	// gives one back. See EndpointPool.
+	Endpoints EndpointPool
 	// OOOLimit bounds the out-of-order bytes held (default RecvBufMax/2);
 	// segments beyond it are dropped and counted.
 	OOOLimit int
@@ -183,4 +187,16 @@ func wscaleFor(n int) uint8 {
 type BufferPool interface {
 	Get(size int) []byte
 	Put(b []byte)
+}
+
+// EndpointPool keeps endpoints that ended for connections that start:
+// a server of short connections then allocates no control block per
+// connection. Get returns nil when it has none; Put receives an endpoint
+// once its owners called Recycle (the same contract as ReleaseBuffers:
+// nobody touches it any more). Both are called from the goroutines that
+// create and recycle endpoints, so an implementation shared between
+// workers must be safe for concurrent use (a sync.Pool is).
+type EndpointPool interface {
+	Get() *Endpoint
+	Put(e *Endpoint)
 }

@@ -18,6 +18,7 @@ type Endpoint struct {
 	snd, rcv *ByteRing
 	listener *Listener // set while a passive endpoint is in the SYN queue
 	released bool      // ReleaseBuffers ran
+	recycled bool      // Recycle gave it to Config.Endpoints
 
 	// Send sequence space (RFC 9293 3.3.1). sndMax is the highest
 	// sequence sent; sndNxt falls back to sndUna after an RTO (go-back-N,
@@ -141,7 +142,17 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 		}
 		return nil, err
 	}
-	e := &Endpoint{cfg: c, snd: snd, rcv: rcv, cc: c.NewCC()}
+	var e *Endpoint
+	if c.Endpoints != nil {
+		e = c.Endpoints.Get()
+	}
+	if e != nil {
+		txr := e.txq.r // keep the RACK queue's memory, drop the rest
+		*e = Endpoint{txq: txQueue{r: txr}}
+	} else {
+		e = new(Endpoint)
+	}
+	e.cfg, e.snd, e.rcv, e.cc = c, snd, rcv, c.NewCC()
 	e.iss = c.ISS
 	e.sndUna, e.sndNxt, e.sndMax, e.sndBase = e.iss, e.iss, e.iss, e.iss.Add(1)
 	e.recoverSeq = e.iss
@@ -205,6 +216,19 @@ func (e *Endpoint) ReleaseBuffers() {
 	e.released = true
 	e.cfg.Buffers.Put(e.snd.detach())
 	e.cfg.Buffers.Put(e.rcv.detach())
+}
+
+// Recycle releases the rings' memory (ReleaseBuffers) and gives the
+// endpoint to Config.Endpoints for a later connection (once; nothing
+// without a pool). The contract is ReleaseBuffers': call it only when
+// neither the worker nor the application can touch the endpoint any more.
+func (e *Endpoint) Recycle() {
+	e.ReleaseBuffers()
+	if e.cfg.Endpoints == nil || e.recycled {
+		return
+	}
+	e.recycled = true
+	e.cfg.Endpoints.Put(e)
 }
 
 // Released reports whether ReleaseBuffers gave the rings' memory back.

@@ -1,0 +1,86 @@
+package tcp
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// slicePool is an EndpointPool for tests.
+type slicePool struct{ free []*Endpoint }
+
+func (p *slicePool) Get() *Endpoint {
+	if len(p.free) == 0 {
+		return nil
+	}
+	e := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return e
+}
+
+func (p *slicePool) Put(e *Endpoint) { p.free = append(p.free, e) }
+
+// exchange runs a connection through data both ways (enough to grow the
+// RACK queue) and a graceful close, and returns the segments b sent.
+func exchange(t *testing.T, pool *slicePool) (a, b *Endpoint, trace []string) {
+	t.Helper()
+	ca, cb := baseConfig(1000), baseConfig(5000)
+	cb.Endpoints = pool
+	a, b, _ = pair(t, ca, cb)
+	data := bytes.Repeat([]byte("recycle!"), 20000) // 160 KB: many segments in flight
+	now := int64(1_000_000)
+	for sent := 0; sent < len(data); {
+		n := b.SendRing().Write(data[sent:])
+		sent += n
+		for range 20 {
+			for _, p := range deliver(t, b, a, now) {
+				trace = append(trace, fmt.Sprint(&p))
+			}
+			deliver(t, a, b, now)
+			var sink [65536]byte
+			for a.RecvRing().Read(sink[:]) > 0 {
+			}
+			now += 1_000_000
+		}
+	}
+	b.Close(now)
+	a.Close(now)
+	for range 10 {
+		for _, p := range deliver(t, b, a, now) {
+			trace = append(trace, fmt.Sprint(&p))
+		}
+		deliver(t, a, b, now)
+		now += 1_000_000
+	}
+	return a, b, trace
+}
+
+// TestRecycledEndpointStartsFresh: an endpoint that served a connection
+// and went back through Recycle serves the next one exactly as a fresh
+// allocation does (same segments), keeping none of its state.
+func TestRecycledEndpointStartsFresh(t *testing.T) {
+	_, fresh, want := exchange(t, &slicePool{})
+	if fresh.State() != Closed && fresh.State() != TimeWait {
+		t.Fatalf("first connection ended in %v", fresh.State())
+	}
+	pool := &slicePool{}
+	pool.Put(fresh) // as Recycle does, with the pool in the config
+	fresh.recycled = true
+	_, again, got := exchange(t, pool)
+	if again != fresh {
+		t.Fatalf("the pool's endpoint was not reused")
+	}
+	if len(got) != len(want) {
+		t.Fatalf("recycled endpoint sent %d segments, a fresh one %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("segment %d: recycled %s, fresh %s", i, got[i], want[i])
+		}
+	}
+	again.Recycle()
+	again.Recycle() // once only
+	if len(pool.free) != 1 {
+		t.Fatalf("Recycle twice put %d endpoints in the pool, want 1", len(pool.free))
+	}
+}
