@@ -9,17 +9,23 @@ import (
 	"github.com/xdpengine/engine/tcp"
 )
 
-// ringPool lends TCP ring memory (tcp.BufferPool): one sync.Pool per
-// power-of-two size class, so a short connection reuses the 4 MiB receive
-// ring and 256 KiB send ring of one that ended instead of allocating and
-// zeroing fresh ones. The memory is handed out as it was left (rings never
-// read a byte they did not write; see tcp.ByteRing). A garbage collection
-// empties the pools over two cycles, so idle memory is not held for long.
+// ringPool lends TCP ring memory (tcp.BufferPool) by power-of-two size
+// class, so a short connection reuses the 4 MiB receive ring and 256 KiB
+// send ring of one that ended instead of allocating and zeroing fresh ones
+// (a 4 MiB make costs ~0.3 ms of memclr). The memory is handed out as it
+// was left (rings never read a byte they did not write; see tcp.ByteRing).
+//
+// Each class has two levels: a small stack that garbage collection leaves
+// alone (ringKeep bytes per class at most: what a burst of short
+// connections churns through), then a sync.Pool, which a collection
+// empties over two cycles, so a large idle surplus is not held for long.
 //
 // A buffer is stored as a pointer to its first byte (its length is the
 // class size), which an interface holds without allocating.
 type ringPool struct {
-	class [31]sync.Pool // by log2(size)
+	mu    sync.Mutex
+	keep  [31][]*byte   // by log2(size): the first level
+	class [31]sync.Pool // by log2(size): the second
 	// Counters (tests and diagnostics): buffers handed out, of which
 	// reused from the pool, and taken back.
 	gets, reused, puts atomic.Int64
@@ -38,6 +44,16 @@ func (p *ringPool) Get(size int) []byte {
 	if size <= 0 || size&(size-1) != 0 || k >= len(p.class) {
 		return make([]byte, size)
 	}
+	p.mu.Lock()
+	if n := len(p.keep[k]); n > 0 {
+		v := p.keep[k][n-1]
+		p.keep[k][n-1] = nil
+		p.keep[k] = p.keep[k][:n-1]
+		p.mu.Unlock()
+		p.reused.Add(1)
+		return unsafe.Slice(v, size)
+	}
+	p.mu.Unlock()
 	if v, ok := p.class[k].Get().(*byte); ok {
 		p.reused.Add(1)
 		return unsafe.Slice(v, size)
@@ -53,8 +69,19 @@ func (p *ringPool) Put(b []byte) {
 	if size <= 0 || size&(size-1) != 0 || cap(b) != size || k >= len(p.class) {
 		return // not one of ours: the collector takes it
 	}
+	p.mu.Lock()
+	if len(p.keep[k]) < max(1, ringKeep>>k) {
+		p.keep[k] = append(p.keep[k], unsafe.SliceData(b))
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
 	p.class[k].Put(unsafe.SliceData(b))
 }
+
+// ringKeep bounds the ring memory kept through garbage collections, per
+// size class: 8 receive rings of the default 4 MiB, 128 send rings.
+const ringKeep = 32 << 20
 
 // endpointPool recycles TCP control blocks (tcp.EndpointPool): an endpoint
 // comes back when both owners of its connection are done with it (the

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -33,10 +34,26 @@ func TestRingPool(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("Get/Put allocates %.1f times", allocs)
 	}
-	x := p.Get(1 << 16)
-	p.Put(x)
-	y := p.Get(1 << 16)
-	if unsafe.SliceData(x) != unsafe.SliceData(y) {
-		t.Log("the pool dropped the buffer (a collection ran): not an error")
+	// The first level outlives garbage collections, up to ringKeep bytes
+	// per class; the rest goes to the sync.Pool.
+	const size = 1 << 22
+	keep := ringKeep / size
+	var bufs [][]byte
+	for range keep + 4 {
+		bufs = append(bufs, p.Get(size))
+	}
+	for _, b := range bufs {
+		p.Put(b)
+	}
+	runtime.GC()
+	runtime.GC() // the sync.Pool level is empty now
+	for i := range keep {
+		got := p.Get(size)
+		if unsafe.SliceData(got) != unsafe.SliceData(bufs[keep-1-i]) {
+			t.Fatalf("buffer %d of the first level was not kept through collections", i)
+		}
+	}
+	if n := len(p.keep[22]); n != 0 {
+		t.Fatalf("first level holds %d after taking %d", n, keep)
 	}
 }
