@@ -114,6 +114,11 @@ type Config struct {
 	// (defaults 256 KiB and 4 MiB, tcp.DefaultSendBuf and
 	// tcp.DefaultRecvBufMax).
 	TCPSendBuffer, TCPRecvBuffer int
+	// TCPMaxTimeWait bounds the connections in TIME-WAIT, all workers
+	// together, like net.ipv4.tcp_max_tw_buckets (default 262144). A
+	// connection that would exceed it closes at once (counted as
+	// TimeWaitOverflow), as Linux does.
+	TCPMaxTimeWait int
 	// TCPCongestion is the congestion control ("cubic", the default, or
 	// "reno"), as net.ipv4.tcp_congestion_control.
 	TCPCongestion string
@@ -141,13 +146,14 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultFrameSize  = 4096
-	DefaultRingSize   = 2048
-	DefaultSpinTime   = 200 * time.Microsecond
-	DefaultRecvBuffer = 212992
-	DefaultTxQueue    = 4096
-	DefaultFragMemory = 4 << 20
-	maxUDPPayload     = 65535 - 20 - 8
+	DefaultFrameSize   = 4096
+	DefaultRingSize    = 2048
+	DefaultSpinTime    = 200 * time.Microsecond
+	DefaultRecvBuffer  = 212992
+	DefaultTxQueue     = 4096
+	DefaultFragMemory  = 4 << 20
+	DefaultMaxTimeWait = 262144
+	maxUDPPayload      = 65535 - 20 - 8
 )
 
 func (c *Config) setDefaults() {
@@ -168,6 +174,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.FragMemory == 0 {
 		c.FragMemory = DefaultFragMemory
+	}
+	if c.TCPMaxTimeWait == 0 {
+		c.TCPMaxTimeWait = DefaultMaxTimeWait
 	}
 	if c.TCPSendBuffer == 0 {
 		c.TCPSendBuffer = tcp.DefaultSendBuf
@@ -213,8 +222,9 @@ func (c *Config) validate() error {
 	if c.CPUs != nil && c.Queues != 0 && len(c.CPUs) != c.Queues {
 		return bad("%d CPUs for %d queues: give one CPU per queue", len(c.CPUs), c.Queues)
 	}
-	if c.RecvBuffer < 2048 || c.TxQueue < 1 || c.FragMemory < 65536 {
-		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d)", c.RecvBuffer, c.TxQueue, c.FragMemory)
+	if c.RecvBuffer < 2048 || c.TxQueue < 1 || c.FragMemory < 65536 || c.TCPMaxTimeWait < 0 {
+		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d, TIME-WAIT %d)",
+			c.RecvBuffer, c.TxQueue, c.FragMemory, c.TCPMaxTimeWait)
 	}
 	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer} {
 		if n < tcp.MinRing || n > tcp.MaxRing || n&(n-1) != 0 {

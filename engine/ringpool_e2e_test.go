@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/tcp"
 )
 
 // waitLent waits until every ring buffer the engine lent came back.
@@ -218,4 +220,85 @@ func TestTCPRingsUnaccepted(t *testing.T) {
 	if eng.rings.gets.Load() != 12 {
 		t.Errorf("%d ring buffers taken, want 12", eng.rings.gets.Load())
 	}
+}
+
+// activeCloses makes n connections from the engine to an echo server in
+// the peer, each closed by the engine first (after the echo and the
+// peer's FIN), so TIME-WAIT is the engine's.
+func activeCloses(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16, n int) {
+	t.Helper()
+	pln := peerListenTCP(t, bed, port)
+	go func() {
+		for {
+			c, err := pln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c) // echo until the engine's FIN
+			}()
+		}
+	}()
+	for i := range n {
+		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		msg := fmt.Appendf(nil, "connection %d", i)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+		c.CloseWrite()
+		if _, err := c.Read(got[:1]); err != io.EOF {
+			t.Fatalf("read after the peer's FIN: %v", err)
+		}
+		c.Close()
+	}
+}
+
+func timeWaits(eng *Engine) int {
+	tw := 0
+	for _, s := range eng.Sockets(socktab.TCP) {
+		if s.State == socktab.State(tcp.TimeWait) {
+			tw++
+		}
+	}
+	return tw
+}
+
+// TestTCPTimeWaitReleasesRings: connections the engine closes first wait
+// in TIME-WAIT for 60 s, without their rings: those go back to the pool
+// as soon as the connection enters TIME-WAIT.
+func TestTCPTimeWaitReleasesRings(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	const n = 40
+	activeCloses(t, bed, eng, 7300, n)
+	waitLent(t, eng, "connections in TIME-WAIT")
+	if tw := timeWaits(eng); tw != n {
+		t.Fatalf("%d connections in TIME-WAIT, want %d", tw, n)
+	}
+}
+
+// TestTCPTimeWaitLimit: beyond Config.TCPMaxTimeWait, a connection that
+// would enter TIME-WAIT closes at once and is counted, as Linux does past
+// tcp_max_tw_buckets.
+func TestTCPTimeWaitLimit(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{TCPMaxTimeWait: 5})
+	activeCloses(t, bed, eng, 7301, 12)
+	if tw := timeWaits(eng); tw != 5 {
+		t.Errorf("%d connections in TIME-WAIT, want 5 (the limit)", tw)
+	}
+	st := eng.Stats().Total.TCP
+	if st.CurrTimeWait != 5 || st.TimeWaitOverflow != 7 {
+		t.Errorf("TIME-WAIT gauge %d (want 5), overflows %d (want 7)", st.CurrTimeWait, st.TimeWaitOverflow)
+	}
+	waitLent(t, eng, "connections past the TIME-WAIT limit")
 }

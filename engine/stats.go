@@ -66,6 +66,9 @@ type TCPStats struct {
 	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
 	ListenOverflows  uint64 // handshakes refused because an accept queue was full
 	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
+
+	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
+	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
 }
 
 func (t *TCPStats) add(w *TCPStats) {
@@ -85,6 +88,8 @@ func (t *TCPStats) add(w *TCPStats) {
 	t.SynCookiesFailed += w.SynCookiesFailed
 	t.ListenOverflows += w.ListenOverflows
 	t.ListenDrops += w.ListenDrops
+	t.CurrTimeWait += w.CurrTimeWait
+	t.TimeWaitOverflow += w.TimeWaitOverflow
 }
 
 // ARPStats are the neighbour table's and the responder's counters.

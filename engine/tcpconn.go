@@ -312,16 +312,14 @@ func (c *TCPConn) Close() error {
 		return c.opErr("close", net.ErrClosed)
 	}
 	close(c.done)
-	op := cmdClose
-	if c.linger0.Load() {
-		op = cmdAbort
-	}
-	c.send(tcpCmd{op: op, c: c})
 	c.e.mu.Lock()
 	delete(c.e.tcpConns, c)
 	c.e.mu.Unlock()
 	// A Read or Write in progress sees done or closed and leaves; one
-	// that starts later sees closed first. Then the rings are free.
+	// that starts later sees closed first. Then the rings are free, and
+	// the application's reference goes before the command does, so the
+	// worker that runs it knows that it alone can touch them (it drops
+	// them on entering TIME-WAIT: serviceTCP).
 	c.rmu.Lock()
 	//lint:ignore SA2001 waiting for the reader to leave is the point
 	c.rmu.Unlock()
@@ -329,6 +327,11 @@ func (c *TCPConn) Close() error {
 	//lint:ignore SA2001 waiting for the writer to leave is the point
 	c.wmu.Unlock()
 	c.releaseApp()
+	op := cmdClose
+	if c.linger0.Load() {
+		op = cmdAbort
+	}
+	c.send(tcpCmd{op: op, c: c})
 	return nil
 }
 

@@ -75,6 +75,7 @@ type tcpWorker struct {
 	// (live connections are summed at publication).
 	freedRetrans uint64
 	synq         map[*TCPListener]int // listeners with endpoints on this worker
+	maxTimeWait  int                  // this worker's share of Config.TCPMaxTimeWait
 }
 
 func (w *worker) initTCP() error {
@@ -86,6 +87,7 @@ func (w *worker) initTCP() error {
 	w.tcp.conns = map[flowtable.Key]*TCPConn{}
 	w.tcp.synq = map[*TCPListener]int{}
 	w.tcp.sink.w = w
+	w.tcp.maxTimeWait = max(1, w.e.cfg.TCPMaxTimeWait/max(1, w.e.cfg.Queues))
 	return nil
 }
 
@@ -347,6 +349,10 @@ func (w *worker) serviceTCP(c *TCPConn) {
 		c.retrying = true
 		w.tcp.retry = append(w.tcp.retry, c)
 	}
+	if c.lastState != tcp.TimeWait && c.ep.State() == tcp.TimeWait && w.st.TCP.CurrTimeWait >= uint64(w.tcp.maxTimeWait) {
+		c.ep.EndTimeWait(w.now) // the TIME-WAIT table is full (Linux: tcp_max_tw_buckets)
+		w.st.TCP.TimeWaitOverflow++
+	}
 	ev := c.ep.TakeEvents()
 	state := c.ep.State()
 	if state != c.lastState {
@@ -359,6 +365,12 @@ func (w *worker) serviceTCP(c *TCPConn) {
 	if state == tcp.Closed {
 		w.freeTCP(c)
 		return
+	}
+	if state == tcp.TimeWait && c.appDropped.Load() && !c.ep.Released() {
+		// Nothing is sent or received in TIME-WAIT, and the application
+		// is gone: the rings go back now, not 60 s later (the endpoint
+		// stays, to answer the peer, until CLOSED).
+		c.ep.ReleaseBuffers() // pairs with the Swap in releaseApp
 	}
 	w.timerFix(c, c.ep.NextTimer())
 }
@@ -375,6 +387,12 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 		if to == tcp.Closed {
 			st.EstabResets++
 		}
+	}
+	if to == tcp.TimeWait {
+		st.CurrTimeWait++
+	}
+	if from == tcp.TimeWait {
+		st.CurrTimeWait--
 	}
 	if (from == tcp.SynSent || from == tcp.SynReceived) && to == tcp.Closed {
 		st.AttemptFails++

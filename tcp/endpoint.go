@@ -355,6 +355,15 @@ func (e *Endpoint) enterClosed(now int64) {
 	e.events |= EvClosed
 }
 
+// EndTimeWait closes an endpoint in TIME-WAIT at once, sending nothing:
+// what Linux does when its TIME-WAIT table is full (tcp_max_tw_buckets).
+// It does nothing in any other state.
+func (e *Endpoint) EndTimeWait(now int64) {
+	if e.state == TimeWait {
+		e.enterClosed(now)
+	}
+}
+
 func (e *Endpoint) enterTimeWait(now int64) {
 	e.state = TimeWait
 	e.rtoAt, e.persistAt, e.keepAt, e.delAckAt = 0, 0, 0, 0

@@ -192,6 +192,7 @@ func sampleStats() engine.Stats {
 	w0 := engine.WorkerStats{Queue: 0, RxPackets: 10, RxBytes: 1500, TxPackets: 9, TxBytes: 1400, DropNoSocket: 1}
 	w0.Reasm.ReasmOKs = 1
 	w0.ICMP.OutDestUnreachs = 1
+	w0.TCP.PassiveOpens, w0.TCP.CurrEstab, w0.TCP.InSegs = 4, 2, 12
 	w1 := engine.WorkerStats{Queue: 1, RxPackets: 123456789, RxBytes: 7, DropChecksum: 3}
 	w1.Reasm.ReasmOverlaps = 2
 	st := engine.Stats{Workers: []engine.WorkerStats{w0, w1}}
@@ -236,8 +237,8 @@ func TestStatsTable(t *testing.T) {
 	}
 	b.Reset()
 	writeStatsTable(&b, sampleStats(), true)
-	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+6 {
-		t.Errorf("-a: %d lines, want %d (header, 6 sections, every counter):\n%s", n, len(counters)+7, b.String())
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+7 {
+		t.Errorf("-a: %d lines, want %d (header, 7 sections, every counter):\n%s", n, len(counters)+8, b.String())
 	}
 	// One queue: no total column.
 	st = sampleStats()
