@@ -73,6 +73,8 @@ type TCPConn struct {
 	closed     atomic.Bool   // the application closed the socket
 	wrShut     atomic.Bool   // CloseWrite was called
 	linger0    atomic.Bool   // SetLinger(0): Close resets
+	lingerNs   atomic.Int64  // SetLinger(sec > 0): how long Close waits for the FIN's ACK
+	sndLimit   atomic.Int64  // SetWriteBuffer: bytes the send ring may hold (0: all of it)
 	accepted   bool          // guarded by ln.mu
 	refs       atomic.Int32  // owners of the ring memory (worker, application): see above
 	appDropped atomic.Bool   // releaseApp ran
@@ -281,7 +283,7 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		if len(p) == 0 {
 			return total, nil
 		}
-		if n := s.Write(p); n > 0 {
+		if n := s.Write(p[:min(len(p), c.sendRoom(s))]); n > 0 {
 			total += n
 			p = p[n:]
 			c.poke()
@@ -291,7 +293,7 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			return total, c.opErr("write", os.ErrDeadlineExceeded)
 		}
 		c.wwait.Add(1)
-		if s.Free() > 0 || c.gone.Load() || c.errno.Load() != 0 {
+		if c.sendRoom(s) > 0 || c.gone.Load() || c.errno.Load() != 0 {
 			c.wwait.Add(-1)
 			continue
 		}
@@ -301,6 +303,16 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			return total, c.opErr("write", err)
 		}
 	}
+}
+
+// sendRoom is how many bytes Write may add to the send ring now: its free
+// space, within the SetWriteBuffer limit.
+func (c *TCPConn) sendRoom(s *tcp.ByteRing) int {
+	room := s.Free()
+	if lim := c.sndLimit.Load(); lim > 0 {
+		room = min(room, int(lim)-s.Len())
+	}
+	return max(room, 0)
 }
 
 // Close closes the connection: a FIN after the queued data, or a RST when
@@ -332,6 +344,9 @@ func (c *TCPConn) Close() error {
 		op = cmdAbort
 	}
 	c.send(tcpCmd{op: op, c: c})
+	if d := c.lingerNs.Load(); d > 0 && op == cmdClose {
+		c.lingerWait(time.Duration(d))
+	}
 	return nil
 }
 
@@ -375,16 +390,81 @@ func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
 	return c.send(tcpCmd{op: cmdKeepAlive, c: c, on: true, arg: int64(d)})
 }
 
-// SetLinger(0) makes Close reset the connection (RST, queued data
-// discarded). A negative value restores the default graceful close; a
-// positive one is accepted and behaves like the default (Close never
-// blocks).
+// SetReadBuffer sets the receive window limit to bytes (SO_RCVBUF), within
+// [tcp.MinRecvBuffer, Config.TCPRecvBuffer], and turns receive-window
+// auto-tuning off for the connection, as SO_RCVBUF does on Linux. A
+// window already advertised is not taken back: a smaller limit shows as
+// the data in flight is read. Linux doubles the value for its bookkeeping;
+// the engine has none and uses it as given.
+func (c *TCPConn) SetReadBuffer(bytes int) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
+	if bytes <= 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	return c.send(tcpCmd{op: cmdRecvBuffer, c: c, arg: int64(bytes)})
+}
+
+// SetWriteBuffer bounds the data waiting in the send buffer (sent and not
+// yet acknowledged, or not yet sent) at bytes (SO_SNDBUF), within
+// [4096, Config.TCPSendBuffer]: Write blocks beyond it. Taken as given,
+// not doubled as Linux does.
+func (c *TCPConn) SetWriteBuffer(bytes int) error {
+	if c.closed.Load() {
+		return c.opErr("set", net.ErrClosed)
+	}
+	if bytes <= 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	c.sndLimit.Store(int64(max(bytes, 4096))) // the ring caps it
+	c.wwait.Add(1)
+	signal(c.wnotify, &c.wwait) // a blocked Write re-reads the limit
+	c.wwait.Add(-1)
+	return nil
+}
+
+// SetLinger sets SO_LINGER, as Linux applies it to close(2): 0 makes Close
+// reset the connection (RST, queued data discarded); sec > 0 makes Close
+// send the queued data and the FIN as usual and then wait, at most sec
+// seconds, until the peer acknowledged them (the connection goes on in the
+// background if the time runs out); a negative value restores the default,
+// a Close that returns at once.
 func (c *TCPConn) SetLinger(sec int) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.linger0.Store(sec == 0)
+	c.lingerNs.Store(int64(max(sec, 0)) * int64(time.Second))
 	return nil
+}
+
+// lingerWait waits, at most d, until the FIN Close queued is acknowledged:
+// the worker took the connection past FIN-WAIT-1, CLOSING and LAST-ACK.
+func (c *TCPConn) lingerWait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	acked := func() bool {
+		switch tcp.State(c.pubState.Load()) {
+		case tcp.FinWait2, tcp.TimeWait, tcp.Closed:
+			return true
+		}
+		return c.gone.Load() || c.errno.Load() != 0
+	}
+	for {
+		c.wwait.Add(1)
+		if acked() {
+			c.wwait.Add(-1)
+			return
+		}
+		select {
+		case <-c.wnotify:
+		case <-t.C:
+			c.wwait.Add(-1)
+			return
+		}
+		c.wwait.Add(-1)
+	}
 }
 
 // LocalAddr returns the local address.

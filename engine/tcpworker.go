@@ -58,6 +58,7 @@ const (
 	cmdAbort                       // SO_LINGER 0 close: RST
 	cmdNoDelay                     // TCP_NODELAY = on
 	cmdKeepAlive                   // SO_KEEPALIVE = on, idle = arg
+	cmdRecvBuffer                  // SO_RCVBUF = arg
 	cmdListenerClose
 )
 
@@ -401,7 +402,10 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 		w.unqueueSYN(c.ln)
 	}
 	if to != tcp.Closed {
-		c.pubState.Store(uint32(to)) // pairs with the load in TCPConn's listing
+		c.pubState.Store(uint32(to)) // pairs with the loads in TCPConn's listing and lingerWait
+	}
+	if to == tcp.FinWait2 || to == tcp.TimeWait {
+		w.wk.wake(c.wnotify, &c.wwait) // our FIN is acknowledged: a lingering Close returns
 	}
 }
 
@@ -508,6 +512,8 @@ func (w *worker) tcpCommand(cmd tcpCmd) {
 		c.ep.SetNoDelay(cmd.on)
 	case cmdKeepAlive:
 		c.ep.SetKeepAlive(w.now, cmd.on, cmd.arg, cmd.arg, 0)
+	case cmdRecvBuffer:
+		c.ep.SetRecvBuffer(int(cmd.arg))
 	}
 	w.serviceTCP(c)
 }

@@ -259,6 +259,24 @@ func (e *Endpoint) TakeEvents() Events {
 // Stats returns the counters.
 func (e *Endpoint) Stats() Stats { return e.stats }
 
+// MinRecvBuffer is the smallest receive window SetRecvBuffer sets, as
+// Linux's SOCK_MIN_RCVBUF is for SO_RCVBUF.
+const MinRecvBuffer = 2304
+
+// SetRecvBuffer fixes the receive window limit at n bytes (SO_RCVBUF),
+// within [MinRecvBuffer, the receive ring], and turns auto-tuning off, as
+// setting SO_RCVBUF does on Linux. It returns the limit set. A window
+// already advertised is not taken back (RFC 9293 3.8.6): a smaller limit
+// shows as the peer's data is read.
+func (e *Endpoint) SetRecvBuffer(n int) int {
+	if e.released {
+		return 0
+	}
+	e.rcvLimit = min(max(n, MinRecvBuffer), e.rcv.Cap())
+	e.cfg.NoAutoTune = true // Output sends a window update if one is due
+	return e.rcvLimit
+}
+
 // SetNoDelay turns Nagle's algorithm off (true) or on.
 func (e *Endpoint) SetNoDelay(on bool) { e.cfg.NoDelay = on }
 
