@@ -84,14 +84,18 @@
 // established, closed, error).
 //
 // The rings' memory (4 MiB receive and 256 KiB send by default) comes
-// from a per-engine pool (ringpool.go: a sync.Pool per power-of-two size)
-// and is not cleared between connections: rings never read a byte they
-// did not write. Each TCPConn counts two owners of that memory, the
-// worker (until it frees the CLOSED endpoint) and the application (until
-// Close, or until the listener discards a connection nobody accepted, or
-// a Dial fails); the last one gives it back. After Close every call
-// returns net.ErrClosed without touching a ring. A connection in
-// TIME-WAIT keeps its rings until it ends.
+// from a per-engine pool (ringpool.go: per power-of-two size, a small
+// stack that survives garbage collection, then a sync.Pool) and is not
+// cleared between connections: rings never read a byte they did not
+// write. Each TCPConn counts two owners of that memory, the worker (until
+// it frees the CLOSED endpoint) and the application (until Close, or
+// until the listener discards a connection nobody accepted, or a Dial
+// fails); the last one gives the rings and the endpoint (tcp.Endpoint,
+// recycled through an endpoint pool) back. After Close every call returns
+// net.ErrClosed without touching a ring. A connection that enters
+// TIME-WAIT after the application closed it gives its rings back at once
+// (the endpoint stays until CLOSED, to answer the peer); at most
+// Config.TCPMaxTimeWait connections wait in TIME-WAIT.
 //
 // # Extension point
 //
