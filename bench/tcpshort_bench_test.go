@@ -50,7 +50,7 @@ type shortClient struct {
 	out *bufio.Scanner
 }
 
-func startShortClient(b *testing.B, bed *testbed.Bed) *shortClient {
+func startShortClient(b testing.TB, bed *testbed.Bed) *shortClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := bed.Command(ctx, os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=shortconn")

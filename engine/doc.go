@@ -18,8 +18,8 @@
 // # Workers
 //
 // Start opens one AF_XDP socket per queue (Config.Queues, default all) and
-// runs one worker per socket on a goroutine locked to its OS thread (pinned
-// to Config.CPUs[i] when given). A worker owns its socket, its UMEM frames,
+// runs one worker per socket on a goroutine (locked to its OS thread and
+// pinned to Config.CPUs[i] when given). A worker owns its socket, its UMEM frames,
 // its reassembler, neighbour table and ICMP limiter: none of them is locked.
 // Each round it:
 //
@@ -44,10 +44,13 @@
 // applications write when they queue work for a sleeping worker;
 // PollInterrupt sleeps whenever a round found nothing.
 //
-// Wakeups. A worker never readies an application goroutine itself: a
-// goroutine readied from a P that keeps spinning waits ~120 µs for another
-// P to steal it. Each worker collects its round's wakeups and hands them to
-// its waker goroutine, parked in the netpoller on an eventfd (waker.go).
+// Wakeups (waker.go). A goroutine readied from a P that keeps spinning
+// waits ~120 µs for another P to steal it, so a worker collects its
+// round's wakeups and, at the round's end, either sends them and yields
+// its P, so that the woken goroutines run at once on the worker's own
+// thread (run to completion: the default), or, when it is locked to a
+// pinned thread, hands them to its waker goroutine, parked in the
+// netpoller on an eventfd.
 //
 // # Sockets and ownership
 //

@@ -111,6 +111,26 @@ func TestTCPKernelClientEcho(t *testing.T) {
 	}
 }
 
+// TestTCPPinnedWorkerEcho: with Config.CPUs the worker keeps a pinned
+// thread of its own and wakes applications through its netpoller
+// goroutine (the other wakeup path): echo both ways, many wakeups.
+func TestTCPPinnedWorkerEcho(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{BindService: true, CPUs: []int{0}})
+	if eng.workers[0].wk.direct {
+		t.Fatal("a pinned worker wakes applications directly")
+	}
+	echoTCP(t, eng, ":7", TCPListenConfig{})
+	for range 3 {
+		c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrips(t, c)
+		c.Close()
+	}
+}
+
 // TestTCPEngineClientEcho: the engine connects to a kernel echo server.
 func TestTCPEngineClientEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})

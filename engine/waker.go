@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -12,22 +13,30 @@ import (
 	"github.com/xdpengine/engine/ring"
 )
 
-// waker wakes application goroutines on behalf of one worker.
+// waker wakes application goroutines on behalf of one worker. The worker
+// collects a round's wakeups (wake) and delivers them at the round's end
+// (flush), in one of two ways.
 //
-// Why not a plain channel send from the worker: the Go runtime puts a
-// goroutine readied by a channel send in the sender's P (its runnext
-// slot). A worker never gives its P up while it spins, so the readied
-// goroutine waits there until another P steals it, and stealing from
-// runnext backs off with a short sleep that timer slack stretches to
-// ~50 µs: measured on the 2-vCPU test VM, a wakeup sent by a spinning
-// goroutine reaches its receiver after ~130 µs, against ~12 µs through
-// the netpoller (bench/wake_bench_test.go). So the worker collects the
-// round's wakeups (wake), and at the end of the round (flush) hands them
-// to a goroutine of its own that sleeps in the netpoller on an eventfd:
-// one eventfd write per round that woke anyone, and the goroutine that
-// delivers the wakeups parks right after, so the readied goroutines run on
-// its P at once.
+// The Go runtime puts a goroutine readied by a channel send in the
+// sender's P (its runnext slot). A worker that went on spinning would keep
+// it there until another P stole it, and stealing from runnext backs off
+// with a short sleep that timer slack stretches to ~50 µs: measured on the
+// 2-vCPU test VM, such a wakeup takes ~120 µs to run its receiver
+// (BenchmarkWakeFromSpinner).
+//
+// Direct (the default; the worker is an ordinary goroutine): the worker
+// sends the wakeups itself and then yields its P (runtime.Gosched), so the
+// readied goroutines run at once on the worker's own thread, with no
+// thread wakeup, and the worker resumes when they block: run to
+// completion, as a DPDK application runs its logic on the polling core.
+//
+// Through the netpoller (a worker locked to its thread, Config.CPUs): a
+// locked worker cannot share its thread, so it hands the wakeups to a
+// goroutine of its own that sleeps in the netpoller on an eventfd (one
+// eventfd write per round that woke anyone) and parks right after
+// delivering them, so the readied goroutines run on its P (~15 µs).
 type waker struct {
+	direct  bool                      // deliver on the worker's P, then yield it
 	q       *ring.SPSC[chan struct{}] // worker → delivery goroutine
 	pending []chan struct{}           // this round's wakeups (worker only)
 	armed   atomic.Bool               // an eventfd write is not yet consumed
@@ -39,7 +48,10 @@ type waker struct {
 
 const wakerRing = 4096
 
-func newWaker() (*waker, error) {
+func newWaker(direct bool) (*waker, error) {
+	if direct {
+		return &waker{direct: true, efd: -1, pending: make([]chan struct{}, 0, 64)}, nil
+	}
 	q, err := ring.NewSPSC[chan struct{}](wakerRing)
 	if err != nil {
 		return nil, err
@@ -67,6 +79,15 @@ func (k *waker) flush() {
 	if len(k.pending) == 0 {
 		return
 	}
+	if k.direct {
+		for _, ch := range k.pending {
+			notify(ch)
+		}
+		clear(k.pending)
+		k.pending = k.pending[:0]
+		runtime.Gosched() // the readied goroutines run now, on this thread
+		return
+	}
 	n := 0
 	if !k.stopped.Load() {
 		n = k.q.EnqueueBurst(k.pending)
@@ -83,8 +104,11 @@ func (k *waker) flush() {
 	}
 }
 
-// start runs the delivery goroutine.
+// start runs the delivery goroutine (none when direct).
 func (k *waker) start() {
+	if k.direct {
+		return
+	}
 	rc, err := k.f.SyscallConn()
 	if err != nil {
 		k.stopped.Store(true)
@@ -128,7 +152,7 @@ func (k *waker) run(rc interface {
 // close stops the delivery goroutine after delivering what was queued;
 // call it once the worker has stopped.
 func (k *waker) close() {
-	if k.f == nil {
+	if k.direct || k.f == nil {
 		return
 	}
 	k.stopped.Store(true)

@@ -128,11 +128,22 @@ func (e *Endpoint) queueOOO(seq Seq, p []byte) {
 	e.stats.OOOSegs++
 }
 
-// onFIN processes the peer's FIN once all data before it arrived.
+// onFIN processes the peer's FIN once all data before it arrived. A FIN
+// that closes our side (we sent ours) is acknowledged at once; one that
+// opens CLOSE-WAIT is acknowledged like data, with the delayed-ACK timer,
+// so that the application's close usually carries the ACK on its own FIN
+// (Linux enters pingpong mode there: one segment instead of two).
 func (e *Endpoint) onFIN(now int64) {
 	e.rcvNxt = e.rcvNxt.Add(1)
-	e.ackNow = true
 	e.events |= EvPeerClosed | EvReadable
+	if e.state == SynReceived || e.state == Established {
+		e.unackedBytes++ // the FIN's sequence number: the timer acknowledges it
+		if e.delAckAt == 0 && !e.ackNow {
+			e.delAckAt = now + e.cfg.DelAck
+		}
+	} else {
+		e.ackNow = true
+	}
 	switch e.state {
 	case SynReceived, Established:
 		e.state = CloseWait

@@ -163,35 +163,56 @@ func TestCloseActive(t *testing.T) {
 	if b.State() != CloseWait || b.TakeEvents()&EvPeerClosed == 0 {
 		t.Fatal("no PeerClosed")
 	}
-	ack := one(t, b, 1*ms)
+	// The FIN that opens CLOSE-WAIT is acknowledged like data: after the
+	// delayed-ACK time, unless the application closes first.
+	none(t, b, 1*ms)
+	if got := b.NextTimer(); got != 1*ms+DefaultDelAck {
+		t.Fatalf("delayed ACK of the FIN due at %d, want %d", got, 1*ms+DefaultDelAck)
+	}
+	d := int64(DefaultDelAck) // everything after the delayed ACK happens later
+	b.OnTimer(1*ms + d)
+	ack := one(t, b, 1*ms+d)
 	want(t, ack, 5001, 1002, FlagACK)
-	a.Input(2*ms, ack.seg())
+	a.Input(2*ms+d, ack.seg())
 	if a.State() != FinWait2 {
 		t.Fatal(a.State())
 	}
-	b.Close(3 * ms)
-	fin2 := one(t, b, 3*ms)
+	b.Close(3*ms + d)
+	fin2 := one(t, b, 3*ms+d)
 	want(t, fin2, 5001, 1002, FlagFIN|FlagACK)
-	a.Input(4*ms, fin2.seg())
+	a.Input(4*ms+d, fin2.seg())
 	if a.State() != TimeWait {
 		t.Fatal(a.State())
 	}
-	last := one(t, a, 4*ms)
+	last := one(t, a, 4*ms+d)
 	want(t, last, 1002, 5002, FlagACK)
-	b.Input(5*ms, last.seg())
+	b.Input(5*ms+d, last.seg())
 	if b.State() != Closed || b.TakeEvents()&EvClosed == 0 {
 		t.Fatal(b.State())
 	}
 	// A retransmitted FIN in TIME-WAIT is acknowledged again.
-	a.Input(10*ms, fin2.seg())
-	want(t, one(t, a, 10*ms), 1002, 5002, FlagACK)
-	if got := a.NextTimer(); got != 10*ms+DefaultTimeWait {
+	a.Input(10*ms+d, fin2.seg())
+	want(t, one(t, a, 10*ms+d), 1002, 5002, FlagACK)
+	if got := a.NextTimer(); got != 10*ms+d+DefaultTimeWait {
 		t.Fatalf("TIME-WAIT deadline %d", got)
 	}
-	a.OnTimer(10*ms + DefaultTimeWait)
+	a.OnTimer(10*ms + d + DefaultTimeWait)
 	if a.State() != Closed || a.TakeEvents()&EvClosed == 0 {
 		t.Fatal("TIME-WAIT did not expire")
 	}
+}
+
+// TestFINAckRidesOnClose: when the application closes soon after the
+// peer's FIN, one segment carries our FIN and the ACK of theirs (Linux's
+// pingpong mode), where an immediate ACK would have cost a second one.
+func TestFINAckRidesOnClose(t *testing.T) {
+	a, b, _ := pair(t, baseConfig(1000), baseConfig(5000))
+	a.Close(0)
+	b.Input(1*ms, one(t, a, 0).seg())
+	none(t, b, 1*ms)
+	b.Close(2 * ms)
+	want(t, one(t, b, 2*ms), 5001, 1002, FlagFIN|FlagACK)
+	none(t, b, 2*ms+DefaultDelAck) // nothing left to acknowledge
 }
 
 func TestSimultaneousClose(t *testing.T) {
@@ -216,17 +237,21 @@ func TestHalfClose(t *testing.T) {
 	a, b, _ := pair(t, baseConfig(1000), baseConfig(5000))
 	a.CloseWrite(0)
 	settle(t, a, b, 0)
+	b.OnTimer(DefaultDelAck) // the delayed ACK of a's FIN
+	settle(t, a, b, DefaultDelAck)
 	if a.State() != FinWait2 || b.State() != CloseWait {
 		t.Fatalf("%v %v", a.State(), b.State())
 	}
 	// b keeps sending; a keeps receiving.
+	now := DefaultDelAck + 1*ms
 	b.SendRing().Write([]byte("more data"))
-	settle(t, a, b, 1*ms)
+	settle(t, a, b, now)
 	if a.RecvRing().Len() != 9 {
 		t.Fatalf("a received %d", a.RecvRing().Len())
 	}
-	b.Close(2 * ms)
-	settle(t, a, b, 2*ms)
+	now += ms
+	b.Close(now)
+	settle(t, a, b, now)
 	if a.State() != TimeWait || b.State() != Closed {
 		t.Fatalf("%v %v", a.State(), b.State())
 	}
@@ -234,14 +259,17 @@ func TestHalfClose(t *testing.T) {
 	c, d, _ := pair(t, baseConfig(1000), baseConfig(5000))
 	c.CloseWrite(0)
 	settle(t, c, d, 0)
-	if c.NextTimer() != 0 {
-		t.Fatal("half-closed FIN-WAIT-2 must not time out")
+	d.OnTimer(DefaultDelAck)
+	settle(t, c, d, DefaultDelAck)
+	if c.State() != FinWait2 || c.NextTimer() != 0 {
+		t.Fatalf("half-closed %v must not time out (timer %d)", c.State(), c.NextTimer())
 	}
-	c.Close(1 * ms)
-	if c.NextTimer() != 1*ms+DefaultFinTimeout {
+	now = DefaultDelAck + 1*ms
+	c.Close(now)
+	if c.NextTimer() != now+DefaultFinTimeout {
 		t.Fatalf("FIN-WAIT-2 timer %d", c.NextTimer())
 	}
-	c.OnTimer(1*ms + DefaultFinTimeout)
+	c.OnTimer(now + DefaultFinTimeout)
 	if c.State() != Closed {
 		t.Fatal(c.State())
 	}
