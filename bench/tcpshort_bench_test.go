@@ -254,3 +254,35 @@ func machineCPU() time.Duration {
 	}
 	return time.Duration(busy) * 10 * time.Millisecond // USER_HZ = 100
 }
+
+// TestShortConnGenerator runs the load generator of BenchmarkTCPShortConn
+// for a few connections against both servers, so the harness itself is
+// tested with everything else (benchmarks do not run in `make test`).
+func TestShortConnGenerator(t *testing.T) {
+	bed, eng := engineBed(t, engine.Config{})
+	eln, err := eng.Listen("tcp4", ":5301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eln.Close()
+	kln, err := net.Listen("tcp4", netip.AddrPortFrom(bed.HostAddr, 5302).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kln.Close()
+	go shortServer(eln)
+	go shortServer(kln)
+	gen := startShortClient(t, bed)
+	for _, to := range []netip.AddrPort{netip.AddrPortFrom(bed.EngineAddr, 5301), netip.AddrPortFrom(bed.HostAddr, 5302)} {
+		if _, err := gen.round(to, 40, 4); err != nil {
+			t.Fatalf("to %v: %v", to, err)
+		}
+	}
+	if st := eng.Stats().Total.TCP; st.PassiveOpens != 40 {
+		t.Errorf("the engine saw %d connections, want 40", st.PassiveOpens)
+	}
+	// A bad request is answered with an error, not a hang.
+	if _, err := gen.round(netip.AddrPortFrom(bed.EngineAddr, 5399), 1, 1); err == nil {
+		t.Error("a round to a closed port succeeded")
+	}
+}

@@ -88,6 +88,11 @@ type Config struct {
 	// it sleeps (default 200µs).
 	SpinTime time.Duration
 	// CPUs pins worker i to CPUs[i] when set (len must be the queue count).
+	// A pinned worker keeps an OS thread of its own. An unpinned one (the
+	// default) runs the application goroutines it wakes on its own thread
+	// until they block (run to completion: fastest when handlers do a
+	// little work per wakeup, as network code does); pin the workers when
+	// handlers compute for long between I/O calls.
 	CPUs []int
 	// BusyPoll turns on the kernel's busy polling for the sockets
 	// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL), with this timeout.
