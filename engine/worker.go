@@ -24,6 +24,7 @@ const (
 	sleepTimeout = 100                    // ms: an idle worker still ticks
 	steerRing    = 1024                   // per pair of workers
 	parkedMax    = 256                    // datagrams waiting for ARP, per worker
+	idleYield    = 50 * time.Microsecond  // an idle spinning worker yields its P this often
 )
 
 // txReq is a datagram an application asked to send: a complete IPv4
@@ -196,6 +197,7 @@ func (w *worker) run(wg *sync.WaitGroup) {
 	}
 	lastTick, lastWork := w.now, w.now
 	spin := int64(w.e.cfg.SpinTime)
+	lastYield := w.now
 	for !w.stop.Load() {
 		w.now = w.e.nanotime()
 		work := w.poll()
@@ -210,6 +212,14 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		if work > 0 {
 			lastWork = w.now
 			continue
+		}
+		if w.e.cfg.Poll != PollInterrupt && w.now-lastYield >= int64(idleYield) && w.wk.direct {
+			// An idle spinning worker lets the goroutines queued on its P
+			// run now and then (timers, netpoll, other work of the
+			// program), as it does at once for those it wakes: with
+			// GOMAXPROCS=1 they have no other P.
+			lastYield = w.now
+			runtime.Gosched()
 		}
 		switch w.e.cfg.Poll {
 		case PollBusy:
