@@ -213,11 +213,12 @@ func (w *worker) run(wg *sync.WaitGroup) {
 			lastWork = w.now
 			continue
 		}
-		if w.e.cfg.Poll != PollInterrupt && w.now-lastYield >= int64(idleYield) && w.wk.direct {
-			// An idle spinning worker lets the goroutines queued on its P
-			// run now and then (timers, netpoll, other work of the
-			// program), as it does at once for those it wakes: with
-			// GOMAXPROCS=1 they have no other P.
+		spinning := w.e.cfg.Poll == PollBusy || w.e.cfg.Poll == PollAdaptive && w.now-lastWork < spin
+		if spinning && w.wk.direct && w.now-lastYield >= int64(idleYield) {
+			// A spinning worker lets the goroutines queued on its P run
+			// now and then (timers, netpoll, other work of the program),
+			// as it does at once for those it wakes: with GOMAXPROCS=1
+			// they have no other P.
 			lastYield = w.now
 			runtime.Gosched()
 		}
@@ -225,7 +226,7 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		case PollBusy:
 			continue
 		case PollAdaptive:
-			if w.now-lastWork < spin {
+			if spinning {
 				// A polite spin: a thread woken on this core (the
 				// application, a client, softirq work deferred to
 				// ksoftirqd) runs now instead of waiting for the
