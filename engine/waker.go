@@ -72,9 +72,10 @@ func (k *waker) wake(ch chan struct{}, waiting *atomic.Int32) {
 	}
 }
 
-// flush hands the round's wakeups to the delivery goroutine. What does not
-// fit in its ring, or comes after it stopped, is delivered directly.
-// Worker only.
+// flush delivers the round's wakeups: direct, it sends them and yields the
+// P; otherwise it hands them to the delivery goroutine, and what does not
+// fit in its ring, or comes after it stopped, is sent directly. Worker
+// only.
 func (k *waker) flush() {
 	if len(k.pending) == 0 {
 		return
