@@ -24,7 +24,9 @@ const (
 	// shares the core (the application, a client) run at once. The default.
 	PollAdaptive PollMode = iota
 	// PollBusy never sleeps (DPDK-style): lowest latency, one core per
-	// worker at 100% all the time.
+	// worker at 100% all the time; the worker keeps an OS thread (and a
+	// GOMAXPROCS slot) of its own, so give the program GOMAXPROCS above
+	// the number of workers.
 	PollBusy
 	// PollInterrupt sleeps in poll(2) whenever the rx ring is empty.
 	PollInterrupt
@@ -160,6 +162,12 @@ const (
 	DefaultMaxTimeWait = 262144
 	maxUDPPayload      = 65535 - 20 - 8
 )
+
+// ownThread reports whether workers keep an OS thread of their own: when
+// pinned (CPUs) or busy-polling, as a DPDK core is dedicated. Otherwise a
+// worker is an ordinary goroutine that runs the application goroutines it
+// wakes on its thread (see waker.go).
+func (c *Config) ownThread() bool { return c.CPUs != nil || c.Poll == PollBusy }
 
 func (c *Config) setDefaults() {
 	if c.FrameSize == 0 {

@@ -18,8 +18,8 @@
 // # Workers
 //
 // Start opens one AF_XDP socket per queue (Config.Queues, default all) and
-// runs one worker per socket on a goroutine (locked to its OS thread and
-// pinned to Config.CPUs[i] when given). A worker owns its socket, its UMEM frames,
+// runs one worker per socket on a goroutine (locked to an OS thread of its
+// own when busy-polling or pinned to Config.CPUs[i]). A worker owns its socket, its UMEM frames,
 // its reassembler, neighbour table and ICMP limiter: none of them is locked.
 // Each round it:
 //
@@ -48,8 +48,8 @@
 // waits ~120 µs for another P to steal it, so a worker collects its
 // round's wakeups and, at the round's end, either sends them and yields
 // its P, so that the woken goroutines run at once on the worker's own
-// thread (run to completion: the default), or, when it is locked to a
-// pinned thread, hands them to its waker goroutine, parked in the
+// thread (run to completion: the default), or, when it keeps a thread of
+// its own (pinned, or busy-polling), hands them to its waker goroutine, parked in the
 // netpoller on an eventfd.
 //
 // # Sockets and ownership

@@ -30,7 +30,8 @@ import (
 // thread wakeup, and the worker resumes when they block: run to
 // completion, as a DPDK application runs its logic on the polling core.
 //
-// Through the netpoller (a worker locked to its thread, Config.CPUs): a
+// Through the netpoller (a worker locked to its thread: Config.CPUs, or
+// PollBusy): a
 // locked worker cannot share its thread, so it hands the wakeups to a
 // goroutine of its own that sleeps in the netpoller on an eventfd (one
 // eventfd write per round that woke anyone) and parks right after

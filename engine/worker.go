@@ -125,7 +125,7 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 	if err := w.initTCP(); err != nil {
 		return nil, err
 	}
-	if w.wk, err = newWaker(e.cfg.CPUs == nil); err != nil {
+	if w.wk, err = newWaker(!e.cfg.ownThread()); err != nil {
 		unix.Close(efd)
 		return nil, err
 	}
@@ -178,13 +178,15 @@ func (w *worker) wake() {
 
 func (w *worker) run(wg *sync.WaitGroup) {
 	defer wg.Done()
-	if cpus := w.e.cfg.CPUs; cpus != nil {
-		// Pinned: the worker keeps a thread of its own (and wakes
-		// applications through its waker goroutine). Otherwise it is an
-		// ordinary goroutine that runs the applications it wakes on its
-		// own thread (see waker).
+	if w.e.cfg.ownThread() {
+		// Pinned or busy-polling: the worker keeps a thread of its own
+		// (and wakes applications through its waker goroutine).
+		// Otherwise it is an ordinary goroutine that runs the
+		// applications it wakes on its own thread (see waker).
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+	}
+	if cpus := w.e.cfg.CPUs; cpus != nil {
 		var set unix.CPUSet
 		set.Set(cpus[w.queue])
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
