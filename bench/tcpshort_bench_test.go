@@ -108,7 +108,7 @@ func shortConnChild(in io.Reader, out io.Writer) int {
 		start := time.Now()
 		errs := make(chan error, clients)
 		for i := range clients {
-			go func() { errs <- shortConns(to, n/clients+btoi(i < n%clients)) }()
+			go func() { errs <- shortConns(kernelDial(to), n/clients+btoi(i < n%clients)) }()
 		}
 		var err error
 		for range clients {
@@ -130,12 +130,17 @@ func btoi(b bool) int {
 	return 0
 }
 
+// kernelDial connects to to through the kernel's stack.
+func kernelDial(to string) func() (net.Conn, error) {
+	return func() (net.Conn, error) { return net.DialTimeout("tcp4", to, 5*time.Second) }
+}
+
 // shortConns makes n connections one after another: connect, send 64
 // bytes, read 64 bytes, close.
-func shortConns(to string, n int) error {
+func shortConns(dial func() (net.Conn, error), n int) error {
 	var req, resp [64]byte
 	for range n {
-		c, err := net.DialTimeout("tcp4", to, 5*time.Second)
+		c, err := dial()
 		if err != nil {
 			return err
 		}

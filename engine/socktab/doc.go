@@ -48,10 +48,10 @@
 // Control-plane calls (Open, Bind, Listen, Connect, Close, SetState) take
 // Table.mu. Receivers live in an immutable map rebuilt on each change
 // (O(receivers)) and published through an atomic.Pointer; connected sockets
-// live in an ExactTable whose default is 64 copy-on-write maps, each
-// published through an atomic.Pointer (a connect copies 1/64 of the
-// connections: a stand-in until the lock-free flow table implements
-// ExactTable). Lookup takes no lock and allocates nothing.
+// live in an ExactTable whose default is 4096 copy-on-write maps, each
+// published through an atomic.Pointer (a connect copies 1/4096 of the
+// connections, TIME-WAIT included: a stand-in until the lock-free flow
+// table implements ExactTable). Lookup takes no lock and allocates nothing.
 //
 // # Listings
 //

@@ -181,17 +181,23 @@ type ExactTable interface {
 	Delete(k flowtable.Key)
 }
 
-// cowExact is the default ExactTable: 64 copy-on-write maps, chosen by the
-// key's hash, each published through an atomic pointer. A connect copies
-// one sixty-fourth of the table: fine for thousands of connections, a stand-in
-// for the flow table beyond that.
+// cowExact is the default ExactTable: exactShards copy-on-write maps,
+// chosen by the key's hash, each published through an atomic pointer. A
+// connect or close copies one shard: about 25 entries with 100,000
+// connections (TIME-WAIT included: a traffic harness keeps tens of
+// thousands). BenchmarkConnectClose at 100,000: 18 µs a connect and close
+// with 4096 shards, 301 µs with 64.
 type cowExact struct {
-	shards [64]atomic.Pointer[map[flowtable.Key]*Socket]
+	shards [exactShards]atomic.Pointer[map[flowtable.Key]*Socket]
 }
+
+const exactShards = 4096 // a power of two
 
 func newCOWExact() *cowExact { return &cowExact{} }
 
-func exactShard(k *flowtable.Key) int { return int(portalloc.HashKey(k, 0x9e3779b97f4a7c15) & 63) }
+func exactShard(k *flowtable.Key) int {
+	return int(portalloc.HashKey(k, 0x9e3779b97f4a7c15) & (exactShards - 1))
+}
 
 func (c *cowExact) Get(k flowtable.Key) *Socket {
 	m := c.shards[exactShard(&k)].Load() // pairs with Store in Put/Delete

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+)
+
+// BenchmarkTCPDial measures the engine as a client, the traffic-harness
+// side: short connections per second (connect, 64-byte request, 64-byte
+// reply, close; the client closes first, so TIME-WAIT is the client's)
+// made by the engine's DialContext and by the host kernel's net.Dial, to
+// the same server in the peer namespace (Go on the peer kernel), rounds
+// alternating; clients dial concurrently, one connection after another.
+// One op is one connection from each client stack.
+//
+//	go test ./bench -run '^$' -bench TCPDial -benchtime=3000x -count=5
+func BenchmarkTCPDial(b *testing.B) {
+	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
+	var pln net.Listener
+	if err := bed.Do(func() (err error) {
+		pln, err = net.Listen("tcp4", netip.AddrPortFrom(bed.PeerAddr, 5401).String())
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pln.Close() })
+	go shortServer(pln)
+	to := netip.AddrPortFrom(bed.PeerAddr, 5401).String()
+	engineDial := func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return eng.DialContext(ctx, "tcp4", to)
+	}
+	round := func(dial func() (net.Conn, error), n, clients int) (time.Duration, error) {
+		start := time.Now()
+		errs := make(chan error, clients)
+		for i := range clients {
+			go func() { errs <- shortConns(dial, n/clients+btoi(i < n%clients)) }()
+		}
+		var err error
+		for range clients {
+			err = errors.Join(err, <-errs)
+		}
+		return time.Since(start), err
+	}
+	for _, dial := range []func() (net.Conn, error){engineDial, kernelDial(to)} { // warm up
+		if _, err := round(dial, 20, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, clients := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			const per = 500
+			var engRate, kerRate []float64
+			b.ReportAllocs()
+			for done := 0; done < b.N; done += per {
+				n := min(per, b.N-done)
+				for _, side := range []struct {
+					dial  func() (net.Conn, error)
+					rates *[]float64
+				}{{engineDial, &engRate}, {kernelDial(to), &kerRate}} {
+					el, err := round(side.dial, n, clients)
+					if err != nil {
+						b.Fatal(err)
+					}
+					*side.rates = append(*side.rates, float64(n)/el.Seconds())
+				}
+			}
+			b.StopTimer()
+			e, k := median(engRate), median(kerRate)
+			b.ReportMetric(e, "engine-conn/s")
+			b.ReportMetric(k, "kernel-conn/s")
+			b.ReportMetric(e/k, "engine/kernel")
+		})
+	}
+}
