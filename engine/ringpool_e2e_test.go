@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/tcp"
 )
@@ -301,4 +302,40 @@ func TestTCPTimeWaitLimit(t *testing.T) {
 		t.Errorf("TIME-WAIT gauge %d (want 5), overflows %d (want 7)", st.CurrTimeWait, st.TimeWaitOverflow)
 	}
 	waitLent(t, eng, "connections past the TIME-WAIT limit")
+}
+
+// TestTCPTimeWaitReuseForConnect: with every port toward the peer in
+// TIME-WAIT, Dial fails with EADDRNOTAVAIL; a second later (tcp_tw_reuse's
+// delay) the ports of connections with timestamps can be connected again,
+// the new connection replaces the TIME-WAIT one and works.
+func TestTCPTimeWaitReuseForConnect(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{Ports: portalloc.Range{First: 40000, Last: 40003}})
+	activeCloses(t, bed, eng, 7302, 4) // the four ports, each now in TIME-WAIT
+	if tw := timeWaits(eng); tw != 4 {
+		t.Fatalf("%d connections in TIME-WAIT, want 4", tw)
+	}
+	to := net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7302))
+	if _, err := eng.DialTCP("tcp4", nil, to); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("dial with every port in TIME-WAIT: %v, want EADDRNOTAVAIL", err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	for i := range 4 {
+		c, err := eng.DialTCP("tcp4", nil, to)
+		if err != nil {
+			t.Fatalf("dial %d after the reuse delay: %v", i, err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("again")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "again" {
+			t.Fatalf("echo over a reused port: %q, %v", got, err)
+		}
+		defer c.Close()
+	}
+	if tw := timeWaits(eng); tw != 0 {
+		t.Errorf("%d TIME-WAIT connections left beside the new ones on their tuples", tw)
+	}
 }

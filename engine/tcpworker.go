@@ -62,6 +62,23 @@ const (
 	cmdListenerClose
 )
 
+// twReuseDelay is how long an active open stays in TIME-WAIT before its
+// 4-tuple may be connected again (Linux's tcp_tw_reuse, 1 s): the port goes
+// back to the socket table then, and a Dial that gets the same tuple
+// replaces the TIME-WAIT endpoint. Its timestamps (the same per-tuple
+// offset, a clock at least 1 s later) and its ISN (a later clock) are newer
+// than anything of the old connection, so the peer tells them apart
+// (RFC 7323 PAWS). Connections without timestamps keep the port for the
+// whole TIME-WAIT.
+const twReuseDelay = int64(time.Second)
+
+// twRelease is a TIME-WAIT connection whose socket-table entry goes back
+// at a deadline.
+type twRelease struct {
+	at int64
+	c  *TCPConn
+}
+
 // tcpWorker is a worker's TCP state, touched by the worker goroutine only.
 type tcpWorker struct {
 	conns map[flowtable.Key]*TCPConn
@@ -77,6 +94,7 @@ type tcpWorker struct {
 	freedRetrans uint64
 	synq         map[*TCPListener]int // listeners with endpoints on this worker
 	maxTimeWait  int                  // this worker's share of Config.TCPMaxTimeWait
+	twReuse      []twRelease          // active opens in TIME-WAIT whose ports go back, oldest first
 }
 
 func (w *worker) initTCP() error {
@@ -391,6 +409,9 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 	}
 	if to == tcp.TimeWait {
 		st.CurrTimeWait++
+		if c.sock != nil && c.ep.Timestamps() {
+			w.tcp.twReuse = append(w.tcp.twReuse, twRelease{at: w.now + twReuseDelay, c: c})
+		}
 	}
 	if from == tcp.TimeWait {
 		st.CurrTimeWait--
@@ -460,6 +481,16 @@ func (w *worker) tcpRound() int {
 		w.serviceTCP(c)
 		if c.timerAt != 0 && c.timerAt <= w.now && !c.freed {
 			w.timerFix(c, w.now+1) // OnTimer left it due: try next round
+		}
+		work++
+	}
+	for len(w.tcp.twReuse) > 0 && w.tcp.twReuse[0].at <= w.now {
+		c := w.tcp.twReuse[0].c
+		w.tcp.twReuse[0] = twRelease{}
+		w.tcp.twReuse = w.tcp.twReuse[1:]
+		if !c.freed && c.sock != nil && c.lastState == tcp.TimeWait {
+			w.e.tab.Close(c.sock) // the port may be connected again (tw_reuse)
+			c.sock = nil
 		}
 		work++
 	}
@@ -554,10 +585,14 @@ func (w *worker) nextTCPTimer() int64 {
 	if len(w.tcp.retry) > 0 {
 		return w.now
 	}
-	if len(w.tcp.heap) == 0 {
-		return 0
+	at := int64(0)
+	if len(w.tcp.heap) > 0 {
+		at = w.tcp.heap[0].timerAt
 	}
-	return w.tcp.heap[0].timerAt
+	if len(w.tcp.twReuse) > 0 && (at == 0 || w.tcp.twReuse[0].at < at) {
+		at = w.tcp.twReuse[0].at
+	}
+	return at
 }
 
 // drainTCP frees every connection when the worker stops.

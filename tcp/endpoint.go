@@ -231,6 +231,10 @@ func (e *Endpoint) Recycle() {
 	e.cfg.Endpoints.Put(e)
 }
 
+// Timestamps reports whether the connection uses RFC 7323 timestamps (both
+// sides offered them): what makes reusing its 4-tuple from TIME-WAIT safe.
+func (e *Endpoint) Timestamps() bool { return e.tsOK }
+
 // Released reports whether ReleaseBuffers gave the rings' memory back.
 func (e *Endpoint) Released() bool { return e.released }
 
