@@ -24,7 +24,7 @@ import (
 // kernel's connections under its ~28,000 ephemeral ports per minute; the
 // engine reuses a TIME-WAIT port after 1 s.
 //
-//	go test ./bench -run '^$' -bench TCPDial -benchtime=3000x -count=3
+//	go test ./bench -run '^$' -bench TCPDial -benchtime=2000x -count=3
 func BenchmarkTCPDial(b *testing.B) {
 	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
 	var pln net.Listener

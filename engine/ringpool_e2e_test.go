@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine/socktab"
-	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/tcp"
 )
 
