@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -44,14 +43,7 @@ func BenchmarkTCPDial(b *testing.B) {
 	}
 	round := func(dial func() (net.Conn, error), n, clients int) (time.Duration, error) {
 		start := time.Now()
-		errs := make(chan error, clients)
-		for i := range clients {
-			go func() { errs <- shortConns(dial, n/clients+btoi(i < n%clients)) }()
-		}
-		var err error
-		for range clients {
-			err = errors.Join(err, <-errs)
-		}
+		err := concurrently(n, clients, func(k int) error { return shortConns(dial, k) })
 		return time.Since(start), err
 	}
 	for _, dial := range []func() (net.Conn, error){engineDial, kernelDial(to)} { // warm up

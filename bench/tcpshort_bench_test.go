@@ -106,15 +106,7 @@ func shortConnChild(in io.Reader, out io.Writer) int {
 			continue
 		}
 		start := time.Now()
-		errs := make(chan error, clients)
-		for i := range clients {
-			go func() { errs <- shortConns(kernelDial(to), n/clients+btoi(i < n%clients)) }()
-		}
-		var err error
-		for range clients {
-			err = errors.Join(err, <-errs)
-		}
-		if err != nil {
+		if err := concurrently(n, clients, func(k int) error { return shortConns(kernelDial(to), k) }); err != nil {
 			fmt.Fprintf(out, "error %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 			continue
 		}
@@ -123,11 +115,22 @@ func shortConnChild(in io.Reader, out io.Writer) int {
 	return 0
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
+// concurrently splits n among clients goroutines, each running fn with
+// its share, and returns their errors joined.
+func concurrently(n, clients int, fn func(n int) error) error {
+	errs := make(chan error, clients)
+	for i := range clients {
+		share := n / clients
+		if i < n%clients {
+			share++
+		}
+		go func() { errs <- fn(share) }()
 	}
-	return 0
+	var err error
+	for range clients {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 // kernelDial connects to to through the kernel's stack.

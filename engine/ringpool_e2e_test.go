@@ -228,19 +228,7 @@ func TestTCPRingsUnaccepted(t *testing.T) {
 // peer's FIN), so TIME-WAIT is the engine's.
 func activeCloses(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16, n int) {
 	t.Helper()
-	pln := peerListenTCP(t, bed, port)
-	go func() {
-		for {
-			c, err := pln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c) // echo until the engine's FIN
-			}()
-		}
-	}()
+	peerEchoTCP(t, bed, port)
 	for i := range n {
 		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, port)))
 		if err != nil {

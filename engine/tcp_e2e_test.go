@@ -70,6 +70,22 @@ func peerListenTCP(t *testing.T, bed *testbed.Bed, port uint16) net.Listener {
 	return ln
 }
 
+// peerEchoTCP runs an echo server on the peer kernel: each connection
+// echoes until the other side's FIN, then closes.
+func peerEchoTCP(t *testing.T, bed *testbed.Bed, port uint16) {
+	t.Helper()
+	ln := peerListenTCP(t, bed, port)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+}
+
 func engineAddr(bed *testbed.Bed, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(bed.EngineAddr, port)
 }
@@ -135,16 +151,7 @@ func TestTCPPinnedWorkerEcho(t *testing.T) {
 func TestTCPEngineClientEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{})
-	ln := peerListenTCP(t, bed, 7)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	peerEchoTCP(t, bed, 7)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7).String())
@@ -622,16 +629,7 @@ func TestTCPTwoWorkers(t *testing.T) {
 		}
 		roundTrips(t, c)
 	}
-	kln := peerListenTCP(t, bed, 7201)
-	go func() {
-		for {
-			c, err := kln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	peerEchoTCP(t, bed, 7201)
 	for i := range 20 {
 		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7201)))
 		if err != nil {
