@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -243,4 +244,64 @@ func FuzzInput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestQueueBounds: each INCOMPLETE entry queues up to QueueLen packets and
+// all entries together QueueTotal; a packet refused by a full queue of a
+// new entry still starts resolution (RequestDrop); queues drain in arrival
+// order and their room is reused.
+func TestQueueBounds(t *testing.T) {
+	tab := NewTable(Config{QueueLen: 3, QueueTotal: 4})
+	ip := func(i byte) [4]byte { return [4]byte{198, 18, 0, i} }
+	for h := uint64(1); h <= 4; h++ {
+		want := Queued
+		if h == 1 {
+			want = SendRequest
+		}
+		if h == 4 {
+			want = Drop // the entry's QueueLen
+		}
+		if _, a := tab.Lookup(0, ip(1), h, true); a != want {
+			t.Fatalf("packet %d: %v, want %v", h, a, want)
+		}
+	}
+	if _, a := tab.Lookup(0, ip(2), 10, true); a != SendRequest {
+		t.Fatalf("second address: %v", a)
+	}
+	// QueueTotal reached: a third address is asked for, its packet dropped.
+	if _, a := tab.Lookup(0, ip(3), 20, true); a != RequestDrop {
+		t.Fatalf("third address: %v, want RequestDrop", a)
+	}
+	if _, a := tab.Lookup(0, ip(2), 11, true); a != Drop {
+		t.Fatalf("second address, full table queue: %v", a)
+	}
+	if tab.Stats.QueueDrops != 3 || tab.Stats.Requests != 3 {
+		t.Fatalf("stats %+v", tab.Stats)
+	}
+	var got []uint64
+	tab.Update(sec, ip(1), macA, true, false, func(h uint64) { got = append(got, h) })
+	if !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("flushed %v", got)
+	}
+	// The room freed is reused, and order still holds.
+	for h := uint64(21); h <= 23; h++ {
+		if _, a := tab.Lookup(sec, ip(3), h, true); a != Queued {
+			t.Fatalf("packet %d after flush: %v", h, a)
+		}
+	}
+	var r rec
+	for now := 2 * sec; now <= 4*sec; now += sec {
+		r.tick(tab, now)
+	}
+	slices.Sort(r.drops)
+	if !slices.Equal(r.drops, []uint64{10, 21, 22, 23}) {
+		t.Fatalf("dropped on failure %v", r.drops)
+	}
+	// Everything is free again: QueueTotal packets fit.
+	for h := uint64(30); h < 33; h++ {
+		tab.Lookup(5*sec, ip(4), h, true)
+	}
+	if _, a := tab.Lookup(5*sec, ip(5), 40, true); a != SendRequest {
+		t.Fatalf("after failures: %v", a)
+	}
 }

@@ -5,7 +5,8 @@
 // # Neighbour states
 //
 //	INCOMPLETE  request sent, no answer yet; packets wait in the entry's
-//	            queue (QueueLen handles; more are dropped and counted).
+//	            queue (QueueLen handles, QueueTotal in all entries; more
+//	            are dropped and counted).
 //	            Retransmitted every RetransNs; after MaxProbes requests the
 //	            entry is FAILED and its queue is handed back for dropping.
 //	REACHABLE   confirmed within ReachableNs (a reply, or Confirm from an

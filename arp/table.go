@@ -44,7 +44,8 @@ type Config struct {
 	DelayNs     int64 // delay_first_probe_time: 5 s
 	RetransNs   int64 // retrans_time_ms: 1 s
 	MaxProbes   int   // mcast_solicit / ucast_solicit: 3
-	QueueLen    int   // packets waiting per INCOMPLETE entry; Linux's unres_qlen_bytes allows ~100, we default to 3
+	QueueLen    int   // packets waiting per INCOMPLETE entry: unres_qlen, 101
+	QueueTotal  int   // packets waiting in all entries together: 256
 }
 
 // ErrTableFull: every entry is INCOMPLETE and MaxEntries are in use.
@@ -53,7 +54,7 @@ var ErrTableFull = errors.New("arp: neighbour table full")
 // Stats counts the table's events.
 type Stats struct {
 	Requests   uint64 // requests asked for (Tick and Lookup)
-	QueueDrops uint64 // packets refused by a full pending queue
+	QueueDrops uint64 // packets refused by a full pending queue (the entry's or the table's)
 	Failed     uint64 // entries that went FAILED
 	Evictions  uint64 // entries evicted to make room
 	TableFull  uint64 // new addresses refused
@@ -67,8 +68,9 @@ type entry struct {
 	updated int64 // last confirmation
 	used    int64 // last lookup
 	timer   int64 // next state-machine deadline
-	nq      int
-	queue   []uint64
+	nq      int   // packets waiting
+	qhead   int32 // first waiting packet's node (when nq > 0)
+	qtail   int32 // last one's
 }
 
 // Table is the neighbour table.
@@ -77,7 +79,12 @@ type Table struct {
 	index   map[[4]byte]int32
 	entries []entry
 	free    []int32
-	Stats   Stats
+	// Waiting packets: nodes of singly linked lists, one per entry, taken
+	// from and returned to a free list; QueueTotal nodes in all.
+	qnext []int32
+	qval  []uint64
+	qfree int32 // first free node, -1 when none
+	Stats Stats
 }
 
 // NewTable returns an empty table.
@@ -98,14 +105,18 @@ func NewTable(cfg Config) *Table {
 		cfg.MaxProbes = 3
 	}
 	if cfg.QueueLen <= 0 {
-		cfg.QueueLen = 3
+		cfg.QueueLen = 101
+	}
+	if cfg.QueueTotal <= 0 {
+		cfg.QueueTotal = 256
 	}
 	t := &Table{cfg: cfg, index: make(map[[4]byte]int32, cfg.MaxEntries),
-		entries: make([]entry, cfg.MaxEntries), free: make([]int32, 0, cfg.MaxEntries)}
-	qs := make([]uint64, cfg.MaxEntries*cfg.QueueLen)
-	for i := range t.entries {
-		t.entries[i].queue = qs[i*cfg.QueueLen : (i+1)*cfg.QueueLen : (i+1)*cfg.QueueLen]
+		entries: make([]entry, cfg.MaxEntries), free: make([]int32, 0, cfg.MaxEntries),
+		qnext: make([]int32, cfg.QueueTotal), qval: make([]uint64, cfg.QueueTotal)}
+	for i := range t.qnext {
+		t.qnext[i] = int32(i) + 1
 	}
+	t.qnext[len(t.qnext)-1] = -1
 	for i := cfg.MaxEntries - 1; i >= 0; i-- {
 		t.free = append(t.free, int32(i))
 	}
@@ -133,6 +144,7 @@ const (
 	SendRequest                   // queued (if a handle was given): broadcast a request now
 	Queued                        // queued: a request is already outstanding
 	Drop                          // not queued (queue full or table full): drop, already counted
+	RequestDrop                   // not queued (queue full): broadcast a request now, drop the packet
 )
 
 // Lookup resolves ip at now for a packet identified by handle (a frame
@@ -148,8 +160,8 @@ func (t *Table) Lookup(now int64, ip [4]byte, handle uint64, hasHandle bool) (he
 		e := &t.entries[i]
 		e.state, e.probes, e.timer = Incomplete, 1, now+t.cfg.RetransNs
 		t.Stats.Requests++
-		if hasHandle {
-			t.enqueue(e, handle)
+		if hasHandle && !t.enqueue(e, handle) {
+			return header.MAC{}, RequestDrop
 		}
 		return header.MAC{}, SendRequest
 	}
@@ -165,7 +177,7 @@ func (t *Table) Lookup(now int64, ip [4]byte, handle uint64, hasHandle bool) (he
 		e.state, e.probes, e.timer = Incomplete, 1, now+t.cfg.RetransNs
 		t.Stats.Requests++
 		if hasHandle && !t.enqueue(e, handle) {
-			return header.MAC{}, Drop
+			return header.MAC{}, RequestDrop
 		}
 		return header.MAC{}, SendRequest
 	}
@@ -177,13 +189,37 @@ func (t *Table) Lookup(now int64, ip [4]byte, handle uint64, hasHandle bool) (he
 }
 
 func (t *Table) enqueue(e *entry, h uint64) bool {
-	if e.nq == len(e.queue) {
+	if e.nq >= t.cfg.QueueLen || t.qfree < 0 {
 		t.Stats.QueueDrops++
 		return false
 	}
-	e.queue[e.nq] = h
+	n := t.qfree
+	t.qfree = t.qnext[n]
+	t.qval[n], t.qnext[n] = h, -1
+	if e.nq == 0 {
+		e.qhead = n
+	} else {
+		t.qnext[e.qtail] = n
+	}
+	e.qtail = n
 	e.nq++
 	return true
+}
+
+// drain empties e's queue, in arrival order, passing each waiting packet
+// to fn when fn is not nil. The queue is detached first, so fn may use the
+// table.
+func (t *Table) drain(e *entry, fn func(handle uint64)) {
+	n, k := e.qhead, e.nq
+	e.nq = 0
+	for ; k > 0; k-- {
+		next, h := t.qnext[n], t.qval[n]
+		t.qnext[n], t.qfree = t.qfree, n
+		if fn != nil {
+			fn(h)
+		}
+		n = next
+	}
 }
 
 // insert adds ip, evicting per the package's policy when full.
@@ -208,15 +244,15 @@ func (t *Table) insert(now int64, ip [4]byte) (int32, error) {
 	}
 	i := t.free[len(t.free)-1]
 	t.free = t.free[:len(t.free)-1]
-	q := t.entries[i].queue
-	t.entries[i] = entry{ip: ip, used: now, queue: q}
+	t.entries[i] = entry{ip: ip, used: now}
 	t.index[ip] = i
 	return i, nil
 }
 
 func (t *Table) remove(i int32) {
 	delete(t.index, t.entries[i].ip)
-	t.entries[i].state, t.entries[i].nq = 0, 0
+	t.drain(&t.entries[i], nil) // only FAILED or resolved entries are removed: none wait
+	t.entries[i].state = 0
 	t.free = append(t.free, i)
 }
 
@@ -253,12 +289,7 @@ func (t *Table) Update(now int64, ip [4]byte, mac header.MAC, solicited, create 
 	}
 	e.mac = mac
 	e.probes = 0
-	for k := 0; k < e.nq; k++ {
-		if flush != nil {
-			flush(e.queue[k])
-		}
-	}
-	e.nq = 0
+	t.drain(e, flush)
 }
 
 // Confirm marks ip reachable on an upper layer's word (Linux's
@@ -295,12 +326,7 @@ func (t *Table) Tick(now int64, request func(ip [4]byte, unicast header.MAC), dr
 			if e.probes >= t.cfg.MaxProbes {
 				e.state = Failed
 				t.Stats.Failed++
-				for k := 0; k < e.nq; k++ {
-					if drop != nil {
-						drop(e.queue[k])
-					}
-				}
-				e.nq = 0
+				t.drain(e, drop)
 				continue
 			}
 			e.probes++

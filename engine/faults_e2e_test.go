@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -143,6 +144,17 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	defer ec.Close()
 	kc := peerDial(t, bed, 7300)
 	kc.SetReadBuffer(8 << 20)
+	// A burst sent before ARP resolves loses datagrams: the kernel queues
+	// unres_qlen_bytes per unresolved neighbour, the engine arp.QueueLen
+	// frames. A ping first resolves both ways; its frames pass the injector
+	// too, so the counts below are taken from after it (held frames leave
+	// within ReorderDelay).
+	out, err := bed.Command(context.Background(), "ping", "-c", "1", "-w", "10", bed.EngineAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ping the engine from the peer: %v\n%s", err, out)
+	}
+	time.Sleep(50 * time.Millisecond)
+	base := eng.Stats().Total.Faults
 
 	// Kernel → engine.
 	done := make(chan []int)
@@ -168,11 +180,11 @@ func TestUDPDuplicateReorder(t *testing.T) {
 		t.Fatalf("engine receive buffer dropped %d datagrams", st.DropRecvBuffer)
 	}
 	extra := checkCopies(t, "kernel → engine", seen)
-	t.Logf("kernel → engine: %d datagrams, %d second copies, faults %+v", n, extra, st.Faults)
-	if extra == 0 || extra != st.Faults.RxDuplicated {
-		t.Errorf("kernel → engine: %d second copies, %d frames duplicated", extra, st.Faults.RxDuplicated)
+	t.Logf("kernel → engine: %d datagrams, %d second copies, faults %+v (before: %+v)", n, extra, st.Faults, base)
+	if dup := st.Faults.RxDuplicated - base.RxDuplicated; extra == 0 || extra != dup {
+		t.Errorf("kernel → engine: %d second copies, %d frames duplicated", extra, dup)
 	}
-	if st.Faults.RxReordered == 0 {
+	if st.Faults.RxReordered == base.RxReordered {
 		t.Error("no frame reordered on receive")
 	}
 
@@ -195,10 +207,10 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	st = eng.Stats().Total
 	extra = checkCopies(t, "engine → kernel", seen)
 	t.Logf("engine → kernel: %d datagrams, %d second copies, faults %+v", n, extra, st.Faults)
-	if extra == 0 || extra != st.Faults.TxDuplicated {
-		t.Errorf("engine → kernel: %d second copies, %d frames duplicated", extra, st.Faults.TxDuplicated)
+	if dup := st.Faults.TxDuplicated - base.TxDuplicated; extra == 0 || extra != dup {
+		t.Errorf("engine → kernel: %d second copies, %d frames duplicated", extra, dup)
 	}
-	if st.Faults.TxReordered == 0 {
+	if st.Faults.TxReordered == base.TxReordered {
 		t.Error("no frame reordered on transmit")
 	}
 }

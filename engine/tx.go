@@ -141,6 +141,10 @@ func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 		if act == arp.SendRequest {
 			w.arpRequest(next, header.MAC{})
 		}
+	case arp.RequestDrop:
+		w.arpRequest(next, header.MAC{})
+		w.st.DropNeighbour++
+		w.e.bufs.put(r.buf)
 	default:
 		w.st.DropNeighbour++
 		w.e.bufs.put(r.buf)

@@ -103,7 +103,7 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 	}
 	w := &worker{
 		e: e, queue: q, efd: efd, txq: txq,
-		arpTab:   arp.NewTable(arp.Config{}),
+		arpTab:   arp.NewTable(arp.Config{QueueTotal: parkedMax}),
 		limiter:  icmp.NewLimiter(icmp.LimiterConfig{}),
 		frag:     &ipv4.Fragmenter{},
 		descs:    make([]afxdp.Desc, burst),

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// TestFirstBurstWaitsForARP: the engine sends a burst of datagrams to a
+// peer it has never heard from; they wait for ARP (up to arp.QueueLen per
+// neighbour, as Linux's unres_qlen) and all arrive, in order.
+func TestFirstBurstWaitsForARP(t *testing.T) {
+	const n = 100
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	var pc *net.UDPConn
+	if err := bed.Do(func() (err error) {
+		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7400)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ec, err := eng.ListenPacket("udp4", ":7400")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	to := netip.AddrPortFrom(bed.PeerAddr, 7400)
+	p := make([]byte, 200)
+	for i := range n {
+		binary.BigEndian.PutUint32(p, uint32(i))
+		if _, err := ec.WriteToUDPAddrPort(p, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 2048)
+	for i := range n {
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		m, err := pc.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v (stats %+v)", i, err, eng.Stats().Total)
+		}
+		if got := binary.BigEndian.Uint32(buf); m != len(p) || got != uint32(i) {
+			t.Fatalf("datagram %d: got number %d, %d bytes", i, got, m)
+		}
+	}
+	st := eng.Stats().Total
+	if st.DropNeighbour != 0 || st.ARP.QueueDrops != 0 || st.ARP.OutRequests == 0 {
+		t.Errorf("neighbour drops %d, ARP %+v", st.DropNeighbour, st.ARP)
+	}
+}
