@@ -15,9 +15,11 @@ build:
 	$(GO) build -o bin/engine ./cmd/engine
 
 ## test: every test, privileged ones included, under the race detector; then
-## check that no namespace, link or XDP program was left behind.
+## check that no namespace, link or XDP program was left behind. One package
+## at a time (-p 1): the privileged ones move real traffic, and on a small
+## machine two test binaries at once starve each other's workers and softirqs.
 test:
-	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(TESTFLAGS) $(PKGS)
 	@scripts/leftovers.sh
 
 bench:

@@ -25,6 +25,7 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
+	forceReadBuffer(t, pc, 1<<20) // the burst waits unread
 	ec, err := eng.ListenPacket("udp4", ":7400")
 	if err != nil {
 		t.Fatal(err)

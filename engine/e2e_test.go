@@ -44,9 +44,8 @@ func TestEchoEverySize(t *testing.T) {
 	eng := startEngine(t, bed, Config{BindService: true, RecvBuffer: 4 << 20})
 	echoUDP(t, eng, ":7")
 	c := peerDial(t, bed, 7)
-	if err := c.SetReadBuffer(4 << 20); err != nil {
-		t.Fatal(err)
-	}
+	forceReadBuffer(t, c, 4<<20)
+	peerResolve(t, bed)
 
 	const maxSize = 65507
 	step := 1
@@ -354,6 +353,10 @@ func TestCloseDuringTraffic(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	rx := eng.Stats().Total.RxPackets
+	for deadline := time.Now().Add(10 * time.Second); rx < 1000 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		rx = eng.Stats().Total.RxPackets
+	}
 	if rx == 0 {
 		t.Fatal("the flood did not reach the engine")
 	}

@@ -273,6 +273,12 @@ func (e *Engine) MTU() int { return e.mtu }
 // Addrs returns the addresses the engine owns.
 func (e *Engine) Addrs() []netip.Prefix { return append([]netip.Prefix(nil), e.cfg.Addrs...) }
 
+// publishWait bounds how long Stats and Sockets wait for each worker to
+// publish (a worker answers within one round, microseconds, unless the
+// machine is starved; past this, Stats returns the worker's last published
+// counters and Sockets leaves its connections out).
+const publishWait = time.Second
+
 // Stats returns the workers' counters, fresh to within a few milliseconds
 // while the engine runs, and final after Close.
 func (e *Engine) Stats() Stats {
@@ -281,7 +287,7 @@ func (e *Engine) Stats() Stats {
 			w.statsReq.Store(true)
 			w.wake()
 		}
-		deadline := time.Now().Add(50 * time.Millisecond)
+		deadline := time.Now().Add(publishWait)
 		for _, w := range e.workers {
 			for w.statsReq.Load() && time.Now().Before(deadline) && e.state.Load() == stateRunning {
 				time.Sleep(100 * time.Microsecond)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -69,6 +71,38 @@ func peerDial(t *testing.T, bed *testbed.Bed, port uint16) *net.UDPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// peerResolve has the peer learn the engine's MAC address (a ping the
+// engine answers) before a test sends a burst: until ARP resolves, the
+// kernel queues at most unres_qlen_bytes per neighbour and drops the
+// oldest datagrams beyond that.
+func peerResolve(t *testing.T, bed *testbed.Bed) {
+	t.Helper()
+	out, err := bed.Command(context.Background(), "ping", "-c", "1", "-w", "10", bed.EngineAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ping the engine from the peer: %v\n%s", err, out)
+	}
+}
+
+// forceReadBuffer sets a kernel socket's receive buffer to n bytes past
+// net.core.rmem_max (SO_RCVBUFFORCE; the tests run as root), so that a
+// test's burst does not depend on the machine's sysctls.
+func forceReadBuffer(t *testing.T, c *net.UDPConn, n int) {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if serr != nil {
+		t.Fatalf("SO_RCVBUFFORCE %d: %v", n, serr)
+	}
 }
 
 func exchange(t *testing.T, c *net.UDPConn, msg []byte) []byte {

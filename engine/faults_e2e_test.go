@@ -2,10 +2,10 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,7 +87,7 @@ func udpTagged(p []byte, tag uint32) {
 // udpCount reads datagrams until idle for a while and counts each tag; a
 // datagram that is not exactly what udpTagged wrote is an error (udpCount
 // runs on its own goroutine: it reports with Errorf).
-func udpCount(t *testing.T, read func([]byte) (int, error), setDeadline func(time.Time) error, n, size int) []int {
+func udpCount(t *testing.T, read func([]byte) (int, error), setDeadline func(time.Time) error, n, size int, got *atomic.Int64) []int {
 	t.Helper()
 	seen := make([]int, n)
 	buf := make([]byte, 65536)
@@ -98,6 +98,7 @@ func udpCount(t *testing.T, read func([]byte) (int, error), setDeadline func(tim
 		if err != nil {
 			return seen
 		}
+		got.Add(1)
 		tag := binary.BigEndian.Uint32(buf)
 		if m != size || int(tag) >= n {
 			t.Errorf("datagram of %d bytes, tag %d", m, tag)
@@ -129,6 +130,10 @@ func checkCopies(t *testing.T, dir string, seen []int) uint64 {
 	return extra
 }
 
+// udpWindow is how far TestUDPDuplicateReorder's sender runs ahead of its
+// reader (datagrams; with 10% duplicated, well inside a 2048-frame ring).
+const udpWindow = 512
+
 // TestUDPDuplicateReorder sends tagged datagrams both ways through an
 // engine that duplicates 10% and reorders 10% of the frames: each datagram
 // is delivered once per copy on the wire, intact.
@@ -143,18 +148,29 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	}
 	defer ec.Close()
 	kc := peerDial(t, bed, 7300)
-	kc.SetReadBuffer(8 << 20)
+	forceReadBuffer(t, kc, 8<<20)
 	// A burst sent before ARP resolves loses datagrams: the kernel queues
 	// unres_qlen_bytes per unresolved neighbour, the engine arp.QueueLen
 	// frames. A ping first resolves both ways; its frames pass the injector
 	// too, so the counts below are taken from after it (held frames leave
 	// within ReorderDelay).
-	out, err := bed.Command(context.Background(), "ping", "-c", "1", "-w", "10", bed.EngineAddr.String()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ping the engine from the peer: %v\n%s", err, out)
-	}
+	peerResolve(t, bed)
 	time.Sleep(50 * time.Millisecond)
 	base := eng.Stats().Total.Faults
+
+	// The sender keeps at most udpWindow datagrams ahead of the reader, so
+	// that a starved reader or worker cannot overflow a ring or a socket
+	// buffer: what is lost here is lost to the injector alone.
+	var got atomic.Int64
+	pace := func(i int, got *atomic.Int64) {
+		if i%50 != 49 {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+		for deadline := time.Now().Add(5 * time.Second); int64(i+1)-got.Load() > udpWindow && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 
 	// Kernel → engine.
 	done := make(chan []int)
@@ -162,7 +178,7 @@ func TestUDPDuplicateReorder(t *testing.T) {
 		done <- udpCount(t, func(b []byte) (int, error) {
 			n, _, err := ec.ReadFromUDPAddrPort(b)
 			return n, err
-		}, ec.SetReadDeadline, n, size)
+		}, ec.SetReadDeadline, n, size, &got)
 	}()
 	p := make([]byte, size)
 	for i := range n {
@@ -170,9 +186,7 @@ func TestUDPDuplicateReorder(t *testing.T) {
 		if _, err := kc.Write(p); err != nil {
 			t.Fatal(err)
 		}
-		if i%50 == 49 {
-			time.Sleep(200 * time.Microsecond)
-		}
+		pace(i, &got)
 	}
 	seen := <-done
 	st := eng.Stats().Total
@@ -191,17 +205,16 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	// Engine → kernel, to the address the kernel sent from.
 	to := kc.LocalAddr().(*net.UDPAddr).AddrPort()
 	to = netip.AddrPortFrom(bed.PeerAddr, to.Port())
+	got.Store(0)
 	go func() {
-		done <- udpCount(t, kc.Read, kc.SetReadDeadline, n, size)
+		done <- udpCount(t, kc.Read, kc.SetReadDeadline, n, size, &got)
 	}()
 	for i := range n {
 		udpTagged(p, uint32(i))
 		if _, err := ec.WriteToUDPAddrPort(p, to); err != nil {
 			t.Fatal(err)
 		}
-		if i%50 == 49 {
-			time.Sleep(200 * time.Microsecond)
-		}
+		pace(i, &got)
 	}
 	seen = <-done
 	st = eng.Stats().Total

@@ -301,7 +301,16 @@ func TestTCPResetOnUnreadClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc.Write([]byte("never read"))
-	time.Sleep(50 * time.Millisecond) // let it land in the receive ring
+	// Close once the data sits in the receive queue (data arriving after
+	// Close would meet a closed socket: also a RST, but a different path).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s := engineSocket(t, eng, c.LocalAddr()); s.RecvQ > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the data never reached the engine's receive queue")
+		}
+	}
 	c.Close()
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("read after Close: %v, want net.ErrClosed", err)

@@ -89,6 +89,7 @@ func TestTCPFragmentedSteered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(raw)
+	peerResolve(t, bed) // the fragments must not wait for ARP (and be dropped)
 	src, dst := bed.PeerAddr.As4(), bed.EngineAddr.As4()
 	owned := make([]int, 2)
 	for i := range n {

@@ -791,7 +791,7 @@ func (w *worker) listTCP() {
 }
 
 // tcpConnections collects the workers' connection listings (waiting up to
-// 100 ms for each); nothing while the engine does not run.
+// publishWait); nothing while the engine does not run.
 func (e *Engine) tcpConnections() []socktab.Entry {
 	if e.state.Load() != stateRunning {
 		return nil
@@ -802,7 +802,7 @@ func (e *Engine) tcpConnections() []socktab.Entry {
 		w.wake()
 	}
 	var out []socktab.Entry
-	deadline := time.Now().Add(100 * time.Millisecond)
+	deadline := time.Now().Add(publishWait)
 	for _, w := range e.workers {
 		for w.ssReq.Load() && time.Now().Before(deadline) && e.state.Load() == stateRunning {
 			time.Sleep(100 * time.Microsecond)

@@ -89,6 +89,9 @@ func concurrentReaders(t *testing.T, policy FullPolicy) {
 				if n%1024 == 0 {
 					_ = tbl.Stats()
 					_ = tbl.Len()
+					hits.Add(h) // progress, for the writer's loop
+					misses.Add(m)
+					h, m = 0, 0
 				}
 				if !ok {
 					m++
@@ -117,7 +120,12 @@ func concurrentReaders(t *testing.T, policy FullPolicy) {
 		next[idx].Store(g) // announce before the value can be seen
 		_ = tbl.Insert(keys[idx], uint64(idx)<<32|uint64(g), 0, now)
 	}
-	for ; ops < 20 || time.Now().Before(deadline); ops++ {
+	// Run for runFor, and on a starved machine until the readers have seen
+	// both hits and misses (at most 20 s more).
+	starved := func() bool {
+		return (hits.Load() == 0 || misses.Load() == 0) && time.Now().Before(deadline.Add(20*time.Second))
+	}
+	for ; ops < 20 || time.Now().Before(deadline) || starved(); ops++ {
 		// Fill the table and go one past full: a refusal or an eviction
 		// every round.
 		for i := 0; i < 4*nkeys && tbl.Len() < tbl.Cap(); i++ {
