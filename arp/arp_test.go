@@ -305,3 +305,50 @@ func TestQueueBounds(t *testing.T) {
 		t.Fatalf("after failures: %v", a)
 	}
 }
+
+// TestPermanent: a static entry is used at once, flushes what waited for
+// it, is never probed, aged, evicted, or changed by ARP.
+func TestPermanent(t *testing.T) {
+	tab := NewTable(Config{MaxEntries: 2})
+	a := func(i byte) [4]byte { return [4]byte{198, 18, 0, i} }
+	tab.Lookup(0, a(1), 5, true) // INCOMPLETE, one packet waiting
+	var flushed []uint64
+	if err := tab.SetPermanent(1, a(1), macA, func(h uint64) { flushed = append(flushed, h) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(flushed, []uint64{5}) {
+		t.Fatalf("flushed %v", flushed)
+	}
+	tab.Update(2, a(1), macB, true, true, nil) // a reply claiming another MAC
+	tab.Confirm(2, a(1))
+	var r rec
+	for now := int64(0); now < 200*sec; now += sec {
+		r.tick(tab, now)
+	}
+	if len(r.reqs) != 0 {
+		t.Fatalf("a permanent entry was probed: %v", r.reqs)
+	}
+	if mac, act := tab.Lookup(200*sec, a(1), 0, false); act != Send || mac != macA {
+		t.Fatalf("lookup: %v %v", mac, act)
+	}
+	if st, _ := tab.State(a(1)); st != Permanent || st.String() != "PERMANENT" {
+		t.Fatalf("state %v", st)
+	}
+	// Never the eviction victim, even when least recently used.
+	tab.Update(201*sec, a(2), macB, false, true, nil)
+	tab.Lookup(202*sec, a(2), 0, false)
+	tab.Update(203*sec, a(3), macB, false, true, nil)
+	if st, _ := tab.State(a(1)); st != Permanent {
+		t.Fatalf("permanent entry evicted: %v", st)
+	}
+	if st, _ := tab.State(a(2)); st != 0 {
+		t.Fatalf("want a(2) evicted, got %v", st)
+	}
+	// A table of permanent entries refuses more.
+	if err := tab.SetPermanent(204*sec, a(3), macB, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.SetPermanent(205*sec, a(4), macB, nil); err != ErrTableFull {
+		t.Fatalf("third permanent entry in a table of 2: %v", err)
+	}
+}

@@ -17,6 +17,8 @@
 //	            confirmation, then PROBE.
 //	PROBE       unicast requests every RetransNs; after MaxProbes, FAILED.
 //	FAILED      resolution failed; a lookup starts over (INCOMPLETE).
+//	PERMANENT   set by SetPermanent (a static entry): always used, never
+//	            probed, aged or evicted; ARP does not change it.
 //
 // Time is passed in (now, monotonic nanoseconds); Tick advances timers and
 // reports the requests to send and the queued packets to drop.
@@ -25,7 +27,7 @@
 //
 // At most MaxEntries entries. When full, a new address evicts, in order of
 // preference, a FAILED entry, then the least recently used entry that is
-// not INCOMPLETE; when every entry is INCOMPLETE the new address is not
+// neither INCOMPLETE nor PERMANENT; when there is none the new address is not
 // added (Stats.TableFull). Evictions are counted (Stats.Evictions). The
 // table allocates only when created.
 //

@@ -17,6 +17,7 @@ const (
 	Delay
 	Probe
 	Failed
+	Permanent
 )
 
 func (s State) String() string {
@@ -33,6 +34,8 @@ func (s State) String() string {
 		return "PROBE"
 	case Failed:
 		return "FAILED"
+	case Permanent:
+		return "PERMANENT"
 	}
 	return "NONE"
 }
@@ -168,7 +171,7 @@ func (t *Table) Lookup(now int64, ip [4]byte, handle uint64, hasHandle bool) (he
 	e := &t.entries[i]
 	e.used = now
 	switch e.state {
-	case Reachable, Delay, Probe:
+	case Reachable, Delay, Probe, Permanent:
 		return e.mac, Send
 	case Stale:
 		e.state, e.timer = Delay, now+t.cfg.DelayNs
@@ -232,7 +235,7 @@ func (t *Table) insert(now int64, ip [4]byte) (int32, error) {
 				victim = int32(j)
 				break
 			}
-			if e.state != Incomplete && (victim < 0 || e.used < t.entries[victim].used) {
+			if e.state != Incomplete && e.state != Permanent && (victim < 0 || e.used < t.entries[victim].used) {
 				victim = int32(j)
 			}
 		}
@@ -279,6 +282,9 @@ func (t *Table) Update(now int64, ip [4]byte, mac header.MAC, solicited, create 
 		return
 	}
 	e := &t.entries[i]
+	if e.state == Permanent {
+		return // set by the administrator; ARP does not change it (Linux: NUD_PERMANENT)
+	}
 	switch {
 	case solicited:
 		e.state, e.timer = Reachable, now+t.cfg.ReachableNs
@@ -297,10 +303,29 @@ func (t *Table) Update(now int64, ip [4]byte, mac header.MAC, solicited, create 
 func (t *Table) Confirm(now int64, ip [4]byte) {
 	if i, ok := t.index[ip]; ok {
 		e := &t.entries[i]
-		if e.state != Incomplete && e.state != Failed {
+		if e.state != Incomplete && e.state != Failed && e.state != Permanent {
 			e.state, e.timer, e.probes, e.updated = Reachable, now+t.cfg.ReachableNs, 0, now
 		}
 	}
+}
+
+// SetPermanent makes ip a PERMANENT entry at mac (Linux's `ip neigh
+// replace ... nud permanent`): always used, never probed, aged or evicted,
+// and not changed by ARP. Packets waiting for ip are passed to flush. It
+// fails with ErrTableFull when every entry is INCOMPLETE or PERMANENT.
+func (t *Table) SetPermanent(now int64, ip [4]byte, mac header.MAC, flush func(handle uint64)) error {
+	i, ok := t.index[ip]
+	if !ok {
+		var err error
+		if i, err = t.insert(now, ip); err != nil {
+			t.Stats.TableFull++
+			return err
+		}
+	}
+	e := &t.entries[i]
+	e.state, e.mac, e.probes, e.updated = Permanent, mac, 0, now
+	t.drain(e, flush)
+	return nil
 }
 
 // Tick advances every entry's timer to now. request is called for each
@@ -310,7 +335,7 @@ func (t *Table) Confirm(now int64, ip [4]byte) {
 func (t *Table) Tick(now int64, request func(ip [4]byte, unicast header.MAC), drop func(handle uint64)) {
 	for j := range t.entries {
 		e := &t.entries[j]
-		if e.state == 0 || e.state == Stale || e.state == Failed || now < e.timer {
+		if e.state == 0 || e.state == Stale || e.state == Failed || e.state == Permanent || now < e.timer {
 			continue
 		}
 		switch e.state {

@@ -55,3 +55,42 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 		t.Errorf("neighbour drops %d, ARP %+v", st.DropNeighbour, st.ARP)
 	}
 }
+
+// TestStaticNeighbor: with the peer as a static neighbour the engine never
+// asks for it; a burst goes out at once, and the peer's own ARP requests
+// (answered) do not change the entry.
+func TestStaticNeighbor(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{Neighbors: []Neighbor{{Addr: bed.PeerAddr, MAC: bed.PeerMAC}}})
+	var pc *net.UDPConn
+	if err := bed.Do(func() (err error) {
+		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7401)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ec, err := eng.ListenPacket("udp4", ":7401")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	to := netip.AddrPortFrom(bed.PeerAddr, 7401)
+	for i := range 10 {
+		if _, err := ec.WriteToUDPAddrPort([]byte{byte(i)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 16)
+	for i := range 10 {
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := pc.Read(buf); err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %v %x", i, err, buf[:n])
+		}
+	}
+	peerResolve(t, bed) // the peer asks for the engine: answered
+	st := eng.Stats().Total
+	if st.ARP.OutRequests != 0 || st.DropNeighbour != 0 || st.ARP.OutReplies == 0 {
+		t.Errorf("ARP %+v, neighbour drops %d: want no request, a reply", st.ARP, st.DropNeighbour)
+	}
+}

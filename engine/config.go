@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
@@ -54,6 +56,15 @@ func ParsePollMode(s string) (PollMode, error) {
 	return 0, fmt.Errorf("engine: unknown poll mode %q (want adaptive, busy or interrupt): %w", s, ErrConfig)
 }
 
+// Neighbor is a static ARP entry: Addr is at MAC.
+type Neighbor struct {
+	Addr netip.Addr
+	MAC  net.HardwareAddr
+}
+
+// maxNeighbors is the ARP table's size (arp.Config.MaxEntries' default).
+const maxNeighbors = 1024
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid engine configuration")
 
@@ -69,6 +80,11 @@ type Config struct {
 	// Gateway is the next hop for destinations outside every prefix of
 	// Addrs (zero: such destinations are unreachable, ENETUNREACH).
 	Gateway netip.Addr
+	// Neighbors are static ARP entries (Linux's `ip neigh replace ADDR
+	// lladdr MAC nud permanent`): next hops the engine never resolves,
+	// ages or probes, and that ARP does not change. Each must be on the
+	// link (inside a prefix of Addrs). At most 1024.
+	Neighbors []Neighbor
 	// MTU of the link (zero: the interface's MTU).
 	MTU int
 	// Queues is how many queues, and so workers, to use, from queue 0
@@ -220,6 +236,9 @@ func (c *Config) validate() error {
 	if c.Gateway.IsValid() && !c.Gateway.Is4() {
 		return bad("gateway %v is not IPv4", c.Gateway)
 	}
+	if err := c.validateNeighbors(); err != nil {
+		return bad("%v", err)
+	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > c.FrameSize-14) {
 		return bad("MTU %d: want 576..%d (frame size %d minus the Ethernet header)", c.MTU, c.FrameSize-14, c.FrameSize)
 	}
@@ -250,6 +269,37 @@ func (c *Config) validate() error {
 	if c.Faults != nil {
 		if err := c.Faults.validate(); err != nil {
 			return bad("faults: %v", err)
+		}
+	}
+	return nil
+}
+
+// validateNeighbors checks the static ARP entries.
+func (c *Config) validateNeighbors() error {
+	if len(c.Neighbors) > maxNeighbors {
+		return fmt.Errorf("%d static neighbours: at most %d", len(c.Neighbors), maxNeighbors)
+	}
+	seen := make(map[netip.Addr]bool, len(c.Neighbors))
+	for _, n := range c.Neighbors {
+		if !n.Addr.Is4() {
+			return fmt.Errorf("static neighbour %v: want an IPv4 address", n.Addr)
+		}
+		if len(n.MAC) != 6 || n.MAC[0]&1 != 0 || bytes.Equal(n.MAC, make([]byte, 6)) {
+			return fmt.Errorf("static neighbour %v at %q: want a unicast Ethernet address, e.g. 02:00:00:00:00:01", n.Addr, n.MAC)
+		}
+		if seen[n.Addr] {
+			return fmt.Errorf("static neighbour %v given twice", n.Addr)
+		}
+		seen[n.Addr] = true
+		onLink := false
+		for _, p := range c.Addrs {
+			if p.Addr() == n.Addr {
+				return fmt.Errorf("static neighbour %v is the engine's own address", n.Addr)
+			}
+			onLink = onLink || p.Masked().Contains(n.Addr)
+		}
+		if !onLink {
+			return fmt.Errorf("static neighbour %v is not on the link: it must be inside a prefix of the engine's addresses %v", n.Addr, c.Addrs)
 		}
 	}
 	return nil

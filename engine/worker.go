@@ -13,6 +13,7 @@ import (
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
 	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/ring"
@@ -117,6 +118,12 @@ func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
 	}
 	for i := parkedMax - 1; i >= 0; i-- {
 		w.freeSlot = append(w.freeSlot, i)
+	}
+	for _, n := range e.cfg.Neighbors {
+		if err := w.arpTab.SetPermanent(0, n.Addr.As4(), header.MAC(n.MAC), nil); err != nil {
+			unix.Close(efd)
+			return nil, fmt.Errorf("engine: static neighbour %v: %w", n.Addr, err)
+		}
 	}
 	w.st.Queue = q
 	if e.cfg.Faults != nil {

@@ -3,10 +3,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/portalloc"
 )
 
@@ -28,6 +30,17 @@ func parsePrefix(s string) (netip.Prefix, error) {
 			s, p.Addr().Next(), p.Bits())
 	}
 	return p, nil
+}
+
+// parseNeighbor parses a static ARP entry, ADDR=MAC.
+func parseNeighbor(s string) (engine.Neighbor, error) {
+	as, ms, ok := strings.Cut(s, "=")
+	a, aerr := netip.ParseAddr(as)
+	mac, merr := net.ParseMAC(ms)
+	if !ok || aerr != nil || !a.Is4() || merr != nil || len(mac) != 6 {
+		return engine.Neighbor{}, fmt.Errorf("%q: want ADDR=MAC, an IPv4 address and an Ethernet address, e.g. 198.18.0.2=02:00:00:00:00:02", s)
+	}
+	return engine.Neighbor{Addr: a, MAC: mac}, nil
 }
 
 // echoSpec is one service given on the command line: --echo or --discard

@@ -77,6 +77,13 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		c.Gateway = a
 		return nil
 	})
+	fs.Func("neigh", "static ARP entry `ADDR=MAC` for a next hop on the link, e.g. 198.18.0.2=02:00:00:00:00:02 (repeatable; like ip neigh ... nud permanent)", func(v string) error {
+		n, err := parseNeighbor(v)
+		if err == nil {
+			c.Neighbors = append(c.Neighbors, n)
+		}
+		return err
+	})
 	fs.Func("echo", "run an echo service (RFC 862) on `PROTO:PORT` (udp or tcp, every engine address) or PROTO:ADDR:PORT (repeatable)", func(v string) error {
 		s, err := parseService("echo", v)
 		if err == nil {
@@ -395,6 +402,7 @@ type serveInfo struct {
 	Interface string         `json:"interface"`
 	Addrs     []netip.Prefix `json:"addrs"`
 	Gateway   string         `json:"gateway,omitempty"`
+	Neighbors []string       `json:"neighbors,omitempty"` // static ARP entries, ADDR=MAC
 	Queues    int            `json:"queues"`
 	MTU       int            `json:"mtu"`
 	Mode      string         `json:"mode"`
@@ -419,6 +427,9 @@ func (s *server) info() serveInfo {
 	}
 	if c.Gateway.IsValid() {
 		in.Gateway = c.Gateway.String()
+	}
+	for _, n := range c.Neighbors {
+		in.Neighbors = append(in.Neighbors, n.Addr.String()+"="+n.MAC.String())
 	}
 	for _, es := range s.echo {
 		in.Echo = append(in.Echo, es.spec.label())

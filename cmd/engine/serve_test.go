@@ -60,6 +60,9 @@ func TestUsageErrors(t *testing.T) {
 		{with("--ports", "6000-5000"), 2, "want FIRST-LAST"},
 		{with("--cpus", "a,b"), 2, "want a CPU list"},
 		{with("--gateway", "gw"), 2, "not an IPv4 address"},
+		{with("--neigh", "198.18.0.2"), 2, "want ADDR=MAC"},
+		{with("--neigh", "198.18.0.2=zz"), 2, "want ADDR=MAC"},
+		{withLo("--neigh", "198.19.0.2=02:00:00:00:00:02"), 2, "198.19.0.2 is not on the link"},
 		{with("--log-level", "loud"), 2, "log-level"},
 		{with("--metrics", ":9090"), 2, "pass --metrics-allow-wildcard to expose it on purpose"},
 		{with("--metrics", "0.0.0.0:9090"), 2, "--metrics-allow-wildcard"},
@@ -114,7 +117,7 @@ func TestHelp(t *testing.T) {
 func TestParseServe(t *testing.T) {
 	o, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--addr=198.19.0.5/31", "--echo", "udp:7",
 		"--echo", "udp:198.18.0.1:9000", "--queues", "2", "--mode", "copy", "--xdp-mode", "generic", "--poll", "busy",
-		"--cpus", "2-3", "--ports", "40000-40999", "--gateway", "198.18.0.254", "--metrics", "127.0.0.1:0",
+		"--cpus", "2-3", "--ports", "40000-40999", "--gateway", "198.18.0.254", "--neigh", "198.18.0.254=02:00:00:00:00:fe", "--metrics", "127.0.0.1:0",
 		"--log-level", "debug", "--frame-size", "2048"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +127,8 @@ func TestParseServe(t *testing.T) {
 	if c.Interface != "eth1" || !slices.Equal(c.Addrs, want) || c.Queues != 2 || c.Mode != afxdp.ModeCopy ||
 		c.XDPMode != afxdp.XDPGeneric || c.Poll != engine.PollBusy || !slices.Equal(c.CPUs, []int{2, 3}) ||
 		c.Ports != (portalloc.Range{First: 40000, Last: 40999}) || c.Gateway != netip.MustParseAddr("198.18.0.254") ||
-		c.FrameSize != 2048 || !c.BindService {
+		c.FrameSize != 2048 || !c.BindService || len(c.Neighbors) != 1 ||
+		c.Neighbors[0].Addr != netip.MustParseAddr("198.18.0.254") || c.Neighbors[0].MAC.String() != "02:00:00:00:00:fe" {
 		t.Errorf("config: %+v", c)
 	}
 	if len(o.echo) != 2 || o.echo[0].String() != "udp:7" || o.echo[0].listenAddr() != ":7" ||
