@@ -12,13 +12,11 @@ import (
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
-// Sizes of the bulk transfers under injected faults, each way.
-// faultLossBulkSize is smaller while the engine's sender recovers slowly
-// from loss towards the kernel (about 3 MB/s); raise it to 64 MiB when that
-// is fixed.
+// Sizes of the bulk transfers under injected faults, each way: the 256 MiB
+// of the nftables loss test (TestTCPBulkLoss).
 const (
-	faultBulkSize     = 32 << 20
-	faultLossBulkSize = 64 << 20
+	faultBulkSize     = 256 << 20
+	faultLossBulkSize = 256 << 20
 )
 
 // faultBulk moves size bytes each way between the kernel and an engine
