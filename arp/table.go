@@ -367,3 +367,22 @@ func (t *Table) Tick(now int64, request func(ip [4]byte, unicast header.MAC), dr
 		}
 	}
 }
+
+// Neighbor is one entry of a table listing.
+type Neighbor struct {
+	IP      [4]byte
+	MAC     header.MAC // zero while INCOMPLETE
+	State   State
+	Queued  int   // packets waiting for the answer
+	Updated int64 // last confirmation (0: never)
+	Used    int64 // last lookup
+}
+
+// List appends every entry to out, in no particular order.
+func (t *Table) List(out []Neighbor) []Neighbor {
+	for _, i := range t.index {
+		e := &t.entries[i]
+		out = append(out, Neighbor{IP: e.ip, MAC: e.mac, State: e.state, Queued: e.nq, Updated: e.updated, Used: e.used})
+	}
+	return out
+}

@@ -54,6 +54,23 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 	if st.DropNeighbour != 0 || st.ARP.QueueDrops != 0 || st.ARP.OutRequests == 0 {
 		t.Errorf("neighbour drops %d, ARP %+v", st.DropNeighbour, st.ARP)
 	}
+	wantNeighbor(t, eng, bed, "REACHABLE")
+}
+
+// wantNeighbor checks that the engine's ARP listing has the peer, at its
+// MAC, in state.
+func wantNeighbor(t *testing.T, eng *Engine, bed *testbed.Bed, state string) {
+	t.Helper()
+	ns := eng.Neighbors()
+	for _, n := range ns {
+		if n.Addr == bed.PeerAddr {
+			if n.State != state || n.MAC.String() != bed.PeerMAC.String() || n.Queued != 0 {
+				t.Errorf("neighbour entry %+v: want %s at %v, nothing queued", n, state, bed.PeerMAC)
+			}
+			return
+		}
+	}
+	t.Errorf("the peer %v is not in the neighbour listing %+v", bed.PeerAddr, ns)
 }
 
 // TestStaticNeighbor: with the peer as a static neighbour the engine never
@@ -93,4 +110,5 @@ func TestStaticNeighbor(t *testing.T) {
 	if st.ARP.OutRequests != 0 || st.DropNeighbour != 0 || st.ARP.OutReplies == 0 {
 		t.Errorf("ARP %+v, neighbour drops %d: want no request, a reply", st.ARP, st.DropNeighbour)
 	}
+	wantNeighbor(t, eng, bed, "PERMANENT")
 }

@@ -88,9 +88,11 @@ type worker struct {
 	faults *faults // testing only (Config.Faults); nil otherwise
 	wk     *waker  // wakes application goroutines (see waker)
 
-	tcp   tcpWorker
-	ssReq atomic.Bool                     // Engine.Sockets asks for a listing; cleared after ssOut's Store
-	ssOut atomic.Pointer[[]socktab.Entry] // the listing; Store pairs with the engine's Load after ssReq clears
+	tcp      tcpWorker
+	ssReq    atomic.Bool                     // Engine.Sockets asks for a listing; cleared after ssOut's Store
+	ssOut    atomic.Pointer[[]socktab.Entry] // the listing; Store pairs with the engine's Load after ssReq clears
+	neighReq atomic.Bool                     // Engine.Neighbors asks for the ARP table
+	neighOut atomic.Pointer[[]NeighborEntry] // the listing, as ssOut
 }
 
 func newWorker(e *Engine, q int, seed uint64) (*worker, error) {
@@ -218,6 +220,9 @@ func (w *worker) run(wg *sync.WaitGroup) {
 		if w.ssReq.Load() {
 			w.listTCP()
 		}
+		if w.neighReq.Load() {
+			w.listNeighbors()
+		}
 		if work > 0 {
 			lastWork = w.now
 			continue
@@ -316,7 +321,7 @@ func (w *worker) receive(d afxdp.Desc) {
 // sleep waits in poll(2) for the socket or the eventfd.
 func (w *worker) sleep() {
 	w.sleeping.Store(true)
-	if w.txq.Len() > 0 || w.tcp.cmdq.Len() > 0 || w.inboxPending() || w.stop.Load() || w.statsReq.Load() || w.ssReq.Load() {
+	if w.txq.Len() > 0 || w.tcp.cmdq.Len() > 0 || w.inboxPending() || w.stop.Load() || w.statsReq.Load() || w.ssReq.Load() || w.neighReq.Load() {
 		w.sleeping.Store(false)
 		return
 	}

@@ -4,6 +4,7 @@
 //	engine serve -i IFACE --addr CIDR [--echo udp:PORT ...] [flags]
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 //	engine ss    [-t] [-u] [-a|-l] [-i IFACE | --ctl PATH]
+//	engine neigh [-i IFACE | --ctl PATH] [--json]
 //	engine detach -i IFACE
 //	engine version
 //
@@ -20,15 +21,16 @@
 // a mistake never leaves a half-attached program behind. Usage errors exit
 // with status 2, runtime errors with 1; each message says what to do.
 //
-// `engine stats` and `engine ss` are clients of the control socket
-// (internal/ctl, one JSON object per line): they ask the running engine for
-// its counters (engine.Stats) and its socket table (socktab.Entry) and
-// render them; they never open the interface themselves. The control
+// `engine stats`, `engine ss` and `engine neigh` are clients of the control
+// socket (internal/ctl, one JSON object per line): they ask the running
+// engine for its counters (engine.Stats), its socket table (socktab.Entry)
+// and its ARP tables (engine.Neighbors) and render them; they never open the interface themselves. The control
 // socket lives at /run/engine/IFACE.sock (mode 0600) unless --ctl says
 // otherwise.
 //
 // The control commands a running engine answers are "stats" (engine.Stats
-// as JSON), "ss" (args {"proto": "udp"|"tcp"}: []socktab.Entry), "version"
+// as JSON), "ss" (args {"proto": "udp"|"tcp"}: []socktab.Entry), "neigh"
+// (the workers' ARP entries), "version"
 // and "config" (the effective configuration, the pid, the start time and
 // the metrics address actually bound).
 package main

@@ -288,6 +288,20 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("engine ss -al: exit %d, want 2: %q", code, out)
 	}
 
+	// engine neigh: the peer, learned from its ARP request.
+	out, stderr, code = engineCmd(t, "neigh", "-i", bed.HostIf)
+	t.Logf("engine neigh -i %s:\n%s", bed.HostIf, out)
+	if want := bed.PeerAddr.String() + " lladdr " + bed.PeerMAC.String() + " "; code != 0 ||
+		!strings.HasPrefix(out, want) || !strings.Contains(out, " queue 0") {
+		t.Errorf("engine neigh: exit %d, stderr %q, output %q, want a line starting %q", code, stderr, out, want)
+	}
+	out, _, code = engineCmd(t, "neigh", "--json", "--ctl", sock)
+	var ns []neighJSON
+	if err := json.Unmarshal([]byte(out), &ns); code != 0 || err != nil || len(ns) != 1 || ns[0].Addr != bed.PeerAddr ||
+		ns[0].LLAddr != bed.PeerMAC.String() {
+		t.Errorf("engine neigh --json: exit %d, %v: %s", code, err, out)
+	}
+
 	// Metrics over HTTP.
 	resp, err := http.Get("http://" + info.Metrics + "/metrics")
 	if err != nil {

@@ -472,6 +472,7 @@ func (s *server) handleControl() {
 		}
 		return entries, nil
 	})
+	s.ctl.Handle("neigh", func(json.RawMessage) (any, error) { return neighbors(s.eng), nil })
 	s.ctl.Handle("version", func(json.RawMessage) (any, error) { v, _ := buildVersion(); return v, nil })
 	s.ctl.Handle("config", func(json.RawMessage) (any, error) { return s.info(), nil })
 }
