@@ -481,3 +481,39 @@ func TestSocketErrors(t *testing.T) {
 		t.Errorf("second close: %v, want net.ErrClosed", err)
 	}
 }
+
+// TestListenerSendsThroughSteeredWorker: an unconnected socket's datagrams
+// leave through the worker its peer's answers are steered to, so with
+// many peers both workers transmit (they used to all leave through worker 0).
+func TestListenerSendsThroughSteeredWorker(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{Queues: 2})
+	eng := startEngine(t, bed, Config{Queues: 2, BindService: true})
+	echoUDP(t, eng, ":7")
+	peerResolve(t, bed)
+	const peers, each = 32, 20
+	conns := make([]*net.UDPConn, peers)
+	for i := range conns {
+		conns[i] = peerDial(t, bed, 7)
+	}
+	errs := make(chan error, peers)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { errs <- peerExchanges(c, uint32(i), each) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	st := eng.Stats()
+	for _, w := range st.Workers {
+		t.Logf("queue %d: rx %d tx %d", w.Queue, w.RxPackets, w.TxPackets)
+		// Each worker owns about half of the 32 peers (fewer than 4 has a
+		// probability near 1e-6); ARP and ICMP alone are a few frames.
+		if w.TxPackets < 4*each {
+			t.Errorf("queue %d transmitted %d frames of %d echoes", w.Queue, w.TxPackets, peers*each)
+		}
+	}
+}

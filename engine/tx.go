@@ -10,6 +10,7 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 )
@@ -53,6 +54,13 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
 	u.UpdateChecksum(src, d4)
 
 	w := c.owner
+	if !c.raddr.IsValid() && len(e.workers) > 1 {
+		// An unconnected socket sends each datagram through the worker
+		// its peer's answers are steered to: a busy listener's
+		// transmissions spread over the workers as its receptions do,
+		// and one peer's datagrams keep their order.
+		w = e.workers[e.steer.Steer(flowtable.KeyFrom(dst, netip.AddrPortFrom(netip.AddrFrom4(src), c.laddr.Port()), protoUDP))]
+	}
 	req := txReq{buf: b, n: total, dst: d4, conn: c}
 	for spins := 0; !w.txq.Enqueue(req); spins++ {
 		// The worker is behind: wait for room, like a blocking send on a

@@ -28,7 +28,7 @@ type UDPConn struct {
 	net   string
 	laddr netip.AddrPort
 	raddr netip.AddrPort // valid when connected
-	owner *worker        // worker that sends for this socket
+	owner *worker        // worker that sends for a connected socket (an unconnected one: the worker steered per destination)
 
 	rx      *ring.MPMC[rxItem]
 	rxBytes atomic.Int64
