@@ -238,6 +238,34 @@ func (e *Endpoint) Timestamps() bool { return e.tsOK }
 // Released reports whether ReleaseBuffers gave the rings' memory back.
 func (e *Endpoint) Released() bool { return e.released }
 
+// GrowSendRing gives the send ring size bytes of memory (from
+// Config.Buffers when set), keeping its content and sequence space: the
+// engine's send-buffer auto-tuning. size must be a power of two larger
+// than the ring, at most MaxRing. Worker only, and only while the
+// application is not using the ring (the engine's Write waits for it).
+func (e *Endpoint) GrowSendRing(size int) error {
+	if e.released || size <= e.snd.Cap() || size > MaxRing || size&(size-1) != 0 {
+		return fmt.Errorf("tcp: grow the send ring from %d to %d bytes: %w", e.snd.Cap(), size, ErrConfig)
+	}
+	var buf []byte
+	if e.cfg.Buffers != nil {
+		buf = e.cfg.Buffers.Get(size)
+	} else {
+		buf = make([]byte, size)
+	}
+	old := e.snd.regrow(buf)
+	if e.cfg.Buffers != nil {
+		e.cfg.Buffers.Put(old)
+	}
+	return nil
+}
+
+// SendBufWant is the send buffer Linux's auto-tuning aims at now
+// (tcp_sndbuf_expand): two congestion windows, at least two initial
+// windows, so the sender keeps the pipe full through a round of fast
+// recovery. Worker only.
+func (e *Endpoint) SendBufWant() int { return 2 * max(e.cc.Cwnd(), 10*e.mss()) }
+
 // SendRing is the ring the application writes into (producer side:
 // Write, Free). Safe to call from any goroutine.
 func (e *Endpoint) SendRing() *ByteRing { return e.snd }

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"crypto/sha256"
 	"hash"
+	"math/bits"
 	"math/rand/v2"
 	"testing"
 
@@ -64,6 +65,8 @@ type sim struct {
 	peerClosed [2]bool
 	wrote      [2]bool
 	buf        []byte
+	sendMax    int // grow send rings up to this (0: never)
+	grown      [2]int
 }
 
 type simSink struct {
@@ -119,10 +122,11 @@ type simOpts struct {
 	bidirectional        bool
 	recvBufMin, recvBufM int
 	bufs                 BufferPool // ring memory (nil: allocated)
+	sendBuf, sendMax     int        // send ring (0: 1 MiB); grown up to sendMax as the engine does
 }
 
 func newSim(t testing.TB, o simOpts) *sim {
-	s := &sim{t: t, total: o.bytes, buf: make([]byte, 64<<10)}
+	s := &sim{t: t, total: o.bytes, buf: make([]byte, 64<<10), sendMax: o.sendMax}
 	for i := range 2 {
 		s.links[i] = &link{rng: rand.New(rand.NewPCG(o.seed, uint64(i))), loss: o.loss, dup: o.dup,
 			reorder: o.reorder, delay: o.delay, jitter: o.jitter, bw: o.bw, maxQueue: o.maxQueue}
@@ -138,6 +142,9 @@ func newSim(t testing.TB, o simOpts) *sim {
 		c.DisableSACK, c.DisableTimestamps = !o.sack, !o.ts
 		c.RecvBufMin, c.RecvBufMax = o.recvBufMin, o.recvBufM
 		c.SendBuf = 1 << 20
+		if o.sendBuf != 0 {
+			c.SendBuf = o.sendBuf
+		}
 		c.Buffers = o.bufs
 	}
 	a, err := Dial(0, ca)
@@ -184,6 +191,15 @@ func (s *sim) app(i int) bool {
 		return false
 	}
 	did := false
+	// Send-buffer auto-tuning, as the engine's Write does it: a full ring
+	// grows toward SendBufWant, at most sendMax.
+	if r := e.SendRing(); s.sendMax > r.Cap() && r.Free() == 0 && e.SendBufWant() > r.Cap() {
+		size := min(1<<bits.Len(uint(e.SendBufWant()-1)), s.sendMax)
+		if err := e.GrowSendRing(size); err != nil {
+			s.t.Fatal(err)
+		}
+		s.grown[i]++
+	}
 	for !s.wrote[i] && s.sentBytes[i] < s.total {
 		n := min(e.SendRing().Free(), s.total-s.sentBytes[i], len(s.buf))
 		if n == 0 {

@@ -191,3 +191,20 @@ func (r *ByteRing) Discard(n int) {
 	n = min(n, r.Len())
 	r.tail.Store(r.tail.Load() + uint64(n)) // return space: pairs with the producer's tail load
 }
+
+// regrow moves the ring's content into buf, a larger power of two, keeping
+// the indexes (the same bytes at the same stream offsets), and returns the
+// old memory. Neither side may use the ring meanwhile: the caller holds
+// both (see Endpoint.GrowSendRing).
+func (r *ByteRing) regrow(buf []byte) []byte {
+	t, h := r.tail.Load(), r.head.Load()
+	old, oldMask := r.buf, r.mask
+	r.buf, r.mask = buf[:len(buf):len(buf)], uint64(len(buf)-1)
+	for i := t; i < h; {
+		src := old[i&oldMask : min(uint64(len(old)), (i&oldMask)+(h-i))]
+		dst := r.buf[i&r.mask:]
+		n := copy(dst, src)
+		i += uint64(n)
+	}
+	return old
+}
