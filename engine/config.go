@@ -133,10 +133,16 @@ type Config struct {
 	TxQueue int
 
 	// TCPSendBuffer and TCPRecvBuffer are each TCP connection's send ring
-	// and receive ring (the auto-tuning ceiling) in bytes, powers of two
-	// (defaults 256 KiB and 4 MiB, tcp.DefaultSendBuf and
-	// tcp.DefaultRecvBufMax).
+	// (its initial size) and receive ring (the auto-tuning ceiling) in
+	// bytes, powers of two (defaults 256 KiB and 4 MiB, tcp.DefaultSendBuf
+	// and tcp.DefaultRecvBufMax).
 	TCPSendBuffer, TCPRecvBuffer int
+	// TCPSendBufferMax is the send-buffer auto-tuning ceiling, like
+	// tcp_wmem[2] (default 4 MiB; a power of two, at least TCPSendBuffer;
+	// equal to it: no auto-tuning). A connection whose application fills
+	// the send ring gets a larger one, toward two congestion windows
+	// (Linux's tcp_sndbuf_expand), or toward its SetWriteBuffer size.
+	TCPSendBufferMax int
 	// TCPMaxTimeWait bounds the connections in TIME-WAIT, all workers
 	// together, like net.ipv4.tcp_max_tw_buckets (default 262144). A
 	// connection that would exceed it closes at once (counted as
@@ -169,14 +175,16 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultFrameSize   = 4096
-	DefaultRingSize    = 2048
-	DefaultSpinTime    = 200 * time.Microsecond
-	DefaultRecvBuffer  = 212992
-	DefaultTxQueue     = 4096
-	DefaultFragMemory  = 4 << 20
-	DefaultMaxTimeWait = 262144
-	maxUDPPayload      = 65535 - 20 - 8
+	DefaultFrameSize  = 4096
+	DefaultRingSize   = 2048
+	DefaultSpinTime   = 200 * time.Microsecond
+	DefaultRecvBuffer = 212992
+	DefaultTxQueue    = 4096
+	DefaultFragMemory = 4 << 20
+	// DefaultTCPSendBufferMax is Config.TCPSendBufferMax's default.
+	DefaultTCPSendBufferMax = 4 << 20
+	DefaultMaxTimeWait      = 262144
+	maxUDPPayload           = 65535 - 20 - 8
 )
 
 // ownThread reports whether workers keep an OS thread of their own: when
@@ -209,6 +217,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TCPSendBuffer == 0 {
 		c.TCPSendBuffer = tcp.DefaultSendBuf
+	}
+	if c.TCPSendBufferMax == 0 {
+		c.TCPSendBufferMax = max(DefaultTCPSendBufferMax, c.TCPSendBuffer)
 	}
 	if c.TCPRecvBuffer == 0 {
 		c.TCPRecvBuffer = tcp.DefaultRecvBufMax
@@ -258,7 +269,10 @@ func (c *Config) validate() error {
 		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d, TIME-WAIT %d)",
 			c.RecvBuffer, c.TxQueue, c.FragMemory, c.TCPMaxTimeWait)
 	}
-	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer} {
+	if c.TCPSendBufferMax < c.TCPSendBuffer {
+		return bad("TCP send buffer ceiling %d is below the initial send buffer %d", c.TCPSendBufferMax, c.TCPSendBuffer)
+	}
+	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer, c.TCPSendBufferMax} {
 		if n < tcp.MinRing || n > tcp.MaxRing || n&(n-1) != 0 {
 			return bad("TCP buffer %d: want a power of two in [%d, %d]", n, tcp.MinRing, tcp.MaxRing)
 		}

@@ -69,6 +69,7 @@ type TCPStats struct {
 
 	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
 	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
+	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
 }
 
 func (t *TCPStats) add(w *TCPStats) {
@@ -90,6 +91,7 @@ func (t *TCPStats) add(w *TCPStats) {
 	t.ListenDrops += w.ListenDrops
 	t.CurrTimeWait += w.CurrTimeWait
 	t.TimeWaitOverflow += w.TimeWaitOverflow
+	t.SendBufGrowths += w.SendBufGrowths
 }
 
 // ARPStats are the neighbour table's and the responder's counters.

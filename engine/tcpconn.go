@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"net/netip"
 	"os"
@@ -75,6 +76,9 @@ type TCPConn struct {
 	linger0    atomic.Bool   // SetLinger(0): Close resets
 	lingerNs   atomic.Int64  // SetLinger(sec > 0): how long Close waits for the FIN's ACK
 	sndLimit   atomic.Int64  // SetWriteBuffer: bytes the send ring may hold (0: all of it)
+	sndWant    atomic.Int64  // the endpoint's SendBufWant, published by the worker with EvWritable
+	growReq    atomic.Uint32 // send-ring growths asked for (Write, under wmu)
+	growDone   atomic.Uint32 // and done or refused (worker); the ring is the worker's while they differ
 	accepted   bool          // guarded by ln.mu
 	refs       atomic.Int32  // owners of the ring memory (worker, application): see above
 	appDropped atomic.Bool   // releaseApp ran
@@ -137,6 +141,9 @@ func (c *TCPConn) publish(ev tcp.Events) {
 		k.wake(c.rnotify, &c.rwait)
 	}
 	if ev&(tcp.EvWritable|tcp.EvEstablished|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
+		if ev&tcp.EvWritable != 0 && c.ep.SendRing().Cap() < c.e.cfg.TCPSendBufferMax {
+			c.sndWant.Store(int64(c.ep.SendBufWant())) // pairs with the load in growSend
+		}
 		k.wake(c.wnotify, &c.wwait)
 	}
 }
@@ -283,10 +290,21 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 		if len(p) == 0 {
 			return total, nil
 		}
+		if c.growReq.Load() != c.growDone.Load() {
+			// A growth this Write, or an earlier one that timed out, asked
+			// for: the ring is the worker's until it is done.
+			if err := c.waitGrown(); err != nil {
+				return total, c.opErr("write", err)
+			}
+			continue
+		}
 		if n := s.Write(p[:min(len(p), c.sendRoom(s))]); n > 0 {
 			total += n
 			p = p[n:]
 			c.poke()
+			continue
+		}
+		if c.growSend(s) {
 			continue
 		}
 		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
@@ -303,6 +321,52 @@ func (c *TCPConn) Write(p []byte) (int, error) {
 			return total, c.opErr("write", err)
 		}
 	}
+}
+
+// growSend asks the worker for a larger send ring when the full one is
+// smaller than what auto-tuning wants (SendBufWant, published by the
+// worker) or than the SetWriteBuffer size, within TCPSendBufferMax; it
+// reports whether it asked. Write's loop then waits (waitGrown) before it
+// touches the ring again. Under wmu.
+func (c *TCPConn) growSend(s *tcp.ByteRing) bool {
+	want := c.sndWant.Load()
+	if lim := c.sndLimit.Load(); lim > 0 {
+		want = lim // SO_SNDBUF set: a fixed size, no auto-tuning
+	}
+	ceiling := c.e.cfg.TCPSendBufferMax
+	if int(want) <= s.Cap() || s.Cap() >= ceiling {
+		return false
+	}
+	size := min(1<<bits.Len64(uint64(want-1)), ceiling)
+	c.growReq.Add(1)
+	if c.send(tcpCmd{op: cmdGrowSend, c: c, arg: int64(size)}) != nil {
+		c.growDone.Add(1) // the engine is closed: nobody will grow it
+	}
+	return true
+}
+
+// waitGrown waits until the worker has grown the send ring (or refused),
+// within the write deadline. Under wmu.
+func (c *TCPConn) waitGrown() error {
+	for c.growReq.Load() != c.growDone.Load() {
+		if c.closed.Load() || c.gone.Load() || c.errno.Load() != 0 {
+			return nil // Write's checks report it; the ring is not touched
+		}
+		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return os.ErrDeadlineExceeded
+		}
+		c.wwait.Add(1)
+		if c.growReq.Load() == c.growDone.Load() || c.gone.Load() || c.errno.Load() != 0 {
+			c.wwait.Add(-1)
+			continue
+		}
+		err := waitOn(context.Background(), c.wnotify, &c.writeDeadline, c.done)
+		c.wwait.Add(-1)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
+	return nil
 }
 
 // sendRoom is how many bytes Write may add to the send ring now: its free
@@ -408,8 +472,10 @@ func (c *TCPConn) SetReadBuffer(bytes int) error {
 
 // SetWriteBuffer bounds the data waiting in the send buffer (sent and not
 // yet acknowledged, or not yet sent) at bytes (SO_SNDBUF), within
-// [4096, Config.TCPSendBuffer]: Write blocks beyond it. Taken as given,
-// not doubled as Linux does.
+// [4096, Config.TCPSendBufferMax]: Write blocks beyond it, and the send
+// ring grows to hold it when it is larger. Like setting SO_SNDBUF on
+// Linux, it turns send-buffer auto-tuning off. Taken as given, not
+// doubled as Linux does.
 func (c *TCPConn) SetWriteBuffer(bytes int) error {
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)

@@ -59,6 +59,7 @@ const (
 	cmdNoDelay                     // TCP_NODELAY = on
 	cmdKeepAlive                   // SO_KEEPALIVE = on, idle = arg
 	cmdRecvBuffer                  // SO_RCVBUF = arg
+	cmdGrowSend                    // give the send ring arg bytes (the application waits)
 	cmdListenerClose
 )
 
@@ -545,6 +546,13 @@ func (w *worker) tcpCommand(cmd tcpCmd) {
 		c.ep.SetKeepAlive(w.now, cmd.on, cmd.arg, cmd.arg, 0)
 	case cmdRecvBuffer:
 		c.ep.SetRecvBuffer(int(cmd.arg))
+	case cmdGrowSend:
+		// The application waits in Write and does not touch the ring.
+		if c.ep.SendRing().Cap() < int(cmd.arg) && c.ep.GrowSendRing(int(cmd.arg)) == nil {
+			w.st.TCP.SendBufGrowths++
+		}
+		c.growDone.Add(1) // pairs with the loads in waitGrown: the ring is the application's again
+		w.wk.wake(c.wnotify, &c.wwait)
 	}
 	w.serviceTCP(c)
 }

@@ -194,6 +194,8 @@ var counters = []counter{
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.CurrTimeWait }}),
 	{section: "tcp", row: "time-wait overflows", family: "tcp_time_wait_overflow_total", help: "Connections closed without TIME-WAIT because the TIME-WAIT limit was reached (TCPTimeWaitOverflow).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.TimeWaitOverflow }},
+	{section: "tcp", row: "send buffer growths", family: "tcp_send_buffer_growths_total", help: "Send rings grown by send-buffer auto-tuning or SetWriteBuffer.",
+		get: func(w *engine.WorkerStats) uint64 { return w.TCP.SendBufGrowths }},
 	{section: "tcp", row: "in segments", always: true, family: "tcp_in_segments_total", help: "Segments received (InSegs).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.InSegs }},
 	{section: "tcp", row: "out segments", always: true, family: "tcp_out_segments_total", help: "Segments sent (OutSegs).",
