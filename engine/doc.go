@@ -86,6 +86,13 @@
 // queue; the worker wakes them on endpoint events (readable, writable,
 // established, closed, error).
 //
+// Send-buffer auto-tuning: the worker publishes the endpoint's
+// SendBufWant with each writable event; a Write that finds the ring full
+// and smaller than that (or than its SetWriteBuffer size) asks the worker
+// for a larger ring (cmdGrowSend, at most TCPSendBufferMax) and waits:
+// while growReq and growDone differ the ring is the worker's alone, which
+// copies the content into the new memory.
+//
 // The rings' memory (4 MiB receive and 256 KiB send by default) comes
 // from a per-engine pool (ringpool.go: per power-of-two size, a small
 // stack that survives garbage collection, then a sync.Pool) and is not

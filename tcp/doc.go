@@ -133,6 +133,6 @@
 // F-RTO, Eifel detection with timestamps (RFC 3522: our 1 ms timestamp
 // clock cannot tell a retransmission from its original at sub-ms RTTs),
 // RFC 6675 NextSeg rules 3-4 and the rescue retransmission (TLP covers
-// tail losses), TLP during recovery, PRR (RFC 6937), MTU probing,
-// send-buffer auto-tuning.
+// tail losses), TLP during recovery, PRR (RFC 6937), MTU probing.
+// Send-buffer auto-tuning is the engine's (SendBufWant, GrowSendRing).
 package tcp
