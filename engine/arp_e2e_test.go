@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -17,20 +18,8 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 	const n = 100
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{})
-	var pc *net.UDPConn
-	if err := bed.Do(func() (err error) {
-		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7400)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc, ec := udpPair(t, bed, eng, 7400)
 	forceReadBuffer(t, pc, 1<<20) // the burst waits unread
-	ec, err := eng.ListenPacket("udp4", ":7400")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ec.Close()
 	to := netip.AddrPortFrom(bed.PeerAddr, 7400)
 	p := make([]byte, 200)
 	for i := range n {
@@ -79,19 +68,7 @@ func wantNeighbor(t *testing.T, eng *Engine, bed *testbed.Bed, state string) {
 func TestStaticNeighbor(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{Neighbors: []Neighbor{{Addr: bed.PeerAddr, MAC: bed.PeerMAC}}})
-	var pc *net.UDPConn
-	if err := bed.Do(func() (err error) {
-		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7401)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	ec, err := eng.ListenPacket("udp4", ":7401")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ec.Close()
+	pc, ec := udpPair(t, bed, eng, 7401)
 	to := netip.AddrPortFrom(bed.PeerAddr, 7401)
 	for i := range 10 {
 		if _, err := ec.WriteToUDPAddrPort([]byte{byte(i)}, to); err != nil {
@@ -111,4 +88,24 @@ func TestStaticNeighbor(t *testing.T) {
 		t.Errorf("ARP %+v, neighbour drops %d: want no request, a reply", st.ARP, st.DropNeighbour)
 	}
 	wantNeighbor(t, eng, bed, "PERMANENT")
+}
+
+// udpPair opens UDP port on the peer kernel and on the engine; both close
+// with the test.
+func udpPair(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16) (*net.UDPConn, *UDPConn) {
+	t.Helper()
+	var pc *net.UDPConn
+	if err := bed.Do(func() (err error) {
+		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	ec, err := eng.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ec.Close() })
+	return pc, ec
 }

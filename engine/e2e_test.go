@@ -140,7 +140,15 @@ func TestManyPeers(t *testing.T) {
 	eng := startEngine(t, bed, Config{BindService: true})
 	echoUDP(t, eng, ":7")
 
-	const peers, each = 100, 100
+	manyPeers(t, bed, 100, 100)
+	st := eng.Stats().Total
+	t.Logf("engine: rx %d tx %d, receive-buffer drops %d", st.RxPackets, st.TxPackets, st.DropRecvBuffer)
+}
+
+// manyPeers has peers kernel sockets exchange each datagrams with the echo
+// service on port 7, concurrently (peerExchanges: with resends).
+func manyPeers(t *testing.T, bed *testbed.Bed, peers, each int) {
+	t.Helper()
 	conns := make([]*net.UDPConn, peers)
 	for i := range conns {
 		conns[i] = peerDial(t, bed, 7)
@@ -148,9 +156,7 @@ func TestManyPeers(t *testing.T) {
 	errs := make(chan error, peers)
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		wg.Go(func() {
-			errs <- peerExchanges(c, uint32(i), each)
-		})
+		wg.Go(func() { errs <- peerExchanges(c, uint32(i), each) })
 	}
 	wg.Wait()
 	close(errs)
@@ -159,8 +165,6 @@ func TestManyPeers(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	st := eng.Stats().Total
-	t.Logf("engine: rx %d tx %d, receive-buffer drops %d", st.RxPackets, st.TxPackets, st.DropRecvBuffer)
 }
 
 // peerExchanges sends n tagged datagrams one at a time on c and checks that
@@ -491,22 +495,7 @@ func TestListenerSendsThroughSteeredWorker(t *testing.T) {
 	echoUDP(t, eng, ":7")
 	peerResolve(t, bed)
 	const peers, each = 32, 20
-	conns := make([]*net.UDPConn, peers)
-	for i := range conns {
-		conns[i] = peerDial(t, bed, 7)
-	}
-	errs := make(chan error, peers)
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() { errs <- peerExchanges(c, uint32(i), each) })
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	manyPeers(t, bed, peers, each)
 	st := eng.Stats()
 	for _, w := range st.Workers {
 		t.Logf("queue %d: rx %d tx %d", w.Queue, w.RxPackets, w.TxPackets)
