@@ -56,6 +56,50 @@ func ParsePollMode(s string) (PollMode, error) {
 	return 0, fmt.Errorf("engine: unknown poll mode %q (want adaptive, busy or interrupt): %w", s, ErrConfig)
 }
 
+// RxChecksum is how workers check the UDP and TCP checksums of what they
+// receive.
+type RxChecksum int
+
+const (
+	// RxChecksumAuto trusts partial checksums on a virtual link (the
+	// drivers afxdp.VirtualDriver lists: veth, tun, virtio_net, ...) and
+	// verifies every checksum on any other. The default.
+	RxChecksumAuto RxChecksum = iota
+	// RxChecksumVerify verifies every checksum: a packet whose checksum
+	// field holds only the pseudo-header sum is dropped as bad, as it
+	// would be if it had crossed a wire that way.
+	RxChecksumVerify
+	// RxChecksumTrustVirtual accepts a UDP or TCP packet whose checksum
+	// field holds the folded pseudo-header sum (what a Linux sender with
+	// transmit checksum offload, the kernel's default, hands a veth peer:
+	// CHECKSUM_PARTIAL), whatever the driver, as the kernel trusts such a
+	// packet; a packet with any other wrong value is still dropped. Every
+	// packet accepted that way is counted (WorkerStats.RxCsumPartial).
+	RxChecksumTrustVirtual
+)
+
+func (r RxChecksum) String() string {
+	switch r {
+	case RxChecksumAuto:
+		return "auto"
+	case RxChecksumVerify:
+		return "verify"
+	case RxChecksumTrustVirtual:
+		return "trust-virtual"
+	}
+	return fmt.Sprintf("RxChecksum(%d)", int(r))
+}
+
+// ParseRxChecksum parses "auto", "verify" or "trust-virtual".
+func ParseRxChecksum(s string) (RxChecksum, error) {
+	for _, r := range []RxChecksum{RxChecksumAuto, RxChecksumVerify, RxChecksumTrustVirtual} {
+		if r.String() == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("engine: unknown rx checksum policy %q (want auto, verify or trust-virtual): %w", s, ErrConfig)
+}
+
 // Neighbor is a static ARP entry: Addr is at MAC.
 type Neighbor struct {
 	Addr netip.Addr
@@ -112,6 +156,10 @@ type Config struct {
 	// little work per wakeup, as network code does); pin the workers when
 	// handlers compute for long between I/O calls.
 	CPUs []int
+	// RxChecksum is the receive checksum policy (default auto: partial
+	// checksums are trusted on virtual links such as veth, where a Linux
+	// peer with its default offloads sends them, and refused elsewhere).
+	RxChecksum RxChecksum
 	// BusyPoll turns on the kernel's busy polling for the sockets
 	// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL), with this timeout.
 	BusyPoll time.Duration
@@ -252,6 +300,9 @@ func (c *Config) validate() error {
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > c.FrameSize-14) {
 		return bad("MTU %d: want 576..%d (frame size %d minus the Ethernet header)", c.MTU, c.FrameSize-14, c.FrameSize)
+	}
+	if c.RxChecksum < RxChecksumAuto || c.RxChecksum > RxChecksumTrustVirtual {
+		return bad("rx checksum policy %d: want RxChecksumAuto, RxChecksumVerify or RxChecksumTrustVirtual", int(c.RxChecksum))
 	}
 	if c.FrameSize != 2048 && c.FrameSize != 4096 {
 		return bad("frame size %d: want 2048 or 4096", c.FrameSize)

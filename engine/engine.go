@@ -46,6 +46,9 @@ type Engine struct {
 	mtu     int
 	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
 
+	driver       string // the interface's kernel driver (ethtool -i)
+	trustPartial bool   // accept partial UDP/TCP checksums (Config.RxChecksum)
+
 	tab   *socktab.Table
 	steer portalloc.Metro
 	ids   *ipv4.IDGenerator
@@ -118,6 +121,7 @@ func New(cfg Config) (*Engine, error) {
 		epoch:     time.Now(),
 	}
 	copy(e.mac[:], ifi.HardwareAddr)
+	e.checksumPolicy()
 	if e.jar, err = syncookie.New(rand.Reader); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -210,7 +214,8 @@ func (e *Engine) Start() (err error) {
 	}
 	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].sock.BindMode(),
-		"poll", e.cfg.Poll.String(), "mtu", e.mtu, "addrs", e.cfg.Addrs)
+		"poll", e.cfg.Poll.String(), "mtu", e.mtu, "addrs", e.cfg.Addrs,
+		"driver", e.driver, "rx_checksum", e.cfg.RxChecksum.String(), "trust_partial_checksums", e.trustPartial)
 	return nil
 }
 
@@ -266,6 +271,34 @@ func (e *Engine) teardown() error {
 
 // Interface returns the interface the engine serves.
 func (e *Engine) Interface() string { return e.cfg.Interface }
+
+// Driver returns the kernel driver of the engine's interface ("veth",
+// "ixgbe", ...; empty if it could not be read).
+func (e *Engine) Driver() string { return e.driver }
+
+// TrustsPartialChecksums reports whether workers accept UDP and TCP packets
+// whose checksum field holds only the pseudo-header sum (Config.RxChecksum
+// applied to the interface's driver).
+func (e *Engine) TrustsPartialChecksums() bool { return e.trustPartial }
+
+// checksumPolicy applies Config.RxChecksum to the interface's driver.
+func (e *Engine) checksumPolicy() {
+	drv, err := afxdp.Driver(e.cfg.Interface)
+	switch {
+	case err == nil:
+		e.driver = drv
+	case e.cfg.RxChecksum == RxChecksumAuto:
+		// Unknown driver: verify everything, the safe side.
+		e.log.Warn("cannot read the interface's driver; verifying every checksum (set the rx checksum policy to override)",
+			"interface", e.cfg.Interface, "err", err)
+	}
+	switch e.cfg.RxChecksum {
+	case RxChecksumAuto:
+		e.trustPartial = afxdp.VirtualDriver(e.driver)
+	case RxChecksumTrustVirtual:
+		e.trustPartial = true
+	}
+}
 
 // MTU returns the link MTU the engine uses.
 func (e *Engine) MTU() int { return e.mtu }

@@ -188,8 +188,11 @@ func (w *worker) handleUDP(frame []byte, ip header.IPv4, linkBcast, steered bool
 	}
 	src, dst := ip.Src4(), ip.Dst4()
 	if !u.ChecksumValid(src, dst) {
-		w.st.DropChecksum++
-		return
+		if !w.e.trustPartial || !u.ChecksumPartial(src, dst) {
+			w.st.DropChecksum++
+			return
+		}
+		w.st.RxCsumPartial++
 	}
 	key := flowtable.KeyFrom4(src, dst, u.SrcPort(), u.DstPort(), protoUDP)
 	sock, match := w.e.tab.Lookup(&key)

@@ -19,10 +19,14 @@ type WorkerStats struct {
 	// Steered counts packets handed to the worker that owns their flow;
 	// SteeredIn counts packets received that way.
 	Steered, SteeredIn uint64
+	// RxCsumPartial counts UDP and TCP packets accepted with a partial
+	// checksum (the pseudo-header sum only, from a Linux sender on a
+	// virtual link; Config.RxChecksum).
+	RxCsumPartial uint64
 
 	// Drops by reason.
 	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP)
-	DropChecksum    uint64 // bad UDP checksum
+	DropChecksum    uint64 // bad UDP or TCP checksum
 	DropNotLocal    uint64 // IPv4 to an address the engine does not own
 	DropProto       uint64 // transport the engine does not serve (yet)
 	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
@@ -114,6 +118,7 @@ func (t *WorkerStats) add(w *WorkerStats) {
 	t.TxBytes += w.TxBytes
 	t.Steered += w.Steered
 	t.SteeredIn += w.SteeredIn
+	t.RxCsumPartial += w.RxCsumPartial
 	t.DropMalformed += w.DropMalformed
 	t.DropChecksum += w.DropChecksum
 	t.DropNotLocal += w.DropNotLocal

@@ -155,10 +155,13 @@ func (w *worker) handleTCP(frame []byte, ip header.IPv4, linkBcast, steered bool
 	}
 	src, dst := ip.Src4(), ip.Dst4()
 	if !th.ChecksumValid(src, dst) {
-		st.InErrs++
-		st.InCsumErrors++
-		w.st.DropChecksum++
-		return
+		if !w.e.trustPartial || !th.ChecksumPartial(src, dst) {
+			st.InErrs++
+			st.InCsumErrors++
+			w.st.DropChecksum++
+			return
+		}
+		w.st.RxCsumPartial++
 	}
 	key := flowtable.KeyFrom4(src, dst, th.SrcPort(), th.DstPort(), protoTCP)
 	c := w.tcp.conns[key]

@@ -130,6 +130,13 @@ func (t TCP) ChecksumValid(src, dst [4]byte) bool {
 	return Checksum(t, PseudoHeaderChecksum(ProtocolTCP, src, dst, uint16(len(t)))) == 0xffff
 }
 
+// ChecksumPartial reports whether the checksum field holds only the folded
+// pseudo-header sum (CHECKSUM_PARTIAL from a Linux sender with transmit
+// checksum offload); see UDP.ChecksumPartial.
+func (t TCP) ChecksumPartial(src, dst [4]byte) bool {
+	return t.Checksum() == PseudoHeaderChecksum(ProtocolTCP, src, dst, uint16(len(t)))
+}
+
 // CalculateChecksum returns the value the checksum field should hold.
 func (t TCP) CalculateChecksum(src, dst [4]byte) uint16 {
 	s := Checksum(t[:16], PseudoHeaderChecksum(ProtocolTCP, src, dst, uint16(len(t))))

@@ -77,6 +77,16 @@ func (u UDP) ChecksumValid(src, dst [4]byte) bool {
 	return Checksum(u, PseudoHeaderChecksum(ProtocolUDP, src, dst, uint16(len(u)))) == 0xffff
 }
 
+// ChecksumPartial reports whether the checksum field holds only the folded
+// pseudo-header sum of src and dst: what a Linux sender with transmit
+// checksum offload leaves in a packet (CHECKSUM_PARTIAL) for the device to
+// finish, and what a veth hands its peer unfinished. Such a packet never
+// crossed a wire; a receiver that trusts its link accepts it, as the kernel
+// does. Check ChecksumValid first: a full checksum is the common case.
+func (u UDP) ChecksumPartial(src, dst [4]byte) bool {
+	return u.Checksum() == PseudoHeaderChecksum(ProtocolUDP, src, dst, uint16(len(u)))
+}
+
 // CalculateChecksum returns the value the checksum field should hold for
 // the view's bytes, 0xffff in place of a computed 0.
 func (u UDP) CalculateChecksum(src, dst [4]byte) uint16 {

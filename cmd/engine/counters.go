@@ -55,6 +55,9 @@ var counters = []counter{
 		help: "Packets handed to the worker that owns their flow.", get: func(w *engine.WorkerStats) uint64 { return w.Steered }},
 	{section: "packets", row: "steered in", family: "steered_in_packets_total",
 		help: "Packets received from another worker that steered them here.", get: func(w *engine.WorkerStats) uint64 { return w.SteeredIn }},
+	{section: "packets", row: "rx partial checksum", always: true, family: "rx_partial_checksum_total",
+		help: "UDP and TCP packets accepted with a partial checksum (pseudo-header sum only, from a virtual link; --rx-checksum).",
+		get:  func(w *engine.WorkerStats) uint64 { return w.RxCsumPartial }},
 
 	drop("malformed", "malformed", "Packets dropped, by reason.", func(w *engine.WorkerStats) uint64 { return w.DropMalformed }),
 	drop("bad checksum", "checksum", "", func(w *engine.WorkerStats) uint64 { return w.DropChecksum }),

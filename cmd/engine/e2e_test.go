@@ -248,7 +248,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("engine stats: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(out, "engine on "+bed.HostIf) || !strings.Contains(out, "queue 0") {
+	if !strings.Contains(out, "engine on "+bed.HostIf+" (veth)") || !strings.Contains(out, "queue 0") ||
+		!strings.Contains(out, "rx checksums partial trusted (auto)") {
 		t.Errorf("engine stats header:\n%s", out)
 	}
 	t.Logf("engine stats -i %s:\n%s", bed.HostIf, out)

@@ -136,8 +136,13 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	if info.Running {
 		state = "up " + uptime(time.Since(info.Started)).String()
 	}
-	fmt.Fprintf(stdout, "engine on %s, pid %d, %s: %d queue%s, mtu %d, poll %s, addrs %s\n\n",
-		info.Interface, info.Pid, state, info.Queues, plural(info.Queues), info.MTU, info.Poll, joinPrefixes(info.Addrs))
+	csum := "verified"
+	if info.TrustPartial {
+		csum = "partial trusted"
+	}
+	fmt.Fprintf(stdout, "engine on %s (%s), pid %d, %s: %d queue%s, mtu %d, poll %s, rx checksums %s (%s), addrs %s\n\n",
+		info.Interface, info.Driver, info.Pid, state, info.Queues, plural(info.Queues), info.MTU, info.Poll,
+		csum, info.RxChecksum, joinPrefixes(info.Addrs))
 	return writeStatsTable(stdout, st, *all)
 }
 

@@ -107,10 +107,12 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		return nil
 	})
 	fs.IntVar(&c.Queues, "queues", 0, "queues (and workers) to use, from queue 0 (default: all of the interface's queues)")
-	mode, xdpMode, poll := "auto", "auto", "adaptive"
+	mode, xdpMode, poll, rxCsum := "auto", "auto", "adaptive", "auto"
 	fs.StringVar(&mode, "mode", mode, "AF_XDP bind `mode`: auto (zero-copy, else copy), zerocopy (fail where the driver cannot), copy")
 	fs.StringVar(&xdpMode, "xdp-mode", xdpMode, "XDP attach `mode`: auto (native, else generic), native, generic")
 	fs.StringVar(&poll, "poll", poll, "how workers wait: busy (one core each at 100%), adaptive (spin under load, sleep when idle), interrupt")
+	fs.StringVar(&rxCsum, "rx-checksum", rxCsum, "UDP/TCP receive checksum `policy`: auto (trust-virtual on veth, tun, virtio_net and other virtual links, verify elsewhere), "+
+		"verify (drop partial checksums), trust-virtual (accept partial checksums, the pseudo-header sum a Linux peer with its default offloads sends on a virtual link)")
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {
@@ -160,6 +162,9 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	}
 	if c.Poll, err = engine.ParsePollMode(poll); err != nil {
 		return nil, usagef("--poll %q: want busy, adaptive or interrupt", poll)
+	}
+	if c.RxChecksum, err = engine.ParseRxChecksum(rxCsum); err != nil {
+		return nil, usagef("--rx-checksum %q: want auto, verify or trust-virtual", rxCsum)
 	}
 	if c.Queues < 0 {
 		return nil, usagef("--queues %d: want 1 or more (0: all of the interface's queues)", c.Queues)
@@ -408,10 +413,15 @@ type serveInfo struct {
 	Mode      string         `json:"mode"`
 	XDPMode   string         `json:"xdp_mode"`
 	Poll      string         `json:"poll"`
-	Echo      []string       `json:"echo"` // every --echo and --discard service
-	HTTP      int            `json:"http,omitempty"`
-	Control   string         `json:"control"`
-	Metrics   string         `json:"metrics,omitempty"`
+	Driver    string         `json:"driver"`
+	// RxChecksum is the policy asked for; TrustPartial what it gave on
+	// this interface's driver.
+	RxChecksum   string   `json:"rx_checksum"`
+	TrustPartial bool     `json:"trust_partial_checksums"`
+	Echo         []string `json:"echo"` // every --echo and --discard service
+	HTTP         int      `json:"http,omitempty"`
+	Control      string   `json:"control"`
+	Metrics      string   `json:"metrics,omitempty"`
 }
 
 func (s *server) info() serveInfo {
@@ -421,6 +431,7 @@ func (s *server) info() serveInfo {
 		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
 		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
+		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
 	}
 	if s.running.Load() {
 		in.Running, in.Started = true, s.started

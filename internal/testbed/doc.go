@@ -15,10 +15,14 @@
 // bed gets one /24 in which .1 is meant for the engine (EngineAddr), .2 is the
 // peer kernel (PeerAddr) and .3 may be given to the caller's kernel on HostIf
 // (Config.HostKernelAddr) for side-by-side comparisons with the kernel path.
-// IPv6 is disabled on both links so neighbour discovery does not add noise,
-// and transmit checksum offload is off on both, so frames carry final
-// checksums as on a wire (a veth otherwise passes partial ones between
-// kernels, which a userspace stack must reject).
+// IPv6 is disabled on both links so neighbour discovery does not add noise.
+// Both ends keep the kernel's default offloads, as users' containers and
+// namespaces have them: the peer kernel sends UDP and TCP with partial
+// checksums (CHECKSUM_PARTIAL, only the pseudo-header sum in the field),
+// which the engine must accept on a virtual link as the kernel does.
+// Config.FullChecksums turns transmit checksum offload off on both ends,
+// for the tests that are about full checksums (frames then carry final
+// checksums, as on a wire).
 //
 // Names are unique per run: they carry the creating process's pid and a
 // counter, which also lets Sweep remove beds whose creator died without
