@@ -177,7 +177,9 @@ type Config struct {
 	// dropped and counted, as the kernel does.
 	RecvBuffer int
 	// TxQueue bounds the datagrams waiting for a worker to send them, per
-	// worker (default 4096). A full queue makes a write fail with ENOBUFS.
+	// worker (default 4096). A write that finds the queue full waits for
+	// room, within its write deadline, as a blocking send on a full socket
+	// buffer does.
 	TxQueue int
 
 	// TCPSendBuffer and TCPRecvBuffer are each TCP connection's send ring

@@ -26,7 +26,8 @@
 //  1. receives a burst and handles each frame: ARP (answered, learned, and
 //     handed to the other workers so every neighbour table learns it), IPv4
 //     to the engine's addresses (reassembled if fragmented), ICMP echo
-//     (answered in the same frame), UDP (checksum, socket lookup, Hook,
+//     (answered in the same frame), UDP (checksum, trusting a partial one
+//     on a virtual link by Config.RxChecksum; socket lookup, Hook,
 //     delivery into the socket's receive queue, or ICMP port unreachable);
 //  2. takes frames other workers steered to it (flows it owns);
 //  3. takes the datagrams applications queued for it, resolves their next
@@ -69,7 +70,28 @@
 // path) and queued on the socket's ring; a full receive buffer drops and
 // counts (DropRecvBuffer), as SO_RCVBUF does. Sending builds the whole
 // IPv4/UDP datagram on the application's goroutine and queues it to the
-// owning worker's tx queue; a full queue waits within the write deadline.
+// owning worker's tx queue; a full queue waits within the write deadline,
+// as a blocking send waits for room in a full socket buffer (it never
+// returns ENOBUFS).
+//
+// # Socket options
+//
+// ip(7) and socket(7) options come in two shapes, as in Go's net: those a
+// program sets before bind or connect are a SocketOptions value given to
+// ListenUDP, TCPListenConfig or a Dialer (SO_REUSEADDR, SO_REUSEPORT,
+// IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT, SO_BROADCAST);
+// those that change later are methods of the connections (SetTTL, SetTOS,
+// SetMTUDiscover, PathMTU for IP_MTU, SetBroadcast, SetRecvErr/ReadError
+// for IP_RECVERR's error queue, SetControlMessage/ReadMsg/WriteMsg for
+// IP_RECVTTL, IP_RECVTOS and IP_PKTINFO, as golang.org/x/net/ipv4 shapes
+// them). Options are atomics a sender or a worker reads per datagram or
+// segment, never a lock. Errnos are the kernel's: EACCES for a broadcast
+// without SO_BROADCAST, ENETUNREACH for a TCP connect to a broadcast or
+// multicast address, EMSGSIZE past the path MTU under IP_PMTUDISC_DO or
+// the link MTU under IP_PMTUDISC_PROBE, ENOTCONN for IP_MTU unconnected.
+// A transparent bind adds its address to the XDP program's map (and to the
+// addresses workers accept) until the engine closes, as a TPROXY rule
+// delivers it.
 //
 // # TCP
 //

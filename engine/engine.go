@@ -46,6 +46,8 @@ type Engine struct {
 	mtu     int
 	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
 
+	transparent atomic.Pointer[transparentSet] // addresses of IP_TRANSPARENT binds (sockopts.go)
+
 	driver       string // the interface's kernel driver (ethtool -i)
 	trustPartial bool   // accept partial UDP/TCP checksums (Config.RxChecksum)
 
@@ -179,6 +181,13 @@ func (e *Engine) Start() (err error) {
 	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
+	}
+	if t := e.transparent.Load(); t != nil {
+		for a := range *t {
+			if err := e.prog.AddAddr(netip.AddrFrom4(a)); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+		}
 	}
 	for _, st := range e.prog.Replaced() {
 		e.log.Warn("replaced an XDP program left by an earlier run", "interface", e.cfg.Interface, "program", st)

@@ -85,7 +85,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 		w.st.DropMalformed++
 		return 0
 	}
-	if !w.e.ownedAddr(ip.Dst4()) {
+	if !w.e.localAddr(ip.Dst4()) {
 		w.st.DropNotLocal++
 		return 0
 	}
@@ -126,7 +126,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 			w.icmpc.CountOut(header.ICMPv4EchoReply)
 			return n
 		}
-		w.handleICMPError(m)
+		w.handleICMPError(ip, m)
 		return 0
 	case protoUDP:
 		w.handleUDP(frame, ip, linkBcast, steered)
@@ -160,7 +160,7 @@ func (w *worker) handleDatagram(pkt []byte, linkBcast bool) {
 		}
 		w.icmpc.CountIn(m.Type())
 		if m.Type() != header.ICMPv4Echo {
-			w.handleICMPError(m)
+			w.handleICMPError(ip, m)
 			return
 		}
 		// A large ping: answer through the send path, which fragments.
@@ -211,7 +211,7 @@ func (w *worker) handleUDP(frame []byte, ip header.IPv4, linkBcast, steered bool
 		return
 	}
 	from := netip.AddrPortFrom(netip.AddrFrom4(src), u.SrcPort())
-	if !c.deliver(w.wk, u.Payload(), from) {
+	if !c.deliver(w.wk, u.Payload(), from, rxMeta{dst: dst, ttl: ip.TTL(), tos: ip.TOS()}) {
 		w.st.DropRecvBuffer++
 	}
 }
@@ -263,11 +263,12 @@ func (w *worker) steerDatagram(owner *worker, ip header.IPv4, linkBcast bool) {
 	owner.wake()
 }
 
-// handleICMPError delivers an ICMP error to the socket it concerns, as
-// Linux's udp_err does: a connected socket gets the errno of a "hard" error
-// (port unreachable: ECONNREFUSED) on its next call, and "fragmentation
-// needed" lowers the path MTU (and gives EMSGSIZE).
-func (w *worker) handleICMPError(m header.ICMPv4) {
+// handleICMPError delivers an ICMP error (m, in packet ip) to the socket
+// it concerns, as Linux's udp_err does: a connected socket gets the errno of
+// a "hard" error (port unreachable: ECONNREFUSED) on its next call, and
+// "fragmentation needed" lowers the path MTU (and gives EMSGSIZE). A socket
+// with IP_RECVERR, connected or not, queues every error (SetRecvErr).
+func (w *worker) handleICMPError(ip header.IPv4, m header.ICMPv4) {
 	var re icmp.ReceivedError
 	if err := icmp.ParseError(m, &re); err != nil {
 		return
@@ -280,12 +281,20 @@ func (w *worker) handleICMPError(m header.ICMPv4) {
 	}
 	key := flowtable.KeyFrom4(re.Remote, re.Local, re.RemotePort, re.LocalPort, protoUDP)
 	sock, match := w.e.tab.Lookup(&key)
-	if match != socktab.MatchExact {
-		return // unconnected sockets do not see ICMP errors (no IP_RECVERR)
+	if match == socktab.MatchNone {
+		return
 	}
-	if c, ok := sock.Endpoint().(*UDPConn); ok && (re.Fatal || re.Errno == syscall.EMSGSIZE) {
+	c, ok := sock.Endpoint().(*UDPConn)
+	if !ok {
+		return
+	}
+	switch {
+	case c.errq.on.Load():
+		c.queueError(w.wk, ip, &re, quotedPayload(m))
+	case match == socktab.MatchExact && (re.Fatal || re.Errno == syscall.EMSGSIZE):
 		c.setSoftError(w.wk, re.Errno)
 	}
+	// Without IP_RECVERR an unconnected socket does not see ICMP errors.
 }
 
 // reassemblyTimedOut sends ICMP time exceeded (fragment reassembly) for a

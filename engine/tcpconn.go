@@ -88,6 +88,7 @@ type TCPConn struct {
 	done                        chan struct{} // closed by Close
 	readDeadline, writeDeadline atomic.Int64  // UnixNano; 0: none
 	rmu, wmu                    sync.Mutex    // one reader, one writer at a time (the rings are SPSC)
+	ipOpts                      tcpIPOpts     // IP_TTL, IP_TOS, IP_MTU_DISCOVER (tcpipopts.go)
 }
 
 func (e *Engine) newTCPConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *TCPConn {
@@ -591,7 +592,7 @@ func (e *Engine) DialTCP(network string, laddr, raddr *net.TCPAddr) (*TCPConn, e
 	if laddr != nil {
 		lap = laddr.AddrPort()
 	}
-	return e.dialTCP(context.Background(), network, lap, raddr.AddrPort())
+	return e.dialTCP(context.Background(), network, lap, raddr.AddrPort(), SocketOptions{})
 }
 
 // DialContext connects to address ("198.18.0.2:80"); ctx bounds the
@@ -601,10 +602,10 @@ func (e *Engine) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	return e.dialTCP(ctx, network, netip.AddrPort{}, ap)
+	return e.dialTCP(ctx, network, netip.AddrPort{}, ap, SocketOptions{})
 }
 
-func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.AddrPort) (*TCPConn, error) {
+func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.AddrPort, opts SocketOptions) (*TCPConn, error) {
 	if network != "tcp" && network != "tcp4" {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
@@ -613,10 +614,13 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 	if !rap.Addr().Is4() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: syscall.EAFNOSUPPORT}
 	}
+	if err := e.checkConnectDst(protoTCP, rap.Addr(), opts); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
 	if e.state.Load() != stateRunning {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: net.ErrClosed}
 	}
-	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, socktab.Options{}, nil)
+	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, opts.table(), nil)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
@@ -624,6 +628,12 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 		if err := e.tab.Bind(sock, netip.AddrPortFrom(laddr.Addr().Unmap(), laddr.Port())); err != nil {
 			e.tab.Close(sock)
 			return nil, relabel(err, "dial", network)
+		}
+		if opts.Transparent {
+			if err := e.addTransparent(laddr.Addr().Unmap()); err != nil {
+				e.tab.Close(sock)
+				return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+			}
 		}
 	}
 	shard := int(randUint64() % uint64(len(e.workers)))

@@ -23,8 +23,10 @@ type TCPListenConfig struct {
 	// SYNBacklog bounds the connections in SYN-RECEIVED per worker
 	// (default 1024). Beyond it SYNs are answered with SYN cookies.
 	SYNBacklog int
-	// ReuseAddr and ReusePort are SO_REUSEADDR and SO_REUSEPORT.
-	ReuseAddr, ReusePort bool
+	// SocketOptions: SO_REUSEADDR, SO_REUSEPORT, IP_FREEBIND,
+	// IP_TRANSPARENT (accept connections for an address the engine does
+	// not own), ...
+	SocketOptions
 }
 
 // TCPListener is a listening TCP socket; it implements net.Listener.
@@ -79,7 +81,7 @@ func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPLi
 	if cfg.Backlog <= 0 {
 		ln.backlog = len(e.workers) * 4096
 	}
-	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, socktab.Options{ReuseAddr: cfg.ReuseAddr, ReusePort: cfg.ReusePort}, ln)
+	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, cfg.table(), ln)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
@@ -93,6 +95,12 @@ func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPLi
 		return nil, relabel(err, "listen", network)
 	}
 	ln.laddr = e.tab.Local(sock)
+	if cfg.Transparent {
+		if err := e.addTransparent(ln.laddr.Addr()); err != nil {
+			e.tab.Close(sock)
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+		}
+	}
 	e.mu.Lock()
 	e.listeners[ln] = struct{}{}
 	e.mu.Unlock()

@@ -697,7 +697,8 @@ func (w *worker) countOut(h *header.TCPFields) {
 
 // build writes the IPv4 packet of a segment into b (len(b) is its size).
 func (s *tcpSink) build(b []byte, h *header.TCPFields, hl int, id uint16, p1, p2 []byte) bool {
-	putIPv4(b, s.src, s.dst, id, true, protoTCP, len(b))
+	ttl, tos, df := s.c.segmentIP()
+	putIPv4Opts(b, s.src, s.dst, id, df, protoTCP, len(b), ttl, tos)
 	h.Checksum = 0
 	if _, err := h.Put(b[20 : 20+hl]); err != nil {
 		return false

@@ -23,20 +23,36 @@ func (e *Engine) wallNow() time.Time { return time.Now() }
 // sendUDP runs on the application's goroutine: it builds the whole IPv4/UDP
 // datagram (checksums included, so that work is spread over the senders) and
 // queues it to the worker that sends for the socket.
-func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
+func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) error {
 	d4 := dst.Addr().As4()
+	bcast := e.isBroadcast(d4)
+	if bcast && !c.opts.broadcast.Load() {
+		return os.NewSyscallError("sendto", syscall.EACCES) // as Linux without SO_BROADCAST
+	}
 	_, src, ok := e.route(d4)
-	if !ok {
+	if !ok && !(bcast && len(e.cfg.Addrs) > 0) {
 		return os.NewSyscallError("sendto", syscall.ENETUNREACH)
+	}
+	if !ok {
+		src = e.cfg.Addrs[0].Addr().As4() // limited broadcast: the first address
 	}
 	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() {
 		src = a.As4()
 	}
+	if so.src.IsValid() {
+		src = so.src.As4()
+	}
 	total := 20 + 8 + len(p)
-	mtu := e.pmtu.get(d4, e.mtu, e.wallNow())
-	df := total <= mtu // IP_PMTUDISC_WANT: DF on what fits, fragment the rest
-	if total > mtu && c.dontFragment.Load() {
-		return os.NewSyscallError("sendto", syscall.EMSGSIZE)
+	mtu, df, err := e.fragmentPolicy(PMTUDisc(c.opts.pmtudisc.Load()), d4, total)
+	if err != nil {
+		return err
+	}
+	ttl, tos := so.ttl, so.tos
+	if ttl == 0 {
+		ttl = uint8(c.TTL())
+	}
+	if tos == 0 {
+		tos = uint8(c.opts.tos.Load())
 	}
 	b := e.bufs.get(total)
 	if b == nil {
@@ -44,7 +60,7 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
 	}
 	pkt := b.b[:total]
 	id := e.ids.Next(src, d4, protoUDP, e.nanotime())
-	putIPv4(pkt, src, d4, id, df, protoUDP, total)
+	putIPv4Opts(pkt, src, d4, id, df, protoUDP, total, ttl, tos)
 	u := header.UDP(pkt[20:])
 	u.SetSrcPort(c.laddr.Port())
 	u.SetDstPort(dst.Port())
@@ -61,7 +77,7 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
 		// and one peer's datagrams keep their order.
 		w = e.workers[e.steer.Steer(flowtable.KeyFrom(dst, netip.AddrPortFrom(netip.AddrFrom4(src), c.laddr.Port()), protoUDP))]
 	}
-	req := txReq{buf: b, n: total, dst: d4, conn: c}
+	req := txReq{buf: b, n: total, dst: d4, conn: c, mtu: mtu, bcast: bcast}
 	for spins := 0; !w.txq.Enqueue(req); spins++ {
 		// The worker is behind: wait for room, like a blocking send on a
 		// full socket buffer, within the write deadline.
@@ -84,10 +100,59 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte) error {
 	return nil
 }
 
-// putIPv4 writes a 20-byte IPv4 header.
+// fragmentPolicy applies a socket's IP_MTU_DISCOVER mode to a datagram of
+// total bytes toward dst: the MTU to fragment it at, whether it carries DF,
+// or EMSGSIZE.
+func (e *Engine) fragmentPolicy(d PMTUDisc, dst [4]byte, total int) (mtu int, df bool, err error) {
+	mtu = e.mtu
+	if d != PMTUDiscProbe {
+		mtu = e.pmtu.get(dst, e.mtu, e.wallNow())
+	}
+	switch d {
+	case PMTUDiscDont:
+		return mtu, false, nil
+	case PMTUDiscDo, PMTUDiscProbe:
+		if total > mtu {
+			return 0, false, os.NewSyscallError("sendto", syscall.EMSGSIZE)
+		}
+		return mtu, true, nil
+	}
+	return mtu, total <= mtu, nil // want: DF on what fits, fragment the rest
+}
+
+// sourceFor returns the engine's address it sends to dst from: the route's,
+// or the first address when there is no route.
+func (e *Engine) sourceFor(dst [4]byte) netip.Addr {
+	if _, src, ok := e.route(dst); ok {
+		return netip.AddrFrom4(src)
+	}
+	return e.cfg.Addrs[0].Addr()
+}
+
+// isBroadcast reports whether dst is the limited broadcast or the directed
+// broadcast of one of the engine's subnets.
+func (e *Engine) isBroadcast(dst [4]byte) bool {
+	if dst == [4]byte{255, 255, 255, 255} {
+		return true
+	}
+	d := netip.AddrFrom4(dst)
+	for _, p := range e.cfg.Addrs {
+		if p.Bits() < 31 && p.Masked().Contains(d) && e.broadcastOf(p.Addr().As4()) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// putIPv4 writes a 20-byte IPv4 header with the default TTL and TOS 0.
 func putIPv4(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, total int) {
+	putIPv4Opts(b, src, dst, id, df, proto, total, defaultTTL, 0)
+}
+
+// putIPv4Opts writes a 20-byte IPv4 header.
+func putIPv4Opts(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, total int, ttl, tos uint8) {
 	b[0] = 0x45
-	b[1] = 0
+	b[1] = tos
 	binary.BigEndian.PutUint16(b[2:], uint16(total))
 	binary.BigEndian.PutUint16(b[4:], id)
 	if df {
@@ -95,7 +160,7 @@ func putIPv4(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, total 
 	} else {
 		binary.BigEndian.PutUint16(b[6:], 0)
 	}
-	b[8] = 64
+	b[8] = ttl
 	b[9] = proto
 	b[10], b[11] = 0, 0
 	copy(b[12:16], src[:])
@@ -107,6 +172,11 @@ func putIPv4(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, total 
 // its next hop. The buffer goes back to the pool once its bytes are copied
 // into UMEM frames.
 func (w *worker) sendReq(r txReq) {
+	if r.bcast {
+		w.transmitDatagram(r.buf.b[:r.n], header.BroadcastMAC, r.dst, r.mtu)
+		w.e.bufs.put(r.buf)
+		return
+	}
 	next, _, ok := w.e.route(r.dst)
 	if !ok {
 		w.st.DropNoRoute++
@@ -117,7 +187,7 @@ func (w *worker) sendReq(r txReq) {
 	if !handled {
 		return // parked or dropped
 	}
-	w.transmitDatagram(r.buf.b[:r.n], mac, r.dst)
+	w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
 	w.e.bufs.put(r.buf)
 }
 
@@ -170,7 +240,7 @@ func (w *worker) flushParked(handle uint64) {
 	}
 	next, _, _ := w.e.route(r.dst)
 	if st, mac := w.arpTab.State(next); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
-		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst)
+		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
 	} else {
 		w.st.DropNeighbour++
 	}
@@ -213,8 +283,10 @@ func (w *worker) gratuitousARP() {
 
 // transmitDatagram sends an IPv4 packet to mac, in fragments when it is
 // larger than the path MTU (its DF bit was settled by the sender).
-func (w *worker) transmitDatagram(pkt []byte, mac header.MAC, dst [4]byte) {
-	mtu := w.e.pmtu.get(dst, w.e.mtu, w.e.wallNow())
+func (w *worker) transmitDatagram(pkt []byte, mac header.MAC, dst [4]byte, mtu int) {
+	if mtu == 0 {
+		mtu = w.e.pmtu.get(dst, w.e.mtu, w.e.wallNow())
+	}
 	count := 1
 	if len(pkt) > mtu {
 		var err error

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/ring"
 )
 
@@ -40,60 +41,66 @@ type UDPConn struct {
 	done    chan struct{}
 
 	readDeadline, writeDeadline atomic.Int64 // UnixNano; 0: none
-	dontFragment                atomic.Bool  // IP_PMTUDISC_DO
+	opts                        udpOpts      // ip(7) options (udpopts.go)
+	errq                        errQueue     // IP_RECVERR (udperrq.go)
 }
 
 type rxItem struct {
-	buf  *pbuf
-	n    int
-	from netip.AddrPort
+	buf      *pbuf
+	n        int
+	from     netip.AddrPort
+	dst      [4]byte // the IPv4 destination (IP_PKTINFO)
+	ttl, tos uint8   // IP_RECVTTL, IP_RECVTOS
+}
+
+// rxMeta is what a worker knows of a datagram besides its payload and
+// sender, for ReadMsg.
+type rxMeta struct {
+	dst      [4]byte
+	ttl, tos uint8
 }
 
 // ListenPacket opens a UDP socket bound to address ("198.18.0.1:7",
 // ":9000" for every address the engine owns, port 0 for any port). network
-// must be "udp" or "udp4".
+// must be "udp" or "udp4". ListenUDP takes socket options too.
 func (e *Engine) ListenPacket(network, address string) (*UDPConn, error) {
-	ap, err := resolveUDP(network, address)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-	}
-	c, err := e.openUDP(network)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
-	}
-	if err := e.tab.Bind(c.sock, ap); err != nil {
-		c.release()
-		return nil, relabel(err, "listen", network)
-	}
-	c.laddr = c.e.tab.Local(c.sock)
-	c.owner = e.workers[0]
-	return c, nil
+	return e.ListenUDP(network, address, SocketOptions{})
 }
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr if it is not
 // nil (else to a source address and port the engine chooses, steered so the
 // replies reach the worker that sends). Like a connected kernel socket, it
 // receives only from raddr, and an ICMP port unreachable from raddr makes the
-// next call return ECONNREFUSED.
+// next call return ECONNREFUSED. A Dialer takes socket options too.
 func (e *Engine) DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
 	if raddr == nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("missing address")}
 	}
-	rap := raddr.AddrPort()
-	rap = netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
 	if network != "udp" && network != "udp4" {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
+	var lap netip.AddrPort
+	if laddr != nil {
+		lap = laddr.AddrPort()
+	}
+	return e.dialUDP(network, lap, raddr.AddrPort(), SocketOptions{})
+}
+
+func (e *Engine) dialUDP(network string, lap, rap netip.AddrPort, opts SocketOptions) (*UDPConn, error) {
+	rap = netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
+	raddr := net.UDPAddrFromAddrPort(rap)
 	if !rap.Addr().Is4() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: syscall.EAFNOSUPPORT}
 	}
-	c, err := e.openUDP(network)
+	if err := e.checkConnectDst(protoUDP, rap.Addr(), opts); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	c, err := e.openUDP(network, opts)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	if laddr != nil {
-		lap := laddr.AddrPort()
-		if err := e.tab.Bind(c.sock, netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port())); err != nil {
+	if lap.IsValid() {
+		if err := c.bind(netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port())); err != nil {
 			c.release()
 			return nil, relabel(err, "dial", network)
 		}
@@ -102,11 +109,41 @@ func (e *Engine) DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, e
 	local, err := e.tab.Connect(c.sock, shard, rap)
 	if err != nil {
 		c.release()
-		return nil, relabel(err, "dial", network)
+		return nil, relabel(udpConnectErr(err), "dial", network)
 	}
 	c.laddr, c.raddr = local, rap
 	c.owner = e.workers[e.steer.Steer(flowtable.KeyFrom(rap, local, 17))]
 	return c, nil
+}
+
+// udpConnectErr turns the socket table's "no free port" (EADDRNOTAVAIL, as
+// TCP's connect gives it) into EAGAIN, what Linux's UDP gives when its
+// automatic bind finds no port (inet_autobind).
+func udpConnectErr(err error) error {
+	if errors.Is(err, syscall.EADDRNOTAVAIL) && errors.Is(err, portalloc.ErrExhausted) {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			oe.Err = os.NewSyscallError("connect", syscall.EAGAIN)
+			return oe
+		}
+		return os.NewSyscallError("connect", syscall.EAGAIN)
+	}
+	return err
+}
+
+// bind binds the socket to ap; a transparent socket's address starts
+// reaching the engine.
+func (c *UDPConn) bind(ap netip.AddrPort) error {
+	if err := c.e.tab.Bind(c.sock, ap); err != nil {
+		return err
+	}
+	c.laddr = c.e.tab.Local(c.sock)
+	if c.opts.transparent {
+		if err := c.e.addTransparent(c.laddr.Addr()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Dial is DialUDP with a "host:port" address, for callers that want a
@@ -119,7 +156,7 @@ func (e *Engine) Dial(network, address string) (net.Conn, error) {
 	return e.DialUDP(network, nil, net.UDPAddrFromAddrPort(ap))
 }
 
-func (e *Engine) openUDP(network string) (*UDPConn, error) {
+func (e *Engine) openUDP(network string, opts SocketOptions) (*UDPConn, error) {
 	if e.state.Load() == stateClosed {
 		return nil, net.ErrClosed
 	}
@@ -135,7 +172,11 @@ func (e *Engine) openUDP(network string) (*UDPConn, error) {
 		e: e, net: network, rx: rx, rcvbuf: int64(e.cfg.RecvBuffer),
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	sock, err := e.tab.Open(socktab.UDP, socktab.IPv4, socktab.Options{}, c)
+	c.opts.pmtudisc.Store(int32(PMTUDiscWant))
+	c.opts.broadcast.Store(opts.Broadcast)
+	c.opts.nonlocal = opts.Freebind || opts.Transparent
+	c.opts.transparent = opts.Transparent
+	sock, err := e.tab.Open(socktab.UDP, socktab.IPv4, opts.table(), c)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +232,7 @@ func relabel(err error, op, network string) error {
 // deliver queues a datagram for the application; called by workers, which
 // wake the reader through k. It reports false when the receive buffer is
 // full (the datagram is dropped).
-func (c *UDPConn) deliver(k *waker, payload []byte, from netip.AddrPort) bool {
+func (c *UDPConn) deliver(k *waker, payload []byte, from netip.AddrPort, m rxMeta) bool {
 	if c.closed.Load() || c.rxBytes.Load()+int64(len(payload)) > c.rcvbuf {
 		return false
 	}
@@ -200,7 +241,7 @@ func (c *UDPConn) deliver(k *waker, payload []byte, from netip.AddrPort) bool {
 		return false
 	}
 	n := copy(b.b, payload)
-	if !c.rx.Enqueue(rxItem{buf: b, n: n, from: from}) {
+	if !c.rx.Enqueue(rxItem{buf: b, n: n, from: from, dst: m.dst, ttl: m.ttl, tos: m.tos}) {
 		c.e.bufs.put(b)
 		return false
 	}
@@ -263,21 +304,31 @@ func (c *UDPConn) wait(deadline *atomic.Int64) error {
 // ReadFromUDPAddrPort reads one datagram into p (the rest of a longer
 // datagram is discarded, as with a kernel socket) and returns its sender.
 func (c *UDPConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
+	it, err := c.dequeue()
+	if err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	n := copy(p, it.buf.b[:it.n])
+	c.e.bufs.put(it.buf)
+	return n, it.from, nil
+}
+
+// dequeue waits for a datagram (or a pending error, the deadline, Close);
+// the caller puts the item's buffer back.
+func (c *UDPConn) dequeue() (rxItem, error) {
 	for {
 		if c.closed.Load() {
-			return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
+			return rxItem{}, c.opErr("read", net.ErrClosed)
 		}
 		if err := c.takeSoftError(); err != nil {
-			return 0, netip.AddrPort{}, c.opErr("read", os.NewSyscallError("recvfrom", err))
+			return rxItem{}, c.opErr("read", os.NewSyscallError("recvfrom", err))
 		}
 		if it, ok := c.rx.Dequeue(); ok {
-			n := copy(p, it.buf.b[:it.n])
 			c.rxBytes.Add(-int64(it.n))
-			c.e.bufs.put(it.buf)
-			return n, it.from, nil
+			return it, nil
 		}
 		if d := c.readDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
-			return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
+			return rxItem{}, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		c.waiting.Add(1)
 		if c.rx.Len() > 0 || c.softErr.Load() != 0 {
@@ -287,7 +338,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
 		err := c.wait(&c.readDeadline)
 		c.waiting.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, netip.AddrPort{}, c.opErr("read", err)
+			return rxItem{}, c.opErr("read", err)
 		}
 	}
 }
@@ -308,9 +359,14 @@ func (c *UDPConn) Read(p []byte) (int, error) {
 }
 
 // WriteToUDPAddrPort sends p to addr. A datagram larger than the path MTU is
-// fragmented, unless SetDontFragment(true) asked for IP_PMTUDISC_DO: then it
-// fails with EMSGSIZE. More than 65,507 bytes always fails with EMSGSIZE.
+// fragmented, unless SetMTUDiscover asked for PMTUDiscDo or PMTUDiscProbe:
+// then it fails with EMSGSIZE. More than 65,507 bytes always fails with
+// EMSGSIZE; a broadcast destination without SetBroadcast(true), with EACCES.
 func (c *UDPConn) WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	return c.write(p, addr, sendOpts{})
+}
+
+func (c *UDPConn) write(p []byte, addr netip.AddrPort, so sendOpts) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("write", net.ErrClosed)
 	}
@@ -327,7 +383,7 @@ func (c *UDPConn) WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error)
 	if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
-	err := c.e.sendUDP(c, netip.AddrPortFrom(dst, addr.Port()), p)
+	err := c.e.sendUDP(c, netip.AddrPortFrom(dst, addr.Port()), p, so)
 	if err != nil {
 		return 0, c.opErr("write", err)
 	}
@@ -354,11 +410,6 @@ func (c *UDPConn) Write(p []byte) (int, error) {
 	return c.WriteToUDPAddrPort(p, c.raddr)
 }
 
-// SetDontFragment chooses IP_PMTUDISC_DO (true: datagrams over the path MTU
-// fail with EMSGSIZE) or Linux's default IP_PMTUDISC_WANT (false: they are
-// fragmented).
-func (c *UDPConn) SetDontFragment(df bool) { c.dontFragment.Store(df) }
-
 // Close closes the socket: blocked and later calls return net.ErrClosed.
 func (c *UDPConn) Close() error {
 	if c.closed.Swap(true) {
@@ -378,6 +429,7 @@ func (c *UDPConn) Close() error {
 
 func (c *UDPConn) release() {
 	c.e.tab.Close(c.sock)
+
 	c.e.mu.Lock()
 	delete(c.e.conns, c)
 	c.e.mu.Unlock()

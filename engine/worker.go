@@ -31,10 +31,12 @@ const (
 // txReq is a datagram an application asked to send: a complete IPv4
 // packet, checksums done, in buf.b[:n].
 type txReq struct {
-	buf  *pbuf
-	n    int
-	dst  [4]byte
-	conn *UDPConn // for errors; nil for the engine's own packets
+	buf   *pbuf
+	n     int
+	dst   [4]byte
+	conn  *UDPConn // for errors; nil for the engine's own packets
+	mtu   int      // the MTU to fragment at (zero: the path MTU toward dst)
+	bcast bool     // to a broadcast address: the link's broadcast, no ARP
 }
 
 // steerItem is a frame handed to another worker: a UDP or TCP frame of a

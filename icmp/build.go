@@ -25,8 +25,14 @@ var (
 	ErrBufferTooSmall = errors.New("icmp: buffer too small")
 )
 
-// QuoteLen is how much of the offending payload an error quotes (RFC 792).
+// QuoteLen is the least of the offending payload an error quotes (RFC 792):
+// the 8 bytes that hold a transport header's ports.
 const QuoteLen = 8
+
+// MaxErrorLen is the most an error packet may take: Linux's icmp_send fills
+// up to 576 bytes (RFC 1812 4.3.2.3), quoting as much of the offending
+// packet as fits.
+const MaxErrorLen = 576
 
 // DefaultTTL is the TTL of the packets built here (Linux's ip_default_ttl).
 const DefaultTTL = 64
@@ -96,7 +102,13 @@ func EchoReplyFrame(frame []byte) (int, error) {
 // ErrorLen returns the length of the IPv4 packet BuildError writes about
 // orig.
 func ErrorLen(orig header.IPv4) int {
-	return header.IPv4MinHeaderLen + header.ICMPv4HeaderLen + orig.HeaderLen() + min(len(orig.Payload()), QuoteLen)
+	return header.IPv4MinHeaderLen + header.ICMPv4HeaderLen + quoteLen(orig)
+}
+
+// quoteLen is how much of orig an error quotes: all of it, up to what fits
+// in MaxErrorLen, as Linux does.
+func quoteLen(orig header.IPv4) int {
+	return min(orig.HeaderLen()+len(orig.Payload()), MaxErrorLen-header.IPv4MinHeaderLen-header.ICMPv4HeaderLen)
 }
 
 // singleHost reports whether a can be the source of a unicast packet.
@@ -149,7 +161,7 @@ func BuildError(buf []byte, local [4]byte, id uint16, orig header.IPv4, linkBcas
 	if len(buf) < n {
 		return 0, ErrBufferTooSmall
 	}
-	q := orig.HeaderLen() + min(len(orig.Payload()), QuoteLen)
+	q := quoteLen(orig)
 	const off = header.IPv4MinHeaderLen + header.ICMPv4HeaderLen
 	copy(buf[off:n], orig[:q]) // first: orig may sit in buf
 	f := header.IPv4Fields{

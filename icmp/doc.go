@@ -8,10 +8,10 @@
 // # Sending errors
 //
 // BuildError writes a complete IPv4 packet: a 20-byte header from the
-// engine's address to the offender's source, the ICMP header, and the
-// offending IP header plus the first 8 bytes of its payload (RFC 792).
-// Linux quotes up to 576 bytes in all (RFC 1812); we quote the RFC 792
-// minimum, which is what every receiver uses. No error is built (a named
+// engine's address to the offender's source, the ICMP header, and as much
+// of the offending packet as fits in 576 bytes in all, as Linux quotes it
+// (RFC 1812 4.3.2.3; RFC 792 asks for the IP header and 8 bytes at least):
+// a receiver's IP_RECVERR error queue shows the quoted payload. No error is built (a named
 // error says why, RFC 1122 3.2.2) about an ICMP error, a non-first
 // fragment, a packet sent to a broadcast or multicast address, or a packet
 // whose source is not a single host (0.0.0.0, broadcast, multicast,

@@ -101,7 +101,7 @@ func TestBuildErrorPortUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != ErrorLen(orig) || n != 20+8+20+8 {
+	if n != ErrorLen(orig) || n != 20+8+20+13 {
 		t.Fatalf("length %d", n)
 	}
 	ip, err := header.ParseIPv4(buf[:n])
@@ -115,10 +115,10 @@ func TestBuildErrorPortUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Linux's own port unreachable for the same datagram starts with the
-	// same ICMP header and quote (Linux quotes all 13 UDP bytes, we 8).
+	// Linux's own port unreachable for the same datagram is the same ICMP
+	// message, checksum included (both quote all 13 UDP bytes).
 	lin := ipOf(t, golden(t, "icmp-port-unreachable")).Payload()
-	if !bytes.Equal(m[:2], lin[:2]) || !bytes.Equal(m[4:], lin[4:len(m)]) {
+	if !bytes.Equal(m, lin) {
 		t.Fatalf("message\n got %x\nlinux %x", []byte(m), lin)
 	}
 	var e ReceivedError
@@ -349,3 +349,20 @@ func FuzzParseError(f *testing.F) {
 }
 
 func ipOfF(f *testing.F, name string) []byte { return ipOf(f, golden(f, name)).Payload() }
+
+// TestBuildErrorQuoteBound: a large offending packet is quoted up to 576
+// bytes in all, as Linux's icmp_send does.
+func TestBuildErrorQuoteBound(t *testing.T) {
+	orig := make([]byte, 1500)
+	f := header.IPv4Fields{TotalLength: 1500, TTL: 64, Protocol: header.ProtocolUDP,
+		Src: netip.AddrFrom4(ipA), Dst: netip.AddrFrom4(ipB)}
+	if _, err := f.Put(orig); err != nil {
+		t.Fatal(err)
+	}
+	ip := header.IPv4(orig)
+	buf := make([]byte, 1500)
+	n, err := BuildError(buf, ipB, 1, ip, false, netip.Addr{}, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0)
+	if err != nil || n != MaxErrorLen || ErrorLen(ip) != MaxErrorLen {
+		t.Fatalf("error about 1500 bytes: %d, %v; want %d", n, err, MaxErrorLen)
+	}
+}

@@ -33,6 +33,9 @@ func newEchoService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*echoS
 	if err != nil {
 		return nil, err
 	}
+	// IP_PKTINFO: a wildcard service answers from the address each
+	// request was sent to, not from the engine's first address.
+	c.SetControlMessage(engine.FlagDst, true)
 	return &echoService{spec: spec, conn: c, log: log}, nil
 }
 
@@ -42,14 +45,14 @@ func (s *echoService) run(wg *sync.WaitGroup) {
 	buf := make([]byte, 65535)
 	failures := 0
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, cm, from, err := s.conn.ReadMsg(buf)
 		if err == nil && s.spec.Kind == "discard" {
 			s.datagrams.Add(1)
 			s.bytes.Add(uint64(n))
 			continue
 		}
 		if err == nil {
-			if _, err = s.conn.WriteToUDPAddrPort(buf[:n], from); err == nil {
+			if _, err = s.conn.WriteMsg(buf[:n], &engine.ControlMessage{Src: cm.Local}, from); err == nil {
 				s.datagrams.Add(1)
 				s.bytes.Add(uint64(n))
 				failures = 0
@@ -64,9 +67,9 @@ func (s *echoService) run(wg *sync.WaitGroup) {
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}
-		// A full tx queue (ENOBUFS) or an error the stack reports once
-		// (an ICMP error for an earlier reply): count it and go on, but
-		// never spin on an error that repeats.
+		// An error the stack reports once (an ICMP error for an earlier
+		// reply): count it and go on, but never spin on an error that
+		// repeats.
 		failures++
 		if failures == 1 {
 			s.log.Debug("echo", "service", s.spec.String(), "err", err)

@@ -125,7 +125,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.IntVar(&c.RingSize, "ring-size", engine.DefaultRingSize, "entries of each AF_XDP ring (a power of two)")
 	fs.IntVar(&c.FragMemory, "frag-memory", engine.DefaultFragMemory, "reassembly memory per worker, in `bytes`")
 	fs.IntVar(&c.RecvBuffer, "rcvbuf", engine.DefaultRecvBuffer, "receive buffer of each socket, in `bytes` (like net.core.rmem_default)")
-	fs.IntVar(&c.TxQueue, "tx-queue", engine.DefaultTxQueue, "datagrams waiting to be sent, per worker; a full queue makes a write fail with ENOBUFS")
+	fs.IntVar(&c.TxQueue, "tx-queue", engine.DefaultTxQueue, "datagrams waiting to be sent, per worker; a write that finds it full waits for room (within its deadline)")
 	fs.Func("ports", "ephemeral port `range` FIRST-LAST (default 32768-60999)", func(v string) error {
 		r, err := parseRange(v)
 		c.Ports = r

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+)
+
+// PMTUDisc is a socket's path MTU discovery mode, ip(7)'s IP_MTU_DISCOVER,
+// numbered as Linux numbers it.
+type PMTUDisc int32
+
+const (
+	// PMTUDiscDont never sets DF: a datagram larger than the path MTU is
+	// fragmented.
+	PMTUDiscDont PMTUDisc = 0
+	// PMTUDiscWant (Linux's default for UDP) sets DF on what fits the path
+	// MTU and fragments the rest.
+	PMTUDiscWant PMTUDisc = 1
+	// PMTUDiscDo always sets DF: a datagram larger than the path MTU fails
+	// with EMSGSIZE.
+	PMTUDiscDo PMTUDisc = 2
+	// PMTUDiscProbe always sets DF and ignores the learned path MTU (it
+	// sends up to the link MTU, for probing): larger fails with EMSGSIZE.
+	PMTUDiscProbe PMTUDisc = 3
+)
+
+func (d PMTUDisc) String() string {
+	switch d {
+	case PMTUDiscDont:
+		return "dont"
+	case PMTUDiscWant:
+		return "want"
+	case PMTUDiscDo:
+		return "do"
+	case PMTUDiscProbe:
+		return "probe"
+	}
+	return fmt.Sprintf("PMTUDisc(%d)", int(d))
+}
+
+// ControlFlags choose what ReadMsg reports about a datagram, as ip(7)'s
+// IP_RECVTTL, IP_RECVTOS and IP_PKTINFO do.
+type ControlFlags uint32
+
+const (
+	// FlagTTL reports the datagram's TTL (IP_RECVTTL).
+	FlagTTL ControlFlags = 1 << iota
+	// FlagTOS reports its TOS byte (IP_RECVTOS).
+	FlagTOS
+	// FlagDst reports the address it was sent to and the interface it
+	// came in on (IP_PKTINFO).
+	FlagDst
+)
+
+// ControlMessage is what ReadMsg reports about a received datagram and
+// what WriteMsg may set for one datagram, the engine's form of ip(7)'s
+// ancillary messages (IP_TTL, IP_TOS, IP_PKTINFO).
+type ControlMessage struct {
+	// TTL: received (FlagTTL), or the TTL to send with (1-255; 0: the
+	// socket's).
+	TTL int
+	// TOS: received (FlagTOS), or the TOS to send with (1-255; 0: the
+	// socket's).
+	TOS int
+	// Dst is the address a received datagram was sent to (FlagDst): one
+	// of the engine's, a broadcast or a multicast group.
+	Dst netip.Addr
+	// Local is the engine's address a received datagram came to
+	// (FlagDst; IP_PKTINFO's ipi_spec_dst): Dst when it is one of the
+	// engine's addresses, else, for a broadcast or a multicast group, the
+	// engine's address toward the sender. A server answers from it.
+	Local netip.Addr
+	// IfIndex is the interface a received datagram came in on (FlagDst).
+	IfIndex int
+	// Src, when sending, is the source address (IP_PKTINFO's
+	// ipi_spec_dst): a wildcard server answers from the address a request
+	// was sent to by passing the request's Dst here. It must be one of
+	// the engine's addresses (EADDRNOTAVAIL otherwise), unless the socket
+	// is transparent or freebind.
+	Src netip.Addr
+}
+
+// udpOpts are a UDP socket's options, read by senders and workers without
+// locks.
+type udpOpts struct {
+	ttl, tos  atomic.Int32 // 0: default
+	pmtudisc  atomic.Int32 // PMTUDisc; PMTUDiscWant from open
+	broadcast atomic.Bool  // SO_BROADCAST
+	cflags    atomic.Uint32
+
+	// Set at open, read-only after.
+	nonlocal    bool // IP_FREEBIND or IP_TRANSPARENT: any source address
+	transparent bool // IP_TRANSPARENT
+}
+
+// defaultTTL is net.ipv4.ip_default_ttl.
+const defaultTTL = 64
+
+// SetTTL sets the TTL of the datagrams the socket sends (IP_TTL): 1 to 255,
+// or -1 for the default (64, net.ipv4.ip_default_ttl). Other values: EINVAL.
+func (c *UDPConn) SetTTL(ttl int) error {
+	if ttl == -1 {
+		ttl = 0
+	} else if ttl < 1 || ttl > 255 {
+		return c.opErr("set", os.NewSyscallError("setsockopt IP_TTL", syscall.EINVAL))
+	}
+	c.opts.ttl.Store(int32(ttl))
+	return nil
+}
+
+// TTL returns the TTL the socket sends with (IP_TTL).
+func (c *UDPConn) TTL() int {
+	if t := c.opts.ttl.Load(); t != 0 {
+		return int(t)
+	}
+	return defaultTTL
+}
+
+// SetTOS sets the TOS byte (DSCP and ECN) of the datagrams the socket sends
+// (IP_TOS), 0 to 255.
+func (c *UDPConn) SetTOS(tos int) error {
+	if tos < 0 || tos > 255 {
+		return c.opErr("set", os.NewSyscallError("setsockopt IP_TOS", syscall.EINVAL))
+	}
+	c.opts.tos.Store(int32(tos))
+	return nil
+}
+
+// TOS returns the TOS byte the socket sends with (IP_TOS).
+func (c *UDPConn) TOS() int { return int(c.opts.tos.Load()) }
+
+// SetBroadcast allows sending to a broadcast address (SO_BROADCAST): the
+// limited broadcast 255.255.255.255 or the directed broadcast of one of the
+// engine's subnets. Without it such a send (or a connect) fails with
+// EACCES, as Linux's does.
+func (c *UDPConn) SetBroadcast(on bool) { c.opts.broadcast.Store(on) }
+
+// Broadcast reports SO_BROADCAST.
+func (c *UDPConn) Broadcast() bool { return c.opts.broadcast.Load() }
+
+// SetMTUDiscover sets the path MTU discovery mode (IP_MTU_DISCOVER).
+func (c *UDPConn) SetMTUDiscover(d PMTUDisc) error {
+	if d < PMTUDiscDont || d > PMTUDiscProbe {
+		return c.opErr("set", os.NewSyscallError("setsockopt IP_MTU_DISCOVER", syscall.EINVAL))
+	}
+	c.opts.pmtudisc.Store(int32(d))
+	return nil
+}
+
+// MTUDiscover returns the path MTU discovery mode (IP_MTU_DISCOVER).
+func (c *UDPConn) MTUDiscover() PMTUDisc { return PMTUDisc(c.opts.pmtudisc.Load()) }
+
+// SetDontFragment is SetMTUDiscover(PMTUDiscDo) for true and
+// SetMTUDiscover(PMTUDiscWant), Linux's default, for false.
+func (c *UDPConn) SetDontFragment(df bool) {
+	if df {
+		c.opts.pmtudisc.Store(int32(PMTUDiscDo))
+	} else {
+		c.opts.pmtudisc.Store(int32(PMTUDiscWant))
+	}
+}
+
+// PathMTU returns the path MTU toward the connected peer (IP_MTU): the link
+// MTU, or less if an ICMP "fragmentation needed" said so within the last
+// 10 minutes. An unconnected socket gets ENOTCONN.
+func (c *UDPConn) PathMTU() (int, error) {
+	if !c.raddr.IsValid() {
+		return 0, c.opErr("get", os.NewSyscallError("getsockopt IP_MTU", syscall.ENOTCONN))
+	}
+	return c.e.pmtu.get(c.raddr.Addr().As4(), c.e.mtu, c.e.wallNow()), nil
+}
+
+// SetControlMessage turns on (or off) the reports flags names for the
+// datagrams ReadMsg returns (IP_RECVTTL, IP_RECVTOS, IP_PKTINFO).
+func (c *UDPConn) SetControlMessage(flags ControlFlags, on bool) {
+	for {
+		old := c.opts.cflags.Load()
+		nw := old | uint32(flags)
+		if !on {
+			nw = old &^ uint32(flags)
+		}
+		if c.opts.cflags.CompareAndSwap(old, nw) {
+			return
+		}
+	}
+}
+
+// ReadMsg reads one datagram like ReadFromUDPAddrPort and reports what
+// SetControlMessage asked for about it; fields not asked for are zero.
+func (c *UDPConn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPort, err error) {
+	it, err := c.dequeue()
+	if err != nil {
+		return 0, cm, from, err
+	}
+	n = copy(p, it.buf.b[:it.n])
+	c.e.bufs.put(it.buf)
+	flags := ControlFlags(c.opts.cflags.Load())
+	if flags&FlagTTL != 0 {
+		cm.TTL = int(it.ttl)
+	}
+	if flags&FlagTOS != 0 {
+		cm.TOS = int(it.tos)
+	}
+	if flags&FlagDst != 0 {
+		cm.Dst = netip.AddrFrom4(it.dst)
+		cm.Local = cm.Dst
+		if !c.e.localAddr(it.dst) {
+			cm.Local = c.e.sourceFor(it.from.Addr().As4())
+		}
+		cm.IfIndex = c.e.ifindex
+	}
+	return n, cm, it.from, nil
+}
+
+// WriteMsg sends p to addr (or to the connected peer when addr is the zero
+// value) with the per-datagram settings of cm, which may be nil: its Src
+// chooses the source address (IP_PKTINFO), its TTL and TOS override the
+// socket's for this datagram.
+func (c *UDPConn) WriteMsg(p []byte, cm *ControlMessage, addr netip.AddrPort) (int, error) {
+	if !addr.IsValid() {
+		if !c.raddr.IsValid() {
+			return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EDESTADDRREQ))
+		}
+		addr = c.raddr
+	} else if c.raddr.IsValid() && addr != c.raddr {
+		return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EISCONN))
+	}
+	var so sendOpts
+	if cm != nil {
+		if cm.TTL < 0 || cm.TTL > 255 || cm.TOS < 0 || cm.TOS > 255 {
+			return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EINVAL))
+		}
+		so.ttl, so.tos = uint8(cm.TTL), uint8(cm.TOS)
+		if cm.Src.IsValid() && !cm.Src.IsUnspecified() {
+			src := cm.Src.Unmap()
+			if !src.Is4() || (!c.e.ownedAddr(src.As4()) && !c.opts.nonlocal) {
+				return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EADDRNOTAVAIL))
+			}
+			so.src = src
+		}
+	}
+	return c.write(p, addr, so)
+}
+
+// sendOpts are one datagram's overrides of the socket's options.
+type sendOpts struct {
+	src      netip.Addr // zero: the bound address, else the route's
+	ttl, tos uint8      // zero: the socket's
+}
