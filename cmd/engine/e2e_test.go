@@ -375,13 +375,27 @@ func metricValue(text, series string) float64 {
 func TestServeTwoQueues(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
 	sock := filepath.Join(t.TempDir(), "engine.sock")
+	second := bed.Prefix.Addr().Next().Next().Next().Next() // .4
 	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+		"--addr", netip.PrefixFrom(second, 24).String(),
 		"--echo", "udp:7", "--ctl", sock, "--metrics", "127.0.0.1:0", "--poll", "interrupt")
 	info := srv.waitControl(t, sock)
 	if info.Queues != 2 || info.Poll != "interrupt" || info.Control != sock {
 		t.Fatalf("config: %+v", info)
 	}
 	echoOnce(t, peerUDP(t, bed, 7), []byte("two queues"))
+	// The wildcard echo answers from the address it was asked on
+	// (IP_PKTINFO): the kernel's connected socket to the second address
+	// accepts only a reply from it.
+	var c2 *net.UDPConn
+	if err := bed.Do(func() (err error) {
+		c2, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(second, 7)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	echoOnce(t, c2, []byte("second address"))
 	out, stderr, code := engineCmd(t, "stats", "--ctl", sock)
 	if code != 0 || !strings.Contains(out, "2 queues") || !strings.Contains(out, "queue 0  queue 1  total\n") {
 		t.Errorf("engine stats: exit %d, %s:\n%s", code, stderr, out)
