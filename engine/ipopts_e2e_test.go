@@ -523,3 +523,77 @@ func TestUDPRecvErr(t *testing.T) {
 			kerrno, d[4], d[5], d[6], offender, buf[:n], se)
 	}
 }
+
+// TestTCPTTLAndTOS: a TCP connection's IP_TTL and IP_TOS are on its
+// segments as the peer's link sees them (the ECN bits stay the stack's, as
+// on a Linux TCP socket), IP_MTU_DISCOVER DONT clears DF, and IP_MTU reads
+// the path MTU as the kernel's getsockopt does on the other end.
+func TestTCPTTLAndTOS(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	peerEchoTCP(t, bed, 6600)
+	var pc *testbed.PacketConn
+	if err := bed.Do(func() (err error) { pc, err = testbed.ListenPacket(bed.PeerIf); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 6600)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetTTL(21); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTOS(0x2b); err != nil { // ECN bits 0b11 are ignored
+		t.Fatal(err)
+	}
+	if c.TTL() != 21 || c.TOS() != 0x28 {
+		t.Fatalf("TTL %d TOS %#x, want 21 0x28", c.TTL(), c.TOS())
+	}
+	if err := c.SetMTUDiscover(PMTUDiscDont); err != nil {
+		t.Fatal(err)
+	}
+	if mtu, err := c.PathMTU(); err != nil || mtu != 1500 {
+		t.Fatalf("IP_MTU %d, %v", mtu, err)
+	}
+	if _, err := c.Write([]byte("marked")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no data segment from the engine seen on the peer's link")
+		}
+		n, out, err := pc.Recv(buf, time.Second)
+		if err != nil || out || n < 14+20+20 || buf[12] != 0x08 || buf[14+9] != unix.IPPROTO_TCP {
+			continue
+		}
+		ip := buf[14:n]
+		ihl := int(ip[0]&0xf) * 4
+		if string(ip[ihl+int(ip[ihl+12]>>4)*4:]) != "marked" {
+			continue
+		}
+		if ip[8] != 21 || ip[1] != 0x28 || ip[6]&0x40 != 0 {
+			t.Fatalf("segment TTL %d TOS %#x DF %v, want 21, 0x28, no DF", ip[8], ip[1], ip[6]&0x40 != 0)
+		}
+		break
+	}
+	echoTCP(t, eng, ":6601", TCPListenConfig{})
+	var kmtu int
+	bed.Do(func() (err error) {
+		var kc net.Conn
+		kc, err = net.Dial("tcp4", netip.AddrPortFrom(bed.EngineAddr, 6601).String())
+		if err != nil {
+			return err
+		}
+		defer kc.Close()
+		rc, _ := kc.(*net.TCPConn).SyscallConn()
+		rc.Control(func(fd uintptr) { kmtu, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU) })
+		return nil
+	})
+	if kmtu != 1500 {
+		t.Fatalf("kernel IP_MTU toward the engine: %d, want 1500 as the engine's", kmtu)
+	}
+}
