@@ -8,7 +8,8 @@ import (
 )
 
 // Errors. Connection failures are reported as errnos (Endpoint.Err):
-// syscall.ECONNREFUSED, ECONNRESET, ETIMEDOUT, as Linux reports them.
+// syscall.ECONNREFUSED, ECONNRESET, ETIMEDOUT, or an ICMP error's errno
+// (EHOSTUNREACH, ENETUNREACH, ...), as Linux reports them.
 var (
 	// ErrConfig is wrapped by every configuration error.
 	ErrConfig = errors.New("tcp: invalid configuration")
@@ -45,6 +46,13 @@ const (
 	DefaultSynRetries    = 6                       // tcp_syn_retries
 	DefaultSynAckRetries = 5                       // tcp_synack_retries
 	DefaultMaxOOORanges  = 32                      // out-of-order ranges kept
+	DefaultBaseMSS       = 1024                    // tcp_base_mss: MTU probing's first search low
+	DefaultMTUProbeFloor = 48                      // tcp_mtu_probe_floor: black holes lower the MSS to no less
+	DefaultProbeInterval = 600_000_000_000         // tcp_probe_interval: MTU probing searches again after it
+	DefaultProbeThresh   = 8                       // tcp_probe_threshold: search range (bytes) that ends a search
+	MinPathMTU           = 552                     // net.ipv4.route.min_pmtu: lower ICMP values are raised to it
+	minSndMSS            = 48                      // tcp_min_snd_mss: the smallest segment (payload and options)
+	retries1             = 3                       // tcp_retries1: unanswered RTOs before black-hole detection
 	maxWScale            = 14                      // RFC 7323
 	tsHz                 = 1000                    // timestamp clock: 1 ms ticks, as Linux
 	nsPerTS              = 1_000_000_000 / tsHz    // ns per timestamp tick
@@ -56,9 +64,25 @@ const (
 type Config struct {
 	// LocalPort and RemotePort are copied into every emitted header.
 	LocalPort, RemotePort uint16
-	// MSS is the largest segment payload we accept and send (MTU - 40);
-	// it is advertised in our SYN and clamps the peer's. Default 1460.
+	// MSS is the largest segment payload we accept and send: the link's
+	// MTU - 40. It clamps the peer's MSS, and our SYN advertises it (or
+	// PathMTU - 40 when that is less). Default 1460.
 	MSS int
+	// PathMTU is the path MTU (IP packet size) toward the peer when the
+	// connection opens: the engine's cached value for the destination.
+	// Zero means the link's (MSS + 40); other values are clamped to
+	// [MinPathMTU, MSS + 40]. ICMP fragmentation needed lowers it later
+	// (Endpoint.ICMPFragNeeded); segments never exceed it.
+	PathMTU int
+	// MTUProbing is packetization-layer path MTU discovery (RFC 4821), as
+	// Linux's net.ipv4.tcp_mtu_probing: off (default), on once an ICMP
+	// black hole is detected, or always. BaseMSS, MTUProbeFloor,
+	// ProbeInterval (ns) and ProbeThreshold are tcp_base_mss (1024),
+	// tcp_mtu_probe_floor (48), tcp_probe_interval (600 s) and
+	// tcp_probe_threshold (8). See pmtu.go.
+	MTUProbing                             MTUProbing
+	BaseMSS, MTUProbeFloor, ProbeThreshold int
+	ProbeInterval                          int64
 	// ISS is our initial sequence number (from the engine's ISN
 	// generator, RFC 6528).
 	ISS Seq
@@ -104,7 +128,8 @@ type Config struct {
 	// limit after Close (60 s).
 	TimeWait, FinTimeout int64
 	// Retries2, SynRetries and SynAckRetries are the retransmission
-	// limits (15, 6, 5) after which the connection fails with ETIMEDOUT.
+	// limits (15, 6, 5) after which the connection fails with ETIMEDOUT
+	// (or the soft error an ICMP message left, see Endpoint.ICMPError).
 	Retries2, SynRetries, SynAckRetries int
 	// Challenge rate-limits challenge ACKs (RFC 5961); it may be shared
 	// by many endpoints. Nil: a private limiter at the default rate.
@@ -133,6 +158,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MSS < 64 || c.MSS > 65495 {
 		return c, fmt.Errorf("tcp: MSS %d out of range [64, 65495]: %w", c.MSS, ErrConfig)
 	}
+	if c.PathMTU <= 0 {
+		c.PathMTU = c.MSS + 40
+	}
+	c.PathMTU = min(max(c.PathMTU, MinPathMTU), c.MSS+40)
+	if c.MTUProbing > MTUProbingAlways {
+		return c, fmt.Errorf("tcp: MTUProbing %d: want 0, 1 or 2: %w", c.MTUProbing, ErrConfig)
+	}
+	defi(&c.BaseMSS, DefaultBaseMSS)
+	defi(&c.MTUProbeFloor, DefaultMTUProbeFloor)
+	defi(&c.ProbeThreshold, DefaultProbeThresh)
+	def(&c.ProbeInterval, DefaultProbeInterval)
 	defi(&c.SendBuf, DefaultSendBuf)
 	defi(&c.RecvBufMax, DefaultRecvBufMax)
 	defi(&c.RecvBufMin, DefaultRecvBufMin)

@@ -7,9 +7,9 @@
 // # Threading model
 //
 // An Endpoint is one connection's TCB. Every state-machine method (Input,
-// Output, OnTimer, NextTimer, TakeEvents, Close, CloseWrite, Abort, Info,
-// ...) is called by the one worker goroutine that owns the connection, so
-// there are no locks. The application goroutine touches the endpoint only
+// Output, OnTimer, NextTimer, TakeEvents, ICMPFragNeeded, ICMPError,
+// Close, CloseWrite, Abort, Info, ...) is called by the one worker
+// goroutine that owns the connection, so there are no locks. The application goroutine touches the endpoint only
 // through two single-producer single-consumer ByteRings:
 //
 //   - SendRing: the application Writes; the worker Peeks unsent bytes to
@@ -37,12 +37,16 @@
 //
 // # Driving an endpoint
 //
-// For every received segment: Input, then Output. When the earliest
-// deadline (NextTimer) passes: OnTimer, then Output. After each, the
-// worker drains TakeEvents (Established, Readable, Writable, PeerClosed,
-// Error with Err() = ECONNREFUSED / ECONNRESET / ETIMEDOUT, TimeWait,
-// Closed) to wake the application, and frees the endpoint once it is
-// CLOSED (after one more Output, which flushes a pending RST).
+// For every received segment: Input, then Output. For every ICMP error
+// that quotes one of the connection's segments (the engine matched the
+// quoted 4-tuple): ICMPFragNeeded for fragmentation needed, ICMPError for
+// the others, with the quoted sequence number, then Output. When the
+// earliest deadline (NextTimer) passes: OnTimer, then Output. After each,
+// the worker drains TakeEvents (Established, Readable, Writable,
+// PeerClosed, Error with Err() = ECONNREFUSED / ECONNRESET / ETIMEDOUT or
+// an ICMP error's errno, TimeWait, Closed) to wake the application, and
+// frees the endpoint once it is CLOSED (after one more Output, which
+// flushes a pending RST).
 //
 // Passive opens go through a Listener (bounded SYN and accept queues);
 // when the SYN queue is full the engine may answer with a SYN cookie and
@@ -61,7 +65,45 @@
 // SynRetries, congestion control behind tcp/cc, delayed ACKs (40 ms,
 // every second full segment, quick ACKs at start), Nagle, sender and
 // receiver SWS avoidance, zero-window probes, keepalive, a bounded
-// out-of-order queue and receive buffer auto-tuning.
+// out-of-order queue, receive buffer auto-tuning, and path MTU discovery
+// (below).
+//
+// # Path MTU
+//
+// Every segment is sent with DF, within the path MTU (pmtu.go). It starts
+// at Config.PathMTU, the engine's cached value for the destination (the
+// link's MTU when none), which also bounds the MSS our SYN advertises, and
+// only ICMP lowers it: PathMTU and MSS (and Info) report both.
+//
+// ICMP errors are Linux's tcp_v4_err. The quoted sequence number must lie
+// in [snd.una, snd.max) (RFC 5927; the rest are counted as
+// OutOfWindowIcmps and ignored). Fragmentation needed lowers the path MTU
+// to the next-hop MTU (never below MinPathMTU, 552, never up) and the MSS
+// with it; the segments in flight now too large are marked lost and resent
+// at once at the new size (tcp_simple_retransmit: no window reduction, it
+// is not congestion). With SACK they are RACK's records, split where the
+// new MSS falls as NextSeg resends them; SACKed ones are left alone.
+// Without SACK the sender goes back to snd.una. Other errors are hard
+// during an active handshake (the connect fails with their errno), drop a
+// passive SYN-RECEIVED endpoint silently when fatal, and are soft once
+// synchronized: the errno replaces ETIMEDOUT if the connection later
+// times out, and any acceptable ACK forgets it. A net or host unreachable
+// for snd.una during RTO backoff undoes one backoff step (RFC 6069).
+//
+// Packetization-layer PMTUD (RFC 4821) is Config.MTUProbing, Linux's
+// tcp_mtu_probing: off, on after a black hole, or always. Probing keeps a
+// search range of packet sizes; full segments use its low end (BaseMSS,
+// 1024 bytes of payload, to begin with). In the open state, with cwnd of
+// at least 11 segments and data for the probe and four segments behind
+// it, one segment of the middle size goes out. Its acknowledgment raises
+// the low end (TCPMTUPSuccess); its loss, detected by RACK or the third
+// duplicate ACK while it is the first unacknowledged segment, lowers the
+// high end (TCPMTUPFail) and resends it at the current MSS without a
+// window reduction; a probe lost with other data, or retransmitted, tells
+// nothing. The search ends when the range is under ProbeThreshold and
+// starts again after ProbeInterval. Black-hole detection: an RTO after
+// three unanswered ones (tcp_retries1) turns probing on in mode 1, and
+// halves the low end (down to MTUProbeFloor) when it was on.
 //
 // # Loss detection and recovery
 //
@@ -133,6 +175,12 @@
 // F-RTO, Eifel detection with timestamps (RFC 3522: our 1 ms timestamp
 // clock cannot tell a retransmission from its original at sub-ms RTTs),
 // RFC 6675 NextSeg rules 3-4 and the rescue retransmission (TLP covers
-// tail losses), TLP during recovery, PRR (RFC 6937), MTU probing.
+// tail losses), TLP during recovery, PRR (RFC 6937). Path MTU: an open
+// connection's path MTU is never raised (Linux raises it when the route's
+// learned MTU expires; a new connection takes the engine's cache), the
+// quoted packet's length is not checked against the reported MTU, and
+// the RFC 6069 revert takes every non-fatal net or host unreachable errno
+// (Linux: codes 0 and 1 only; the errno also covers codes 11-12 and time
+// exceeded).
 // Send-buffer auto-tuning is the engine's (SendBufWant, GrowSendRing).
 package tcp

@@ -22,13 +22,17 @@ type Endpoint struct {
 
 	// Send sequence space (RFC 9293 3.3.1). sndMax is the highest
 	// sequence sent; sndNxt falls back to sndUna after an RTO (go-back-N,
-	// skipping SACKed ranges). sndBase is the sequence of the send ring's
-	// first byte.
+	// skipping SACKed ranges, up to goBackEnd). sndBase is the sequence of
+	// the send ring's first byte.
 	iss, sndUna, sndNxt, sndMax, sndBase Seq
+	goBackEnd                            Seq
 	sndWnd, maxSndWnd                    uint32
 	sndWl1, sndWl2                       Seq
 	sndShift                             uint8
 	sndMSS                               int // peer's MSS clamped to ours (no options deducted)
+	pmtu                                 int // path MTU (pmtu.go)
+	segMax                               int // full segment, payload and options (pmtu.go)
+	mtup                                 mtuProbe
 	finQueued, finSent                   bool
 	finSeq                               Seq  // sequence of our FIN, once sent
 	closedApp                            bool // Close (not CloseWrite): the application reads no more
@@ -94,10 +98,11 @@ type Endpoint struct {
 	rcvRTTAt     int64
 	rcvRTTActive bool
 
-	events Events
-	err    syscall.Errno
-	stats  Stats
-	hdr    header.TCPFields
+	events  Events
+	err     syscall.Errno
+	softErr syscall.Errno // last ICMP error (Linux's sk_err_soft): what a timeout reports
+	stats   Stats
+	hdr     header.TCPFields
 }
 
 // Stats are an endpoint's counters.
@@ -124,6 +129,15 @@ type Stats struct {
 	AcceptOverflow        uint64 // handshake ACKs dropped because the accept queue was full
 	DataAfterClose        uint64 // data received after Close (answered by RST)
 	RcvBufGrow            uint64 // auto-tuning steps
+	// Path MTU discovery (pmtu.go). The first three are Linux's TcpExt
+	// counters of the same names.
+	OutOfWindowIcmps uint64 // ICMP errors quoting a sequence outside [snd.una, snd.max), ignored
+	TCPMTUPSuccess   uint64 // MTU probes acknowledged (the MSS grew)
+	TCPMTUPFail      uint64 // MTU probes lost (the search high fell)
+	PMTUDecreases    uint64 // ICMP fragmentation needed that lowered the path MTU
+	MTUProbes        uint64 // MTU probes sent
+	MTUBlackHoles    uint64 // black-hole detections (repeated RTOs lowered the MSS)
+	RTOReverts       uint64 // RTO backoff steps undone by ICMP unreachables (RFC 6069)
 }
 
 func newEndpoint(now int64, c Config) (*Endpoint, error) {
@@ -162,6 +176,8 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 	}
 	e.rcvMSS = min(c.MSS, DefaultPeerMSS)
 	e.sndMSS = DefaultPeerMSS
+	e.pmtu = c.PathMTU
+	e.syncMSS()
 	e.rto = c.RTOInitial
 	e.quickAcks = 16
 	e.lastRecv = now
@@ -278,7 +294,7 @@ func (e *Endpoint) RecvRing() *ByteRing { return e.rcv }
 func (e *Endpoint) State() State { return e.state }
 
 // Err returns the errno the connection failed with (0 if none):
-// ECONNREFUSED, ECONNRESET or ETIMEDOUT.
+// ECONNREFUSED, ECONNRESET, ETIMEDOUT, or an ICMP error's (see ICMPError).
 func (e *Endpoint) Err() syscall.Errno { return e.err }
 
 // TakeEvents returns and clears the pending events.
@@ -433,7 +449,8 @@ type Info struct {
 	Cwnd, Ssthresh         int // bytes
 	RTT, RTTVar, RTO       int64
 	MinRTT                 int64
-	MSS, RcvMSS            int
+	MSS, RcvMSS, AdvMSS    int // AdvMSS: what our SYN advertised
+	PMTU                   int // path MTU (IP_MTU)
 	SndWScale, RcvWScale   uint8
 	SACK, Timestamps       bool
 	Unacked                uint32 // bytes in flight (sndMax - sndUna)
@@ -451,7 +468,7 @@ func (e *Endpoint) Info() Info {
 	return Info{
 		State: e.state, CC: e.cc.Name(), Cwnd: e.cc.Cwnd(), Ssthresh: e.cc.Ssthresh(),
 		RTT: e.srtt, RTTVar: e.rttvar, RTO: e.currentRTO(), MinRTT: e.minRTT,
-		MSS: e.mss(), RcvMSS: e.rcvMSS, SndWScale: e.sndShift, RcvWScale: e.rcvShift,
+		MSS: e.mss(), RcvMSS: e.rcvMSS, AdvMSS: e.advMSS(), PMTU: e.pmtu, SndWScale: e.sndShift, RcvWScale: e.rcvShift,
 		SACK: e.sackOK, Timestamps: e.tsOK, Unacked: e.sndMax.Sub(e.sndUna),
 		SendQ: e.snd.Len(), RecvQ: e.rcv.Len(), SndWnd: e.sndWnd, RcvWnd: e.rcvAdvEdge.Sub(e.rcvNxt),
 		RcvBuf: e.rcvLimit, OOOBytes: e.ooo.bytes, Backoff: e.backoff, Retries: e.retries,
@@ -459,14 +476,14 @@ func (e *Endpoint) Info() Info {
 	}
 }
 
-// mss is the payload size of a full segment: the peer's MSS less the
-// timestamp option we always carry when it is on.
-func (e *Endpoint) mss() int {
-	if e.tsOK {
-		return e.sndMSS - 12
-	}
-	return e.sndMSS
-}
+// mss is the payload size of a full segment: segMax (the peer's MSS,
+// bounded by the path MTU, see pmtu.go) less the timestamp option we
+// always carry when it is on.
+func (e *Endpoint) mss() int { return e.segMax - e.optLen() }
+
+// advMSS is the MSS our SYN advertises: the link's, or the path MTU's
+// when that is less (Linux's advmss follows the route's MTU).
+func (e *Endpoint) advMSS() int { return min(e.cfg.MSS, e.cfg.PathMTU-40) }
 
 func (e *Endpoint) tsNow(now int64) uint32 { return uint32(now/nsPerTS) + e.cfg.TSOffset }
 

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"encoding/binary"
+	"syscall"
 	"testing"
 )
 
@@ -14,6 +15,9 @@ func fuzzEndpoint(t *testing.T, sel byte) (e, peer *Endpoint) {
 	}
 	if sel&16 != 0 {
 		ca.DisableTimestamps, cb.DisableTimestamps = true, true
+	}
+	if sel&32 != 0 {
+		ca.MTUProbing = MTUProbingAlways
 	}
 	switch sel % 8 {
 	case 0:
@@ -60,14 +64,15 @@ func fuzzEndpoint(t *testing.T, sel byte) (e, peer *Endpoint) {
 
 // FuzzInput feeds segments built from the fuzzer's bytes (near the
 // endpoint's sequence space, so that they reach deep into the state
-// machine), timer runs and application calls to an endpoint in every
-// state. It must never panic and must keep its invariants.
+// machine), ICMP errors, timer runs and application calls to an endpoint
+// in every state. It must never panic and must keep its invariants.
 func FuzzInput(f *testing.F) {
 	f.Add([]byte{2, 0x10, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, 0, 0})
 	f.Add([]byte{3, 0x11, 0, 1, 0, 5, 0, 0, 0, 3, 1, 2, 3, 4, 5})
 	f.Add([]byte{0, 0x12, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{10, 0x10, 0, 200, 0, 0, 0, 10, 200, 7, 0, 100, 0, 50, 0x18, 0x10, 0, 0, 0, 0, 0, 10, 255, 1, 2, 3, 4, 5})
+	f.Add([]byte{34, 0x0f, 1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 {
 			return
@@ -96,6 +101,14 @@ func FuzzInput(f *testing.F) {
 			case 13:
 				e.RecvRing().Read(make([]byte, plen))
 				e.SendRing().Write(make([]byte, plen))
+			case 15:
+				seq := e.sndUna + Seq(int32(seqD))
+				if flags&1 != 0 {
+					e.ICMPFragNeeded(now, seq, int(win))
+				} else {
+					errnos := [...]syscall.Errno{syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ECONNREFUSED, syscall.EPROTO}
+					e.ICMPError(now, seq, errnos[flags>>1&3], flags&8 != 0)
+				}
 			case 14:
 				switch op >> 4 {
 				case 0:

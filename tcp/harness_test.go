@@ -3,6 +3,7 @@ package tcp
 import (
 	"container/heap"
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"math/bits"
 	"math/rand/v2"
@@ -13,7 +14,9 @@ import (
 
 // link is one direction of the simulated wire: a drop-tail bottleneck of
 // bw bytes/ns with a queue of maxQueue ns, then a propagation delay, with
-// seeded loss, duplication and reordering.
+// seeded loss, duplication and reordering. A hop in the middle with an
+// MTU of mtu (0: none) drops larger packets (all have DF set) and, when
+// icmp, answers each with ICMP fragmentation needed.
 type link struct {
 	rng                  *rand.Rand
 	loss, dup, reorder   float64
@@ -22,13 +25,19 @@ type link struct {
 	maxQueue             int64
 	busyUntil            int64
 	sent, dropped, duped uint64
+	mtu                  int
+	icmp                 bool
+	tooBig, maxSize      int // packets the hop dropped; largest one it passed
 }
 
+// simPkt is a segment, or an ICMP fragmentation needed (icmpMTU > 0)
+// quoting seg.Seq.
 type simPkt struct {
-	at    int64
-	order uint64
-	to    int
-	seg   Segment
+	at      int64
+	order   uint64
+	to      int
+	seg     Segment
+	icmpMTU int
 }
 
 type pktHeap []*simPkt
@@ -87,6 +96,16 @@ func (k *simSink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		l.busyUntil = start + int64(float64(size)/l.bw)
 		start = l.busyUntil
 	}
+	if l.mtu > 0 && size > int64(l.mtu) {
+		l.tooBig++
+		if l.icmp { // the router is half way: the answer takes one delay
+			s.order++
+			heap.Push(&s.q, &simPkt{at: start + l.delay, order: s.order, to: k.from,
+				seg: Segment{Seq: Seq(h.Seq)}, icmpMTU: l.mtu})
+		}
+		return true
+	}
+	l.maxSize = max(l.maxSize, int(size))
 	l.sent++
 	if l.rng.Float64() < l.loss {
 		l.dropped++
@@ -123,13 +142,17 @@ type simOpts struct {
 	recvBufMin, recvBufM int
 	bufs                 BufferPool // ring memory (nil: allocated)
 	sendBuf, sendMax     int        // send ring (0: 1 MiB); grown up to sendMax as the engine does
+	hopMTU               int        // MTU of a hop in the middle of both links (0: none)
+	hopICMP              bool       // the hop answers oversized packets with ICMP
+	probing              MTUProbing // Config.MTUProbing of both sides
 }
 
 func newSim(t testing.TB, o simOpts) *sim {
 	s := &sim{t: t, total: o.bytes, buf: make([]byte, 64<<10), sendMax: o.sendMax}
 	for i := range 2 {
 		s.links[i] = &link{rng: rand.New(rand.NewPCG(o.seed, uint64(i))), loss: o.loss, dup: o.dup,
-			reorder: o.reorder, delay: o.delay, jitter: o.jitter, bw: o.bw, maxQueue: o.maxQueue}
+			reorder: o.reorder, delay: o.delay, jitter: o.jitter, bw: o.bw, maxQueue: o.maxQueue,
+			mtu: o.hopMTU, icmp: o.hopICMP}
 		s.sinks[i] = simSink{s, i}
 		var seed [32]byte
 		seed[0], seed[1] = byte(o.seed), byte(i)
@@ -146,6 +169,7 @@ func newSim(t testing.TB, o simOpts) *sim {
 			c.SendBuf = o.sendBuf
 		}
 		c.Buffers = o.bufs
+		c.MTUProbing = o.probing
 	}
 	a, err := Dial(0, ca)
 	if err != nil {
@@ -249,6 +273,13 @@ func (s *sim) check(i int) {
 
 // run drives the simulation until both sides are closed or limit (ns).
 func (s *sim) run(limit int64) {
+	if err := s.tryRun(limit); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryRun is run, returning an error when the transfer does not finish.
+func (s *sim) tryRun(limit int64) error {
 	for {
 		for i := range 2 {
 			if s.app(i) {
@@ -261,7 +292,7 @@ func (s *sim) run(limit int64) {
 			done = done && (st == Closed || st == TimeWait) && s.peerClosed[i]
 		}
 		if done {
-			return
+			return nil
 		}
 		next := int64(-1)
 		if s.q.Len() > 0 {
@@ -273,16 +304,20 @@ func (s *sim) run(limit int64) {
 			}
 		}
 		if next < 0 {
-			s.t.Fatalf("t=%d: deadlock: states %v %v, sent %v received %v", s.now, s.eps[0].State(), s.eps[1].State(), s.sentBytes, s.recvBytes)
+			return fmt.Errorf("t=%d: deadlock: states %v %v, sent %v received %v", s.now, s.eps[0].State(), s.eps[1].State(), s.sentBytes, s.recvBytes)
 		}
 		s.now = max(s.now, next)
 		if s.now > limit {
-			s.t.Fatalf("t=%d: not finished: states %v %v, sent %v received %v, info %+v", s.now, s.eps[0].State(), s.eps[1].State(), s.sentBytes, s.recvBytes, s.eps[0].Info())
+			return fmt.Errorf("t=%d: not finished: states %v %v, sent %v received %v, info %+v", s.now, s.eps[0].State(), s.eps[1].State(), s.sentBytes, s.recvBytes, s.eps[0].Info())
 		}
 		var touched [2]bool
 		for s.q.Len() > 0 && s.q[0].at <= s.now {
 			p := heap.Pop(&s.q).(*simPkt)
-			s.eps[p.to].Input(s.now, &p.seg)
+			if p.icmpMTU > 0 {
+				s.eps[p.to].ICMPFragNeeded(s.now, p.seg.Seq, p.icmpMTU)
+			} else {
+				s.eps[p.to].Input(s.now, &p.seg)
+			}
 			touched[p.to] = true
 		}
 		for i := range 2 {

@@ -265,6 +265,7 @@ func (e *Endpoint) negotiate(o *header.TCPOptions, active bool) {
 	}
 	e.sackOK = o.SACKPermitted && !e.cfg.DisableSACK
 	e.tsOK = o.HasTimestamp && !e.cfg.DisableTimestamps
+	e.syncMSS()
 	_ = active
 }
 
@@ -276,6 +277,7 @@ func (e *Endpoint) establish(now int64) {
 	}
 	e.events |= EvEstablished | EvWritable
 	e.retries, e.backoff = 0, 0
+	e.mtupInit(now)
 	e.cc.Init(e.mss(), now)
 	e.armKeepalive(now)
 }
@@ -294,6 +296,7 @@ func (e *Endpoint) inputAck(now int64, seg *Segment) bool {
 		e.challengeAck(now)
 		return false
 	}
+	e.softErr = 0 // an acceptable ACK: the path works (Linux's tcp_ack)
 	wnd := uint32(seg.Window) << e.sndShift
 	// Window update (RFC 9293 3.10.7.4 fifth check).
 	oldWnd := e.sndWnd
@@ -384,6 +387,7 @@ func (e *Endpoint) onNewAck(now int64, seg *Segment, newSacked int) {
 		e.highRxt = ack
 	}
 	e.sb.ackTo(ack)
+	e.mtuProbeAcked(ack)
 	if e.sackOK {
 		e.rackAckTo(now, ack)
 		e.tlpOnAck(now, ack)
@@ -432,6 +436,10 @@ func (e *Endpoint) onDupAck(now int64) {
 		return
 	}
 	if e.dupAcks < dupThresh || e.sndUna.LessThan(e.recoverSeq) {
+		return
+	}
+	if end, ok := e.mtuProbeLost(); ok {
+		e.simpleRetransmit(end) // the MTU probe was too large: no congestion response
 		return
 	}
 	e.inRecovery = true

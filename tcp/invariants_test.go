@@ -50,7 +50,29 @@ func (e *Endpoint) checkInvariants() error {
 	if sum != e.sb.sacked {
 		return fmt.Errorf("scoreboard sacked %d, ranges hold %d", e.sb.sacked, sum)
 	}
+	if err := e.checkPMTU(); err != nil {
+		return err
+	}
 	return e.checkTxQueue()
+}
+
+// checkPMTU checks the path MTU state: the path MTU within its bounds, the
+// full segment within the path MTU and the peer's MSS, an outstanding MTU
+// probe in flight.
+func (e *Endpoint) checkPMTU() error {
+	if e.pmtu > e.cfg.MSS+40 || e.pmtu < min(MinPathMTU, e.cfg.MSS+40) {
+		return fmt.Errorf("path MTU %d outside [%d, %d]", e.pmtu, MinPathMTU, e.cfg.MSS+40)
+	}
+	if e.segMax < minSndMSS || e.segMax > max(min(e.pmtu-40, e.sndMSS), minSndMSS) {
+		return fmt.Errorf("segMax %d, path MTU %d, peer MSS %d", e.segMax, e.pmtu, e.sndMSS)
+	}
+	if m := &e.mtup; m.probeSize != 0 {
+		if !m.enabled || !e.sndUna.LessThan(m.probeEnd) || m.probeEnd.GreaterThan(e.sndMax) ||
+			int(m.probeEnd.Sub(m.probeStart)) <= e.mss() {
+			return fmt.Errorf("MTU probe [%d,%d) of %d, una %d max %d mss %d", m.probeStart, m.probeEnd, m.probeSize, e.sndUna, e.sndMax, e.mss())
+		}
+	}
+	return nil
 }
 
 // checkTxQueue checks RACK's records: contiguous from snd.una to snd.max

@@ -126,7 +126,7 @@ func (e *Endpoint) sendData(now int64, s Sink) int {
 				e.sndNxt = seqMin(end, e.sndMax)
 				continue
 			}
-			lim := e.sb.nextSackedAfter(e.sndNxt, seqMin(e.sndMax, dataEnd))
+			lim := e.sb.nextSackedAfter(e.sndNxt, seqMin(seqMin(e.sndMax, e.goBackEnd), dataEnd))
 			n := min(int(lim.Sub(e.sndNxt)), mss)
 			if lim.LessThan(e.sndNxt) {
 				n = 0
@@ -179,6 +179,19 @@ func (e *Endpoint) sendData(now int64, s Sink) int {
 		if n < mss && n == avail && !e.cfg.NoDelay && e.sndNxt != e.sndUna && !e.finQueued {
 			e.appLimited = true
 			break // Nagle: a small segment waits while data is unacknowledged
+		}
+		if n == mss && e.mtup.enabled {
+			if p := e.mtuProbeLen(now, avail, room); p > 0 {
+				// RFC 4821: one larger segment instead (pmtu.go).
+				seq := e.sndNxt
+				if !e.emit(now, s, seq, p, false, false, p+e.optLen()) {
+					return sent
+				}
+				e.mtuProbeSent(seq, p)
+				e.rack.tlpNewData = false
+				sent++
+				continue
+			}
 		}
 		fin := e.finQueued && e.sndNxt.Add(uint32(n)) == dataEnd
 		if !e.emitSeg(now, s, e.sndNxt, n, fin, false) {
@@ -233,12 +246,19 @@ func (e *Endpoint) fillHeader(now int64, h *header.TCPFields, seq Seq, flags uin
 }
 
 // emitSeg sends [seq, seq+n) from the send ring with an ACK (and FIN when
-// fin), and updates the sender's state when the sink took it.
+// fin), and updates the sender's state when the sink took it. The payload
+// is cut to what a full segment carries with the options it has.
 func (e *Endpoint) emitSeg(now int64, s Sink, seq Seq, n int, fin, retrans bool) bool {
+	return e.emit(now, s, seq, n, fin, retrans, e.segMax)
+}
+
+// emit is emitSeg with segLimit, the payload and options allowed (larger
+// than segMax for an MTU probe).
+func (e *Endpoint) emit(now int64, s Sink, seq Seq, n int, fin, retrans bool, segLimit int) bool {
 	h := &e.hdr
 	flags := uint8(FlagACK)
 	edge := e.fillHeader(now, h, seq, flags)
-	if maxp := e.sndMSS - h.Options.Len(); n > maxp {
+	if maxp := segLimit - h.Options.Len(); n > maxp {
 		n, fin = max(maxp, 0), false
 	}
 	if fin {
@@ -273,6 +293,7 @@ func (e *Endpoint) emitSeg(now int64, s Sink, seq Seq, n int, fin, retrans bool)
 		e.rackRecord(now, seq, end, retrans)
 	}
 	if retrans {
+		e.mtuProbeRetransmitted(seq, end)
 		e.stats.Retrans++
 		e.stats.RetransBytes += uint64(n)
 		if e.rttTiming && e.rttSeq.GreaterThan(seq) {
@@ -321,7 +342,7 @@ func (e *Endpoint) emitSYN(now int64, s Sink) bool {
 	win := min(e.rcvLimit, e.rcv.Free(), 0xffff)
 	h.Window = uint16(win)
 	o := &h.Options
-	*o = header.TCPOptions{HasMSS: true, MSS: uint16(e.cfg.MSS)}
+	*o = header.TCPOptions{HasMSS: true, MSS: uint16(e.advMSS())}
 	if e.passive || e.state == SynReceived && e.irs != 0 && e.sndShift+e.rcvShift > 0 {
 		// Answer only what the peer offered (negotiate cleared the rest).
 		o.HasWScale, o.WindowScale = e.rcvShift > 0 || e.sndShift > 0, e.rcvShift

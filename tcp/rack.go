@@ -276,9 +276,14 @@ func (e *Endpoint) rackOnAck(now int64) {
 	}
 }
 
-// rackEnterRecovery starts fast recovery unless an episode (fast recovery
-// or the RTO's) is still under way.
+// rackEnterRecovery starts fast recovery unless an episode (fast recovery,
+// the RTO's or simpleRetransmit's) is still under way, or the loss is an
+// MTU probe's (pmtu.go).
 func (e *Endpoint) rackEnterRecovery(now int64) {
+	if end, ok := e.mtuProbeLost(); ok {
+		e.simpleRetransmit(end) // the MTU probe was too large: no congestion response
+		return
+	}
 	if e.inRecovery || e.sndUna.LessThan(e.recoverSeq) {
 		return
 	}

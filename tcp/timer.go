@@ -1,7 +1,5 @@
 package tcp
 
-import "syscall"
-
 // NextTimer returns the earliest pending deadline (monotonic ns), or 0
 // when no timer is armed. The worker calls OnTimer at or after it.
 func (e *Endpoint) NextTimer() int64 {
@@ -102,6 +100,8 @@ func (e *Endpoint) takeRTTSample(now int64, seg *Segment) int64 {
 }
 
 // onRTO handles a retransmission timeout (RFC 6298 5.4-5.6, RFC 5681 3.1).
+// From the fourth in a row it runs black-hole detection (pmtu.go), which
+// may lower the MSS the retransmissions use.
 func (e *Endpoint) onRTO(now int64) {
 	switch e.state {
 	case SynSent, SynReceived:
@@ -114,7 +114,7 @@ func (e *Endpoint) onRTO(now int64) {
 				e.enterClosed(now) // the listener's SYN queue entry expires
 				return
 			}
-			e.fail(now, syscall.ETIMEDOUT)
+			e.fail(now, e.timeoutErr())
 			return
 		}
 		e.stats.RTOs++
@@ -130,10 +130,14 @@ func (e *Endpoint) onRTO(now int64) {
 	if e.sndUna == e.sndMax {
 		return
 	}
+	if e.retries >= retries1 {
+		e.mtuBlackHole(now) // before the MSS-sized retransmissions below
+	}
 	if e.retries >= e.cfg.Retries2 {
-		e.fail(now, syscall.ETIMEDOUT)
+		e.fail(now, e.timeoutErr())
 		return
 	}
+	e.mtuProbeLost() // a probe at snd.una failed; either way the RTO's response follows
 	e.stats.RTOs++
 	e.cc.OnRTO(e.inflight(), now)
 	e.recoverSeq = e.sndMax
@@ -145,7 +149,7 @@ func (e *Endpoint) onRTO(now int64) {
 	if e.sackOK {
 		e.markAllLost() // RFC 8985 6.3: NextSeg resends them in order
 	} else {
-		e.sndNxt, e.highRxt = e.sndUna, e.sndUna // go-back-N
+		e.sndNxt, e.highRxt, e.goBackEnd = e.sndUna, e.sndUna, e.sndMax // go-back-N
 	}
 	e.rttTiming = false
 	e.backoff++
@@ -163,8 +167,9 @@ func (e *Endpoint) persistTimeout() int64 {
 
 // onPersist sends a zero-window probe (Linux's: an ACK with seq snd.una-1
 // that the peer must answer with its window) with backoff. Probes left
-// unanswered Retries2 times fail the connection with ETIMEDOUT; an answer
-// resets the count, so a live peer with a closed window is probed forever.
+// unanswered Retries2 times fail the connection with ETIMEDOUT (or the
+// soft ICMP error, as every timeout here); an answer resets the count, so
+// a live peer with a closed window is probed forever.
 func (e *Endpoint) onPersist(now int64) {
 	if !e.state.synchronized() || e.state == TimeWait {
 		return
@@ -174,7 +179,7 @@ func (e *Endpoint) onPersist(now int64) {
 		return
 	}
 	if e.probesOut >= e.cfg.Retries2 {
-		e.fail(now, syscall.ETIMEDOUT)
+		e.fail(now, e.timeoutErr())
 		return
 	}
 	if room := e.sndUna.Add(e.sndWnd); room.GreaterThan(e.sndNxt) {
@@ -200,7 +205,8 @@ func (e *Endpoint) armKeepalive(now int64) {
 
 // onKeepalive sends a keepalive probe when the connection was idle
 // KeepIdle, then every KeepIntvl; after KeepCnt unanswered probes it
-// resets the connection with ETIMEDOUT, as Linux does.
+// resets the connection with ETIMEDOUT (or the soft ICMP error), as Linux
+// does.
 func (e *Endpoint) onKeepalive(now int64) {
 	if !e.cfg.KeepAlive || !e.state.synchronized() || e.state == TimeWait {
 		return
@@ -215,7 +221,7 @@ func (e *Endpoint) onKeepalive(now int64) {
 	}
 	if e.probesOut >= e.cfg.KeepCnt {
 		e.queueRST(e.sndMax, e.rcvNxt, FlagRST|FlagACK)
-		e.fail(now, syscall.ETIMEDOUT)
+		e.fail(now, e.timeoutErr())
 		return
 	}
 	e.probePending = true
