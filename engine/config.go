@@ -198,6 +198,10 @@ type Config struct {
 	// connection that would exceed it closes at once (counted as
 	// TimeWaitOverflow), as Linux does.
 	TCPMaxTimeWait int
+	// TCPMTUProbing is packetization-layer path MTU discovery (RFC 4821),
+	// as net.ipv4.tcp_mtu_probing: off (the default, as Linux), on after
+	// an ICMP black hole is detected, or always.
+	TCPMTUProbing tcp.MTUProbing
 	// TCPCongestion is the congestion control ("cubic", the default, or
 	// "reno"), as net.ipv4.tcp_congestion_control.
 	TCPCongestion string
@@ -302,6 +306,9 @@ func (c *Config) validate() error {
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > c.FrameSize-14) {
 		return bad("MTU %d: want 576..%d (frame size %d minus the Ethernet header)", c.MTU, c.FrameSize-14, c.FrameSize)
+	}
+	if c.TCPMTUProbing > tcp.MTUProbingAlways {
+		return bad("TCP MTU probing %d: want 0 (off), 1 (after a black hole) or 2 (always)", c.TCPMTUProbing)
 	}
 	if c.RxChecksum < RxChecksumAuto || c.RxChecksum > RxChecksumTrustVirtual {
 		return bad("rx checksum policy %d: want RxChecksumAuto, RxChecksumVerify or RxChecksumTrustVirtual", int(c.RxChecksum))

@@ -126,7 +126,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 			w.icmpc.CountOut(header.ICMPv4EchoReply)
 			return n
 		}
-		w.handleICMPError(ip, m)
+		w.handleICMPError(frame, ip, m)
 		return 0
 	case protoUDP:
 		w.handleUDP(frame, ip, linkBcast, steered)
@@ -160,7 +160,7 @@ func (w *worker) handleDatagram(pkt []byte, linkBcast bool) {
 		}
 		w.icmpc.CountIn(m.Type())
 		if m.Type() != header.ICMPv4Echo {
-			w.handleICMPError(ip, m)
+			w.handleICMPError(nil, ip, m)
 			return
 		}
 		// A large ping: answer through the send path, which fragments.
@@ -263,18 +263,23 @@ func (w *worker) steerDatagram(owner *worker, ip header.IPv4, linkBcast bool) {
 	owner.wake()
 }
 
-// handleICMPError delivers an ICMP error (m, in packet ip) to the socket
-// it concerns, as Linux's udp_err does: a connected socket gets the errno of
+// handleICMPError delivers an ICMP error (m, in packet ip, received in
+// frame; nil when reassembled) to the socket it concerns: TCP's go to
+// handleTCPICMP; UDP's as Linux's udp_err does: a connected socket gets the errno of
 // a "hard" error (port unreachable: ECONNREFUSED) on its next call, and
 // "fragmentation needed" lowers the path MTU (and gives EMSGSIZE). A socket
 // with IP_RECVERR, connected or not, queues every error (SetRecvErr).
-func (w *worker) handleICMPError(ip header.IPv4, m header.ICMPv4) {
+func (w *worker) handleICMPError(frame []byte, ip header.IPv4, m header.ICMPv4) {
 	var re icmp.ReceivedError
 	if err := icmp.ParseError(m, &re); err != nil {
 		return
 	}
 	if re.Errno == syscall.EMSGSIZE {
 		w.e.pmtu.update(re.Remote, int(re.MTU), w.e.wallNow())
+	}
+	if re.Proto == protoTCP {
+		w.handleTCPICMP(frame, &re)
+		return
 	}
 	if re.Proto != protoUDP {
 		return

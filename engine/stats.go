@@ -74,6 +74,8 @@ type TCPStats struct {
 	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
 	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
 	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
+
+	TCPPathMTUStats // path MTU discovery (tcpicmp.go)
 }
 
 func (t *TCPStats) add(w *TCPStats) {
@@ -96,6 +98,7 @@ func (t *TCPStats) add(w *TCPStats) {
 	t.CurrTimeWait += w.CurrTimeWait
 	t.TimeWaitOverflow += w.TimeWaitOverflow
 	t.SendBufGrowths += w.SendBufGrowths
+	t.TCPPathMTUStats.add(&w.TCPPathMTUStats)
 }
 
 // ARPStats are the neighbour table's and the responder's counters.

@@ -646,7 +646,7 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 	owner := e.workers[e.steer.Steer(key)]
 	t, _ := syncookie.TupleFromKey(key)
 	now := e.nanotime()
-	cfg := e.tcpConfig(local.Port(), rap.Port(), tcp.Seq(e.jar.ISN(t, now)), e.tsOffset(t))
+	cfg := e.tcpConfig(rap.Addr().As4(), local.Port(), rap.Port(), tcp.Seq(e.jar.ISN(t, now)), e.tsOffset(t))
 	ep, err := tcp.Dial(now, cfg)
 	if err != nil {
 		e.tab.Close(sock)

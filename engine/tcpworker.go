@@ -93,6 +93,7 @@ type tcpWorker struct {
 	// Counters of connections freed, folded into the published stats
 	// (live connections are summed at publication).
 	freedRetrans uint64
+	freedPMTU    TCPPathMTUStats
 	synq         map[*TCPListener]int // listeners with endpoints on this worker
 	maxTimeWait  int                  // this worker's share of Config.TCPMaxTimeWait
 	twReuse      []twRelease          // active opens in TIME-WAIT whose ports go back, oldest first
@@ -112,13 +113,17 @@ func (w *worker) initTCP() error {
 }
 
 // tcpConfig is the endpoint configuration for a connection of this engine.
-func (e *Engine) tcpConfig(lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
+// remote is the peer's address: the connection starts with the path MTU
+// learned toward it (ICMP fragmentation needed, any socket's).
+func (e *Engine) tcpConfig(remote [4]byte, lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
 	name := e.cfg.TCPCongestion
 	return tcp.Config{
 		LocalPort: lport, RemotePort: rport,
-		MSS:      e.mtu - 40,
-		ISS:      iss,
-		TSOffset: tsOff,
+		MSS:        e.mtu - 40,
+		PathMTU:    e.pmtu.get(remote, e.mtu, e.wallNow()),
+		MTUProbing: e.cfg.TCPMTUProbing,
+		ISS:        iss,
+		TSOffset:   tsOff,
 		NewCC: func() cc.Algorithm {
 			a, err := cc.New(name)
 			if err != nil {
@@ -226,7 +231,7 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst [4]byte
 		if iss == 0 {
 			iss = tcp.Seq(w.e.jar.ISN(t, w.now))
 		}
-		cfg := w.e.tcpConfig(key.DstPort, key.SrcPort, iss, w.e.tsOffset(t))
+		cfg := w.e.tcpConfig(src, key.DstPort, key.SrcPort, iss, w.e.tsOffset(t))
 		ep, err := l.OnSYN(w.now, seg, cfg)
 		switch {
 		case err == nil:
@@ -327,7 +332,7 @@ func (w *worker) cookieACK(ln *TCPListener, l *tcp.Listener, key flowtable.Key, 
 			p.WScale = int(o.WScale)
 		}
 	}
-	cfg := w.e.tcpConfig(key.DstPort, key.SrcPort, 0, tsOff)
+	cfg := w.e.tcpConfig([4]byte(key.Src[12:]), key.DstPort, key.SrcPort, 0, tsOff)
 	ep, err := l.FromCookie(w.now, seg, cfg, p)
 	if err != nil {
 		st.ListenOverflows++
@@ -453,6 +458,7 @@ func (w *worker) freeTCP(c *TCPConn) {
 	}
 	w.timerFix(c, 0)
 	w.tcp.freedRetrans += c.ep.Stats().Retrans
+	w.tcp.freedPMTU.addEndpoint(c.ep.Stats())
 	if c.ln != nil {
 		c.ln.unregister(c)
 	}

@@ -379,8 +379,11 @@ func (w *worker) publish() {
 	s.Reasm = w.reasm.Stats()
 	s.Frag = w.frag.Stats()
 	s.TCP.RetransSegs = w.tcp.freedRetrans
+	s.TCP.TCPPathMTUStats = w.tcp.freedPMTU
 	for _, c := range w.tcp.conns {
-		s.TCP.RetransSegs += c.ep.Stats().Retrans
+		st := c.ep.Stats()
+		s.TCP.RetransSegs += st.Retrans
+		s.TCP.TCPPathMTUStats.addEndpoint(st)
 	}
 	s.ICMP = w.icmpc
 	if w.faults != nil {

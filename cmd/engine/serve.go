@@ -23,6 +23,7 @@ import (
 	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/internal/ctl"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/tcp"
 )
 
 const serveSynopsis = `
@@ -113,6 +114,14 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.StringVar(&poll, "poll", poll, "how workers wait: busy (one core each at 100%), adaptive (spin under load, sleep when idle), interrupt")
 	fs.StringVar(&rxCsum, "rx-checksum", rxCsum, "UDP/TCP receive checksum `policy`: auto (trust-virtual on veth, tun, virtio_net and other virtual links, verify elsewhere), "+
 		"verify (drop partial checksums), trust-virtual (accept partial checksums, the pseudo-header sum a Linux peer with its default offloads sends on a virtual link)")
+	fs.Func("tcp-mtu-probing", "TCP packetization-layer path MTU discovery (RFC 4821), like net.ipv4.tcp_mtu_probing: `0` off, 1 after an ICMP black hole, 2 always", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 2 {
+			return fmt.Errorf("%q: want 0, 1 or 2", v)
+		}
+		c.TCPMTUProbing = tcp.MTUProbing(n)
+		return nil
+	})
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {

@@ -52,6 +52,7 @@ type Bed struct {
 	Queues, MTU int
 
 	peerNS netns.NsHandle
+	far    []*Far // hosts behind the peer (AddFar)
 	closed atomic.Bool
 }
 
@@ -324,6 +325,9 @@ func (b *Bed) Close() error {
 		return nil
 	}
 	var errs []error
+	for _, f := range b.far {
+		errs = append(errs, f.close())
+	}
 	if link, err := netlink.LinkByName(b.HostIf); err == nil {
 		if err := netlink.LinkDel(link); err != nil {
 			errs = append(errs, fmt.Errorf("testbed: delete %s: %w", b.HostIf, err))
