@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +48,9 @@ type Engine struct {
 	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
 
 	transparent atomic.Pointer[transparentSet] // addresses of IP_TRANSPARENT binds (sockopts.go)
+
+	portsMu  sync.Mutex        // serialises SetReservedPorts (ports.go)
+	reserved []portalloc.Range // the reserved ports, as last set
 
 	driver       string // the interface's kernel driver (ethtool -i)
 	trustPartial bool   // accept partial UDP/TCP checksums (Config.RxChecksum)
@@ -130,6 +134,7 @@ func New(cfg Config) (*Engine, error) {
 	for _, p := range cfg.Addrs {
 		e.owned[p.Addr().As4()] = p
 	}
+	e.reserved = slices.Clone(cfg.ReservedPorts)
 	e.tab, err = socktab.New(socktab.Config{
 		Addrs:        cfg.Addrs,
 		BindService:  cfg.BindService,

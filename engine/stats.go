@@ -70,6 +70,7 @@ type TCPStats struct {
 	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
 	ListenOverflows  uint64 // handshakes refused because an accept queue was full
 	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
+	AcceptPortFails  uint64 // established passive connections reset: the socket table refused their tuple (listener closed)
 
 	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
 	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
@@ -95,6 +96,7 @@ func (t *TCPStats) add(w *TCPStats) {
 	t.SynCookiesFailed += w.SynCookiesFailed
 	t.ListenOverflows += w.ListenOverflows
 	t.ListenDrops += w.ListenDrops
+	t.AcceptPortFails += w.AcceptPortFails
 	t.CurrTimeWait += w.CurrTimeWait
 	t.TimeWaitOverflow += w.TimeWaitOverflow
 	t.SendBufGrowths += w.SendBufGrowths

@@ -51,7 +51,7 @@ type TCPConn struct {
 	key           flowtable.Key // arrival order: Src is the peer
 	local, remote [4]byte
 	laddr, raddr  netip.AddrPort
-	sock          *socktab.Socket // active opens: the socket-table entry holding the port
+	sock          *socktab.Socket // the socket-table entry holding the port: a Dial's, or an accepted one's once established
 	ln            *TCPListener    // passive opens: the listener that made it
 
 	// Worker only.
@@ -61,6 +61,7 @@ type TCPConn struct {
 	freed     bool
 	lastState tcp.State
 	ipID      uint16
+	portTried bool // passive: holdPort ran
 
 	// Shared. Each store by the worker is followed by a signal, and each
 	// waiter announces itself (rwait, wwait) before its last look, so a

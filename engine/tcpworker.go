@@ -381,8 +381,12 @@ func (w *worker) serviceTCP(c *TCPConn) {
 		c.ep.EndTimeWait(w.now) // the TIME-WAIT table is full (Linux: tcp_max_tw_buckets)
 		w.st.TCP.TimeWaitOverflow++
 	}
-	ev := c.ep.TakeEvents()
 	state := c.ep.State()
+	if c.ln != nil && c.sock == nil && !c.portTried && (state == tcp.Established || state == tcp.CloseWait) {
+		w.holdPort(c)
+		state = c.ep.State()
+	}
+	ev := c.ep.TakeEvents()
 	if state != c.lastState {
 		w.tcpTransition(c, c.lastState, state)
 		c.lastState = state
@@ -403,6 +407,23 @@ func (w *worker) serviceTCP(c *TCPConn) {
 	w.timerFix(c, c.ep.NextTimer())
 }
 
+// holdPort registers a passive connection in the socket table as it
+// becomes established, as Linux's accepted socket joins its listener's
+// bind bucket: while it (or its TIME-WAIT) lives, a new listener on the
+// port needs SO_REUSEADDR. A connection the table refuses (its listener
+// closed meanwhile, or the tuple is held) is reset and counted.
+func (w *worker) holdPort(c *TCPConn) {
+	c.portTried = true
+	s, err := w.e.tab.Accept(c.ln.sock, c.key, c)
+	if err != nil {
+		w.st.TCP.AcceptPortFails++
+		c.ep.Abort(w.now)
+		c.ep.Output(w.now, &w.tcp.sink)
+		return
+	}
+	c.sock = s
+}
+
 // tcpTransition keeps the counters that follow state changes.
 func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 	st := &w.st.TCP
@@ -418,6 +439,9 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 	}
 	if to == tcp.TimeWait {
 		st.CurrTimeWait++
+		if c.sock != nil {
+			w.e.tab.SetState(c.sock, socktab.StateTimeWait) // the bind rules of TIME-WAIT
+		}
 		if c.sock != nil && c.ep.Timestamps() {
 			w.tcp.twReuse = append(w.tcp.twReuse, twRelease{at: w.now + twReuseDelay, c: c})
 		}
@@ -499,8 +523,9 @@ func (w *worker) tcpRound() int {
 		w.tcp.twReuse[0] = twRelease{}
 		w.tcp.twReuse = w.tcp.twReuse[1:]
 		if !c.freed && c.sock != nil && c.lastState == tcp.TimeWait {
-			w.e.tab.Close(c.sock) // the port may be connected again (tw_reuse)
-			c.sock = nil
+			// The 4-tuple may be connected again (tw_reuse); the port
+			// stays bound against bind and listen until CLOSED.
+			w.e.tab.ReleaseTuple(c.sock)
 		}
 		work++
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/flowtable"
-	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/ring"
 )
 
@@ -109,26 +108,12 @@ func (e *Engine) dialUDP(network string, lap, rap netip.AddrPort, opts SocketOpt
 	local, err := e.tab.Connect(c.sock, shard, rap)
 	if err != nil {
 		c.release()
-		return nil, relabel(udpConnectErr(err), "dial", network)
+		return nil, relabel(err, "dial", network) // no free port: EAGAIN, as Linux's UDP
+
 	}
 	c.laddr, c.raddr = local, rap
 	c.owner = e.workers[e.steer.Steer(flowtable.KeyFrom(rap, local, 17))]
 	return c, nil
-}
-
-// udpConnectErr turns the socket table's "no free port" (EADDRNOTAVAIL, as
-// TCP's connect gives it) into EAGAIN, what Linux's UDP gives when its
-// automatic bind finds no port (inet_autobind).
-func udpConnectErr(err error) error {
-	if errors.Is(err, syscall.EADDRNOTAVAIL) && errors.Is(err, portalloc.ErrExhausted) {
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			oe.Err = os.NewSyscallError("connect", syscall.EAGAIN)
-			return oe
-		}
-		return os.NewSyscallError("connect", syscall.EAGAIN)
-	}
-	return err
 }
 
 // bind binds the socket to ap; a transparent socket's address starts

@@ -4,7 +4,6 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -19,11 +18,26 @@ type Range struct{ First, Last uint16 }
 // DefaultRange is Linux's default net.ipv4.ip_local_port_range.
 var DefaultRange = Range{32768, 60999}
 
-// Config configures an Allocator. The zero value is Linux's defaults with one
-// shard.
+// Protocol numbers an Allocator serves.
+const (
+	TCP = 6
+	UDP = 17
+)
+
+// Config configures an Allocator. The zero value is Linux's defaults for
+// TCP with one shard.
 type Config struct {
-	// Range is the ephemeral range (zero: DefaultRange).
+	// Proto is the protocol whose ports the allocator chooses: TCP (zero
+	// means TCP) or UDP. It decides the order of automatic choice (TCP
+	// prefers a parity, UDP does not) and the errno of exhaustion.
+	Proto uint8
+	// Range is the ephemeral range (zero: DefaultRange). Its first port may
+	// not lie below UnprivilegedPortStart, as Linux refuses it.
 	Range Range
+	// UnprivilegedPortStart is net.ipv4.ip_unprivileged_port_start, the
+	// lowest port the ephemeral range may start at: zero means Linux's
+	// 1024, a negative value means no limit.
+	UnprivilegedPortStart int
 	// Reserved ports are skipped by automatic choice but may still be bound
 	// explicitly, like net.ipv4.ip_local_reserved_ports.
 	Reserved []Range
@@ -33,48 +47,45 @@ type Config struct {
 	// bind(0) choices). nil: PCG sources seeded from crypto/rand.
 	NewRand func(shard int) rand.Source
 	// Probes bounds the random probes of a connect before the linear walk
-	// (zero: 256 per shard, at most 8192). The first sixteenth of them, at
-	// least one, try only the preferred (even) parity.
+	// (zero: 256 per shard, at most 8192). A TCP connect spends half of
+	// them on each parity.
 	Probes int
 }
 
-// ErrExhausted is returned when a shard has no port left for a destination,
-// or bind(0) finds none. It matches syscall.EADDRNOTAVAIL.
-var ErrExhausted = &exhaustedError{}
-
-type exhaustedError struct{}
-
-func (*exhaustedError) Error() string {
-	return "portalloc: no free local port (EADDRNOTAVAIL): widen the ephemeral range, " +
-		"add a local address, or close connections to this destination"
+// ranges is the part of the configuration that can change at run time:
+// the ephemeral range and the reserved ports. Immutable once published.
+type ranges struct {
+	first, last uint16
+	n           uint32 // ports in the range
+	gen         uint64 // bumped by each publication; cached bitmaps compare it
+	reserved    [1024]uint64
 }
-func (*exhaustedError) Is(target error) bool { return target == syscall.EADDRNOTAVAIL }
 
-// ErrTupleInUse is returned by Reserve when the 4-tuple is already taken. It
-// matches syscall.EADDRNOTAVAIL, as connect(2) from a bound port does.
-var ErrTupleInUse = &tupleInUseError{}
+func (r *ranges) isReserved(p uint16) bool { return r.reserved[p/64]&(1<<(p%64)) != 0 }
 
-type tupleInUseError struct{}
-
-func (*tupleInUseError) Error() string {
-	return "portalloc: this local address:port is already connected to that destination " +
-		"(EADDRNOTAVAIL): bind another port or let connect choose one"
-}
-func (*tupleInUseError) Is(target error) bool { return target == syscall.EADDRNOTAVAIL }
+// pref is the parity (0 even, 1 odd) of the ports whose offset from the
+// range's first port is even: connect's first choice, bind(0)'s second.
+func (r *ranges) pref() uint16 { return r.first & 1 }
 
 // Allocator is one protocol's port space. It is safe for concurrent use.
 type Allocator struct {
-	first, last uint16
-	n           uint32 // ports in the range
-	probes      int
-	reserved    [1024]uint64 // bitmap, immutable after New
-	steer       Steering
-	tz          *Toeplitz // steer, when it is Toeplitz (incremental hashing)
-	shards      []*Shard
+	proto  uint8
+	unpriv int
+	probes int
+	steer  Steering
+	tz     *Toeplitz // steer, when it is Toeplitz (incremental hashing)
+	shards []*Shard
 
-	mu       sync.Mutex // guards holdRefs, bindRand; writers of held
+	// cur is the ephemeral range and reserved set. Stored under mu by
+	// SetRange and SetReserved; loaded without a lock by every choice,
+	// once per call (the release/acquire pair of atomic.Pointer makes the
+	// contents written before Store visible).
+	cur atomic.Pointer[ranges]
+
+	mu       sync.Mutex // guards holdRefs, bindRand, gen; writers of held and cur
 	holdRefs map[uint16]int
 	bindRand rand.Source
+	gen      uint64
 
 	// held is a bitmap of ports held by bind(). Written (atomic Or/And) under
 	// mu; read with atomic Load by any shard. The caller (the socket table)
@@ -87,27 +98,25 @@ type Allocator struct {
 	uses [65536]atomic.Uint32
 }
 
-// Shard is one worker's share of the port space.
-type Shard struct {
-	a   *Allocator
-	id  int
-	mu  sync.Mutex // guards rnd, dests and count
-	rnd rand.Source
-	// dests holds the connections this shard owns (those whose replies
-	// steer to it), grouped by destination: the key is the arrival-order key
-	// with DstPort 0, the set holds the local ports in use toward it.
-	dests map[flowtable.Key]*portSet
-	count int
-}
-
 // New builds an Allocator.
 func New(cfg Config) (*Allocator, error) {
+	proto := cfg.Proto
+	if proto == 0 {
+		proto = TCP
+	}
+	if proto != TCP && proto != UDP {
+		return nil, fmt.Errorf("%w: protocol %d: the allocator serves TCP (6) and UDP (17)", ErrConfig, proto)
+	}
+	unpriv := 1024
+	switch {
+	case cfg.UnprivilegedPortStart > 0:
+		unpriv = cfg.UnprivilegedPortStart
+	case cfg.UnprivilegedPortStart < 0:
+		unpriv = 0
+	}
 	r := cfg.Range
 	if r == (Range{}) {
 		r = DefaultRange
-	}
-	if r.First == 0 || r.First > r.Last {
-		return nil, fmt.Errorf("%w: ephemeral range %d-%d: need 1 <= first <= last", ErrConfig, r.First, r.Last)
 	}
 	st := cfg.Steering
 	if st == nil {
@@ -130,26 +139,103 @@ func New(cfg Config) (*Allocator, error) {
 		probes = min(256*ns, 8192)
 	}
 	a := &Allocator{
-		first: r.First, last: r.Last, n: uint32(r.Last-r.First) + 1,
-		probes: probes, steer: st, holdRefs: map[uint16]int{}, bindRand: newRand(-1),
+		proto: proto, unpriv: unpriv, probes: probes, steer: st,
+		holdRefs: map[uint16]int{}, bindRand: newRand(-1),
 	}
 	a.tz, _ = st.(*Toeplitz)
-	for _, rr := range cfg.Reserved {
-		if rr.First > rr.Last {
-			return nil, fmt.Errorf("%w: reserved range %d-%d", ErrConfig, rr.First, rr.Last)
-		}
-		for p := uint32(rr.First); p <= uint32(rr.Last); p++ {
-			a.reserved[p/64] |= 1 << (p % 64)
-		}
+	if err := a.checkRange(r); err != nil {
+		return nil, err
 	}
+	rs, err := newRanges(r, cfg.Reserved)
+	if err != nil {
+		return nil, err
+	}
+	a.cur.Store(rs)
 	for i := range ns {
 		a.shards = append(a.shards, &Shard{a: a, id: i, rnd: newRand(i), dests: map[flowtable.Key]*portSet{}})
 	}
 	return a, nil
 }
 
+// checkRange applies Linux's checks of net.ipv4.ip_local_port_range
+// (ipv4_local_port_range): 1 <= first <= last, and first not below
+// ip_unprivileged_port_start.
+func (a *Allocator) checkRange(r Range) error {
+	if r.First == 0 || r.First > r.Last {
+		return fmt.Errorf("%w: ephemeral range %d-%d: need 1 <= first <= last, e.g. 32768-60999: %w",
+			ErrConfig, r.First, r.Last, syscall.EINVAL)
+	}
+	if int(r.First) < a.unpriv {
+		return fmt.Errorf("%w: ephemeral range %d-%d starts below %d, the first unprivileged port "+
+			"(net.ipv4.ip_unprivileged_port_start): start it at %d or above, or lower UnprivilegedPortStart; "+
+			"Linux refuses such a range too: %w", ErrConfig, r.First, r.Last, a.unpriv, a.unpriv, syscall.EINVAL)
+	}
+	return nil
+}
+
+func newRanges(r Range, reserved []Range) (*ranges, error) {
+	rs := &ranges{first: r.First, last: r.Last, n: uint32(r.Last-r.First) + 1}
+	for _, rr := range reserved {
+		if rr.First > rr.Last {
+			return nil, fmt.Errorf("%w: reserved range %d-%d: need first <= last: %w", ErrConfig, rr.First, rr.Last, syscall.EINVAL)
+		}
+		for p := uint32(rr.First); p <= uint32(rr.Last); p++ {
+			rs.reserved[p/64] |= 1 << (p % 64)
+		}
+	}
+	return rs, nil
+}
+
+// SetRange changes the ephemeral range at run time, as writing
+// net.ipv4.ip_local_port_range does. Connections and binds holding ports
+// outside the new range stay valid until released; every choice that
+// starts after SetRange returns comes from the new range. A choice running
+// concurrently uses the range it started with. Safe to call while the shards
+// are in use; each busy destination's bitmap is recomputed, lazily, at its
+// next connect. Errors match ErrConfig and syscall.EINVAL.
+func (a *Allocator) SetRange(r Range) error {
+	if err := a.checkRange(r); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.cur.Load()
+	n := *old
+	n.first, n.last, n.n = r.First, r.Last, uint32(r.Last-r.First)+1
+	a.publish(&n)
+	return nil
+}
+
+// SetReserved replaces the reserved ports at run time, as writing
+// net.ipv4.ip_local_reserved_ports does (nil: none). Ports already taken
+// stay taken. Safe to call while the shards are in use.
+func (a *Allocator) SetReserved(reserved []Range) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := a.cur.Load()
+	n, err := newRanges(Range{old.first, old.last}, reserved)
+	if err != nil {
+		return err
+	}
+	a.publish(n)
+	return nil
+}
+
+// publish stores rs as the current ranges. Called with a.mu held.
+func (a *Allocator) publish(rs *ranges) {
+	a.gen++
+	rs.gen = a.gen
+	a.cur.Store(rs) // pairs with Load in every choice
+}
+
+// Proto returns the protocol the allocator serves (TCP or UDP).
+func (a *Allocator) Proto() uint8 { return a.proto }
+
 // Range returns the ephemeral range.
-func (a *Allocator) Range() Range { return Range{a.first, a.last} }
+func (a *Allocator) Range() Range {
+	r := a.cur.Load() // pairs with Store in publish
+	return Range{r.first, r.last}
+}
 
 // Shards returns the number of shards.
 func (a *Allocator) Shards() int { return len(a.shards) }
@@ -161,7 +247,9 @@ func (a *Allocator) Shard(i int) *Shard { return a.shards[i] }
 func (a *Allocator) Steering() Steering { return a.steer }
 
 // Reserved reports whether automatic choice skips port.
-func (a *Allocator) Reserved(port uint16) bool { return a.reserved[port/64]&(1<<(port%64)) != 0 }
+func (a *Allocator) Reserved(port uint16) bool {
+	return a.cur.Load().isReserved(port) // pairs with Store in publish
+}
 
 // Held reports whether a bind holds port.
 func (a *Allocator) Held(port uint16) bool {
@@ -200,17 +288,20 @@ func (a *Allocator) Unhold(port uint16) {
 // ShardOf returns the shard that owns k (arrival order).
 func (a *Allocator) ShardOf(k flowtable.Key) int { return a.steer.Steer(k) }
 
-// Reserve records an explicit tuple (a connect from a bound port) in the
-// shard that owns it, and returns that shard. ErrTupleInUse if it exists.
+// Reserve records an explicit tuple (a connect from a bound port, or an
+// accepted connection) in the shard that owns it, and returns that shard.
+// The port may lie outside the ephemeral range. ErrTupleInUse if the tuple
+// exists.
 func (a *Allocator) Reserve(k flowtable.Key) (int, error) {
 	s := a.shards[a.steer.Steer(k)]
+	r := a.cur.Load() // pairs with Store in publish
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.dest(k)
 	if set.has(k.DstPort) {
 		return s.id, ErrTupleInUse
 	}
-	s.insert(set, k.DstPort)
+	s.insert(set, k.DstPort, r)
 	return s.id, nil
 }
 
@@ -243,19 +334,34 @@ func (a *Allocator) Connections() int {
 	return n
 }
 
-// PickBind chooses a port for bind(port 0): Linux's inet_csk_find_open_port
-// order, odd ports first from a random start, then even, skipping reserved
-// and held ports and asking free (the caller's bind-conflict check) about the
-// rest. ErrExhausted when none is free. It does not Hold the port.
+// PickBind chooses a port for bind(port 0) (and listen's automatic bind),
+// skipping reserved and held ports and asking free (the caller's
+// bind-conflict check) about the rest. The order is Linux's: TCP walks the
+// ports whose offset from the range's first port is odd, from a random
+// start, then the even ones (inet_csk_find_open_port: the opposite of
+// connect's preference); UDP walks every port from a random start
+// (udp_lib_get_port). When none is free the error matches ErrExhausted and
+// syscall.EADDRINUSE, as bind(2) reports it. It does not Hold the port.
 func (a *Allocator) PickBind(free func(port uint16) bool) (uint16, error) {
+	r := a.cur.Load() // pairs with Store in publish
 	a.mu.Lock()
-	r := a.bindRand.Uint64()
+	rnd := a.bindRand.Uint64()
 	a.mu.Unlock()
-	start := reduce(uint32(r), int(a.n))
-	for _, parity := range [2]uint16{1, 0} {
-		for i := range int(a.n) {
-			p := a.first + uint16((start+i)%int(a.n))
-			if p&1 != parity || a.Reserved(p) || a.Held(p) {
+	n := int(r.n)
+	start := reduce(uint32(rnd), n)
+	passes := [2]int{1, 0} // offset parity: odd first
+	np := 2
+	if a.proto == UDP {
+		passes[0], np = -1, 1 // any parity
+	}
+	for _, par := range passes[:np] {
+		for i := range n {
+			off := (start + i) % n
+			if par >= 0 && off&1 != par {
+				continue
+			}
+			p := r.first + uint16(off)
+			if r.isReserved(p) || a.Held(p) {
 				continue
 			}
 			if free(p) {
@@ -263,214 +369,13 @@ func (a *Allocator) PickBind(free func(port uint16) bool) (uint16, error) {
 			}
 		}
 	}
-	return 0, ErrExhausted
+	return 0, errExhaustedBind
 }
 
-// dest returns the port set of k's destination, creating it.
-func (s *Shard) dest(k flowtable.Key) *portSet {
-	k.DstPort = 0
-	set := s.dests[k]
-	if set == nil {
-		set = &portSet{dest: k}
-		s.dests[k] = set
+// exhausted returns the exhaustion error of a connect for a.proto.
+func (a *Allocator) exhausted() error {
+	if a.proto == UDP {
+		return errExhaustedUDP
 	}
-	return set
-}
-
-func (s *Shard) insert(set *portSet, p uint16) {
-	set.add(p)
-	if set.bits != nil && set.mine == nil {
-		s.computeMine(set)
-	}
-	s.count++
-	s.a.uses[p].Add(1) // pairs with Load in InUse and candidate
-}
-
-// ID returns the shard's index.
-func (s *Shard) ID() int { return s.id }
-
-// Connect chooses a local port for a connection and records its tuple. k is
-// the arriving-packet key of the future connection (Src: remote address and
-// port, Dst: local address; DstPort is ignored). The chosen port steers
-// k's replies to this shard, is outside the reserved set and held ports,
-// and makes a tuple no other connection has. ErrExhausted when the shard's
-// share of the range for this destination is used up.
-func (s *Shard) Connect(k flowtable.Key) (uint16, error) { return s.connect(k, false) }
-
-// ConnectExclusive is Connect restricted to ports no tuple uses at all, the
-// way Linux autobinds a UDP socket on connect.
-func (s *Shard) ConnectExclusive(k flowtable.Key) (uint16, error) { return s.connect(k, true) }
-
-func (s *Shard) connect(k flowtable.Key, excl bool) (uint16, error) {
-	a := s.a
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k.DstPort = 0
-	var base uint32
-	if a.tz != nil {
-		base = a.tz.Hash(&k) // the port 0 contributes nothing
-	}
-	set := s.dests[k]
-	if set == nil {
-		set = &portSet{dest: k}
-	}
-	if set.mine != nil {
-		if p, found := s.scan(set, excl); found {
-			s.insert(set, p)
-			return p, nil
-		}
-		return 0, ErrExhausted
-	}
-	ok := func(p uint16) bool { return s.candidate(&k, set, p, base, excl) }
-	take := func(p uint16) (uint16, error) {
-		if set.n == 0 {
-			k.DstPort = 0
-			s.dests[k] = set
-		}
-		s.insert(set, p)
-		return p, nil
-	}
-
-	n := int(a.n)
-	pref := max(a.probes/16, 1)
-	for i := 0; i < a.probes; i += 2 {
-		r := s.rnd.Uint64()
-		for _, h := range [2]uint32{uint32(r), uint32(r >> 32)} {
-			p := a.first + uint16(reduce(h, n))
-			if i < pref { // even first, as Linux's __inet_hash_connect
-				if q := p &^ 1; q >= a.first {
-					p = q
-				}
-			}
-			if ok(p) {
-				return take(p)
-			}
-		}
-	}
-	// Linear walk from a random start: even ports, then odd. Reached only
-	// when the share is nearly used up; it makes exhaustion exact.
-	start := reduce(uint32(s.rnd.Uint64()), n)
-	for _, parity := range [2]uint16{0, 1} {
-		for i := range n {
-			p := a.first + uint16((start+i)%n)
-			if p&1 == parity && ok(p) {
-				return take(p)
-			}
-		}
-	}
-	return 0, ErrExhausted
-}
-
-// candidate reports whether p is free for k in this shard; on success k's
-// DstPort is p.
-func (s *Shard) candidate(k *flowtable.Key, set *portSet, p uint16, base uint32, excl bool) bool {
-	a := s.a
-	if a.Reserved(p) || a.Held(p) {
-		return false
-	}
-	if excl && a.uses[p].Load() > 0 { // pairs with Add in insert/Release
-		return false
-	}
-	k.DstPort = p
-	var w int
-	if a.tz != nil {
-		w = int(a.tz.table[(base^a.tz.dstPortHash(k.Family, p))&a.tz.mask])
-	} else {
-		w = a.steer.Steer(*k)
-	}
-	return w == s.id && !set.has(p)
-}
-
-// Available counts the ports this shard could still give a connection k
-// (DstPort ignored). It walks the whole range: for tests and diagnostics.
-func (s *Shard) Available(k flowtable.Key) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k.DstPort = 0
-	var base uint32
-	if s.a.tz != nil {
-		base = s.a.tz.Hash(&k)
-	}
-	set := s.dests[k]
-	if set == nil {
-		set = &portSet{}
-	}
-	n := 0
-	for p := uint32(s.a.first); p <= uint32(s.a.last); p++ {
-		if s.candidate(&k, set, uint16(p), base, false) {
-			n++
-		}
-	}
-	return n
-}
-
-// computeMine fills set.mine, the ports of the range, not reserved, whose
-// replies from set's destination steer to this shard. It costs one Steer
-// per port of the range, once per destination that reaches smallMax
-// connections on this shard; after that a choice is a word scan.
-func (s *Shard) computeMine(set *portSet) {
-	a := s.a
-	set.mine = new([1024]uint64)
-	k := set.dest
-	var base uint32
-	if a.tz != nil {
-		base = a.tz.Hash(&k)
-	}
-	for p := uint32(a.first); p <= uint32(a.last); p++ {
-		if a.Reserved(uint16(p)) {
-			continue
-		}
-		var w int
-		if a.tz != nil {
-			w = int(a.tz.table[(base^a.tz.dstPortHash(k.Family, uint16(p)))&a.tz.mask])
-		} else {
-			k.DstPort = uint16(p)
-			w = a.steer.Steer(k)
-		}
-		if w == s.id {
-			set.mine[p/64] |= 1 << (p % 64)
-			if !set.has(uint16(p)) {
-				set.free[p&1]++
-			}
-		}
-	}
-}
-
-// Parity masks over a bitmap word: bit i is port 64w+i.
-const (
-	evenBits = 0x5555555555555555
-	oddBits  = 0xaaaaaaaaaaaaaaaa
-)
-
-// scan chooses a port for a busy destination from its bitmaps: a random
-// start, then the first free port of even parity walking forward (wrapping),
-// then of odd parity, Linux's __inet_hash_connect order. Each word tests 64
-// ports at once.
-func (s *Shard) scan(set *portSet, excl bool) (uint16, bool) {
-	a := s.a
-	start := uint32(a.first) + uint32(reduce(uint32(s.rnd.Uint64()), int(a.n)))
-	w0, b0 := start/64, start%64
-	for parity, mask := range [2]uint64{evenBits, oddBits} {
-		if set.free[parity] == 0 {
-			continue // every port of this parity is taken: skip the walk
-		}
-		for j := uint32(0); j <= 1024; j++ {
-			w := (w0 + j) % 1024
-			free := set.mine[w] &^ set.bits[w] &^ a.held[w].Load() & mask // pairs with Or/And in Hold/Unhold
-			switch j {
-			case 0:
-				free &= ^uint64(0) << b0
-			case 1024:
-				free &= 1<<b0 - 1
-			}
-			for free != 0 {
-				p := uint16(w*64 + uint32(bits.TrailingZeros64(free)))
-				if !excl || a.uses[p].Load() == 0 { // pairs with Add in insert/Release
-					return p, true
-				}
-				free &= free - 1
-			}
-		}
-	}
-	return 0, false
+	return ErrExhausted
 }

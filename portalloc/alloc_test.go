@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -37,10 +38,28 @@ func TestDefaults(t *testing.T) {
 	if a.Range() != (Range{32768, 60999}) || a.Shards() != 1 {
 		t.Fatalf("defaults: range %v shards %d", a.Range(), a.Shards())
 	}
-	for _, bad := range []Config{{Range: Range{0, 10}}, {Range: Range{100, 99}}, {Reserved: []Range{{5, 4}}}} {
+	for _, bad := range []Config{
+		{Range: Range{0, 10}}, {Range: Range{2000, 1999}}, {Reserved: []Range{{5, 4}}},
+		{Range: Range{500, 600}}, {Range: Range{1023, 2000}}, {Proto: 1},
+		{Range: Range{1000, 2000}, UnprivilegedPortStart: 1001},
+	} {
 		if _, err := New(bad); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v) = %v, want ErrConfig", bad, err)
 		}
+	}
+	// Linux's limits (net.ipv4.ip_local_port_range): the first port not
+	// below ip_unprivileged_port_start, first <= last; EINVAL otherwise.
+	for _, good := range []Config{
+		{Range: Range{1024, 2000}}, {Range: Range{2000, 2000}},
+		{Range: Range{500, 600}, UnprivilegedPortStart: -1}, {Range: Range{1, 65535}, UnprivilegedPortStart: -1},
+	} {
+		if _, err := New(good); err != nil {
+			t.Errorf("New(%+v) = %v", good, err)
+		}
+	}
+	_, err = New(Config{Range: Range{500, 600}})
+	if !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "start it at 1024 or above") {
+		t.Errorf("range below 1024: %v, want EINVAL saying what to do", err)
 	}
 }
 
@@ -169,45 +188,14 @@ func TestExhaustionExact(t *testing.T) {
 	}
 }
 
-func TestParityPreference(t *testing.T) {
-	a, err := New(Config{NewRand: seeded(4)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	even := 0
-	for i := range 1000 {
-		p, err := a.Shard(0).Connect(dest(2, uint16(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p%2 == 0 {
-			even++
-		}
-	}
-	if even != 1000 {
-		t.Errorf("connect chose %d even ports of 1000 with the range nearly empty, want all", even)
-	}
-	odd := 0
-	for range 200 {
-		p, err := a.PickBind(func(uint16) bool { return true })
-		if err != nil {
-			t.Fatal(err)
-		}
-		odd += int(p % 2)
-	}
-	if odd != 200 {
-		t.Errorf("bind(0) chose %d odd ports of 200, want all", odd)
-	}
-}
-
 func TestHeldAndReservedPorts(t *testing.T) {
-	a, err := New(Config{Range: Range{1000, 1003}, Reserved: []Range{{1001, 1001}}, NewRand: seeded(5)})
+	a, err := New(Config{Range: Range{2000, 2003}, Reserved: []Range{{2001, 2001}}, NewRand: seeded(5)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Hold(1000)
-	a.Hold(1000)
-	a.Unhold(1000)
+	a.Hold(2000)
+	a.Hold(2000)
+	a.Unhold(2000)
 	k := dest(2, 80)
 	var ports []uint16
 	for {
@@ -217,15 +205,15 @@ func TestHeldAndReservedPorts(t *testing.T) {
 		}
 		ports = append(ports, p)
 	}
-	if fmt.Sprint(ports) != "[1002 1003]" && fmt.Sprint(ports) != "[1003 1002]" {
-		t.Fatalf("ports %v, want 1002 and 1003 (1000 held, 1001 reserved)", ports)
+	if fmt.Sprint(ports) != "[2002 2003]" {
+		t.Fatalf("ports %v, want 2002 then 2003 (2000 held, 2001 reserved; even offsets first)", ports)
 	}
-	a.Unhold(1000)
-	if p, err := a.Shard(0).Connect(k); err != nil || p != 1000 {
-		t.Fatalf("after Unhold: %d %v, want 1000", p, err)
+	a.Unhold(2000)
+	if p, err := a.Shard(0).Connect(k); err != nil || p != 2000 {
+		t.Fatalf("after Unhold: %d %v, want 2000", p, err)
 	}
 	// Reserve: explicit tuples, EADDRNOTAVAIL when taken.
-	k.DstPort = 1001
+	k.DstPort = 2001
 	if _, err := a.Reserve(k); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +224,7 @@ func TestHeldAndReservedPorts(t *testing.T) {
 	if _, err := a.Shard(0).ConnectExclusive(dest(3, 80)); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("exclusive: %v, want ErrExhausted", err)
 	}
-	if _, err := a.PickBind(func(uint16) bool { return false }); !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		t.Fatalf("PickBind with nothing free: %v", err)
+	if _, err := a.PickBind(func(uint16) bool { return false }); !errors.Is(err, syscall.EADDRINUSE) || !errors.Is(err, ErrExhausted) {
+		t.Fatalf("PickBind with nothing free: %v, want EADDRINUSE (bind(2)'s errno)", err)
 	}
 }

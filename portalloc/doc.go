@@ -3,12 +3,17 @@
 //
 // # Model
 //
-// An Allocator covers one protocol's port space (TCP and UDP each have one;
-// IPv4 and IPv6 share it, as in Linux). It knows:
+// An Allocator covers one protocol's port space (Config.Proto: TCP and UDP
+// each have one; IPv4 and IPv6 share it, as in Linux). It knows:
 //
 //   - the ephemeral range (default 32768–60999, net.ipv4.ip_local_port_range)
 //     and the reserved ports (net.ipv4.ip_local_reserved_ports), which
-//     automatic choice skips but an explicit bind may still take;
+//     automatic choice skips but an explicit bind may still take. Both can
+//     change at run time (SetRange, SetReserved), as the sysctls can: ports
+//     already taken outside the new range stay valid until released, and
+//     every later choice comes from the new range. A range is refused, as
+//     Linux refuses it (EINVAL), when first > last or when first lies below
+//     ip_unprivileged_port_start (Config.UnprivilegedPortStart, 1024);
 //   - which ports are held by a bind() (Hold/Unhold): automatic choice for a
 //     connect never shares such a port, as Linux's __inet_hash_connect skips a
 //     bind bucket created by bind();
@@ -26,6 +31,13 @@
 // shard that owns a tuple is the only place its uniqueness is checked (an
 // explicit-port connect, Reserve, goes to the owning shard too).
 //
+// Shard.Connect fails when that shard's share of the range (about 1/N of
+// it) is used up toward the destination. Allocator.Connect tries the
+// caller's shard first and then the others in turn, and returns the shard
+// the port belongs to: the caller makes the connection owned by that
+// shard's worker. Since every port steers to exactly one shard, it fails
+// only when the whole range is used up, as Linux does.
+//
 // Two steering functions are provided: Metro (software steering, go-metro
 // over the arriving packet's key with a seed, modulo the worker count) and
 // Toeplitz (the NIC's RSS hash as Microsoft's RSS specification defines it,
@@ -36,31 +48,56 @@
 //
 // # Choosing a port
 //
-// RFC 6056-style with Linux's parity rule: connect prefers even ports first
-// (then odd), bind(port 0) prefers odd ports first. The random source is
-// injected (Config.NewRand). A shard keeps its connections grouped by
-// destination, and a connect never scans the range port by port under load:
+// RFC 6056-style with Linux's orders, which depend on the protocol:
+//
+//   - TCP connect takes every port whose offset from the range's first port
+//     is even before any odd one (__inet_hash_connect: offset &= ~1, port =
+//     low + offset); bind(port 0) and listen's automatic bind the opposite,
+//     odd offsets first (inet_csk_find_open_port). The parity is relative to
+//     the first port: with a range starting at 40001, connect prefers odd
+//     port numbers.
+//   - UDP has no parity rule: connect's autobind and bind(port 0) take a
+//     port from a random start (udp_lib_get_port).
+//
+// The random source is injected (Config.NewRand). A shard keeps its
+// connections grouped by destination, and a connect never scans the range
+// port by port under load:
 //
 //   - A destination with few connections from this shard (fewer than 32) is
-//     served by random probing: up to Config.Probes random ports (the first
-//     sixteenth even only), each costing one steering hash and a short list
-//     check; then a linear walk from a random start, even then odd, so the
-//     answer is exact.
+//     served by random probing: up to Config.Probes random ports (TCP: half
+//     on each parity, preferred first), each costing one steering hash and a
+//     short list check; each parity's probes end with a linear walk from a
+//     random start, so the parity order is strict and exhaustion exact.
 //   - A busy destination gets bitmaps: the ports in use toward it, and the
-//     ports whose replies from it steer to this shard (computed once, one
-//     steering hash per port of the range). A choice is then a word-at-a-time
-//     walk from a random start over mine &^ used &^ held, even then odd,
+//     ports of the range whose replies from it steer to this shard (computed
+//     once, one steering hash per port of the range, and again lazily after
+//     SetRange or SetReserved). A choice is then a word-at-a-time walk from a
+//     random start over mine &^ used &^ held, preferred parity first (TCP),
 //     skipping a parity whose free count is zero. Exhaustion is exact.
+//
+// Where it differs from Linux: Linux scans (high-low+1) &^ 1 ports per call,
+// so on an odd-sized range a call can miss the one port left (a later call
+// may find it); the allocator always finds it. The parity preference holds
+// within a shard: Allocator.Connect uses the caller's shard, both parities,
+// before another shard. Linux's bind(port 0) with SO_REUSEADDR searches the
+// lower half of the range first; PickBind does not know the socket's
+// options and searches the whole range.
 //
 // # Concurrency
 //
-// Each Shard has its own mutex, uncontended when one worker owns it; the
+// Each Shard has its own mutex, uncontended when one worker owns it; a
+// choice loads the range and reserved set once, from an atomic.Pointer that
+// SetRange and SetReserved replace under the allocator's mutex, so a choice
+// running concurrently with SetRange uses the range it started with. The
 // held-port bitmap is read by all shards with atomic loads and written under
 // the allocator's mutex. The per-port use counts are atomics written under
 // the owning shard's mutex and read by bind(0) and exclusive choice.
+// Allocator.Connect takes one shard mutex at a time.
 //
 // # Errors
 //
-// Exhaustion returns ErrExhausted, which matches syscall.EADDRNOTAVAIL with
-// errors.Is, as connect(2) reports it on Linux.
+// Exhaustion errors match ErrExhausted and the errno Linux gives the call:
+// a TCP connect syscall.EADDRNOTAVAIL, a UDP connect syscall.EAGAIN
+// (inet_autobind), PickBind syscall.EADDRINUSE (bind(2), listen(2)).
+// Configuration errors match ErrConfig; range errors also syscall.EINVAL.
 package portalloc

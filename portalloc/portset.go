@@ -7,15 +7,17 @@ import "github.com/xdpengine/engine/flowtable"
 // (8 KiB), so a busy destination costs one bit test per probed port while a
 // million one-connection destinations cost a few bytes each.
 //
-// A bitmap set also caches mine: the ports whose replies from this
-// destination steer to the owning shard (see Shard.computeMine).
+// A bitmap set also caches mine: the ports of the ephemeral range whose
+// replies from this destination steer to the owning shard (see
+// Shard.computeMine), valid for the ranges generation gen.
 type portSet struct {
 	dest  flowtable.Key // arrival-order key with DstPort 0
 	n     int
 	small []uint16
 	bits  *[1024]uint64
 	mine  *[1024]uint64
-	free  [2]int // ports in mine and not in the set, by parity (0 even, 1 odd)
+	gen   uint64 // the ranges.gen mine was computed for
+	free  [2]int // ports in mine and not in the set, by absolute parity (0 even, 1 odd)
 }
 
 func (s *portSet) mineHas(p uint16) bool {

@@ -1,7 +1,6 @@
 package portalloc
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
@@ -64,9 +63,6 @@ type Toeplitz struct {
 	// the XOR of the 32-bit key windows starting at each set bit.
 	lut [36][256]uint32
 }
-
-// ErrConfig reports a configuration the allocator cannot use.
-var ErrConfig = errors.New("portalloc: invalid configuration")
 
 // MicrosoftKey is the 40-byte key of Microsoft's RSS verification suite, and
 // the default key of many NICs.

@@ -112,6 +112,26 @@ func parseRange(s string) (portalloc.Range, error) {
 	return portalloc.Range{First: uint16(first), Last: uint16(last)}, nil
 }
 
+// parseRanges parses a port list as ip_local_reserved_ports takes it:
+// PORT or FIRST-LAST, comma-separated (empty: none).
+func parseRanges(s string) ([]portalloc.Range, error) {
+	rs := []portalloc.Range{}
+	if s == "" {
+		return rs, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		if !strings.Contains(part, "-") {
+			part += "-" + part
+		}
+		r, err := parseRange(part)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
 // parseCPUs parses a comma-separated CPU list such as 2,3 or 2-5.
 func parseCPUs(s string) ([]int, error) {
 	var cpus []int

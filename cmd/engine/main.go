@@ -23,6 +23,7 @@ func commands() []command {
 		{"stats", "print a running engine's counters (per queue and total)", runStats},
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"neigh", "list a running engine's ARP neighbours, like ip neigh", runNeigh},
+		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 		{"version", "print the engine's version and build information", runVersion},
 	}

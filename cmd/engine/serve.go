@@ -135,9 +135,17 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.IntVar(&c.FragMemory, "frag-memory", engine.DefaultFragMemory, "reassembly memory per worker, in `bytes`")
 	fs.IntVar(&c.RecvBuffer, "rcvbuf", engine.DefaultRecvBuffer, "receive buffer of each socket, in `bytes` (like net.core.rmem_default)")
 	fs.IntVar(&c.TxQueue, "tx-queue", engine.DefaultTxQueue, "datagrams waiting to be sent, per worker; a write that finds it full waits for room (within its deadline)")
-	fs.Func("ports", "ephemeral port `range` FIRST-LAST (default 32768-60999)", func(v string) error {
+	fs.Func("ports", "ephemeral port `range` FIRST-LAST, FIRST at least 1024 (default 32768-60999; change it later with `engine ports set`)", func(v string) error {
 		r, err := parseRange(v)
+		if err == nil && r.First < 1024 {
+			err = fmt.Errorf("%q: the range must start at 1024 or above (ip_unprivileged_port_start), as Linux requires", v)
+		}
 		c.Ports = r
+		return err
+	})
+	fs.Func("reserved-ports", "ports automatic choice skips, `LIST` of PORT or FIRST-LAST, comma-separated (like ip_local_reserved_ports)", func(v string) error {
+		rs, err := parseRanges(v)
+		c.ReservedPorts = rs
 		return err
 	})
 	c.BindService = true
@@ -493,6 +501,9 @@ func (s *server) handleControl() {
 		return entries, nil
 	})
 	s.ctl.Handle("neigh", func(json.RawMessage) (any, error) { return neighbors(s.eng), nil })
+	s.ctl.Handle("ports", func(json.RawMessage) (any, error) { return portsOf(s.eng), nil })
+	s.ctl.Handle("ports.set", func(raw json.RawMessage) (any, error) { return handlePortsSet(s.eng, raw) })
+	s.ctl.Handle("ports.reserve", func(raw json.RawMessage) (any, error) { return handlePortsReserve(s.eng, raw) })
 	s.ctl.Handle("version", func(json.RawMessage) (any, error) { v, _ := buildVersion(); return v, nil })
 	s.ctl.Handle("config", func(json.RawMessage) (any, error) { return s.info(), nil })
 }

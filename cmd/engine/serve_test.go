@@ -61,6 +61,8 @@ func TestUsageErrors(t *testing.T) {
 		{with("--tcp-mtu-probing", "3"), 2, "want 0, 1 or 2"},
 		{with("--rx-checksum", "trust"), 2, `--rx-checksum "trust": want auto, verify or trust-virtual`},
 		{with("--ports", "6000-5000"), 2, "want FIRST-LAST"},
+		{with("--ports", "500-600"), 2, "must start at 1024 or above"},
+		{with("--reserved-ports", "5,x"), 2, "want FIRST-LAST"},
 		{with("--cpus", "a,b"), 2, "want a CPU list"},
 		{with("--gateway", "gw"), 2, "not an IPv4 address"},
 		{with("--neigh", "198.18.0.2"), 2, "want ADDR=MAC"},
@@ -110,7 +112,7 @@ func TestHelp(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run(nil, &out, &out)
-	for _, c := range []string{"serve", "stats", "ss", "detach", "version"} {
+	for _, c := range []string{"serve", "stats", "ss", "neigh", "ports", "detach", "version"} {
 		if !strings.Contains(out.String(), "\n  "+c+" ") {
 			t.Errorf("engine help does not list %s:\n%s", c, out.String())
 		}

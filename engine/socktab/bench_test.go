@@ -82,3 +82,33 @@ func BenchmarkConnectClose(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAcceptClose measures registering an accepted connection and
+// closing it, with n connections already accepted on the same listener
+// port (one bucket holds them all: removal must not walk it).
+func BenchmarkAcceptClose(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			tab, _ := newTable(b, Config{})
+			ln := mustOpen(b, tab, TCP, IPv4, Options{}, nil)
+			if err := tab.Bind(ln, ap("198.18.0.1:80")); err != nil || tab.Listen(ln) != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				k := flowtable.KeyFrom4([4]byte{198, 18, byte(1 + i>>16), byte(i >> 8)}, [4]byte{198, 18, 0, 1}, uint16(i), 80, uint8(TCP))
+				if _, err := tab.Accept(ln, k, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			k := key4("198.18.250.9:443", "198.18.0.1:80", TCP)
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := tab.Accept(ln, k, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tab.Close(c)
+			}
+		})
+	}
+}

@@ -30,10 +30,12 @@ type bindView struct {
 	reuseprt bool
 	owner    uint32
 	listen   bool
+	timeWait bool
 }
 
 func (s *Socket) view() bindView {
-	return bindView{s.family, s.local.Addr(), s.opts.V6Only, s.opts.ReuseAddr, s.opts.ReusePort, s.opts.Owner, s.state == StateListen}
+	return bindView{s.family, s.local.Addr(), s.opts.V6Only, s.opts.ReuseAddr, s.opts.ReusePort, s.opts.Owner,
+		s.state == StateListen, s.state == StateTimeWait}
 }
 
 // rcvSaddr4 is the socket's IPv4 receive address (inet_rcv_saddr); the zero
@@ -91,12 +93,17 @@ func v4Overlap(a, b netip.Addr) bool {
 }
 
 // tcpConflict is inet_bind_conflict with relax=true, reuseport_ok=true (an
-// explicit bind or listen) followed by the address check.
+// explicit bind or listen) followed by the address check. sk2 may be an
+// accepted connection or a TIME-WAIT socket: both carry the options of the
+// socket they came from (a child copies its listener's sk_reuse and
+// sk_reuseport, a TIME-WAIT socket copies them into tw_reuse and
+// tw_reuseport), and a TIME-WAIT socket shares a SO_REUSEPORT port with any
+// owner.
 func tcpConflict(sk, sk2 bindView) bool {
 	if sk.reuse && sk2.reuse && !sk2.listen {
 		return false
 	}
-	if sk.reuseprt && sk2.reuseprt && sk.owner == sk2.owner {
+	if sk.reuseprt && sk2.reuseprt && (sk2.timeWait || sk.owner == sk2.owner) {
 		return false
 	}
 	return addrOverlap(sk, sk2)

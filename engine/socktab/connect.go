@@ -6,22 +6,43 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/portalloc"
 )
 
 // Connect is connect(2): it fixes the peer, chooses the local address
 // (the bound one, else an owned address of the peer's family, preferring one
 // whose prefix holds the peer) and the local port, and makes the 5-tuple
-// unique. shard is the caller's worker: an automatically chosen port steers
-// the replies to it.
+// unique. shard is the caller's worker: an automatically chosen port is
+// taken from its portalloc shard when it has one, so that the replies
+// steer to it, else from another worker's shard (see ConnectShard).
 //
 // Ports: a socket bound to a port keeps it (EADDRNOTAVAIL if that exact
-// tuple exists); otherwise TCP takes a port from the shard that may be
-// shared with connections to other destinations (Linux's
-// __inet_hash_connect, and IP_BIND_ADDRESS_NO_PORT after bind(addr, 0)), and
-// UDP takes a port no other socket uses, as Linux's autobind does.
+// tuple exists); otherwise TCP takes a port that may be shared with
+// connections to other destinations (Linux's __inet_hash_connect, and
+// IP_BIND_ADDRESS_NO_PORT after bind(addr, 0)), and UDP takes a port no
+// other socket uses, as Linux's autobind does. When the range is used up,
+// TCP fails with EADDRNOTAVAIL and UDP with EAGAIN, as Linux does.
 func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, error) {
+	local, _, err := t.ConnectShard(s, shard, remote)
+	return local, err
+}
+
+// ConnectShard is Connect that also returns the shard (worker) that owns
+// the connection: the one its replies steer to. For an automatically chosen
+// port it is shard unless that worker's share toward the peer was used up
+// and another worker's had room; for a bound port it is wherever the tuple
+// steers. The caller must make the connection owned by that worker.
+func (t *Table) ConnectShard(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	local, err := t.connect(s, shard, remote)
+	if err != nil {
+		return netip.AddrPort{}, -1, err
+	}
+	return local, s.shard, nil
+}
+
+func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, error) {
 	if s.closed {
 		return netip.AddrPort{}, s.opErr("connect", remote, syscall.EBADF, "the socket is closed")
 	}
@@ -44,7 +65,7 @@ func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 	}
 	peer := ra.Unmap()
 	local := s.local.Addr()
-	if !local.IsValid() || local.IsUnspecified() {
+	if !local.IsValid() || isWildcard(local) {
 		src, ok := t.source(peer)
 		if !ok {
 			return netip.AddrPort{}, s.opErr("connect", remote, syscall.ENETUNREACH, "the engine owns no address of the peer's family: add one to Config.Addrs")
@@ -60,24 +81,31 @@ func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 	a := t.alloc[s.proto]
 	if s.held {
 		k.DstPort = s.local.Port()
-		if _, err := a.Reserve(k); err != nil {
+		sh, err := a.Reserve(k)
+		if err != nil {
 			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "this local address:port is already connected to that peer: bind another port or let connect choose")
 		}
+		s.shard = sh
 	} else {
 		var p uint16
+		var sh int
 		var err error
 		if s.proto == UDP {
-			p, err = a.Shard(shard).ConnectExclusive(k)
+			p, sh, err = a.ConnectExclusive(k, shard)
 		} else {
-			p, err = a.Shard(shard).Connect(k)
+			p, sh, err = a.Connect(k, shard)
 		}
-		if err != nil {
-			if !errors.Is(err, syscall.EADDRNOTAVAIL) {
-				return netip.AddrPort{}, err
-			}
-			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "this worker's share of the ephemeral ports toward that peer is used up: widen Config.Ports.Range, add a local address, or close connections")
+		switch {
+		case err == nil:
+		case errors.Is(err, portalloc.ErrExhausted) && s.proto == UDP:
+			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EAGAIN, "every port of the ephemeral range is taken by a UDP socket: widen it (Config.Ports.Range, SetPortRange) or close sockets")
+		case errors.Is(err, portalloc.ErrExhausted):
+			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "every port of the ephemeral range is connected to that peer: widen the range (Config.Ports.Range, SetPortRange), add a local address, or close connections to that peer")
+		default:
+			return netip.AddrPort{}, err
 		}
 		k.DstPort = p
+		s.shard = sh
 	}
 	wasReceiver := s.receiver()
 	la := local
@@ -87,12 +115,14 @@ func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 	s.local = netip.AddrPortFrom(la, k.DstPort)
 	s.remote = remote
 	s.tuple = k
+	s.hasTuple = true
 	if s.proto == TCP {
 		s.state = StateSynSent
 	} else {
 		s.state = StateEstablished
 	}
 	t.addBucket(s)
+	delete(t.bound, s)
 	t.exact.Put(k, s)
 	if wasReceiver {
 		t.publish()

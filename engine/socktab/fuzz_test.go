@@ -11,6 +11,7 @@ import (
 var fuzzAddrs = []netip.Addr{
 	netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.10"), netip.IPv4Unspecified(),
 	netip.IPv6Unspecified(), netip.MustParseAddr("::ffff:198.18.0.1"), netip.MustParseAddr("2001:db8::1"),
+	netip.MustParseAddr("::ffff:0.0.0.0"),
 }
 
 var fuzzPeers = []netip.AddrPort{
@@ -32,6 +33,8 @@ func refAccepts(s *Socket, k *flowtable.Key) int {
 		case s.family == IPv4 && a == dst, s.family == IPv6 && a.Is4In6() && a.Unmap() == dst:
 			return 2
 		case a.IsUnspecified() && !a.Is4In6() && (s.family == IPv4 || !s.opts.V6Only):
+			return 1
+		case s.family == IPv6 && a == netip.MustParseAddr("::ffff:0.0.0.0"):
 			return 1
 		}
 		return 0
@@ -59,7 +62,7 @@ func FuzzBindConnectClose(f *testing.F) {
 			return ops[*i-1]
 		}
 		for i := 0; i < len(ops); {
-			op := next(&i) % 5
+			op := next(&i) % 8
 			arg := next(&i)
 			var s *Socket
 			if len(socks) > 0 {
@@ -98,6 +101,27 @@ func FuzzBindConnectClose(f *testing.F) {
 				if s != nil {
 					_ = tab.Close(s)
 				}
+			case 5: // an accepted connection on s, if it listens
+				if s != nil {
+					la := tab.Local(s)
+					a := la.Addr().Unmap()
+					if isWildcard(la.Addr()) {
+						a = netip.MustParseAddr("198.18.0.1")
+					}
+					peer := fuzzPeers[int(arg>>4)%2]
+					k := flowtable.KeyFrom(netip.AddrPortFrom(peer.Addr(), peer.Port()+uint16(arg&15)), netip.AddrPortFrom(a, la.Port()), uint8(TCP))
+					if c, err := tab.Accept(s, k, len(socks)); err == nil {
+						socks = append(socks, c)
+					}
+				}
+			case 6:
+				if s != nil {
+					tab.SetState(s, StateTimeWait)
+				}
+			case 7:
+				if s != nil {
+					tab.ReleaseTuple(s)
+				}
 			}
 			checkInvariants(t, tab, socks)
 		}
@@ -107,9 +131,19 @@ func FuzzBindConnectClose(f *testing.F) {
 func checkInvariants(t *testing.T, tab *Table, socks []*Socket) {
 	tab.mu.Lock()
 	defer tab.mu.Unlock()
+	for k, b := range tab.buckets {
+		for i, s := range b {
+			if s.bucketIdx != i || s.closed || s.proto != k.proto || s.local.Port() != k.port {
+				t.Fatalf("bucket %v[%d] holds socket %d (index %d, closed %v, local %v)", k, i, s.id, s.bucketIdx, s.closed, s.local)
+			}
+		}
+	}
 	tuples := map[flowtable.Key]*Socket{}
 	for _, s := range socks {
-		if s.closed || !s.remote.IsValid() {
+		if s.closed != (s.bucketIdx < 0) && (s.held || s.hasTuple) {
+			t.Fatalf("socket %d (closed %v) bucket index %d", s.id, s.closed, s.bucketIdx)
+		}
+		if s.closed || !s.hasTuple {
 			continue
 		}
 		if o := tuples[s.tuple]; o != nil {

@@ -72,6 +72,8 @@ func (s *Socket) listenKeys() (keys []listenKey, tiers []int) {
 		add(flowtable.FamilyIPv4, zero, 0)
 	case s.family == IPv4:
 		add(flowtable.FamilyIPv4, a.As16(), 0)
+	case a == v4MappedAny: // the IPv4 wildcard of an IPv6 socket
+		add(flowtable.FamilyIPv4, zero, 1)
 	case a.Is4In6():
 		add(flowtable.FamilyIPv4, a.As16(), 1)
 	case a.IsUnspecified():
@@ -85,23 +87,22 @@ func (s *Socket) listenKeys() (keys []listenKey, tiers []int) {
 	return keys, tiers
 }
 
-// publish rebuilds the listener snapshot from the buckets and stores it.
-// Called with t.mu held. Cost: O(receivers); binds are control plane.
+// publish rebuilds the listener snapshot from the bound sockets and stores
+// it. Called with t.mu held. Cost: O(bound sockets), connections excluded;
+// binds are control plane.
 func (t *Table) publish() {
 	type cand struct {
 		s    *Socket
 		tier int
 	}
 	all := map[listenKey][]cand{}
-	for _, b := range t.buckets {
-		for _, s := range b {
-			if !s.receiver() {
-				continue
-			}
-			keys, tiers := s.listenKeys()
-			for i, k := range keys {
-				all[k] = append(all[k], cand{s, tiers[i]})
-			}
+	for s := range t.bound {
+		if !s.receiver() {
+			continue
+		}
+		keys, tiers := s.listenKeys()
+		for i, k := range keys {
+			all[k] = append(all[k], cand{s, tiers[i]})
 		}
 	}
 	m := make(map[listenKey]*group, len(all))

@@ -24,8 +24,8 @@ import (
 type sockSpec struct {
 	udp    bool
 	v6     bool
-	opts   string // letters: r SO_REUSEADDR, p SO_REUSEPORT, o IPV6_V6ONLY, f IP_FREEBIND
-	addr   string // A, B (a second peer address), N (not local), C (subnet broadcast), M (multicast), 0, ::, mA, mN, mB
+	opts   string // letters: r SO_REUSEADDR, p SO_REUSEPORT, o IPV6_V6ONLY, f IP_FREEBIND, n IP_BIND_ADDRESS_NO_PORT, u owned by uid 1000, x the address in the other family's sockaddr
+	addr   string // A, B (a second peer address), N (not local), C (subnet broadcast), Z (network address), W (255.255.255.255), L (127.0.0.1), M (multicast), 0, ::, mA, mN, mB, m0 (::ffff:0.0.0.0)
 	port   int    // offset from the scenario's base port; -1: port 0; >= 1000: absolute
 	listen bool
 }
@@ -102,9 +102,42 @@ var bindScenarios = []scenario{
 	{"udp non-local address", false, []sockSpec{U("N", "")}},
 	{"udp privileged port without capability", true, []sockSpec{at(U("A", ""), 1084)}},
 	{"tcp and udp on the same port", false, []sockSpec{T("0", ""), U("0", "")}},
+	// ::ffff:0.0.0.0 on an IPv6 socket: the IPv4 wildcard.
+	{"tcp6 ::ffff:0.0.0.0 then 0.0.0.0", false, []sockSpec{T6("m0", ""), T("0", "")}},
+	{"tcp6 ::ffff:0.0.0.0 then a specific IPv4", false, []sockSpec{T6("m0", ""), T("A", "")}},
+	{"tcp specific IPv4 then ::ffff:0.0.0.0", false, []sockSpec{T("A", ""), T6("m0", "")}},
+	{"tcp6 ::ffff:0.0.0.0 then :: dual-stack", false, []sockSpec{T6("m0", ""), T6("::", "")}},
+	{"tcp6 ::ffff:0.0.0.0 then :: v6only", false, []sockSpec{T6("m0", ""), T6("::", "o")}},
+	{"tcp6 :: v6only then ::ffff:0.0.0.0", false, []sockSpec{T6("::", "o"), T6("m0", "")}},
+	{"tcp6 ::ffff:0.0.0.0 on a v6only socket", false, []sockSpec{T6("m0", "o")}},
+	{"tcp6 ::ffff:0.0.0.0 twice, reuseaddr, one listens", false, []sockSpec{T6L("m0", "r"), T6("m0", "r")}},
+	{"udp6 ::ffff:0.0.0.0 then v4-mapped specific", false, []sockSpec{U6("m0", ""), U6("mA", "")}},
+	{"udp6 ::ffff:0.0.0.0 then 0.0.0.0, reuseaddr", false, []sockSpec{U6("m0", "r"), U("0", "r")}},
+	// The wrong family: a sockaddr_in on an IPv6 socket is too short
+	// (EINVAL); a sockaddr_in6 on an IPv4 socket is EAFNOSUPPORT.
+	{"tcp6 sockaddr_in on an IPv6 socket", false, []sockSpec{T6("A", "x")}},
+	{"udp6 sockaddr_in 0.0.0.0 on an IPv6 socket", false, []sockSpec{U6("0", "x")}},
+	{"tcp sockaddr_in6 v4-mapped on an IPv4 socket", false, []sockSpec{T("mA", "x")}},
+	{"udp sockaddr_in6 :: on an IPv4 socket", false, []sockSpec{U("::", "x")}},
+	// Addresses any socket may bind, and one it may not.
+	{"tcp 255.255.255.255", false, []sockSpec{T("W", "")}},
+	{"udp 255.255.255.255", false, []sockSpec{U("W", "")}},
+	{"tcp subnet broadcast address", false, []sockSpec{T("C", "")}},
+	{"tcp multicast address", false, []sockSpec{T("M", "")}},
+	{"udp network address", false, []sockSpec{U("Z", "")}},
+	{"tcp6 v4-mapped subnet broadcast", false, []sockSpec{T6("mC", "")}},
+	// SO_REUSEPORT groups: the owner (uid) decides.
+	{"tcp reuseport three listeners", false, []sockSpec{TL("A", "p"), TL("A", "p"), TL("A", "p")}},
+	{"tcp reuseport listener, other owner", false, []sockSpec{TL("A", "p"), TL("A", "pu")}},
+	{"tcp reuseport bound, other owner", false, []sockSpec{T("A", "pu"), T("A", "p")}},
+	{"tcp reuseport other owner, both reuseaddr, no listen", false, []sockSpec{T("A", "rpu"), T("A", "rp")}},
+	{"tcp reuseport wildcard listener, specific of another owner", false, []sockSpec{TL("0", "p"), T("A", "pu")}},
+	{"udp reuseport other owner", false, []sockSpec{U("A", "p"), U("A", "pu")}},
+	{"udp reuseport three sockets", false, []sockSpec{U("A", "p"), U("A", "p"), U("0", "p")}},
+	{"tcp reuseport on a dual-stack :: and 0.0.0.0", false, []sockSpec{T6L("::", "p"), TL("0", "p")}},
 }
 
-type addrs struct{ a, b, n, c, m netip.Addr }
+type addrs struct{ a, b, n, c, z, m netip.Addr }
 
 func (x addrs) resolve(tok string) netip.Addr {
 	m := func(a netip.Addr) netip.Addr { return netip.AddrFrom16(a.As16()) }
@@ -129,6 +162,16 @@ func (x addrs) resolve(tok string) netip.Addr {
 		return m(x.b)
 	case "mN":
 		return m(x.n)
+	case "mC":
+		return m(x.c)
+	case "m0":
+		return v4MappedAny
+	case "Z":
+		return x.z
+	case "W":
+		return netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	case "L":
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
 	panic("unknown address token " + tok)
 }
@@ -165,41 +208,79 @@ func kernelRun(sc scenario, x addrs, base int) (results []syscall.Errno, fds []i
 		if sp.udp {
 			typ = unix.SOCK_DGRAM
 		}
-		fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		fd, err := kernelSocket(fam, typ, sp.opts)
 		if err != nil {
-			return nil, fds, fmt.Errorf("socket: %w", err)
+			return nil, fds, err
 		}
 		fds = append(fds, fd)
-		for _, o := range sp.opts {
-			var lvl, opt int
-			switch o {
-			case 'r':
-				lvl, opt = unix.SOL_SOCKET, unix.SO_REUSEADDR
-			case 'p':
-				lvl, opt = unix.SOL_SOCKET, unix.SO_REUSEPORT
-			case 'o':
-				lvl, opt = unix.IPPROTO_IPV6, unix.IPV6_V6ONLY
-			case 'f':
-				lvl, opt = unix.IPPROTO_IP, unix.IP_FREEBIND
-			}
-			if err := unix.SetsockoptInt(fd, lvl, opt, 1); err != nil {
-				return nil, fds, fmt.Errorf("setsockopt %c: %w", o, err)
-			}
-		}
 		a := x.resolve(sp.addr)
 		port := int(sp.portFor(base))
-		var sa unix.Sockaddr
-		if sp.v6 {
-			sa = &unix.SockaddrInet6{Port: port, Addr: a.As16()}
-		} else {
-			sa = &unix.SockaddrInet4{Port: port, Addr: a.As4()}
-		}
-		results = append(results, errnoOf(unix.Bind(fd, sa)))
+		results = append(results, errnoOf(unix.Bind(fd, sockaddr(sp.v6 != strings.Contains(sp.opts, "x"), a, port))))
 		if sp.listen {
 			results = append(results, errnoOf(unix.Listen(fd, 16)))
 		}
 	}
 	return results, fds, nil
+}
+
+// kernelSocket opens a non-blocking socket with the options of opts
+// (sockSpec letters); with u it is created by uid 1000 (Linux records the
+// creator's uid for SO_REUSEPORT), on the calling thread only.
+func kernelSocket(fam, typ int, opts string) (int, error) {
+	if strings.Contains(opts, "u") {
+		if err := setThreadEUID(1000); err != nil {
+			return -1, err
+		}
+	}
+	fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if strings.Contains(opts, "u") {
+		if e := setThreadEUID(0); e != nil {
+			panic(e) // this thread must not go on as uid 1000
+		}
+	}
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	for _, o := range opts {
+		var lvl, opt int
+		switch o {
+		case 'r':
+			lvl, opt = unix.SOL_SOCKET, unix.SO_REUSEADDR
+		case 'p':
+			lvl, opt = unix.SOL_SOCKET, unix.SO_REUSEPORT
+		case 'o':
+			lvl, opt = unix.IPPROTO_IPV6, unix.IPV6_V6ONLY
+		case 'f':
+			lvl, opt = unix.IPPROTO_IP, unix.IP_FREEBIND
+		case 'n':
+			lvl, opt = unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT
+		default:
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, lvl, opt, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setsockopt %c: %w", o, err)
+		}
+	}
+	return fd, nil
+}
+
+// setThreadEUID sets the effective uid of the calling thread only (the raw
+// system call: Go's syscall.Setresuid changes every thread). Back to 0, the
+// thread's effective capabilities return from its permitted set.
+func setThreadEUID(uid int) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
+		return fmt.Errorf("setresuid(-1, %d, -1): %w", uid, e)
+	}
+	return nil
+}
+
+// sockaddr builds an AF_INET6 (v6) or AF_INET sockaddr for a and port.
+func sockaddr(v6 bool, a netip.Addr, port int) unix.Sockaddr {
+	if v6 {
+		return &unix.SockaddrInet6{Port: port, Addr: a.As16()}
+	}
+	return &unix.SockaddrInet4{Port: port, Addr: a.As4()}
 }
 
 func errnoOf(err error) syscall.Errno {
@@ -255,20 +336,42 @@ func engineRun(t *testing.T, sc scenario, x addrs, prefix netip.Prefix, base int
 		if sp.v6 {
 			fam = IPv6
 		}
-		o := Options{ReuseAddr: strings.Contains(sp.opts, "r"), ReusePort: strings.Contains(sp.opts, "p"),
-			V6Only: strings.Contains(sp.opts, "o"), Freebind: strings.Contains(sp.opts, "f")}
-		s, err := tab.Open(proto, fam, o, len(socks))
+		s, err := tab.Open(proto, fam, optionsOf(sp.opts), len(socks))
 		if err != nil {
 			t.Fatal(err)
 		}
 		socks = append(socks, s)
-		err = tab.Bind(s, netip.AddrPortFrom(x.resolve(sp.addr), sp.portFor(base)))
+		err = tab.Bind(s, netip.AddrPortFrom(engineAddr(sp.v6, sp.opts, x.resolve(sp.addr)), sp.portFor(base)))
 		res = append(res, engineErrno(t, err))
 		if sp.listen {
 			res = append(res, engineErrno(t, tab.Listen(s)))
 		}
 	}
 	return res, tab, socks
+}
+
+// optionsOf maps sockSpec option letters to Options.
+func optionsOf(opts string) Options {
+	o := Options{ReuseAddr: strings.Contains(opts, "r"), ReusePort: strings.Contains(opts, "p"),
+		V6Only: strings.Contains(opts, "o"), Freebind: strings.Contains(opts, "f"),
+		BindAddressNoPort: strings.Contains(opts, "n")}
+	if strings.Contains(opts, "u") {
+		o.Owner = 1000
+	}
+	return o
+}
+
+// engineAddr is the address the kernel decodes from the sockaddr that
+// kernelRun builds: with x, an IPv6 socket gets a sockaddr_in (a plain IPv4
+// address) and an IPv4 socket a sockaddr_in6 (the 16-byte form).
+func engineAddr(v6 bool, opts string, a netip.Addr) netip.Addr {
+	switch {
+	case !strings.Contains(opts, "x"):
+		return a
+	case v6:
+		return a.Unmap()
+	}
+	return netip.AddrFrom16(a.As16())
 }
 
 func engineErrno(t *testing.T, err error) syscall.Errno {
@@ -290,7 +393,7 @@ func newOracleBed(t *testing.T, hostAddr bool) (*testbed.Bed, addrs) {
 	bed := testbed.New(t, testbed.Config{HostKernelAddr: hostAddr})
 	base := bed.Prefix.Addr().As4()
 	mk := func(last byte) netip.Addr { b := base; b[3] = last; return netip.AddrFrom4(b) }
-	x := addrs{a: bed.PeerAddr, b: mk(10), n: mk(99), c: mk(255), m: netip.MustParseAddr("239.1.2.3")}
+	x := addrs{a: bed.PeerAddr, b: mk(10), n: mk(99), c: mk(255), z: mk(0), m: netip.MustParseAddr("239.1.2.3")}
 	err := bed.Do(func() error {
 		link, err := netlink.LinkByName(bed.PeerIf)
 		if err != nil {
@@ -332,6 +435,8 @@ func TestBindRulesAgainstKernel(t *testing.T) {
 			eres, _, _ := engineRun(t, sc, x, bed.Prefix, base)
 			if fmt.Sprint(eres) != fmt.Sprint(kres) {
 				t.Errorf("engine %v, kernel %v (errno per bind/listen; 0 is success)", errnos(eres), errnos(kres))
+			} else {
+				t.Logf("engine and kernel: %v", errnos(kres))
 			}
 		})
 	}
@@ -370,6 +475,11 @@ var lookupScenarios = []struct {
 	{"specific on another address: nothing", []sockSpec{U("B", "")}, "A", false},
 	{"two reuseaddr sockets on one address", []sockSpec{U("A", "r"), U("A", "r")}, "A", false},
 	{"reuseport group", []sockSpec{U("A", "p"), U("A", "p")}, "A", true},
+	{"::ffff:0.0.0.0 takes IPv4 for every address", []sockSpec{U6("m0", "")}, "B", false},
+	{"IPv4 wildcard wins over ::ffff:0.0.0.0", []sockSpec{U("0", "r"), U6("m0", "r")}, "A", false},
+	{"v4-mapped specific wins over ::ffff:0.0.0.0", []sockSpec{U6("mA", "r"), U6("m0", "r")}, "A", false},
+	{"::ffff:0.0.0.0 and dual-stack ::, the newer wins", []sockSpec{U6("::", "r"), U6("m0", "r")}, "A", false},
+	{"dual-stack :: and ::ffff:0.0.0.0, the newer wins", []sockSpec{U6("m0", "r"), U6("::", "r")}, "A", false},
 	{"nothing bound", nil, "A", false},
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,7 +35,8 @@ const (
 type State uint8
 
 // States. The table sets Closed, Listen, SynSent (TCP connect) and
-// Established (UDP connect); the engine's TCP moves the rest with SetState.
+// Established (UDP connect, TCP Accept); the engine's TCP moves the rest
+// with SetState. StateTimeWait also changes the port rules (see SetState).
 const (
 	StateClosed State = iota
 	StateListen
@@ -79,15 +79,22 @@ type Config struct {
 	BindService bool
 	// UnprivilegedPortStart is net.ipv4.ip_unprivileged_port_start: zero
 	// means Linux's 1024; a negative value makes every port unprivileged.
+	// It also bounds the ephemeral range (it replaces
+	// Ports.UnprivilegedPortStart): a range starting below it is refused,
+	// as Linux refuses it.
 	UnprivilegedPortStart int
 	// NonlocalBind is net.ipv4.ip_nonlocal_bind: Freebind for every socket.
 	NonlocalBind bool
-	// DenyWildcard makes a bind to 0.0.0.0 or :: fail instead of warning.
+	// DenyWildcard makes a bind to a wildcard address (0.0.0.0, ::, or
+	// ::ffff:0.0.0.0, the IPv4 wildcard of an IPv6 socket) fail instead of
+	// warning.
 	DenyWildcard bool
 	// Logger receives the wildcard-bind warning (nil: slog.Default()).
 	Logger *slog.Logger
 	// Ports configures the TCP and UDP port allocators (one each, the same
-	// range, reserved set and steering).
+	// range, reserved set and steering; Proto is set by the table). The
+	// range and reserved set can change at run time: SetPortRange,
+	// SetReservedPorts.
 	Ports portalloc.Config
 	// Queues fills Recv-Q/Send-Q in listings (nil: zeros).
 	Queues QueueReporter
@@ -107,14 +114,16 @@ type Socket struct {
 	endpoint any
 
 	// Guarded by Table.mu.
-	opts     Options
-	state    State
-	local    netip.AddrPort // bound or connected local address; port 0: none
-	remote   netip.AddrPort // valid when connected
-	held     bool           // the port is held in the allocator (a bind took it)
-	inBucket bool
-	tuple    flowtable.Key // arrival-order key, when connected
-	closed   bool
+	opts      Options
+	state     State
+	local     netip.AddrPort // bound or connected local address; port 0: none
+	remote    netip.AddrPort // valid when connected
+	held      bool           // the port is held in the allocator (a bind, or an accept on the listener's port)
+	bucketIdx int            // index in its port's bucket; -1: in none
+	tuple     flowtable.Key  // arrival-order key, when connected
+	hasTuple  bool           // tuple is recorded in the allocator and the exact table
+	shard     int            // the shard (worker) owning tuple, when connected
+	closed    bool
 }
 
 // ID returns the socket's table-unique id.
@@ -124,8 +133,9 @@ func (s *Socket) ID() uint64 { return s.id }
 func (s *Socket) Endpoint() any { return s.endpoint }
 
 // Table is the socket table. Control-plane methods (Open, Bind, Listen,
-// Connect, Close, SetState) serialize on one mutex and publish immutable
-// snapshots; Lookup reads them without locks or allocations.
+// Connect, Accept, SetState, ReleaseTuple, Close, SetPortRange) serialize on
+// one mutex and publish immutable snapshots; Lookup reads them without locks
+// or allocations.
 type Table struct {
 	cfg    Config
 	log    *slog.Logger
@@ -133,8 +143,12 @@ type Table struct {
 
 	mu      sync.Mutex // guards everything below and every Socket's mutable fields
 	nextID  uint64
-	buckets map[bucketKey][]*Socket
+	buckets map[bucketKey][]*Socket // every socket holding a port, by protocol and port
 	alloc   map[Proto]*portalloc.Allocator
+	// bound holds the sockets that took their port by bind (held): the only
+	// ones that can be receivers, so publish reads them and not the
+	// connections (accepted ones included) that fill the buckets.
+	bound map[*Socket]struct{}
 
 	// snap is the listener snapshot. Stored under mu by publish; loaded by
 	// Lookup without a lock (the release/acquire pair of atomic.Pointer
@@ -150,7 +164,8 @@ type bucketKey struct {
 
 // New builds a Table.
 func New(cfg Config) (*Table, error) {
-	t := &Table{cfg: cfg, log: cfg.Logger, buckets: map[bucketKey][]*Socket{}, alloc: map[Proto]*portalloc.Allocator{}}
+	t := &Table{cfg: cfg, log: cfg.Logger, buckets: map[bucketKey][]*Socket{},
+		alloc: map[Proto]*portalloc.Allocator{}, bound: map[*Socket]struct{}{}}
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -161,7 +176,10 @@ func New(cfg Config) (*Table, error) {
 		t.unpriv = cfg.UnprivilegedPortStart
 	}
 	for _, p := range []Proto{TCP, UDP} {
-		a, err := portalloc.New(cfg.Ports)
+		pc := cfg.Ports
+		pc.Proto = uint8(p)
+		pc.UnprivilegedPortStart = cfg.UnprivilegedPortStart
+		a, err := portalloc.New(pc)
 		if err != nil {
 			return nil, fmt.Errorf("socktab: %w", err)
 		}
@@ -174,9 +192,6 @@ func New(cfg Config) (*Table, error) {
 	t.snap.Store(&snapshot{m: map[listenKey]*group{}})
 	return t, nil
 }
-
-// Allocator returns the port allocator of proto.
-func (t *Table) Allocator(p Proto) *portalloc.Allocator { return t.alloc[p] }
 
 // Open creates an unbound socket. endpoint is returned by Lookup.
 func (t *Table) Open(proto Proto, family Family, opts Options, endpoint any) (*Socket, error) {
@@ -192,218 +207,45 @@ func (t *Table) Open(proto Proto, family Family, opts Options, endpoint any) (*S
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.nextID++
-	return &Socket{id: t.nextID, proto: proto, family: family, opts: opts, endpoint: endpoint}, nil
-}
-
-// owns reports whether a (IPv4 unmapped, or IPv6) is an address of the engine,
-// or one Linux lets any socket bind (multicast, broadcast).
-func (t *Table) owns(a netip.Addr) bool {
-	if a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return true
-	}
-	for _, p := range t.cfg.Addrs {
-		if p.Addr() == a {
-			return true
-		}
-		if a.Is4() && p.Addr().Is4() && p.Bits() < 31 && a == broadcast(p) {
-			return true
-		}
-	}
-	return false
-}
-
-func broadcast(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-// Bind is bind(2): it reserves addr (address and port; port 0 picks one)
-// for s, following Linux's rules. IPv6 sockets take IPv4 addresses in
-// v4-mapped form (::ffff:a.b.c.d).
-func (t *Table) Bind(s *Socket, addr netip.AddrPort) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.bind(s, addr)
-}
-
-func (t *Table) bind(s *Socket, addr netip.AddrPort) error {
-	if s.closed {
-		return s.opErr("bind", addr, syscall.EBADF, "the socket is closed")
-	}
-	a := addr.Addr()
-	if !a.IsValid() {
-		return s.opErr("bind", addr, syscall.EINVAL, "no address given")
-	}
-	port := addr.Port()
-	if s.family == IPv4 && !a.Is4() {
-		if a.Is4In6() {
-			return s.opErr("bind", addr, syscall.EAFNOSUPPORT, "an IPv4 socket takes a plain IPv4 address, not ::ffff:a.b.c.d")
-		}
-		return s.opErr("bind", addr, syscall.EAFNOSUPPORT, "an IPv4 socket cannot bind an IPv6 address; open an IPv6 socket")
-	}
-	if s.family == IPv6 && a.Is4() {
-		return s.opErr("bind", addr, syscall.EINVAL, "an IPv6 socket takes IPv4 addresses in v4-mapped form (::ffff:a.b.c.d)")
-	}
-	free := s.opts.Freebind || t.cfg.NonlocalBind
-	privErr := func() error {
-		if port != 0 && int(port) < t.unpriv && !t.cfg.BindService {
-			return s.opErr("bind", addr, syscall.EACCES, fmt.Sprintf("port %d is privileged (below %d): set Config.BindService (like CAP_NET_BIND_SERVICE) or use a higher port", port, t.unpriv))
-		}
-		return nil
-	}
-	notLocal := func() error {
-		return s.opErr("bind", addr, syscall.EADDRNOTAVAIL, "the engine does not own this address: add it to Config.Addrs, or set Options.Freebind (IP_FREEBIND)")
-	}
-	if s.family == IPv4 {
-		// __inet_bind: the address, then the privilege.
-		if !a.IsUnspecified() && !free && !t.owns(a) {
-			return notLocal()
-		}
-		if err := privErr(); err != nil {
-			return err
-		}
-	} else {
-		// __inet6_bind: the privilege, then the address.
-		if err := privErr(); err != nil {
-			return err
-		}
-		if a.Is4In6() {
-			if s.opts.V6Only {
-				return s.opErr("bind", addr, syscall.EINVAL, "an IPV6_V6ONLY socket cannot bind a v4-mapped address; clear V6Only or open an IPv4 socket")
-			}
-			if u := a.Unmap(); !u.IsUnspecified() && !free && !t.owns(u) {
-				return notLocal()
-			}
-		} else if !a.IsUnspecified() && !free && !t.owns(a) {
-			return notLocal()
-		}
-	}
-	if s.local.Port() != 0 || s.remote.IsValid() || s.local.Addr().IsValid() {
-		return s.opErr("bind", addr, syscall.EINVAL, "the socket is already bound; open a new socket to bind again")
-	}
-	wild := a.IsUnspecified()
-	if wild && t.cfg.DenyWildcard {
-		return s.opErrS("bind", addr, syscall.EACCES, "wildcard binds are disabled by Config.DenyWildcard: bind one of the engine's addresses", ErrWildcardDenied)
-	}
-	s.local = netip.AddrPortFrom(a, 0)
-	if port == 0 && s.opts.BindAddressNoPort {
-		t.warnWildcard(s, addr)
-		return nil // the port is chosen at connect
-	}
-	if port == 0 {
-		p, err := t.alloc[s.proto].PickBind(func(p uint16) bool { return !t.conflicts(s, p) })
-		if err != nil {
-			s.local = netip.AddrPort{}
-			return s.opErr("bind", addr, syscall.EADDRINUSE, "no free port in the ephemeral range: widen Config.Ports.Range or close sockets")
-		}
-		port = p
-	} else if t.conflicts(s, port) {
-		s.local = netip.AddrPort{}
-		return s.opErr("bind", addr, syscall.EADDRINUSE, "another socket holds this address and port: close it, or set SO_REUSEADDR/SO_REUSEPORT on both sockets as Linux requires")
-	}
-	s.local = netip.AddrPortFrom(a, port)
-	t.alloc[s.proto].Hold(port)
-	s.held = true
-	t.addBucket(s)
-	t.warnWildcard(s, s.local)
-	if s.proto == UDP {
-		t.publish()
-	}
-	return nil
-}
-
-func (t *Table) warnWildcard(s *Socket, addr netip.AddrPort) {
-	if addr.Addr().IsUnspecified() {
-		t.log.Warn("socktab: wildcard bind: the socket accepts traffic on every address the engine owns; bind a specific address to limit the exposure, or set Config.DenyWildcard to forbid this",
-			"net", s.netName(), "addr", addr.String(), "socket", s.id)
-	}
-}
-
-// conflicts reports whether s may not take port under Linux's rules.
-func (t *Table) conflicts(s *Socket, port uint16) bool {
-	v := s.view()
-	for _, o := range t.buckets[bucketKey{s.proto, port}] {
-		if o == s {
-			continue
-		}
-		if s.proto == TCP && tcpConflict(v, o.view()) || s.proto == UDP && udpConflict(v, o.view()) {
-			return true
-		}
-	}
-	return false
+	return &Socket{id: t.nextID, proto: proto, family: family, opts: opts, endpoint: endpoint, bucketIdx: -1}, nil
 }
 
 func (t *Table) addBucket(s *Socket) {
-	if s.inBucket {
+	if s.bucketIdx >= 0 {
 		return
 	}
 	k := bucketKey{s.proto, s.local.Port()}
+	s.bucketIdx = len(t.buckets[k])
 	t.buckets[k] = append(t.buckets[k], s)
-	s.inBucket = true
 }
 
+// delBucket removes s from its bucket in O(1) (the order of a bucket does
+// not matter: a listener's port holds every accepted connection).
 func (t *Table) delBucket(s *Socket) {
-	if !s.inBucket {
+	if s.bucketIdx < 0 {
 		return
 	}
 	k := bucketKey{s.proto, s.local.Port()}
-	b := slices.DeleteFunc(t.buckets[k], func(o *Socket) bool { return o == s })
+	b := t.buckets[k]
+	last := b[len(b)-1]
+	b[s.bucketIdx] = last
+	last.bucketIdx = s.bucketIdx
+	b[len(b)-1] = nil
+	b = b[:len(b)-1]
 	if len(b) == 0 {
 		delete(t.buckets, k)
 	} else {
 		t.buckets[k] = b
 	}
-	s.inBucket = false
+	s.bucketIdx = -1
 }
 
-// Listen is listen(2) for a TCP socket. An unbound socket is bound to the
-// wildcard address and an ephemeral port first, as Linux does. Listening
-// re-checks the bind rules: two SO_REUSEADDR sockets may share a port while
-// neither listens, but only one of them may listen (unless SO_REUSEPORT).
-func (t *Table) Listen(s *Socket) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s.closed {
-		return s.opErr("listen", s.local, syscall.EBADF, "the socket is closed")
-	}
-	if s.proto != TCP {
-		return s.opErr("listen", s.local, syscall.EOPNOTSUPP, "only TCP sockets listen; a bound UDP socket already receives")
-	}
-	if s.state == StateListen {
-		return nil
-	}
-	if s.state != StateClosed || s.remote.IsValid() {
-		return s.opErr("listen", s.local, syscall.EINVAL, "the socket is connected; open a new socket to listen")
-	}
-	if s.local.Port() == 0 {
-		a := s.local.Addr()
-		if !a.IsValid() {
-			a = netip.IPv4Unspecified()
-			if s.family == IPv6 {
-				a = netip.IPv6Unspecified()
-			}
-		}
-		s.local = netip.AddrPort{}
-		saved := s.opts.BindAddressNoPort
-		s.opts.BindAddressNoPort = false
-		err := t.bind(s, netip.AddrPortFrom(a, 0))
-		s.opts.BindAddressNoPort = saved
-		if err != nil {
-			return err
-		}
-	}
-	s.state = StateListen
-	if t.conflicts(s, s.local.Port()) {
-		s.state = StateClosed
-		return s.opErr("listen", s.local, syscall.EADDRINUSE, "another socket already listens on this address and port (SO_REUSEADDR does not share a listening port): close it, or set SO_REUSEPORT on both")
-	}
-	t.publish()
-	return nil
-}
-
-// SetState records a TCP state change made by the engine (for listings).
+// SetState records a TCP state change made by the engine. It matters for
+// listings, and for the port rules in one case: a socket in
+// StateTimeWait keeps its port (against bind and listen, as Linux's
+// TIME-WAIT sockets stay in their bind bucket) but shares it with a
+// SO_REUSEPORT socket of any owner (inet_bind_conflict skips the uid check
+// for TIME-WAIT). A listener's state is not changed.
 func (t *Table) SetState(s *Socket, st State) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -420,7 +262,9 @@ func (t *Table) Local(s *Socket) netip.AddrPort {
 	return s.local
 }
 
-// Close removes s from the table and releases its port and tuple.
+// Close removes s from the table and releases its port and tuple. Closing
+// a listener leaves the connections it accepted in the table: they hold
+// the port until they are closed, as in Linux.
 func (t *Table) Close(s *Socket) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -430,17 +274,25 @@ func (t *Table) Close(s *Socket) error {
 	wasReceiver := s.receiver()
 	s.closed = true
 	t.delBucket(s)
+	delete(t.bound, s)
 	a := t.alloc[s.proto]
 	if s.held {
 		a.Unhold(s.local.Port())
 		s.held = false
 	}
-	if s.remote.IsValid() {
-		a.Release(s.tuple)
-		t.exact.Delete(s.tuple)
-	}
+	t.dropTuple(s)
 	if wasReceiver {
 		t.publish()
 	}
 	return nil
+}
+
+// dropTuple forgets s's 4-tuple in the allocator and the exact table.
+func (t *Table) dropTuple(s *Socket) {
+	if !s.hasTuple {
+		return
+	}
+	t.alloc[s.proto].Release(s.tuple)
+	t.exact.Delete(s.tuple)
+	s.hasTuple = false
 }

@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/portalloc"
+)
+
+// kernelSocket opens a kernel socket in the peer namespace; SO_REUSEADDR
+// when reuse.
+func kernelSocket(t *testing.T, bed *testbed.Bed, typ int, reuse bool) int {
+	t.Helper()
+	var fd int
+	if err := bed.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+		if err == nil && reuse {
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// kernelListen binds fd to port on every address and listens.
+func kernelListen(fd int, port int) error {
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port}); err != nil {
+		return err
+	}
+	return unix.Listen(fd, 16)
+}
+
+// TestAcceptedConnectionsHoldThePort compares with the kernel what an
+// accepted connection does to its port once its listener is gone: a new
+// listener without SO_REUSEADDR gets EADDRINUSE while the connection, or
+// its TIME-WAIT, lives; with SO_REUSEADDR on the old listener and the new
+// one, the new listener succeeds (the connection copied the flag).
+func TestAcceptedConnectionsHoldThePort(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{})
+	peerResolve(t, bed)
+
+	// scenario runs one case on both stacks: listen (reuse), accept one
+	// connection, close the listener, optionally end the connection with
+	// the server closing first (TIME-WAIT on the server), listen again
+	// (reuse2).
+	scenario := func(port int, reuse, reuse2, timeWait bool) (kernel, engine error) {
+		// Kernel: server and client both in the peer namespace.
+		ln := kernelSocket(t, bed, unix.SOCK_STREAM, reuse)
+		if err := kernelListen(ln, port); err != nil {
+			t.Fatal(err)
+		}
+		cl := kernelSocket(t, bed, unix.SOCK_STREAM, false)
+		if err := unix.Connect(cl, &unix.SockaddrInet4{Addr: bed.PeerAddr.As4(), Port: port}); err != nil {
+			t.Fatal(err)
+		}
+		conn, _, err := unix.Accept(ln)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(ln)
+		if timeWait {
+			unix.Close(conn) // the server closes first: its side goes to TIME-WAIT
+			unix.Close(cl)
+			time.Sleep(50 * time.Millisecond)
+		} else {
+			defer unix.Close(conn)
+		}
+		ln2 := kernelSocket(t, bed, unix.SOCK_STREAM, reuse2)
+		kernel = kernelListen(ln2, port)
+
+		// Engine: the same, the peer kernel as the client.
+		eln, err := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), TCPListenConfig{SocketOptions: SocketOptions{ReuseAddr: reuse}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := peerDialTCP(t, bed, netip.AddrPortFrom(bed.EngineAddr, uint16(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ec, err := eln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		eln.Close()
+		if timeWait {
+			// The engine closes first and the peer only once the
+			// engine's FIN is acknowledged, so the engine's side ends
+			// in TIME-WAIT.
+			lport := netip.AddrPortFrom(bed.EngineAddr, uint16(port))
+			ec.Close()
+			waitFor(t, "the engine's side in FIN-WAIT-2", func() bool { return tcpState(eng, lport) == socktab.StateFinWait2 })
+			pc.Close()
+			waitFor(t, "the engine's side in TIME-WAIT", func() bool { return tcpState(eng, lport) == socktab.StateTimeWait })
+		} else {
+			defer ec.Close()
+		}
+		eln2, engine := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), TCPListenConfig{SocketOptions: SocketOptions{ReuseAddr: reuse2}})
+		if engine == nil {
+			eln2.Close()
+		}
+		return kernel, engine
+	}
+	cases := []struct {
+		name                    string
+		reuse, reuse2, timeWait bool
+		want                    syscall.Errno
+	}{
+		{"accepted, no SO_REUSEADDR", false, false, false, syscall.EADDRINUSE},
+		{"accepted, SO_REUSEADDR on the new listener only", false, true, false, syscall.EADDRINUSE},
+		{"accepted, SO_REUSEADDR on both", true, true, false, 0},
+		{"TIME-WAIT, no SO_REUSEADDR", false, false, true, syscall.EADDRINUSE},
+		{"TIME-WAIT, SO_REUSEADDR on both", true, true, true, 0},
+	}
+	for i, tc := range cases {
+		kerr, eerr := scenario(7900+i, tc.reuse, tc.reuse2, tc.timeWait)
+		for who, err := range map[string]error{"kernel": kerr, "engine": eerr} {
+			if (tc.want == 0) != (err == nil) || tc.want != 0 && !errors.Is(err, tc.want) {
+				t.Errorf("%s: %s gives %v, want %v", tc.name, who, err, tc.want)
+			}
+		}
+	}
+}
+
+// tcpState returns the state of the engine's connection on local (the
+// first one listed), or StateClosed.
+func tcpState(eng *Engine, local netip.AddrPort) socktab.State {
+	for _, e := range eng.Sockets(socktab.TCP) {
+		if e.Local == local && e.Peer.IsValid() {
+			return e.State
+		}
+	}
+	return socktab.StateClosed
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEphemeralPortsAgainstKernel: with the same small range (an odd first
+// port), the engine on two workers and the kernel choose TCP connect ports
+// the same way (even offsets from the first port before odd ones), use the
+// whole range toward one peer (the engine tries every worker's share), and
+// fail the same way when it is used up: TCP EADDRNOTAVAIL, UDP EAGAIN. A
+// range changed at run time applies to the next connect.
+func TestEphemeralPortsAgainstKernel(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{Queues: 2})
+	const first, last = 40001, 40008
+	eng := startEngine(t, bed, Config{Queues: 2, Ports: portalloc.Range{First: first, Last: last}})
+	echoTCP(t, eng, ":7950", TCPListenConfig{})
+	peerEchoTCP(t, bed, 7951)
+	peerResolve(t, bed)
+	if out, err := bed.Command(t.Context(), "sysctl", "-qw", fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d", first, last)).CombinedOutput(); err != nil {
+		t.Fatalf("peer port range: %v\n%s", err, out)
+	}
+
+	// TCP: the kernel dials the engine, the engine dials the kernel.
+	var kports, eports []int
+	var kerr, eerr error
+	for range last - first + 2 {
+		fd := kernelSocket(t, bed, unix.SOCK_STREAM, false)
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 7950}); err != nil {
+			kerr = err
+			break
+		}
+		sa, _ := unix.Getsockname(fd)
+		kports = append(kports, sa.(*unix.SockaddrInet4).Port)
+	}
+	var conns []*TCPConn
+	for range last - first + 2 {
+		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7951)))
+		if err != nil {
+			eerr = err
+			break
+		}
+		conns = append(conns, c)
+		eports = append(eports, int(c.LocalAddr().(*net.TCPAddr).Port))
+	}
+	for _, ports := range [][]int{kports, eports} {
+		if len(ports) != last-first+1 {
+			t.Fatalf("TCP connects before exhaustion: kernel %v, engine %v: want %d each", kports, eports, last-first+1)
+		}
+		for i, p := range ports[:len(ports)/2] {
+			if (p-first)%2 != 0 {
+				t.Errorf("connect %d took port %d (odd offset from %d) before the even ones: kernel %v, engine %v", i, p, first, kports, eports)
+			}
+		}
+	}
+	if !errors.Is(kerr, syscall.EADDRNOTAVAIL) || !errors.Is(eerr, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("TCP connect with the range used up: kernel %v, engine %v; want EADDRNOTAVAIL", kerr, eerr)
+	}
+
+	// UDP: connect needs a port; with the range used up, EAGAIN.
+	kerr, eerr = nil, nil
+	var uconns []*UDPConn
+	for range last - first + 2 {
+		fd := kernelSocket(t, bed, unix.SOCK_DGRAM, false)
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 9}); err != nil {
+			kerr = err
+			break
+		}
+	}
+	for range last - first + 2 {
+		c, err := eng.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 9)))
+		if err != nil {
+			eerr = err
+			break
+		}
+		uconns = append(uconns, c)
+	}
+	if len(uconns) != last-first+1 || !errors.Is(kerr, syscall.EAGAIN) || !errors.Is(eerr, syscall.EAGAIN) {
+		t.Fatalf("UDP connects: engine %d then %v, kernel %v; want %d then EAGAIN from both", len(uconns), eerr, kerr, last-first+1)
+	}
+
+	// A new range at run time: the next connect takes a port from it,
+	// and connections on the old ports keep working.
+	if err := eng.SetPortRange(portalloc.Range{First: 500, Last: 600}); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("SetPortRange(500-600): %v, want EINVAL", err)
+	}
+	if err := eng.SetPortRange(portalloc.Range{First: 50000, Last: 50003}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7951)))
+	if err != nil {
+		t.Fatalf("connect after the range changed: %v", err)
+	}
+	if p := c.LocalAddr().(*net.TCPAddr).Port; p < 50000 || p > 50003 {
+		t.Fatalf("connect after the range changed took port %d", p)
+	}
+	roundTrips(t, c)
+	roundTrips(t, conns[0])
+	sort.Ints(eports)
+	t.Logf("kernel ports %v, engine ports %v", kports, eports)
+	for _, c := range uconns {
+		c.Close()
+	}
+
+}

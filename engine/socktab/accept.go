@@ -1,0 +1,95 @@
+package socktab
+
+import (
+	"net/netip"
+	"syscall"
+
+	"github.com/xdpengine/engine/flowtable"
+)
+
+// Accept registers a connection that the TCP listener ln accepted (Linux
+// creates the child socket when the handshake completes). k is its
+// arrival-order key: Src the peer, Dst the local address and ln's port.
+//
+// The child is what Linux's is: it shares the listener's port (the bind
+// bucket) and copies its options (SO_REUSEADDR, SO_REUSEPORT and its Owner,
+// V6Only), so the port stays taken while it lives, also after ln is
+// closed: a new bind or listen on that address and port gets EADDRINUSE
+// unless both sockets set SO_REUSEADDR (the child never listens) or
+// SO_REUSEPORT with the same owner. It is ESTABLISHED; SetState moves it
+// on, and StateTimeWait relaxes the SO_REUSEPORT owner check. Lookup finds
+// it by exact 5-tuple. Close it when the connection is gone (after
+// TIME-WAIT); ReleaseTuple lets a new connection take its tuple earlier.
+//
+// Errors: ln closed, not listening, or not taking k (EINVAL); the 5-tuple
+// already registered (EADDRINUSE: close the old connection, e.g. a
+// TIME-WAIT being reused, first).
+func (t *Table) Accept(ln *Socket, k flowtable.Key, endpoint any) (*Socket, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	local, remote := k.DstAddrPort(), k.SrcAddrPort()
+	switch {
+	case ln.closed || ln.proto != TCP || ln.state != StateListen:
+		return nil, ln.opErr("accept", local, syscall.EINVAL, "not a listening TCP socket: a connection is accepted by an open listener")
+	case Proto(k.Proto) != TCP || local.Port() != ln.local.Port() || !ln.takes(local.Addr()):
+		return nil, ln.opErr("accept", local, syscall.EINVAL, "the connection's local address and port are not the listener's")
+	}
+	la, ra := local.Addr(), remote.Addr()
+	if ln.family == IPv6 && la.Is4() {
+		la, ra = netip.AddrFrom16(la.As16()), netip.AddrFrom16(ra.As16())
+	}
+	t.nextID++
+	c := &Socket{
+		id: t.nextID, proto: TCP, family: ln.family, endpoint: endpoint, bucketIdx: -1,
+		opts: ln.opts, state: StateEstablished,
+		local: netip.AddrPortFrom(la, local.Port()), remote: netip.AddrPortFrom(ra, remote.Port()),
+		tuple: k,
+	}
+	a := t.alloc[TCP]
+	sh, err := a.Reserve(k)
+	if err != nil {
+		return nil, c.opErr("accept", c.local, syscall.EADDRINUSE, "this connection's 5-tuple is already in the table: close the old socket (a TIME-WAIT being reused) first")
+	}
+	c.shard, c.hasTuple = sh, true
+	a.Hold(local.Port()) // automatic connects skip the port, as they skip a bind bucket
+	c.held = true
+	t.addBucket(c)
+	t.exact.Put(k, c)
+	return c, nil
+}
+
+// takes reports whether listener ln receives traffic to the local address
+// a (an unmapped IPv4 address, or IPv6).
+func (s *Socket) takes(a netip.Addr) bool {
+	l := s.local.Addr()
+	if s.family == IPv4 {
+		return a.Is4() && (l.IsUnspecified() || l == a)
+	}
+	if a.Is4() {
+		return !s.opts.V6Only && (l == netip.IPv6Unspecified() || l == v4MappedAny || l.Unmap() == a)
+	}
+	return l == netip.IPv6Unspecified() || l == a
+}
+
+// ReleaseTuple lets a new connection take s's 5-tuple while s lingers in
+// TIME-WAIT (Linux's tcp_tw_reuse): the allocator and the exact table
+// forget the tuple, but s keeps its port against bind and listen until
+// Close. Lookup no longer returns s. Connections only; otherwise a no-op.
+func (t *Table) ReleaseTuple(s *Socket) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.closed {
+		t.dropTuple(s)
+	}
+}
+
+// Shard returns the shard (worker) that owns s's connection, -1 when s is
+// not connected.
+func (t *Table) Shard(s *Socket) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !s.remote.IsValid() || s.closed {
+		return -1
+	}
+	return s.shard
+}
