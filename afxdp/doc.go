@@ -53,14 +53,45 @@
 // AttachProgram loads a program (written in cilium/ebpf asm, so building
 // needs no clang) that redirects to the XSKMAP entry of the receiving queue
 // only the engine's traffic: IPv4 packets whose destination is in the
-// owned-address map and ARP packets whose target is, untagged or with one
-// 802.1Q tag. Everything else gets XDP_PASS, so the host keeps using the
-// interface. It attaches through a BPF link (the kernel detaches it when the
+// owned-address map, ARP packets whose target is, and UDP datagrams to a
+// multicast group in the group map, untagged or with one 802.1Q tag.
+// Everything else gets XDP_PASS, so the host keeps using the interface. It attaches through a BPF link (the kernel detaches it when the
 // process dies) in native mode, falling back to generic mode (Program.Mode
 // says which). An engine program (by name, ProgramName) left by an earlier
 // run, through netlink or a pinned link, is replaced; DetachStale removes
 // one (engine detach -i IF). CloseOnSignal closes sockets and program on
 // SIGINT/SIGTERM.
+//
+// # Multicast
+//
+// Program.AddGroup puts an IPv4 multicast group in the program's group map
+// (ProgramConfig.MaxGroups, 1024): UDP datagrams to it, from any source,
+// untagged or with one 802.1Q tag, fragments included, go to the socket of
+// the receiving queue; the engine filters sources per socket itself. The
+// group's MAC address is added to the interface (PACKET_ADD_MEMBERSHIP on
+// an AF_PACKET socket the program holds), since a NIC drops multicast it
+// was not told about before XDP runs; the kernel counts it per address and
+// drops it when the program is closed or the process dies. RemoveGroup
+// gives the group back. While the engine has a group, the host kernel
+// does not receive UDP to it on this interface, even for its own sockets:
+// an XDP program can pass a frame or redirect it, not both. Link-local
+// groups (224.0.0.0/24: mDNS, ...) are best left to the host.
+//
+// IGMP is never redirected. The host kernel keeps its own memberships on
+// the interface and must hear the queries for them, and XDP cannot copy a
+// frame to both. The options were: pass IGMP and let the engine read a
+// copy through an AF_PACKET socket; redirect queries only while the host
+// has no membership (racy: the host joins 224.0.0.251 and others on its
+// own, and would miss queries); or redirect them and have the engine
+// answer for the host too (the engine would have to track the kernel's
+// memberships and speak for them). The first keeps the host exactly as it
+// was and costs the engine one socket reading a few messages a minute, so
+// that is what this package does: the program passes every IGMP message,
+// to any group, and IGMPTap (OpenIGMPTap) receives a copy of the queries
+// and IGMPv1/v2 reports the interface receives, selected by a classic BPF
+// filter attached before the socket is bound, without the frames the host
+// sends. The host kernel and the engine then answer each for their own
+// groups, from their own addresses, as two hosts on the link would.
 //
 // # Queues
 //
@@ -72,6 +103,6 @@
 //
 // Errors wrap an exported sentinel (ErrPermission, ErrNoInterface,
 // ErrQueueRange, ErrZeroCopyUnsupported, ErrMemlock, ErrNoHugePages,
-// ErrNotSupported, ErrConfig) and the kernel's errno, so both
+// ErrNotSupported, ErrConfig, ErrTooManyGroups) and the kernel's errno, so both
 // errors.Is(err, afxdp.ErrPermission) and errors.Is(err, unix.EPERM) work.
 package afxdp

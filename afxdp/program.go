@@ -62,17 +62,20 @@ type ProgramConfig struct {
 	Queues int
 	// MaxAddrs bounds the owned-address table (default 256).
 	MaxAddrs int
+	// MaxGroups bounds the joined multicast group table (default 1024).
+	MaxGroups int
 	// Addrs are the IPv4 addresses the engine owns from the start.
 	Addrs []netip.Addr
 }
 
 // Program is the engine's XDP program attached to one interface, with its
-// maps: the XSKMAP (queue -> socket) and the owned IPv4 addresses. The
-// program redirects to the socket of the receiving queue
-// (ctx->rx_queue_index) only IPv4 packets to an owned address and ARP
-// packets whose target is one, with or without one 802.1Q tag; everything
-// else, and traffic for a queue without a socket, goes to the kernel
-// (XDP_PASS), so the engine can share an interface with the host.
+// maps: the XSKMAP (queue -> socket), the owned IPv4 addresses and the
+// joined IPv4 multicast groups. The program redirects to the socket of the
+// receiving queue (ctx->rx_queue_index) only IPv4 packets to an owned
+// address, ARP packets whose target is one, and UDP datagrams to a joined
+// group, with or without one 802.1Q tag; everything else (IGMP included),
+// and traffic for a queue without a socket, goes to the kernel (XDP_PASS),
+// so the engine can share an interface with the host.
 type Program struct {
 	mu       sync.Mutex
 	ifindex  int
@@ -80,6 +83,9 @@ type Program struct {
 	prog     *ebpf.Program
 	xsks     *ebpf.Map
 	addrs    *ebpf.Map
+	groups   *ebpf.Map
+	joined   map[netip.Addr]bool // the groups in the map (guarded by mu)
+	mcfd     int                 // AF_PACKET socket holding the groups' link-layer memberships; -1: none yet
 	lnk      link.Link
 	replaced []StaleProgram
 	closed   bool
@@ -116,14 +122,17 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 	if cfg.MaxAddrs == 0 {
 		cfg.MaxAddrs = 256
 	}
-	if cfg.Queues < 1 || cfg.MaxAddrs < 1 {
-		return nil, fmt.Errorf("%w: %d queues, %d addresses", ErrConfig, cfg.Queues, cfg.MaxAddrs)
+	if cfg.MaxGroups == 0 {
+		cfg.MaxGroups = 1024
+	}
+	if cfg.Queues < 1 || cfg.MaxAddrs < 1 || cfg.MaxGroups < 1 {
+		return nil, fmt.Errorf("%w: %d queues, %d addresses, %d groups", ErrConfig, cfg.Queues, cfg.MaxAddrs, cfg.MaxGroups)
 	}
 	// A no-op where BPF memory is charged to the memory cgroup (5.11+,
 	// including 6.18); on older kernels it lifts RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 
-	p := &Program{ifindex: ifi.Index}
+	p := &Program{ifindex: ifi.Index, joined: map[netip.Addr]bool{}, mcfd: -1}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -137,8 +146,15 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxAddrs)}); err != nil {
 		return nil, bpfErr("create address map", err)
 	}
+	if p.groups, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_groups", Type: ebpf.Hash,
+		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxGroups)}); err != nil {
+		return nil, bpfErr("create group map", err)
+	}
 	insns := programInsns()
 	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
+		return nil, err
+	}
+	if err := insns.AssociateMap("engine_groups", p.groups); err != nil {
 		return nil, err
 	}
 	if err := insns.AssociateMap("engine_xsks", p.xsks); err != nil {
@@ -306,10 +322,13 @@ func (p *Program) Close() error {
 	if p.prog != nil {
 		errs = append(errs, p.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{p.xsks, p.addrs} {
+	for _, m := range []*ebpf.Map{p.xsks, p.addrs, p.groups} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
+	}
+	if p.mcfd >= 0 {
+		errs = append(errs, unix.Close(p.mcfd)) // the kernel drops its memberships
 	}
 	return errors.Join(errs...)
 }
@@ -325,7 +344,9 @@ func be16(v uint16) int32 {
 // programInsns is the steering program. Registers: r6 = ctx, r2 = data,
 // r3 = data_end, r5 = the loaded field. Every packet access is preceded by
 // a bounds check against data_end, at constant offsets (one code path per
-// VLAN depth), which is what the verifier accepts.
+// VLAN depth), which is what the verifier accepts. An IPv4 destination in
+// 224.0.0.0/4 is looked up in the group map, and only for UDP: IGMP and
+// every other protocol to a group stay the host's.
 func programInsns() asm.Instructions {
 	const xdpPass = 2
 	insns := asm.Instructions{
@@ -354,11 +375,19 @@ func programInsns() asm.Instructions {
 		asm.Add.Imm(asm.R2, -4),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
-		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_xsks"),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_xsks").WithSymbol("redirect"),
 		asm.LoadMem(asm.R2, asm.R6, 16, asm.Word), // ctx->rx_queue_index
 		asm.Mov.Imm(asm.R3, xdpPass),              // no socket on that queue: XDP_PASS
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
+		// r5 holds a multicast destination of a UDP datagram.
+		asm.StoreMem(asm.RFP, -4, asm.R5, asm.Word).WithSymbol("mlookup"),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_groups"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.Ja.Label("redirect"),
 		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
 		asm.Return(),
 	)
@@ -375,7 +404,12 @@ func l3(off int32, sfx string) asm.Instructions {
 		asm.Add.Imm(asm.R4, off+20),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, int16(off+16), asm.Word), // daddr
-		asm.Ja.Label("lookup"),
+		asm.LoadMem(asm.R4, asm.R2, int16(off+16), asm.Byte), // its first octet
+		asm.And.Imm(asm.R4, 0xf0),
+		asm.JNE.Imm(asm.R4, 0xe0, "lookup"),                 // unicast: the owned addresses
+		asm.LoadMem(asm.R4, asm.R2, int16(off+9), asm.Byte), // multicast: protocol
+		asm.JEq.Imm(asm.R4, 17, "mlookup"),                  // UDP: the joined groups
+		asm.Ja.Label("pass"),
 		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("arp" + sfx),
 		asm.Add.Imm(asm.R4, off+28),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),

@@ -1,15 +1,16 @@
 // Package header holds typed, zero-copy views over the wire formats the
 // engine's workers parse on every packet: Ethernet (with 802.1Q and 802.1ad
 // QinQ tags), ARP for Ethernet/IPv4, IPv4, ICMPv4, UDP and TCP with its
-// options; and the Internet checksum with its incremental update and the
-// pseudo-header sums of UDP and TCP.
+// options, IGMP (v1/v2 messages, v3 queries and reports); and the Internet
+// checksum with its incremental update and the pseudo-header sums of UDP
+// and TCP.
 //
 // # Two forms per protocol
 //
-// A view (Ethernet, ARP, IPv4, ICMPv4, UDP, TCP) is a byte slice over the
-// frame; its getters read and its setters write the frame in place. A fields
-// struct (EthernetFields, ARPFields, IPv4Fields, ...) is a plain value to
-// parse into and build from: its Parse method fills a caller-owned struct,
+// A view (Ethernet, ARP, IPv4, ICMPv4, UDP, TCP, IGMP) is a byte slice over
+// the frame; its getters read and its setters write the frame in place. A
+// fields struct (EthernetFields, ARPFields, IPv4Fields, ...) is a plain value
+// to parse into and build from: its Parse method fills a caller-owned struct,
 // its Len method gives the encoded length and its Put method writes the
 // header into a caller buffer.
 //
@@ -17,7 +18,7 @@
 //
 // Untrusted bytes are validated once, by a checked constructor
 // (ParseEthernet, ParseARP, ParseIPv4, ParseIPv4Quoted, ParseICMPv4,
-// ParseUDP, ParseTCP) or by a Fields.Parse method. Each returns one of the
+// ParseUDP, ParseTCP, ParseIGMP) or by a Fields.Parse method. Each returns one of the
 // package's sentinel errors (ErrTruncated, ErrBadVersion, ErrBadIHL,
 // ErrBadTotalLength, ...), never a wrapped or allocated error, so a worker
 // can count drops per cause with a switch on the error and no allocation.
@@ -32,7 +33,20 @@
 // Nothing in this package allocates. Addresses cross the API as netip.Addr
 // (an IPv4 netip.Addr needs no allocation) with raw [4]byte accessors
 // (Src4, Dst4, ...) for the hot path. Slices in a fields struct filled by
-// Parse (IPv4Fields.Options, ICMPv4Fields.Payload) alias the parsed bytes.
+// Parse (IPv4Fields.Options, ICMPv4Fields.Payload) alias the parsed bytes;
+// the IGMP fields' source lists and records are appended into the slices'
+// existing capacity, so a reused struct parses without allocating.
+//
+// # IGMP
+//
+// IGMP is one view over every version (RFC 1112, 2236, 3376): ParseIGMP
+// checks the checksum and, by type, that a v3 query's sources and a v3
+// report's group records fit; a query's version comes from its length and
+// code (RFC 3376 7.1), and one of 9 to 11 bytes is refused
+// (ErrBadIGMPQueryLength). IGMPv3Records walks a report's records without
+// allocating. IGMPv3DecodeCode and IGMPv3EncodeCode convert the Max Resp
+// Code and QQIC floating-point form; MulticastMAC maps a group to its
+// Ethernet address and IPv4OptionRouterAlert is the option IGMP carries.
 //
 // # Checksums
 //
