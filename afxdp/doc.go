@@ -53,14 +53,15 @@
 // AttachProgram loads a program (written in cilium/ebpf asm, so building
 // needs no clang) that redirects to the XSKMAP entry of the receiving queue
 // only the engine's traffic: IPv4 packets whose destination is in the
-// owned-address map, ARP packets whose target is, and UDP datagrams to a
-// multicast group in the group map, untagged or with one 802.1Q tag.
-// Everything else gets XDP_PASS, so the host keeps using the interface. It attaches through a BPF link (the kernel detaches it when the
-// process dies) in native mode, falling back to generic mode (Program.Mode
-// says which). An engine program (by name, ProgramName) left by an earlier
-// run, through netlink or a pinned link, is replaced; DetachStale removes
-// one (engine detach -i IF). CloseOnSignal closes sockets and program on
-// SIGINT/SIGTERM.
+// owned-address map, ARP packets whose target is, UDP datagrams to a
+// multicast group in the group map, and UDP broadcasts to a broadcast port
+// (below), untagged or with one 802.1Q tag. Everything else gets
+// XDP_PASS, so the host keeps using the interface. It attaches through a
+// BPF link (the kernel detaches it when the process dies) in native mode,
+// falling back to generic mode (Program.Mode says which). An engine
+// program (by name, ProgramName) left by an earlier run, through netlink
+// or a pinned link, is replaced; DetachStale removes one (engine detach -i
+// IF). CloseOnSignal closes sockets and program on SIGINT/SIGTERM.
 //
 // # Multicast
 //
@@ -92,6 +93,25 @@
 // filter attached before the socket is bound, without the frames the host
 // sends. The host kernel and the engine then answer each for their own
 // groups, from their own addresses, as two hosts on the link would.
+//
+// # Broadcast
+//
+// A UDP broadcast goes to the engine only on the ports it registered
+// (Program.AddBroadcastPort): a datagram to 255.255.255.255, or to a
+// directed broadcast address registered with AddBroadcastAddr
+// (ProgramConfig.Broadcasts; DirectedBroadcast computes it from an owned
+// prefix), whose destination port has its bit in the port map (one array
+// entry, a bit per port: it never fills up). Every other broadcast stays
+// the host's: DHCP, NetBIOS and the like keep working for the host unless
+// the engine registers their port, and then the host no longer gets them
+// on this interface (XDP cannot copy a frame). Registrations are counted
+// by the Program, so each engine socket that may receive broadcasts (UDP
+// bound to the wildcard or to a broadcast address) adds its port when it
+// binds and removes it when it closes. A fragmented broadcast stays with
+// the host (a later fragment carries no port), and so do ARP for a
+// directed broadcast address and anything but UDP to one. Directed
+// broadcast addresses share the owned-address map (its value says which
+// kind; an address of both kinds is owned).
 //
 // # Queues
 //

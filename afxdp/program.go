@@ -66,16 +66,23 @@ type ProgramConfig struct {
 	MaxGroups int
 	// Addrs are the IPv4 addresses the engine owns from the start.
 	Addrs []netip.Addr
+	// Broadcasts are the directed broadcast addresses of the engine's
+	// subnets (DirectedBroadcast) from the start; see AddBroadcastAddr.
+	// They share the owned-address table's bound.
+	Broadcasts []netip.Addr
 }
 
 // Program is the engine's XDP program attached to one interface, with its
-// maps: the XSKMAP (queue -> socket), the owned IPv4 addresses and the
-// joined IPv4 multicast groups. The program redirects to the socket of the
-// receiving queue (ctx->rx_queue_index) only IPv4 packets to an owned
-// address, ARP packets whose target is one, and UDP datagrams to a joined
-// group, with or without one 802.1Q tag; everything else (IGMP included),
-// and traffic for a queue without a socket, goes to the kernel (XDP_PASS),
-// so the engine can share an interface with the host.
+// maps: the XSKMAP (queue -> socket), the owned IPv4 addresses (and the
+// directed broadcast ones), the joined IPv4 multicast groups and the
+// broadcast ports. The program redirects to the socket of the receiving
+// queue (ctx->rx_queue_index) only IPv4 packets to an owned address, ARP
+// packets whose target is one, UDP datagrams to a joined group, and
+// unfragmented UDP broadcasts (to 255.255.255.255 or a registered directed
+// broadcast address) whose destination port is registered, with or
+// without one 802.1Q tag; everything else (IGMP and other broadcasts
+// included), and traffic for a queue without a socket, goes to the kernel
+// (XDP_PASS), so the engine can share an interface with the host.
 type Program struct {
 	mu       sync.Mutex
 	ifindex  int
@@ -84,8 +91,12 @@ type Program struct {
 	xsks     *ebpf.Map
 	addrs    *ebpf.Map
 	groups   *ebpf.Map
-	joined   map[netip.Addr]bool // the groups in the map (guarded by mu)
-	mcfd     int                 // AF_PACKET socket holding the groups' link-layer memberships; -1: none yet
+	bports   *ebpf.Map
+	kinds    map[[4]byte]uint32   // address map values: addrOwned | addrBroadcast (guarded by mu)
+	portRefs map[uint16]int       // broadcast port registrations (guarded by mu)
+	bitmap   [portBitmapSize]byte // the bports value (guarded by mu)
+	joined   map[netip.Addr]bool  // the groups in the map (guarded by mu)
+	mcfd     int                  // AF_PACKET socket holding the groups' link-layer memberships; -1: none yet
 	lnk      link.Link
 	replaced []StaleProgram
 	closed   bool
@@ -132,7 +143,8 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 	// including 6.18); on older kernels it lifts RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
 
-	p := &Program{ifindex: ifi.Index, joined: map[netip.Addr]bool{}, mcfd: -1}
+	p := &Program{ifindex: ifi.Index, joined: map[netip.Addr]bool{}, mcfd: -1,
+		kinds: map[[4]byte]uint32{}, portRefs: map[uint16]int{}}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -150,6 +162,10 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxGroups)}); err != nil {
 		return nil, bpfErr("create group map", err)
 	}
+	if p.bports, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_bports", Type: ebpf.Array,
+		KeySize: 4, ValueSize: portBitmapSize, MaxEntries: 1}); err != nil {
+		return nil, bpfErr("create broadcast port map", err)
+	}
 	insns := programInsns()
 	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
 		return nil, err
@@ -160,12 +176,20 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 	if err := insns.AssociateMap("engine_xsks", p.xsks); err != nil {
 		return nil, err
 	}
+	if err := insns.AssociateMap("engine_bports", p.bports); err != nil {
+		return nil, err
+	}
 	if p.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{Name: ProgramName, Type: ebpf.XDP,
 		License: "Dual BSD/GPL", Instructions: insns}); err != nil {
 		return nil, bpfErr("load XDP program", err)
 	}
 	for _, a := range cfg.Addrs {
 		if err := p.AddAddr(a); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range cfg.Broadcasts {
+		if err := p.AddBroadcastAddr(a); err != nil {
 			return nil, err
 		}
 	}
@@ -290,10 +314,7 @@ func (p *Program) AddAddr(a netip.Addr) error {
 	if !a.Is4() {
 		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
 	}
-	if err := p.addrs.Put(a.As4(), uint32(1)); err != nil {
-		return bpfErr("add address "+a.String(), err)
-	}
-	return nil
+	return p.setKind(a, addrOwned, true, "add address ")
 }
 
 // RemoveAddr gives an address back to the kernel.
@@ -301,8 +322,45 @@ func (p *Program) RemoveAddr(a netip.Addr) error {
 	if !a.Is4() {
 		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
 	}
-	if err := p.addrs.Delete(a.As4()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return bpfErr("remove address "+a.String(), err)
+	return p.setKind(a, addrOwned, false, "remove address ")
+}
+
+// Values of the address map: an owned address (everything to it is the
+// engine's) and a directed broadcast address (UDP to a broadcast port is).
+// An address that is both is owned.
+const (
+	addrOwned     = 1
+	addrBroadcast = 2
+)
+
+// setKind sets or clears one kind of a in the address map, which holds the
+// union of the kinds (no entry for none).
+func (p *Program) setKind(a netip.Addr, kind uint32, on bool, what string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	k := a.As4()
+	v := p.kinds[k] &^ kind
+	if on {
+		v |= kind
+	}
+	var err error
+	if v == 0 {
+		if err = p.addrs.Delete(k); errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = nil
+		}
+	} else {
+		err = p.addrs.Put(k, v)
+	}
+	if err != nil {
+		return bpfErr(what+a.String(), err)
+	}
+	if v == 0 {
+		delete(p.kinds, k)
+	} else {
+		p.kinds[k] = v
 	}
 	return nil
 }
@@ -322,7 +380,7 @@ func (p *Program) Close() error {
 	if p.prog != nil {
 		errs = append(errs, p.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{p.xsks, p.addrs, p.groups} {
+	for _, m := range []*ebpf.Map{p.xsks, p.addrs, p.groups, p.bports} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -342,13 +400,16 @@ func be16(v uint16) int32 {
 }
 
 // programInsns is the steering program. Registers: r6 = ctx, r2 = data,
-// r3 = data_end, r5 = the loaded field. Every packet access is preceded by
-// a bounds check against data_end, at constant offsets (one code path per
-// VLAN depth), which is what the verifier accepts. An IPv4 destination in
-// 224.0.0.0/4 is looked up in the group map, and only for UDP: IGMP and
-// every other protocol to a group stay the host's.
+// r3 = data_end, r5 = the loaded field, r7 = the offset of the IPv4 header
+// (0 for ARP), which survives the helper calls. Every packet access is
+// preceded by a bounds check against data_end, at constant offsets (one
+// code path per VLAN depth) or from a pointer the check was made on, which
+// is what the verifier accepts. An IPv4 destination in 224.0.0.0/4 is
+// looked up in the group map, and only for UDP: IGMP and every other
+// protocol to a group stay the host's. 255.255.255.255, and an address
+// whose value in the address map is addrBroadcast, go to the broadcast
+// port check (broadcastInsns).
 func programInsns() asm.Instructions {
-	const xdpPass = 2
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // ctx->data
@@ -375,6 +436,8 @@ func programInsns() asm.Instructions {
 		asm.Add.Imm(asm.R2, -4),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, addrBroadcast, "dbcast"),
 		asm.LoadMapPtr(asm.R1, 0).WithReference("engine_xsks").WithSymbol("redirect"),
 		asm.LoadMem(asm.R2, asm.R6, 16, asm.Word), // ctx->rx_queue_index
 		asm.Mov.Imm(asm.R3, xdpPass),              // no socket on that queue: XDP_PASS
@@ -388,11 +451,17 @@ func programInsns() asm.Instructions {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
 		asm.Ja.Label("redirect"),
+		// A directed broadcast address: ARP for it is the host's.
+		asm.JEq.Imm(asm.R7, 0, "pass").WithSymbol("dbcast"),
+	)
+	insns = append(insns, broadcastInsns()...)
+	return append(insns,
 		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
 		asm.Return(),
 	)
-	return insns
 }
+
+const xdpPass = 2
 
 // l3 checks an IPv4 or ARP header at off and loads the address to look up.
 func l3(off int32, sfx string) asm.Instructions {
@@ -400,17 +469,20 @@ func l3(off int32, sfx string) asm.Instructions {
 		asm.JEq.Imm(asm.R5, be16(0x0800), "ipv4"+sfx),
 		asm.JEq.Imm(asm.R5, be16(0x0806), "arp"+sfx),
 		asm.Ja.Label("pass"),
-		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("ipv4" + sfx),
+		asm.Mov.Imm(asm.R7, off).WithSymbol("ipv4" + sfx),
+		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, off+20),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, int16(off+16), asm.Word), // daddr
+		asm.JEq.Imm32(asm.R5, -1, "bcheck"),                  // 255.255.255.255
 		asm.LoadMem(asm.R4, asm.R2, int16(off+16), asm.Byte), // its first octet
 		asm.And.Imm(asm.R4, 0xf0),
 		asm.JNE.Imm(asm.R4, 0xe0, "lookup"),                 // unicast: the owned addresses
 		asm.LoadMem(asm.R4, asm.R2, int16(off+9), asm.Byte), // multicast: protocol
 		asm.JEq.Imm(asm.R4, 17, "mlookup"),                  // UDP: the joined groups
 		asm.Ja.Label("pass"),
-		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("arp" + sfx),
+		asm.Mov.Imm(asm.R7, 0).WithSymbol("arp" + sfx),
+		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, off+28),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, int16(off+24), asm.Word), // target protocol address

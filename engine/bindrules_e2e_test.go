@@ -256,3 +256,97 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 	}
 
 }
+
+// TestBindAddressNoPortAndFreebind compares with the kernel, on the
+// engine's public API: with a two-port range, binding (address, 0) before
+// connect reserves a port per socket, so a third socket finds none
+// (EADDRINUSE), while with IP_BIND_ADDRESS_NO_PORT the port is chosen at
+// connect and shared by connections to different peers (four succeed);
+// IP_FREEBIND lets a socket bind an address its host does not own.
+func TestBindAddressNoPortAndFreebind(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := startEngine(t, bed, Config{Ports: portalloc.Range{First: 40000, Last: 40001}})
+	peerEchoTCP(t, bed, 7961)
+	peerEchoTCP(t, bed, 7962)
+	echoTCP(t, eng, ":7961", TCPListenConfig{})
+	echoTCP(t, eng, ":7962", TCPListenConfig{})
+	peerResolve(t, bed)
+	if out, err := bed.Command(t.Context(), "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40001").CombinedOutput(); err != nil {
+		t.Fatalf("peer port range: %v\n%s", err, out)
+	}
+	var abort []func() // reset a round's connections: no TIME-WAIT keeps their ports
+	count := func(noPort bool) (kernel, engine int, kerr, eerr error) {
+		for _, f := range abort {
+			f()
+		}
+		abort = nil
+		waitFor(t, "the reset connections gone", func() bool {
+			for _, e := range eng.Sockets(socktab.TCP) {
+				if e.Peer.IsValid() && e.Local.Port() >= 40000 && e.Local.Port() <= 40001 {
+					return false
+				}
+			}
+			return true
+		})
+		for i := range 4 {
+			port := 7961 + i%2
+			fd := kernelSocket(t, bed, unix.SOCK_STREAM, false)
+			if noPort {
+				unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			}
+			if kerr == nil {
+				kerr = unix.Bind(fd, &unix.SockaddrInet4{Addr: bed.PeerAddr.As4()})
+				if kerr == nil {
+					kerr = unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: port})
+				}
+				if kerr == nil {
+					kernel++
+					abort = append(abort, func() {
+						unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+						unix.Close(fd)
+					})
+				}
+			}
+			if eerr == nil {
+				d := &Dialer{Engine: eng, LocalAddr: netip.AddrPortFrom(bed.EngineAddr, 0),
+					SocketOptions: SocketOptions{BindAddressNoPort: noPort}}
+				var c net.Conn
+				c, eerr = d.Dial("tcp4", netip.AddrPortFrom(bed.PeerAddr, uint16(port)).String())
+				if eerr == nil {
+					engine++
+					abort = append(abort, func() {
+						c.(*TCPConn).SetLinger(0)
+						c.Close()
+					})
+				}
+			}
+		}
+		return
+	}
+	k, e, kerr, eerr := count(false)
+	if k != 2 || e != 2 || !errors.Is(kerr, syscall.EADDRINUSE) || !errors.Is(eerr, syscall.EADDRINUSE) {
+		t.Fatalf("bind(addr, 0) then connect, two ports: kernel %d then %v, engine %d then %v; want 2 then EADDRINUSE", k, kerr, e, eerr)
+	}
+	k, e, kerr, eerr = count(true)
+	if k != 4 || e != 4 {
+		t.Fatalf("IP_BIND_ADDRESS_NO_PORT, two ports, two peers: kernel %d (%v), engine %d (%v); want 4 each", k, kerr, e, eerr)
+	}
+	for _, f := range abort {
+		f()
+	}
+
+	foreign := netip.MustParseAddr("198.19.88.8")
+	if _, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), SocketOptions{}); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("bind to a foreign address: %v, want EADDRNOTAVAIL", err)
+	}
+	c, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), SocketOptions{Freebind: true})
+	if err != nil {
+		t.Fatalf("IP_FREEBIND bind to a foreign address: %v", err)
+	}
+	c.Close()
+	fd := kernelSocket(t, bed, unix.SOCK_DGRAM, false)
+	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: foreign.As4(), Port: 7970}); err != nil {
+		t.Fatalf("kernel IP_FREEBIND bind: %v", err)
+	}
+}

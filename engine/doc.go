@@ -93,6 +93,25 @@
 // addresses workers accept) until the engine closes, as a TPROXY rule
 // delivers it.
 //
+// # Multicast and broadcast
+//
+// Group memberships (JoinGroup and the source-specific calls) go through
+// one igmp.Host per engine under a mutex; the XDP program's group map
+// follows the groups the host wants, and worker 0 sends the IGMPv3 reports
+// and reads queries from an AF_PACKET tap at its ticks (multicast.go). A
+// datagram to a group or a broadcast address goes to every socket the
+// socket table matches (LookupAll) whose own filter accepts it, as Linux's
+// __udp4_lib_mcast_deliver; a datagram the engine sends to a group it has
+// joined is looped back to its own members (IP_MULTICAST_LOOP).
+//
+// # Ports held by connections
+//
+// A passive connection registers its tuple in the socket table as it
+// becomes established (socktab.Accept), and a connection in TIME-WAIT is
+// marked so, so that bind and listen see them as Linux's bind buckets do;
+// an active connection in TIME-WAIT releases only its tuple after 1 s
+// (tw_reuse), keeping its port against bind until it is CLOSED.
+//
 // # TCP
 //
 // eng.Listen / ListenTCP and eng.DialTCP / DialContext run package tcp's

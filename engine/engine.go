@@ -48,6 +48,7 @@ type Engine struct {
 	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
 
 	transparent atomic.Pointer[transparentSet] // addresses of IP_TRANSPARENT binds (sockopts.go)
+	bcastPorts  map[uint16]int                 // UDP sockets able to receive broadcasts, by port (guarded by mu)
 
 	portsMu  sync.Mutex        // serialises SetReservedPorts (ports.go)
 	reserved []portalloc.Range // the reserved ports, as last set
@@ -59,6 +60,7 @@ type Engine struct {
 	steer portalloc.Metro
 	ids   *ipv4.IDGenerator
 	pmtu  pmtuCache
+	mc    multicast // IGMP host, group map (multicast.go)
 	bufs  *bufPool
 
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
@@ -121,6 +123,8 @@ func New(cfg Config) (*Engine, error) {
 		ids:     ipv4.NewIDGenerator(2048, [2]uint64{seeds[1], seeds[2]}, nil),
 		conns:   map[*UDPConn]struct{}{},
 
+		bcastPorts: map[uint16]int{},
+
 		tcpConns:  map[*TCPConn]struct{}{},
 		listeners: map[*TCPListener]struct{}{},
 		challenge: tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
@@ -128,6 +132,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	copy(e.mac[:], ifi.HardwareAddr)
 	e.checksumPolicy()
+	if err := e.initMulticast(); err != nil {
+		return nil, err
+	}
 	if e.jar, err = syncookie.New(rand.Reader); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -183,7 +190,13 @@ func (e *Engine) Start() (err error) {
 	for _, p := range e.cfg.Addrs {
 		addrs = append(addrs, p.Addr())
 	}
-	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs})
+	var bcasts []netip.Addr
+	for _, p := range e.cfg.Addrs {
+		if b, ok := afxdp.DirectedBroadcast(p); ok {
+			bcasts = append(bcasts, b)
+		}
+	}
+	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: bcasts})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -192,6 +205,11 @@ func (e *Engine) Start() (err error) {
 			if err := e.prog.AddAddr(netip.AddrFrom4(a)); err != nil {
 				return fmt.Errorf("engine: %w", err)
 			}
+		}
+	}
+	for port := range e.bcastPorts {
+		if err := e.prog.AddBroadcastPort(port); err != nil {
+			return fmt.Errorf("engine: %w", err)
 		}
 	}
 	for _, st := range e.prog.Replaced() {
@@ -218,6 +236,10 @@ func (e *Engine) Start() (err error) {
 		if err := e.prog.Register(sock); err != nil {
 			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
 		}
+	}
+	if err := e.startMulticast(); err != nil {
+		// Reports still go out; only queries are not seen.
+		e.log.Warn("IGMP queries will not be answered", "err", err)
 	}
 	e.startTime = time.Now()
 	e.state.Store(stateRunning)
@@ -276,6 +298,7 @@ func (e *Engine) teardown() error {
 	for _, w := range e.workers {
 		errs = append(errs, w.close())
 	}
+	e.stopMulticast()
 	if e.prog != nil {
 		errs = append(errs, e.prog.Close())
 		e.prog = nil

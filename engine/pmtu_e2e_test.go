@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -83,6 +85,11 @@ func TestTCPPathMTUThroughRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendDigest(t, c, data)
+	for _, e := range eng.Sockets(socktab.TCP) {
+		if e.Local == c.laddr && e.TCP != nil && (e.TCP.PMTU != 1280 || !strings.Contains(e.TCP.String(), " pmtu:1280 ")) {
+			t.Errorf("ss -ti of the connection: %s, want pmtu:1280", e.TCP)
+		}
+	}
 	c.Close()
 	st := eng.Stats().Total
 	if st.TCP.PMTUDecreases == 0 || st.ICMP.InDestUnreachs == 0 {

@@ -85,7 +85,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 		w.st.DropMalformed++
 		return 0
 	}
-	if !w.e.localAddr(ip.Dst4()) {
+	if !w.e.localAddr(ip.Dst4()) && !w.takesGroup(ip) {
 		w.st.DropNotLocal++
 		return 0
 	}
@@ -195,7 +195,11 @@ func (w *worker) handleUDP(frame []byte, ip header.IPv4, linkBcast, steered bool
 		w.st.RxCsumPartial++
 	}
 	key := flowtable.KeyFrom4(src, dst, u.SrcPort(), u.DstPort(), protoUDP)
-	sock, match := w.e.tab.Lookup(&key)
+	if socks, fan := w.e.tab.LookupAll(&key, w.fan[:0]); fan {
+		w.fanout(socks, ip, u)
+		return
+	}
+	sock, match := w.e.tab.LookupOn(&key, w.queue)
 	if match == socktab.MatchNone {
 		w.st.DropNoSocket++
 		w.sendICMPError(ip, linkBcast, header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable, 0)

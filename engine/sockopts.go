@@ -182,3 +182,24 @@ func (e *Engine) localAddr(a [4]byte) bool {
 	}
 	return false
 }
+
+// SetIncomingQueue makes the socket, a member of a SO_REUSEPORT group, the
+// group's choice for the flows the NIC delivers on queue q (its worker),
+// as SO_INCOMING_CPU does for a CPU: flows arriving on q are spread over
+// the members homed on q, and flows on a queue with no homed member over
+// every member. q < 0 removes the preference. EINVAL past the last queue.
+func (c *UDPConn) SetIncomingQueue(q int) error {
+	if err := c.e.tab.SetHome(c.sock, q); err != nil {
+		return c.opErr("set", err)
+	}
+	return nil
+}
+
+// SetIncomingQueue is UDPConn.SetIncomingQueue for a listener of a
+// SO_REUSEPORT group: it takes the connections whose SYN arrives on queue q.
+func (ln *TCPListener) SetIncomingQueue(q int) error {
+	if err := ln.e.tab.SetHome(ln.sock, q); err != nil {
+		return ln.opErr("set", err)
+	}
+	return nil
+}

@@ -209,7 +209,7 @@ func (w *worker) handleTCP(frame []byte, ip header.IPv4, linkBcast, steered bool
 // cookie ACK, or a RST for nobody. iss is non-zero for a TIME-WAIT reuse.
 func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst [4]byte, linkBcast bool, iss tcp.Seq) {
 	st := &w.st.TCP
-	sock, match := w.e.tab.Lookup(&key)
+	sock, match := w.e.tab.LookupOn(&key, w.queue)
 	var ln *TCPListener
 	if match == socktab.MatchSpecific || match == socktab.MatchWildcard {
 		ln, _ = sock.Endpoint().(*TCPListener)
@@ -822,7 +822,7 @@ func (w *worker) listTCP() {
 			TCP: &socktab.TCPInfo{
 				CC: in.CC, SndWScale: in.SndWScale, RcvWScale: in.RcvWScale,
 				RTO: in.RTO, RTT: in.RTT, RTTVar: in.RTTVar, MinRTT: in.MinRTT,
-				MSS: in.MSS, RcvMSS: in.RcvMSS, Cwnd: in.Cwnd, Ssthresh: in.Ssthresh,
+				MSS: in.MSS, RcvMSS: in.RcvMSS, PMTU: in.PMTU, AdvMSS: in.AdvMSS, Cwnd: in.Cwnd, Ssthresh: in.Ssthresh,
 				Unacked: in.Unacked, Retrans: uint64(in.Backoff), RetransSegs: st.Retrans,
 				BytesSent: st.BytesOut, BytesRcvd: st.BytesIn, SegsOut: st.SegsOut, SegsIn: st.SegsIn,
 				SndWnd: in.SndWnd, RcvWnd: in.RcvWnd, RcvSpace: in.RcvBuf,

@@ -25,19 +25,24 @@ func (e *Engine) wallNow() time.Time { return time.Now() }
 // queues it to the worker that sends for the socket.
 func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) error {
 	d4 := dst.Addr().As4()
-	bcast := e.isBroadcast(d4)
+	bcast, mcast := e.isBroadcast(d4), isMulticast(d4)
 	if bcast && !c.opts.broadcast.Load() {
 		return os.NewSyscallError("sendto", syscall.EACCES) // as Linux without SO_BROADCAST
 	}
 	_, src, ok := e.route(d4)
-	if !ok && !(bcast && len(e.cfg.Addrs) > 0) {
+	if !ok && !bcast && !mcast {
 		return os.NewSyscallError("sendto", syscall.ENETUNREACH)
 	}
 	if !ok {
-		src = e.cfg.Addrs[0].Addr().As4() // limited broadcast: the first address
+		src = e.cfg.Addrs[0].Addr().As4() // the one link: its first address
 	}
-	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() {
+	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() && !isMulticast(a.As4()) && !e.isBroadcast(a.As4()) {
 		src = a.As4()
+	}
+	if mcast {
+		if a := c.opts.mcIf.Load(); a != nil && a.IsValid() {
+			src = a.As4() // IP_MULTICAST_IF
+		}
 	}
 	if so.src.IsValid() {
 		src = so.src.As4()
@@ -48,7 +53,9 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) 
 		return err
 	}
 	ttl, tos := so.ttl, so.tos
-	if ttl == 0 {
+	if ttl == 0 && mcast {
+		ttl = uint8(c.MulticastTTL())
+	} else if ttl == 0 {
 		ttl = uint8(c.TTL())
 	}
 	if tos == 0 {
@@ -77,7 +84,8 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) 
 		// and one peer's datagrams keep their order.
 		w = e.workers[e.steer.Steer(flowtable.KeyFrom(dst, netip.AddrPortFrom(netip.AddrFrom4(src), c.laddr.Port()), protoUDP))]
 	}
-	req := txReq{buf: b, n: total, dst: d4, conn: c, mtu: mtu, bcast: bcast}
+	req := txReq{buf: b, n: total, dst: d4, conn: c, mtu: mtu, bcast: bcast, mcast: mcast,
+		loop: mcast && c.MulticastLoopback() && e.mc.host.Wanted(d4, src)}
 	for spins := 0; !w.txq.Enqueue(req); spins++ {
 		// The worker is behind: wait for room, like a blocking send on a
 		// full socket buffer, within the write deadline.
@@ -172,8 +180,15 @@ func putIPv4Opts(b []byte, src, dst [4]byte, id uint16, df bool, proto uint8, to
 // its next hop. The buffer goes back to the pool once its bytes are copied
 // into UMEM frames.
 func (w *worker) sendReq(r txReq) {
-	if r.bcast {
-		w.transmitDatagram(r.buf.b[:r.n], header.BroadcastMAC, r.dst, r.mtu)
+	if r.bcast || r.mcast {
+		mac := header.BroadcastMAC
+		if r.mcast {
+			mac = header.MulticastMAC(r.dst)
+		}
+		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
+		if r.loop {
+			w.handleDatagram(r.buf.b[:r.n], true) // IP_MULTICAST_LOOP: to the engine's own sockets
+		}
 		w.e.bufs.put(r.buf)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdpengine/engine/engine/socktab"
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/igmp"
 	"github.com/xdpengine/engine/ring"
 )
 
@@ -42,6 +43,8 @@ type UDPConn struct {
 	readDeadline, writeDeadline atomic.Int64 // UnixNano; 0: none
 	opts                        udpOpts      // ip(7) options (udpopts.go)
 	errq                        errQueue     // IP_RECVERR (udperrq.go)
+	mc                          *igmp.Socket // multicast memberships (multicast.go)
+	bcastPort                   uint16       // the port registered for broadcasts (bind); 0: none
 }
 
 type rxItem struct {
@@ -128,6 +131,12 @@ func (c *UDPConn) bind(ap netip.AddrPort) error {
 			return err
 		}
 	}
+	if c.e.broadcastBind(c.laddr.Addr()) {
+		if err := c.e.addBroadcastPort(c.laddr.Port()); err != nil {
+			return err
+		}
+		c.bcastPort = c.laddr.Port()
+	}
 	return nil
 }
 
@@ -158,6 +167,7 @@ func (e *Engine) openUDP(network string, opts SocketOptions) (*UDPConn, error) {
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	c.opts.pmtudisc.Store(int32(PMTUDiscWant))
+	c.mc = e.mc.host.NewSocket()
 	c.opts.broadcast.Store(opts.Broadcast)
 	c.opts.nonlocal = opts.Freebind || opts.Transparent
 	c.opts.transparent = opts.Transparent
@@ -414,6 +424,10 @@ func (c *UDPConn) Close() error {
 
 func (c *UDPConn) release() {
 	c.e.tab.Close(c.sock)
+	c.dropMemberships()
+	if c.bcastPort != 0 {
+		c.e.removeBroadcastPort(c.bcastPort)
+	}
 
 	c.e.mu.Lock()
 	delete(c.e.conns, c)

@@ -90,6 +90,9 @@ type udpOpts struct {
 	pmtudisc  atomic.Int32 // PMTUDisc; PMTUDiscWant from open
 	broadcast atomic.Bool  // SO_BROADCAST
 	cflags    atomic.Uint32
+	mcTTL     atomic.Int32               // IP_MULTICAST_TTL + 1; 0: the default
+	mcNoLoop  atomic.Bool                // IP_MULTICAST_LOOP off
+	mcIf      atomic.Pointer[netip.Addr] // IP_MULTICAST_IF; nil or zero: the default
 
 	// Set at open, read-only after.
 	nonlocal    bool // IP_FREEBIND or IP_TRANSPARENT: any source address

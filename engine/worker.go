@@ -37,6 +37,8 @@ type txReq struct {
 	conn  *UDPConn // for errors; nil for the engine's own packets
 	mtu   int      // the MTU to fragment at (zero: the path MTU toward dst)
 	bcast bool     // to a broadcast address: the link's broadcast, no ARP
+	mcast bool     // to a multicast group: its MAC (RFC 1112), no ARP
+	loop  bool     // a multicast the engine itself wants: delivered locally too (IP_MULTICAST_LOOP)
 }
 
 // steerItem is a frame handed to another worker: a UDP or TCP frame of a
@@ -61,6 +63,7 @@ type worker struct {
 	efd   int
 
 	txq      *ring.MPMC[txReq]       // applications → worker
+	fan      []*socktab.Socket       // LookupAll's result for a multicast or broadcast datagram (multicast.go)
 	inbox    []*ring.SPSC[steerItem] // inbox[i]: from worker i
 	peers    []*worker
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
@@ -214,6 +217,9 @@ func (w *worker) run(wg *sync.WaitGroup) {
 	for !w.stop.Load() {
 		w.now = w.e.nanotime()
 		work := w.poll()
+		if w.queue == 0 && w.e.mc.due.Load() {
+			w.pollMulticast()
+		}
 		if w.now-lastTick >= int64(tickInterval) || w.statsReq.Load() {
 			w.tick()
 			w.wk.flush()
@@ -367,6 +373,9 @@ func (w *worker) inboxPending() bool {
 // tick runs the timers and publishes the counters.
 func (w *worker) tick() {
 	w.reasm.Expire(w.now)
+	if w.queue == 0 {
+		w.pollMulticast()
+	}
 	w.arpTab.Tick(w.now, w.arpRequest, w.arpDrop)
 	if len(w.txDescs) > 0 {
 		w.flushTx()

@@ -112,3 +112,52 @@ func BenchmarkAcceptClose(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLookupAll measures the fan-out lookup of a subnet broadcast
+// delivered to n sockets (a SO_REUSEPORT group on the wildcard).
+func BenchmarkLookupAll(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			tab, _ := newTable(b, Config{})
+			for range n {
+				s := mustOpen(b, tab, UDP, IPv4, Options{ReuseAddr: true, ReusePort: true}, nil)
+				if err := tab.Bind(s, ap("0.0.0.0:5000")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			k := key4("198.18.0.2:9", "198.18.0.255:5000", UDP)
+			out := make([]*Socket, 0, tab.MaxFanout())
+			b.ReportAllocs()
+			for b.Loop() {
+				out, _ = tab.LookupAll(&k, out[:0])
+			}
+			if len(out) != n {
+				b.Fatalf("%d sockets, want %d", len(out), n)
+			}
+		})
+	}
+}
+
+// BenchmarkLookupOn measures the SO_REUSEPORT pick of 8 members, half of
+// them homed on worker 1, from worker 1 and from a worker with none.
+func BenchmarkLookupOn(b *testing.B) {
+	tab, _ := newTable(b, workers)
+	for i := range 8 {
+		s := mustOpen(b, tab, UDP, IPv4, Options{ReusePort: true}, nil)
+		if err := tab.Bind(s, ap("0.0.0.0:5000")); err != nil {
+			b.Fatal(err)
+		}
+		if i%2 == 1 {
+			setHome(b, tab, s, 1)
+		}
+	}
+	k := key4("198.18.0.2:9", "198.18.0.1:5000", UDP)
+	for _, w := range []int{1, 0} {
+		b.Run(fmt.Sprintf("worker=%d", w), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tab.LookupOn(&k, w)
+			}
+		})
+	}
+}

@@ -107,7 +107,7 @@ func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 		k.DstPort = p
 		s.shard = sh
 	}
-	wasReceiver := s.receiver()
+	republish := s.receiver() || t.fanoutMember(s)
 	la := local
 	if s.family == IPv6 && local.Is4() {
 		la = netip.AddrFrom16(local.As16())
@@ -122,9 +122,17 @@ func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 		s.state = StateEstablished
 	}
 	t.addBucket(s)
-	delete(t.bound, s)
+	if t.fanoutMember(s) {
+		// A connected UDP socket bound to a broadcast or multicast address
+		// stays (or, after an IP_BIND_ADDRESS_NO_PORT bind, comes in): it
+		// still takes broadcasts and multicasts from its peer.
+		t.bound[s] = struct{}{}
+		republish = true
+	} else {
+		delete(t.bound, s)
+	}
 	t.exact.Put(k, s)
-	if wasReceiver {
+	if republish {
 		t.publish()
 	}
 	return s.local, nil

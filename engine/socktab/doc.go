@@ -38,8 +38,10 @@
 //   - Ports below Config.UnprivilegedPortStart (1024) need
 //     Config.BindService (CAP_NET_BIND_SERVICE): EACCES. An address the
 //     engine does not own: EADDRNOTAVAIL unless Options.Freebind or
-//     Config.NonlocalBind. Any socket may bind 255.255.255.255, a subnet
-//     broadcast address of Config.Addrs, or a multicast address; the engine
+//     Config.NonlocalBind. Any socket, TCP included, may bind (and TCP
+//     listen on) 255.255.255.255, a subnet broadcast address of
+//     Config.Addrs, or a multicast address, as Linux allows (a SYN to such
+//     an address is dropped later, by tcp_v4_conn_request); the engine
 //     has no loopback, so 127.0.0.1 is not owned (a Linux host whose lo has
 //     no address answers the same). IPv4 checks the address before the
 //     port, IPv6 the port first, as the kernel does.
@@ -74,23 +76,52 @@
 // Close, or until ReleaseTuple lets a new connection take its tuple (Linux's
 // tcp_tw_reuse); it keeps its port against bind either way.
 //
+// LookupOn is Lookup for the worker that received the packet: within a
+// SO_REUSEPORT group it hashes among the members homed on that worker
+// (SetHome) when there are any, else among all members, like Linux's
+// SO_INCOMING_CPU preference.
+//
+// # Broadcast and multicast
+//
+// A UDP datagram over IPv4 to a multicast group, to 255.255.255.255 or to
+// the directed broadcast address of one of Config.Addrs (IsFanout) goes to
+// every matching socket, as Linux's __udp4_lib_mcast_deliver does:
+// LookupAll appends every UDP socket on the destination port whose IPv4
+// receive address is the wildcard (0.0.0.0, a dual-stack ::,
+// ::ffff:0.0.0.0) or the destination itself, and which, when connected, is
+// connected to the datagram's source; every member of a SO_REUSEPORT group
+// gets a copy. A socket on a unicast address, an IPV6_V6ONLY socket, one on
+// a native IPv6 address, and one connected after a wildcard bind (connect
+// gave it a unicast address) get none. oracle_fanout_test.go sends each
+// kind of destination from another namespace to the same sockets on the
+// peer kernel and requires the same set. Group membership is the caller's
+// filter (ip_mc_sf_allow): a socket that joined nothing takes a group's
+// datagrams when IP_MULTICAST_ALL is set, which Linux sets by default on
+// IPv4 sockets and not on IPv6 ones, so a dual-stack socket gets IPv4
+// broadcasts but not IPv4 multicast unless it joins the group.
+//
 // # Concurrency and memory
 //
 // Control-plane calls (Open, Bind, Listen, Connect, Accept, SetState,
-// ReleaseTuple, Close, SetPortRange) take Table.mu. A port's sockets live
-// in a bucket with O(1) insertion and removal (a listener's port holds all
-// its accepted connections). Receivers live in an immutable map rebuilt
-// from the bound sockets on each change (O(bound sockets); connections are
-// not read) and published through an atomic.Pointer; connected sockets live
+// ReleaseTuple, Close, SetPortRange, SetHome) take Table.mu. A port's
+// sockets live in a bucket with O(1) insertion and removal (a listener's
+// port holds all its accepted connections). Receivers, their SO_REUSEPORT
+// groups indexed by home worker, and the per-port fan-out lists of
+// LookupAll live in an immutable snapshot rebuilt from the bound sockets
+// on each change (O(bound sockets); connections are not read, except the
+// rare UDP socket connected from a broadcast or multicast bind) and
+// published through an atomic.Pointer; connected sockets live
 // in an ExactTable whose default is 4096 copy-on-write maps, each
 // published through an atomic.Pointer (a connect or accept copies 1/4096
 // of the connections, TIME-WAIT included: a stand-in until the lock-free
-// flow table implements ExactTable). Lookup takes no lock and allocates
-// nothing.
+// flow table implements ExactTable). Lookup, LookupOn, IsFanout and
+// LookupAll take no lock and allocate nothing (LookupAll appends into the
+// caller's slice, at most MaxFanout sockets).
 //
 // # Not modelled
 //
-// SO_BINDTODEVICE and VRFs, net.ipv4.ip_autobind_reuse, sendto's autobind
+// SO_BINDTODEVICE and VRFs, IPv6 multicast, multicast group membership
+// and source filters (the engine's), net.ipv4.ip_autobind_reuse, sendto's autobind
 // of an unconnected UDP socket (the engine's own send path), the AF_UNSPEC
 // compatibility of bind(2) on IPv4 sockets, and the local routes that make
 // a whole prefix on lo local.

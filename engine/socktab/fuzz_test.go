@@ -2,6 +2,7 @@ package socktab
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/xdpengine/engine/flowtable"
@@ -11,7 +12,8 @@ import (
 var fuzzAddrs = []netip.Addr{
 	netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.10"), netip.IPv4Unspecified(),
 	netip.IPv6Unspecified(), netip.MustParseAddr("::ffff:198.18.0.1"), netip.MustParseAddr("2001:db8::1"),
-	netip.MustParseAddr("::ffff:0.0.0.0"),
+	netip.MustParseAddr("::ffff:0.0.0.0"), netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("198.18.0.255"),
+	netip.MustParseAddr("239.1.2.3"), netip.MustParseAddr("::ffff:198.18.0.255"),
 }
 
 var fuzzPeers = []netip.AddrPort{
@@ -62,7 +64,7 @@ func FuzzBindConnectClose(f *testing.F) {
 			return ops[*i-1]
 		}
 		for i := 0; i < len(ops); {
-			op := next(&i) % 8
+			op := next(&i) % 9
 			arg := next(&i)
 			var s *Socket
 			if len(socks) > 0 {
@@ -122,10 +124,37 @@ func FuzzBindConnectClose(f *testing.F) {
 				if s != nil {
 					tab.ReleaseTuple(s)
 				}
+			case 8:
+				if s != nil {
+					_ = tab.SetHome(s, int(arg>>4)%2-1) // none, or worker 0 of 1
+				}
 			}
 			checkInvariants(t, tab, socks)
 		}
 	})
+}
+
+// refFanout is the reference model of __udp_is_mcast_sock: whether s
+// takes a copy of the broadcast or multicast datagram k.
+func refFanout(s *Socket, k *flowtable.Key) bool {
+	if s.closed || s.proto != UDP || s.local.Port() != k.DstPort || s.family == IPv6 && s.opts.V6Only {
+		return false
+	}
+	dst, src := k.DstAddrPort().Addr(), k.SrcAddrPort()
+	a := s.local.Addr()
+	switch {
+	case s.family == IPv4:
+	case a == netip.IPv6Unspecified():
+		a = netip.IPv4Unspecified()
+	case a.Is4In6():
+		a = a.Unmap()
+	default:
+		return false
+	}
+	if !a.IsUnspecified() && a != dst {
+		return false
+	}
+	return !s.remote.IsValid() || s.remote.Addr().Unmap() == src.Addr() && s.remote.Port() == src.Port()
 }
 
 func checkInvariants(t *testing.T, tab *Table, socks []*Socket) {
@@ -169,12 +198,35 @@ func checkInvariants(t *testing.T, tab *Table, socks []*Socket) {
 				best = max(best, refAccepts(s, &k))
 			}
 			got, m := tab.Lookup(&k)
+			if on, m2 := tab.LookupOn(&k, 0); m2 != m || on != got && on.home != 1 {
+				t.Fatalf("lookup on worker 0 %v: socket %v (home %d) match %v; Lookup: %v %v", k, on, on.home-1, m2, got, m)
+			}
 			if tuples[k] != nil {
 				continue
 			}
 			want := map[int]Match{0: MatchNone, 1: MatchWildcard, 2: MatchSpecific}[best]
 			if m != want || (got != nil && refAccepts(got, &k) != best) {
 				t.Fatalf("lookup %v: got socket %v match %v, reference says %v", k, got, m, want)
+			}
+		}
+	}
+	for _, dst := range []string{"255.255.255.255:1000", "198.18.0.255:1001", "239.1.2.3:1000", "224.0.0.1:1001"} {
+		for _, src := range fuzzPeers[:2] {
+			k := flowtable.KeyFrom(src, netip.MustParseAddrPort(dst), uint8(UDP))
+			got, ok := tab.LookupAll(&k, nil)
+			var want []*Socket
+			for _, s := range socks {
+				if refFanout(s, &k) {
+					want = append(want, s)
+				}
+			}
+			if !ok || len(got) != len(want) {
+				t.Fatalf("LookupAll %v: %d sockets (%v), reference %d", k, len(got), ok, len(want))
+			}
+			for _, s := range want {
+				if !slices.Contains(got, s) {
+					t.Fatalf("LookupAll %v misses socket %d", k, s.id)
+				}
 			}
 		}
 	}

@@ -36,14 +36,22 @@ type listenKey struct {
 
 // group is the sockets one listenKey reaches, best first; the first n form
 // a SO_REUSEPORT group that packets are spread over by 4-tuple hash.
+// homes[w] lists the members homed on worker w (SetHome), in group order;
+// nil when no member has a home.
 type group struct {
 	socks []*Socket
 	n     int
+	homes [][]*Socket
 }
 
 // snapshot is immutable once published.
 type snapshot struct {
 	m map[listenKey]*group
+	// fan holds, by UDP port, the sockets that may take a copy of a
+	// broadcast or multicast datagram (see LookupAll); maxFan is the
+	// longest list.
+	fan    map[uint16][]fanEntry
+	maxFan int
 }
 
 // receiver reports whether s takes packets through the listener map.
@@ -135,10 +143,12 @@ func (t *Table) publish() {
 			slices.SortFunc(members, func(x, y *Socket) int { return cmp.Compare(x.id, y.id) })
 			g.socks = append(members, rest...)
 			g.n = len(members)
+			g.homes = homesOf(members)
 		}
 		m[k] = g
 	}
-	t.snap.Store(&snapshot{m: m}) // pairs with Load in Lookup
+	fan, maxFan := t.fanout()
+	t.snap.Store(&snapshot{m: m, fan: fan, maxFan: maxFan}) // pairs with Load in Lookup, LookupOn, LookupAll, MaxFanout
 }
 
 // Lookup finds the socket for an arriving packet (k in arrival order: Src is
@@ -148,28 +158,46 @@ func (t *Table) publish() {
 // chosen by a hash of the 4-tuple. An IPv4 packet also reaches IPv6 sockets
 // bound to :: (unless V6Only) or to its v4-mapped address, after IPv4
 // sockets. Lock-free and allocation-free; safe for concurrent use.
+//
+// A UDP datagram to a broadcast or multicast address goes to every
+// matching socket instead: see LookupAll.
 func (t *Table) Lookup(k *flowtable.Key) (*Socket, Match) {
+	return t.LookupOn(k, -1)
+}
+
+// LookupOn is Lookup for a packet that arrived on worker: within a
+// SO_REUSEPORT group it hashes among the members homed on worker (SetHome)
+// when there are any, else among all members, as Linux prefers the member
+// whose SO_INCOMING_CPU is the receiving CPU. A negative worker is Lookup.
+// The same flow on the same worker gets the same socket while the group
+// and its homes do not change. Lock-free and allocation-free.
+func (t *Table) LookupOn(k *flowtable.Key, worker int) (*Socket, Match) {
 	if s := t.exact.Get(*k); s != nil {
 		return s, MatchExact
 	}
 	snap := t.snap.Load() // pairs with Store in publish
 	lk := listenKey{addr: k.Dst, port: k.DstPort, proto: Proto(k.Proto), family: k.Family}
 	if g := snap.m[lk]; g != nil {
-		return t.pick(g, k), MatchSpecific
+		return t.pick(g, k, worker), MatchSpecific
 	}
 	lk.addr = [16]byte{}
 	if g := snap.m[lk]; g != nil {
-		return t.pick(g, k), MatchWildcard
+		return t.pick(g, k, worker), MatchWildcard
 	}
 	return nil, MatchNone
 }
 
-func (t *Table) pick(g *group, k *flowtable.Key) *Socket {
+func (t *Table) pick(g *group, k *flowtable.Key, worker int) *Socket {
 	if g.n <= 1 {
 		return g.socks[0]
 	}
-	h := uint32(portalloc.HashKey(k, t.cfg.ReuseportSeed))
-	return g.socks[(uint64(h)*uint64(g.n))>>32]
+	h := uint64(uint32(portalloc.HashKey(k, t.cfg.ReuseportSeed)))
+	if worker >= 0 && worker < len(g.homes) {
+		if sub := g.homes[worker]; len(sub) > 0 {
+			return sub[(h*uint64(len(sub)))>>32]
+		}
+	}
+	return g.socks[(h*uint64(g.n))>>32]
 }
 
 // ExactTable holds connected sockets by arrival-order 5-tuple. Get must be

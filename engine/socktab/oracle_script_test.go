@@ -22,6 +22,7 @@ import (
 //	N-M bind ADDR PORT ADDR a token of addrs.resolve; PORT +k (base+k), 0, =J (J's local port)
 //	N-M listen
 //	N-M connect S|S2   to A:base+8 or A:base+9 (TCP: the kernel has listeners there)
+//	N-M connect H|H2   to the host kernel's H:base+9 or H:base+8 (UDP; beds with a host address)
 //	N-M off            record the parity of the local port's offset from the range's first port
 //	N tw               an orderly close ending with N in TIME-WAIT (Table.SetState)
 //	N close            an abortive close (SO_LINGER 0) (Table.Close)
@@ -212,8 +213,13 @@ func runScript(sd side, steps []string, x addrs, base int) ([]string, error) {
 				e, err = sd.listen(j)
 			case "connect":
 				dst := netip.AddrPortFrom(x.a, uint16(base+8))
-				if f[2] == "S2" {
+				switch f[2] {
+				case "S2":
 					dst = netip.AddrPortFrom(x.a, uint16(base+9))
+				case "H":
+					dst = netip.AddrPortFrom(x.h, uint16(base+9))
+				case "H2":
+					dst = netip.AddrPortFrom(x.h, uint16(base+8))
 				}
 				e, err = sd.connect(j, dst)
 			case "off":

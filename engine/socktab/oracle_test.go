@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,8 +25,8 @@ import (
 type sockSpec struct {
 	udp    bool
 	v6     bool
-	opts   string // letters: r SO_REUSEADDR, p SO_REUSEPORT, o IPV6_V6ONLY, f IP_FREEBIND, n IP_BIND_ADDRESS_NO_PORT, u owned by uid 1000, x the address in the other family's sockaddr
-	addr   string // A, B (a second peer address), N (not local), C (subnet broadcast), Z (network address), W (255.255.255.255), L (127.0.0.1), M (multicast), 0, ::, mA, mN, mB, m0 (::ffff:0.0.0.0)
+	opts   string // letters: r SO_REUSEADDR, p SO_REUSEPORT, o IPV6_V6ONLY, f IP_FREEBIND, n IP_BIND_ADDRESS_NO_PORT, u owned by uid 1000, x the address in the other family's sockaddr, a IP_MULTICAST_ALL on, k IP_MULTICAST_ALL off (kernel only: the engine filters groups outside the table)
+	addr   string // A, B (a second peer address), N (not local), C (subnet broadcast), Z (network address), W (255.255.255.255), L (127.0.0.1), M (multicast), H (the host kernel, .3), 0, ::, mA, mN, mB, mC, mW, mM, m0 (::ffff:0.0.0.0)
 	port   int    // offset from the scenario's base port; -1: port 0; >= 1000: absolute
 	listen bool
 }
@@ -137,7 +138,7 @@ var bindScenarios = []scenario{
 	{"tcp reuseport on a dual-stack :: and 0.0.0.0", false, []sockSpec{T6L("::", "p"), TL("0", "p")}},
 }
 
-type addrs struct{ a, b, n, c, z, m netip.Addr }
+type addrs struct{ a, b, n, c, z, m, h netip.Addr }
 
 func (x addrs) resolve(tok string) netip.Addr {
 	m := func(a netip.Addr) netip.Addr { return netip.AddrFrom16(a.As16()) }
@@ -164,6 +165,12 @@ func (x addrs) resolve(tok string) netip.Addr {
 		return m(x.n)
 	case "mC":
 		return m(x.c)
+	case "mW":
+		return m(netip.AddrFrom4([4]byte{255, 255, 255, 255}))
+	case "mM":
+		return m(x.m)
+	case "H":
+		return x.h
 	case "m0":
 		return v4MappedAny
 	case "Z":
@@ -254,10 +261,16 @@ func kernelSocket(fam, typ int, opts string) (int, error) {
 			lvl, opt = unix.IPPROTO_IP, unix.IP_FREEBIND
 		case 'n':
 			lvl, opt = unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT
+		case 'a', 'k':
+			lvl, opt = unix.IPPROTO_IP, unix.IP_MULTICAST_ALL
 		default:
 			continue
 		}
-		if err := unix.SetsockoptInt(fd, lvl, opt, 1); err != nil {
+		v := 1
+		if o == 'k' {
+			v = 0
+		}
+		if err := unix.SetsockoptInt(fd, lvl, opt, v); err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("setsockopt %c: %w", o, err)
 		}
@@ -393,7 +406,7 @@ func newOracleBed(t *testing.T, hostAddr bool) (*testbed.Bed, addrs) {
 	bed := testbed.New(t, testbed.Config{HostKernelAddr: hostAddr})
 	base := bed.Prefix.Addr().As4()
 	mk := func(last byte) netip.Addr { b := base; b[3] = last; return netip.AddrFrom4(b) }
-	x := addrs{a: bed.PeerAddr, b: mk(10), n: mk(99), c: mk(255), z: mk(0), m: netip.MustParseAddr("239.1.2.3")}
+	x := addrs{a: bed.PeerAddr, b: mk(10), n: mk(99), c: mk(255), z: mk(0), m: netip.MustParseAddr("239.1.2.3"), h: bed.HostAddr}
 	err := bed.Do(func() error {
 		link, err := netlink.LinkByName(bed.PeerIf)
 		if err != nil {
@@ -419,7 +432,7 @@ func closeAll(fds []int) {
 func TestBindRulesAgainstKernel(t *testing.T) {
 	testbed.RequirePrivileged(t)
 	bed, x := newOracleBed(t, false)
-	for i, sc := range bindScenarios {
+	for i, sc := range slices.Concat(bindScenarios, fanoutBindScenarios) {
 		t.Run(sc.name, func(t *testing.T) {
 			base := 20000 + 10*i
 			var kres []syscall.Errno

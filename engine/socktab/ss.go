@@ -28,6 +28,7 @@ type TCPInfo struct {
 	RTO, RTT, RTTVar     int64 // ns
 	MinRTT               int64 // ns
 	MSS, RcvMSS          int
+	PMTU, AdvMSS         int // path MTU (IP_MTU); the MSS our SYN advertised
 	Cwnd, Ssthresh       int // bytes
 	Unacked              uint32
 	Retrans, RetransSegs uint64 // segments: retransmitted now (backoff count) and in total
@@ -41,8 +42,8 @@ type TCPInfo struct {
 func (t *TCPInfo) String() string {
 	ms := func(ns int64) string { return fmt.Sprintf("%.3g", float64(ns)/1e6) }
 	seg := max(t.MSS, 1)
-	return fmt.Sprintf("%s wscale:%d,%d rto:%s rtt:%s/%s minrtt:%s mss:%d rcvmss:%d cwnd:%d ssthresh:%d bytes_sent:%d bytes_received:%d segs_out:%d segs_in:%d unacked:%d retrans:%d/%d snd_wnd:%d rcv_wnd:%d rcv_space:%d",
-		t.CC, t.SndWScale, t.RcvWScale, ms(t.RTO), ms(t.RTT), ms(t.RTTVar), ms(t.MinRTT), t.MSS, t.RcvMSS,
+	return fmt.Sprintf("%s wscale:%d,%d rto:%s rtt:%s/%s minrtt:%s mss:%d pmtu:%d rcvmss:%d advmss:%d cwnd:%d ssthresh:%d bytes_sent:%d bytes_received:%d segs_out:%d segs_in:%d unacked:%d retrans:%d/%d snd_wnd:%d rcv_wnd:%d rcv_space:%d",
+		t.CC, t.SndWScale, t.RcvWScale, ms(t.RTO), ms(t.RTT), ms(t.RTTVar), ms(t.MinRTT), t.MSS, t.PMTU, t.RcvMSS, t.AdvMSS,
 		t.Cwnd/seg, min(t.Ssthresh/seg, 0x7fffffff), t.BytesSent, t.BytesRcvd, t.SegsOut, t.SegsIn,
 		t.Unacked, t.Retrans, t.RetransSegs, t.SndWnd, t.RcvWnd, t.RcvSpace)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -123,6 +124,7 @@ type Socket struct {
 	tuple     flowtable.Key  // arrival-order key, when connected
 	hasTuple  bool           // tuple is recorded in the allocator and the exact table
 	shard     int            // the shard (worker) owning tuple, when connected
+	home      int            // 1 + the home worker (SetHome); 0: none
 	closed    bool
 }
 
@@ -145,9 +147,11 @@ type Table struct {
 	nextID  uint64
 	buckets map[bucketKey][]*Socket // every socket holding a port, by protocol and port
 	alloc   map[Proto]*portalloc.Allocator
-	// bound holds the sockets that took their port by bind (held): the only
-	// ones that can be receivers, so publish reads them and not the
-	// connections (accepted ones included) that fill the buckets.
+	// bound holds the sockets that took their port by bind (held) and are
+	// not connected, plus the connected UDP sockets whose local address is
+	// a broadcast or multicast address (fanoutMember): the only ones that
+	// can be receivers or fan-out members, so publish reads them and not
+	// the connections (accepted ones included) that fill the buckets.
 	bound map[*Socket]struct{}
 
 	// snap is the listener snapshot. Stored under mu by publish; loaded by
@@ -155,6 +159,9 @@ type Table struct {
 	// makes the snapshot's contents, written before Store, visible).
 	snap  atomic.Pointer[snapshot]
 	exact ExactTable
+	// bcast4 holds the directed broadcast addresses of Config.Addrs
+	// (IPv4 prefixes shorter than /31). Immutable after New.
+	bcast4 [][4]byte
 }
 
 type bucketKey struct {
@@ -188,6 +195,14 @@ func New(cfg Config) (*Table, error) {
 	t.exact = cfg.Exact
 	if t.exact == nil {
 		t.exact = newCOWExact()
+	}
+	for _, p := range cfg.Addrs {
+		if p.Addr().Is4() && p.Bits() < 31 {
+			b := broadcast(p).As4()
+			if !slices.Contains(t.bcast4, b) {
+				t.bcast4 = append(t.bcast4, b)
+			}
+		}
 	}
 	t.snap.Store(&snapshot{m: map[listenKey]*group{}})
 	return t, nil
@@ -271,7 +286,7 @@ func (t *Table) Close(s *Socket) error {
 	if s.closed {
 		return s.opErr("close", s.local, syscall.EBADF, "the socket is already closed")
 	}
-	wasReceiver := s.receiver()
+	republish := s.receiver() || t.fanoutMember(s)
 	s.closed = true
 	t.delBucket(s)
 	delete(t.bound, s)
@@ -281,7 +296,7 @@ func (t *Table) Close(s *Socket) error {
 		s.held = false
 	}
 	t.dropTuple(s)
-	if wasReceiver {
+	if republish {
 		t.publish()
 	}
 	return nil

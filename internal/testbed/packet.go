@@ -39,19 +39,29 @@ func ListenPacket(ifname string) (*PacketConn, error) {
 
 // Recv reads one frame into buf, waiting at most timeout. It returns the
 // frame's length and whether the frame was sent by this host (PACKET_OUTGOING).
+// A receive interrupted by a signal (Go's runtime signals its threads; the
+// kernel never restarts a socket receive that has a timeout) is retried
+// for the rest of the timeout; a timeout gives an error matching EAGAIN.
 func (p *PacketConn) Recv(buf []byte, timeout time.Duration) (n int, outgoing bool, err error) {
-	tv := unix.NsecToTimeval(timeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(p.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return 0, false, err
+	deadline := time.Now().Add(timeout)
+	for {
+		left := max(time.Until(deadline), time.Microsecond) // 0 would mean "wait forever"
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(p.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return 0, false, err
+		}
+		n, from, err := unix.Recvfrom(p.fd, buf, 0)
+		if err == unix.EINTR && time.Now().Before(deadline) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("testbed: AF_PACKET receive: %w", err)
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
+			outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+		}
+		return n, outgoing, nil
 	}
-	n, from, err := unix.Recvfrom(p.fd, buf, 0)
-	if err != nil {
-		return 0, false, fmt.Errorf("testbed: AF_PACKET receive: %w", err)
-	}
-	if ll, ok := from.(*unix.SockaddrLinklayer); ok {
-		outgoing = ll.Pkttype == unix.PACKET_OUTGOING
-	}
-	return n, outgoing, nil
 }
 
 // Send transmits one complete Ethernet frame on the link.
