@@ -70,7 +70,7 @@ type TCPStats struct {
 	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
 	ListenOverflows  uint64 // handshakes refused because an accept queue was full
 	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
-	AcceptPortFails  uint64 // established passive connections reset: the socket table refused their tuple (listener closed)
+	AcceptPortFails  uint64 // passive connections the socket table refused to register (their listener closed and the tuple taken since)
 
 	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
 	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached

@@ -61,7 +61,7 @@ type TCPConn struct {
 	freed     bool
 	lastState tcp.State
 	ipID      uint16
-	portTried bool // passive: holdPort ran
+	portTried bool // passive: queued for holdPorts
 
 	// Shared. Each store by the worker is followed by a signal, and each
 	// waiter announces itself (rwait, wwait) before its last look, so a

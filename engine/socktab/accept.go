@@ -21,7 +21,11 @@ import (
 // it by exact 5-tuple. Close it when the connection is gone (after
 // TIME-WAIT); ReleaseTuple lets a new connection take its tuple earlier.
 //
-// Errors: ln closed, not listening, or not taking k (EINVAL); the 5-tuple
+// ln may have been closed since the handshake completed: the engine
+// registers its connections when its worker is idle, and a connection
+// established before its listener closed outlives it, as in Linux.
+//
+// Errors: ln never listened, or does not take k (EINVAL); the 5-tuple
 // already registered (EADDRINUSE: close the old connection, e.g. a
 // TIME-WAIT being reused, first).
 func (t *Table) Accept(ln *Socket, k flowtable.Key, endpoint any) (*Socket, error) {
@@ -29,7 +33,7 @@ func (t *Table) Accept(ln *Socket, k flowtable.Key, endpoint any) (*Socket, erro
 	defer t.mu.Unlock()
 	local, remote := k.DstAddrPort(), k.SrcAddrPort()
 	switch {
-	case ln.closed || ln.proto != TCP || ln.state != StateListen:
+	case ln.proto != TCP || ln.state != StateListen:
 		return nil, ln.opErr("accept", local, syscall.EINVAL, "not a listening TCP socket: a connection is accepted by an open listener")
 	case Proto(k.Proto) != TCP || local.Port() != ln.local.Port() || !ln.takes(local.Addr()):
 		return nil, ln.opErr("accept", local, syscall.EINVAL, "the connection's local address and port are not the listener's")
