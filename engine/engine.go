@@ -46,6 +46,7 @@ type Engine struct {
 	mac     header.MAC
 	mtu     int
 	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
+	bcast4  [][4]byte                // their subnets' directed broadcasts; read-only after New
 
 	transparent atomic.Pointer[transparentSet] // addresses of IP_TRANSPARENT binds (sockopts.go)
 	bcastPorts  map[uint16]int                 // UDP sockets able to receive broadcasts, by port (guarded by mu)
@@ -140,6 +141,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	for _, p := range cfg.Addrs {
 		e.owned[p.Addr().As4()] = p
+		if b, ok := afxdp.DirectedBroadcast(p); ok && !slices.Contains(e.bcast4, b.As4()) {
+			e.bcast4 = append(e.bcast4, b.As4())
+		}
 	}
 	e.reserved = slices.Clone(cfg.ReservedPorts)
 	e.tab, err = socktab.New(socktab.Config{
@@ -191,10 +195,8 @@ func (e *Engine) Start() (err error) {
 		addrs = append(addrs, p.Addr())
 	}
 	var bcasts []netip.Addr
-	for _, p := range e.cfg.Addrs {
-		if b, ok := afxdp.DirectedBroadcast(p); ok {
-			bcasts = append(bcasts, b)
-		}
+	for _, b := range e.bcast4 {
+		bcasts = append(bcasts, netip.AddrFrom4(b))
 	}
 	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: bcasts})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -140,16 +141,7 @@ func (e *Engine) sourceFor(dst [4]byte) netip.Addr {
 // isBroadcast reports whether dst is the limited broadcast or the directed
 // broadcast of one of the engine's subnets.
 func (e *Engine) isBroadcast(dst [4]byte) bool {
-	if dst == [4]byte{255, 255, 255, 255} {
-		return true
-	}
-	d := netip.AddrFrom4(dst)
-	for _, p := range e.cfg.Addrs {
-		if p.Bits() < 31 && p.Masked().Contains(d) && e.broadcastOf(p.Addr().As4()) == d {
-			return true
-		}
-	}
-	return false
+	return dst == [4]byte{255, 255, 255, 255} || slices.Contains(e.bcast4, dst)
 }
 
 // putIPv4 writes a 20-byte IPv4 header with the default TTL and TOS 0.
