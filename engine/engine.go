@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/afxdp"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/portalloc"

@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/afxdp"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/igmp"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/portalloc"
 )
 

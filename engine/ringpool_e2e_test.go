@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/tcp"

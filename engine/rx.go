@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // SocketOptions are the options a socket takes before it binds or

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/tcp"
 	"github.com/xdpengine/engine/tcp/syncookie"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ring"

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/igmp"
 	"github.com/xdpengine/engine/ring"

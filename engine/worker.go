@@ -12,7 +12,7 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/ipv4"

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/metrics"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/tcp"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/engine/socktab"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/metrics"
 )
 
