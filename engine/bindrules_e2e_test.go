@@ -12,9 +12,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // kernelSocket opens a kernel socket in the peer namespace; SO_REUSEADDR

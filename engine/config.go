@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xdpengine/engine/stack/datapath"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,36 +16,15 @@ import (
 	"github.com/xdpengine/engine/tcp/cc"
 )
 
-// PollMode is how a worker waits for packets.
-type PollMode int
+// PollMode is how a worker waits for packets (datapath.PollMode).
+type PollMode = datapath.PollMode
 
+// The poll modes.
 const (
-	// PollAdaptive spins while there is traffic and, after SpinTime of
-	// empty polls, sleeps in poll(2) until the kernel or an application
-	// wakes it: full speed under load, about no CPU when idle. The spin
-	// is polite: sched_yield(2) between empty polls lets a thread that
-	// shares the core (the application, a client) run at once. The default.
-	PollAdaptive PollMode = iota
-	// PollBusy never sleeps (DPDK-style): lowest latency, one core per
-	// worker at 100% all the time; the worker keeps an OS thread (and a
-	// GOMAXPROCS slot) of its own, so give the program GOMAXPROCS above
-	// the number of workers.
-	PollBusy
-	// PollInterrupt sleeps in poll(2) whenever the rx ring is empty.
-	PollInterrupt
+	PollAdaptive  = datapath.PollAdaptive
+	PollBusy      = datapath.PollBusy
+	PollInterrupt = datapath.PollInterrupt
 )
-
-func (m PollMode) String() string {
-	switch m {
-	case PollAdaptive:
-		return "adaptive"
-	case PollBusy:
-		return "busy"
-	case PollInterrupt:
-		return "interrupt"
-	}
-	return fmt.Sprintf("PollMode(%d)", int(m))
-}
 
 // ParsePollMode parses "adaptive", "busy" or "interrupt".
 func ParsePollMode(s string) (PollMode, error) {
@@ -221,10 +201,10 @@ type Config struct {
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger
 
-	// Faults, if set, makes every worker drop, duplicate and reorder
-	// frames on its receive and transmit paths. Testing only: see
-	// FaultConfig.
-	Faults *FaultConfig
+	// Faults, if set, makes each worker's injector, which drops,
+	// duplicates and reorders frames on its receive and transmit paths.
+	// Testing only: internal/faultinject makes one.
+	Faults datapath.NewInjector
 }
 
 // Defaults.
@@ -244,7 +224,7 @@ const (
 // ownThread reports whether workers keep an OS thread of their own: when
 // pinned (CPUs) or busy-polling, as a DPDK core is dedicated. Otherwise a
 // worker is an ordinary goroutine that runs the application goroutines it
-// wakes on its thread (see waker.go).
+// wakes on its thread (see datapath.Waker).
 func (c *Config) ownThread() bool { return c.CPUs != nil || c.Poll == PollBusy }
 
 func (c *Config) setDefaults() {
@@ -339,11 +319,6 @@ func (c *Config) validate() error {
 	}
 	if _, err := cc.New(c.TCPCongestion); err != nil {
 		return bad("%v", err)
-	}
-	if c.Faults != nil {
-		if err := c.Faults.validate(); err != nil {
-			return bad("faults: %v", err)
-		}
 	}
 	return nil
 }

@@ -19,8 +19,12 @@
 //
 // Start opens one AF_XDP socket per queue (Config.Queues, default all) and
 // runs one worker per socket on a goroutine (locked to an OS thread of its
-// own when busy-polling or pinned to Config.CPUs[i]). A worker owns its socket, its UMEM frames,
-// its reassembler, neighbour table and ICMP limiter: none of them is locked.
+// own when busy-polling or pinned to Config.CPUs[i]). The loop is
+// package datapath's (datapath.Worker: receive, steering rings, transmit
+// batching, sleep, counters); the engine plugs its stack into it as the
+// worker's datapath.Input (frames) and a datapath.Layer (per-round work,
+// timers, drain). A worker owns its socket, its UMEM frames, its
+// reassembler, neighbour table and ICMP limiter: none of them is locked.
 // Each round it:
 //
 //  1. receives a burst and handles each frame: ARP (answered, learned, and
@@ -45,7 +49,7 @@
 // applications write when they queue work for a sleeping worker;
 // PollInterrupt sleeps whenever a round found nothing.
 //
-// Wakeups (waker.go). A goroutine readied from a P that keeps spinning
+// Wakeups (datapath.Waker). A goroutine readied from a P that keeps spinning
 // waits ~120 µs for another P to steal it, so a worker collects its
 // round's wakeups and, at the round's end, either sends them and yields
 // its P, so that the woken goroutines run at once on the worker's own
@@ -106,10 +110,12 @@
 //
 // # Ports held by connections
 //
-// A passive connection registers its tuple in the socket table once it is
-// established, in its worker's first idle round (socktab.Accept; doing it
-// on the handshake's path cost 5% of short connections per second), and a
-// connection in TIME-WAIT is marked so, so that bind and listen see them as Linux's bind buckets do;
+// A passive connection registers its tuple in the socket table when Accept
+// hands it to the application (socktab.Accept, on the accepting goroutine:
+// off the worker's path, and deterministic: the port is held from the
+// moment the application has the connection), and a connection in
+// TIME-WAIT is marked so, so that bind and listen see them as Linux's bind
+// buckets do;
 // an active connection in TIME-WAIT releases only its tuple after 1 s
 // (tw_reuse), keeping its port against bind until it is CLOSED.
 //
@@ -157,13 +163,13 @@
 //
 // # Fault injection (testing only)
 //
-// Config.Faults makes every worker drop, duplicate and reorder IPv4 frames
-// on its receive path (after the rx ring, before the stack) and on its
-// transmit path (before the tx ring), with seeded per-frame probabilities;
-// a reordered frame is held back until a few later frames have passed or a
-// delay has run out. Stats count every injected fault (WorkerStats.Faults),
-// so tests can show that the faults happened. Without it a worker pays one
-// nil check per burst. See faults.go.
+// Config.Faults (made by internal/faultinject, which only tests import)
+// gives every worker a datapath.Injector that drops, duplicates and
+// reorders IPv4 frames on its receive path (after the rx ring, before the
+// stack) and on its transmit path (before the tx ring), with seeded
+// per-frame probabilities. Stats count every injected fault
+// (WorkerStats.Faults), so tests can show that the faults happened.
+// Without one a worker pays one nil check per burst.
 //
 // # Shutdown
 //

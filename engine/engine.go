@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/xdpengine/engine/stack/datapath"
 	"io"
 	"log/slog"
 	"net"
@@ -16,10 +17,10 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/afxdp"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 	"github.com/xdpengine/engine/tcp/syncookie"
 )
@@ -62,7 +63,7 @@ type Engine struct {
 	ids   *ipv4.IDGenerator
 	pmtu  pmtuCache
 	mc    multicast // IGMP host, group map (multicast.go)
-	bufs  *bufPool
+	bufs  *datapath.Bufs
 
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
@@ -78,8 +79,10 @@ type Engine struct {
 	tcpConns  map[*TCPConn]struct{}
 	listeners map[*TCPListener]struct{}
 	wg        sync.WaitGroup
-	startTime time.Time
-	epoch     time.Time // origin of nanotime
+
+	acceptPortFails []atomic.Uint64 // by owner queue: TCPStats.AcceptPortFails (holdPort)
+	startTime       time.Time
+	epoch           time.Time // origin of nanotime
 }
 
 // New checks cfg and prepares an engine; nothing touches the interface
@@ -163,7 +166,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.bufs = newBufPool(cfg.Queues * (cfg.TxQueue + 1024))
+	e.acceptPortFails = make([]atomic.Uint64, cfg.Queues)
+	e.bufs = datapath.NewBufs(cfg.Queues * (cfg.TxQueue + 1024))
 	for q := range cfg.Queues {
 		w, err := newWorker(e, q, seeds[4]+uint64(q))
 		if err != nil {
@@ -172,7 +176,9 @@ func New(cfg Config) (*Engine, error) {
 		e.workers = append(e.workers, w)
 	}
 	for _, w := range e.workers {
-		w.connect(e.workers)
+		if err := w.dp.Connect(e.dps()); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	return e, nil
 }
@@ -230,7 +236,7 @@ func (e *Engine) Start() (err error) {
 		if err != nil {
 			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
 		}
-		w.sock = sock
+		w.dp.Attach(sock)
 		// Give the kernel frames before the socket can receive: a socket
 		// registered with an empty fill ring under load is where the
 		// kernel's copy path starts dropping (see ARCHITECTURE.md).
@@ -246,12 +252,12 @@ func (e *Engine) Start() (err error) {
 	e.startTime = time.Now()
 	e.state.Store(stateRunning)
 	for _, w := range e.workers {
-		w.wk.start()
+		w.dp.StartWaker()
 		e.wg.Add(1)
-		go w.run(&e.wg)
+		go w.dp.Run(&e.wg)
 	}
 	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
-		"xdp", e.prog.Mode().String(), "bind", e.workers[0].sock.BindMode(),
+		"xdp", e.prog.Mode().String(), "bind", e.workers[0].dp.Socket().BindMode(),
 		"poll", e.cfg.Poll.String(), "mtu", e.mtu, "addrs", e.cfg.Addrs,
 		"driver", e.driver, "rx_checksum", e.cfg.RxChecksum.String(), "trust_partial_checksums", e.trustPartial)
 	return nil
@@ -285,8 +291,7 @@ func (e *Engine) Close() error {
 		c.Close()
 	}
 	for _, w := range e.workers {
-		w.stop.Store(true)
-		w.wake()
+		w.dp.Stop()
 	}
 	e.wg.Wait()
 	e.mu.Lock()
@@ -298,7 +303,7 @@ func (e *Engine) Close() error {
 func (e *Engine) teardown() error {
 	var errs []error
 	for _, w := range e.workers {
-		errs = append(errs, w.close())
+		errs = append(errs, w.dp.Close())
 	}
 	e.stopMulticast()
 	if e.prog != nil {
@@ -355,25 +360,14 @@ const publishWait = time.Second
 // while the engine runs, and final after Close.
 func (e *Engine) Stats() Stats {
 	if e.state.Load() == stateRunning {
-		for _, w := range e.workers {
-			w.statsReq.Store(true)
-			w.wake()
-		}
-		deadline := time.Now().Add(publishWait)
-		for _, w := range e.workers {
-			for w.statsReq.Load() && time.Now().Before(deadline) && e.state.Load() == stateRunning {
-				time.Sleep(100 * time.Microsecond)
-			}
-		}
+		datapath.Publish(e.dps(), publishWait)
 	}
 	var s Stats
 	for _, w := range e.workers {
-		ws := WorkerStats{Queue: w.queue}
-		if p := w.pub.Load(); p != nil {
-			ws = *p
-		}
+		ws := w.dp.Published()
+		ws.TCP.AcceptPortFails += e.acceptPortFails[w.queue].Load()
 		s.Workers = append(s.Workers, ws)
-		s.Total.add(&ws)
+		s.Total.Add(&ws)
 	}
 	return s
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/xdpengine/engine/internal/faultinject"
+	"github.com/xdpengine/engine/stack/datapath"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -22,9 +24,9 @@ const (
 // faultBulk moves size bytes each way between the kernel and an engine
 // whose workers inject faults, compares SHA-256, and checks that the
 // injector did inject every kind of fault it was given.
-func faultBulk(t *testing.T, f FaultConfig, port uint16, size int) {
+func faultBulk(t *testing.T, f faultinject.Config, port uint16, size int) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{Faults: &f})
+	eng := startEngine(t, bed, Config{Faults: mustFaults(t, f)})
 	size = bulkSize(t, size)
 	c, kc := bulkPair(t, bed, eng, port)
 	d := bulk(t, kc, c, size)
@@ -59,14 +61,14 @@ func faultBulk(t *testing.T, f FaultConfig, port uint16, size int) {
 // three later ones, 2% duplicated, on the engine's receive and transmit
 // paths.
 func TestTCPBulkReorderDuplicate(t *testing.T) {
-	r := FaultRates{Duplicate: 0.02, Reorder: 0.05}
-	faultBulk(t, FaultConfig{Seed: 1, Rx: r, Tx: r}, 5101, faultBulkSize)
+	r := faultinject.Rates{Duplicate: 0.02, Reorder: 0.05}
+	faultBulk(t, faultinject.Config{Seed: 1, Rx: r, Tx: r}, 5101, faultBulkSize)
 }
 
 // TestTCPBulkReorderDuplicateLoss adds 2% loss each way.
 func TestTCPBulkReorderDuplicateLoss(t *testing.T) {
-	r := FaultRates{Drop: 0.02, Duplicate: 0.02, Reorder: 0.05}
-	faultBulk(t, FaultConfig{Seed: 2, Rx: r, Tx: r}, 5102, faultLossBulkSize)
+	r := faultinject.Rates{Drop: 0.02, Duplicate: 0.02, Reorder: 0.05}
+	faultBulk(t, faultinject.Config{Seed: 2, Rx: r, Tx: r}, 5102, faultLossBulkSize)
 }
 
 // udpTagged fills p with a datagram numbered tag: the tag, then bytes
@@ -138,8 +140,8 @@ const udpWindow = 512
 func TestUDPDuplicateReorder(t *testing.T) {
 	const n, size = 3000, 1000
 	bed := testbed.New(t, testbed.Config{})
-	r := FaultRates{Duplicate: 0.1, Reorder: 0.1}
-	eng := startEngine(t, bed, Config{Faults: &FaultConfig{Seed: 3, Rx: r, Tx: r}, RecvBuffer: 16 << 20})
+	r := faultinject.Rates{Duplicate: 0.1, Reorder: 0.1}
+	eng := startEngine(t, bed, Config{Faults: mustFaults(t, faultinject.Config{Seed: 3, Rx: r, Tx: r}), RecvBuffer: 16 << 20})
 	ec, err := eng.ListenPacket("udp4", ":7300")
 	if err != nil {
 		t.Fatal(err)
@@ -224,4 +226,14 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	if st.Faults.TxReordered == base.TxReordered {
 		t.Error("no frame reordered on transmit")
 	}
+}
+
+// mustFaults makes the injectors of c.
+func mustFaults(t *testing.T, c faultinject.Config) datapath.NewInjector {
+	t.Helper()
+	f, err := faultinject.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -9,9 +9,9 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/afxdp"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/igmp"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // multicast is the engine's IP multicast host state: the IGMPv3 host of
@@ -94,10 +94,10 @@ func (w *worker) pollMulticast() {
 			continue
 		}
 		if ip, err := header.ParseIPv4(eth.Payload()); err == nil {
-			mc.host.Input(w.now, ip)
+			mc.host.Input(w.now(), ip)
 		}
 	}
-	mc.host.Poll(w.now, w.sendFrame)
+	mc.host.Poll(w.now(), w.dp.SendFrame)
 }
 
 // membership runs one socket call on the IGMP host and keeps the XDP

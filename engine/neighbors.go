@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"github.com/xdpengine/engine/stack/datapath"
 	"net"
 	"net/netip"
 	"slices"
@@ -31,19 +32,12 @@ func (e *Engine) Neighbors() []NeighborEntry {
 	if e.state.Load() != stateRunning {
 		return nil
 	}
-	for _, w := range e.workers {
-		w.neighOut.Store(nil)
-		w.neighReq.Store(true)
-		w.wake()
-	}
 	var out []NeighborEntry
-	deadline := time.Now().Add(publishWait)
-	for _, w := range e.workers {
-		for w.neighReq.Load() && time.Now().Before(deadline) && e.state.Load() == stateRunning {
-			time.Sleep(100 * time.Microsecond)
-		}
-		if p := w.neighOut.Load(); p != nil {
-			out = append(out, *p...)
+	for _, r := range datapath.Gather(e.dps(), func(dp *datapath.Worker) any {
+		return e.workers[dp.Queue()].listNeighbors()
+	}, publishWait) {
+		if l, ok := r.([]NeighborEntry); ok {
+			out = append(out, l...)
 		}
 	}
 	slices.SortFunc(out, func(a, b NeighborEntry) int {
@@ -52,8 +46,8 @@ func (e *Engine) Neighbors() []NeighborEntry {
 	return out
 }
 
-// listNeighbors publishes the worker's ARP table for Neighbors.
-func (w *worker) listNeighbors() {
+// listNeighbors lists the worker's ARP table for Neighbors.
+func (w *worker) listNeighbors() []NeighborEntry {
 	var out []NeighborEntry
 	for _, n := range w.arpTab.List(nil) {
 		ne := NeighborEntry{Queue: w.queue, Addr: netip.AddrFrom4(n.IP), State: n.State.String(), Queued: n.Queued}
@@ -61,10 +55,9 @@ func (w *worker) listNeighbors() {
 			ne.MAC = net.HardwareAddr(n.MAC[:])
 		}
 		if n.Updated != 0 {
-			ne.Confirmed = time.Duration(w.now - n.Updated)
+			ne.Confirmed = time.Duration(w.now() - n.Updated)
 		}
 		out = append(out, ne)
 	}
-	w.neighOut.Store(&out) // pairs with the Load in Neighbors, after neighReq clears
-	w.neighReq.Store(false)
+	return out
 }

@@ -37,3 +37,5 @@ func TestNeighborsValidate(t *testing.T) {
 		}
 	}
 }
+
+var testAddrs = []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}

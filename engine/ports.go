@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // PortRange returns the ephemeral port range automatic choices come from

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 

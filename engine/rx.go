@@ -1,14 +1,15 @@
 package engine
 
 import (
+	"github.com/xdpengine/engine/stack/datapath"
 	"net/netip"
 	"syscall"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/ipv4"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 const (
@@ -19,8 +20,11 @@ const (
 	protoUDP      = 17
 )
 
-// handleFrame runs one received frame through the stack. It returns the
-// length of a reply written in place into the same frame (ICMP echo, a hook's
+// Frame implements datapath.Input: one frame received from the link.
+func (w *worker) Frame(frame []byte) int { return w.handleFrame(frame, false) }
+
+// handleFrame runs one frame through the stack. It returns the length of a
+// reply written in place into the same frame (ICMP echo, a hook's
 // Transmit), to be transmitted from it, or 0 when the frame can be released.
 // steered is true for a frame another worker handed over: it is never handed
 // over again.
@@ -50,7 +54,7 @@ func (w *worker) handleFrame(frame []byte, steered bool) int {
 // that each worker's neighbour table learns what any queue received.
 func (w *worker) handleARP(p []byte, fromLink bool) {
 	if !fromLink {
-		w.resp.Table.Update(w.now, header.ARP(p).SenderIP4(), header.ARP(p).SenderMAC(), false, false, w.flushParked)
+		w.resp.Table.Update(w.now(), header.ARP(p).SenderIP4(), header.ARP(p).SenderMAC(), false, false, w.flushParked)
 		return
 	}
 	if _, err := header.ParseARP(p); err != nil {
@@ -58,22 +62,14 @@ func (w *worker) handleARP(p []byte, fromLink bool) {
 		return
 	}
 	var out [arpFrameLen]byte
-	n, err := w.resp.Input(w.now, p, out[:], w.flushParked)
+	n, err := w.resp.Input(w.now(), p, out[:], w.flushParked)
 	if err == nil && n > 0 {
-		w.sendFrame(out[:n])
+		w.dp.SendFrame(out[:n])
 	}
-	for _, peer := range w.peers {
-		if peer == w {
-			continue
+	for _, peer := range w.e.workers {
+		if peer != w {
+			w.dp.SteerTo(peer.dp, p, steerARP, 0)
 		}
-		b := w.e.bufs.get(len(p))
-		copy(b.b, p)
-		if !peer.inbox[w.queue].Enqueue(steerItem{buf: b, n: len(p), arp: true}) {
-			w.e.bufs.put(b)
-			w.st.DropSteerRing++
-			continue
-		}
-		peer.wake()
 	}
 }
 
@@ -92,7 +88,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 	linkBcast := eth.Dst()[0]&1 != 0
 	if ip.IsFragment() {
 		f := ipv4.FragmentOf(ip)
-		d, ok, _ := w.reasm.Add(&f, w.now)
+		d, ok, _ := w.reasm.Add(&f, w.now())
 		if ok {
 			w.handleDatagram(d.Bytes(), linkBcast)
 			d.Release()
@@ -100,7 +96,7 @@ func (w *worker) handleIPv4(frame []byte, eth header.Ethernet, steered bool) int
 		return 0
 	}
 	if h := w.e.cfg.Hook; h != nil {
-		p := Packet{Frame: frame, Eth: eth, IP: ip, Queue: w.queue, Now: w.now}
+		p := Packet{Frame: frame, Eth: eth, IP: ip, Queue: w.queue, Now: w.now()}
 		switch h.Packet(&p) {
 		case Drop:
 			w.st.DropHook++
@@ -164,10 +160,10 @@ func (w *worker) handleDatagram(pkt []byte, linkBcast bool) {
 			return
 		}
 		// A large ping: answer through the send path, which fragments.
-		b := w.e.bufs.get(len(pkt))
-		n := copy(b.b, pkt)
-		if _, err := icmp.EchoReply(header.IPv4(b.b[:n])); err != nil {
-			w.e.bufs.put(b)
+		b := w.e.bufs.Get(len(pkt))
+		n := copy(b.B, pkt)
+		if _, err := icmp.EchoReply(header.IPv4(b.B[:n])); err != nil {
+			w.e.bufs.Put(b)
 			return
 		}
 		w.icmpc.CountOut(header.ICMPv4EchoReply)
@@ -222,49 +218,37 @@ func (w *worker) handleUDP(frame []byte, ip header.IPv4, linkBcast, steered bool
 
 // steerTo hands a frame to the worker that owns its flow.
 func (w *worker) steerTo(owner *worker, frame []byte) {
-	b := w.e.bufs.get(len(frame))
-	n := copy(b.b, frame)
-	if !owner.inbox[w.queue].Enqueue(steerItem{buf: b, n: n}) {
-		w.e.bufs.put(b)
-		w.st.DropSteerRing++
-		return
+	if w.dp.SteerTo(owner.dp, frame, steerFrame, 0) {
+		w.st.Steered++
 	}
-	w.st.Steered++
-	owner.wake()
 }
 
-// handleSteered processes a frame another worker handed over.
-func (w *worker) handleSteered(it steerItem) {
-	if it.arp {
-		w.handleARP(it.buf.b[:it.n], false)
+// Steered implements datapath.Input: an item another worker handed over.
+func (w *worker) Steered(it *datapath.Steered) {
+	if it.Kind == steerARP {
+		w.handleARP(it.Bytes(), false)
 		return
 	}
 	w.st.SteeredIn++
-	if it.datagram {
+	if it.Kind == steerDatagram {
 		// Parsed and checked by the worker that reassembled it.
-		w.handleTCP(nil, header.IPv4(it.buf.b[:it.n]), it.linkBcast, true)
+		w.handleTCP(nil, header.IPv4(it.Bytes()), it.Flags&flagLinkBcast != 0, true)
 		return
 	}
-	w.handleFrame(it.buf.b[:it.n], true)
+	w.handleFrame(it.Bytes(), true)
 }
 
 // steerDatagram hands a reassembled TCP datagram to the worker that owns
 // its flow (its fragments were all received here, the owner has not seen
 // them).
 func (w *worker) steerDatagram(owner *worker, ip header.IPv4, linkBcast bool) {
-	b := w.e.bufs.get(len(ip))
-	if b == nil {
-		w.st.DropMalformed++
-		return
+	flags := uint8(0)
+	if linkBcast {
+		flags = flagLinkBcast
 	}
-	n := copy(b.b, ip)
-	if !owner.inbox[w.queue].Enqueue(steerItem{buf: b, n: n, datagram: true, linkBcast: linkBcast}) {
-		w.e.bufs.put(b)
-		w.st.DropSteerRing++
-		return
+	if w.dp.SteerTo(owner.dp, ip, steerDatagram, flags) {
+		w.st.Steered++
 	}
-	w.st.Steered++
-	owner.wake()
 }
 
 // handleICMPError delivers an ICMP error (m, in packet ip, received in

@@ -133,7 +133,7 @@ func TestTCPKernelClientEcho(t *testing.T) {
 func TestTCPPinnedWorkerEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{BindService: true, CPUs: []int{0}})
-	if eng.workers[0].wk.direct {
+	if eng.workers[0].wk.Direct() {
 		t.Fatal("a pinned worker wakes applications directly")
 	}
 	echoTCP(t, eng, ":7", TCPListenConfig{})

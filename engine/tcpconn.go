@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 	"github.com/xdpengine/engine/tcp/syncookie"
 )
@@ -51,8 +51,11 @@ type TCPConn struct {
 	key           flowtable.Key // arrival order: Src is the peer
 	local, remote [4]byte
 	laddr, raddr  netip.AddrPort
-	sock          *socktab.Socket // the socket-table entry holding the port: a Dial's, or an accepted one's once established
-	ln            *TCPListener    // passive opens: the listener that made it
+	// sock is the socket-table entry that holds the port: a Dial's, set
+	// before the worker sees the connection, or an accepted one's, set by
+	// Accept (holdPort); freeTCP swaps in freedSock and closes it.
+	sock atomic.Pointer[socktab.Socket]
+	ln   *TCPListener // passive opens: the listener that made it
 
 	// Worker only.
 	timerAt   int64
@@ -61,7 +64,6 @@ type TCPConn struct {
 	freed     bool
 	lastState tcp.State
 	ipID      uint16
-	portTried bool // passive: queued for holdPorts
 
 	// Shared. Each store by the worker is followed by a signal, and each
 	// waiter announces itself (rwait, wwait) before its last look, so a
@@ -103,6 +105,41 @@ func (e *Engine) newTCPConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) 
 	return c
 }
 
+// freedSock marks a connection the worker freed: a later holdPort closes
+// what it registered.
+var freedSock socktab.Socket
+
+// portSock returns the socket-table entry holding c's port, nil when none.
+func (c *TCPConn) portSock() *socktab.Socket {
+	if s := c.sock.Load(); s != &freedSock {
+		return s
+	}
+	return nil
+}
+
+// holdPort registers an accepted connection in the socket table, as
+// Linux's accepted socket joins its listener's bind bucket: while it (or
+// its TIME-WAIT) lives, a new listener on the port needs SO_REUSEADDR.
+// Accept calls it before it returns c, with ln.mu held and ln open, so the
+// port is held from the moment the application has the connection; the
+// cost (the table's mutex) is the accepting goroutine's, off the worker.
+// A connection the table refuses keeps working unregistered and is
+// counted (AcceptPortFails).
+func (c *TCPConn) holdPort(ln *TCPListener) {
+	s, err := c.e.tab.Accept(ln.sock, c.key, c)
+	if err != nil {
+		c.e.acceptPortFails[c.owner.queue].Add(1)
+		return
+	}
+	if !c.sock.CompareAndSwap(nil, s) { // pairs with the Swap in freeTCP
+		c.e.tab.Close(s) // freed meanwhile
+		return
+	}
+	if tcp.State(c.pubState.Load()) == tcp.TimeWait {
+		c.e.tab.SetState(s, socktab.StateTimeWait) // the worker's transition came first
+	}
+}
+
 // release drops one reference to the ring memory; the last one gives it
 // back to the pool. The Add is a full barrier: the other owner's accesses
 // to the rings, made before its own Add, happen before the release.
@@ -136,17 +173,17 @@ func (c *TCPConn) publish(ev tcp.Events) {
 	if ev&tcp.EvEstablished != 0 {
 		c.estab.Store(true) // pairs with the loads in dial and Accept
 		if c.ln != nil {
-			k.wake(c.ln.notify, &c.ln.waiting)
+			k.Wake(c.ln.notify, &c.ln.waiting)
 		}
 	}
 	if ev&(tcp.EvReadable|tcp.EvPeerClosed|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
-		k.wake(c.rnotify, &c.rwait)
+		k.Wake(c.rnotify, &c.rwait)
 	}
 	if ev&(tcp.EvWritable|tcp.EvEstablished|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
 		if ev&tcp.EvWritable != 0 && c.ep.SendRing().Cap() < c.e.cfg.TCPSendBufferMax {
 			c.sndWant.Store(int64(c.ep.SendBufWant())) // pairs with the load in growSend
 		}
-		k.wake(c.wnotify, &c.wwait)
+		k.Wake(c.wnotify, &c.wwait)
 	}
 }
 
@@ -654,7 +691,7 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, rap netip.A
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	c := e.newTCPConn(owner, ep, key)
-	c.sock = sock
+	c.sock.Store(sock)
 	if err := c.send(tcpCmd{op: cmdOpen, c: c}); err != nil {
 		e.tab.Close(sock)
 		c.releaseApp() // the worker never had it: the collector takes the rings

@@ -206,6 +206,7 @@ func (ln *TCPListener) tryAccept() (*TCPConn, error) {
 			if c := ln.byEP[ep]; c != nil {
 				delete(ln.byEP, ep)
 				c.accepted = true
+				c.holdPort(ln)
 				return c, nil
 			}
 			// Freed after the listener closed: skip it.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 

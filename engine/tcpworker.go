@@ -2,15 +2,16 @@ package engine
 
 import (
 	"errors"
+	"github.com/xdpengine/engine/stack/datapath"
 	"slices"
 	"time"
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ring"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 	"github.com/xdpengine/engine/tcp/cc"
 	"github.com/xdpengine/engine/tcp/syncookie"
@@ -94,7 +95,6 @@ type tcpWorker struct {
 	// (live connections are summed at publication).
 	freedRetrans uint64
 	freedPMTU    TCPPathMTUStats
-	pendingPorts []*TCPConn           // passive connections to register in the socket table (holdPorts)
 	synq         map[*TCPListener]int // listeners with endpoints on this worker
 	maxTimeWait  int                  // this worker's share of Config.TCPMaxTimeWait
 	twReuse      []twRelease          // active opens in TIME-WAIT whose ports go back, oldest first
@@ -194,7 +194,7 @@ func (w *worker) handleTCP(frame []byte, ip header.IPv4, linkBcast, steered bool
 	}
 	st.InSegs++
 	if c != nil {
-		if c.ep.Input(w.now, seg) == tcp.Reopen {
+		if c.ep.Input(w.now(), seg) == tcp.Reopen {
 			iss := c.ep.ReopenISN()
 			w.serviceTCP(c) // frees it: the endpoint is CLOSED
 			w.tcpListen(key, seg, src, dst, linkBcast, iss)
@@ -230,10 +230,10 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst [4]byte
 			return
 		}
 		if iss == 0 {
-			iss = tcp.Seq(w.e.jar.ISN(t, w.now))
+			iss = tcp.Seq(w.e.jar.ISN(t, w.now()))
 		}
 		cfg := w.e.tcpConfig(src, key.DstPort, key.SrcPort, iss, w.e.tsOffset(t))
-		ep, err := l.OnSYN(w.now, seg, cfg)
+		ep, err := l.OnSYN(w.now(), seg, cfg)
 		switch {
 		case err == nil:
 			st.PassiveOpens++
@@ -271,7 +271,7 @@ func (w *worker) sendCookie(key flowtable.Key, seg *tcp.Segment, src, dst [4]byt
 		peerMSS = seg.Options.MSS
 	}
 	peerMSS = min(peerMSS, uint16(w.e.mtu-40))
-	cookie, mss := w.e.jar.Make(t, uint32(seg.Seq), peerMSS, w.now)
+	cookie, mss := w.e.jar.Make(t, uint32(seg.Seq), peerMSS, w.now())
 	h := &w.tcp.hdr
 	*h = header.TCPFields{
 		SrcPort: key.DstPort, DstPort: key.SrcPort,
@@ -281,7 +281,7 @@ func (w *worker) sendCookie(key flowtable.Key, seg *tcp.Segment, src, dst [4]byt
 	h.Options.HasMSS, h.Options.MSS = true, mss
 	if seg.Options.HasTimestamp {
 		o := syncookie.Options{WScaleOK: seg.Options.HasWScale, WScale: seg.Options.WindowScale, SACKOK: seg.Options.SACKPermitted}
-		tsNow := uint32(w.now/1_000_000) + w.e.tsOffset(t)
+		tsNow := uint32(w.now()/1_000_000) + w.e.tsOffset(t)
 		h.Options.HasTimestamp = true
 		h.Options.TSVal, h.Options.TSEcr = syncookie.MakeTS(o, tsNow), seg.Options.TSVal
 		if seg.Options.HasWScale {
@@ -314,7 +314,7 @@ func (e *Engine) tcpWScale() uint8 {
 // cookie, or answers RST.
 func (w *worker) cookieACK(ln *TCPListener, l *tcp.Listener, key flowtable.Key, seg *tcp.Segment, t syncookie.Tuple) {
 	st := &w.st.TCP
-	mss, ok := w.e.jar.Check(t, uint32(seg.Seq)-1, uint32(seg.Ack), w.now)
+	mss, ok := w.e.jar.Check(t, uint32(seg.Seq)-1, uint32(seg.Ack), w.now())
 	if !ok {
 		st.SynCookiesFailed++
 		w.tcpReset(seg, key, false)
@@ -323,7 +323,7 @@ func (w *worker) cookieACK(ln *TCPListener, l *tcp.Listener, key flowtable.Key, 
 	tsOff := w.e.tsOffset(t)
 	p := tcp.CookieParams{MSS: int(mss), WScale: -1}
 	if seg.Options.HasTimestamp {
-		o, ok := syncookie.CheckTS(seg.Options.TSEcr, uint32(w.now/1_000_000)+tsOff)
+		o, ok := syncookie.CheckTS(seg.Options.TSEcr, uint32(w.now()/1_000_000)+tsOff)
 		if !ok {
 			st.SynCookiesFailed++
 			return
@@ -334,7 +334,7 @@ func (w *worker) cookieACK(ln *TCPListener, l *tcp.Listener, key flowtable.Key, 
 		}
 	}
 	cfg := w.e.tcpConfig([4]byte(key.Src[12:]), key.DstPort, key.SrcPort, 0, tsOff)
-	ep, err := l.FromCookie(w.now, seg, cfg, p)
+	ep, err := l.FromCookie(w.now(), seg, cfg, p)
 	if err != nil {
 		st.ListenOverflows++
 		st.ListenDrops++
@@ -373,23 +373,16 @@ func (w *worker) tcpReset(seg *tcp.Segment, key flowtable.Key, linkBcast bool) {
 func (w *worker) serviceTCP(c *TCPConn) {
 	s := &w.tcp.sink
 	s.to(c.local, c.remote, c)
-	c.ep.Output(w.now, s)
+	c.ep.Output(w.now(), s)
 	if s.failed && !c.retrying {
 		c.retrying = true
 		w.tcp.retry = append(w.tcp.retry, c)
 	}
 	if c.lastState != tcp.TimeWait && c.ep.State() == tcp.TimeWait && w.st.TCP.CurrTimeWait >= uint64(w.tcp.maxTimeWait) {
-		c.ep.EndTimeWait(w.now) // the TIME-WAIT table is full (Linux: tcp_max_tw_buckets)
+		c.ep.EndTimeWait(w.now()) // the TIME-WAIT table is full (Linux: tcp_max_tw_buckets)
 		w.st.TCP.TimeWaitOverflow++
 	}
 	state := c.ep.State()
-	if c.ln != nil && c.sock == nil && !c.portTried && (state == tcp.Established || state == tcp.CloseWait) {
-		c.portTried = true
-		w.tcp.pendingPorts = append(w.tcp.pendingPorts, c)
-		if len(w.tcp.pendingPorts) >= maxPendingPorts {
-			w.holdPorts()
-		}
-	}
 	ev := c.ep.TakeEvents()
 	if state != c.lastState {
 		w.tcpTransition(c, c.lastState, state)
@@ -411,39 +404,6 @@ func (w *worker) serviceTCP(c *TCPConn) {
 	w.timerFix(c, c.ep.NextTimer())
 }
 
-// maxPendingPorts bounds the passive connections waiting for holdPorts.
-const maxPendingPorts = 64
-
-// holdPorts registers the passive connections established since the last
-// call in the socket table, as Linux's accepted socket joins its listener's
-// bind bucket: while one (or its TIME-WAIT) lives, a new listener on the
-// port needs SO_REUSEADDR. The worker calls it in its first round without
-// work, at its ticks, and when 64 are waiting, so that the table's mutex and
-// copies stay off the handshake's critical path (measured: about 5% of
-// short connections per second one at a time): the port is held from
-// within one idle moment of the handshake, not from its last ACK. A
-// connection gone meanwhile is skipped; one the table refuses (its
-// listener closed and the tuple taken since) keeps working unregistered
-// and is counted.
-func (w *worker) holdPorts() {
-	for i, c := range w.tcp.pendingPorts {
-		w.tcp.pendingPorts[i] = nil
-		if c.freed {
-			continue
-		}
-		s, err := w.e.tab.Accept(c.ln.sock, c.key, c)
-		if err != nil {
-			w.st.TCP.AcceptPortFails++
-			continue
-		}
-		c.sock = s
-		if c.lastState == tcp.TimeWait {
-			w.e.tab.SetState(s, socktab.StateTimeWait)
-		}
-	}
-	w.tcp.pendingPorts = w.tcp.pendingPorts[:0]
-}
-
 // tcpTransition keeps the counters that follow state changes.
 func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 	st := &w.st.TCP
@@ -459,11 +419,12 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 	}
 	if to == tcp.TimeWait {
 		st.CurrTimeWait++
-		if c.sock != nil {
-			w.e.tab.SetState(c.sock, socktab.StateTimeWait) // the bind rules of TIME-WAIT
+		s := c.portSock()
+		if s != nil {
+			w.e.tab.SetState(s, socktab.StateTimeWait) // the bind rules of TIME-WAIT
 		}
-		if c.sock != nil && c.ep.Timestamps() {
-			w.tcp.twReuse = append(w.tcp.twReuse, twRelease{at: w.now + twReuseDelay, c: c})
+		if s != nil && c.ep.Timestamps() {
+			w.tcp.twReuse = append(w.tcp.twReuse, twRelease{at: w.now() + twReuseDelay, c: c})
 		}
 	}
 	if from == tcp.TimeWait {
@@ -479,7 +440,7 @@ func (w *worker) tcpTransition(c *TCPConn, from, to tcp.State) {
 		c.pubState.Store(uint32(to)) // pairs with the loads in TCPConn's listing and lingerWait
 	}
 	if to == tcp.FinWait2 || to == tcp.TimeWait {
-		w.wk.wake(c.wnotify, &c.wwait) // our FIN is acknowledged: a lingering Close returns
+		w.wk.Wake(c.wnotify, &c.wwait) // our FIN is acknowledged: a lingering Close returns
 	}
 }
 
@@ -502,17 +463,17 @@ func (w *worker) freeTCP(c *TCPConn) {
 	}
 	w.timerFix(c, 0)
 	w.tcp.freedRetrans += c.ep.Stats().Retrans
-	w.tcp.freedPMTU.addEndpoint(c.ep.Stats())
+	addEndpointPMTU(&w.tcp.freedPMTU, c.ep.Stats())
 	if c.ln != nil {
 		c.ln.unregister(c)
 	}
-	if c.sock != nil {
-		w.e.tab.Close(c.sock) // releases the port; the mutex is uncontended on this path
+	if s := c.sock.Swap(&freedSock); s != nil && s != &freedSock {
+		w.e.tab.Close(s) // releases the port; the mutex is uncontended on this path
 	}
 	c.pubState.Store(uint32(tcp.Closed))
 	c.gone.Store(true) // pairs with the loads in TCPConn's Read and Write
-	w.wk.wake(c.rnotify, &c.rwait)
-	w.wk.wake(c.wnotify, &c.wwait)
+	w.wk.Wake(c.rnotify, &c.rwait)
+	w.wk.Wake(c.wnotify, &c.wwait)
 	c.release() // the worker's reference: it never touches the rings again
 }
 
@@ -529,23 +490,23 @@ func (w *worker) tcpRound() int {
 		w.tcpCommand(cmd)
 		work++
 	}
-	for i := 0; i < tcpTimerBatch && len(w.tcp.heap) > 0 && w.tcp.heap[0].timerAt <= w.now; i++ {
+	for i := 0; i < tcpTimerBatch && len(w.tcp.heap) > 0 && w.tcp.heap[0].timerAt <= w.now(); i++ {
 		c := w.tcp.heap[0]
-		c.ep.OnTimer(w.now)
+		c.ep.OnTimer(w.now())
 		w.serviceTCP(c)
-		if c.timerAt != 0 && c.timerAt <= w.now && !c.freed {
-			w.timerFix(c, w.now+1) // OnTimer left it due: try next round
+		if c.timerAt != 0 && c.timerAt <= w.now() && !c.freed {
+			w.timerFix(c, w.now()+1) // OnTimer left it due: try next round
 		}
 		work++
 	}
-	for len(w.tcp.twReuse) > 0 && w.tcp.twReuse[0].at <= w.now {
+	for len(w.tcp.twReuse) > 0 && w.tcp.twReuse[0].at <= w.now() {
 		c := w.tcp.twReuse[0].c
 		w.tcp.twReuse[0] = twRelease{}
 		w.tcp.twReuse = w.tcp.twReuse[1:]
-		if !c.freed && c.sock != nil && c.lastState == tcp.TimeWait {
+		if s := c.portSock(); !c.freed && s != nil && c.lastState == tcp.TimeWait {
 			// The 4-tuple may be connected again (tw_reuse); the port
 			// stays bound against bind and listen until CLOSED.
-			w.e.tab.ReleaseTuple(c.sock)
+			w.e.tab.ReleaseTuple(s)
 		}
 		work++
 	}
@@ -581,7 +542,7 @@ func (w *worker) tcpCommand(cmd tcpCmd) {
 		if old := w.tcp.conns[c.key]; old != nil {
 			// A TIME-WAIT connection on the tuple the socket table gave
 			// out again (its port was released early): replace it.
-			old.ep.Abort(w.now)
+			old.ep.Abort(w.now())
 			w.serviceTCP(old)
 		}
 		w.tcp.conns[c.key] = c
@@ -589,15 +550,15 @@ func (w *worker) tcpCommand(cmd tcpCmd) {
 	case cmdPoke:
 		c.pokeQueued.Store(false) // pairs with the CAS in poke: a later poke queues again
 	case cmdClose:
-		c.ep.Close(w.now)
+		c.ep.Close(w.now())
 	case cmdCloseWrite:
-		c.ep.CloseWrite(w.now)
+		c.ep.CloseWrite(w.now())
 	case cmdAbort:
-		c.ep.Abort(w.now)
+		c.ep.Abort(w.now())
 	case cmdNoDelay:
 		c.ep.SetNoDelay(cmd.on)
 	case cmdKeepAlive:
-		c.ep.SetKeepAlive(w.now, cmd.on, cmd.arg, cmd.arg, 0)
+		c.ep.SetKeepAlive(w.now(), cmd.on, cmd.arg, cmd.arg, 0)
 	case cmdRecvBuffer:
 		c.ep.SetRecvBuffer(int(cmd.arg))
 	case cmdGrowSend:
@@ -606,7 +567,7 @@ func (w *worker) tcpCommand(cmd tcpCmd) {
 			w.st.TCP.SendBufGrowths++
 		}
 		c.growDone.Add(1) // pairs with the loads in waitGrown: the ring is the application's again
-		w.wk.wake(c.wnotify, &c.wwait)
+		w.wk.Wake(c.wnotify, &c.wwait)
 	}
 	w.serviceTCP(c)
 }
@@ -625,7 +586,7 @@ func (w *worker) listenerClosed(ln *TCPListener) {
 		}
 		if c := ln.take(ep); c != nil {
 			if !c.freed {
-				c.ep.Abort(w.now)
+				c.ep.Abort(w.now())
 				w.serviceTCP(c)
 			}
 			c.releaseApp() // taken from the queue: no application will have it
@@ -636,7 +597,7 @@ func (w *worker) listenerClosed(ln *TCPListener) {
 	}
 	for _, c := range w.tcp.conns {
 		if c.ln == ln && c.lastState == tcp.SynReceived {
-			c.ep.Abort(w.now)
+			c.ep.Abort(w.now())
 			w.serviceTCP(c)
 		}
 	}
@@ -645,7 +606,7 @@ func (w *worker) listenerClosed(ln *TCPListener) {
 // nextTCPTimer returns the earliest TCP deadline, 0 when none.
 func (w *worker) nextTCPTimer() int64 {
 	if len(w.tcp.retry) > 0 {
-		return w.now
+		return w.now()
 	}
 	at := int64(0)
 	if len(w.tcp.heap) > 0 {
@@ -660,7 +621,7 @@ func (w *worker) nextTCPTimer() int64 {
 // drainTCP frees every connection when the worker stops.
 func (w *worker) drainTCP() {
 	for _, c := range w.tcp.conns {
-		c.ep.Abort(w.now)
+		c.ep.Abort(w.now())
 		w.freeTCP(c)
 	}
 	for {
@@ -669,7 +630,7 @@ func (w *worker) drainTCP() {
 			break
 		}
 		if cmd.c != nil && !cmd.c.freed {
-			cmd.c.ep.Abort(w.now)
+			cmd.c.ep.Abort(w.now())
 			w.freeTCP(cmd.c)
 		}
 	}
@@ -703,19 +664,19 @@ func (s *tcpSink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		s.c.ipID++
 		id = s.c.ipID
 	}
-	mac, act := w.arpTab.Lookup(w.now, next, 0, false)
+	mac, act := w.arpTab.Lookup(w.now(), next, 0, false)
 	if act != arp.Send {
 		if act == arp.SendRequest {
 			w.arpRequest(next, header.MAC{}) // resolve's Lookup will find it Incomplete
 		}
 		// Not resolved: build the packet in a buffer and park it until ARP
 		// answers (or drops it), as for a datagram.
-		b := w.e.bufs.get(total)
+		b := w.e.bufs.Get(total)
 		if b == nil {
 			return true
 		}
-		if !s.build(b.b[:total], h, hl, id, p1, p2) {
-			w.e.bufs.put(b)
+		if !s.build(b.B[:total], h, hl, id, p1, p2) {
+			w.e.bufs.Put(b)
 			return true
 		}
 		w.sendReq(txReq{buf: b, n: total, dst: s.dst})
@@ -723,18 +684,18 @@ func (s *tcpSink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		return true
 	}
 	addrs := w.addrs[:1]
-	if w.allocFrames(addrs) < 1 {
+	if w.dp.AllocFrames(addrs) < 1 {
 		s.failed = true
 		w.st.DropTxRing++
 		return false
 	}
-	frame := w.sock.FrameBuffer(addrs[0])
+	frame := w.dp.FrameBuffer(addrs[0])
 	if ethHeaderLen+total > len(frame) || !s.build(frame[ethHeaderLen:ethHeaderLen+total], h, hl, id, p1, p2) {
-		w.sock.ReleaseAddr(addrs[0])
+		w.dp.Release(addrs[0])
 		return true
 	}
 	putEthernet(frame, mac, w.e.mac, etherTypeIPv4)
-	w.queueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)})
+	w.dp.QueueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)})
 	w.countOut(h)
 	return true
 }
@@ -829,8 +790,8 @@ func (w *worker) heapDown(i int) {
 	}
 }
 
-// listTCP publishes this worker's connections for Engine.Sockets.
-func (w *worker) listTCP() {
+// listTCP lists this worker's connections for Engine.Sockets.
+func (w *worker) listTCP() []socktab.Entry {
 	out := make([]socktab.Entry, 0, len(w.tcp.conns))
 	for _, c := range w.tcp.conns {
 		in := c.ep.Info()
@@ -849,8 +810,7 @@ func (w *worker) listTCP() {
 			},
 		})
 	}
-	w.ssOut.Store(&out) // pairs with the Load in tcpConnections, after ssReq clears
-	w.ssReq.Store(false)
+	return out
 }
 
 // tcpConnections collects the workers' connection listings (waiting up to
@@ -859,19 +819,12 @@ func (e *Engine) tcpConnections() []socktab.Entry {
 	if e.state.Load() != stateRunning {
 		return nil
 	}
-	for _, w := range e.workers {
-		w.ssOut.Store(nil)
-		w.ssReq.Store(true)
-		w.wake()
-	}
 	var out []socktab.Entry
-	deadline := time.Now().Add(publishWait)
-	for _, w := range e.workers {
-		for w.ssReq.Load() && time.Now().Before(deadline) && e.state.Load() == stateRunning {
-			time.Sleep(100 * time.Microsecond)
-		}
-		if p := w.ssOut.Load(); p != nil {
-			out = append(out, *p...)
+	for _, r := range datapath.Gather(e.dps(), func(dp *datapath.Worker) any {
+		return e.workers[dp.Queue()].listTCP()
+	}, publishWait) {
+		if l, ok := r.([]socktab.Entry); ok {
+			out = append(out, l...)
 		}
 	}
 	slices.SortFunc(out, func(a, b socktab.Entry) int {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"github.com/xdpengine/engine/stack/datapath"
 	"net/netip"
 	"os"
 	"runtime"
@@ -62,11 +63,11 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) 
 	if tos == 0 {
 		tos = uint8(c.opts.tos.Load())
 	}
-	b := e.bufs.get(total)
+	b := e.bufs.Get(total)
 	if b == nil {
 		return os.NewSyscallError("sendto", syscall.EMSGSIZE)
 	}
-	pkt := b.b[:total]
+	pkt := b.B[:total]
 	id := e.ids.Next(src, d4, protoUDP, e.nanotime())
 	putIPv4Opts(pkt, src, d4, id, df, protoUDP, total, ttl, tos)
 	u := header.UDP(pkt[20:])
@@ -92,11 +93,11 @@ func (e *Engine) sendUDP(c *UDPConn, dst netip.AddrPort, p []byte, so sendOpts) 
 		// full socket buffer, within the write deadline.
 		w.wake()
 		if c.closed.Load() || e.state.Load() == stateClosed {
-			e.bufs.put(b)
+			e.bufs.Put(b)
 			return os.NewSyscallError("sendto", syscall.EPIPE)
 		}
 		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
-			e.bufs.put(b)
+			e.bufs.Put(b)
 			return os.ErrDeadlineExceeded
 		}
 		if spins < 64 {
@@ -177,25 +178,25 @@ func (w *worker) sendReq(r txReq) {
 		if r.mcast {
 			mac = header.MulticastMAC(r.dst)
 		}
-		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
+		w.transmitDatagram(r.buf.B[:r.n], mac, r.dst, r.mtu)
 		if r.loop {
-			w.handleDatagram(r.buf.b[:r.n], true) // IP_MULTICAST_LOOP: to the engine's own sockets
+			w.handleDatagram(r.buf.B[:r.n], true) // IP_MULTICAST_LOOP: to the engine's own sockets
 		}
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 		return
 	}
 	next, _, ok := w.e.route(r.dst)
 	if !ok {
 		w.st.DropNoRoute++
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 		return
 	}
 	mac, handled := w.resolve(next, r)
 	if !handled {
 		return // parked or dropped
 	}
-	w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
-	w.e.bufs.put(r.buf)
+	w.transmitDatagram(r.buf.B[:r.n], mac, r.dst, r.mtu)
+	w.e.bufs.Put(r.buf)
 }
 
 // resolve finds the MAC address of next. When ARP has no answer yet, the
@@ -204,7 +205,7 @@ func (w *worker) sendReq(r txReq) {
 // becomes INCOMPLETE and asks for a request), so its action must be obeyed.
 func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 	if len(w.freeSlot) == 0 {
-		mac, act := w.arpTab.Lookup(w.now, next, 0, false)
+		mac, act := w.arpTab.Lookup(w.now(), next, 0, false)
 		switch act {
 		case arp.Send:
 			return mac, true
@@ -212,11 +213,11 @@ func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 			w.arpRequest(next, header.MAC{})
 		}
 		w.st.DropNeighbour++
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 		return header.MAC{}, false
 	}
 	slot := w.freeSlot[len(w.freeSlot)-1]
-	mac, act := w.arpTab.Lookup(w.now, next, uint64(slot), true)
+	mac, act := w.arpTab.Lookup(w.now(), next, uint64(slot), true)
 	switch act {
 	case arp.Send:
 		return mac, true
@@ -229,10 +230,10 @@ func (w *worker) resolve(next [4]byte, r txReq) (header.MAC, bool) {
 	case arp.RequestDrop:
 		w.arpRequest(next, header.MAC{})
 		w.st.DropNeighbour++
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 	default:
 		w.st.DropNeighbour++
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 	}
 	return header.MAC{}, false
 }
@@ -247,11 +248,11 @@ func (w *worker) flushParked(handle uint64) {
 	}
 	next, _, _ := w.e.route(r.dst)
 	if st, mac := w.arpTab.State(next); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
-		w.transmitDatagram(r.buf.b[:r.n], mac, r.dst, r.mtu)
+		w.transmitDatagram(r.buf.B[:r.n], mac, r.dst, r.mtu)
 	} else {
 		w.st.DropNeighbour++
 	}
-	w.e.bufs.put(r.buf)
+	w.e.bufs.Put(r.buf)
 }
 
 // arpDrop discards a parked datagram whose next hop did not resolve.
@@ -261,7 +262,7 @@ func (w *worker) arpDrop(handle uint64) {
 	w.freeSlot = append(w.freeSlot, int(handle))
 	if r.buf != nil {
 		w.st.DropNeighbour++
-		w.e.bufs.put(r.buf)
+		w.e.bufs.Put(r.buf)
 	}
 }
 
@@ -275,7 +276,7 @@ func (w *worker) arpRequest(ip [4]byte, unicast header.MAC) {
 	n, err := arp.Request(f[:], w.e.mac, src, ip, unicast)
 	if err == nil {
 		w.st.ARP.OutRequests++
-		w.sendFrame(f[:n])
+		w.dp.SendFrame(f[:n])
 	}
 }
 
@@ -283,7 +284,7 @@ func (w *worker) gratuitousARP() {
 	for _, p := range w.e.cfg.Addrs {
 		var f [arpFrameLen]byte
 		if n, err := arp.Gratuitous(f[:], w.e.mac, p.Addr().As4()); err == nil {
-			w.sendFrame(f[:n])
+			w.dp.SendFrame(f[:n])
 		}
 	}
 }
@@ -303,26 +304,26 @@ func (w *worker) transmitDatagram(pkt []byte, mac header.MAC, dst [4]byte, mtu i
 		}
 	}
 	addrs := w.addrs[:count]
-	if got := w.allocFrames(addrs); got < count {
-		w.releaseAddrs(addrs[:got])
+	if got := w.dp.AllocFrames(addrs); got < count {
+		w.dp.ReleaseAddrs(addrs[:got])
 		w.st.DropTxRing++
 		return
 	}
 	out := w.fragOut[:count]
 	for i, a := range addrs {
-		out[i] = w.sock.FrameBuffer(a)[ethHeaderLen : ethHeaderLen+mtu]
+		out[i] = w.dp.FrameBuffer(a)[ethHeaderLen : ethHeaderLen+mtu]
 	}
 	if count == 1 {
 		out[0] = out[0][:copy(out[0][:len(pkt)], pkt)]
 	} else if _, err := w.frag.Fragment(pkt, mtu, out); err != nil {
-		w.releaseAddrs(addrs)
+		w.dp.ReleaseAddrs(addrs)
 		w.st.DropFragmenting++
 		return
 	}
 	for i, a := range addrs {
-		frame := w.sock.FrameBuffer(a)
+		frame := w.dp.FrameBuffer(a)
 		putEthernet(frame, mac, w.e.mac, etherTypeIPv4)
-		w.queueTx(afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
+		w.dp.QueueTx(afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
 		out[i] = nil
 	}
 }
@@ -333,69 +334,6 @@ func putEthernet(b []byte, dst, src header.MAC, typ uint16) {
 	binary.BigEndian.PutUint16(b[12:], typ)
 }
 
-// allocFrames takes free frames for transmission, reclaiming completed ones
-// if the pool is short.
-func (w *worker) allocFrames(addrs []uint64) int {
-	got := w.sock.Alloc(addrs)
-	for tries := 0; got < len(addrs) && tries < 3; tries++ {
-		w.sock.Complete()
-		got += w.sock.Alloc(addrs[got:])
-	}
-	return got
-}
-
-func (w *worker) releaseAddrs(addrs []uint64) {
-	for _, a := range addrs {
-		w.sock.ReleaseAddr(a)
-	}
-}
-
-// sendFrame copies a complete Ethernet frame into a UMEM frame and sends it.
-func (w *worker) sendFrame(f []byte) {
-	addrs := w.addrs[:1]
-	if w.allocFrames(addrs) < 1 {
-		w.st.DropTxRing++
-		return
-	}
-	n := copy(w.sock.FrameBuffer(addrs[0]), f)
-	w.queueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(n)})
-}
-
-// queueTx adds a frame to the batch the worker transmits at the end of its
-// round (one tx-ring update and at most one wakeup per batch, not per
-// frame); a full batch is transmitted at once.
-func (w *worker) queueTx(d afxdp.Desc) {
-	if len(w.txDescs) == cap(w.txDescs) {
-		w.flushTx()
-	}
-	w.txDescs = append(w.txDescs, d)
-}
-
-// flushTx transmits the batch in w.txDescs; what the tx ring cannot take after a few
-// completion rounds is dropped and counted.
-func (w *worker) flushTx() {
-	descs := w.txDescs
-	if w.faults != nil {
-		descs = w.transmitFaulty(descs)
-	}
-	for tries := 0; len(descs) > 0 && tries < 8; tries++ {
-		n := w.sock.Transmit(descs)
-		for _, d := range descs[:n] {
-			w.st.TxPackets++
-			w.st.TxBytes += uint64(d.Len)
-		}
-		descs = descs[n:]
-		if len(descs) > 0 {
-			w.sock.Complete()
-		}
-	}
-	for _, d := range descs {
-		w.sock.ReleaseAddr(d.Addr)
-		w.st.DropTxRing++
-	}
-	w.txDescs = w.txDescs[:0]
-}
-
 // sendICMPError answers orig with an ICMP error, within RFC 1122's rules and
 // the rate limits.
 func (w *worker) sendICMPError(orig header.IPv4, linkBcast bool, typ, code uint8, rest uint32) {
@@ -403,14 +341,14 @@ func (w *worker) sendICMPError(orig header.IPv4, linkBcast bool, typ, code uint8
 	if err := icmp.Check(orig, linkBcast, w.e.broadcastOf(local)); err != nil {
 		return
 	}
-	if !w.limiter.Allow(w.now, orig.Src4(), typ, code, &w.icmpc) {
+	if !w.limiter.Allow(w.now(), orig.Src4(), typ, code, &w.icmpc) {
 		return
 	}
-	b := w.e.bufs.get(smallBuf)
-	id := w.e.ids.Next(local, orig.Src4(), protoICMP, w.now)
-	n, err := icmp.BuildError(b.b, local, id, orig, linkBcast, w.e.broadcastOf(local), typ, code, rest)
+	b := w.e.bufs.Get(datapath.SmallBuf)
+	id := w.e.ids.Next(local, orig.Src4(), protoICMP, w.now())
+	n, err := icmp.BuildError(b.B, local, id, orig, linkBcast, w.e.broadcastOf(local), typ, code, rest)
 	if err != nil {
-		w.e.bufs.put(b)
+		w.e.bufs.Put(b)
 		return
 	}
 	w.icmpc.CountOut(typ)

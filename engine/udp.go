@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/xdpengine/engine/stack/datapath"
 	"net"
 	"net/netip"
 	"os"
@@ -11,10 +12,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/igmp"
 	"github.com/xdpengine/engine/ring"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // UDPConn is a UDP socket of the engine. It implements net.PacketConn and,
@@ -48,7 +49,7 @@ type UDPConn struct {
 }
 
 type rxItem struct {
-	buf      *pbuf
+	buf      *datapath.Buf
 	n        int
 	from     netip.AddrPort
 	dst      [4]byte // the IPv4 destination (IP_PKTINFO)
@@ -227,21 +228,21 @@ func relabel(err error, op, network string) error {
 // deliver queues a datagram for the application; called by workers, which
 // wake the reader through k. It reports false when the receive buffer is
 // full (the datagram is dropped).
-func (c *UDPConn) deliver(k *waker, payload []byte, from netip.AddrPort, m rxMeta) bool {
+func (c *UDPConn) deliver(k *datapath.Waker, payload []byte, from netip.AddrPort, m rxMeta) bool {
 	if c.closed.Load() || c.rxBytes.Load()+int64(len(payload)) > c.rcvbuf {
 		return false
 	}
-	b := c.e.bufs.get(len(payload))
+	b := c.e.bufs.Get(len(payload))
 	if b == nil {
 		return false
 	}
-	n := copy(b.b, payload)
+	n := copy(b.B, payload)
 	if !c.rx.Enqueue(rxItem{buf: b, n: n, from: from, dst: m.dst, ttl: m.ttl, tos: m.tos}) {
-		c.e.bufs.put(b)
+		c.e.bufs.Put(b)
 		return false
 	}
 	c.rxBytes.Add(int64(n))
-	k.wake(c.notify, &c.waiting)
+	k.Wake(c.notify, &c.waiting)
 	return true
 }
 
@@ -259,10 +260,10 @@ func (c *UDPConn) signal() {
 
 // setSoftError records an errno from an ICMP error for the next call;
 // called by workers.
-func (c *UDPConn) setSoftError(k *waker, errno syscall.Errno) {
+func (c *UDPConn) setSoftError(k *datapath.Waker, errno syscall.Errno) {
 	c.softErr.Store(uint32(errno))
 	c.waiting.Add(1) // force the wakeup even if no reader counted itself yet
-	k.wake(c.notify, &c.waiting)
+	k.Wake(c.notify, &c.waiting)
 	c.waiting.Add(-1)
 }
 
@@ -303,8 +304,8 @@ func (c *UDPConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
 	if err != nil {
 		return 0, netip.AddrPort{}, err
 	}
-	n := copy(p, it.buf.b[:it.n])
-	c.e.bufs.put(it.buf)
+	n := copy(p, it.buf.B[:it.n])
+	c.e.bufs.Put(it.buf)
 	return n, it.from, nil
 }
 
@@ -417,7 +418,7 @@ func (c *UDPConn) Close() error {
 		if !ok {
 			break
 		}
-		c.e.bufs.put(it.buf)
+		c.e.bufs.Put(it.buf)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/xdpengine/engine/stack/datapath"
 	"net/netip"
 	"os"
 	"sync"
@@ -79,7 +80,7 @@ func (c *UDPConn) ReadError() (SockError, error) {
 
 // queueError records an ICMP error for IP_RECVERR (worker side; errors
 // are rare and bounded, so a mutex and a copy of the quote are fine).
-func (c *UDPConn) queueError(k *waker, ip header.IPv4, re *icmp.ReceivedError, quote []byte) {
+func (c *UDPConn) queueError(k *datapath.Waker, ip header.IPv4, re *icmp.ReceivedError, quote []byte) {
 	e := SockError{Errno: re.Errno, Type: re.Type, Code: re.Code, Info: uint32(re.MTU),
 		Offender: ip.Src(), Dst: netip.AddrPortFrom(netip.AddrFrom4(re.Remote), re.RemotePort),
 		Payload: append([]byte(nil), quote...)}

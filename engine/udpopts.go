@@ -198,8 +198,8 @@ func (c *UDPConn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPo
 	if err != nil {
 		return 0, cm, from, err
 	}
-	n = copy(p, it.buf.b[:it.n])
-	c.e.bufs.put(it.buf)
+	n = copy(p, it.buf.B[:it.n])
+	c.e.bufs.Put(it.buf)
 	flags := ControlFlags(c.opts.cflags.Load())
 	if flags&FlagTTL != 0 {
 		cm.TTL = int(it.ttl)

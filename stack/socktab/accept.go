@@ -21,9 +21,9 @@ import (
 // it by exact 5-tuple. Close it when the connection is gone (after
 // TIME-WAIT); ReleaseTuple lets a new connection take its tuple earlier.
 //
-// ln may have been closed since the handshake completed: the engine
-// registers its connections when its worker is idle, and a connection
-// established before its listener closed outlives it, as in Linux.
+// The engine registers a connection when Accept hands it to the
+// application; from then on it outlives ln, as in Linux. ln may have been
+// closed since: its child is still taken.
 //
 // Errors: ln never listened, or does not take k (EINVAL); the 5-tuple
 // already registered (EADDRINUSE: close the old connection, e.g. a

@@ -1,18 +1,18 @@
-package engine
+package faultinject
 
 import (
-	"errors"
 	"math"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/xdpengine/engine/stack/stats"
 )
 
 // runFaulter passes frames 0..n-1 through a faulter the way the workers do
 // (one frame per step, the clock advancing by step ns) and returns what
 // came out, then what was still held at the end.
-func runFaulter(r FaultRates, depth int, delay time.Duration, seed uint64, n int, step int64) (out []int, st FaultStats) {
+func runFaulter(r Rates, depth int, delay time.Duration, seed uint64, n int, step int64) (out []int, st stats.Faults) {
 	f := newFaulter[int](r, depth, delay, seed, 0, &st.RxDropped, &st.RxDuplicated, &st.RxReordered)
 	now := int64(0)
 	for i := range n {
@@ -39,7 +39,7 @@ func runFaulter(r FaultRates, depth int, delay time.Duration, seed uint64, n int
 
 func TestFaulterCounts(t *testing.T) {
 	const n = 100000
-	r := FaultRates{Drop: 0.05, Duplicate: 0.03, Reorder: 0.1}
+	r := Rates{Drop: 0.05, Duplicate: 0.03, Reorder: 0.1}
 	out, st := runFaulter(r, 3, time.Hour, 1, n, 1)
 	// Every frame comes out once, twice when duplicated, never when
 	// dropped: nothing is lost or invented by holding.
@@ -88,7 +88,7 @@ func TestFaulterCounts(t *testing.T) {
 
 // TestFaulterDepth: a held frame is overtaken by exactly depth frames.
 func TestFaulterDepth(t *testing.T) {
-	f := newFaulter[int](FaultRates{}, 2, time.Hour, 1, 0, new(uint64), new(uint64), new(uint64))
+	f := newFaulter[int](Rates{}, 2, time.Hour, 1, 0, new(uint64), new(uint64), new(uint64))
 	f.hold(0, 0)
 	var out []int
 	for i := 1; i <= 4; i++ {
@@ -105,7 +105,7 @@ func TestFaulterDepth(t *testing.T) {
 
 // TestFaulterDelay: a held frame leaves after the delay with no traffic.
 func TestFaulterDelay(t *testing.T) {
-	f := newFaulter[int](FaultRates{}, 100, time.Millisecond, 1, 0, new(uint64), new(uint64), new(uint64))
+	f := newFaulter[int](Rates{}, 100, time.Millisecond, 1, 0, new(uint64), new(uint64), new(uint64))
 	f.hold(7, 1000)
 	if got := f.nextDeadline(); got != 1000+int64(time.Millisecond) {
 		t.Errorf("deadline %d", got)
@@ -123,8 +123,8 @@ func TestFaulterDelay(t *testing.T) {
 
 // TestFaulterBounded: no more than maxHeld frames are held.
 func TestFaulterBounded(t *testing.T) {
-	var st FaultStats
-	f := newFaulter[int](FaultRates{Reorder: 1}, maxHeld, time.Hour, 1, 0, &st.RxDropped, &st.RxDuplicated, &st.RxReordered)
+	var st stats.Faults
+	f := newFaulter[int](Rates{Reorder: 1}, maxHeld, time.Hour, 1, 0, &st.RxDropped, &st.RxDuplicated, &st.RxReordered)
 	for i := range 2 * maxHeld {
 		if f.decide() == fateHold {
 			f.hold(i, 0)
@@ -136,7 +136,7 @@ func TestFaulterBounded(t *testing.T) {
 }
 
 func TestFaulterDeterministic(t *testing.T) {
-	r := FaultRates{Drop: 0.1, Duplicate: 0.1, Reorder: 0.2}
+	r := Rates{Drop: 0.1, Duplicate: 0.1, Reorder: 0.2}
 	a, _ := runFaulter(r, 3, time.Millisecond, 42, 5000, 10000)
 	b, _ := runFaulter(r, 3, time.Millisecond, 42, 5000, 10000)
 	c, _ := runFaulter(r, 3, time.Millisecond, 43, 5000, 10000)
@@ -148,26 +148,20 @@ func TestFaulterDeterministic(t *testing.T) {
 	}
 }
 
-func TestFaultConfigValidate(t *testing.T) {
-	for _, f := range []FaultConfig{
-		{Rx: FaultRates{Drop: -0.1}},
-		{Tx: FaultRates{Duplicate: 1.5}},
-		{Rx: FaultRates{Drop: 0.5, Duplicate: 0.3, Reorder: 0.3}},
-		{Tx: FaultRates{Reorder: math.NaN()}},
+func TestConfigValidate(t *testing.T) {
+	for _, f := range []Config{
+		{Rx: Rates{Drop: -0.1}},
+		{Tx: Rates{Duplicate: 1.5}},
+		{Rx: Rates{Drop: 0.5, Duplicate: 0.3, Reorder: 0.3}},
+		{Tx: Rates{Reorder: math.NaN()}},
 		{ReorderDepth: maxHeld + 1},
 		{ReorderDelay: -time.Second},
 	} {
-		c := Config{Interface: "x", Addrs: testAddrs, Faults: &f}
-		c.setDefaults()
-		if err := c.validate(); !errors.Is(err, ErrConfig) {
-			t.Errorf("%+v: %v, want ErrConfig", f, err)
+		if _, err := New(f); err == nil {
+			t.Errorf("%+v: accepted", f)
 		}
 	}
-	c := Config{Interface: "x", Addrs: testAddrs, Faults: &FaultConfig{Rx: FaultRates{Drop: 0.5, Duplicate: 0.5}}}
-	c.setDefaults()
-	if err := c.validate(); err != nil {
+	if _, err := New(Config{Rx: Rates{Drop: 0.5, Duplicate: 0.5}}); err != nil {
 		t.Error(err)
 	}
 }
-
-var testAddrs = []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}

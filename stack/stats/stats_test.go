@@ -1,18 +1,18 @@
-package engine
+package stats
 
 import (
 	"reflect"
 	"testing"
 )
 
-// TestStatsAddCoversEveryField sets every counter of a WorkerStats to 1,
-// adds it twice and expects 2 everywhere: a counter added to WorkerStats
+// TestStatsAddCoversEveryField sets every counter of a Worker to 1,
+// adds it twice and expects 2 everywhere: a counter added to Worker
 // but forgotten in add would show up as 0 in the total.
 func TestStatsAddCoversEveryField(t *testing.T) {
-	var w, total WorkerStats
+	var w, total Worker
 	setAll(reflect.ValueOf(&w).Elem())
-	total.add(&w)
-	total.add(&w)
+	total.Add(&w)
+	total.Add(&w)
 	checkAll(t, reflect.ValueOf(total), "Total")
 }
 

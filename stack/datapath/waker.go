@@ -1,4 +1,4 @@
-package engine
+package datapath
 
 import (
 	"encoding/binary"
@@ -13,9 +13,9 @@ import (
 	"github.com/xdpengine/engine/ring"
 )
 
-// waker wakes application goroutines on behalf of one worker. The worker
-// collects a round's wakeups (wake) and delivers them at the round's end
-// (flush), in one of two ways.
+// Waker wakes application goroutines on behalf of one worker. The worker
+// collects a round's wakeups (Wake) and delivers them at the round's end
+// (Flush), in one of two ways.
 //
 // The Go runtime puts a goroutine readied by a channel send in the
 // sender's P (its runnext slot). A worker that went on spinning would keep
@@ -36,7 +36,7 @@ import (
 // goroutine of its own that sleeps in the netpoller on an eventfd (one
 // eventfd write per round that woke anyone) and parks right after
 // delivering them, so the readied goroutines run on its P (~15 µs).
-type waker struct {
+type Waker struct {
 	direct  bool                      // deliver on the worker's P, then yield it
 	q       *ring.SPSC[chan struct{}] // worker → delivery goroutine
 	pending []chan struct{}           // this round's wakeups (worker only)
@@ -49,9 +49,11 @@ type waker struct {
 
 const wakerRing = 4096
 
-func newWaker(direct bool) (*waker, error) {
+// NewWaker makes a worker's waker: direct for a worker that is an
+// ordinary goroutine, through the netpoller for one locked to its thread.
+func NewWaker(direct bool) (*Waker, error) {
 	if direct {
-		return &waker{direct: true, efd: -1, pending: make([]chan struct{}, 0, 64)}, nil
+		return &Waker{direct: true, efd: -1, pending: make([]chan struct{}, 0, 64)}, nil
 	}
 	q, err := ring.NewSPSC[chan struct{}](wakerRing)
 	if err != nil {
@@ -59,25 +61,25 @@ func newWaker(direct bool) (*waker, error) {
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("engine: eventfd: %w", err)
+		return nil, fmt.Errorf("datapath: eventfd: %w", err)
 	}
-	return &waker{q: q, efd: efd, f: os.NewFile(uintptr(efd), "waker"),
+	return &Waker{q: q, efd: efd, f: os.NewFile(uintptr(efd), "waker"),
 		pending: make([]chan struct{}, 0, 64)}, nil
 }
 
-// wake records a wakeup for ch if a goroutine announced that it waits on
+// Wake records a wakeup for ch if a goroutine announced that it waits on
 // it (waiting > 0); flush delivers it. Worker only.
-func (k *waker) wake(ch chan struct{}, waiting *atomic.Int32) {
+func (k *Waker) Wake(ch chan struct{}, waiting *atomic.Int32) {
 	if waiting.Load() > 0 { // pairs with the waiter's Add(1) before its last look
 		k.pending = append(k.pending, ch)
 	}
 }
 
-// flush delivers the round's wakeups: direct, it sends them and yields the
+// Flush delivers the round's wakeups: direct, it sends them and yields the
 // P; otherwise it hands them to the delivery goroutine, and what does not
 // fit in its ring, or comes after it stopped, is sent directly. Worker
 // only.
-func (k *waker) flush() {
+func (k *Waker) Flush() {
 	if len(k.pending) == 0 {
 		return
 	}
@@ -106,8 +108,12 @@ func (k *waker) flush() {
 	}
 }
 
-// start runs the delivery goroutine (none when direct).
-func (k *waker) start() {
+// Direct reports whether the waker delivers on the worker's own P (an
+// ordinary worker goroutine) rather than through its netpoller goroutine.
+func (k *Waker) Direct() bool { return k.direct }
+
+// Start runs the delivery goroutine (none when direct).
+func (k *Waker) Start() {
 	if k.direct {
 		return
 	}
@@ -120,7 +126,7 @@ func (k *waker) start() {
 	go k.run(rc)
 }
 
-func (k *waker) run(rc interface {
+func (k *Waker) run(rc interface {
 	Read(func(fd uintptr) bool) error
 }) {
 	defer k.done.Done()
@@ -151,9 +157,9 @@ func (k *waker) run(rc interface {
 	}
 }
 
-// close stops the delivery goroutine after delivering what was queued;
+// Close stops the delivery goroutine after delivering what was queued;
 // call it once the worker has stopped.
-func (k *waker) close() {
+func (k *Waker) Close() {
 	if k.direct || k.f == nil {
 		return
 	}

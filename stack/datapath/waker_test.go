@@ -1,4 +1,4 @@
-package engine
+package datapath
 
 import (
 	"runtime"
@@ -8,21 +8,21 @@ import (
 )
 
 func TestWakerDeliversEveryWakeup(t *testing.T) {
-	k, err := newWaker(false)
+	k, err := NewWaker(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.start()
-	defer k.close()
+	k.Start()
+	defer k.Close()
 	const n = 3 * wakerRing // more than the ring holds in one round: the rest go direct
 	chans := make([]chan struct{}, n)
 	var waiting atomic.Int32
 	waiting.Store(1)
 	for i := range chans {
 		chans[i] = make(chan struct{}, 1)
-		k.wake(chans[i], &waiting)
+		k.Wake(chans[i], &waiting)
 	}
-	k.flush()
+	k.Flush()
 	for i, ch := range chans {
 		select {
 		case <-ch:
@@ -33,15 +33,15 @@ func TestWakerDeliversEveryWakeup(t *testing.T) {
 	// Nobody waits: nothing is queued.
 	idle := make(chan struct{}, 1)
 	var none atomic.Int32
-	k.wake(idle, &none)
+	k.Wake(idle, &none)
 	if len(k.pending) != 0 {
 		t.Fatalf("a wakeup for a channel nobody waits on was queued")
 	}
 	// Many rounds, each waking one channel: every one arrives.
 	for i := range 1000 {
 		ch := make(chan struct{}, 1)
-		k.wake(ch, &waiting)
-		k.flush()
+		k.Wake(ch, &waiting)
+		k.Flush()
 		select {
 		case <-ch:
 		case <-time.After(5 * time.Second):
@@ -51,7 +51,7 @@ func TestWakerDeliversEveryWakeup(t *testing.T) {
 }
 
 func TestWakerCloseDeliversQueued(t *testing.T) {
-	k, err := newWaker(false)
+	k, err := NewWaker(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func TestWakerCloseDeliversQueued(t *testing.T) {
 	var waiting atomic.Int32
 	waiting.Store(1)
 	a, b := make(chan struct{}, 1), make(chan struct{}, 1)
-	k.wake(a, &waiting)
-	k.flush()
-	k.close()
-	k.wake(b, &waiting)
-	k.flush()
+	k.Wake(a, &waiting)
+	k.Flush()
+	k.Close()
+	k.Wake(b, &waiting)
+	k.Flush()
 	for name, ch := range map[string]chan struct{}{"queued before close": a, "after close": b} {
 		select {
 		case <-ch:
@@ -75,19 +75,19 @@ func TestWakerCloseDeliversQueued(t *testing.T) {
 }
 
 func TestWakerDirect(t *testing.T) {
-	k, err := newWaker(true)
+	k, err := NewWaker(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.start() // nothing to start
+	k.Start() // nothing to start
 	var waiting atomic.Int32
 	waiting.Store(1)
 	chans := make([]chan struct{}, 100)
 	for i := range chans {
 		chans[i] = make(chan struct{}, 1)
-		k.wake(chans[i], &waiting)
+		k.Wake(chans[i], &waiting)
 	}
-	k.flush()
+	k.Flush()
 	for i, ch := range chans {
 		select {
 		case <-ch:
@@ -95,7 +95,7 @@ func TestWakerDirect(t *testing.T) {
 			t.Fatalf("direct wakeup %d not delivered by flush", i)
 		}
 	}
-	k.close()
+	k.Close()
 }
 
 // BenchmarkWakeFromSpinner measures how long a goroutine parked on a
@@ -105,16 +105,16 @@ func TestWakerDirect(t *testing.T) {
 // ordinary worker goroutine (send, then yield the P). Reported as
 // µs-to-run (the mean over b.N wakeups, one at a time, 200 µs apart).
 //
-//	go test ./engine -run '^$' -bench WakeFromSpinner -benchtime=2000x
+//	go test ./stack/datapath -run '^$' -bench WakeFromSpinner -benchtime=2000x
 func BenchmarkWakeFromSpinner(b *testing.B) {
 	for _, mode := range []string{"channel", "netpoller", "direct"} {
 		b.Run(mode, func(b *testing.B) {
-			k, err := newWaker(mode == "direct")
+			k, err := NewWaker(mode == "direct")
 			if err != nil {
 				b.Fatal(err)
 			}
-			k.start()
-			defer k.close()
+			k.Start()
+			defer k.Close()
 			ch := make(chan struct{}, 1)
 			var waiting atomic.Int32
 			var sent, req atomic.Int64
@@ -134,8 +134,8 @@ func BenchmarkWakeFromSpinner(b *testing.B) {
 					if mode == "channel" {
 						notify(ch)
 					} else {
-						k.wake(ch, &waiting)
-						k.flush()
+						k.Wake(ch, &waiting)
+						k.Flush()
 					}
 				}
 			}()

@@ -1,0 +1,50 @@
+// Package datapath is the engine's poll-mode loop: one Worker per NIC queue
+// and core, that receives bursts from its AF_XDP socket, hands frames
+// between workers, transmits what a round produced in one batch, sleeps
+// when idle, wakes application goroutines, and publishes its counters.
+// It knows no protocol: the stack plugs in.
+//
+// # Plugging in
+//
+// A worker hands every received frame to its Input (SetInput): the L2/L3
+// demux of the engine's stack, or a forwarder's. Protocols that have work
+// besides frames (a transport's send and command queues, timers, a
+// traffic generator's schedule) add a Layer (AddLayer): the loop runs each
+// layer's Round every round, its Tick every 100 ms, sleeps no longer than
+// its NextTimer, does not sleep while it is Pending, asks it to Publish
+// its gauges and to Drain when stopping. The worker loop names none of
+// them.
+//
+// # One round
+//
+//  1. Receive a burst; each descriptor goes to Input.Frame, whose in-place
+//     reply (an ICMP echo, a forwarded frame) is transmitted from the same
+//     UMEM frame, or the frame is released. With an Injector (tests only)
+//     the burst goes through it instead.
+//  2. Take what other workers steered here (one SPSC ring per pair of
+//     workers): Input.Steered.
+//  3. Run every layer's Round.
+//  4. Transmit the round's frames in one batch (QueueTx, SendFrame),
+//     reap completions, deliver the round's wakeups (Waker).
+//
+// Now is read once per round and passed down; layers build frames straight
+// into UMEM frames (AllocFrames, FrameBuffer, QueueTx).
+//
+// # Waiting
+//
+// PollBusy never sleeps; PollAdaptive spins for SpinTime after the last
+// work (yielding the core between empty polls) and then sleeps in poll(2)
+// on the socket and an eventfd; PollInterrupt sleeps whenever a round found
+// nothing. Producers wake a sleeping worker with Wake after their enqueue;
+// the worker announces its sleep before its last look at its queues
+// (Layer.Pending), so no wakeup is lost.
+//
+// # Calls and counters
+//
+// Counters (stats.Worker) are plain fields only the worker writes; every
+// layer counts through Stats. The worker publishes a copy every tick and
+// when it stops; Publish asks for a fresh one. Gather runs a function on
+// each worker's goroutine and collects the results (a listing of its
+// connections, its neighbour table) within a timeout: one copy of the
+// request/publish/wait protocol for everything only a worker may read.
+package datapath

@@ -1,0 +1,42 @@
+package stats
+
+// Faults count what a test's fault injector did (datapath.Injector); zero
+// in production, where there is none.
+type Faults struct {
+	RxDropped, RxDuplicated, RxReordered uint64
+	TxDropped, TxDuplicated, TxReordered uint64
+}
+
+// Add adds w's counters to t.
+func (t *Faults) Add(w *Faults) {
+	t.RxDropped += w.RxDropped
+	t.RxDuplicated += w.RxDuplicated
+	t.RxReordered += w.RxReordered
+	t.TxDropped += w.TxDropped
+	t.TxDuplicated += w.TxDuplicated
+	t.TxReordered += w.TxReordered
+}
+
+// PathMTU are the path MTU counters of a worker's TCP connections
+// (tcp.Stats' fields of the same names), summed like RetransSegs: freed
+// connections folded in, live ones added at publication.
+type PathMTU struct {
+	OutOfWindowIcmps uint64 // ICMP errors quoting a sequence outside the window, ignored (RFC 5927)
+	PMTUDecreases    uint64 // fragmentation needed that lowered a connection's path MTU
+	TCPMTUPSuccess   uint64 // MTU probes acknowledged (RFC 4821)
+	TCPMTUPFail      uint64 // MTU probes lost
+	MTUProbes        uint64 // MTU probes sent
+	MTUBlackHoles    uint64 // ICMP black holes detected (repeated timeouts lowered the MSS)
+	RTOReverts       uint64 // retransmission backoffs undone by an ICMP unreachable (RFC 6069)
+}
+
+// Add adds w's counters to t.
+func (t *PathMTU) Add(w *PathMTU) {
+	t.OutOfWindowIcmps += w.OutOfWindowIcmps
+	t.PMTUDecreases += w.PMTUDecreases
+	t.TCPMTUPSuccess += w.TCPMTUPSuccess
+	t.TCPMTUPFail += w.TCPMTUPFail
+	t.MTUProbes += w.MTUProbes
+	t.MTUBlackHoles += w.MTUBlackHoles
+	t.RTOReverts += w.RTOReverts
+}

@@ -1,0 +1,189 @@
+package stats
+
+import (
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/icmp"
+	"github.com/xdpengine/engine/ipv4"
+)
+
+// Worker are one worker's counters. A worker keeps them in plain
+// fields that only it writes, and publishes a copy at every tick (about ten
+// times a second), when asked by Engine.Stats, and when it stops: the packet
+// path pays no atomic operation for them.
+type Worker struct {
+	Queue int
+
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	// Steered counts packets handed to the worker that owns their flow;
+	// SteeredIn counts packets received that way.
+	Steered, SteeredIn uint64
+	// RxCsumPartial counts UDP and TCP packets accepted with a partial
+	// checksum (the pseudo-header sum only, from a Linux sender on a
+	// virtual link; Config.RxChecksum).
+	RxCsumPartial uint64
+
+	// Drops by reason.
+	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP)
+	DropChecksum    uint64 // bad UDP or TCP checksum
+	DropNotLocal    uint64 // IPv4 to an address the engine does not own
+	DropProto       uint64 // transport the engine does not serve (yet)
+	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
+	DropRecvBuffer  uint64 // a socket's receive buffer was full
+	DropHook        uint64 // the Hook said drop
+	DropTxRing      uint64 // the tx ring or the frame pool was full
+	DropNoRoute     uint64 // no route to the destination
+	DropNeighbour   uint64 // ARP did not resolve, or its queue was full
+	DropSteerRing   uint64 // the ring to the owning worker was full
+	DropFragmenting uint64 // a datagram could not be fragmented
+
+	TCP   TCP
+	ARP   ARP
+	ICMP  icmp.Counters
+	Reasm ipv4.Stats
+	Frag  ipv4.Stats
+	XSK   afxdp.Stats
+
+	// Faults counts what the fault injector did (Config.Faults, testing
+	// only); zero without one.
+	Faults Faults
+}
+
+// TCP are the TCP counters, named as Linux's /proc/net/snmp Tcp:
+// line and /proc/net/netstat TcpExt: where one exists.
+type TCP struct {
+	ActiveOpens  uint64 // connections opened by Dial (SYN-SENT)
+	PassiveOpens uint64 // connections opened by a listener (SYN-RECEIVED or a cookie)
+	AttemptFails uint64 // SYN-SENT or SYN-RECEIVED went to CLOSED
+	EstabResets  uint64 // ESTABLISHED or CLOSE-WAIT went straight to CLOSED (reset)
+	CurrEstab    uint64 // connections now in ESTABLISHED or CLOSE-WAIT (a gauge)
+	InSegs       uint64 // segments received (checksum valid)
+	OutSegs      uint64 // segments sent
+	RetransSegs  uint64 // segments retransmitted
+	InErrs       uint64 // segments dropped as bad (checksum, truncated)
+	OutRsts      uint64 // RSTs sent
+	InCsumErrors uint64 // bad checksums
+
+	SynCookiesSent   uint64 // SYN-ACKs carrying a cookie (SYN queue full)
+	SynCookiesRecv   uint64 // connections made from a valid cookie
+	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
+	ListenOverflows  uint64 // handshakes refused because an accept queue was full
+	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
+	AcceptPortFails  uint64 // accepted connections the socket table refused to register (their 5-tuple still taken)
+
+	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
+	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
+	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
+
+	PathMTU // path MTU discovery
+}
+
+// Add adds w's counters to t.
+func (t *TCP) Add(w *TCP) {
+	t.ActiveOpens += w.ActiveOpens
+	t.PassiveOpens += w.PassiveOpens
+	t.AttemptFails += w.AttemptFails
+	t.EstabResets += w.EstabResets
+	t.CurrEstab += w.CurrEstab
+	t.InSegs += w.InSegs
+	t.OutSegs += w.OutSegs
+	t.RetransSegs += w.RetransSegs
+	t.InErrs += w.InErrs
+	t.OutRsts += w.OutRsts
+	t.InCsumErrors += w.InCsumErrors
+	t.SynCookiesSent += w.SynCookiesSent
+	t.SynCookiesRecv += w.SynCookiesRecv
+	t.SynCookiesFailed += w.SynCookiesFailed
+	t.ListenOverflows += w.ListenOverflows
+	t.ListenDrops += w.ListenDrops
+	t.AcceptPortFails += w.AcceptPortFails
+	t.CurrTimeWait += w.CurrTimeWait
+	t.TimeWaitOverflow += w.TimeWaitOverflow
+	t.SendBufGrowths += w.SendBufGrowths
+	t.PathMTU.Add(&w.PathMTU)
+}
+
+// ARP are the neighbour table's and the responder's counters.
+type ARP struct {
+	arp.Stats
+	InRequests, InReplies, OutReplies, OutRequests, InErrors uint64
+	Entries                                                  int
+}
+
+// Engine are the engine's counters: one entry per worker, and their sum.
+type Engine struct {
+	Workers []Worker
+	Total   Worker
+}
+
+// Add adds w's counters to t.
+func (t *Worker) Add(w *Worker) {
+	t.RxPackets += w.RxPackets
+	t.RxBytes += w.RxBytes
+	t.TxPackets += w.TxPackets
+	t.TxBytes += w.TxBytes
+	t.Steered += w.Steered
+	t.SteeredIn += w.SteeredIn
+	t.RxCsumPartial += w.RxCsumPartial
+	t.DropMalformed += w.DropMalformed
+	t.DropChecksum += w.DropChecksum
+	t.DropNotLocal += w.DropNotLocal
+	t.DropProto += w.DropProto
+	t.DropNoSocket += w.DropNoSocket
+	t.DropRecvBuffer += w.DropRecvBuffer
+	t.DropHook += w.DropHook
+	t.DropTxRing += w.DropTxRing
+	t.DropNoRoute += w.DropNoRoute
+	t.DropNeighbour += w.DropNeighbour
+	t.DropSteerRing += w.DropSteerRing
+	t.DropFragmenting += w.DropFragmenting
+	t.ARP.InRequests += w.ARP.InRequests
+	t.ARP.InReplies += w.ARP.InReplies
+	t.ARP.OutReplies += w.ARP.OutReplies
+	t.ARP.OutRequests += w.ARP.OutRequests
+	t.ARP.InErrors += w.ARP.InErrors
+	t.ARP.Entries += w.ARP.Entries
+	t.ARP.Requests += w.ARP.Requests
+	t.ARP.QueueDrops += w.ARP.QueueDrops
+	t.ARP.Failed += w.ARP.Failed
+	t.ARP.Evictions += w.ARP.Evictions
+	t.ARP.TableFull += w.ARP.TableFull
+	t.TCP.Add(&w.TCP)
+	t.Faults.Add(&w.Faults)
+	t.ICMP.Add(&w.ICMP)
+	addFields(&t.Reasm, &w.Reasm)
+	addFields(&t.Frag, &w.Frag)
+	t.XSK.RxDropped += w.XSK.RxDropped
+	t.XSK.RxInvalidDescs += w.XSK.RxInvalidDescs
+	t.XSK.TxInvalidDescs += w.XSK.TxInvalidDescs
+	t.XSK.RxRingFull += w.XSK.RxRingFull
+	t.XSK.RxFillRingEmptyDescs += w.XSK.RxFillRingEmptyDescs
+	t.XSK.TxRingEmptyDescs += w.XSK.TxRingEmptyDescs
+	t.XSK.RxWakeups += w.XSK.RxWakeups
+	t.XSK.TxWakeups += w.XSK.TxWakeups
+	t.XSK.TxWakeupErrors += w.XSK.TxWakeupErrors
+	t.XSK.Frames.Free += w.XSK.Frames.Free
+	t.XSK.Frames.App += w.XSK.Frames.App
+	t.XSK.Frames.Fill += w.XSK.Frames.Fill
+	t.XSK.Frames.Tx += w.XSK.Frames.Tx
+	t.XSK.Frames.Refused += w.XSK.Frames.Refused
+}
+
+func addFields(t, w *ipv4.Stats) {
+	t.ReasmReqds += w.ReasmReqds
+	t.ReasmOKs += w.ReasmOKs
+	t.ReasmFails += w.ReasmFails
+	t.ReasmTimeout += w.ReasmTimeout
+	t.ReasmOverlaps += w.ReasmOverlaps
+	t.ReasmDuplicates += w.ReasmDuplicates
+	t.ReasmBadFragments += w.ReasmBadFragments
+	t.ReasmEvictions += w.ReasmEvictions
+	t.ReasmMemDrops += w.ReasmMemDrops
+	t.ReasmTimeExceeded += w.ReasmTimeExceeded
+	t.FragOKs += w.FragOKs
+	t.FragCreates += w.FragCreates
+	t.FragFails += w.FragFails
+	t.MemInUse += w.MemInUse
+	t.Queues += w.Queues
+}
