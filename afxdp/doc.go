@@ -119,10 +119,19 @@
 // falling back to /sys/class/net/IF/queues/rx-*); OpenAll opens one socket
 // per queue.
 //
+// # RSS
+//
+// RSS reads a NIC's RSS key, indirection table and hash function
+// (ethtool ETHTOOL_GRSSH), which portalloc.NewToeplitz turns into steering
+// that predicts the NIC's queue for a flow. veth and most virtual links
+// report none (ErrNoRSS); a NIC hashing with anything but plain Toeplitz
+// gives ErrNotToeplitz. Either way the engine steers in software.
+//
 // # Errors
 //
 // Errors wrap an exported sentinel (ErrPermission, ErrNoInterface,
 // ErrQueueRange, ErrZeroCopyUnsupported, ErrMemlock, ErrNoHugePages,
-// ErrNotSupported, ErrConfig, ErrTooManyGroups) and the kernel's errno, so both
+// ErrNotSupported, ErrConfig, ErrTooManyGroups, ErrNoRSS,
+// ErrNotToeplitz) and the kernel's errno, so both
 // errors.Is(err, afxdp.ErrPermission) and errors.Is(err, unix.EPERM) work.
 package afxdp

@@ -33,6 +33,14 @@ var (
 	ErrConfig = errors.New("afxdp: invalid configuration")
 	// ErrClosed: the socket or program was closed.
 	ErrClosed = errors.New("afxdp: use of closed socket or program")
+	// ErrNoRSS: the driver reports no RSS key or indirection table (veth,
+	// most virtual links), so the NIC's steering cannot be predicted and
+	// software steering is used.
+	ErrNoRSS = errors.New("afxdp: the driver reports no RSS key/indirection table; software steering will be used")
+	// ErrNotToeplitz: the NIC's RSS hash is not plain Toeplitz (another hash
+	// function, or a symmetric input transformation), so Toeplitz steering
+	// would predict the wrong queue and software steering is used.
+	ErrNotToeplitz = errors.New("afxdp: the NIC's RSS hash is not plain Toeplitz; software steering will be used")
 )
 
 // wrapErrno wraps a syscall failure: the message says what failed, and both

@@ -195,6 +195,13 @@ type Config struct {
 	// DenyWildcard makes binds to 0.0.0.0 fail instead of logging a warning.
 	DenyWildcard bool
 
+	// RSS, if set, is the NIC's RSS Toeplitz key and indirection table
+	// (`ethtool -x`) for steering, instead of what the driver reports
+	// (ETHTOOL_GRSSH). Without either, connects steer their replies with
+	// a software hash (go-metro) and the receiving worker hands replies to
+	// the owner. Every indirection entry must be below Queues.
+	RSS *afxdp.RSSConfig
+
 	// Hook, if set, sees every parsed IPv4 packet before local delivery:
 	// the extension point of the load balancer and the traffic harness.
 	Hook Hook

@@ -58,12 +58,13 @@ type Engine struct {
 	driver       string // the interface's kernel driver (ethtool -i)
 	trustPartial bool   // accept partial UDP/TCP checksums (Config.RxChecksum)
 
-	tab   *socktab.Table
-	steer portalloc.Metro
-	ids   *ipv4.IDGenerator
-	pmtu  pmtuCache
-	mc    multicast // IGMP host, group map (multicast.go)
-	bufs  *datapath.Bufs
+	tab       *socktab.Table
+	steer     portalloc.Steering // reply 5-tuple → worker (steering.go)
+	steerName string
+	ids       *ipv4.IDGenerator
+	pmtu      pmtuCache
+	mc        multicast // IGMP host, group map (multicast.go)
+	bufs      *datapath.Bufs
 
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
@@ -123,7 +124,6 @@ func New(cfg Config) (*Engine, error) {
 		ifindex: ifi.Index,
 		mtu:     cfg.MTU,
 		owned:   map[[4]byte]netip.Prefix{},
-		steer:   portalloc.Metro{Seed: seeds[0], Workers: cfg.Queues},
 		ids:     ipv4.NewIDGenerator(2048, [2]uint64{seeds[1], seeds[2]}, nil),
 		conns:   map[*UDPConn]struct{}{},
 
@@ -135,6 +135,9 @@ func New(cfg Config) (*Engine, error) {
 		epoch:     time.Now(),
 	}
 	copy(e.mac[:], ifi.HardwareAddr)
+	if e.steer, e.steerName, err = steering(&cfg, seeds[0], e.log.Warn); err != nil {
+		return nil, err
+	}
 	e.checksumPolicy()
 	if err := e.initMulticast(); err != nil {
 		return nil, err
@@ -259,7 +262,7 @@ func (e *Engine) Start() (err error) {
 	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].dp.Socket().BindMode(),
 		"poll", e.cfg.Poll.String(), "mtu", e.mtu, "addrs", e.cfg.Addrs,
-		"driver", e.driver, "rx_checksum", e.cfg.RxChecksum.String(), "trust_partial_checksums", e.trustPartial)
+		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(), "trust_partial_checksums", e.trustPartial)
 	return nil
 }
 
