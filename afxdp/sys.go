@@ -1,12 +1,9 @@
 package afxdp
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"unsafe"
 
+	"github.com/xdpengine/engine/internal/caps"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,19 +48,8 @@ func kickRx(fd int) unix.Errno {
 }
 
 // hasCapIPCLock reports whether the process may lock memory beyond
-// RLIMIT_MEMLOCK (capability 14).
+// RLIMIT_MEMLOCK (false when its capabilities cannot be read).
 func hasCapIPCLock() bool {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "CapEff:"); ok {
-			c, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && c&(1<<14) != 0
-		}
-	}
-	return false
+	eff, err := caps.Effective()
+	return err == nil && eff.Has(caps.IPCLock)
 }

@@ -1,21 +1,16 @@
 package tcp
 
-import "github.com/xdpengine/engine/header"
+import (
+	"math"
 
-// seqRange is [start, end) in sequence space.
-type seqRange struct {
-	start, end Seq
-	stamp      uint32 // oooQueue: when last extended (for SACK block order)
-}
-
-func (r seqRange) len() int { return int(r.end.Sub(r.start)) }
+	"github.com/xdpengine/engine/header"
+)
 
 // oooQueue tracks the out-of-order data parked in the receive ring's free
 // space: sorted, disjoint, non-adjacent ranges above rcvNxt, at most
 // DefaultMaxOOORanges of them and at most the configured bytes.
 type oooQueue struct {
-	r     [DefaultMaxOOORanges]seqRange
-	n     int
+	seqRanges
 	bytes int
 	clock uint32
 }
@@ -24,39 +19,12 @@ type oooQueue struct {
 // it adds; ok is false when the range cannot be recorded (too many ranges
 // or over limit bytes), in which case nothing changed.
 func (q *oooQueue) add(s, e Seq, limit int) (added int, ok bool) {
-	// Find the ranges that overlap or touch [s, e).
-	i := 0
-	for i < q.n && q.r[i].end.LessThan(s) {
-		i++
-	}
-	j := i
-	covered := 0
-	ns, ne := s, e
-	for j < q.n && q.r[j].start.LessEq(e) {
-		covered += q.r[j].len()
-		ns = seqMin(ns, q.r[j].start)
-		ne = seqMax(ne, q.r[j].end)
-		j++
-	}
-	added = int(ne.Sub(ns)) - covered
-	if q.bytes+added > limit {
-		return 0, false
-	}
-	if i == j && q.n == len(q.r) {
+	r, added := q.insert(s, e, len(q.r), limit-q.bytes)
+	if r == nil {
 		return 0, false
 	}
 	q.clock++
-	nr := seqRange{ns, ne, q.clock}
-	// Replace r[i:j] by nr.
-	switch {
-	case i == j:
-		copy(q.r[i+1:q.n+1], q.r[i:q.n])
-		q.n++
-	case j-i > 1:
-		copy(q.r[i+1:], q.r[j:q.n])
-		q.n -= j - i - 1
-	}
-	q.r[i] = nr
+	r.stamp = q.clock
 	q.bytes += added
 	return added, true
 }
@@ -64,17 +32,12 @@ func (q *oooQueue) add(s, e Seq, limit int) (added int, ok bool) {
 // popUpTo removes the ranges starting at or before nxt and returns the
 // end of the contiguous data from nxt (nxt itself when none).
 func (q *oooQueue) popUpTo(nxt Seq) Seq {
-	k := 0
-	for k < q.n && q.r[k].start.LessEq(nxt) {
-		if q.r[k].end.GreaterThan(nxt) {
-			nxt = q.r[k].end
-		}
-		q.bytes -= q.r[k].len()
-		k++
-	}
-	if k > 0 {
-		copy(q.r[:], q.r[k:q.n])
-		q.n -= k
+	q.bytes -= q.trimBelow(nxt)
+	if q.n > 0 && q.r[0].start == nxt {
+		// The range that continues the data; the next one starts past
+		// its end (the ranges do not touch).
+		nxt = q.r[0].end
+		q.bytes -= q.trimBelow(nxt)
 	}
 	return nxt
 }
@@ -102,8 +65,7 @@ func (q *oooQueue) blocks(dst []header.SACKBlock, max int) int {
 // 6675): sorted and disjoint, bounded; when full, new blocks are ignored,
 // which only makes the sender retransmit more than needed.
 type scoreboard struct {
-	r      [DefaultMaxOOORanges]seqRange
-	n      int
+	seqRanges
 	max    int
 	sacked int // bytes in r
 }
@@ -111,50 +73,11 @@ type scoreboard struct {
 func (b *scoreboard) clear() { b.n, b.sacked = 0, 0 }
 
 // ackTo drops everything below una.
-func (b *scoreboard) ackTo(una Seq) {
-	k := 0
-	for k < b.n && b.r[k].end.LessEq(una) {
-		b.sacked -= b.r[k].len()
-		k++
-	}
-	if k > 0 {
-		copy(b.r[:], b.r[k:b.n])
-		b.n -= k
-	}
-	if b.n > 0 && b.r[0].start.LessThan(una) {
-		b.sacked -= int(una.Sub(b.r[0].start))
-		b.r[0].start = una
-	}
-}
+func (b *scoreboard) ackTo(una Seq) { b.sacked -= b.trimBelow(una) }
 
 // add merges [s, e) and returns the bytes newly SACKed.
 func (b *scoreboard) add(s, e Seq) int {
-	i := 0
-	for i < b.n && b.r[i].end.LessThan(s) {
-		i++
-	}
-	j := i
-	covered := 0
-	ns, ne := s, e
-	for j < b.n && b.r[j].start.LessEq(e) {
-		covered += b.r[j].len()
-		ns = seqMin(ns, b.r[j].start)
-		ne = seqMax(ne, b.r[j].end)
-		j++
-	}
-	if i == j && b.n == b.max {
-		return 0
-	}
-	added := int(ne.Sub(ns)) - covered
-	switch {
-	case i == j:
-		copy(b.r[i+1:b.n+1], b.r[i:b.n])
-		b.n++
-	case j-i > 1:
-		copy(b.r[i+1:], b.r[j:b.n])
-		b.n -= j - i - 1
-	}
-	b.r[i] = seqRange{start: ns, end: ne}
+	_, added := b.insert(s, e, b.max, math.MaxInt) // 0 when refused
 	b.sacked += added
 	return added
 }

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/ctl"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // target is where a client command finds the engine: -i IFACE or --ctl.

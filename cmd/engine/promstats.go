@@ -4,8 +4,8 @@ import (
 	"strconv"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // metricPrefix starts every family the engine exports.

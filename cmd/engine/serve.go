@@ -20,9 +20,9 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/ctl"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 

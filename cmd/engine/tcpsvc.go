@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // tcpBufs recycles the per-connection copy buffers of the TCP services.

@@ -1,13 +1,13 @@
 package testbed
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xdpengine/engine/internal/caps"
 )
 
 // RequireEnv is the environment variable under which a privileged test that
@@ -19,25 +19,27 @@ const RequireEnv = "ENGINE_REQUIRE_PRIVILEGED"
 // a bed needs.
 var ErrNotPrivileged = errors.New("not privileged")
 
-// Capabilities the bed needs, by number (linux/capability.h).
-var needed = []struct {
-	bit  uint
-	name string
-}{
-	{12, "CAP_NET_ADMIN"}, // links, addresses, XDP
-	{13, "CAP_NET_RAW"},   // AF_PACKET sockets
-	{21, "CAP_SYS_ADMIN"}, // setns, mounting named namespaces
+// needed are the capabilities a bed needs.
+var needed = []caps.Cap{
+	caps.NetAdmin, // links, addresses, XDP
+	caps.NetRaw,   // AF_PACKET sockets
+	caps.SysAdmin, // setns, mounting named namespaces
 }
 
 func checkPrivileges() error {
-	eff, err := effectiveCaps()
+	eff, err := caps.Effective()
 	if err != nil {
 		return fmt.Errorf("testbed: read capabilities: %w", err)
 	}
+	return missingPrivileges(eff)
+}
+
+// missingPrivileges names the capabilities of needed that eff lacks.
+func missingPrivileges(eff caps.Set) error {
 	var missing []string
 	for _, c := range needed {
-		if eff&(1<<c.bit) == 0 {
-			missing = append(missing, c.name)
+		if !eff.Has(c) {
+			missing = append(missing, c.String())
 		}
 	}
 	if len(missing) > 0 {
@@ -45,21 +47,6 @@ func checkPrivileges() error {
 			strings.Join(missing, ", "), ErrNotPrivileged)
 	}
 	return nil
-}
-
-func effectiveCaps() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
 }
 
 // RequirePrivileged skips tb when the process cannot build a bed, or fails
