@@ -54,6 +54,16 @@
 // value is never torn. Memory is allocated once by New; Insert, Lookup,
 // Delete and Sweep allocate nothing.
 //
+// An Index[T] maps a Key to a *T on top of a Table: one more array holds a
+// Go pointer per slot, stored by fill and cleared by remove, and the slot's
+// value word holds the insert's serial number, which a reader checks again
+// after loading the pointer, so that a reader racing with a delete and a
+// reuse of the slot never gets another key's pointer. The pointer's place
+// follows from the slot's, so a hit loads it in parallel with the slot. It
+// is what a worker demultiplexes segments to connections with instead of
+// a Go map (BenchmarkDemux measures both); it has the Table's concurrency
+// contract, and clears its pointers when Sweep or an eviction removes a key.
+//
 // LookupBatch looks a burst of keys up in passes (hash every key and
 // prefetch its home bucket header and preferred slot, then prefetch the
 // matching slot of keys not in their preferred slot, then validate), so
@@ -149,6 +159,10 @@
 //     counts; the slot's words are left as they are, so a reader that
 //     already matched the tag reads the old entry consistently (the key was
 //     present when it loaded the tag). The next fill of the slot bumps ver.
+//   - An Index also stores the slot's pointer after the value (its serial)
+//     when filling, and nil after unpublishing when removing; its readers
+//     load the pointer after the snapshot, then the value again (see
+//     Index).
 //   - Update stores the value word alone; the key does not change, so a
 //     reader returns the old or the new value.
 //

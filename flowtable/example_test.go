@@ -46,3 +46,37 @@ func Example() {
 	// removed proto 17 198.18.0.2:40000 -> 198.18.0.1:53 handle 7 reason expired
 	// entries 0
 }
+
+// A worker demultiplexes segments to its connections with an Index; a
+// connection that stays idle too long is swept out and reported.
+func ExampleIndex() {
+	type conn struct{ name string }
+	ix, err := flowtable.NewIndex(flowtable.Config{
+		Capacity:     1 << 16,
+		IdleTimeouts: []int64{7200e9}, // class 0, ns
+		Rand:         rand.New(rand.NewPCG(1, 2)),
+	}, func(k flowtable.Key, c *conn, why flowtable.RemoveReason) {
+		fmt.Println("removed", c.name, why)
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer ix.Close()
+	k := flowtable.KeyFrom(netip.MustParseAddrPort("198.18.0.2:40000"), netip.MustParseAddrPort("198.18.0.1:443"), 6)
+	now := int64(1e9)
+	if err := ix.Insert(k, &conn{name: "c1"}, now); err != nil {
+		panic(err)
+	}
+	if c := ix.LookupTouch(&k, now); c != nil { // per segment
+		fmt.Println("segment for", c.name)
+	}
+	now += 7300e9
+	for range ix.Cap() / flowtable.BucketSlots / 64 {
+		ix.Sweep(now, 64)
+	}
+	fmt.Println("connections", ix.Len())
+	// Output:
+	// segment for c1
+	// removed c1 expired
+	// connections 0
+}

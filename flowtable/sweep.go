@@ -3,6 +3,7 @@ package flowtable
 import (
 	"iter"
 	"math/bits"
+	"sync/atomic"
 )
 
 // Sweep is the incremental aging pass. Writer only. It visits at most budget
@@ -31,16 +32,23 @@ func (t *Table) Sweep(now int64, budget int) int {
 			if to == 0 || now-s.stamp.Load() <= to {
 				continue
 			}
-			k, v := s.entry()
-			t.remove(i)
-			t.expired.Store(t.expired.Load() + 1)
+			t.drop(i, &t.expired, RemoveExpired)
 			removed++
-			if t.onRemove != nil {
-				t.onRemove(k, v, RemoveExpired)
-			}
 		}
 	}
 	return removed
+}
+
+// drop removes slot i, which Sweep or an eviction took out, counts it in
+// counter and reports it to onRemove. Writer only.
+func (t *Table) drop(i int, counter *atomic.Uint64, why RemoveReason) {
+	k, v := t.slots[i].entry()
+	p := t.ptr(i)
+	t.remove(i)
+	counter.Store(counter.Load() + 1)
+	if t.onRemove != nil {
+		t.onRemove(k, v, p, why)
+	}
 }
 
 // entry returns the slot's key and value. Writer only.
@@ -69,12 +77,7 @@ func (t *Table) evictOldest(home uint64) (int, int) {
 		}
 		b = (b + uint64(d) + 1) & t.mask
 	}
-	k, v := t.slots[victim].entry()
-	t.remove(victim)
-	t.evictions.Store(t.evictions.Load() + 1)
-	if t.onRemove != nil {
-		t.onRemove(k, v, RemoveEvicted)
-	}
+	t.drop(victim, &t.evictions, RemoveEvicted)
 	return victim, victimDist
 }
 

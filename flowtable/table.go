@@ -177,7 +177,15 @@ type Table struct {
 	maxProbe int
 	timeouts []int64
 	policy   FullPolicy
-	onRemove func(Key, uint64, RemoveReason)
+	// onRemove is Config.OnRemove adapted, or the Index's: it also gets
+	// the entry's pointer (nil without ptrs).
+	onRemove func(Key, uint64, unsafe.Pointer, RemoveReason)
+	// ptrs, allocated by NewIndex only (nil otherwise), holds one Go
+	// pointer per slot, the Index's *T (see index.go). fill stores it
+	// (after the value, before the tag: pairs with the LoadPointer in
+	// Index.load) and remove clears it. It is on the Go heap so that the
+	// garbage collector sees the pointers.
+	ptrs []unsafe.Pointer
 
 	cursor uint64 // next bucket Sweep visits; writer-only
 
@@ -232,6 +240,10 @@ func New(cfg Config) (*Table, error) {
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
 	sl, meta, mem := allocate(slots, buckets, cfg.NoHugePages)
+	var onRemove func(Key, uint64, unsafe.Pointer, RemoveReason)
+	if f := cfg.OnRemove; f != nil {
+		onRemove = func(k Key, v uint64, _ unsafe.Pointer, why RemoveReason) { f(k, v, why) }
+	}
 	return &Table{
 		meta:     meta,
 		slots:    sl,
@@ -241,7 +253,7 @@ func New(cfg Config) (*Table, error) {
 		maxProbe: probe,
 		timeouts: timeouts,
 		policy:   cfg.Full,
-		onRemove: cfg.OnRemove,
+		onRemove: onRemove,
 	}, nil
 }
 
@@ -340,11 +352,16 @@ func (s *slot) read(w *keyWords) (uint64, bool) {
 // class, and ErrFull when k's probe window is full under FullRefuse; under
 // FullEvictOldest it evicts instead (see FullEvictOldest).
 func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
+	return t.insert(&k, v, nil, c, now)
+}
+
+// insert is Insert that also stores p as the entry's pointer (see ptrs).
+func (t *Table) insert(k *Key, v uint64, p unsafe.Pointer, c Class, now int64) error {
 	if int(c) >= len(t.timeouts) {
 		return ErrClass
 	}
 	var w keyWords
-	w.set(&k)
+	w.set(k)
 	h := w.hash(t.seed)
 	tag := tagOf(h)
 	home := h & t.mask
@@ -380,7 +397,7 @@ func (t *Table) Insert(k Key, v uint64, c Class, now int64) error {
 		}
 		free, freeDist = t.evictOldest(home)
 	}
-	t.fill(free, &w, v, c, now, tag, freeDist, home)
+	t.fill(free, &w, v, p, c, now, tag, freeDist, home)
 	return nil
 }
 
@@ -408,7 +425,7 @@ func (s *slot) holds(w *keyWords) bool {
 }
 
 // fill writes a free slot (tag 0) and publishes it.
-func (t *Table) fill(i int, w *keyWords, v uint64, c Class, now int64, tag uint8, dist int, home uint64) {
+func (t *Table) fill(i int, w *keyWords, v uint64, p unsafe.Pointer, c Class, now int64, tag uint8, dist int, home uint64) {
 	s := &t.slots[i]
 	ver := s.ver.Load()
 	// Odd: a reader that matched a stale tag for this slot skips it. Pairs
@@ -418,6 +435,10 @@ func (t *Table) fill(i int, w *keyWords, v uint64, c Class, now int64, tag uint8
 		s.key[j].Store(w[j])
 	}
 	s.value.Store(v)
+	if t.ptrs != nil {
+		// After the value: pairs with LoadPointer in Index.load.
+		atomic.StorePointer(&t.ptrs[i], p)
+	}
 	s.stamp.Store(now)
 	s.class, s.dist = c, uint8(dist)
 	// Even again: pairs with the readers' second ver.Load in lookup.
@@ -486,13 +507,10 @@ func (t *Table) SetClass(k Key, c Class, now int64) error {
 
 // Delete removes k and returns its value. Writer only.
 func (t *Table) Delete(k Key) (uint64, error) {
-	i := t.find(&k)
-	if i < 0 {
+	v, _, ok := t.delete(&k)
+	if !ok {
 		return 0, ErrNotFound
 	}
-	v := t.slots[i].value.Load()
-	t.remove(i)
-	t.deletes.Store(t.deletes.Load() + 1)
 	return v, nil
 }
 
@@ -504,6 +522,11 @@ func (t *Table) remove(i int) {
 	m := &t.meta[b]
 	// Unpublish: pairs with tags.Load in lookup.
 	m.tags.Store(m.tags.Load() &^ (0xff << (8 * (i % BucketSlots))))
+	if t.ptrs != nil {
+		// Let the collector have it. A reader that loads nil here returns
+		// "absent": the key is gone. Pairs with LoadPointer in Index.load.
+		atomic.StorePointer(&t.ptrs[i], nil)
+	}
 	dist := int(t.slots[i].dist)
 	home := t.next(b, -dist)
 	for d := range dist {
@@ -564,7 +587,7 @@ func (t *Table) MaxProbe() int { return t.maxProbe }
 // a no-op.
 func (t *Table) Close() error {
 	mem := t.mem
-	t.meta, t.slots, t.mem = nil, nil, region{}
+	t.meta, t.slots, t.ptrs, t.mem = nil, nil, nil, region{}
 	if mem.base == nil {
 		return nil
 	}
