@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xdpengine/engine/stack/datapath"
 	"log/slog"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/xdpengine/engine/stack/datapath"
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/portalloc"
@@ -178,6 +179,12 @@ type Config struct {
 	// connection that would exceed it closes at once (counted as
 	// TimeWaitOverflow), as Linux does.
 	TCPMaxTimeWait int
+	// TCPMaxConnections bounds the TCP connections in any state, all
+	// workers together (default 262144): each worker's connection table
+	// (a flowtable.Index, about 150 bytes per connection, allocated at
+	// New) holds its share. Past it a SYN is dropped and a Dial fails with
+	// ENOBUFS, counted as TableFull. TIME-WAIT connections count too.
+	TCPMaxConnections int
 	// TCPMTUProbing is packetization-layer path MTU discovery (RFC 4821),
 	// as net.ipv4.tcp_mtu_probing: off (the default, as Linux), on after
 	// an ICMP black hole is detected, or always.
@@ -205,6 +212,10 @@ type Config struct {
 	// Hook, if set, sees every parsed IPv4 packet before local delivery:
 	// the extension point of the load balancer and the traffic harness.
 	Hook Hook
+	// HookFragments shows the Hook each IPv4 fragment as it arrives, for
+	// a forwarder that passes fragments on; by default it sees a
+	// fragmented datagram once, reassembled.
+	HookFragments bool
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger
 
@@ -225,7 +236,8 @@ const (
 	// DefaultTCPSendBufferMax is Config.TCPSendBufferMax's default.
 	DefaultTCPSendBufferMax = 4 << 20
 	DefaultMaxTimeWait      = 262144
-	maxUDPPayload           = 65535 - 20 - 8
+	// DefaultTCPMaxConnections is Config.TCPMaxConnections's default.
+	DefaultTCPMaxConnections = 262144
 )
 
 // ownThread reports whether workers keep an OS thread of their own: when
@@ -253,8 +265,11 @@ func (c *Config) setDefaults() {
 	if c.FragMemory == 0 {
 		c.FragMemory = DefaultFragMemory
 	}
+	if c.TCPMaxConnections == 0 {
+		c.TCPMaxConnections = DefaultTCPMaxConnections
+	}
 	if c.TCPMaxTimeWait == 0 {
-		c.TCPMaxTimeWait = DefaultMaxTimeWait
+		c.TCPMaxTimeWait = min(DefaultMaxTimeWait, c.TCPMaxConnections)
 	}
 	if c.TCPSendBuffer == 0 {
 		c.TCPSendBuffer = tcp.DefaultSendBuf
@@ -311,6 +326,9 @@ func (c *Config) validate() error {
 	}
 	if c.CPUs != nil && c.Queues != 0 && len(c.CPUs) != c.Queues {
 		return bad("%d CPUs for %d queues: give one CPU per queue", len(c.CPUs), c.Queues)
+	}
+	if c.TCPMaxConnections < 0 || c.TCPMaxConnections > 1<<28 {
+		return bad("TCP connections %d: want 1..%d", c.TCPMaxConnections, 1<<28)
 	}
 	if c.RecvBuffer < 2048 || c.TxQueue < 1 || c.FragMemory < 65536 || c.TCPMaxTimeWait < 0 {
 		return bad("limits too small (receive buffer %d, tx queue %d, fragment memory %d, TIME-WAIT %d)",

@@ -5,24 +5,24 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/xdpengine/engine/stack/datapath"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/header"
-	"github.com/xdpengine/engine/ipv4"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
-	"github.com/xdpengine/engine/tcp"
-	"github.com/xdpengine/engine/tcp/syncookie"
+	"github.com/xdpengine/engine/stack/tcpsock"
+	"github.com/xdpengine/engine/stack/udp"
 )
 
 // Errors of the engine's lifecycle.
@@ -31,26 +31,18 @@ var (
 	ErrNotStarted = errors.New("engine: not started")
 )
 
-const (
-	stateNew int32 = iota
-	stateRunning
-	stateClosed
-)
-
-// Engine is a userspace IPv4/UDP stack on AF_XDP sockets. Create it with New,
-// run it with Start, stop it with Close. Its methods are safe for concurrent
-// use.
+// Engine is a userspace IPv4 stack (UDP and TCP sockets) on AF_XDP
+// sockets. Create it with New, run it with Start, stop it with Close. Its
+// methods are safe for concurrent use.
+//
+// The engine wires layers it does not implement: one datapath.Worker per
+// queue runs the loop, inet4 is the network layer, udp and tcpsock the
+// socket layers, socktab applies Linux's bind rules (ARCHITECTURE.md).
 type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	ifindex int
 	mac     header.MAC
-	mtu     int
-	owned   map[[4]byte]netip.Prefix // the engine's addresses; read-only after New
-	bcast4  [][4]byte                // their subnets' directed broadcasts; read-only after New
-
-	transparent atomic.Pointer[transparentSet] // addresses of IP_TRANSPARENT binds (sockopts.go)
-	bcastPorts  map[uint16]int                 // UDP sockets able to receive broadcasts, by port (guarded by mu)
 
 	portsMu  sync.Mutex        // serialises SetReservedPorts (ports.go)
 	reserved []portalloc.Range // the reserved ports, as last set
@@ -58,32 +50,22 @@ type Engine struct {
 	driver       string // the interface's kernel driver (ethtool -i)
 	trustPartial bool   // accept partial UDP/TCP checksums (Config.RxChecksum)
 
-	tab       *socktab.Table
 	steer     portalloc.Steering // reply 5-tuple → worker (steering.go)
 	steerName string
-	ids       *ipv4.IDGenerator
-	pmtu      pmtuCache
-	mc        multicast // IGMP host, group map (multicast.go)
-	bufs      *datapath.Bufs
 
-	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
-	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
-	rings     ringPool              // TCP ring memory, reused across connections (ringpool.go)
-	endpoints endpointPool          // TCP control blocks, reused likewise
+	state   sock.State
+	bufs    *datapath.Bufs
+	tab     *socktab.Table
+	host    *inet4.Host
+	udp     *udp.Stack
+	tcp     *tcpsock.Stack
+	workers []*datapath.Worker
 
-	prog    *afxdp.Program
-	workers []*worker
-
-	state     atomic.Int32
-	mu        sync.Mutex // guards conns and lifecycle transitions
-	conns     map[*UDPConn]struct{}
-	tcpConns  map[*TCPConn]struct{}
-	listeners map[*TCPListener]struct{}
+	prog      *afxdp.Program
+	mu        sync.Mutex // guards lifecycle transitions
 	wg        sync.WaitGroup
-
-	acceptPortFails []atomic.Uint64 // by owner queue: TCPStats.AcceptPortFails (holdPort)
-	startTime       time.Time
-	epoch           time.Time // origin of nanotime
+	startTime time.Time
+	epoch     time.Time // origin of the workers' clock
 }
 
 // New checks cfg and prepares an engine; nothing touches the interface
@@ -114,42 +96,11 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.CPUs != nil && len(cfg.CPUs) != cfg.Queues {
 		return nil, fmt.Errorf("engine: %d CPUs for %d queues: give one CPU per queue: %w", len(cfg.CPUs), cfg.Queues, ErrConfig)
 	}
-	var seeds [5]uint64
-	for i := range seeds {
-		seeds[i] = randUint64()
-	}
-	e := &Engine{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		ifindex: ifi.Index,
-		mtu:     cfg.MTU,
-		owned:   map[[4]byte]netip.Prefix{},
-		ids:     ipv4.NewIDGenerator(2048, [2]uint64{seeds[1], seeds[2]}, nil),
-		conns:   map[*UDPConn]struct{}{},
-
-		bcastPorts: map[uint16]int{},
-
-		tcpConns:  map[*TCPConn]struct{}{},
-		listeners: map[*TCPListener]struct{}{},
-		challenge: tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
-		epoch:     time.Now(),
-	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, ifindex: ifi.Index, epoch: time.Now()}
 	copy(e.mac[:], ifi.HardwareAddr)
-	if e.steer, e.steerName, err = steering(&cfg, seeds[0], e.log.Warn); err != nil {
-		return nil, err
-	}
 	e.checksumPolicy()
-	if err := e.initMulticast(); err != nil {
+	if e.steer, e.steerName, err = steering(&cfg, randUint64(), e.log.Warn); err != nil {
 		return nil, err
-	}
-	if e.jar, err = syncookie.New(rand.Reader); err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	for _, p := range cfg.Addrs {
-		e.owned[p.Addr().As4()] = p
-		if b, ok := afxdp.DirectedBroadcast(p); ok && !slices.Contains(e.bcast4, b.As4()) {
-			e.bcast4 = append(e.bcast4, b.As4())
-		}
 	}
 	e.reserved = slices.Clone(cfg.ReservedPorts)
 	e.tab, err = socktab.New(socktab.Config{
@@ -164,26 +115,78 @@ func New(cfg Config) (*Engine, error) {
 			Steering: e.steer,
 		},
 		Queues:        queueReporter{},
-		ReuseportSeed: seeds[3],
+		ReuseportSeed: randUint64(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e.acceptPortFails = make([]atomic.Uint64, cfg.Queues)
 	e.bufs = datapath.NewBufs(cfg.Queues * (cfg.TxQueue + 1024))
-	for q := range cfg.Queues {
-		w, err := newWorker(e, q, seeds[4]+uint64(q))
-		if err != nil {
-			return nil, err
+	if err := e.build(); err != nil {
+		for _, w := range e.workers {
+			w.Close()
 		}
-		e.workers = append(e.workers, w)
-	}
-	for _, w := range e.workers {
-		if err := w.dp.Connect(e.dps()); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
+		return nil, err
 	}
 	return e, nil
+}
+
+// build makes the layers and the workers and plugs them together.
+func (e *Engine) build() error {
+	cfg := &e.cfg
+	statics := make([]inet4.StaticNeighbor, len(cfg.Neighbors))
+	for i, n := range cfg.Neighbors {
+		statics[i] = inet4.StaticNeighbor{Addr: n.Addr, MAC: header.MAC(n.MAC)}
+	}
+	var err error
+	e.host, err = inet4.NewHost(inet4.Config{
+		Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
+		Addrs: cfg.Addrs, Gateway: cfg.Gateway, Neighbors: statics,
+		TrustPartial: e.trustPartial, Hook: cfg.Hook, HookFragments: cfg.HookFragments,
+		FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue, Steering: e.steer,
+		Bufs: e.bufs, State: &e.state, Epoch: e.epoch, Logger: e.log,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	e.udp = udp.New(udp.Config{Host: e.host, Table: e.tab, Bufs: e.bufs, State: &e.state, RecvBuffer: cfg.RecvBuffer})
+	e.tcp, err = tcpsock.New(tcpsock.Config{
+		Host: e.host, Table: e.tab, State: &e.state,
+		SendBuffer: cfg.TCPSendBuffer, RecvBuffer: cfg.TCPRecvBuffer, SendBufferMax: cfg.TCPSendBufferMax,
+		MaxTimeWait: cfg.TCPMaxTimeWait, MaxConnections: cfg.TCPMaxConnections,
+		MTUProbing: cfg.TCPMTUProbing, Congestion: cfg.TCPCongestion, Queues: cfg.Queues,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	for q := range cfg.Queues {
+		cpu := -1
+		if cfg.CPUs != nil {
+			cpu = cfg.CPUs[q]
+		}
+		dp, err := datapath.New(datapath.Config{
+			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime,
+			CPU: cpu, OwnThread: cfg.ownThread(), Epoch: e.epoch,
+			Bufs: e.bufs, Logger: e.log, Injector: cfg.Faults,
+		})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		e.workers = append(e.workers, dp)
+		l, err := e.host.NewLayer(dp, randUint64())
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		e.udp.AddWorker(l)
+		if err := e.tcp.AddWorker(l); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	for _, w := range e.workers {
+		if err := w.Connect(e.workers); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
+	return nil
 }
 
 // Start attaches the steering program, opens one AF_XDP socket per queue and
@@ -191,7 +194,7 @@ func New(cfg Config) (*Engine, error) {
 func (e *Engine) Start() (err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.state.Load() != stateNew {
+	if !e.state.IsNew() {
 		return ErrStarted
 	}
 	defer func() {
@@ -203,33 +206,17 @@ func (e *Engine) Start() (err error) {
 	for _, p := range e.cfg.Addrs {
 		addrs = append(addrs, p.Addr())
 	}
-	var bcasts []netip.Addr
-	for _, b := range e.bcast4 {
-		bcasts = append(bcasts, netip.AddrFrom4(b))
-	}
-	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: bcasts})
+	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: e.host.Broadcasts()})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
-	}
-	if t := e.transparent.Load(); t != nil {
-		for a := range *t {
-			if err := e.prog.AddAddr(netip.AddrFrom4(a)); err != nil {
-				return fmt.Errorf("engine: %w", err)
-			}
-		}
-	}
-	for port := range e.bcastPorts {
-		if err := e.prog.AddBroadcastPort(port); err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
 	}
 	for _, st := range e.prog.Replaced() {
 		e.log.Warn("replaced an XDP program left by an earlier run", "interface", e.cfg.Interface, "program", st)
 	}
 	frames := 3*e.cfg.RingSize + e.cfg.RingSize/2
 	for _, w := range e.workers {
-		sock, err := afxdp.Open(e.cfg.Interface, afxdp.Config{
-			Queue:  w.queue,
+		s, err := afxdp.Open(e.cfg.Interface, afxdp.Config{
+			Queue:  w.Queue(),
 			Mode:   e.cfg.Mode,
 			RxSize: e.cfg.RingSize, TxSize: e.cfg.RingSize,
 			FillSize: 2 * e.cfg.RingSize, CompSize: e.cfg.RingSize,
@@ -237,32 +224,32 @@ func (e *Engine) Start() (err error) {
 			BusyPoll:   afxdp.BusyPoll{Timeout: e.cfg.BusyPoll},
 		})
 		if err != nil {
-			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
+			return fmt.Errorf("engine: queue %d: %w", w.Queue(), err)
 		}
-		w.dp.Attach(sock)
+		w.Attach(s)
 		// Give the kernel frames before the socket can receive: a socket
 		// registered with an empty fill ring under load is where the
 		// kernel's copy path starts dropping (see ARCHITECTURE.md).
-		sock.Fill()
-		if err := e.prog.Register(sock); err != nil {
-			return fmt.Errorf("engine: queue %d: %w", w.queue, err)
+		s.Fill()
+		if err := e.prog.Register(s); err != nil {
+			return fmt.Errorf("engine: queue %d: %w", w.Queue(), err)
 		}
 	}
-	if err := e.startMulticast(); err != nil {
-		// Reports still go out; only queries are not seen.
-		e.log.Warn("IGMP queries will not be answered", "err", err)
+	if err := e.host.Attach(e.prog); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	e.startTime = time.Now()
-	e.state.Store(stateRunning)
+	e.state.Start()
 	for _, w := range e.workers {
-		w.dp.StartWaker()
+		w.StartWaker()
 		e.wg.Add(1)
-		go w.dp.Run(&e.wg)
+		go w.Run(&e.wg)
 	}
 	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
-		"xdp", e.prog.Mode().String(), "bind", e.workers[0].dp.Socket().BindMode(),
-		"poll", e.cfg.Poll.String(), "mtu", e.mtu, "addrs", e.cfg.Addrs,
-		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(), "trust_partial_checksums", e.trustPartial)
+		"xdp", e.prog.Mode().String(), "bind", e.workers[0].Socket().BindMode(),
+		"poll", e.cfg.Poll.String(), "mtu", e.cfg.MTU, "addrs", e.cfg.Addrs,
+		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(),
+		"trust_partial_checksums", e.trustPartial)
 	return nil
 }
 
@@ -271,44 +258,31 @@ func (e *Engine) Start() (err error) {
 // and detaches the XDP program. It is safe to call more than once.
 func (e *Engine) Close() error {
 	e.mu.Lock()
-	if e.state.Swap(stateClosed) == stateClosed {
+	if !e.state.Close() {
 		e.mu.Unlock()
 		return nil
 	}
-	conns := make([]*UDPConn, 0, len(e.conns))
-	for c := range e.conns {
-		conns = append(conns, c)
-	}
-	var closers []io.Closer
-	for ln := range e.listeners {
-		closers = append(closers, ln)
-	}
-	for c := range e.tcpConns {
-		closers = append(closers, c)
-	}
 	e.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-	for _, c := range closers {
-		c.Close()
-	}
+	e.udp.CloseAll()
+	e.tcp.CloseAll()
 	for _, w := range e.workers {
-		w.dp.Stop()
+		w.Stop()
 	}
 	e.wg.Wait()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.teardown()
+	err := e.teardown()
+	e.tcp.CloseTables()
+	return err
 }
 
 // teardown closes sockets and the program; e.mu is held.
 func (e *Engine) teardown() error {
 	var errs []error
 	for _, w := range e.workers {
-		errs = append(errs, w.dp.Close())
+		errs = append(errs, w.Close())
 	}
-	e.stopMulticast()
+	e.host.Detach()
 	if e.prog != nil {
 		errs = append(errs, e.prog.Close())
 		e.prog = nil
@@ -348,27 +322,26 @@ func (e *Engine) checksumPolicy() {
 }
 
 // MTU returns the link MTU the engine uses.
-func (e *Engine) MTU() int { return e.mtu }
+func (e *Engine) MTU() int { return e.cfg.MTU }
 
 // Addrs returns the addresses the engine owns.
 func (e *Engine) Addrs() []netip.Prefix { return append([]netip.Prefix(nil), e.cfg.Addrs...) }
 
-// publishWait bounds how long Stats and Sockets wait for each worker to
-// publish (a worker answers within one round, microseconds, unless the
+// publishWait bounds how long Stats, Sockets and Neighbors wait for each
+// worker (a worker answers within one round, microseconds, unless the
 // machine is starved; past this, Stats returns the worker's last published
-// counters and Sockets leaves its connections out).
+// counters and the listings leave its part out).
 const publishWait = time.Second
 
 // Stats returns the workers' counters, fresh to within a few milliseconds
 // while the engine runs, and final after Close.
 func (e *Engine) Stats() Stats {
-	if e.state.Load() == stateRunning {
-		datapath.Publish(e.dps(), publishWait)
+	if e.state.Running() {
+		datapath.Publish(e.workers, publishWait)
 	}
 	var s Stats
 	for _, w := range e.workers {
-		ws := w.dp.Published()
-		ws.TCP.AcceptPortFails += e.acceptPortFails[w.queue].Load()
+		ws := w.Published()
 		s.Workers = append(s.Workers, ws)
 		s.Total.Add(&ws)
 	}
@@ -389,7 +362,7 @@ func (e *Engine) Sockets(proto socktab.Proto) []socktab.Entry {
 			out = append(out, s)
 		}
 	}
-	return append(out, e.tcpConnections()...)
+	return append(out, e.tcp.Connections(publishWait)...)
 }
 
 // WriteSS writes the socket listing in ss(8)'s format.
@@ -397,40 +370,13 @@ func (e *Engine) WriteSS(w io.Writer, proto socktab.Proto) error {
 	return socktab.WriteSS(w, e.Sockets(proto))
 }
 
-// ownedAddr reports whether a is one of the engine's addresses.
-func (e *Engine) ownedAddr(a [4]byte) bool {
-	_, ok := e.owned[a]
-	return ok
-}
-
-// route returns the next hop for dst, and the source address to use.
-func (e *Engine) route(dst [4]byte) (nextHop, src [4]byte, ok bool) {
-	d := netip.AddrFrom4(dst)
-	for _, p := range e.cfg.Addrs {
-		if p.Masked().Contains(d) {
-			return dst, p.Addr().As4(), true
-		}
+// Neighbors lists the workers' ARP tables, sorted by address then queue;
+// nothing while the engine does not run.
+func (e *Engine) Neighbors() []NeighborEntry {
+	if !e.state.Running() {
+		return nil
 	}
-	if e.cfg.Gateway.IsValid() {
-		gw := e.cfg.Gateway
-		for _, p := range e.cfg.Addrs {
-			if p.Masked().Contains(gw) {
-				return gw.As4(), p.Addr().As4(), true
-			}
-		}
-	}
-	return nextHop, src, false
-}
-
-// broadcastOf returns the directed broadcast address of a's subnet.
-func (e *Engine) broadcastOf(a [4]byte) netip.Addr {
-	p, ok := e.owned[a]
-	if !ok || p.Bits() >= 31 {
-		return netip.Addr{}
-	}
-	b := p.Masked().Addr().As4()
-	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|^(^uint32(0)<<(32-p.Bits())))
-	return netip.AddrFrom4(b)
+	return e.host.Neighbors(publishWait)
 }
 
 func randUint64() uint64 {
@@ -441,16 +387,13 @@ func randUint64() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// queueReporter fills Recv-Q and Send-Q of listings from the sockets' queues.
+// queueReporter fills Recv-Q and Send-Q of listings from the sockets'
+// queues: every endpoint of the socket table reports its own.
 type queueReporter struct{}
 
 func (queueReporter) Queues(s *socktab.Socket) (uint64, uint64) {
-	switch c := s.Endpoint().(type) {
-	case *UDPConn:
-		return uint64(c.rxBytes.Load()), 0
-	case *TCPListener:
-		// As ss: Recv-Q is the accept queue, Send-Q the backlog.
-		return uint64(c.pending()), uint64(c.backlog)
+	if q, ok := s.Endpoint().(interface{ Queues() (uint64, uint64) }); ok {
+		return q.Queues()
 	}
 	return 0, 0
 }

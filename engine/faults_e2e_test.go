@@ -3,13 +3,14 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/xdpengine/engine/internal/faultinject"
-	"github.com/xdpengine/engine/stack/datapath"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/xdpengine/engine/internal/faultinject"
+	"github.com/xdpengine/engine/stack/datapath"
 
 	"github.com/xdpengine/engine/internal/testbed"
 )

@@ -86,7 +86,7 @@ func TestTCPPathMTUThroughRouter(t *testing.T) {
 	}
 	sendDigest(t, c, data)
 	for _, e := range eng.Sockets(socktab.TCP) {
-		if e.Local == c.laddr && e.TCP != nil && (e.TCP.PMTU != 1280 || !strings.Contains(e.TCP.String(), " pmtu:1280 ")) {
+		if e.Local == c.LocalAddr().(*net.TCPAddr).AddrPort() && e.TCP != nil && (e.TCP.PMTU != 1280 || !strings.Contains(e.TCP.String(), " pmtu:1280 ")) {
 			t.Errorf("ss -ti of the connection: %s, want pmtu:1280", e.TCP)
 		}
 	}

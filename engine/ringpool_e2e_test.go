@@ -23,10 +23,10 @@ import (
 func waitLent(t *testing.T, eng *Engine, what string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for eng.rings.lent() != 0 {
+	for eng.tcp.Pools().RingsLent != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %d ring buffers never returned to the pool (gets %d, puts %d)",
-				what, eng.rings.lent(), eng.rings.gets.Load(), eng.rings.puts.Load())
+				what, eng.tcp.Pools().RingsLent, eng.tcp.Pools().RingGets, eng.tcp.Pools().RingPuts)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -93,14 +93,14 @@ func TestTCPRingReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLent(t, eng, "short connections")
-	if g, r := eng.rings.gets.Load(), eng.rings.reused.Load(); g != 2*n || r == 0 {
+	if g, r := eng.tcp.Pools().RingGets, eng.tcp.Pools().RingReused; g != 2*n || r == 0 {
 		t.Errorf("ring buffers: %d taken (want %d), %d of them reused (want > 0)", g, 2*n, r)
 	}
-	if g, r := eng.endpoints.gets.Load(), eng.endpoints.reused.Load(); g != n || r == 0 {
+	if g, r := eng.tcp.Pools().EndpointGets, eng.tcp.Pools().EndpointReused; g != n || r == 0 {
 		t.Errorf("endpoints: %d made (want %d), %d of them recycled (want > 0)", g, n, r)
 	}
 	t.Logf("ring buffers: %d taken, %d reused; endpoints: %d made, %d recycled",
-		eng.rings.gets.Load(), eng.rings.reused.Load(), eng.endpoints.gets.Load(), eng.endpoints.reused.Load())
+		eng.tcp.Pools().RingGets, eng.tcp.Pools().RingReused, eng.tcp.Pools().EndpointGets, eng.tcp.Pools().EndpointReused)
 }
 
 // TestTCPCloseRacesRead: Close while another goroutine reads (data
@@ -205,8 +205,8 @@ func TestTCPRingsUnaccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if eng.rings.lent() != 10 {
-		t.Fatalf("%d ring buffers lent, want 10", eng.rings.lent())
+	if eng.tcp.Pools().RingsLent != 10 {
+		t.Fatalf("%d ring buffers lent, want 10", eng.tcp.Pools().RingsLent)
 	}
 	ln.Close()
 	waitLent(t, eng, "listener closed with 5 connections in its queue")
@@ -218,8 +218,8 @@ func TestTCPRingsUnaccepted(t *testing.T) {
 		t.Fatalf("dial to a closed port: %v, want ECONNREFUSED", err)
 	}
 	waitLent(t, eng, "refused dial")
-	if eng.rings.gets.Load() != 12 {
-		t.Errorf("%d ring buffers taken, want 12", eng.rings.gets.Load())
+	if eng.tcp.Pools().RingGets != 12 {
+		t.Errorf("%d ring buffers taken, want 12", eng.tcp.Pools().RingGets)
 	}
 }
 

@@ -6,14 +6,8 @@ import (
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
-// sendRingCap is the connection's send ring capacity. Call it only from
-// the goroutine that writes, between Writes: a growth is the worker's work
-// only while that goroutine waits in Write.
-func sendRingCap(c *TCPConn) int {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.ep.SendRing().Cap()
-}
+// sendRingCap is the connection's send ring capacity.
+func sendRingCap(c *TCPConn) int { return c.WriteBufferSize() }
 
 // TestTCPSendBufferAutoTuning: an engine sender that keeps its send ring
 // full gets a larger one (toward two congestion windows, at most

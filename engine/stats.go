@@ -2,7 +2,6 @@ package engine
 
 import (
 	"github.com/xdpengine/engine/stack/stats"
-	"github.com/xdpengine/engine/tcp"
 )
 
 // The engine's counters (package stats defines them).
@@ -20,14 +19,3 @@ type (
 	// FaultStats count what a test's fault injector did.
 	FaultStats = stats.Faults
 )
-
-// addEndpointPMTU adds an endpoint's path MTU counters to t.
-func addEndpointPMTU(t *stats.PathMTU, s tcp.Stats) {
-	t.OutOfWindowIcmps += s.OutOfWindowIcmps
-	t.PMTUDecreases += s.PMTUDecreases
-	t.TCPMTUPSuccess += s.TCPMTUPSuccess
-	t.TCPMTUPFail += s.TCPMTUPFail
-	t.MTUProbes += s.MTUProbes
-	t.MTUBlackHoles += s.MTUBlackHoles
-	t.RTOReverts += s.RTOReverts
-}

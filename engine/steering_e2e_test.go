@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // toeplitzRef is the RSS hash as Microsoft's specification defines it,
@@ -99,13 +102,15 @@ func TestConnectSteersRepliesToItsWorker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check("TCP", eng.tab.Shard(c.portSock()), c.owner.queue, c.laddr)
+		local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		check("TCP", shardOf(eng, header.ProtocolTCP, peer, local), c.IncomingQueue(), local)
 		c.Close()
 		u, err := eng.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(peer))
 		if err != nil {
 			t.Fatal(err)
 		}
-		check("UDP", eng.tab.Shard(u.sock), u.owner.queue, u.laddr)
+		ulocal := u.LocalAddr().(*net.UDPAddr).AddrPort()
+		check("UDP", shardOf(eng, header.ProtocolUDP, peer, ulocal), u.IncomingQueue(), ulocal)
 		u.Close()
 	}
 	for q, n := range seen {
@@ -113,4 +118,15 @@ func TestConnectSteersRepliesToItsWorker(t *testing.T) {
 			t.Errorf("no connect was steered to queue %d (%v): the test did not exercise every shard", q, seen)
 		}
 	}
+}
+
+// shardOf returns the port shard of the connection from local to peer,
+// as the socket table recorded it.
+func shardOf(eng *Engine, proto uint8, peer, local netip.AddrPort) int {
+	key := flowtable.KeyFrom(peer, local, proto)
+	s, match := eng.tab.Lookup(&key)
+	if match != socktab.MatchExact {
+		return -1
+	}
+	return eng.tab.Shard(s)
 }

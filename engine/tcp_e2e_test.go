@@ -17,6 +17,7 @@ import (
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/stack/inet4"
 )
 
 // echoTCP serves an echo on an engine listener until the test ends.
@@ -133,7 +134,7 @@ func TestTCPKernelClientEcho(t *testing.T) {
 func TestTCPPinnedWorkerEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := startEngine(t, bed, Config{BindService: true, CPUs: []int{0}})
-	if eng.workers[0].wk.Direct() {
+	if eng.workers[0].Waker().Direct() {
 		t.Fatal("a pinned worker wakes applications directly")
 	}
 	echoTCP(t, eng, ":7", TCPListenConfig{})
@@ -618,7 +619,7 @@ func TestTCPSYNFlood(t *testing.T) {
 
 // synPacket writes an IPv4 SYN (with MSS and timestamps) into b (40+ bytes).
 func synPacket(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
-	putIPv4(b[:20], src, dst, 0, true, protoTCP, 40)
+	inet4.PutIPv4(b[:20], netip.AddrFrom4(src), netip.AddrFrom4(dst), 0, true, header.ProtocolTCP, 40, 64, 0)
 	h := header.TCPFields{SrcPort: sport, DstPort: dport, Seq: seq, Flags: header.TCPFlagSYN, Window: 64240}
 	h.Put(b[20:40])
 	header.TCP(b[20:40]).UpdateChecksum(src, dst)

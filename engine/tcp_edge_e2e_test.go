@@ -10,6 +10,7 @@ import (
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/stack/inet4"
 )
 
 // TestTCPResetBeforeAccept: a connection reset while it waits in the
@@ -94,7 +95,7 @@ func TestTCPFragmentedSteered(t *testing.T) {
 	owned := make([]int, 2)
 	for i := range n {
 		sport := uint16(20000 + i)
-		key := flowtable.KeyFrom4(src, dst, sport, 7401, protoTCP)
+		key := flowtable.KeyFrom4(src, dst, sport, 7401, header.ProtocolTCP)
 		owned[eng.steer.Steer(key)]++
 		var syn [40]byte
 		synPacket(syn[:], src, dst, sport, 7401, uint32(i)*7919)
@@ -105,7 +106,7 @@ func TestTCPFragmentedSteered(t *testing.T) {
 			off      uint16
 		}{{20, 36, header.IPv4FlagMoreFragments, 0}, {36, 40, 0, 16}} {
 			p := make([]byte, 20+f.to-f.from)
-			putIPv4(p, src, dst, uint16(1000+i), false, protoTCP, len(p))
+			inet4.PutIPv4(p, bed.PeerAddr, bed.EngineAddr, uint16(1000+i), false, header.ProtocolTCP, len(p), 64, 0)
 			header.IPv4(p).SetFlagsFragmentOffset(f.flags, f.off)
 			header.IPv4(p).UpdateChecksum()
 			copy(p[20:], syn[f.from:f.to])

@@ -72,6 +72,7 @@ type TCP struct {
 	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
 	AcceptPortFails  uint64 // accepted connections the socket table refused to register (their 5-tuple still taken)
 
+	TableFull        uint64 // connections refused: the worker's connection table was full (Config.TCPMaxConnections)
 	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
 	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
 	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
@@ -98,6 +99,7 @@ func (t *TCP) Add(w *TCP) {
 	t.ListenOverflows += w.ListenOverflows
 	t.ListenDrops += w.ListenDrops
 	t.AcceptPortFails += w.AcceptPortFails
+	t.TableFull += w.TableFull
 	t.CurrTimeWait += w.CurrTimeWait
 	t.TimeWaitOverflow += w.TimeWaitOverflow
 	t.SendBufGrowths += w.SendBufGrowths

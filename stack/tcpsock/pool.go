@@ -1,4 +1,4 @@
-package engine
+package tcpsock
 
 import (
 	"math/bits"

@@ -1,45 +1,13 @@
-package engine
+package udp
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/xdpengine/engine/stack/sock"
 )
-
-// PMTUDisc is a socket's path MTU discovery mode, ip(7)'s IP_MTU_DISCOVER,
-// numbered as Linux numbers it.
-type PMTUDisc int32
-
-const (
-	// PMTUDiscDont never sets DF: a datagram larger than the path MTU is
-	// fragmented.
-	PMTUDiscDont PMTUDisc = 0
-	// PMTUDiscWant (Linux's default for UDP) sets DF on what fits the path
-	// MTU and fragments the rest.
-	PMTUDiscWant PMTUDisc = 1
-	// PMTUDiscDo always sets DF: a datagram larger than the path MTU fails
-	// with EMSGSIZE.
-	PMTUDiscDo PMTUDisc = 2
-	// PMTUDiscProbe always sets DF and ignores the learned path MTU (it
-	// sends up to the link MTU, for probing): larger fails with EMSGSIZE.
-	PMTUDiscProbe PMTUDisc = 3
-)
-
-func (d PMTUDisc) String() string {
-	switch d {
-	case PMTUDiscDont:
-		return "dont"
-	case PMTUDiscWant:
-		return "want"
-	case PMTUDiscDo:
-		return "do"
-	case PMTUDiscProbe:
-		return "probe"
-	}
-	return fmt.Sprintf("PMTUDisc(%d)", int(d))
-}
 
 // ControlFlags choose what ReadMsg reports about a datagram, as ip(7)'s
 // IP_RECVTTL, IP_RECVTOS and IP_PKTINFO do.
@@ -87,7 +55,7 @@ type ControlMessage struct {
 // locks.
 type udpOpts struct {
 	ttl, tos  atomic.Int32 // 0: default
-	pmtudisc  atomic.Int32 // PMTUDisc; PMTUDiscWant from open
+	pmtudisc  atomic.Int32 // sock.PMTUDisc; sock.PMTUDiscWant from open
 	broadcast atomic.Bool  // SO_BROADCAST
 	cflags    atomic.Uint32
 	mcTTL     atomic.Int32               // IP_MULTICAST_TTL + 1; 0: the default
@@ -99,12 +67,9 @@ type udpOpts struct {
 	transparent bool // IP_TRANSPARENT
 }
 
-// defaultTTL is net.ipv4.ip_default_ttl.
-const defaultTTL = 64
-
 // SetTTL sets the TTL of the datagrams the socket sends (IP_TTL): 1 to 255,
 // or -1 for the default (64, net.ipv4.ip_default_ttl). Other values: EINVAL.
-func (c *UDPConn) SetTTL(ttl int) error {
+func (c *Conn) SetTTL(ttl int) error {
 	if ttl == -1 {
 		ttl = 0
 	} else if ttl < 1 || ttl > 255 {
@@ -115,16 +80,16 @@ func (c *UDPConn) SetTTL(ttl int) error {
 }
 
 // TTL returns the TTL the socket sends with (IP_TTL).
-func (c *UDPConn) TTL() int {
+func (c *Conn) TTL() int {
 	if t := c.opts.ttl.Load(); t != 0 {
 		return int(t)
 	}
-	return defaultTTL
+	return sock.DefaultTTL
 }
 
 // SetTOS sets the TOS byte (DSCP and ECN) of the datagrams the socket sends
 // (IP_TOS), 0 to 255.
-func (c *UDPConn) SetTOS(tos int) error {
+func (c *Conn) SetTOS(tos int) error {
 	if tos < 0 || tos > 255 {
 		return c.opErr("set", os.NewSyscallError("setsockopt IP_TOS", syscall.EINVAL))
 	}
@@ -133,20 +98,20 @@ func (c *UDPConn) SetTOS(tos int) error {
 }
 
 // TOS returns the TOS byte the socket sends with (IP_TOS).
-func (c *UDPConn) TOS() int { return int(c.opts.tos.Load()) }
+func (c *Conn) TOS() int { return int(c.opts.tos.Load()) }
 
 // SetBroadcast allows sending to a broadcast address (SO_BROADCAST): the
 // limited broadcast 255.255.255.255 or the directed broadcast of one of the
 // engine's subnets. Without it such a send (or a connect) fails with
 // EACCES, as Linux's does.
-func (c *UDPConn) SetBroadcast(on bool) { c.opts.broadcast.Store(on) }
+func (c *Conn) SetBroadcast(on bool) { c.opts.broadcast.Store(on) }
 
 // Broadcast reports SO_BROADCAST.
-func (c *UDPConn) Broadcast() bool { return c.opts.broadcast.Load() }
+func (c *Conn) Broadcast() bool { return c.opts.broadcast.Load() }
 
 // SetMTUDiscover sets the path MTU discovery mode (IP_MTU_DISCOVER).
-func (c *UDPConn) SetMTUDiscover(d PMTUDisc) error {
-	if d < PMTUDiscDont || d > PMTUDiscProbe {
+func (c *Conn) SetMTUDiscover(d sock.PMTUDisc) error {
+	if d < sock.PMTUDiscDont || d > sock.PMTUDiscProbe {
 		return c.opErr("set", os.NewSyscallError("setsockopt IP_MTU_DISCOVER", syscall.EINVAL))
 	}
 	c.opts.pmtudisc.Store(int32(d))
@@ -154,31 +119,31 @@ func (c *UDPConn) SetMTUDiscover(d PMTUDisc) error {
 }
 
 // MTUDiscover returns the path MTU discovery mode (IP_MTU_DISCOVER).
-func (c *UDPConn) MTUDiscover() PMTUDisc { return PMTUDisc(c.opts.pmtudisc.Load()) }
+func (c *Conn) MTUDiscover() sock.PMTUDisc { return sock.PMTUDisc(c.opts.pmtudisc.Load()) }
 
-// SetDontFragment is SetMTUDiscover(PMTUDiscDo) for true and
-// SetMTUDiscover(PMTUDiscWant), Linux's default, for false.
-func (c *UDPConn) SetDontFragment(df bool) {
+// SetDontFragment is SetMTUDiscover(sock.PMTUDiscDo) for true and
+// SetMTUDiscover(sock.PMTUDiscWant), Linux's default, for false.
+func (c *Conn) SetDontFragment(df bool) {
 	if df {
-		c.opts.pmtudisc.Store(int32(PMTUDiscDo))
+		c.opts.pmtudisc.Store(int32(sock.PMTUDiscDo))
 	} else {
-		c.opts.pmtudisc.Store(int32(PMTUDiscWant))
+		c.opts.pmtudisc.Store(int32(sock.PMTUDiscWant))
 	}
 }
 
 // PathMTU returns the path MTU toward the connected peer (IP_MTU): the link
 // MTU, or less if an ICMP "fragmentation needed" said so within the last
 // 10 minutes. An unconnected socket gets ENOTCONN.
-func (c *UDPConn) PathMTU() (int, error) {
+func (c *Conn) PathMTU() (int, error) {
 	if !c.raddr.IsValid() {
 		return 0, c.opErr("get", os.NewSyscallError("getsockopt IP_MTU", syscall.ENOTCONN))
 	}
-	return c.e.pmtu.get(c.raddr.Addr().As4(), c.e.mtu, c.e.wallNow()), nil
+	return c.s.host.PathMTU(c.raddr.Addr()), nil
 }
 
 // SetControlMessage turns on (or off) the reports flags names for the
 // datagrams ReadMsg returns (IP_RECVTTL, IP_RECVTOS, IP_PKTINFO).
-func (c *UDPConn) SetControlMessage(flags ControlFlags, on bool) {
+func (c *Conn) SetControlMessage(flags ControlFlags, on bool) {
 	for {
 		old := c.opts.cflags.Load()
 		nw := old | uint32(flags)
@@ -193,13 +158,13 @@ func (c *UDPConn) SetControlMessage(flags ControlFlags, on bool) {
 
 // ReadMsg reads one datagram like ReadFromUDPAddrPort and reports what
 // SetControlMessage asked for about it; fields not asked for are zero.
-func (c *UDPConn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPort, err error) {
+func (c *Conn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPort, err error) {
 	it, err := c.dequeue()
 	if err != nil {
 		return 0, cm, from, err
 	}
 	n = copy(p, it.buf.B[:it.n])
-	c.e.bufs.Put(it.buf)
+	c.s.bufs.Put(it.buf)
 	flags := ControlFlags(c.opts.cflags.Load())
 	if flags&FlagTTL != 0 {
 		cm.TTL = int(it.ttl)
@@ -208,12 +173,12 @@ func (c *UDPConn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPo
 		cm.TOS = int(it.tos)
 	}
 	if flags&FlagDst != 0 {
-		cm.Dst = netip.AddrFrom4(it.dst)
+		cm.Dst = it.dst
 		cm.Local = cm.Dst
-		if !c.e.localAddr(it.dst) {
-			cm.Local = c.e.sourceFor(it.from.Addr().As4())
+		if !c.s.host.IsLocal(it.dst) {
+			cm.Local = c.s.host.SourceFor(it.from.Addr())
 		}
-		cm.IfIndex = c.e.ifindex
+		cm.IfIndex = c.s.host.Ifindex()
 	}
 	return n, cm, it.from, nil
 }
@@ -222,7 +187,7 @@ func (c *UDPConn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPo
 // value) with the per-datagram settings of cm, which may be nil: its Src
 // chooses the source address (IP_PKTINFO), its TTL and TOS override the
 // socket's for this datagram.
-func (c *UDPConn) WriteMsg(p []byte, cm *ControlMessage, addr netip.AddrPort) (int, error) {
+func (c *Conn) WriteMsg(p []byte, cm *ControlMessage, addr netip.AddrPort) (int, error) {
 	if !addr.IsValid() {
 		if !c.raddr.IsValid() {
 			return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EDESTADDRREQ))
@@ -239,17 +204,11 @@ func (c *UDPConn) WriteMsg(p []byte, cm *ControlMessage, addr netip.AddrPort) (i
 		so.ttl, so.tos = uint8(cm.TTL), uint8(cm.TOS)
 		if cm.Src.IsValid() && !cm.Src.IsUnspecified() {
 			src := cm.Src.Unmap()
-			if !src.Is4() || (!c.e.ownedAddr(src.As4()) && !c.opts.nonlocal) {
+			if !src.Is4() || (!c.s.host.Owns(src) && !c.opts.nonlocal) {
 				return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EADDRNOTAVAIL))
 			}
 			so.src = src
 		}
 	}
 	return c.write(p, addr, so)
-}
-
-// sendOpts are one datagram's overrides of the socket's options.
-type sendOpts struct {
-	src      netip.Addr // zero: the bound address, else the route's
-	ttl, tos uint8      // zero: the socket's
 }

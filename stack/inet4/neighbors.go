@@ -1,14 +1,14 @@
-package engine
+package inet4
 
 import (
 	"cmp"
-	"github.com/xdpengine/engine/stack/datapath"
 	"net"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/stack/datapath"
 )
 
 // NeighborEntry is one worker's ARP entry for an address, as `ip neigh`
@@ -16,7 +16,7 @@ import (
 // sent to is absent from its listing.
 type NeighborEntry struct {
 	Queue  int              // the worker's queue
-	Addr   netip.Addr       // the neighbour
+	Addr   netip.Addr       // the neighbor
 	MAC    net.HardwareAddr // nil while INCOMPLETE
 	State  string           // INCOMPLETE, REACHABLE, STALE, DELAY, PROBE, FAILED, PERMANENT
 	Queued int              // datagrams waiting for the answer
@@ -25,17 +25,17 @@ type NeighborEntry struct {
 	Confirmed time.Duration
 }
 
-// Neighbors lists the workers' ARP tables (waiting up to publishWait for
-// each), sorted by address then queue; nothing while the engine does not
-// run.
-func (e *Engine) Neighbors() []NeighborEntry {
-	if e.state.Load() != stateRunning {
-		return nil
+// Neighbors lists the workers' ARP tables (waiting up to timeout for the
+// workers), sorted by address then queue.
+func (h *Host) Neighbors(timeout time.Duration) []NeighborEntry {
+	dps := make([]*datapath.Worker, len(h.layers))
+	for i, l := range h.layers {
+		dps[i] = l.dp
 	}
 	var out []NeighborEntry
-	for _, r := range datapath.Gather(e.dps(), func(dp *datapath.Worker) any {
-		return e.workers[dp.Queue()].listNeighbors()
-	}, publishWait) {
+	for _, r := range datapath.Gather(dps, func(dp *datapath.Worker) any {
+		return h.layers[dp.Queue()].listNeighbors()
+	}, timeout) {
 		if l, ok := r.([]NeighborEntry); ok {
 			out = append(out, l...)
 		}
@@ -46,16 +46,16 @@ func (e *Engine) Neighbors() []NeighborEntry {
 	return out
 }
 
-// listNeighbors lists the worker's ARP table for Neighbors.
-func (w *worker) listNeighbors() []NeighborEntry {
+// listNeighbors lists the worker's ARP table (worker goroutine).
+func (l *Layer) listNeighbors() []NeighborEntry {
 	var out []NeighborEntry
-	for _, n := range w.arpTab.List(nil) {
-		ne := NeighborEntry{Queue: w.queue, Addr: netip.AddrFrom4(n.IP), State: n.State.String(), Queued: n.Queued}
+	for _, n := range l.arpTab.List(nil) {
+		ne := NeighborEntry{Queue: l.queue, Addr: netip.AddrFrom4(n.IP), State: n.State.String(), Queued: n.Queued}
 		if n.State != arp.Incomplete && n.State != arp.Failed {
 			ne.MAC = net.HardwareAddr(n.MAC[:])
 		}
 		if n.Updated != 0 {
-			ne.Confirmed = time.Duration(w.now() - n.Updated)
+			ne.Confirmed = time.Duration(l.Now() - n.Updated)
 		}
 		out = append(out, ne)
 	}

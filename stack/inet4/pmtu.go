@@ -1,6 +1,7 @@
-package engine
+package inet4
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,11 @@ type pmtuEntry struct {
 // by senders for every datagram, read the current map without locking.
 type pmtuCache struct {
 	mu  sync.Mutex
-	cur atomic.Pointer[map[[4]byte]pmtuEntry]
+	cur atomic.Pointer[map[netip.Addr]pmtuEntry]
 }
 
 // get returns the path MTU toward dst, or linkMTU when none is known.
-func (c *pmtuCache) get(dst [4]byte, linkMTU int, now time.Time) int {
+func (c *pmtuCache) get(dst netip.Addr, linkMTU int, now time.Time) int {
 	m := c.cur.Load()
 	if m == nil {
 		return linkMTU
@@ -41,15 +42,18 @@ func (c *pmtuCache) get(dst [4]byte, linkMTU int, now time.Time) int {
 	return e.mtu
 }
 
+// Learn records mtu toward dst (from an ICMP "fragmentation needed").
+func (h *Host) Learn(dst netip.Addr, mtu int) { h.pmtu.update(dst, mtu, time.Now()) }
+
 // update records mtu toward dst.
-func (c *pmtuCache) update(dst [4]byte, mtu int, now time.Time) {
+func (c *pmtuCache) update(dst netip.Addr, mtu int, now time.Time) {
 	if mtu <= 0 {
 		return
 	}
 	mtu = max(mtu, minPMTU)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := map[[4]byte]pmtuEntry{}
+	next := map[netip.Addr]pmtuEntry{}
 	if old := c.cur.Load(); old != nil {
 		for k, v := range *old {
 			if now.UnixNano() <= v.expires {

@@ -1,4 +1,4 @@
-package engine
+package tcpsock
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 
-// TCPListenConfig sizes a listener.
-type TCPListenConfig struct {
+// ListenConfig sizes a listener.
+type ListenConfig struct {
 	// Backlog is the accept queue per worker (listen(2)'s backlog;
 	// default 4096, net.core.somaxconn). A handshake completing on a full
 	// queue is dropped and counted (ListenOverflows); the peer retries.
@@ -29,14 +30,17 @@ type TCPListenConfig struct {
 	SocketOptions
 }
 
-// TCPListener is a listening TCP socket; it implements net.Listener.
+// SocketOptions are the options a socket takes before it binds.
+type SocketOptions = sock.Options
+
+// Listener is a listening TCP socket; it implements net.Listener.
 //
 // Each worker has its own tcp.Listener (SYN queue and accept queue) for
 // the connections it owns. The accept queues are SPSC rings: the worker
 // produces, and Accept consumes under mu; Close hands the consumer side to
 // the workers, which reset the connections nobody accepted.
-type TCPListener struct {
-	e       *Engine
+type Listener struct {
+	s       *Stack
 	net     string
 	sock    *socktab.Socket
 	laddr   netip.AddrPort
@@ -44,7 +48,7 @@ type TCPListener struct {
 	backlog int             // accept queue capacity, all workers together
 
 	mu     sync.Mutex // guards byEP, the accept queues' consumer side, closed transitions
-	byEP   map[*tcp.Endpoint]*TCPConn
+	byEP   map[*tcp.Endpoint]*Conn
 	closed atomic.Bool // set under mu; loaded by workers without it
 
 	notify   chan struct{}
@@ -53,63 +57,76 @@ type TCPListener struct {
 	deadline atomic.Int64
 }
 
-// Listen opens a TCP listener on address ("198.18.0.1:80", ":80" for every
-// address the engine owns, port 0 for any port) with the default backlog.
-func (e *Engine) Listen(network, address string) (net.Listener, error) {
-	return e.ListenTCP(network, address, TCPListenConfig{})
-}
-
-// ListenTCP opens a TCP listener with cfg.
-func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPListener, error) {
-	ap, err := resolveTCP(network, address)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-	}
-	if e.state.Load() == stateClosed {
+// Listen opens a TCP listener on ap with cfg.
+func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Listener, error) {
+	if s.cfg.State.Closed() {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
 	}
-	ln := &TCPListener{e: e, net: network, byEP: map[*tcp.Endpoint]*TCPConn{},
+	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{},
 		notify: make(chan struct{}, 1), done: make(chan struct{})}
-	for range e.workers {
+	for range s.workers {
 		l, err := tcp.NewListener(tcp.ListenerConfig{Backlog: cfg.Backlog, SYNBacklog: cfg.SYNBacklog})
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 		}
 		ln.ls = append(ln.ls, l)
 	}
-	ln.backlog = len(e.workers) * roundPow2(max(cfg.Backlog, 1))
+	ln.backlog = len(s.workers) * roundPow2(max(cfg.Backlog, 1))
 	if cfg.Backlog <= 0 {
-		ln.backlog = len(e.workers) * 4096
+		ln.backlog = len(s.workers) * 4096
 	}
-	sock, err := e.tab.Open(socktab.TCP, socktab.IPv4, cfg.table(), ln)
+	st, err := s.tab.Open(socktab.TCP, socktab.IPv4, cfg.SocketOptions.Table(), ln)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
-	ln.sock = sock
-	if err := e.tab.Bind(sock, ap); err != nil {
-		e.tab.Close(sock)
-		return nil, relabel(err, "listen", network)
+	ln.sock = st
+	if err := s.tab.Bind(st, ap); err != nil {
+		s.tab.Close(st)
+		return nil, sock.Relabel(err, "listen", network)
 	}
-	if err := e.tab.Listen(sock); err != nil {
-		e.tab.Close(sock)
-		return nil, relabel(err, "listen", network)
+	if err := s.tab.Listen(st); err != nil {
+		s.tab.Close(st)
+		return nil, sock.Relabel(err, "listen", network)
 	}
-	ln.laddr = e.tab.Local(sock)
+	ln.laddr = s.tab.Local(st)
 	if cfg.Transparent {
-		if err := e.addTransparent(ln.laddr.Addr()); err != nil {
-			e.tab.Close(sock)
+		if err := s.host.AddTransparent(ln.laddr.Addr()); err != nil {
+			s.tab.Close(st)
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 		}
 	}
-	e.mu.Lock()
-	e.listeners[ln] = struct{}{}
-	e.mu.Unlock()
+	s.mu.Lock()
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
 	return ln, nil
+}
+
+func roundPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// Queues reports the accept queue (Recv-Q) and the backlog (Send-Q), as ss
+// does for a listener.
+func (ln *Listener) Queues() (recvQ, sendQ uint64) { return uint64(ln.pending()), uint64(ln.backlog) }
+
+// SetIncomingQueue makes the listener, a member of a SO_REUSEPORT group,
+// the group's choice for the connections whose SYN arrives on queue q (its
+// worker), as SO_INCOMING_CPU does for a CPU; q < 0 removes the
+// preference. EINVAL past the last queue.
+func (ln *Listener) SetIncomingQueue(q int) error {
+	if err := ln.s.tab.SetHome(ln.sock, q); err != nil {
+		return ln.opErr("set", err)
+	}
+	return nil
 }
 
 // register, unregister and take map endpoints in the accept queues to
 // their connections: workers register and unregister, Accept takes.
-func (ln *TCPListener) register(ep *tcp.Endpoint, c *TCPConn) {
+func (ln *Listener) register(ep *tcp.Endpoint, c *Conn) {
 	ln.mu.Lock()
 	ln.byEP[ep] = c
 	ln.mu.Unlock()
@@ -122,7 +139,7 @@ func (ln *TCPListener) register(ep *tcp.Endpoint, c *TCPConn) {
 // Linux's accept(2) does with a connection reset while it waited. One that
 // never left SYN-RECEIVED is not in the queue and is forgotten; so is any
 // once the listener is closed (the workers drain the queues then).
-func (ln *TCPListener) unregister(c *TCPConn) {
+func (ln *Listener) unregister(c *Conn) {
 	ln.mu.Lock()
 	if (!c.estab.Load() || ln.closed.Load()) && ln.byEP[c.ep] == c {
 		delete(ln.byEP, c.ep)
@@ -131,7 +148,7 @@ func (ln *TCPListener) unregister(c *TCPConn) {
 	ln.mu.Unlock()
 }
 
-func (ln *TCPListener) take(ep *tcp.Endpoint) *TCPConn {
+func (ln *Listener) take(ep *tcp.Endpoint) *Conn {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	c := ln.byEP[ep]
@@ -144,9 +161,9 @@ func (ln *TCPListener) take(ep *tcp.Endpoint) *TCPConn {
 
 // signal wakes an Accept that waits; workers call it on EvEstablished.
 // Pairs with the waiting.Add(1) in Accept.
-func (ln *TCPListener) signal() { signal(ln.notify, &ln.waiting) }
+func (ln *Listener) signal() { sock.Signal(ln.notify, &ln.waiting) }
 
-func (ln *TCPListener) pending() int {
+func (ln *Listener) pending() int {
 	n := 0
 	for _, l := range ln.ls {
 		n += l.Pending()
@@ -155,18 +172,18 @@ func (ln *TCPListener) pending() int {
 }
 
 // Accept waits for and returns the next connection (net.Listener).
-func (ln *TCPListener) Accept() (net.Conn, error) { return ln.AcceptTCP() }
+func (ln *Listener) Accept() (net.Conn, error) { return ln.AcceptTCP() }
 
 // AcceptTCP is Accept returning the concrete type.
-func (ln *TCPListener) AcceptTCP() (*TCPConn, error) {
+func (ln *Listener) AcceptTCP() (*Conn, error) {
 	for {
 		c, err := ln.tryAccept()
 		if err != nil {
 			return nil, ln.opErr("accept", err)
 		}
 		if c != nil {
-			if err := ln.e.trackConn(c); err != nil {
-				c.send(tcpCmd{op: cmdAbort, c: c})
+			if err := ln.s.track(c); err != nil {
+				c.send(command{op: cmdAbort, c: c})
 				c.releaseApp()
 				return nil, ln.opErr("accept", err)
 			}
@@ -180,7 +197,7 @@ func (ln *TCPListener) AcceptTCP() (*TCPConn, error) {
 			ln.waiting.Add(-1)
 			continue
 		}
-		err = waitOn(context.Background(), ln.notify, &ln.deadline, ln.done)
+		err = sock.WaitOn(context.Background(), ln.notify, &ln.deadline, ln.done)
 		ln.waiting.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, ln.opErr("accept", err)
@@ -189,7 +206,7 @@ func (ln *TCPListener) AcceptTCP() (*TCPConn, error) {
 }
 
 // tryAccept dequeues one established connection, or returns nil.
-func (ln *TCPListener) tryAccept() (*TCPConn, error) {
+func (ln *Listener) tryAccept() (*Conn, error) {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	for {
@@ -219,7 +236,7 @@ func (ln *TCPListener) tryAccept() (*TCPConn, error) {
 
 // Close stops listening; connections not yet accepted are reset, as
 // Linux does. Accepted connections are not affected.
-func (ln *TCPListener) Close() error {
+func (ln *Listener) Close() error {
 	ln.mu.Lock()
 	if ln.closed.Load() {
 		ln.mu.Unlock()
@@ -228,30 +245,30 @@ func (ln *TCPListener) Close() error {
 	ln.closed.Store(true) // pairs with the loads in workers' tcpListen and in Accept
 	ln.mu.Unlock()
 	close(ln.done)
-	ln.e.tab.Close(ln.sock)
-	for _, w := range ln.e.workers {
-		w.sendCmd(tcpCmd{op: cmdListenerClose, ln: ln})
+	ln.s.tab.Close(ln.sock)
+	for _, w := range ln.s.workers {
+		w.sendCmd(command{op: cmdListenerClose, ln: ln})
 	}
-	ln.e.mu.Lock()
-	delete(ln.e.listeners, ln)
-	ln.e.mu.Unlock()
+	ln.s.mu.Lock()
+	delete(ln.s.listeners, ln)
+	ln.s.mu.Unlock()
 	return nil
 }
 
 // Addr returns the listening address.
-func (ln *TCPListener) Addr() net.Addr { return net.TCPAddrFromAddrPort(ln.laddr) }
+func (ln *Listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(ln.laddr) }
 
 // SetDeadline sets the deadline for Accept; a blocked Accept sees it.
-func (ln *TCPListener) SetDeadline(t time.Time) error {
-	ln.deadline.Store(unixNano(t))
+func (ln *Listener) SetDeadline(t time.Time) error {
+	ln.deadline.Store(sock.UnixNano(t))
 	ln.waiting.Add(1)
 	ln.signal()
 	ln.waiting.Add(-1)
 	return nil
 }
 
-func (ln *TCPListener) opErr(op string, err error) error {
+func (ln *Listener) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: ln.net, Addr: net.TCPAddrFromAddrPort(ln.laddr), Err: err}
 }
 
-var _ net.Listener = (*TCPListener)(nil)
+var _ net.Listener = (*Listener)(nil)

@@ -1,12 +1,13 @@
-package engine
+package udp
 
 import (
-	"github.com/xdpengine/engine/stack/datapath"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/xdpengine/engine/stack/datapath"
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
@@ -53,7 +54,7 @@ type errQueue struct {
 // (the default) an unconnected socket sees no ICMP errors and a connected
 // one only the hard ones (ECONNREFUSED, EMSGSIZE), as Linux does. Turning
 // it off empties the queue.
-func (c *UDPConn) SetRecvErr(on bool) {
+func (c *Conn) SetRecvErr(on bool) {
 	c.errq.on.Store(on)
 	if !on {
 		c.errq.mu.Lock()
@@ -64,7 +65,7 @@ func (c *UDPConn) SetRecvErr(on bool) {
 
 // ReadError takes the oldest entry of the error queue (recvmsg with
 // MSG_ERRQUEUE); EAGAIN when the queue is empty. It never blocks.
-func (c *UDPConn) ReadError() (SockError, error) {
+func (c *Conn) ReadError() (SockError, error) {
 	c.errq.mu.Lock()
 	defer c.errq.mu.Unlock()
 	if len(c.errq.q) == 0 {
@@ -80,7 +81,7 @@ func (c *UDPConn) ReadError() (SockError, error) {
 
 // queueError records an ICMP error for IP_RECVERR (worker side; errors
 // are rare and bounded, so a mutex and a copy of the quote are fine).
-func (c *UDPConn) queueError(k *datapath.Waker, ip header.IPv4, re *icmp.ReceivedError, quote []byte) {
+func (c *Conn) queueError(k *datapath.Waker, ip header.IPv4, re *icmp.ReceivedError, quote []byte) {
 	e := SockError{Errno: re.Errno, Type: re.Type, Code: re.Code, Info: uint32(re.MTU),
 		Offender: ip.Src(), Dst: netip.AddrPortFrom(netip.AddrFrom4(re.Remote), re.RemotePort),
 		Payload: append([]byte(nil), quote...)}

@@ -1,21 +1,23 @@
-package engine
+package tcpsock
 
 import (
 	"os"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/xdpengine/engine/stack/sock"
 )
 
 // tcpIPOpts are a TCP connection's ip(7) options; the application stores
 // them, the worker reads them for every segment it builds.
 type tcpIPOpts struct {
 	ttl, tos atomic.Int32 // 0: default
-	pmtudisc atomic.Int32 // PMTUDisc + 1; 0: PMTUDiscWant (DF set)
+	pmtudisc atomic.Int32 // sock.PMTUDisc + 1; 0: sock.PMTUDiscWant (DF set)
 }
 
 // SetTTL sets the TTL of the connection's segments (IP_TTL): 1 to 255, or
 // -1 for the default (64). Other values: EINVAL.
-func (c *TCPConn) SetTTL(ttl int) error {
+func (c *Conn) SetTTL(ttl int) error {
 	if ttl == -1 {
 		ttl = 0
 	} else if ttl < 1 || ttl > 255 {
@@ -26,17 +28,17 @@ func (c *TCPConn) SetTTL(ttl int) error {
 }
 
 // TTL returns the TTL the connection sends with (IP_TTL).
-func (c *TCPConn) TTL() int {
+func (c *Conn) TTL() int {
 	if t := c.ipOpts.ttl.Load(); t != 0 {
 		return int(t)
 	}
-	return defaultTTL
+	return sock.DefaultTTL
 }
 
 // SetTOS sets the TOS byte of the connection's segments (IP_TOS). As on a
 // Linux TCP socket, the two ECN bits are the stack's, not the
 // application's: they are ignored here.
-func (c *TCPConn) SetTOS(tos int) error {
+func (c *Conn) SetTOS(tos int) error {
 	if tos < 0 || tos > 255 {
 		return c.opErr("set", os.NewSyscallError("setsockopt IP_TOS", syscall.EINVAL))
 	}
@@ -45,12 +47,12 @@ func (c *TCPConn) SetTOS(tos int) error {
 }
 
 // TOS returns the TOS byte the connection sends with (IP_TOS).
-func (c *TCPConn) TOS() int { return int(c.ipOpts.tos.Load()) }
+func (c *Conn) TOS() int { return int(c.ipOpts.tos.Load()) }
 
 // SetMTUDiscover sets the path MTU discovery mode (IP_MTU_DISCOVER). TCP
-// segments carry DF unless the mode is PMTUDiscDont.
-func (c *TCPConn) SetMTUDiscover(d PMTUDisc) error {
-	if d < PMTUDiscDont || d > PMTUDiscProbe {
+// segments carry DF unless the mode is sock.PMTUDiscDont.
+func (c *Conn) SetMTUDiscover(d sock.PMTUDisc) error {
+	if d < sock.PMTUDiscDont || d > sock.PMTUDiscProbe {
 		return c.opErr("set", os.NewSyscallError("setsockopt IP_MTU_DISCOVER", syscall.EINVAL))
 	}
 	c.ipOpts.pmtudisc.Store(int32(d) + 1)
@@ -58,27 +60,27 @@ func (c *TCPConn) SetMTUDiscover(d PMTUDisc) error {
 }
 
 // MTUDiscover returns the path MTU discovery mode (IP_MTU_DISCOVER).
-func (c *TCPConn) MTUDiscover() PMTUDisc {
+func (c *Conn) MTUDiscover() sock.PMTUDisc {
 	if d := c.ipOpts.pmtudisc.Load(); d != 0 {
-		return PMTUDisc(d - 1)
+		return sock.PMTUDisc(d - 1)
 	}
-	return PMTUDiscWant
+	return sock.PMTUDiscWant
 }
 
 // PathMTU returns the path MTU toward the peer (IP_MTU).
-func (c *TCPConn) PathMTU() (int, error) {
-	return c.e.pmtu.get(c.remote, c.e.mtu, c.e.wallNow()), nil
+func (c *Conn) PathMTU() (int, error) {
+	return c.s.host.PathMTU(c.remote), nil
 }
 
 // segmentIP returns the TTL, TOS and DF of c's segments (c may be nil: a
 // RST or a SYN-ACK with a cookie, sent with the defaults).
-func (c *TCPConn) segmentIP() (ttl, tos uint8, df bool) {
+func (c *Conn) segmentIP() (ttl, tos uint8, df bool) {
 	if c == nil {
-		return defaultTTL, 0, true
+		return sock.DefaultTTL, 0, true
 	}
-	ttl = defaultTTL
+	ttl = sock.DefaultTTL
 	if t := c.ipOpts.ttl.Load(); t != 0 {
 		ttl = uint8(t)
 	}
-	return ttl, uint8(c.ipOpts.tos.Load()), c.ipOpts.pmtudisc.Load() != int32(PMTUDiscDont)+1
+	return ttl, uint8(c.ipOpts.tos.Load()), c.ipOpts.pmtudisc.Load() != int32(sock.PMTUDiscDont)+1
 }

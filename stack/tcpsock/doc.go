@@ -1,0 +1,31 @@
+// Package tcpsock is the engine's TCP socket layer: Conn (a net.Conn),
+// Listener (a net.Listener), Dial, and one worker part per queue that runs
+// package tcp's sans-I/O endpoints (the inet4.Transport of protocol 6 and
+// a datapath.Layer).
+//
+// Ownership and demux. A connection belongs to the worker its 5-tuple
+// steers to (the hash socktab.Connect chooses ports with: the NIC's RSS
+// Toeplitz hash, or go-metro), for active and passive opens alike, so any
+// worker finds the owner of any segment without shared state. Each worker
+// keeps its connections in a flowtable.Index (bounded by
+// Config.MaxConnections, lock-free reads, go-metro seeded per table); a
+// segment that misses it on a worker that is not the owner is handed to
+// the owner. Only then is the socket table consulted, for a listener (SYN,
+// SYN-cookie ACK) or for nothing (RST).
+//
+// Timers: a binary min-heap of connections keyed by Endpoint.NextTimer,
+// run every round with the round's clock; the worker's sleep ends by the
+// earliest deadline.
+//
+// Applications and workers share only the endpoints' SPSC byte rings and
+// atomics. Write and Read copy into and out of the rings and poke the
+// owning worker through its command queue (one command in flight per
+// connection); the worker wakes them on endpoint events. Ring memory and
+// control blocks come from pools (pool.go) and go back when both owners,
+// the worker and the application, are done with them.
+//
+// An accepted connection joins the socket table when Accept returns it, so
+// that its port is held as a Linux child socket's is; TIME-WAIT is
+// bounded (Config.MaxTimeWait) and releases an active open's tuple after
+// 1 s (tw_reuse).
+package tcpsock

@@ -1,0 +1,95 @@
+package tcpsock
+
+import (
+	"net/netip"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/tcp"
+)
+
+// sink builds segments straight into UMEM frames: Ethernet, IPv4 (DF
+// set: TCP never fragments, its MSS comes from the MTU) and TCP.
+type sink struct {
+	w        *worker
+	c        *Conn // nil for a RST or cookie with no connection
+	src, dst netip.Addr
+	one      [1]uint64 // the frame being built
+	failed   bool
+}
+
+// ethHeaderLen is the Ethernet header before the IPv4 packet.
+const ethHeaderLen = 14
+
+func (s *sink) to(src, dst netip.Addr, c *Conn) {
+	s.src, s.dst, s.c, s.failed = src, dst, c, false
+}
+
+// Emit implements tcp.Sink.
+func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
+	w := s.w
+	hl := h.Len()
+	total := 20 + hl + len(p1) + len(p2)
+	mac, resolved, ok := w.l.NextHop(s.dst)
+	if !ok {
+		return true // as lost on the wire: the endpoint retransmits
+	}
+	var id uint16
+	if s.c != nil {
+		s.c.ipID++
+		id = s.c.ipID
+	}
+	if !resolved {
+		// Not resolved: build the packet in a buffer and park it until ARP
+		// answers (or drops it), as for a datagram.
+		bufs := w.dp.Bufs()
+		b := bufs.Get(total)
+		if b == nil {
+			return true
+		}
+		if !s.build(b.B[:total], h, hl, id, p1, p2) {
+			bufs.Put(b)
+			return true
+		}
+		w.l.SendDatagram(inet4.Datagram{Buf: b, N: total, Dst: s.dst})
+		w.countOut(h)
+		return true
+	}
+	addrs := s.one[:]
+	if w.dp.AllocFrames(addrs) < 1 {
+		s.failed = true
+		w.st.DropTxRing++
+		return false
+	}
+	frame := w.dp.FrameBuffer(addrs[0])
+	if ethHeaderLen+total > len(frame) || !s.build(frame[ethHeaderLen:ethHeaderLen+total], h, hl, id, p1, p2) {
+		w.dp.Release(addrs[0])
+		return true
+	}
+	w.l.PutEthernet(frame, mac)
+	w.dp.QueueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)})
+	w.countOut(h)
+	return true
+}
+
+func (w *worker) countOut(h *header.TCPFields) {
+	w.st.TCP.OutSegs++
+	if h.Flags&tcp.FlagRST != 0 {
+		w.st.TCP.OutRsts++
+	}
+}
+
+// build writes the IPv4 packet of a segment into b (len(b) is its size).
+func (s *sink) build(b []byte, h *header.TCPFields, hl int, id uint16, p1, p2 []byte) bool {
+	ttl, tos, df := s.c.segmentIP()
+	inet4.PutIPv4(b, s.src, s.dst, id, df, header.ProtocolTCP, len(b), ttl, tos)
+	h.Checksum = 0
+	if _, err := h.Put(b[20 : 20+hl]); err != nil {
+		return false
+	}
+	n := copy(b[20+hl:], p1)
+	copy(b[20+hl+n:], p2)
+	header.TCP(b[20:]).UpdateChecksum(s.src.As4(), s.dst.As4())
+	return true
+}

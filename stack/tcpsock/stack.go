@@ -1,0 +1,201 @@
+package tcpsock
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/ring"
+	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/sock"
+	"github.com/xdpengine/engine/stack/socktab"
+	"github.com/xdpengine/engine/tcp"
+	"github.com/xdpengine/engine/tcp/cc"
+	"github.com/xdpengine/engine/tcp/syncookie"
+)
+
+// Config configures the TCP layer of an engine.
+type Config struct {
+	Host  *inet4.Host
+	Table *socktab.Table
+	State *sock.State
+
+	// SendBuffer and RecvBuffer are each connection's send ring (its
+	// initial size) and receive ring (the auto-tuning ceiling) in bytes;
+	// SendBufferMax is the send-buffer auto-tuning ceiling (engine.Config
+	// documents them).
+	SendBuffer, RecvBuffer, SendBufferMax int
+	MaxTimeWait                           int // TIME-WAIT connections, all workers together
+	MaxConnections                        int // connections in any state, all workers together
+	MTUProbing                            tcp.MTUProbing
+	Congestion                            string // "cubic" or "reno"
+	Queues                                int
+}
+
+// Stack is the engine's TCP: its listeners and connections, the SYN
+// cookie jar, the pools of ring memory and control blocks, and one worker
+// part per queue (the inet4.Transport of protocol 6 and a datapath.Layer).
+type Stack struct {
+	cfg       Config
+	host      *inet4.Host
+	tab       *socktab.Table
+	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
+	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
+	rings     ringPool              // ring memory, reused across connections (pool.go)
+	endpoints endpointPool          // control blocks, reused likewise
+	workers   []*worker
+
+	mu        sync.Mutex // guards conns and listeners
+	conns     map[*Conn]struct{}
+	listeners map[*Listener]struct{}
+	// acceptPortFails counts, by owner queue, accepted connections the
+	// socket table refused (holdPort): TCPStats.AcceptPortFails.
+	acceptPortFails []atomic.Uint64
+}
+
+// New makes the TCP layer; AddWorker gives it the workers.
+func New(cfg Config) (*Stack, error) {
+	jar, err := syncookie.New(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("tcpsock: %w", err)
+	}
+	return &Stack{cfg: cfg, host: cfg.Host, tab: cfg.Table, jar: jar,
+		challenge:       tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
+		conns:           map[*Conn]struct{}{},
+		listeners:       map[*Listener]struct{}{},
+		acceptPortFails: make([]atomic.Uint64, cfg.Queues),
+	}, nil
+}
+
+// tableCapacity is a worker's connection table size: its share of
+// MaxConnections with room for an uneven hash.
+func (s *Stack) tableCapacity() int {
+	share := s.cfg.MaxConnections / max(1, s.cfg.Queues)
+	return share + share/8 + 1024
+}
+
+// AddWorker adds TCP to a worker (in queue order): it registers as the
+// transport of protocol 6 on l and as a layer of l's datapath.
+func (s *Stack) AddWorker(l *inet4.Layer) error {
+	q, err := ring.NewMPMC[command](commandRing)
+	if err != nil {
+		return err
+	}
+	conns, err := flowtable.NewIndex[Conn](flowtable.Config{Capacity: s.tableCapacity()}, nil)
+	if err != nil {
+		return fmt.Errorf("tcpsock: connection table: %w", err)
+	}
+	dp := l.Worker()
+	w := &worker{s: s, l: l, dp: dp, st: l.Stats(), wk: dp.Waker(), queue: l.Queue(),
+		cmdq: q, conns: conns, synq: map[*Listener]int{},
+		maxTimeWait: max(1, s.cfg.MaxTimeWait/max(1, s.cfg.Queues)),
+		maxConns:    max(1, s.cfg.MaxConnections/max(1, s.cfg.Queues))}
+	w.sink.w = w
+	l.Register(header.ProtocolTCP, w)
+	dp.AddLayer(w)
+	s.workers = append(s.workers, w)
+	return nil
+}
+
+// dps returns the workers' datapaths.
+func (s *Stack) dps() []*datapath.Worker {
+	out := make([]*datapath.Worker, len(s.workers))
+	for i, w := range s.workers {
+		out[i] = w.dp
+	}
+	return out
+}
+
+// CloseAll closes every listener and connection (the engine closes).
+func (s *Stack) CloseAll() {
+	s.mu.Lock()
+	var all []interface{ Close() error }
+	for ln := range s.listeners {
+		all = append(all, ln)
+	}
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
+}
+
+// CloseTables unmaps the workers' connection tables; after the workers
+// stopped.
+func (s *Stack) CloseTables() {
+	for _, w := range s.workers {
+		w.conns.Close()
+	}
+}
+
+// AcceptPortFails returns the accepted connections of worker q the socket
+// table refused to register.
+func (s *Stack) AcceptPortFails(q int) uint64 { return s.acceptPortFails[q].Load() }
+
+// PoolStats are the ring-memory and control-block pools' counters.
+type PoolStats struct {
+	RingsLent, RingGets, RingReused, RingPuts int64
+	EndpointGets, EndpointReused              int64
+}
+
+// Pools returns the pools' counters.
+func (s *Stack) Pools() PoolStats {
+	return PoolStats{RingsLent: s.rings.lent(), RingGets: s.rings.gets.Load(), RingReused: s.rings.reused.Load(),
+		RingPuts: s.rings.puts.Load(), EndpointGets: s.endpoints.gets.Load(), EndpointReused: s.endpoints.reused.Load()}
+}
+
+// tcpConfig is the endpoint configuration for a connection of this engine.
+// remote is the peer's address: the connection starts with the path MTU
+// learned toward it (ICMP fragmentation needed, any socket's).
+func (s *Stack) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
+	name := s.cfg.Congestion
+	return tcp.Config{
+		LocalPort: lport, RemotePort: rport,
+		MSS:        s.host.MTU() - 40,
+		PathMTU:    s.host.PathMTU(remote),
+		MTUProbing: s.cfg.MTUProbing,
+		ISS:        iss,
+		TSOffset:   tsOff,
+		NewCC: func() cc.Algorithm {
+			a, err := cc.New(name)
+			if err != nil {
+				a = cc.NewCubic() // validated by the engine
+			}
+			return a
+		},
+		SendBuf:    s.cfg.SendBuffer,
+		RecvBufMax: s.cfg.RecvBuffer,
+		Challenge:  s.challenge,
+		Buffers:    &s.rings,
+		Endpoints:  &s.endpoints,
+	}
+}
+
+// tsOffset is a connection's timestamp offset: a keyed hash of its tuple
+// (Linux's secure_tcp_ts_off), so that a SYN-cookie connection finds the
+// clock its SYN-ACK used.
+func (s *Stack) tsOffset(t syncookie.Tuple) uint32 {
+	t.SrcPort, t.DstPort = t.DstPort^0x5a5a, t.SrcPort^0xa5a5
+	return s.jar.ISN(t, 0)
+}
+
+// wScale is the window scale our endpoints advertise (tcp's rule for the
+// receive ring size), repeated in cookie SYN-ACKs.
+func (s *Stack) wScale() uint8 {
+	n := s.cfg.RecvBuffer
+	if n == 0 {
+		n = tcp.DefaultRecvBufMax
+	}
+	sc := uint8(0)
+	for n>>sc > 0xffff && sc < 14 {
+		sc++
+	}
+	return sc
+}

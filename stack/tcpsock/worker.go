@@ -1,0 +1,367 @@
+package tcpsock
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/ring"
+	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/socktab"
+	"github.com/xdpengine/engine/stack/stats"
+	"github.com/xdpengine/engine/tcp"
+	"github.com/xdpengine/engine/tcp/syncookie"
+)
+
+// The socket table's exact table holds active opens and accepted
+// connections (for port allocation, bind rules and `ss`) but is not on the
+// segment path: a SYN flood writes no shared state (doc.go has the rest).
+
+const (
+	commandRing   = 4096 // application commands per worker
+	tcpTimerBatch = 1024 // timer expiries handled per round at most
+)
+
+// command is an application's request to the worker that owns a connection.
+type command struct {
+	op  uint8
+	c   *Conn
+	ln  *Listener
+	on  bool
+	arg int64
+}
+
+const (
+	cmdOpen       uint8 = iota + 1 // a Dial: insert the endpoint and send the SYN
+	cmdPoke                        // the application wrote or read: Output
+	cmdClose                       // close(2)
+	cmdCloseWrite                  // shutdown(SHUT_WR)
+	cmdAbort                       // SO_LINGER 0 close: RST
+	cmdNoDelay                     // TCP_NODELAY = on
+	cmdKeepAlive                   // SO_KEEPALIVE = on, idle = arg
+	cmdRecvBuffer                  // SO_RCVBUF = arg
+	cmdGrowSend                    // give the send ring arg bytes (the application waits)
+	cmdListenerClose
+)
+
+// twReuseDelay is how long an active open stays in TIME-WAIT before its
+// 4-tuple may be connected again (Linux's tcp_tw_reuse, 1 s): the port goes
+// back to the socket table then, and a Dial that gets the same tuple
+// replaces the TIME-WAIT endpoint. Its timestamps (the same per-tuple
+// offset, a clock at least 1 s later) and its ISN (a later clock) are newer
+// than anything of the old connection, so the peer tells them apart
+// (RFC 7323 PAWS). Connections without timestamps keep the port for the
+// whole TIME-WAIT.
+const twReuseDelay = int64(time.Second)
+
+// twRelease is a TIME-WAIT connection whose socket-table entry goes back
+// at a deadline.
+type twRelease struct {
+	at int64
+	c  *Conn
+}
+
+// worker is TCP on one worker: its connections, their timers and the
+// applications' commands, touched by the worker goroutine only. It is the
+// inet4.Transport of protocol 6 and a datapath.Layer.
+type worker struct {
+	s     *Stack
+	l     *inet4.Layer
+	dp    *datapath.Worker
+	st    *stats.Worker
+	wk    *datapath.Waker
+	queue int
+
+	conns *flowtable.Index[Conn] // every connection of this worker, by arrival-order 5-tuple
+	heap  []*Conn                // timer heap, by timerAt
+	retry []*Conn                // connections whose Output ran out of tx frames
+	cmdq  *ring.MPMC[command]    // applications → worker
+	sink  sink
+	seg   tcp.Segment
+	hdr   header.TCPFields
+
+	// Counters of connections freed, folded into the published stats
+	// (live connections are summed at publication).
+	freedRetrans uint64
+	freedPMTU    stats.PathMTU
+	synq         map[*Listener]int // listeners with endpoints on this worker
+	maxTimeWait  int               // this worker's share of Config.MaxTimeWait
+	maxConns     int               // and of Config.MaxConnections
+	twReuse      []twRelease       // active opens in TIME-WAIT whose ports go back, oldest first
+}
+
+// Input implements inet4.Transport: one TCP segment.
+func (w *worker) Input(r *inet4.Received) {
+	st := &w.st.TCP
+	ip := r.IP
+	p := ip.Payload()
+	th, err := header.ParseTCP(p)
+	if err != nil {
+		st.InErrs++
+		w.st.DropMalformed++
+		return
+	}
+	src, dst := ip.Src4(), ip.Dst4()
+	if !r.Checked && !th.ChecksumValid(src, dst) {
+		if !w.s.host.TrustPartial() || !th.ChecksumPartial(src, dst) {
+			st.InErrs++
+			st.InCsumErrors++
+			w.st.DropChecksum++
+			return
+		}
+		w.st.RxCsumPartial++
+	}
+	r.Checked = true
+	key := flowtable.KeyFrom4(src, dst, th.SrcPort(), th.DstPort(), header.ProtocolTCP)
+	c := w.conns.Lookup(&key)
+	if c == nil && len(w.s.workers) > 1 {
+		if owner := w.s.host.Owner(key); owner != w.l {
+			if r.Steered {
+				// The owner handed it back: nothing for it anywhere.
+				st.InErrs++
+				return
+			}
+			w.l.Steer(owner, r)
+			return
+		}
+	}
+	seg := &w.seg
+	if err := seg.Parse(p); err != nil {
+		st.InErrs++
+		w.st.DropMalformed++
+		return
+	}
+	st.InSegs++
+	if c != nil {
+		if c.ep.Input(w.l.Now(), seg) == tcp.Reopen {
+			iss := c.ep.ReopenISN()
+			w.serviceTCP(c) // frees it: the endpoint is CLOSED
+			w.tcpListen(key, seg, ip.Src(), ip.Dst(), r.LinkBcast, iss)
+			return
+		}
+		w.serviceTCP(c)
+		return
+	}
+	w.tcpListen(key, seg, ip.Src(), ip.Dst(), r.LinkBcast, 0)
+}
+
+// tcpListen handles a segment that no connection took: a listener's SYN or
+// cookie ACK, or a RST for nobody. iss is non-zero for a TIME-WAIT reuse.
+func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst netip.Addr, linkBcast bool, iss tcp.Seq) {
+	st := &w.st.TCP
+	ent, match := w.s.tab.LookupOn(&key, w.queue)
+	var ln *Listener
+	if match == socktab.MatchSpecific || match == socktab.MatchWildcard {
+		ln, _ = ent.Endpoint().(*Listener)
+	}
+	if ln == nil || ln.closed.Load() {
+		if match == socktab.MatchExact {
+			return // a Dial whose open command the worker has not run yet
+		}
+		w.tcpReset(seg, key, linkBcast)
+		return
+	}
+	l := ln.ls[w.queue]
+	t, _ := syncookie.TupleFromKey(key)
+	switch {
+	case seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST|tcp.FlagFIN) == tcp.FlagSYN:
+		if linkBcast {
+			return
+		}
+		if w.full() {
+			st.ListenDrops++
+			return
+		}
+		if iss == 0 {
+			iss = tcp.Seq(w.s.jar.ISN(t, w.l.Now()))
+		}
+		cfg := w.s.tcpConfig(src, key.DstPort, key.SrcPort, iss, w.s.tsOffset(t))
+		ep, err := l.OnSYN(w.l.Now(), seg, cfg)
+		switch {
+		case err == nil:
+			st.PassiveOpens++
+			c := w.s.newConn(w, ep, key)
+			c.ln = ln
+			ln.register(ep, c)
+			w.synq[ln]++
+			if !w.insert(c) {
+				c.ep.Abort(w.l.Now())
+			}
+			w.serviceTCP(c)
+		case errors.Is(err, tcp.ErrSYNQueueFull):
+			w.sendCookie(key, seg, src, dst, t)
+		case errors.Is(err, tcp.ErrAcceptQueueFull):
+			st.ListenOverflows++
+			st.ListenDrops++
+		default:
+			st.ListenDrops++
+		}
+	case seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) == tcp.FlagACK:
+		w.cookieACK(ln, l, key, seg, t)
+	case seg.Flags&tcp.FlagRST != 0:
+		// A RST to a listener is dropped.
+	default:
+		// A SYN-ACK or a segment without ACK to a listener: Linux answers
+		// a SYN-ACK with a RST and drops the rest.
+		if seg.Flags&tcp.FlagACK != 0 {
+			w.tcpReset(seg, key, linkBcast)
+		}
+	}
+}
+
+// sendCookie answers a SYN with a SYN cookie SYN-ACK (RFC 4987).
+func (w *worker) sendCookie(key flowtable.Key, seg *tcp.Segment, src, dst netip.Addr, t syncookie.Tuple) {
+	peerMSS := uint16(536)
+	if seg.Options.HasMSS {
+		peerMSS = seg.Options.MSS
+	}
+	peerMSS = min(peerMSS, uint16(w.s.host.MTU()-40))
+	cookie, mss := w.s.jar.Make(t, uint32(seg.Seq), peerMSS, w.l.Now())
+	h := &w.hdr
+	*h = header.TCPFields{
+		SrcPort: key.DstPort, DstPort: key.SrcPort,
+		Seq: cookie, Ack: uint32(seg.Seq) + 1,
+		Flags: tcp.FlagSYN | tcp.FlagACK, Window: 65535,
+	}
+	h.Options.HasMSS, h.Options.MSS = true, mss
+	if seg.Options.HasTimestamp {
+		o := syncookie.Options{WScaleOK: seg.Options.HasWScale, WScale: seg.Options.WindowScale, SACKOK: seg.Options.SACKPermitted}
+		tsNow := uint32(w.l.Now()/1_000_000) + w.s.tsOffset(t)
+		h.Options.HasTimestamp = true
+		h.Options.TSVal, h.Options.TSEcr = syncookie.MakeTS(o, tsNow), seg.Options.TSVal
+		if seg.Options.HasWScale {
+			h.Options.HasWScale, h.Options.WindowScale = true, w.s.wScale()
+		}
+		h.Options.SACKPermitted = seg.Options.SACKPermitted
+	}
+	s := &w.sink
+	s.to(dst, src, nil)
+	if s.Emit(h, nil, nil) {
+		w.st.TCP.SynCookiesSent++
+	}
+}
+
+// cookieACK builds a connection from an ACK that returns a valid SYN
+// cookie, or answers RST.
+func (w *worker) cookieACK(ln *Listener, l *tcp.Listener, key flowtable.Key, seg *tcp.Segment, t syncookie.Tuple) {
+	st := &w.st.TCP
+	mss, ok := w.s.jar.Check(t, uint32(seg.Seq)-1, uint32(seg.Ack), w.l.Now())
+	if !ok {
+		st.SynCookiesFailed++
+		w.tcpReset(seg, key, false)
+		return
+	}
+	tsOff := w.s.tsOffset(t)
+	p := tcp.CookieParams{MSS: int(mss), WScale: -1}
+	if seg.Options.HasTimestamp {
+		o, ok := syncookie.CheckTS(seg.Options.TSEcr, uint32(w.l.Now()/1_000_000)+tsOff)
+		if !ok {
+			st.SynCookiesFailed++
+			return
+		}
+		p.Timestamps, p.SACK = true, o.SACKOK
+		if o.WScaleOK {
+			p.WScale = int(o.WScale)
+		}
+	}
+	if w.full() {
+		st.ListenDrops++
+		return
+	}
+	cfg := w.s.tcpConfig(key.SrcAddrPort().Addr(), key.DstPort, key.SrcPort, 0, tsOff)
+	ep, err := l.FromCookie(w.l.Now(), seg, cfg, p)
+	if err != nil {
+		st.ListenOverflows++
+		st.ListenDrops++
+		return
+	}
+	st.SynCookiesRecv++
+	st.PassiveOpens++
+	c := w.s.newConn(w, ep, key)
+	c.ln = ln
+	ln.register(ep, c)
+	if !w.insert(c) {
+		c.ep.Abort(w.l.Now())
+	}
+	w.serviceTCP(c)
+}
+
+// tcpReset answers a segment for no connection with a RST (never a RST,
+// never to a link broadcast).
+func (w *worker) tcpReset(seg *tcp.Segment, key flowtable.Key, linkBcast bool) {
+	if linkBcast {
+		return
+	}
+	h := &w.hdr
+	if !tcp.ResetFor(seg, h) {
+		return
+	}
+	h.SrcPort, h.DstPort = key.DstPort, key.SrcPort
+	s := &w.sink
+	s.to(key.DstAddrPort().Addr(), key.SrcAddrPort().Addr(), nil)
+	s.Emit(h, nil, nil) // counted as OutRsts by countOut
+}
+
+// full reports whether the worker holds its share of
+// Config.TCPMaxConnections: new connections are refused.
+func (w *worker) full() bool {
+	if w.conns.Len() < w.maxConns {
+		return false
+	}
+	w.st.TCP.TableFull++
+	return true
+}
+
+// insert adds c to the connection table; a table that refuses it (full,
+// or its probe window full) is counted, and the caller aborts c.
+func (w *worker) insert(c *Conn) bool {
+	if err := w.conns.Insert(c.key, c, w.l.Now()); err != nil {
+		w.st.TCP.TableFull++
+		return false
+	}
+	return true
+}
+
+// connSlice returns the worker's connections, for loops that may free
+// some of them.
+func (w *worker) connSlice() []*Conn {
+	out := make([]*Conn, 0, w.conns.Len())
+	for _, c := range w.conns.All() {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Start implements datapath.Layer.
+func (w *worker) Start() {}
+
+// Round implements datapath.Layer: TCP's commands, timers and retries.
+func (w *worker) Round() int { return w.tcpRound() }
+
+// Tick implements datapath.Layer.
+func (w *worker) Tick() {}
+
+// Pending implements datapath.Layer: commands queued by applications.
+func (w *worker) Pending() bool { return w.cmdq.Len() > 0 }
+
+// NextTimer implements datapath.Layer.
+func (w *worker) NextTimer() int64 { return w.nextTCPTimer() }
+
+// Drain implements datapath.Layer: every connection is freed.
+func (w *worker) Drain() { w.drainTCP() }
+
+// Publish implements datapath.Layer: retransmissions and path MTU
+// counters of the live connections, with those of the freed ones.
+func (w *worker) Publish(s *stats.Worker) {
+	s.TCP.RetransSegs = w.freedRetrans
+	s.TCP.PathMTU = w.freedPMTU
+	for _, c := range w.conns.All() {
+		st := c.ep.Stats()
+		s.TCP.RetransSegs += st.Retrans
+		addEndpointPMTU(&s.TCP.PathMTU, st)
+	}
+	s.TCP.AcceptPortFails = w.s.acceptPortFails[w.queue].Load()
+}
