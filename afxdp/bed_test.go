@@ -2,6 +2,7 @@ package afxdp
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,8 +20,16 @@ type engine struct {
 
 func newEngine(t testing.TB, cfg testbed.Config, scfg Config) *engine {
 	t.Helper()
+	return newEngineWith(t, cfg, scfg, ProgramConfig{})
+}
+
+// newEngineWith is newEngine with the program built from pcfg, to which
+// the bed's EngineAddr is added (ProgramConfig.VLAN, for one).
+func newEngineWith(t testing.TB, cfg testbed.Config, scfg Config, pcfg ProgramConfig) *engine {
+	t.Helper()
 	bed := testbed.New(t, cfg)
-	prog, err := AttachProgram(bed.HostIf, ProgramConfig{Addrs: []netip.Addr{bed.EngineAddr}})
+	pcfg.Addrs = append(slices.Clip(pcfg.Addrs), bed.EngineAddr)
+	prog, err := AttachProgram(bed.HostIf, pcfg)
 	if err != nil {
 		t.Fatalf("AttachProgram: %v", err)
 	}

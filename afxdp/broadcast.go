@@ -142,7 +142,7 @@ func broadcastInsns() asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word).WithSymbol("bcheck"), // ctx->data
 		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word),                      // ctx->data_end
 		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Reg(asm.R4, asm.R7), // the IPv4 header (r7 is 14 or 18)
+		asm.Add.Reg(asm.R4, asm.R7), // the IPv4 header (r7 is 14, or 18 behind an 802.1Q tag)
 		asm.Mov.Reg(asm.R1, asm.R4),
 		asm.Add.Imm(asm.R1, 20),
 		asm.JGT.Reg(asm.R1, asm.R3, "pass"),

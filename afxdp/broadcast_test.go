@@ -3,6 +3,7 @@ package afxdp
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -88,9 +89,17 @@ func (f bframe) bytes(t *testing.T) []byte {
 
 // TestBroadcastClassification runs the program on frames
 // (BPF_PROG_TEST_RUN) with a socket on queue 0, so a redirect returns
-// XDP_REDIRECT and a pass XDP_PASS.
+// XDP_REDIRECT and a pass XDP_PASS. Each frame is tried untagged and with
+// an 802.1Q tag, on a program built with and without ProgramConfig.VLAN:
+// without it, every tagged frame is passed.
 func TestBroadcastClassification(t *testing.T) {
-	e := newEngine(t, testbed.Config{}, Config{})
+	for _, vlan := range []bool{false, true} {
+		t.Run(fmt.Sprintf("VLAN=%v", vlan), func(t *testing.T) { testBroadcastClassification(t, vlan) })
+	}
+}
+
+func testBroadcastClassification(t *testing.T, progVLAN bool) {
+	e := newEngineWith(t, testbed.Config{}, Config{}, ProgramConfig{VLAN: progVLAN})
 	p := e.prog
 	dbcast := netip.MustParseAddr("198.18.200.255")
 	both := netip.MustParseAddr("198.18.201.255") // owned and a broadcast address (a misconfiguration): owned wins
@@ -118,7 +127,7 @@ func TestBroadcastClassification(t *testing.T) {
 		{"limited broadcast, registered port", bframe{dst: limitedBcast, port: 7100}, redirect},
 		{"limited broadcast, port 65535", bframe{dst: limitedBcast, port: 65535}, redirect},
 		{"limited broadcast, port 8", bframe{dst: limitedBcast, port: 8}, redirect},
-		{"limited broadcast, port 9 (a neighbouring bit)", bframe{dst: limitedBcast, port: 9}, pass},
+		{"limited broadcast, port 9 (a neighboring bit)", bframe{dst: limitedBcast, port: 9}, pass},
 		{"limited broadcast, DHCP server port", bframe{dst: limitedBcast, port: 67}, pass},
 		{"limited broadcast, port 7100 in the low byte", bframe{dst: limitedBcast, port: 0x1c9c}, pass},
 		{"directed broadcast, registered port", bframe{dst: dbcast, port: 7100}, redirect},
@@ -139,8 +148,12 @@ func TestBroadcastClassification(t *testing.T) {
 	for _, c := range cases {
 		for _, vlan := range []bool{false, true} {
 			c.f.vlan = vlan
-			if got := run(c.f); got != c.want {
-				t.Errorf("%s (802.1Q %v): %d, want %d", c.name, vlan, got, c.want)
+			want := c.want
+			if vlan && !progVLAN {
+				want = pass
+			}
+			if got := run(c.f); got != want {
+				t.Errorf("%s (802.1Q %v): %d, want %d", c.name, vlan, got, want)
 			}
 		}
 	}
@@ -208,7 +221,7 @@ func hostUDP(t *testing.T, bed *testbed.Bed, port int) int {
 // registered port reaches the engine's socket and not the host kernel,
 // other ports (and fragmented datagrams) reach the host kernel only.
 func TestBroadcastPortSteering(t *testing.T) {
-	e := newEngine(t, testbed.Config{HostKernelAddr: true}, Config{})
+	e := newEngineWith(t, testbed.Config{HostKernelAddr: true}, Config{}, ProgramConfig{VLAN: true})
 	dbcast, _ := DirectedBroadcast(e.bed.Prefix)
 	if err := e.prog.AddBroadcastAddr(dbcast); err != nil {
 		t.Fatal(err)
@@ -238,7 +251,8 @@ func TestBroadcastPortSteering(t *testing.T) {
 		t.Errorf("host socket on the registered port received %q", got)
 	}
 
-	// An 802.1Q-tagged broadcast to the registered port is steered too.
+	// An 802.1Q-tagged broadcast to the registered port is steered too
+	// (ProgramConfig.VLAN).
 	f := bframe{vlan: true, dst: limitedBcast, port: 7100}.bytes(t)
 	copy(f[len(f)-4:], "vlan")
 	if err := e.bed.Do(func() error { return sendFrame(e.bed.PeerIf, f) }); err != nil {

@@ -55,8 +55,13 @@
 // only the engine's traffic: IPv4 packets whose destination is in the
 // owned-address map, ARP packets whose target is, UDP datagrams to a
 // multicast group in the group map, and UDP broadcasts to a broadcast port
-// (below), untagged or with one 802.1Q tag. Everything else gets
-// XDP_PASS, so the host keeps using the interface. It attaches through a
+// (below). Everything else gets XDP_PASS, so the host keeps using the
+// interface. Only untagged frames are steered by default: the engine's
+// stack has no VLAN sub-interfaces and drops tagged frames, while the
+// host kernel may have one, so a frame with an 802.1Q tag is passed.
+// ProgramConfig.VLAN steers frames with one 802.1Q tag too, for a
+// receiver that handles the tag; the program is then built with a second
+// path for them (without the flag it has none). It attaches through a
 // BPF link (the kernel detaches it when the process dies) in native mode,
 // falling back to generic mode (Program.Mode says which). An engine
 // program (by name, ProgramName) left by an earlier run, through netlink
@@ -67,7 +72,7 @@
 //
 // Program.AddGroup puts an IPv4 multicast group in the program's group map
 // (ProgramConfig.MaxGroups, 1024): UDP datagrams to it, from any source,
-// untagged or with one 802.1Q tag, fragments included, go to the socket of
+// untagged (or tagged, as above), fragments included, go to the socket of
 // the receiving queue; the engine filters sources per socket itself. The
 // group's MAC address is added to the interface (PACKET_ADD_MEMBERSHIP on
 // an AF_PACKET socket the program holds), since a NIC drops multicast it

@@ -94,7 +94,7 @@ func devMcast(t *testing.T, ifname string) map[string]string {
 // receiving the groups the engine did not add; the group's MAC is on the
 // interface while added.
 func TestMulticastGroupSteering(t *testing.T) {
-	e := newEngine(t, testbed.Config{HostKernelAddr: true}, Config{})
+	e := newEngineWith(t, testbed.Config{HostKernelAddr: true}, Config{}, ProgramConfig{VLAN: true})
 	hfd := hostMcastSocket(t, e.bed, 7000, mcastG1, mcastG2)
 	if err := e.prog.AddGroup(mcastG1); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestMulticastGroupSteering(t *testing.T) {
 		t.Fatal("UDP to a group the engine did not add reached its socket")
 	}
 
-	// 802.1Q-tagged UDP to the group is steered too.
+	// 802.1Q-tagged UDP to the group is steered too (ProgramConfig.VLAN).
 	spec := udpframe.Spec{SrcMAC: e.bed.PeerMAC, DstMAC: net.HardwareAddr{1, 0, 0x5e, 1, 2, 3},
 		Src: e.bed.PeerAddr, Dst: mcastG1, SrcPort: 1, DstPort: 7000, VLAN: 42}
 	frame := make([]byte, spec.Len(6))

@@ -70,6 +70,11 @@ type ProgramConfig struct {
 	// subnets (DirectedBroadcast) from the start; see AddBroadcastAddr.
 	// They share the owned-address table's bound.
 	Broadcasts []netip.Addr
+	// VLAN steers frames with one 802.1Q tag too. Off by default: tagged
+	// frames go to the host kernel (XDP_PASS), which may have a VLAN
+	// sub-interface for them, while the engine's stack has none and would
+	// drop them. Set it only for a receiver that handles the tag.
+	VLAN bool
 }
 
 // Program is the engine's XDP program attached to one interface, with its
@@ -79,10 +84,11 @@ type ProgramConfig struct {
 // queue (ctx->rx_queue_index) only IPv4 packets to an owned address, ARP
 // packets whose target is one, UDP datagrams to a joined group, and
 // unfragmented UDP broadcasts (to 255.255.255.255 or a registered directed
-// broadcast address) whose destination port is registered, with or
-// without one 802.1Q tag; everything else (IGMP and other broadcasts
-// included), and traffic for a queue without a socket, goes to the kernel
-// (XDP_PASS), so the engine can share an interface with the host.
+// broadcast address) whose destination port is registered, untagged (with
+// one 802.1Q tag too where ProgramConfig.VLAN is set); everything else
+// (IGMP, other broadcasts and by default tagged frames included), and
+// traffic for a queue without a socket, goes to the kernel (XDP_PASS), so
+// the engine can share an interface with the host.
 type Program struct {
 	mu       sync.Mutex
 	ifindex  int
@@ -166,7 +172,7 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 		KeySize: 4, ValueSize: portBitmapSize, MaxEntries: 1}); err != nil {
 		return nil, bpfErr("create broadcast port map", err)
 	}
-	insns := programInsns()
+	insns := programInsns(cfg.VLAN)
 	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
 		return nil, err
 	}
@@ -404,12 +410,16 @@ func be16(v uint16) int32 {
 // (0 for ARP), which survives the helper calls. Every packet access is
 // preceded by a bounds check against data_end, at constant offsets (one
 // code path per VLAN depth) or from a pointer the check was made on, which
-// is what the verifier accepts. An IPv4 destination in 224.0.0.0/4 is
+// is what the verifier accepts. With vlan, a frame with one 802.1Q tag
+// takes the second path (labels with the suffix "_vlan", r7 = 18);
+// without it that path is not emitted at all (no label of it is
+// referenced), and a tagged frame's EtherType, 0x8100, is neither IPv4
+// nor ARP, so it is passed. An IPv4 destination in 224.0.0.0/4 is
 // looked up in the group map, and only for UDP: IGMP and every other
 // protocol to a group stay the host's. 255.255.255.255, and an address
 // whose value in the address map is addrBroadcast, go to the broadcast
 // port check (broadcastInsns).
-func programInsns() asm.Instructions {
+func programInsns(vlan bool) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // ctx->data
@@ -418,16 +428,20 @@ func programInsns() asm.Instructions {
 		asm.Add.Imm(asm.R4, 14),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, 12, asm.Half), // EtherType
-		asm.JEq.Imm(asm.R5, be16(0x8100), "vlan"),
+	}
+	if vlan {
+		insns = append(insns, asm.JEq.Imm(asm.R5, be16(0x8100), "vlan"))
 	}
 	insns = append(insns, l3(14, "")...)
-	insns = append(insns,
-		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("vlan"),
-		asm.Add.Imm(asm.R4, 18),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
-		asm.LoadMem(asm.R5, asm.R2, 16, asm.Half), // inner EtherType
-	)
-	insns = append(insns, l3(18, "_vlan")...)
+	if vlan {
+		insns = append(insns,
+			asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("vlan"),
+			asm.Add.Imm(asm.R4, 18),
+			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+			asm.LoadMem(asm.R5, asm.R2, 16, asm.Half), // inner EtherType
+		)
+		insns = append(insns, l3(18, "_vlan")...)
+	}
 	insns = append(insns,
 		// r5 holds the destination (IPv4) or target (ARP) address.
 		asm.StoreMem(asm.RFP, -4, asm.R5, asm.Word).WithSymbol("lookup"),

@@ -65,7 +65,7 @@ func TestARPForEngineAddrIsSteered(t *testing.T) {
 	if err := prog.AddAddr(bed.EngineAddr); err != nil {
 		t.Fatal(err)
 	}
-	// No neighbour entry: the peer kernel must ARP for the engine's address.
+	// No neighbor entry: the peer kernel must ARP for the engine's address.
 	fd := peerUDP(t, bed, 4000)
 	sendTo(t, fd, bed.EngineAddr, 5000, "x")
 	if !recv(s, 3*time.Second, isARPFor(bed.EngineAddr)) {
@@ -73,8 +73,10 @@ func TestARPForEngineAddrIsSteered(t *testing.T) {
 	}
 }
 
+// TestVLANTaggedFrameIsSteered: with ProgramConfig.VLAN, a frame with one
+// 802.1Q tag to the engine's address reaches the socket, tag included.
 func TestVLANTaggedFrameIsSteered(t *testing.T) {
-	e := newEngine(t, testbed.Config{}, Config{})
+	e := newEngineWith(t, testbed.Config{}, Config{}, ProgramConfig{VLAN: true})
 	spec := udpframe.Spec{SrcMAC: e.bed.PeerMAC, DstMAC: e.bed.HostMAC,
 		Src: e.bed.PeerAddr, Dst: e.bed.EngineAddr, SrcPort: 1, DstPort: 2, VLAN: 42}
 	frame := make([]byte, spec.Len(6))
@@ -94,6 +96,66 @@ func TestVLANTaggedFrameIsSteered(t *testing.T) {
 		return len(b) > 16 && b[12] == 0x81 && string(udpPayload(b)) == "tagged"
 	}) {
 		t.Fatal("802.1Q-tagged frame to the engine address did not reach the socket")
+	}
+}
+
+// TestVLANTaggedFrameGoesToHost: by default (no ProgramConfig.VLAN) a frame
+// with one 802.1Q tag to the engine's address is the host kernel's: it does
+// not reach the socket, and a packet socket of the host on the engine-side
+// link sees it (the kernel received it after XDP_PASS). The same frame
+// untagged reaches the socket and not the host, so neither half passes for
+// want of traffic.
+func TestVLANTaggedFrameGoesToHost(t *testing.T) {
+	e := newEngine(t, testbed.Config{}, Config{})
+	host, err := testbed.ListenPacket(e.bed.HostIf) // the caller's namespace: the host kernel's side
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	send := func(vlan uint16, payload string) {
+		t.Helper()
+		spec := udpframe.Spec{SrcMAC: e.bed.PeerMAC, DstMAC: e.bed.HostMAC,
+			Src: e.bed.PeerAddr, Dst: e.bed.EngineAddr, SrcPort: 1, DstPort: 2, VLAN: vlan}
+		frame := make([]byte, spec.Len(len(payload)))
+		spec.Put(frame, []byte(payload))
+		if err := e.bed.Do(func() error { return sendFrame(e.bed.PeerIf, frame) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// hostSaw reports whether the host's packet socket receives payload
+	// (the kernel may have moved the tag out of the frame by then).
+	hostSaw := func(payload string, timeout time.Duration) bool {
+		buf := make([]byte, 2048)
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			n, out, err := host.Recv(buf, time.Until(deadline))
+			if errors.Is(err, unix.EAGAIN) {
+				return false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out && string(udpPayload(buf[:n])) == payload {
+				return true
+			}
+		}
+		return false
+	}
+
+	send(0, "untagged")
+	if !recv(e.socks[0], 3*time.Second, hasPayload("untagged")) {
+		t.Fatal("untagged frame to the engine address did not reach the socket")
+	}
+	if hostSaw("untagged", 200*time.Millisecond) {
+		t.Error("untagged frame to the engine address reached the host kernel too")
+	}
+
+	send(42, "tagged")
+	if !hostSaw("tagged", 3*time.Second) {
+		t.Error("802.1Q-tagged frame to the engine address did not reach the host kernel")
+	}
+	if recv(e.socks[0], 200*time.Millisecond, hasPayload("tagged")) {
+		t.Error("802.1Q-tagged frame reached the socket of a program without VLAN")
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package arp resolves IPv4 next hops to Ethernet addresses for the
-// engine (RFC 826), with a neighbour table modelled on Linux's
-// (net/core/neighbour.c) and a responder for the engine's own addresses.
+// engine (RFC 826), with a neighbor table modelled on Linux's
+// (net/core/neighbor.c) and a responder for the engine's own addresses.
 //
-// # Neighbour states
+// # Neighbor states
 //
 //	INCOMPLETE  request sent, no answer yet; packets wait in the entry's
 //	            queue (QueueLen handles, QueueTotal in all entries; more

@@ -6,10 +6,10 @@ import (
 	"github.com/xdpengine/engine/header"
 )
 
-// State is a neighbour entry's state; see the package comment.
+// State is a neighbor entry's state; see the package comment.
 type State uint8
 
-// Neighbour states.
+// Neighbor states.
 const (
 	Incomplete State = iota + 1
 	Reachable
@@ -52,7 +52,7 @@ type Config struct {
 }
 
 // ErrTableFull: every entry is INCOMPLETE and MaxEntries are in use.
-var ErrTableFull = errors.New("arp: neighbour table full")
+var ErrTableFull = errors.New("arp: neighbor table full")
 
 // Stats counts the table's events.
 type Stats struct {
@@ -76,7 +76,7 @@ type entry struct {
 	qtail   int32 // last one's
 }
 
-// Table is the neighbour table.
+// Table is the neighbor table.
 type Table struct {
 	cfg     Config
 	index   map[[4]byte]int32

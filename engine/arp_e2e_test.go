@@ -13,7 +13,7 @@ import (
 
 // TestFirstBurstWaitsForARP: the engine sends a burst of datagrams to a
 // peer it has never heard from; they wait for ARP (up to arp.QueueLen per
-// neighbour, as Linux's unres_qlen) and all arrive, in order.
+// neighbor, as Linux's unres_qlen) and all arrive, in order.
 func TestFirstBurstWaitsForARP(t *testing.T) {
 	const n = 100
 	bed := testbed.New(t, testbed.Config{})
@@ -40,8 +40,8 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 		}
 	}
 	st := eng.Stats().Total
-	if st.DropNeighbour != 0 || st.ARP.QueueDrops != 0 || st.ARP.OutRequests == 0 {
-		t.Errorf("neighbour drops %d, ARP %+v", st.DropNeighbour, st.ARP)
+	if st.DropNeighbor != 0 || st.ARP.QueueDrops != 0 || st.ARP.OutRequests == 0 {
+		t.Errorf("neighbor drops %d, ARP %+v", st.DropNeighbor, st.ARP)
 	}
 	wantNeighbor(t, eng, bed, "REACHABLE")
 }
@@ -54,15 +54,15 @@ func wantNeighbor(t *testing.T, eng *Engine, bed *testbed.Bed, state string) {
 	for _, n := range ns {
 		if n.Addr == bed.PeerAddr {
 			if n.State != state || n.MAC.String() != bed.PeerMAC.String() || n.Queued != 0 {
-				t.Errorf("neighbour entry %+v: want %s at %v, nothing queued", n, state, bed.PeerMAC)
+				t.Errorf("neighbor entry %+v: want %s at %v, nothing queued", n, state, bed.PeerMAC)
 			}
 			return
 		}
 	}
-	t.Errorf("the peer %v is not in the neighbour listing %+v", bed.PeerAddr, ns)
+	t.Errorf("the peer %v is not in the neighbor listing %+v", bed.PeerAddr, ns)
 }
 
-// TestStaticNeighbor: with the peer as a static neighbour the engine never
+// TestStaticNeighbor: with the peer as a static neighbor the engine never
 // asks for it; a burst goes out at once, and the peer's own ARP requests
 // (answered) do not change the entry.
 func TestStaticNeighbor(t *testing.T) {
@@ -84,8 +84,8 @@ func TestStaticNeighbor(t *testing.T) {
 	}
 	peerResolve(t, bed) // the peer asks for the engine: answered
 	st := eng.Stats().Total
-	if st.ARP.OutRequests != 0 || st.DropNeighbour != 0 || st.ARP.OutReplies == 0 {
-		t.Errorf("ARP %+v, neighbour drops %d: want no request, a reply", st.ARP, st.DropNeighbour)
+	if st.ARP.OutRequests != 0 || st.DropNeighbor != 0 || st.ARP.OutReplies == 0 {
+		t.Errorf("ARP %+v, neighbor drops %d: want no request, a reply", st.ARP, st.DropNeighbor)
 	}
 	wantNeighbor(t, eng, bed, "PERMANENT")
 }

@@ -351,29 +351,29 @@ func (c *Config) validate() error {
 // validateNeighbors checks the static ARP entries.
 func (c *Config) validateNeighbors() error {
 	if len(c.Neighbors) > maxNeighbors {
-		return fmt.Errorf("%d static neighbours: at most %d", len(c.Neighbors), maxNeighbors)
+		return fmt.Errorf("%d static neighbors: at most %d", len(c.Neighbors), maxNeighbors)
 	}
 	seen := make(map[netip.Addr]bool, len(c.Neighbors))
 	for _, n := range c.Neighbors {
 		if !n.Addr.Is4() {
-			return fmt.Errorf("static neighbour %v: want an IPv4 address", n.Addr)
+			return fmt.Errorf("static neighbor %v: want an IPv4 address", n.Addr)
 		}
 		if len(n.MAC) != 6 || n.MAC[0]&1 != 0 || bytes.Equal(n.MAC, make([]byte, 6)) {
-			return fmt.Errorf("static neighbour %v at %q: want a unicast Ethernet address, e.g. 02:00:00:00:00:01", n.Addr, n.MAC)
+			return fmt.Errorf("static neighbor %v at %q: want a unicast Ethernet address, e.g. 02:00:00:00:00:01", n.Addr, n.MAC)
 		}
 		if seen[n.Addr] {
-			return fmt.Errorf("static neighbour %v given twice", n.Addr)
+			return fmt.Errorf("static neighbor %v given twice", n.Addr)
 		}
 		seen[n.Addr] = true
 		onLink := false
 		for _, p := range c.Addrs {
 			if p.Addr() == n.Addr {
-				return fmt.Errorf("static neighbour %v is the engine's own address", n.Addr)
+				return fmt.Errorf("static neighbor %v is the engine's own address", n.Addr)
 			}
 			onLink = onLink || p.Masked().Contains(n.Addr)
 		}
 		if !onLink {
-			return fmt.Errorf("static neighbour %v is not on the link: it must be inside a prefix of the engine's addresses %v", n.Addr, c.Addrs)
+			return fmt.Errorf("static neighbor %v is not on the link: it must be inside a prefix of the engine's addresses %v", n.Addr, c.Addrs)
 		}
 	}
 	return nil

@@ -24,11 +24,11 @@
 // batching, sleep, counters); the engine plugs its stack into it as the
 // worker's datapath.Input (frames) and a datapath.Layer (per-round work,
 // timers, drain). A worker owns its socket, its UMEM frames, its
-// reassembler, neighbour table and ICMP limiter: none of them is locked.
+// reassembler, neighbor table and ICMP limiter: none of them is locked.
 // Each round it:
 //
 //  1. receives a burst and handles each frame: ARP (answered, learned, and
-//     handed to the other workers so every neighbour table learns it), IPv4
+//     handed to the other workers so every neighbor table learns it), IPv4
 //     to the engine's addresses (reassembled if fragmented), ICMP echo
 //     (answered in the same frame), UDP (checksum, trusting a partial one
 //     on a virtual link by Config.RxChecksum; socket lookup, Hook,
@@ -76,7 +76,7 @@
 // IPv4/UDP datagram on the application's goroutine and queues it to the
 // owning worker's tx queue; a full queue waits within the write deadline,
 // as a blocking send waits for room in a full socket buffer (it never
-// returns ENOBUFS).
+// returns ENOBUFS for a send).
 //
 // # Socket options
 //
@@ -102,7 +102,7 @@
 // Group memberships (JoinGroup and the source-specific calls) go through
 // one igmp.Host per engine under a mutex; the XDP program's group map
 // follows the groups the host wants, and worker 0 sends the IGMPv3 reports
-// and reads queries from an AF_PACKET tap at its ticks (multicast.go). A
+// and reads queries from an AF_PACKET tap at its ticks (stack/inet4). A
 // datagram to a group or a broadcast address goes to every socket the
 // socket table matches (LookupAll) whose own filter accepts it, as Linux's
 // __udp4_lib_mcast_deliver; a datagram the engine sends to a group it has
@@ -124,9 +124,10 @@
 // eng.Listen / ListenTCP and eng.DialTCP / DialContext run package tcp's
 // sans-I/O endpoints inside the workers. A connection belongs to the worker
 // its 5-tuple steers to (the same hash socktab.Connect uses to pick a
-// connect's port), kept in that worker's map with its deadline in the
+// connect's port), kept in that worker's connection table (a
+// flowtable.Index, bounded by Config.TCPMaxConnections) with its deadline in the
 // worker's timer heap. A segment is checksummed, looked up in the receiving
-// worker's map, handed to the owning worker if another owns it, then matched
+// worker's table, handed to the owning worker if another owns it, then matched
 // against the listeners (one tcp.Listener per worker, SYN cookies when its
 // SYN queue is full), and otherwise answered with a RST. Endpoints emit
 // segments straight into UMEM frames. Applications read and write the
@@ -142,7 +143,7 @@
 // copies the content into the new memory.
 //
 // The rings' memory (4 MiB receive and 256 KiB send by default) comes
-// from a per-engine pool (ringpool.go: per power-of-two size, a small
+// from a per-engine pool (tcp.RingPool: per power-of-two size, a small
 // stack that survives garbage collection, then a sync.Pool) and is not
 // cleared between connections: rings never read a byte they did not
 // write. Each TCPConn counts two owners of that memory, the worker (until

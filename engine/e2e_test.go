@@ -297,7 +297,7 @@ func TestTwoWorkersSteering(t *testing.T) {
 		}
 	}
 	if a := st.Total.ARP; a.Requests != a.OutRequests {
-		t.Errorf("the neighbour tables asked for %d ARP requests, %d were sent", a.Requests, a.OutRequests)
+		t.Errorf("the neighbor tables asked for %d ARP requests, %d were sent", a.Requests, a.OutRequests)
 	}
 	if st.Total.Steered == 0 || st.Total.SteeredIn != st.Total.Steered {
 		t.Errorf("steered %d, received by owners %d: want both equal and non-zero", st.Total.Steered, st.Total.SteeredIn)

@@ -75,7 +75,7 @@ func peerDial(t *testing.T, bed *testbed.Bed, port uint16) *net.UDPConn {
 
 // peerResolve has the peer learn the engine's MAC address (a ping the
 // engine answers) before a test sends a burst: until ARP resolves, the
-// kernel queues at most unres_qlen_bytes per neighbour and drops the
+// kernel queues at most unres_qlen_bytes per neighbor and drops the
 // oldest datagrams beyond that.
 func peerResolve(t *testing.T, bed *testbed.Bed) {
 	t.Helper()

@@ -151,7 +151,7 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	kc := peerDial(t, bed, 7300)
 	forceReadBuffer(t, kc, 8<<20)
 	// A burst sent before ARP resolves loses datagrams: the kernel queues
-	// unres_qlen_bytes per unresolved neighbour, the engine arp.QueueLen
+	// unres_qlen_bytes per unresolved neighbor, the engine arp.QueueLen
 	// frames. A ping first resolves both ways; its frames pass the injector
 	// too, so the counts below are taken from after it (held frames leave
 	// within ReorderDelay).

@@ -33,7 +33,7 @@ func TestNeighborsValidate(t *testing.T) {
 		case tc.want == "" && err != nil:
 			t.Errorf("%v: %v", tc.n[0], err)
 		case tc.want != "" && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%d neighbours, first %v: %v, want ErrConfig saying %q", len(tc.n), tc.n[0], err, tc.want)
+			t.Errorf("%d neighbors, first %v: %v, want ErrConfig saying %q", len(tc.n), tc.n[0], err, tc.want)
 		}
 	}
 }

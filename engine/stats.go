@@ -12,7 +12,7 @@ type (
 	WorkerStats = stats.Worker
 	// TCPStats are the TCP counters, named as Linux's.
 	TCPStats = stats.TCP
-	// ARPStats are the neighbour table's and the responder's counters.
+	// ARPStats are the neighbor table's and the responder's counters.
 	ARPStats = stats.ARP
 	// TCPPathMTUStats are the TCP path MTU counters.
 	TCPPathMTUStats = stats.PathMTU

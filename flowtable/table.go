@@ -405,7 +405,7 @@ func (t *Table) insert(k *Key, v uint64, p unsafe.Pointer, c Class, now int64) e
 // go back from a bucket to its home). Probing is triangular: home, home+1,
 // home+3, home+6, ... The steps differ from each other modulo any power of
 // two, so a window never visits a bucket twice, and unlike linear probing
-// two neighbouring homes do not share the rest of their windows, which
+// two neighboring homes do not share the rest of their windows, which
 // keeps clusters from merging. Measured with 8-slot buckets (random keys,
 // first refusal): MaxProbe 8 at about 72-76% load (linear: 68-72%), 16 at
 // 86%, 32 at 93%, 64 at 97%. Only keys in crowded windows pay for long

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/xdpengine/engine/header"
 	"math/rand/v2"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // datagram builds a full IPv4 datagram with the given options.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // checkAccounting verifies the table's internal bookkeeping: the age list,
@@ -79,7 +81,7 @@ func FuzzReassemble(f *testing.F) {
 			k := testKey
 			k.ID = uint16(data[0] & 7)
 			if data[1]&2 != 0 {
-				k.Proto = protoTCP
+				k.Proto = header.ProtocolTCP
 			}
 			off := int(binary.BigEndian.Uint16(data[2:])&0x1fff) * 8
 			n := int(binary.BigEndian.Uint16(data[4:]))

@@ -3,6 +3,8 @@ package ipv4
 import (
 	"bytes"
 	"unsafe"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // Defaults, the values of Linux's sysctls where one exists.
@@ -18,7 +20,6 @@ const (
 	maxDatagram = 65535
 	minHeader   = 20
 	maxHeader   = 60
-	protoTCP    = 6
 	// tcpMinFirst is the smallest first fragment of a TCP segment that
 	// holds the TCP flags (byte 13) - RFC 1858 section 3.1's TMIN.
 	tcpMinFirst = 14
@@ -149,7 +150,7 @@ func (r *Reassembler) Add(f *Fragment, now int64) (d Datagram, ok bool, err erro
 		n == 0 || (f.More && n&7 != 0):
 		r.stats.ReasmBadFragments++
 		return d, false, ErrBadFragment
-	case f.Key.Proto == protoTCP && (start == 8 || (start == 0 && n < tcpMinFirst)):
+	case f.Key.Proto == header.ProtocolTCP && (start == 8 || (start == 0 && n < tcpMinFirst)):
 		r.stats.ReasmBadFragments++
 		return d, false, ErrTinyFragment
 	}
@@ -258,7 +259,7 @@ func searchRuns(ivs []interval, off int32) int {
 	return lo
 }
 
-// insertRun inserts [start, end) before index i, merging with neighbours
+// insertRun inserts [start, end) before index i, merging with neighbors
 // that touch it. The caller checked that it overlaps nothing; the slice's
 // capacity (MaxFragments+1) is never exceeded since every run holds at
 // least one fragment.

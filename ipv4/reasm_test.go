@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/xdpengine/engine/header"
 )
 
 const sec = int64(1_000_000_000)
@@ -160,7 +162,7 @@ func TestReassembleCases(t *testing.T) {
 	p := testPayload(64, 3)
 	k := testKey
 	tcp := k
-	tcp.Proto = protoTCP
+	tcp.Proto = header.ProtocolTCP
 	tp := testPayload(64, 4)
 	other := bytes.Clone(p)
 	other[20] ^= 0xff
@@ -249,7 +251,7 @@ func TestReassembleCases(t *testing.T) {
 				}
 				if ok {
 					pl := p
-					if s.f.Key.Proto == protoTCP {
+					if s.f.Key.Proto == header.ProtocolTCP {
 						pl = tp
 					}
 					checkDatagram(t, d, s.f.Key, pl)

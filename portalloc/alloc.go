@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
 )
 
 // Range is an inclusive port range.
@@ -18,10 +19,11 @@ type Range struct{ First, Last uint16 }
 // DefaultRange is Linux's default net.ipv4.ip_local_port_range.
 var DefaultRange = Range{32768, 60999}
 
-// Protocol numbers an Allocator serves.
+// Protocol numbers an Allocator serves (header's, named here for the
+// callers of this package).
 const (
-	TCP = 6
-	UDP = 17
+	TCP = header.ProtocolTCP
+	UDP = header.ProtocolUDP
 )
 
 // Config configures an Allocator. The zero value is Linux's defaults for

@@ -202,7 +202,7 @@ func BenchmarkSACKRanges(b *testing.B) {
 		var q oooQueue
 		for b.Loop() {
 			// Every other segment of 16 first (8 ranges), then the holes
-			// (each joins its neighbours), then delivery from base.
+			// (each joins its neighbors), then delivery from base.
 			for k := 1; k < 16; k += 2 {
 				s := base.Add(uint32(k * mss))
 				q.add(s, s.Add(mss), 1<<20)

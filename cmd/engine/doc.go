@@ -1,18 +1,20 @@
 // Command engine runs the kernel-bypass packet engine and inspects a running
 // one. It only wires the project's packages together; the work lives in them.
 //
-//	engine serve -i IFACE --addr CIDR [--echo udp:PORT ...] [flags]
+//	engine serve -i IFACE --addr CIDR [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [flags]
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 //	engine ss    [-t] [-u] [-a|-l] [-i IFACE | --ctl PATH]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
+//	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
 //	engine detach -i IFACE
 //	engine version
 //
 // # Model
 //
 // `engine serve` is the only command that touches an interface. It builds
-// an engine.Engine from its flags, opens the built-in services on it (UDP
-// echo for now), serves a control socket and, when asked, Prometheus
+// an engine.Engine from its flags, opens the built-in services on it (echo
+// and discard over UDP and TCP, an HTTP status page), serves a control
+// socket and, when asked, Prometheus
 // metrics, then runs until SIGINT or SIGTERM, when it closes the engine
 // (sockets closed, XDP program detached) and logs the final counters.
 //

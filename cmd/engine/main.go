@@ -22,7 +22,7 @@ func commands() []command {
 		{"serve", "run the engine on an interface, with built-in echo services", runServe},
 		{"stats", "print a running engine's counters (per queue and total)", runStats},
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
-		{"neigh", "list a running engine's ARP neighbours, like ip neigh", runNeigh},
+		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 		{"version", "print the engine's version and build information", runVersion},

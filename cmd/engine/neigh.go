@@ -14,14 +14,14 @@ import (
 const neighSynopsis = `
 Usage: engine neigh [-i IFACE | --ctl PATH] [--json]
 
-List a running engine's ARP neighbours the way ip-neigh(8) does: address,
+List a running engine's ARP neighbors the way ip-neigh(8) does: address,
 link-layer address, state (INCOMPLETE, REACHABLE, STALE, DELAY, PROBE,
 FAILED, PERMANENT for --neigh entries), then the worker queue whose table
 holds it, datagrams waiting for an answer, and when the address was last
 confirmed. Each worker keeps its own table, so an address may appear once
 per queue.`
 
-// neighJSON is a neighbour entry on the control socket.
+// neighJSON is a neighbor entry on the control socket.
 type neighJSON struct {
 	Queue     int           `json:"queue"`
 	Addr      netip.Addr    `json:"addr"`

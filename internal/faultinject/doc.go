@@ -6,7 +6,7 @@
 // drops it, duplicates it, or holds it back and releases it after later
 // frames have overtaken it: the loss, duplication and reordering of a real
 // network, made reproducible, on the engine's own I/O. ARP frames pass
-// untouched (neighbour resolution has its own tests). A worker without
+// untouched (neighbor resolution has its own tests). A worker without
 // faults pays one nil check per received burst and per transmitted batch.
 //
 // One draw of the worker's PCG per frame decides its fate, so a given seed

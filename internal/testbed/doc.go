@@ -15,7 +15,7 @@
 // bed gets one /24 in which .1 is meant for the engine (EngineAddr), .2 is the
 // peer kernel (PeerAddr) and .3 may be given to the caller's kernel on HostIf
 // (Config.HostKernelAddr) for side-by-side comparisons with the kernel path.
-// IPv6 is disabled on both links so neighbour discovery does not add noise.
+// IPv6 is disabled on both links so neighbor discovery does not add noise.
 // Both ends keep the kernel's default offloads, as users' containers and
 // namespaces have them: the peer kernel sends UDP and TCP with partial
 // checksums (CHECKSUM_PARTIAL, only the pseudo-header sum in the field),

@@ -241,7 +241,7 @@ func (b *Bed) SetPeerNeighbor(addr netip.Addr, mac net.HardwareAddr) error {
 			HardwareAddr: mac,
 		})
 		if err != nil {
-			return fmt.Errorf("testbed: neighbour %s on %s: %w", addr, b.PeerIf, err)
+			return fmt.Errorf("testbed: neighbor %s on %s: %w", addr, b.PeerIf, err)
 		}
 		return nil
 	})

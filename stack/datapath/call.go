@@ -7,7 +7,7 @@ import (
 )
 
 // Calls run a function on a worker's goroutine, for what only the worker
-// may read (its connections for a listing, its neighbour table, a fresh
+// may read (its connections for a listing, its neighbor table, a fresh
 // copy of its counters): the caller queues it, wakes the worker, and waits
 // for it to finish, within a timeout. The result travels in the call and
 // is read only after done closes, so a call that timed out and runs later

@@ -45,6 +45,6 @@
 // layer counts through Stats. The worker publishes a copy every tick and
 // when it stops; Publish asks for a fresh one. Gather runs a function on
 // each worker's goroutine and collects the results (a listing of its
-// connections, its neighbour table) within a timeout: one copy of the
+// connections, its neighbor table) within a timeout: one copy of the
 // request/publish/wait protocol for everything only a worker may read.
 package datapath

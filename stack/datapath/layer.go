@@ -23,7 +23,7 @@ type Input interface {
 
 // Layer is a protocol's per-worker part that the loop drives besides
 // frames: a transport (UDP's send queue, TCP's commands and timers), a
-// network layer (neighbour and reassembly timers), or a forwarder. The
+// network layer (neighbor and reassembly timers), or a forwarder. The
 // worker calls every method on its own goroutine, layers in the order
 // they were added. Embed NoLayer for the methods a layer does not need.
 type Layer interface {

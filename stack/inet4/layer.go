@@ -87,7 +87,7 @@ func (h *Host) NewLayer(dp *datapath.Worker, seed uint64) (*Layer, error) {
 	}
 	for _, n := range h.cfg.Neighbors {
 		if err := l.arpTab.SetPermanent(0, n.Addr.As4(), n.MAC, nil); err != nil {
-			return nil, fmt.Errorf("inet4: static neighbour %v: %w", n.Addr, err)
+			return nil, fmt.Errorf("inet4: static neighbor %v: %w", n.Addr, err)
 		}
 	}
 	addrs := make([][4]byte, 0, len(h.cfg.Addrs))

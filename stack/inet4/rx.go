@@ -97,7 +97,7 @@ func (l *Layer) handleFrame(frame []byte, steered bool, flags uint8) int {
 
 // handleARP answers requests for the engine's addresses and learns senders.
 // A frame received from the link is also handed to every other worker, so
-// that each worker's neighbour table learns what any queue received.
+// that each worker's neighbor table learns what any queue received.
 func (l *Layer) handleARP(p []byte, fromLink bool) {
 	if !fromLink {
 		l.resp.Table.Update(l.Now(), header.ARP(p).SenderIP4(), header.ARP(p).SenderMAC(), false, false, l.flushParked)

@@ -126,7 +126,7 @@ func (l *Layer) resolve(next netip.Addr, d Datagram) (header.MAC, bool) {
 		case arp.SendRequest:
 			l.arpRequest(n4, header.MAC{})
 		}
-		l.st.DropNeighbour++
+		l.st.DropNeighbor++
 		l.h.cfg.Bufs.Put(d.Buf)
 		return header.MAC{}, false
 	}
@@ -143,10 +143,10 @@ func (l *Layer) resolve(next netip.Addr, d Datagram) (header.MAC, bool) {
 		}
 	case arp.RequestDrop:
 		l.arpRequest(n4, header.MAC{})
-		l.st.DropNeighbour++
+		l.st.DropNeighbor++
 		l.h.cfg.Bufs.Put(d.Buf)
 	default:
-		l.st.DropNeighbour++
+		l.st.DropNeighbor++
 		l.h.cfg.Bufs.Put(d.Buf)
 	}
 	return header.MAC{}, false
@@ -164,7 +164,7 @@ func (l *Layer) flushParked(handle uint64) {
 	if st, mac := l.arpTab.State(next.As4()); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
 		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU)
 	} else {
-		l.st.DropNeighbour++
+		l.st.DropNeighbor++
 	}
 	l.h.cfg.Bufs.Put(d.Buf)
 }
@@ -175,7 +175,7 @@ func (l *Layer) arpDrop(handle uint64) {
 	l.parked[handle] = Datagram{}
 	l.freeSlot = append(l.freeSlot, int(handle))
 	if d.Buf != nil {
-		l.st.DropNeighbour++
+		l.st.DropNeighbor++
 		l.h.cfg.Bufs.Put(d.Buf)
 	}
 }

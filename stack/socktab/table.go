@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/portalloc"
 )
 
@@ -18,8 +19,8 @@ type Proto uint8
 
 // Protocols the table handles.
 const (
-	TCP Proto = 6
-	UDP Proto = 17
+	TCP Proto = header.ProtocolTCP
+	UDP Proto = header.ProtocolUDP
 )
 
 // Family is a socket's address family (not a packet's).
@@ -255,8 +256,9 @@ func (t *Table) delBucket(s *Socket) {
 	s.bucketIdx = -1
 }
 
-// SetState records a TCP state change made by the engine. It matters for
-// listings, and for the port rules in one case: a socket in
+// SetState records a TCP state change made by the engine (the engine's
+// connection listings come from its workers, not from here). It matters
+// for the port rules in one case: a socket in
 // StateTimeWait keeps its port (against bind and listen, as Linux's
 // TIME-WAIT sockets stay in their bind bucket) but shares it with a
 // SO_REUSEPORT socket of any owner (inet_bind_conflict skips the uid check

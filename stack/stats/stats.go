@@ -7,7 +7,7 @@ import (
 	"github.com/xdpengine/engine/ipv4"
 )
 
-// Worker are one worker's counters. A worker keeps them in plain
+// Worker holds one worker's counters. A worker keeps them in plain
 // fields that only it writes, and publishes a copy at every tick (about ten
 // times a second), when asked by Engine.Stats, and when it stops: the packet
 // path pays no atomic operation for them.
@@ -25,16 +25,16 @@ type Worker struct {
 	RxCsumPartial uint64
 
 	// Drops by reason.
-	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP)
+	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP, TCP)
 	DropChecksum    uint64 // bad UDP or TCP checksum
 	DropNotLocal    uint64 // IPv4 to an address the engine does not own
-	DropProto       uint64 // transport the engine does not serve (yet)
+	DropProto       uint64 // EtherType, VLAN tag or IP protocol the engine does not serve
 	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
-	DropRecvBuffer  uint64 // a socket's receive buffer was full
+	DropRecvBuffer  uint64 // a UDP socket's receive buffer was full
 	DropHook        uint64 // the Hook said drop
 	DropTxRing      uint64 // the tx ring or the frame pool was full
-	DropNoRoute     uint64 // no route to the destination
-	DropNeighbour   uint64 // ARP did not resolve, or its queue was full
+	DropNoRoute     uint64 // no route to the destination (UDP, TCP, ICMP)
+	DropNeighbor    uint64 // ARP did not resolve, or its queue was full
 	DropSteerRing   uint64 // the ring to the owning worker was full
 	DropFragmenting uint64 // a datagram could not be fragmented
 
@@ -106,14 +106,14 @@ func (t *TCP) Add(w *TCP) {
 	t.PathMTU.Add(&w.PathMTU)
 }
 
-// ARP are the neighbour table's and the responder's counters.
+// ARP are the neighbor table's and the responder's counters.
 type ARP struct {
 	arp.Stats
 	InRequests, InReplies, OutReplies, OutRequests, InErrors uint64
 	Entries                                                  int
 }
 
-// Engine are the engine's counters: one entry per worker, and their sum.
+// Engine holds the engine's counters: one entry per worker, and their sum.
 type Engine struct {
 	Workers []Worker
 	Total   Worker
@@ -137,7 +137,7 @@ func (t *Worker) Add(w *Worker) {
 	t.DropHook += w.DropHook
 	t.DropTxRing += w.DropTxRing
 	t.DropNoRoute += w.DropNoRoute
-	t.DropNeighbour += w.DropNeighbour
+	t.DropNeighbor += w.DropNeighbor
 	t.DropSteerRing += w.DropSteerRing
 	t.DropFragmenting += w.DropFragmenting
 	t.ARP.InRequests += w.ARP.InRequests

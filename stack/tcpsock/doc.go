@@ -21,7 +21,7 @@
 // atomics. Write and Read copy into and out of the rings and poke the
 // owning worker through its command queue (one command in flight per
 // connection); the worker wakes them on endpoint events. Ring memory and
-// control blocks come from pools (pool.go) and go back when both owners,
+// control blocks come from pools (tcp.RingPool, tcp.EndpointFreeList) and go back when both owners,
 // the worker and the application, are done with them.
 //
 // An accepted connection joins the socket table when Accept returns it, so

@@ -46,8 +46,8 @@ type Stack struct {
 	tab       *socktab.Table
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
-	rings     ringPool              // ring memory, reused across connections (pool.go)
-	endpoints endpointPool          // control blocks, reused likewise
+	rings     tcp.RingPool          // ring memory, reused across connections
+	endpoints tcp.EndpointFreeList  // control blocks, reused likewise
 	workers   []*worker
 
 	mu        sync.Mutex // guards conns and listeners
@@ -147,8 +147,10 @@ type PoolStats struct {
 
 // Pools returns the pools' counters.
 func (s *Stack) Pools() PoolStats {
-	return PoolStats{RingsLent: s.rings.lent(), RingGets: s.rings.gets.Load(), RingReused: s.rings.reused.Load(),
-		RingPuts: s.rings.puts.Load(), EndpointGets: s.endpoints.gets.Load(), EndpointReused: s.endpoints.reused.Load()}
+	r := s.rings.Stats()
+	eg, er := s.endpoints.Stats()
+	return PoolStats{RingsLent: r.Lent, RingGets: r.Gets, RingReused: r.Reused, RingPuts: r.Puts,
+		EndpointGets: eg, EndpointReused: er}
 }
 
 // tcpConfig is the endpoint configuration for a connection of this engine.

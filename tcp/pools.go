@@ -1,19 +1,17 @@
-package tcpsock
+package tcp
 
 import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
-
-	"github.com/xdpengine/engine/tcp"
 )
 
-// ringPool lends TCP ring memory (tcp.BufferPool) by power-of-two size
+// RingPool lends ring memory (a BufferPool) by power-of-two size
 // class, so a short connection reuses the 4 MiB receive ring and 256 KiB
 // send ring of one that ended instead of allocating and zeroing fresh ones
 // (a 4 MiB make costs ~0.3 ms of memclr). The memory is handed out as it
-// was left (rings never read a byte they did not write; see tcp.ByteRing).
+// was left (rings never read a byte they did not write; see ByteRing).
 //
 // Each class has two levels: a small stack that garbage collection leaves
 // alone (ringKeep bytes per class at most: what a burst of short
@@ -22,7 +20,7 @@ import (
 //
 // A buffer is stored as a pointer to its first byte (its length is the
 // class size), which an interface holds without allocating.
-type ringPool struct {
+type RingPool struct {
 	mu    sync.Mutex
 	keep  [31][]*byte   // by log2(size): the first level
 	class [31]sync.Pool // by log2(size): the second
@@ -32,13 +30,22 @@ type ringPool struct {
 }
 
 // lent returns the buffers handed out and not yet taken back.
-func (p *ringPool) lent() int64 { return p.gets.Load() - p.puts.Load() }
+func (p *RingPool) lent() int64 { return p.gets.Load() - p.puts.Load() }
 
-var _ tcp.BufferPool = (*ringPool)(nil)
+// RingPoolStats are a RingPool's counters: buffers handed out (Gets), of
+// which reused (Reused), taken back (Puts), and out now (Lent).
+type RingPoolStats struct{ Gets, Reused, Puts, Lent int64 }
+
+// Stats returns the pool's counters.
+func (p *RingPool) Stats() RingPoolStats {
+	return RingPoolStats{Gets: p.gets.Load(), Reused: p.reused.Load(), Puts: p.puts.Load(), Lent: p.lent()}
+}
+
+var _ BufferPool = (*RingPool)(nil)
 
 // Get returns size bytes, size a power of two (the tcp package checks);
 // any other size gets a plain allocation.
-func (p *ringPool) Get(size int) []byte {
+func (p *RingPool) Get(size int) []byte {
 	p.gets.Add(1)
 	k := bits.TrailingZeros(uint(size))
 	if size <= 0 || size&(size-1) != 0 || k >= len(p.class) {
@@ -62,7 +69,7 @@ func (p *ringPool) Get(size int) []byte {
 }
 
 // Put takes back a buffer Get returned, once its endpoint released it.
-func (p *ringPool) Put(b []byte) {
+func (p *RingPool) Put(b []byte) {
 	p.puts.Add(1)
 	size := len(b)
 	k := bits.TrailingZeros(uint(size))
@@ -83,24 +90,29 @@ func (p *ringPool) Put(b []byte) {
 // size class: 8 receive rings of the default 4 MiB, 128 send rings.
 const ringKeep = 32 << 20
 
-// endpointPool recycles TCP control blocks (tcp.EndpointPool): an endpoint
+// EndpointFreeList recycles control blocks (an EndpointPool): an endpoint
 // comes back when both owners of its connection are done with it (the
-// same point where its ring memory goes back, TCPConn.release), so a
+// same point where its ring memory goes back, the engine's connection release), so a
 // server of short connections allocates no endpoint per connection.
-type endpointPool struct {
+type EndpointFreeList struct {
 	p            sync.Pool
 	gets, reused atomic.Int64 // counters for tests and diagnostics
 }
 
-var _ tcp.EndpointPool = (*endpointPool)(nil)
+var _ EndpointPool = (*EndpointFreeList)(nil)
 
-func (p *endpointPool) Get() *tcp.Endpoint {
+// Get implements EndpointPool.
+func (p *EndpointFreeList) Get() *Endpoint {
 	p.gets.Add(1)
-	e, _ := p.p.Get().(*tcp.Endpoint)
+	e, _ := p.p.Get().(*Endpoint)
 	if e != nil {
 		p.reused.Add(1)
 	}
 	return e
 }
 
-func (p *endpointPool) Put(e *tcp.Endpoint) { p.p.Put(e) }
+// Put implements EndpointPool.
+func (p *EndpointFreeList) Put(e *Endpoint) { p.p.Put(e) }
+
+// Stats returns the endpoints handed out and, of them, those reused.
+func (p *EndpointFreeList) Stats() (gets, reused int64) { return p.gets.Load(), p.reused.Load() }

@@ -1,4 +1,4 @@
-package tcpsock
+package tcp
 
 import (
 	"runtime"
@@ -7,7 +7,7 @@ import (
 )
 
 func TestRingPool(t *testing.T) {
-	var p ringPool
+	var p RingPool
 	b := p.Get(1 << 12)
 	if len(b) != 1<<12 || cap(b) != 1<<12 {
 		t.Fatalf("len %d cap %d", len(b), cap(b))
