@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 )
 
 // BenchmarkTCPBulk measures one TCP connection's bulk throughput over the
@@ -18,7 +19,7 @@ import (
 //
 //	go test ./bench -run '^$' -bench TCPBulk -benchtime=200x -count=5
 func BenchmarkTCPBulk(b *testing.B) {
-	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
+	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: pollFlag(b)})
 	eln, err := eng.Listen("tcp4", ":5201")
 	if err != nil {
 		b.Fatal(err)
@@ -29,20 +30,10 @@ func BenchmarkTCPBulk(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { kln.Close() })
-	var peerLn net.Listener
-	if err := bed.Do(func() (err error) {
-		peerLn, err = net.Listen("tcp4", netip.AddrPortFrom(bed.PeerAddr, 5203).String())
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { peerLn.Close() })
-	peerDial := func(addr netip.AddrPort) net.Conn {
-		var c net.Conn
-		if err := bed.Do(func() (err error) {
-			c, err = net.Dial("tcp4", addr.String())
-			return err
-		}); err != nil {
+	peerLn := enginetest.PeerListenTCP(b, bed, 5203)
+	peerDial := func(b *testing.B, to netip.AddrPort) net.Conn {
+		c, err := enginetest.PeerDialTCP(b, bed, to)
+		if err != nil {
 			b.Fatal(err)
 		}
 		return c
@@ -56,7 +47,7 @@ func BenchmarkTCPBulk(b *testing.B) {
 	}
 
 	b.Run("kernel-to-engine", func(b *testing.B) {
-		w := peerDial(netip.AddrPortFrom(bed.EngineAddr, 5201))
+		w := peerDial(b, enginetest.EngineAddr(bed, 5201))
 		r := accept(eln)
 		runBulk(b, w, r)
 	})
@@ -69,7 +60,7 @@ func BenchmarkTCPBulk(b *testing.B) {
 		runBulk(b, w, r)
 	})
 	b.Run("kernel-to-kernel", func(b *testing.B) {
-		w := peerDial(netip.AddrPortFrom(bed.HostAddr, 5202))
+		w := peerDial(b, netip.AddrPortFrom(bed.HostAddr, 5202))
 		r := accept(kln)
 		runBulk(b, w, r)
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 )
 
 // BenchmarkTCPDial measures the engine as a client, the traffic-harness
@@ -25,16 +26,8 @@ import (
 //
 //	go test ./bench -run '^$' -bench TCPDial -benchtime=2000x -count=3
 func BenchmarkTCPDial(b *testing.B) {
-	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
-	var pln net.Listener
-	if err := bed.Do(func() (err error) {
-		pln, err = net.Listen("tcp4", netip.AddrPortFrom(bed.PeerAddr, 5401).String())
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { pln.Close() })
-	go shortServer(pln)
+	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: pollFlag(b)})
+	go shortServer(enginetest.PeerListenTCP(b, bed, 5401))
 	to := netip.AddrPortFrom(bed.PeerAddr, 5401).String()
 	engineDial := func() (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

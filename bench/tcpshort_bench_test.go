@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -173,7 +174,7 @@ func shortConns(dial func() (net.Conn, error), n int) error {
 //
 //	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy]
 func BenchmarkTCPShortConn(b *testing.B) {
-	bed, eng := engineBed(b, engine.Config{Poll: pollFlag(b)})
+	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: pollFlag(b)})
 	// Tens of thousands of connections leave TIME-WAITs at the client: let
 	// it reuse them (RFC 7323 timestamps make that safe) from a wider range.
 	if err := bed.Do(func() error {
@@ -267,7 +268,7 @@ func machineCPU() time.Duration {
 // for a few connections against both servers, so the harness itself is
 // tested with everything else (benchmarks do not run in `make test`).
 func TestShortConnGenerator(t *testing.T) {
-	bed, eng := engineBed(t, engine.Config{})
+	bed, eng := enginetest.StartBesideKernel(t, engine.Config{})
 	eln, err := eng.Listen("tcp4", ":5301")
 	if err != nil {
 		t.Fatal(err)

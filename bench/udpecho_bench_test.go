@@ -2,8 +2,6 @@ package bench
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,28 +11,9 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
-
-// addrPortConn is what *net.UDPConn and *engine.UDPConn have in common
-// beyond net.PacketConn: reads and writes without a net.Addr allocation.
-type addrPortConn interface {
-	ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error)
-	WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error)
-}
-
-// echoServer answers every datagram on c until c is closed. Both servers
-// below run this same loop: the only difference is whose stack is under it.
-func echoServer(c addrPortConn) {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		c.WriteToUDPAddrPort(buf[:n], from)
-	}
-}
 
 // echoRound sends n datagrams of size bytes from c, keeping up to window
 // outstanding, and waits for n answers. Lost datagrams are not resent: the
@@ -91,30 +70,22 @@ func sizeName(n int) string {
 }
 
 func benchUDPEcho(b *testing.B, size int, mode engine.PollMode) {
-	bed, eng := engineBed(b, engine.Config{Poll: mode})
+	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: mode})
 	es, err := eng.ListenPacket("udp4", ":7007")
 	if err != nil {
 		b.Fatal(err)
 	}
-	go echoServer(es)
+	// Both servers run the same echo loop: only the stack under it differs.
+	go enginetest.ServeUDPEcho(es)
 	ks, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7007)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ks.Close() })
-	go echoServer(ks)
+	go enginetest.ServeUDPEcho(ks)
 
-	var toEngine, toKernel *net.UDPConn
-	if err := bed.Do(func() (err error) {
-		if toEngine, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.EngineAddr, 7007))); err != nil {
-			return err
-		}
-		toKernel, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7007)))
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { toEngine.Close(); toKernel.Close() })
+	toEngine := enginetest.PeerUDP(b, bed, 7007)
+	toKernel := enginetest.PeerDialUDP(b, bed, netip.AddrPortFrom(bed.HostAddr, 7007))
 	buf := make([]byte, 65536)
 	// Warm up: ARP on both sides, caches.
 	for _, c := range []*net.UDPConn{toEngine, toKernel} {
@@ -173,18 +144,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 	for _, mode := range []engine.PollMode{engine.PollAdaptive, engine.PollInterrupt} {
 		b.Run(mode.String(), func(b *testing.B) {
 			bed := testbed.New(b, testbed.Config{})
-			eng, err := engine.New(engine.Config{
-				Interface: bed.HostIf, Poll: mode,
-				Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := eng.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer eng.Close()
+			enginetest.Start(b, bed, engine.Config{Poll: mode})
 			time.Sleep(100 * time.Millisecond) // past the start-up spin
 			var before, after syscall.Rusage
 			syscall.Getrusage(syscall.RUSAGE_SELF, &before)

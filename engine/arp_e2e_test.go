@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"encoding/binary"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -17,9 +19,9 @@ import (
 func TestFirstBurstWaitsForARP(t *testing.T) {
 	const n = 100
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	pc, ec := udpPair(t, bed, eng, 7400)
-	forceReadBuffer(t, pc, 1<<20) // the burst waits unread
+	enginetest.ForceReadBuffer(t, pc, 1<<20) // the burst waits unread
 	to := netip.AddrPortFrom(bed.PeerAddr, 7400)
 	p := make([]byte, 200)
 	for i := range n {
@@ -48,7 +50,7 @@ func TestFirstBurstWaitsForARP(t *testing.T) {
 
 // wantNeighbor checks that the engine's ARP listing has the peer, at its
 // MAC, in state.
-func wantNeighbor(t *testing.T, eng *Engine, bed *testbed.Bed, state string) {
+func wantNeighbor(t *testing.T, eng *engine.Engine, bed *testbed.Bed, state string) {
 	t.Helper()
 	ns := eng.Neighbors()
 	for _, n := range ns {
@@ -67,7 +69,7 @@ func wantNeighbor(t *testing.T, eng *Engine, bed *testbed.Bed, state string) {
 // (answered) do not change the entry.
 func TestStaticNeighbor(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{Neighbors: []Neighbor{{Addr: bed.PeerAddr, MAC: bed.PeerMAC}}})
+	eng := enginetest.Start(t, bed, engine.Config{Neighbors: []engine.Neighbor{{Addr: bed.PeerAddr, MAC: bed.PeerMAC}}})
 	pc, ec := udpPair(t, bed, eng, 7401)
 	to := netip.AddrPortFrom(bed.PeerAddr, 7401)
 	for i := range 10 {
@@ -82,7 +84,7 @@ func TestStaticNeighbor(t *testing.T) {
 			t.Fatalf("datagram %d: %v %x", i, err, buf[:n])
 		}
 	}
-	peerResolve(t, bed) // the peer asks for the engine: answered
+	enginetest.PeerResolve(t, bed) // the peer asks for the engine: answered
 	st := eng.Stats().Total
 	if st.ARP.OutRequests != 0 || st.DropNeighbor != 0 || st.ARP.OutReplies == 0 {
 		t.Errorf("ARP %+v, neighbor drops %d: want no request, a reply", st.ARP, st.DropNeighbor)
@@ -92,7 +94,7 @@ func TestStaticNeighbor(t *testing.T) {
 
 // udpPair opens UDP port on the peer kernel and on the engine; both close
 // with the test.
-func udpPair(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16) (*net.UDPConn, *UDPConn) {
+func udpPair(t *testing.T, bed *testbed.Bed, eng *engine.Engine, port uint16) (*net.UDPConn, *engine.UDPConn) {
 	t.Helper()
 	var pc *net.UDPConn
 	if err := bed.Do(func() (err error) {

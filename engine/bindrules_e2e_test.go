@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/socktab"
@@ -50,14 +52,14 @@ func kernelListen(fd int, port int) error {
 // one, the new listener succeeds (the connection copied the flag).
 func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerResolve(t, bed)
 
 	// scenario runs one case on both stacks: listen (reuse), accept one
 	// connection, close the listener, optionally end the connection with
 	// the server closing first (TIME-WAIT on the server), listen again
 	// (reuse2).
-	scenario := func(port int, reuse, reuse2, timeWait bool) (kernel, engine error) {
+	scenario := func(port int, reuse, reuse2, timeWait bool) (kernelErr, engineErr error) {
 		// Kernel: server and client both in the peer namespace.
 		ln := kernelSocket(t, bed, unix.SOCK_STREAM, reuse)
 		if err := kernelListen(ln, port); err != nil {
@@ -80,14 +82,14 @@ func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 			defer unix.Close(conn)
 		}
 		ln2 := kernelSocket(t, bed, unix.SOCK_STREAM, reuse2)
-		kernel = kernelListen(ln2, port)
+		kernelErr = kernelListen(ln2, port)
 
 		// Engine: the same, the peer kernel as the client.
-		eln, err := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), TCPListenConfig{SocketOptions: SocketOptions{ReuseAddr: reuse}})
+		eln, err := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), engine.TCPListenConfig{SocketOptions: engine.SocketOptions{ReuseAddr: reuse}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		pc, err := peerDialTCP(t, bed, netip.AddrPortFrom(bed.EngineAddr, uint16(port)))
+		pc, err := enginetest.PeerDialTCP(t, bed, netip.AddrPortFrom(bed.EngineAddr, uint16(port)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,17 +104,17 @@ func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 			// in TIME-WAIT.
 			lport := netip.AddrPortFrom(bed.EngineAddr, uint16(port))
 			ec.Close()
-			waitFor(t, "the engine's side in FIN-WAIT-2", func() bool { return tcpState(eng, lport) == socktab.StateFinWait2 })
+			enginetest.WaitFor(t, "the engine's side in FIN-WAIT-2", func() bool { return tcpState(eng, lport) == socktab.StateFinWait2 })
 			pc.Close()
-			waitFor(t, "the engine's side in TIME-WAIT", func() bool { return tcpState(eng, lport) == socktab.StateTimeWait })
+			enginetest.WaitFor(t, "the engine's side in TIME-WAIT", func() bool { return tcpState(eng, lport) == socktab.StateTimeWait })
 		} else {
 			defer ec.Close()
 		}
-		eln2, engine := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), TCPListenConfig{SocketOptions: SocketOptions{ReuseAddr: reuse2}})
-		if engine == nil {
+		eln2, engineErr := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), engine.TCPListenConfig{SocketOptions: engine.SocketOptions{ReuseAddr: reuse2}})
+		if engineErr == nil {
 			eln2.Close()
 		}
-		return kernel, engine
+		return kernelErr, engineErr
 	}
 	cases := []struct {
 		name                    string
@@ -137,24 +139,13 @@ func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 
 // tcpState returns the state of the engine's connection on local (the
 // first one listed), or StateClosed.
-func tcpState(eng *Engine, local netip.AddrPort) socktab.State {
+func tcpState(eng *engine.Engine, local netip.AddrPort) socktab.State {
 	for _, e := range eng.Sockets(socktab.TCP) {
 		if e.Local == local && e.Peer.IsValid() {
 			return e.State
 		}
 	}
 	return socktab.StateClosed
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestEphemeralPortsAgainstKernel: with the same small range (an odd first
@@ -166,10 +157,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestEphemeralPortsAgainstKernel(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
 	const first, last = 40001, 40008
-	eng := startEngine(t, bed, Config{Queues: 2, Ports: portalloc.Range{First: first, Last: last}})
-	echoTCP(t, eng, ":7950", TCPListenConfig{})
-	peerEchoTCP(t, bed, 7951)
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2, Ports: portalloc.Range{First: first, Last: last}})
+	enginetest.EchoTCP(t, eng, ":7950", engine.TCPListenConfig{})
+	enginetest.PeerEchoTCP(t, bed, 7951)
+	enginetest.PeerResolve(t, bed)
 	if out, err := bed.Command(t.Context(), "sysctl", "-qw", fmt.Sprintf("net.ipv4.ip_local_port_range=%d %d", first, last)).CombinedOutput(); err != nil {
 		t.Fatalf("peer port range: %v\n%s", err, out)
 	}
@@ -186,7 +177,7 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 		sa, _ := unix.Getsockname(fd)
 		kports = append(kports, sa.(*unix.SockaddrInet4).Port)
 	}
-	var conns []*TCPConn
+	var conns []*engine.TCPConn
 	for range last - first + 2 {
 		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7951)))
 		if err != nil {
@@ -212,7 +203,7 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 
 	// UDP: connect needs a port; with the range used up, EAGAIN.
 	kerr, eerr = nil, nil
-	var uconns []*UDPConn
+	var uconns []*engine.UDPConn
 	for range last - first + 2 {
 		fd := kernelSocket(t, bed, unix.SOCK_DGRAM, false)
 		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 9}); err != nil {
@@ -247,8 +238,8 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 	if p := c.LocalAddr().(*net.TCPAddr).Port; p < 50000 || p > 50003 {
 		t.Fatalf("connect after the range changed took port %d", p)
 	}
-	roundTrips(t, c)
-	roundTrips(t, conns[0])
+	enginetest.RoundTrips(t, c)
+	enginetest.RoundTrips(t, conns[0])
 	sort.Ints(eports)
 	t.Logf("kernel ports %v, engine ports %v", kports, eports)
 	for _, c := range uconns {
@@ -265,22 +256,22 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 // IP_FREEBIND lets a socket bind an address its host does not own.
 func TestBindAddressNoPortAndFreebind(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{Ports: portalloc.Range{First: 40000, Last: 40001}})
-	peerEchoTCP(t, bed, 7961)
-	peerEchoTCP(t, bed, 7962)
-	echoTCP(t, eng, ":7961", TCPListenConfig{})
-	echoTCP(t, eng, ":7962", TCPListenConfig{})
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{Ports: portalloc.Range{First: 40000, Last: 40001}})
+	enginetest.PeerEchoTCP(t, bed, 7961)
+	enginetest.PeerEchoTCP(t, bed, 7962)
+	enginetest.EchoTCP(t, eng, ":7961", engine.TCPListenConfig{})
+	enginetest.EchoTCP(t, eng, ":7962", engine.TCPListenConfig{})
+	enginetest.PeerResolve(t, bed)
 	if out, err := bed.Command(t.Context(), "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40001").CombinedOutput(); err != nil {
 		t.Fatalf("peer port range: %v\n%s", err, out)
 	}
 	var abort []func() // reset a round's connections: no TIME-WAIT keeps their ports
-	count := func(noPort bool) (kernel, engine int, kerr, eerr error) {
+	count := func(noPort bool) (kernelConns, engineConns int, kerr, eerr error) {
 		for _, f := range abort {
 			f()
 		}
 		abort = nil
-		waitFor(t, "the reset connections gone", func() bool {
+		enginetest.WaitFor(t, "the reset connections gone", func() bool {
 			for _, e := range eng.Sockets(socktab.TCP) {
 				if e.Peer.IsValid() && e.Local.Port() >= 40000 && e.Local.Port() <= 40001 {
 					return false
@@ -300,7 +291,7 @@ func TestBindAddressNoPortAndFreebind(t *testing.T) {
 					kerr = unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: port})
 				}
 				if kerr == nil {
-					kernel++
+					kernelConns++
 					abort = append(abort, func() {
 						unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
 						unix.Close(fd)
@@ -308,14 +299,14 @@ func TestBindAddressNoPortAndFreebind(t *testing.T) {
 				}
 			}
 			if eerr == nil {
-				d := &Dialer{Engine: eng, LocalAddr: netip.AddrPortFrom(bed.EngineAddr, 0),
-					SocketOptions: SocketOptions{BindAddressNoPort: noPort}}
+				d := &engine.Dialer{Engine: eng, LocalAddr: netip.AddrPortFrom(bed.EngineAddr, 0),
+					SocketOptions: engine.SocketOptions{BindAddressNoPort: noPort}}
 				var c net.Conn
 				c, eerr = d.Dial("tcp4", netip.AddrPortFrom(bed.PeerAddr, uint16(port)).String())
 				if eerr == nil {
-					engine++
+					engineConns++
 					abort = append(abort, func() {
-						c.(*TCPConn).SetLinger(0)
+						c.(*engine.TCPConn).SetLinger(0)
 						c.Close()
 					})
 				}
@@ -336,10 +327,10 @@ func TestBindAddressNoPortAndFreebind(t *testing.T) {
 	}
 
 	foreign := netip.MustParseAddr("198.19.88.8")
-	if _, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), SocketOptions{}); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+	if _, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), engine.SocketOptions{}); !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Fatalf("bind to a foreign address: %v, want EADDRNOTAVAIL", err)
 	}
-	c, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), SocketOptions{Freebind: true})
+	c, err := eng.ListenUDP("udp4", netip.AddrPortFrom(foreign, 7970).String(), engine.SocketOptions{Freebind: true})
 	if err != nil {
 		t.Fatalf("IP_FREEBIND bind to a foreign address: %v", err)
 	}

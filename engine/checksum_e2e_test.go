@@ -1,28 +1,20 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
 	"context"
 	"net/http"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/internal/udpframe"
 )
-
-// needTool fails the test when a peer tool is missing: the project's
-// .ci/run installs it, so a missing one is a broken machine, not a skip.
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Fatalf("%s is not installed (.ci/run installs it): %v", name, err)
-	}
-}
 
 // TestPartialChecksumsFromDefaultPeer is what a new user does first: the
 // engine on one end of a veth, a namespace with the kernel's default
@@ -31,16 +23,16 @@ func needTool(t *testing.T, name string) {
 // the stats say how many packets were accepted that way. Before the
 // receive checksum policy existed every one of them was dropped as bad.
 func TestPartialChecksumsFromDefaultPeer(t *testing.T) {
-	needTool(t, "python3")
-	needTool(t, "curl")
+	enginetest.NeedTool(t, "python3")
+	enginetest.NeedTool(t, "curl")
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 	if eng.Driver() != "veth" || !eng.TrustsPartialChecksums() {
 		t.Fatalf("driver %q, trusts partial checksums %v: want veth, true", eng.Driver(), eng.TrustsPartialChecksums())
 	}
-	echoUDP(t, eng, ":7")
-	echoTCP(t, eng, ":7", TCPListenConfig{})
-	peerResolve(t, bed)
+	enginetest.EchoUDP(t, eng, ":7")
+	enginetest.EchoTCP(t, eng, ":7", engine.TCPListenConfig{})
+	enginetest.PeerResolve(t, bed)
 
 	// Python UDP.
 	py := `import socket,sys
@@ -51,15 +43,15 @@ s.sendto(b"hello from python",(sys.argv[1],7)); print(s.recvfrom(100)[0].decode(
 		t.Fatalf("python UDP echo: %v\n%s", err, out)
 	}
 	// Go UDP.
-	if got := exchange(t, peerDial(t, bed, 7), []byte("hello from go")); string(got) != "hello from go" {
+	if got := enginetest.Exchange(t, enginetest.PeerUDP(t, bed, 7), []byte("hello from go")); string(got) != "hello from go" {
 		t.Fatalf("go UDP echo: %q", got)
 	}
 	// Go TCP.
-	c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+	c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7))
 	if err != nil {
 		t.Fatalf("go TCP connect: %v", err)
 	}
-	roundTrips(t, c)
+	enginetest.RoundTrips(t, c)
 	c.Close()
 	// curl against net/http on the engine.
 	ln, err := eng.Listen("tcp4", ":80")
@@ -70,7 +62,7 @@ s.sendto(b"hello from python",(sys.argv[1],7)); print(s.recvfrom(100)[0].decode(
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	out, err = bed.Command(context.Background(), "curl", "-sS", "--max-time", "10", "http://"+engineAddr(bed, 80).String()+"/").Output()
+	out, err = bed.Command(context.Background(), "curl", "-sS", "--max-time", "10", "http://"+enginetest.EngineAddr(bed, 80).String()+"/").Output()
 	if err != nil || !bytes.Equal(out, body) {
 		t.Fatalf("curl: %d bytes of %d, %v", len(out), len(body), err)
 	}
@@ -89,13 +81,13 @@ s.sendto(b"hello from python",(sys.argv[1],7)); print(s.recvfrom(100)[0].decode(
 func TestChecksumVerifyPolicy(t *testing.T) {
 	t.Run("default offloads", func(t *testing.T) {
 		bed := testbed.New(t, testbed.Config{})
-		eng := startEngine(t, bed, Config{BindService: true, RxChecksum: RxChecksumVerify})
+		eng := enginetest.Start(t, bed, engine.Config{BindService: true, RxChecksum: engine.RxChecksumVerify})
 		if eng.TrustsPartialChecksums() {
 			t.Fatal("verify policy trusts partial checksums")
 		}
-		echoUDP(t, eng, ":7")
-		peerResolve(t, bed)
-		c := peerDial(t, bed, 7)
+		enginetest.EchoUDP(t, eng, ":7")
+		enginetest.PeerResolve(t, bed)
+		c := enginetest.PeerUDP(t, bed, 7)
 		if _, err := c.Write([]byte("dropped")); err != nil {
 			t.Fatal(err)
 		}
@@ -111,18 +103,18 @@ func TestChecksumVerifyPolicy(t *testing.T) {
 	t.Run("full checksums", func(t *testing.T) {
 		// Offload off on purpose: this case is about final checksums.
 		bed := testbed.New(t, testbed.Config{FullChecksums: true})
-		eng := startEngine(t, bed, Config{BindService: true, RxChecksum: RxChecksumVerify})
-		echoUDP(t, eng, ":7")
-		echoTCP(t, eng, ":7", TCPListenConfig{})
-		peerResolve(t, bed)
-		if got := exchange(t, peerDial(t, bed, 7), []byte("final")); string(got) != "final" {
+		eng := enginetest.Start(t, bed, engine.Config{BindService: true, RxChecksum: engine.RxChecksumVerify})
+		enginetest.EchoUDP(t, eng, ":7")
+		enginetest.EchoTCP(t, eng, ":7", engine.TCPListenConfig{})
+		enginetest.PeerResolve(t, bed)
+		if got := enginetest.Exchange(t, enginetest.PeerUDP(t, bed, 7), []byte("final")); string(got) != "final" {
 			t.Fatalf("UDP echo %q", got)
 		}
-		c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+		c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7))
 		if err != nil {
 			t.Fatal(err)
 		}
-		roundTrips(t, c)
+		enginetest.RoundTrips(t, c)
 		st := eng.Stats().Total
 		if st.DropChecksum != 0 || st.RxCsumPartial != 0 {
 			t.Fatalf("bad checksum %d, partial %d: want none, none", st.DropChecksum, st.RxCsumPartial)
@@ -135,7 +127,7 @@ func TestChecksumVerifyPolicy(t *testing.T) {
 // Frames are forged in the peer namespace with AF_PACKET.
 func TestTrustedLinkStillDropsCorruption(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 	var got []string
 	seen := make(chan string, 8)
 	ec, err := eng.ListenPacket("udp4", ":9")
@@ -196,17 +188,17 @@ func TestTrustedLinkStillDropsCorruption(t *testing.T) {
 
 // TestRxChecksumPolicyParse covers the policy names and their errors.
 func TestRxChecksumPolicyParse(t *testing.T) {
-	for _, p := range []RxChecksum{RxChecksumAuto, RxChecksumVerify, RxChecksumTrustVirtual} {
-		got, err := ParseRxChecksum(p.String())
+	for _, p := range []engine.RxChecksum{engine.RxChecksumAuto, engine.RxChecksumVerify, engine.RxChecksumTrustVirtual} {
+		got, err := engine.ParseRxChecksum(p.String())
 		if err != nil || got != p {
 			t.Errorf("ParseRxChecksum(%q) = %v, %v", p, got, err)
 		}
 	}
-	if _, err := ParseRxChecksum("trust"); err == nil || !strings.Contains(err.Error(), "want auto, verify or trust-virtual") {
+	if _, err := engine.ParseRxChecksum("trust"); err == nil || !strings.Contains(err.Error(), "want auto, verify or trust-virtual") {
 		t.Errorf("ParseRxChecksum(trust): %v", err)
 	}
-	cfg := Config{Interface: "lo", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}, RxChecksum: 7}
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "rx checksum policy") {
+	cfg := engine.Config{Interface: "lo", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")}, RxChecksum: 7}
+	if _, err := engine.New(cfg); err == nil || !strings.Contains(err.Error(), "rx checksum policy") {
 		t.Errorf("New with policy 7: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
@@ -16,23 +16,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
-
-// payloadFor fills p with a pattern that depends on its length and a tag,
-// so that an answer can be matched to its question and checked byte by byte.
-func payloadFor(p []byte, tag uint32) {
-	x := uint32(len(p))*2654435761 ^ tag*40503
-	for i := range p {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		p[i] = byte(x)
-	}
-	if len(p) >= 4 {
-		binary.BigEndian.PutUint32(p, uint32(len(p)))
-	}
-}
 
 // TestEchoEverySize sends a datagram of every size from 1 to 65,507 bytes
 // (the largest UDP payload over IPv4) from the kernel peer and checks that
@@ -41,11 +28,11 @@ func payloadFor(p []byte, tag uint32) {
 // and fragments again, and the kernel reassembles.
 func TestEchoEverySize(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true, RecvBuffer: 4 << 20})
-	echoUDP(t, eng, ":7")
-	c := peerDial(t, bed, 7)
-	forceReadBuffer(t, c, 4<<20)
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true, RecvBuffer: 4 << 20})
+	enginetest.EchoUDP(t, eng, ":7")
+	c := enginetest.PeerUDP(t, bed, 7)
+	enginetest.ForceReadBuffer(t, c, 4<<20)
+	enginetest.PeerResolve(t, bed)
 
 	const maxSize = 65507
 	step := 1
@@ -63,7 +50,7 @@ func TestEchoEverySize(t *testing.T) {
 	buf := make([]byte, 65536)
 	want := make([]byte, 65536)
 	send := func(size int) {
-		payloadFor(want[:size], 0)
+		enginetest.Pattern(want[:size], 0)
 		if _, err := c.Write(want[:size]); err != nil {
 			t.Fatalf("send %d bytes: %v", size, err)
 		}
@@ -97,9 +84,9 @@ func TestEchoEverySize(t *testing.T) {
 		if _, ok := sent[n]; !ok {
 			continue // a duplicate answer to a resent datagram
 		}
-		payloadFor(want[:n], 0)
+		enginetest.Pattern(want[:n], 0)
 		if !bytes.Equal(buf[:n], want[:n]) {
-			t.Fatalf("answer of %d bytes differs from what was sent (first difference at %d)", n, firstDiff(buf[:n], want[:n]))
+			t.Fatalf("answer of %d bytes differs from what was sent (first difference at %d)", n, enginetest.FirstDiff(buf[:n], want[:n]))
 		}
 		delete(sent, n)
 		inflight -= n
@@ -124,21 +111,12 @@ func firstKeys(m map[int]time.Time) []int {
 	return ks
 }
 
-func firstDiff(a, b []byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return len(a)
-}
-
 // TestManyPeers: 100 kernel sockets send 100 datagrams each, concurrently;
 // every one of the 10,000 is answered to the socket that sent it.
 func TestManyPeers(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
-	echoUDP(t, eng, ":7")
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
+	enginetest.EchoUDP(t, eng, ":7")
 
 	manyPeers(t, bed, 100, 100)
 	st := eng.Stats().Total
@@ -151,7 +129,7 @@ func manyPeers(t *testing.T, bed *testbed.Bed, peers, each int) {
 	t.Helper()
 	conns := make([]*net.UDPConn, peers)
 	for i := range conns {
-		conns[i] = peerDial(t, bed, 7)
+		conns[i] = enginetest.PeerUDP(t, bed, 7)
 	}
 	errs := make(chan error, peers)
 	var wg sync.WaitGroup
@@ -217,16 +195,7 @@ func peerEcho(t *testing.T, bed *testbed.Bed, port uint16) netip.AddrPort {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := s.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			s.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
+	go enginetest.ServeUDPEcho(s)
 	return ap
 }
 
@@ -237,7 +206,7 @@ func peerEcho(t *testing.T, bed *testbed.Bed, port uint16) netip.AddrPort {
 // its ring to the owner. Every reply must reach its socket.
 func TestTwoWorkersSteering(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
-	eng := startEngine(t, bed, Config{Queues: 2})
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2})
 	srv := peerEcho(t, bed, 7000)
 
 	const socks, each = 32, 20
@@ -311,11 +280,7 @@ func TestTwoWorkersSteering(t *testing.T) {
 func TestCloseDuringTraffic(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
 	before := runtime.NumGoroutine()
-	eng, err := New(Config{
-		Interface: bed.HostIf, Queues: 2, BindService: true,
-		Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger: discardLogger(),
-	})
+	eng, err := engine.New(enginetest.ConfigFor(bed, engine.Config{Queues: 2, BindService: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +307,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 	stop := make(chan struct{})
 	var flood sync.WaitGroup
 	for i := range 4 {
-		c := peerDial(t, bed, 7)
+		c := enginetest.PeerUDP(t, bed, 7)
 		flood.Go(func() {
 			msg := make([]byte, 200+i*700)
 			for {
@@ -392,8 +357,8 @@ func TestCloseDuringTraffic(t *testing.T) {
 	}
 	// A second engine starts on the same link while the flood goes on, and
 	// answers once it is over.
-	eng2 := startEngine(t, bed, Config{Queues: 2, BindService: true})
-	echoUDP(t, eng2, ":7")
+	eng2 := enginetest.Start(t, bed, engine.Config{Queues: 2, BindService: true})
+	enginetest.EchoUDP(t, eng2, ":7")
 	time.Sleep(time.Second)
 	close(stop)
 	flood.Wait()
@@ -406,7 +371,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 	// What the flood left in the peer's socket buffers still drains into the
 	// echo socket, whose receive buffer may be full when a datagram arrives:
 	// like any UDP client, this one sends again after a second.
-	c := peerDial(t, bed, 7)
+	c := enginetest.PeerUDP(t, bed, 7)
 	if err := peerExchanges(c, 1, 3); err != nil {
 		t.Errorf("echo from the second engine: %v", err)
 	}
@@ -426,7 +391,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 // *net.OpError values wrapping the errno.
 func TestSocketErrors(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	a, err := eng.ListenPacket("udp4", bed.EngineAddr.String()+":5000")
 	if err != nil {
 		t.Fatal(err)
@@ -491,9 +456,9 @@ func TestSocketErrors(t *testing.T) {
 // many peers both workers transmit (they used to all leave through worker 0).
 func TestListenerSendsThroughSteeredWorker(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
-	eng := startEngine(t, bed, Config{Queues: 2, BindService: true})
-	echoUDP(t, eng, ":7")
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2, BindService: true})
+	enginetest.EchoUDP(t, eng, ":7")
+	enginetest.PeerResolve(t, bed)
 	const peers, each = 32, 20
 	manyPeers(t, bed, peers, each)
 	st := eng.Stats()

@@ -125,6 +125,9 @@ func New(cfg Config) (*Engine, error) {
 		for _, w := range e.workers {
 			w.Close()
 		}
+		if e.tcp != nil {
+			e.tcp.CloseTables()
+		}
 		return nil, err
 	}
 	return e, nil

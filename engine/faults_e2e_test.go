@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/faultinject"
-	"github.com/xdpengine/engine/stack/datapath"
-
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/stack/datapath"
 )
 
 // Sizes of the bulk transfers under injected faults, each way: the 256 MiB
@@ -27,12 +28,12 @@ const (
 // injector did inject every kind of fault it was given.
 func faultBulk(t *testing.T, f faultinject.Config, port uint16, size int) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{Faults: mustFaults(t, f)})
-	size = bulkSize(t, size)
-	c, kc := bulkPair(t, bed, eng, port)
-	d := bulk(t, kc, c, size)
+	eng := enginetest.Start(t, bed, engine.Config{Faults: mustFaults(t, f)})
+	size = enginetest.BulkSize(size)
+	c, kc := enginetest.ConnectFromPeer(t, bed, eng, port)
+	d := enginetest.Bulk(t, kc, c, size)
 	t.Logf("kernel → engine: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
-	d = bulk(t, c, kc, size)
+	d = enginetest.Bulk(t, c, kc, size)
 	t.Logf("engine → kernel: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
 	st := eng.Stats().Total
 	t.Logf("faults: %+v", st.Faults)
@@ -142,20 +143,20 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	const n, size = 3000, 1000
 	bed := testbed.New(t, testbed.Config{})
 	r := faultinject.Rates{Duplicate: 0.1, Reorder: 0.1}
-	eng := startEngine(t, bed, Config{Faults: mustFaults(t, faultinject.Config{Seed: 3, Rx: r, Tx: r}), RecvBuffer: 16 << 20})
+	eng := enginetest.Start(t, bed, engine.Config{Faults: mustFaults(t, faultinject.Config{Seed: 3, Rx: r, Tx: r}), RecvBuffer: 16 << 20})
 	ec, err := eng.ListenPacket("udp4", ":7300")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ec.Close()
-	kc := peerDial(t, bed, 7300)
-	forceReadBuffer(t, kc, 8<<20)
+	kc := enginetest.PeerUDP(t, bed, 7300)
+	enginetest.ForceReadBuffer(t, kc, 8<<20)
 	// A burst sent before ARP resolves loses datagrams: the kernel queues
 	// unres_qlen_bytes per unresolved neighbor, the engine arp.QueueLen
 	// frames. A ping first resolves both ways; its frames pass the injector
 	// too, so the counts below are taken from after it (held frames leave
 	// within ReorderDelay).
-	peerResolve(t, bed)
+	enginetest.PeerResolve(t, bed)
 	time.Sleep(50 * time.Millisecond)
 	base := eng.Stats().Total.Faults
 

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -69,19 +69,7 @@ func (h *countingHook) Packet(p *engine.Packet) engine.Verdict {
 func hookEngine(t *testing.T, queues int, h engine.Hook, fragments bool) (*testbed.Bed, *engine.Engine) {
 	t.Helper()
 	bed := testbed.New(t, testbed.Config{Queues: queues})
-	eng, err := engine.New(engine.Config{
-		Interface: bed.HostIf, Addrs: []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Queues: queues, Hook: h, HookFragments: fragments,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	return bed, eng
+	return bed, enginetest.Start(t, bed, engine.Config{Queues: queues, Hook: h, HookFragments: fragments})
 }
 
 // hookPeerUDP sends msg from the peer kernel to the engine's port and
@@ -118,20 +106,7 @@ func hookPeerUDP(t *testing.T, bed *testbed.Bed, port uint16, msg []byte, wait t
 func TestHookOncePerSegment(t *testing.T) {
 	h := &countingHook{}
 	bed, eng := hookEngine(t, 2, h, false)
-	ln, err := eng.Listen("tcp4", ":7300")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	enginetest.EchoTCP(t, eng, ":7300", engine.TCPListenConfig{})
 	for i := range 20 {
 		err := bed.Do(func() error {
 			c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(bed.EngineAddr, 7300).String(), 5*time.Second)
@@ -174,23 +149,8 @@ func TestHookOncePerSegment(t *testing.T) {
 func TestHookVerdicts(t *testing.T) {
 	h := &countingHook{dropPort: 7311, reflectPort: 7312}
 	bed, eng := hookEngine(t, 1, h, false)
-	for _, port := range []string{":7310", ":7311"} {
-		c, err := eng.ListenPacket("udp4", port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
-				}
-				c.WriteToUDPAddrPort(buf[:n], from)
-			}
-		}()
-	}
+	enginetest.EchoUDP(t, eng, ":7310")
+	enginetest.EchoUDP(t, eng, ":7311")
 	if got := hookPeerUDP(t, bed, 7310, []byte("pass"), 3*time.Second); string(got) != "pass" {
 		t.Errorf("passed datagram: echo %q", got)
 	}
@@ -212,20 +172,7 @@ func TestHookFragments(t *testing.T) {
 	for _, perFragment := range []bool{false, true} {
 		h := &countingHook{}
 		bed, eng := hookEngine(t, 1, h, perFragment)
-		c, err := eng.ListenPacket("udp4", ":7320")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
-				}
-				c.WriteToUDPAddrPort(buf[:n], from)
-			}
-		}()
+		c := enginetest.EchoUDP(t, eng, ":7320")
 		msg := bytes.Repeat([]byte("f"), 4000) // three fragments at MTU 1500
 		if got := hookPeerUDP(t, bed, 7320, msg, 3*time.Second); !bytes.Equal(got, msg) {
 			t.Fatalf("per fragment %v: echo of %d bytes came back as %d", perFragment, len(msg), len(got))

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -13,74 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
-
-// kernelUDP is a raw kernel UDP socket in the peer namespace, for the
-// options the net package does not expose.
-type kernelUDP struct{ fd int }
-
-func peerKernelUDP(t *testing.T, bed *testbed.Bed, bind netip.AddrPort) *kernelUDP {
-	t.Helper()
-	var k kernelUDP
-	if err := bed.Do(func() (err error) {
-		k.fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		return unix.Bind(k.fd, &unix.SockaddrInet4{Addr: bind.Addr().As4(), Port: int(bind.Port())})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(k.fd) })
-	tv := unix.NsecToTimeval(int64(5 * time.Second))
-	if err := unix.SetsockoptTimeval(k.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
-	return &k
-}
-
-func (k *kernelUDP) setInt(t *testing.T, level, opt, v int) {
-	t.Helper()
-	if err := unix.SetsockoptInt(k.fd, level, opt, v); err != nil {
-		t.Fatalf("setsockopt %d/%d=%d: %v", level, opt, v, err)
-	}
-}
-
-func (k *kernelUDP) sendTo(p []byte, to netip.AddrPort) error {
-	return unix.Sendto(k.fd, p, 0, &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())})
-}
-
-// recv reads one datagram with its ancillary data: TTL and TOS (when the
-// socket asked for them, -1 otherwise) and the sender.
-func (k *kernelUDP) recv(t *testing.T) (payload string, ttl, tos int, from netip.AddrPort) {
-	t.Helper()
-	buf, oob := make([]byte, 2048), make([]byte, 256)
-	n, oobn, _, sa, err := unix.Recvmsg(k.fd, buf, oob, 0)
-	if err != nil {
-		t.Fatalf("kernel recvmsg: %v", err)
-	}
-	ttl, tos = -1, -1
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.IPPROTO_IP {
-			continue
-		}
-		switch m.Header.Type {
-		case unix.IP_TTL:
-			ttl = int(m.Data[0]) // an int in host order
-		case unix.IP_TOS:
-			tos = int(m.Data[0]) // one byte
-		}
-	}
-	if s4, ok := sa.(*unix.SockaddrInet4); ok {
-		from = netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), uint16(s4.Port))
-	}
-	return string(buf[:n]), ttl, tos, from
-}
 
 // TestUDPTTLAndTOS: IP_TTL and IP_TOS set on one side are what IP_RECVTTL
 // and IP_RECVTOS report on the other, the kernel on one end and the engine
@@ -88,11 +24,11 @@ func (k *kernelUDP) recv(t *testing.T) (payload string, ttl, tos int, from netip
 // socket's for that datagram only.
 func TestUDPTTLAndTOS(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerResolve(t, bed)
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6100))
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerResolve(t, bed)
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6100))
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
 	ec, err := eng.ListenPacket("udp4", ":6101")
 	if err != nil {
 		t.Fatal(err)
@@ -113,34 +49,34 @@ func TestUDPTTLAndTOS(t *testing.T) {
 	if _, err := ec.WriteToUDPAddrPort([]byte("socket"), peer); err != nil {
 		t.Fatal(err)
 	}
-	if p, ttl, tos, _ := k.recv(t); p != "socket" || ttl != 17 || tos != 0x28 {
+	if p, ttl, tos, _ := k.Recv(t); p != "socket" || ttl != 17 || tos != 0x28 {
 		t.Fatalf("kernel got %q ttl %d tos %#x, want socket 17 0x28", p, ttl, tos)
 	}
-	if _, err := ec.WriteMsg([]byte("per-datagram"), &ControlMessage{TTL: 3, TOS: 0xb8}, peer); err != nil {
+	if _, err := ec.WriteMsg([]byte("per-datagram"), &engine.ControlMessage{TTL: 3, TOS: 0xb8}, peer); err != nil {
 		t.Fatal(err)
 	}
-	if p, ttl, tos, _ := k.recv(t); p != "per-datagram" || ttl != 3 || tos != 0xb8 {
+	if p, ttl, tos, _ := k.Recv(t); p != "per-datagram" || ttl != 3 || tos != 0xb8 {
 		t.Fatalf("kernel got %q ttl %d tos %#x, want per-datagram 3 0xb8", p, ttl, tos)
 	}
 	ec.SetTTL(-1)
 	ec.WriteToUDPAddrPort([]byte("default"), peer)
-	if p, ttl, _, _ := k.recv(t); p != "default" || ttl != 64 {
+	if p, ttl, _, _ := k.Recv(t); p != "default" || ttl != 64 {
 		t.Fatalf("kernel got %q ttl %d after SetTTL(-1), want 64", p, ttl)
 	}
 	for _, bad := range []int{0, 256, -2} {
 		if err := ec.SetTTL(bad); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("SetTTL(%d): %v, want EINVAL", bad, err)
 		}
-		if err := unix.SetsockoptInt(k.fd, unix.IPPROTO_IP, unix.IP_TTL, bad); !errors.Is(err, syscall.EINVAL) {
+		if err := unix.SetsockoptInt(k.FD, unix.IPPROTO_IP, unix.IP_TTL, bad); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("kernel IP_TTL=%d: %v (the engine's rule is the kernel's)", bad, err)
 		}
 	}
 
 	// Kernel -> engine.
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_TTL, 33)
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_TOS, 0x48)
-	ec.SetControlMessage(FlagTTL|FlagTOS|FlagDst, true)
-	if err := k.sendTo([]byte("kernel"), netip.AddrPortFrom(bed.EngineAddr, 6101)); err != nil {
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_TTL, 33)
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_TOS, 0x48)
+	ec.SetControlMessage(engine.FlagTTL|engine.FlagTOS|engine.FlagDst, true)
+	if err := k.SendTo([]byte("kernel"), netip.AddrPortFrom(bed.EngineAddr, 6101)); err != nil {
 		t.Fatal(err)
 	}
 	ec.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -149,12 +85,12 @@ func TestUDPTTLAndTOS(t *testing.T) {
 	if err != nil || string(buf[:n]) != "kernel" || from != peer {
 		t.Fatalf("ReadMsg: %q from %v, %v", buf[:n], from, err)
 	}
-	if cm.TTL != 33 || cm.TOS != 0x48 || cm.Dst != bed.EngineAddr || cm.Local != bed.EngineAddr || cm.IfIndex != eng.ifindex {
-		t.Fatalf("control message %+v: want TTL 33, TOS 0x48, Dst and Local %v, interface %d", cm, bed.EngineAddr, eng.ifindex)
+	if cm.TTL != 33 || cm.TOS != 0x48 || cm.Dst != bed.EngineAddr || cm.Local != bed.EngineAddr || cm.IfIndex != eng.IfIndex() {
+		t.Fatalf("control message %+v: want TTL 33, TOS 0x48, Dst and Local %v, interface %d", cm, bed.EngineAddr, eng.IfIndex())
 	}
-	ec.SetControlMessage(FlagTTL|FlagTOS|FlagDst, false)
-	k.sendTo([]byte("off"), netip.AddrPortFrom(bed.EngineAddr, 6101))
-	if _, cm, _, err = ec.ReadMsg(buf); err != nil || cm != (ControlMessage{}) {
+	ec.SetControlMessage(engine.FlagTTL|engine.FlagTOS|engine.FlagDst, false)
+	k.SendTo([]byte("off"), netip.AddrPortFrom(bed.EngineAddr, 6101))
+	if _, cm, _, err = ec.ReadMsg(buf); err != nil || cm != (engine.ControlMessage{}) {
 		t.Fatalf("control messages off: %+v, %v", cm, err)
 	}
 }
@@ -167,22 +103,12 @@ func TestUDPTTLAndTOS(t *testing.T) {
 func TestUDPPktinfoAnswersFromDst(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	second := bed.Prefix.Addr().Next().Next().Next().Next() // .4
-	cfg := Config{Addrs: []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24), netip.PrefixFrom(second, 24)}}
-	cfg.Interface = bed.HostIf
-	cfg.Logger = discardLogger()
-	eng, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng := enginetest.Start(t, bed, engine.Config{Addrs: []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24), netip.PrefixFrom(second, 24)}})
 	ec, err := eng.ListenPacket("udp4", ":6200")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec.SetControlMessage(FlagDst, true)
+	ec.SetControlMessage(engine.FlagDst, true)
 	go func() {
 		buf := make([]byte, 256)
 		for {
@@ -191,28 +117,28 @@ func TestUDPPktinfoAnswersFromDst(t *testing.T) {
 				return
 			}
 			if string(buf[:n]) == "pktinfo" {
-				ec.WriteMsg(buf[:n], &ControlMessage{Src: cm.Local}, from)
+				ec.WriteMsg(buf[:n], &engine.ControlMessage{Src: cm.Local}, from)
 			} else {
 				ec.WriteToUDPAddrPort(buf[:n], from)
 			}
 		}
 	}()
 	for _, to := range []netip.Addr{bed.EngineAddr, second} {
-		k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
-		if err := k.sendTo([]byte("pktinfo"), netip.AddrPortFrom(to, 6200)); err != nil {
+		k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
+		if err := k.SendTo([]byte("pktinfo"), netip.AddrPortFrom(to, 6200)); err != nil {
 			t.Fatal(err)
 		}
-		if p, _, _, from := k.recv(t); p != "pktinfo" || from.Addr() != to {
+		if p, _, _, from := k.Recv(t); p != "pktinfo" || from.Addr() != to {
 			t.Fatalf("request to %v: reply %q from %v, want from %v", to, p, from, to)
 		}
-		k.sendTo([]byte("plain"), netip.AddrPortFrom(to, 6200))
-		if p, _, _, from := k.recv(t); p != "plain" || from.Addr() != bed.EngineAddr {
+		k.SendTo([]byte("plain"), netip.AddrPortFrom(to, 6200))
+		if p, _, _, from := k.Recv(t); p != "plain" || from.Addr() != bed.EngineAddr {
 			t.Fatalf("request to %v without pktinfo: reply %q from %v, want from the first address %v", to, p, from, bed.EngineAddr)
 		}
 	}
 	// A source that is not the engine's is refused, as the kernel refuses
 	// an ipi_spec_dst it does not own (without IP_TRANSPARENT/FREEBIND).
-	_, err = ec.WriteMsg([]byte("x"), &ControlMessage{Src: netip.MustParseAddr("198.19.99.99")}, netip.AddrPortFrom(bed.PeerAddr, 9))
+	_, err = ec.WriteMsg([]byte("x"), &engine.ControlMessage{Src: netip.MustParseAddr("198.19.99.99")}, netip.AddrPortFrom(bed.PeerAddr, 9))
 	if !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Fatalf("WriteMsg from an address not owned: %v, want EADDRNOTAVAIL", err)
 	}
@@ -225,7 +151,7 @@ func TestUDPPktinfoAnswersFromDst(t *testing.T) {
 // the peer, sent to the link's broadcast MAC.
 func TestBroadcastAndConnectRules(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	// The peer gets a default route, as hosts have: without one the
 	// kernel has no route to 255.255.255.255 or a multicast group at all
 	// (ENETUNREACH before any SO_BROADCAST check); the engine always
@@ -264,7 +190,7 @@ func TestBroadcastAndConnectRules(t *testing.T) {
 		})
 		return err
 	}
-	d := &Dialer{Engine: eng, Timeout: 2 * time.Second}
+	d := &engine.Dialer{Engine: eng, Timeout: 2 * time.Second}
 	engineDial := func(network string, dst netip.Addr, broadcast bool) error {
 		d.Broadcast = broadcast
 		c, err := d.Dial(network, netip.AddrPortFrom(dst, 9).String())
@@ -338,16 +264,16 @@ func TestBroadcastAndConnectRules(t *testing.T) {
 // one, as the kernel's getsockopt does.
 func TestPMTUDiscoverModes(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerResolve(t, bed)
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6400))
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerResolve(t, bed)
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6400))
 	big := make([]byte, 2000)
-	for _, mode := range []PMTUDisc{PMTUDiscDont, PMTUDiscWant, PMTUDiscDo, PMTUDiscProbe} {
-		c, err := (&Dialer{Engine: eng}).Dial("udp4", netip.AddrPortFrom(bed.PeerAddr, 6400).String())
+	for _, mode := range []engine.PMTUDisc{engine.PMTUDiscDont, engine.PMTUDiscWant, engine.PMTUDiscDo, engine.PMTUDiscProbe} {
+		c, err := (&engine.Dialer{Engine: eng}).Dial("udp4", netip.AddrPortFrom(bed.PeerAddr, 6400).String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		uc := c.(*UDPConn)
+		uc := c.(*engine.UDPConn)
 		if err := uc.SetMTUDiscover(mode); err != nil || uc.MTUDiscover() != mode {
 			t.Fatalf("SetMTUDiscover(%v): %v, reads %v", mode, err, uc.MTUDiscover())
 		}
@@ -360,12 +286,12 @@ func TestPMTUDiscoverModes(t *testing.T) {
 			kerr = unix.Sendto(fd, big, 0, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 9})
 			return nil
 		})
-		refused := mode == PMTUDiscDo || mode == PMTUDiscProbe
+		refused := mode == engine.PMTUDiscDo || mode == engine.PMTUDiscProbe
 		if refused != errors.Is(eerr, syscall.EMSGSIZE) || refused != errors.Is(kerr, syscall.EMSGSIZE) {
 			t.Errorf("mode %v, 2000 bytes: engine %v, kernel %v (want EMSGSIZE: %v)", mode, eerr, kerr, refused)
 		}
 		if !refused {
-			if p, _, _, _ := k.recv(t); len(p) != len(big) {
+			if p, _, _, _ := k.Recv(t); len(p) != len(big) {
 				t.Errorf("mode %v: the peer reassembled %d bytes, want %d", mode, len(p), len(big))
 			}
 		}
@@ -374,7 +300,7 @@ func TestPMTUDiscoverModes(t *testing.T) {
 		}
 		uc.Close()
 	}
-	if err := (&UDPConn{}).SetMTUDiscover(7); !errors.Is(err, syscall.EINVAL) {
+	if err := (&engine.UDPConn{}).SetMTUDiscover(7); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("SetMTUDiscover(7): %v, want EINVAL", err)
 	}
 	ec, err := eng.ListenPacket("udp4", ":6401")
@@ -401,12 +327,12 @@ func TestPMTUDiscoverModes(t *testing.T) {
 // bind fails with EADDRNOTAVAIL, as the kernel's does.
 func TestTransparentListener(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 	vip := netip.MustParseAddr("198.19.77.7")
 	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
 		t.Fatalf("peer route to %v: %v\n%s", vip, err, out)
 	}
-	peerResolve(t, bed)
+	enginetest.PeerResolve(t, bed)
 	if _, err := eng.Listen("tcp4", vip.String()+":80"); !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Fatalf("listen on %v without IP_TRANSPARENT: %v, want EADDRNOTAVAIL", vip, err)
 	}
@@ -420,24 +346,24 @@ func TestTransparentListener(t *testing.T) {
 	if !errors.Is(kerr, syscall.EADDRNOTAVAIL) {
 		t.Fatalf("kernel bind to a foreign address: %v, want EADDRNOTAVAIL", kerr)
 	}
-	ln := echoTCP(t, eng, vip.String()+":80", TCPListenConfig{SocketOptions: SocketOptions{Transparent: true}})
+	ln := enginetest.EchoTCP(t, eng, vip.String()+":80", engine.TCPListenConfig{SocketOptions: engine.SocketOptions{Transparent: true}})
 	if ln.Addr().String() != vip.String()+":80" {
 		t.Fatalf("listener on %v", ln.Addr())
 	}
-	c, err := peerDialTCP(t, bed, netip.AddrPortFrom(vip, 80))
+	c, err := enginetest.PeerDialTCP(t, bed, netip.AddrPortFrom(vip, 80))
 	if err != nil {
 		t.Fatalf("connect to the transparent listener: %v", err)
 	}
-	roundTrips(t, c)
+	enginetest.RoundTrips(t, c)
 	c.Close()
 
-	uc, err := eng.ListenUDP("udp4", vip.String()+":53", SocketOptions{Transparent: true})
+	uc, err := eng.ListenUDP("udp4", vip.String()+":53", engine.SocketOptions{Transparent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer uc.Close()
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
-	k.sendTo([]byte("query"), netip.AddrPortFrom(vip, 53))
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
+	k.SendTo([]byte("query"), netip.AddrPortFrom(vip, 53))
 	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 64)
 	n, from, err := uc.ReadFromUDPAddrPort(buf)
@@ -447,7 +373,7 @@ func TestTransparentListener(t *testing.T) {
 	if _, err := uc.WriteToUDPAddrPort([]byte("answer"), from); err != nil {
 		t.Fatal(err)
 	}
-	if p, _, _, src := k.recv(t); p != "answer" || src.Addr() != vip {
+	if p, _, _, src := k.Recv(t); p != "answer" || src.Addr() != vip {
 		t.Fatalf("answer %q from %v, want from %v", p, src, vip)
 	}
 }
@@ -460,8 +386,8 @@ func TestTransparentListener(t *testing.T) {
 // nothing.
 func TestUDPRecvErr(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerResolve(t, bed)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerResolve(t, bed)
 	closed := netip.AddrPortFrom(bed.PeerAddr, 6509)
 
 	ec, err := eng.ListenPacket("udp4", ":6500")
@@ -497,16 +423,16 @@ func TestUDPRecvErr(t *testing.T) {
 	}
 
 	// The kernel, the same way round.
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6501))
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
-	if err := k.sendTo([]byte("anyone?"), netip.AddrPortFrom(bed.EngineAddr, 6509)); err != nil {
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6501))
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	if err := k.SendTo([]byte("anyone?"), netip.AddrPortFrom(bed.EngineAddr, 6509)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, _, err := unix.Recvmsg(k.fd, buf, nil, 0); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, _, _, _, err := unix.Recvmsg(k.FD, buf, nil, 0); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("kernel read after the engine's port unreachable: %v, want ECONNREFUSED", err)
 	}
 	oob := make([]byte, 256)
-	n, oobn, _, _, err := unix.Recvmsg(k.fd, buf, oob, unix.MSG_ERRQUEUE)
+	n, oobn, _, _, err := unix.Recvmsg(k.FD, buf, oob, unix.MSG_ERRQUEUE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,8 +456,8 @@ func TestUDPRecvErr(t *testing.T) {
 // the path MTU as the kernel's getsockopt does on the other end.
 func TestTCPTTLAndTOS(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerEchoTCP(t, bed, 6600)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerEchoTCP(t, bed, 6600)
 	var pc *testbed.PacketConn
 	if err := bed.Do(func() (err error) { pc, err = testbed.ListenPacket(bed.PeerIf); return err }); err != nil {
 		t.Fatal(err)
@@ -551,7 +477,7 @@ func TestTCPTTLAndTOS(t *testing.T) {
 	if c.TTL() != 21 || c.TOS() != 0x28 {
 		t.Fatalf("TTL %d TOS %#x, want 21 0x28", c.TTL(), c.TOS())
 	}
-	if err := c.SetMTUDiscover(PMTUDiscDont); err != nil {
+	if err := c.SetMTUDiscover(engine.PMTUDiscDont); err != nil {
 		t.Fatal(err)
 	}
 	if mtu, err := c.PathMTU(); err != nil || mtu != 1500 {
@@ -580,7 +506,7 @@ func TestTCPTTLAndTOS(t *testing.T) {
 		}
 		break
 	}
-	echoTCP(t, eng, ":6601", TCPListenConfig{})
+	enginetest.EchoTCP(t, eng, ":6601", engine.TCPListenConfig{})
 	var kmtu int
 	bed.Do(func() (err error) {
 		var kc net.Conn

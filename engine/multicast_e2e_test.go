@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -10,25 +10,27 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
 // peerMulticastSender is a kernel UDP socket in the peer namespace that
 // sends to groups out of the bed's link from src.
-func peerMulticastSender(t *testing.T, bed *testbed.Bed, src netip.Addr) *kernelUDP {
+func peerMulticastSender(t *testing.T, bed *testbed.Bed, src netip.Addr) *enginetest.KernelUDP {
 	t.Helper()
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(src, 0))
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(src, 0))
 	var mreq unix.IPMreqn
 	mreq.Address = src.As4()
-	if err := unix.SetsockoptIPMreqn(k.fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &mreq); err != nil {
+	if err := unix.SetsockoptIPMreqn(k.FD, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &mreq); err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
 // readWithin reads one datagram from c within d, or reports none.
-func readWithin(c *UDPConn, d time.Duration) (string, netip.AddrPort, bool) {
+func readWithin(c *engine.UDPConn, d time.Duration) (string, netip.AddrPort, bool) {
 	c.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, 256)
 	n, from, err := c.ReadFromUDPAddrPort(buf)
@@ -85,7 +87,7 @@ func TestMulticastReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	asm := netip.MustParseAddr("239.7.7.7")
 	ssm := netip.MustParseAddr("232.1.1.1")
 
@@ -109,7 +111,7 @@ func TestMulticastReceive(t *testing.T) {
 	if _, err := eng.ListenPacket("udp4", ":6700"); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("a second socket on the port without SO_REUSEADDR: %v", err)
 	}
-	ss, err := eng.ListenUDP("udp4", ":6701", SocketOptions{})
+	ss, err := eng.ListenUDP("udp4", ":6701", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestMulticastReceive(t *testing.T) {
 
 	send := func(from netip.Addr, group netip.Addr, port uint16, msg string) {
 		t.Helper()
-		if err := peerMulticastSender(t, bed, from).sendTo([]byte(msg), netip.AddrPortFrom(group, port)); err != nil {
+		if err := peerMulticastSender(t, bed, from).SendTo([]byte(msg), netip.AddrPortFrom(group, port)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,14 +172,14 @@ func TestMulticastReceive(t *testing.T) {
 // delivers it to the engine's own members; off, it does not.
 func TestMulticastSend(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	group := netip.MustParseAddr("239.8.8.8")
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(netip.IPv4Unspecified(), 6800))
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(netip.IPv4Unspecified(), 6800))
 	mreq := unix.IPMreqn{Multiaddr: group.As4(), Address: bed.PeerAddr.As4()}
-	if err := unix.SetsockoptIPMreqn(k.fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, &mreq); err != nil {
+	if err := unix.SetsockoptIPMreqn(k.FD, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, &mreq); err != nil {
 		t.Fatal(err)
 	}
-	k.setInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
+	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
 
 	member, err := eng.ListenPacket("udp4", ":6800")
 	if err != nil {
@@ -198,7 +200,7 @@ func TestMulticastSend(t *testing.T) {
 	if _, err := sender.WriteToUDPAddrPort([]byte("hello group"), netip.AddrPortFrom(group, 6800)); err != nil {
 		t.Fatal(err)
 	}
-	if p, ttl, _, from := k.recv(t); p != "hello group" || ttl != 1 || from.Addr() != bed.EngineAddr {
+	if p, ttl, _, from := k.Recv(t); p != "hello group" || ttl != 1 || from.Addr() != bed.EngineAddr {
 		t.Fatalf("peer member got %q ttl %d from %v", p, ttl, from)
 	}
 	if m, _, ok := readWithin(member, 5*time.Second); !ok || m != "hello group" {
@@ -209,7 +211,7 @@ func TestMulticastSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender.WriteToUDPAddrPort([]byte("no loop"), netip.AddrPortFrom(group, 6800))
-	if p, ttl, _, _ := k.recv(t); p != "no loop" || ttl != 9 {
+	if p, ttl, _, _ := k.Recv(t); p != "no loop" || ttl != 9 {
 		t.Fatalf("peer member got %q ttl %d, want TTL 9", p, ttl)
 	}
 	if m, _, ok := readWithin(member, 300*time.Millisecond); ok {
@@ -230,18 +232,18 @@ func TestMulticastSend(t *testing.T) {
 // answer from.
 func TestBroadcastReceive(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	subnet := bed.Prefix.Addr().As4()
 	subnet[3] = 255
 	bcast := netip.AddrFrom4(subnet)
-	var members []*UDPConn
+	var members []*engine.UDPConn
 	for range 2 {
-		c, err := eng.ListenUDP("udp4", ":6900", SocketOptions{ReusePort: true})
+		c, err := eng.ListenUDP("udp4", ":6900", engine.SocketOptions{ReusePort: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetControlMessage(FlagDst, true)
+		c.SetControlMessage(engine.FlagDst, true)
 		members = append(members, c)
 	}
 	unicast, err := eng.ListenPacket("udp4", netip.AddrPortFrom(bed.EngineAddr, 6901).String())
@@ -249,13 +251,13 @@ func TestBroadcastReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unicast.Close()
-	k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
-	k.setInt(t, unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 0))
+	k.SetInt(t, unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
 	for _, dst := range []netip.Addr{bcast, netip.AddrFrom4([4]byte{255, 255, 255, 255})} {
-		if err := k.sendTo([]byte("to all"), netip.AddrPortFrom(dst, 6900)); err != nil {
+		if err := k.SendTo([]byte("to all"), netip.AddrPortFrom(dst, 6900)); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.sendTo([]byte("to all"), netip.AddrPortFrom(dst, 6901)); err != nil {
+		if err := k.SendTo([]byte("to all"), netip.AddrPortFrom(dst, 6901)); err != nil {
 			t.Fatal(err)
 		}
 		for i, c := range members {
@@ -281,11 +283,11 @@ func TestBroadcastReceive(t *testing.T) {
 // the queue each arrived on is read from the per-queue counters.
 func TestReuseportIncomingQueue(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
-	eng := startEngine(t, bed, Config{Queues: 2})
-	peerResolve(t, bed)
-	var members [2]*UDPConn
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2})
+	enginetest.PeerResolve(t, bed)
+	var members [2]*engine.UDPConn
 	for q := range members {
-		c, err := eng.ListenUDP("udp4", ":6950", SocketOptions{ReusePort: true})
+		c, err := eng.ListenUDP("udp4", ":6950", engine.SocketOptions{ReusePort: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,8 +303,8 @@ func TestReuseportIncomingQueue(t *testing.T) {
 	seen := [2]int{}
 	for i := range 24 {
 		before := eng.Stats()
-		k := peerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, uint16(20000+i)))
-		if err := k.sendTo([]byte("flow"), netip.AddrPortFrom(bed.EngineAddr, 6950)); err != nil {
+		k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, uint16(20000+i)))
+		if err := k.SendTo([]byte("flow"), netip.AddrPortFrom(bed.EngineAddr, 6950)); err != nil {
 			t.Fatal(err)
 		}
 		got := -1

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/stack/socktab"
 )
@@ -69,8 +71,8 @@ func TestTCPPathMTUThroughRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := startEngine(t, bed, Config{Gateway: bed.PeerAddr})
-	data := make([]byte, bulkSize(t, 16<<20))
+	eng := enginetest.Start(t, bed, engine.Config{Gateway: bed.PeerAddr})
+	data := make([]byte, enginetest.BulkSize(16<<20))
 	rand.NewChaCha8([32]byte{1}).Read(data)
 
 	// Engine -> far.

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/socktab"
@@ -20,13 +22,13 @@ import (
 )
 
 // waitLent waits until every ring buffer the engine lent came back.
-func waitLent(t *testing.T, eng *Engine, what string) {
+func waitLent(t *testing.T, eng *engine.Engine, what string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for eng.tcp.Pools().RingsLent != 0 {
+	for eng.TCPPools().RingsLent != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %d ring buffers never returned to the pool (gets %d, puts %d)",
-				what, eng.tcp.Pools().RingsLent, eng.tcp.Pools().RingGets, eng.tcp.Pools().RingPuts)
+				what, eng.TCPPools().RingsLent, eng.TCPPools().RingGets, eng.TCPPools().RingPuts)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -39,8 +41,8 @@ func waitLent(t *testing.T, eng *Engine, what string) {
 // connections take them from it.
 func TestTCPRingReuse(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	ln, err := eng.ListenTCP("tcp4", ":7100", TCPListenConfig{})
+	eng := enginetest.Start(t, bed, engine.Config{})
+	ln, err := eng.ListenTCP("tcp4", ":7100", engine.TCPListenConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestTCPRingReuse(t *testing.T) {
 	const n = 60
 	err = bed.Do(func() error {
 		for i := range n {
-			c, err := net.DialTimeout("tcp4", engineAddr(bed, 7100).String(), 5*time.Second)
+			c, err := net.DialTimeout("tcp4", enginetest.EngineAddr(bed, 7100).String(), 5*time.Second)
 			if err != nil {
 				return err
 			}
@@ -93,14 +95,14 @@ func TestTCPRingReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLent(t, eng, "short connections")
-	if g, r := eng.tcp.Pools().RingGets, eng.tcp.Pools().RingReused; g != 2*n || r == 0 {
+	if g, r := eng.TCPPools().RingGets, eng.TCPPools().RingReused; g != 2*n || r == 0 {
 		t.Errorf("ring buffers: %d taken (want %d), %d of them reused (want > 0)", g, 2*n, r)
 	}
-	if g, r := eng.tcp.Pools().EndpointGets, eng.tcp.Pools().EndpointReused; g != n || r == 0 {
+	if g, r := eng.TCPPools().EndpointGets, eng.TCPPools().EndpointReused; g != n || r == 0 {
 		t.Errorf("endpoints: %d made (want %d), %d of them recycled (want > 0)", g, n, r)
 	}
 	t.Logf("ring buffers: %d taken, %d reused; endpoints: %d made, %d recycled",
-		eng.tcp.Pools().RingGets, eng.tcp.Pools().RingReused, eng.tcp.Pools().EndpointGets, eng.tcp.Pools().EndpointReused)
+		eng.TCPPools().RingGets, eng.TCPPools().RingReused, eng.TCPPools().EndpointGets, eng.TCPPools().EndpointReused)
 }
 
 // TestTCPCloseRacesRead: Close while another goroutine reads (data
@@ -109,8 +111,8 @@ func TestTCPRingReuse(t *testing.T) {
 // Run with -race.
 func TestTCPCloseRacesRead(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	pln := peerListenTCP(t, bed, 7200)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	pln := enginetest.PeerListenTCP(t, bed, 7200)
 	go func() {
 		for {
 			c, err := pln.Accept()
@@ -136,7 +138,7 @@ func TestTCPCloseRacesRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := nc.(*TCPConn)
+		c := nc.(*engine.TCPConn)
 		c.SetLinger(0) // reset on Close: the connection ends at once, no TIME-WAIT
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
@@ -195,18 +197,18 @@ func TestTCPCloseRacesRead(t *testing.T) {
 // back.
 func TestTCPRingsUnaccepted(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	ln, err := eng.ListenTCP("tcp4", ":7300", TCPListenConfig{})
+	eng := enginetest.Start(t, bed, engine.Config{})
+	ln, err := eng.ListenTCP("tcp4", ":7300", engine.TCPListenConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if _, err := peerDialTCP(t, bed, engineAddr(bed, 7300)); err != nil {
+		if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7300)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if eng.tcp.Pools().RingsLent != 10 {
-		t.Fatalf("%d ring buffers lent, want 10", eng.tcp.Pools().RingsLent)
+	if eng.TCPPools().RingsLent != 10 {
+		t.Fatalf("%d ring buffers lent, want 10", eng.TCPPools().RingsLent)
 	}
 	ln.Close()
 	waitLent(t, eng, "listener closed with 5 connections in its queue")
@@ -218,17 +220,17 @@ func TestTCPRingsUnaccepted(t *testing.T) {
 		t.Fatalf("dial to a closed port: %v, want ECONNREFUSED", err)
 	}
 	waitLent(t, eng, "refused dial")
-	if eng.tcp.Pools().RingGets != 12 {
-		t.Errorf("%d ring buffers taken, want 12", eng.tcp.Pools().RingGets)
+	if eng.TCPPools().RingGets != 12 {
+		t.Errorf("%d ring buffers taken, want 12", eng.TCPPools().RingGets)
 	}
 }
 
 // activeCloses makes n connections from the engine to an echo server in
 // the peer, each closed by the engine first (after the echo and the
 // peer's FIN), so TIME-WAIT is the engine's.
-func activeCloses(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16, n int) {
+func activeCloses(t *testing.T, bed *testbed.Bed, eng *engine.Engine, port uint16, n int) {
 	t.Helper()
-	peerEchoTCP(t, bed, port)
+	enginetest.PeerEchoTCP(t, bed, port)
 	for i := range n {
 		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, port)))
 		if err != nil {
@@ -251,7 +253,7 @@ func activeCloses(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16, n in
 	}
 }
 
-func timeWaits(eng *Engine) int {
+func timeWaits(eng *engine.Engine) int {
 	tw := 0
 	for _, s := range eng.Sockets(socktab.TCP) {
 		if s.State == socktab.State(tcp.TimeWait) {
@@ -266,7 +268,7 @@ func timeWaits(eng *Engine) int {
 // as soon as the connection enters TIME-WAIT.
 func TestTCPTimeWaitReleasesRings(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	const n = 40
 	activeCloses(t, bed, eng, 7300, n)
 	waitLent(t, eng, "connections in TIME-WAIT")
@@ -280,7 +282,7 @@ func TestTCPTimeWaitReleasesRings(t *testing.T) {
 // tcp_max_tw_buckets.
 func TestTCPTimeWaitLimit(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{TCPMaxTimeWait: 5})
+	eng := enginetest.Start(t, bed, engine.Config{TCPMaxTimeWait: 5})
 	activeCloses(t, bed, eng, 7301, 12)
 	if tw := timeWaits(eng); tw != 5 {
 		t.Errorf("%d connections in TIME-WAIT, want 5 (the limit)", tw)
@@ -298,7 +300,7 @@ func TestTCPTimeWaitLimit(t *testing.T) {
 // the new connection replaces the TIME-WAIT one and works.
 func TestTCPTimeWaitReuseForConnect(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{Ports: portalloc.Range{First: 40000, Last: 40003}})
+	eng := enginetest.Start(t, bed, engine.Config{Ports: portalloc.Range{First: 40000, Last: 40003}})
 	activeCloses(t, bed, eng, 7302, 4) // the four ports, each now in TIME-WAIT
 	if tw := timeWaits(eng); tw != 4 {
 		t.Fatalf("%d connections in TIME-WAIT, want 4", tw)

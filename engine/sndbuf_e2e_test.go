@@ -1,13 +1,15 @@
-package engine
+package engine_test
 
 import (
 	"testing"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
 // sendRingCap is the connection's send ring capacity.
-func sendRingCap(c *TCPConn) int { return c.WriteBufferSize() }
+func sendRingCap(c *engine.TCPConn) int { return c.WriteBufferSize() }
 
 // TestTCPSendBufferAutoTuning: an engine sender that keeps its send ring
 // full gets a larger one (toward two congestion windows, at most
@@ -16,27 +18,27 @@ func sendRingCap(c *TCPConn) int { return c.WriteBufferSize() }
 // smaller one keeps it.
 func TestTCPSendBufferAutoTuning(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	size := bulkSize(t, 64<<20)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	size := enginetest.BulkSize(64 << 20)
 
-	c, kc := dialPeer(t, bed, eng, 7410)
+	c, kc := enginetest.ConnectToPeer(t, bed, eng, 7410)
 	if got := sendRingCap(c); got != 256<<10 {
 		t.Fatalf("initial send ring %d, want 256 KiB", got)
 	}
-	bulk(t, c, kc, size)
+	enginetest.Bulk(t, c, kc, size)
 	grown := sendRingCap(c)
 	st := eng.Stats().Total.TCP
 	t.Logf("auto-tuned send ring after %d MiB: %d KiB, %d growths", size>>20, grown>>10, st.SendBufGrowths)
-	if grown <= 256<<10 || grown > DefaultTCPSendBufferMax || st.SendBufGrowths == 0 {
+	if grown <= 256<<10 || grown > engine.DefaultTCPSendBufferMax || st.SendBufGrowths == 0 {
 		t.Errorf("send ring %d bytes after %d growths: want it grown past 256 KiB, at most 4 MiB", grown, st.SendBufGrowths)
 	}
 
 	for _, tc := range []struct{ set, want int }{{1 << 20, 1 << 20}, {64 << 10, 256 << 10}} {
-		c, kc := dialPeer(t, bed, eng, uint16(7411+tc.set>>16))
+		c, kc := enginetest.ConnectToPeer(t, bed, eng, uint16(7411+tc.set>>16))
 		if err := c.SetWriteBuffer(tc.set); err != nil {
 			t.Fatal(err)
 		}
-		bulk(t, c, kc, bulkSize(t, 16<<20))
+		enginetest.Bulk(t, c, kc, enginetest.BulkSize(16<<20))
 		if got := sendRingCap(c); got != tc.want {
 			t.Errorf("SetWriteBuffer(%d): send ring %d bytes, want %d", tc.set, got, tc.want)
 		}

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"encoding/binary"
@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	"github.com/xdpengine/engine/afxdp"
-	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/portalloc"
-	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // toeplitzRef is the RSS hash as Microsoft's specification defines it,
@@ -73,11 +73,11 @@ func TestConnectSteersRepliesToItsWorker(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: queues})
 	key := portalloc.MicrosoftKey[:]
 	table := portalloc.DefaultIndirection(queues)
-	eng := startEngine(t, bed, Config{Queues: queues, RSS: &afxdp.RSSConfig{Key: key, Indirection: table}})
+	eng := enginetest.Start(t, bed, engine.Config{Queues: queues, RSS: &afxdp.RSSConfig{Key: key, Indirection: table}})
 	if got := eng.Steering(); got != "rss-toeplitz" {
 		t.Fatalf("steering %q, want rss-toeplitz", got)
 	}
-	ln := peerListenTCP(t, bed, 7950)
+	ln := enginetest.PeerListenTCP(t, bed, 7950)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -103,14 +103,14 @@ func TestConnectSteersRepliesToItsWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		local := c.LocalAddr().(*net.TCPAddr).AddrPort()
-		check("TCP", shardOf(eng, header.ProtocolTCP, peer, local), c.IncomingQueue(), local)
+		check("TCP", eng.PortShard(header.ProtocolTCP, peer, local), c.IncomingQueue(), local)
 		c.Close()
 		u, err := eng.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(peer))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ulocal := u.LocalAddr().(*net.UDPAddr).AddrPort()
-		check("UDP", shardOf(eng, header.ProtocolUDP, peer, ulocal), u.IncomingQueue(), ulocal)
+		check("UDP", eng.PortShard(header.ProtocolUDP, peer, ulocal), u.IncomingQueue(), ulocal)
 		u.Close()
 	}
 	for q, n := range seen {
@@ -118,15 +118,4 @@ func TestConnectSteersRepliesToItsWorker(t *testing.T) {
 			t.Errorf("no connect was steered to queue %d (%v): the test did not exercise every shard", q, seen)
 		}
 	}
-}
-
-// shardOf returns the port shard of the connection from local to peer,
-// as the socket table recorded it.
-func shardOf(eng *Engine, proto uint8, peer, local netip.AddrPort) int {
-	key := flowtable.KeyFrom(peer, local, proto)
-	s, match := eng.tab.Lookup(&key)
-	if match != socktab.MatchExact {
-		return -1
-	}
-	return eng.tab.Shard(s)
 }

@@ -1,127 +1,34 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
-	"github.com/xdpengine/engine/stack/inet4"
 )
-
-// echoTCP serves an echo on an engine listener until the test ends.
-func echoTCP(t *testing.T, eng *Engine, addr string, cfg TCPListenConfig) *TCPListener {
-	t.Helper()
-	ln, err := eng.ListenTCP("tcp4", addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln
-}
-
-// peerDialTCP connects from the peer kernel.
-func peerDialTCP(t *testing.T, bed *testbed.Bed, addr netip.AddrPort) (net.Conn, error) {
-	t.Helper()
-	var c net.Conn
-	err := bed.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", addr.String(), 5*time.Second)
-		return err
-	})
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-	}
-	return c, err
-}
-
-// peerListenTCP listens in the peer kernel.
-func peerListenTCP(t *testing.T, bed *testbed.Bed, port uint16) net.Listener {
-	t.Helper()
-	var ln net.Listener
-	if err := bed.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(bed.PeerAddr, port).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
-// peerEchoTCP runs an echo server on the peer kernel: each connection
-// echoes until the other side's FIN, then closes.
-func peerEchoTCP(t *testing.T, bed *testbed.Bed, port uint16) {
-	t.Helper()
-	ln := peerListenTCP(t, bed, port)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-}
-
-func engineAddr(bed *testbed.Bed, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(bed.EngineAddr, port)
-}
-
-// roundTrips writes messages of growing size and reads each echo back.
-func roundTrips(t *testing.T, c net.Conn) {
-	t.Helper()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	buf := make([]byte, 70000)
-	for i, size := range []int{1, 100, 1460, 1461, 4000, 65536, 70000} {
-		msg := make([]byte, size)
-		payloadFor(msg, uint32(i))
-		if _, err := c.Write(msg); err != nil {
-			t.Fatalf("write %d bytes: %v", size, err)
-		}
-		if _, err := io.ReadFull(c, buf[:size]); err != nil {
-			t.Fatalf("read echo of %d bytes: %v", size, err)
-		}
-		if !bytes.Equal(buf[:size], msg) {
-			t.Fatalf("echo of %d bytes differs at %d", size, firstDiff(buf[:size], msg))
-		}
-	}
-}
 
 // TestTCPKernelClientEcho: the kernel connects to an engine listener and
 // exchanges messages of every segment-count class.
 func TestTCPKernelClientEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
-	echoTCP(t, eng, ":7", TCPListenConfig{})
-	c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
+	enginetest.EchoTCP(t, eng, ":7", engine.TCPListenConfig{})
+	c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrips(t, c)
+	enginetest.RoundTrips(t, c)
 	st := eng.Stats().Total.TCP
 	if st.PassiveOpens != 1 || st.InSegs == 0 || st.OutSegs == 0 || st.CurrEstab != 1 {
 		t.Errorf("counters: %+v", st)
@@ -133,17 +40,17 @@ func TestTCPKernelClientEcho(t *testing.T) {
 // goroutine (the other wakeup path): echo both ways, many wakeups.
 func TestTCPPinnedWorkerEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true, CPUs: []int{0}})
-	if eng.workers[0].Waker().Direct() {
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true, CPUs: []int{0}})
+	if eng.WakesDirectly(0) {
 		t.Fatal("a pinned worker wakes applications directly")
 	}
-	echoTCP(t, eng, ":7", TCPListenConfig{})
+	enginetest.EchoTCP(t, eng, ":7", engine.TCPListenConfig{})
 	for range 3 {
-		c, err := peerDialTCP(t, bed, engineAddr(bed, 7))
+		c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7))
 		if err != nil {
 			t.Fatal(err)
 		}
-		roundTrips(t, c)
+		enginetest.RoundTrips(t, c)
 		c.Close()
 	}
 }
@@ -151,8 +58,8 @@ func TestTCPPinnedWorkerEcho(t *testing.T) {
 // TestTCPEngineClientEcho: the engine connects to a kernel echo server.
 func TestTCPEngineClientEcho(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	peerEchoTCP(t, bed, 7)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.PeerEchoTCP(t, bed, 7)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7).String())
@@ -160,7 +67,7 @@ func TestTCPEngineClientEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	roundTrips(t, c)
+	enginetest.RoundTrips(t, c)
 	if st := eng.Stats().Total.TCP; st.ActiveOpens != 1 {
 		t.Errorf("ActiveOpens = %d, want 1", st.ActiveOpens)
 	}
@@ -178,10 +85,10 @@ func TestTCPEngineClientEcho(t *testing.T) {
 // writes; then both close gracefully (no RST).
 func TestTCPHalfClose(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 
 	t.Run("engine closes first", func(t *testing.T) {
-		kl := peerListenTCP(t, bed, 9000)
+		kl := enginetest.PeerListenTCP(t, bed, 9000)
 		got := make(chan error, 1)
 		go func() {
 			c, err := kl.Accept()
@@ -221,7 +128,7 @@ func TestTCPHalfClose(t *testing.T) {
 	})
 
 	t.Run("kernel closes first", func(t *testing.T) {
-		ln, err := eng.ListenTCP("tcp4", ":9001", TCPListenConfig{})
+		ln, err := eng.ListenTCP("tcp4", ":9001", engine.TCPListenConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +150,7 @@ func TestTCPHalfClose(t *testing.T) {
 			_, err = c.Write([]byte("answer after your FIN"))
 			got <- err
 		}()
-		kc, err := peerDialTCP(t, bed, engineAddr(bed, 9001))
+		kc, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 9001))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,8 +173,8 @@ func TestTCPHalfClose(t *testing.T) {
 // TestTCPRefused: a SYN to a closed port is answered by RST both ways.
 func TestTCPRefused(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	if _, err := peerDialTCP(t, bed, engineAddr(bed, 4242)); !errors.Is(err, syscall.ECONNREFUSED) {
+	eng := enginetest.Start(t, bed, engine.Config{})
+	if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 4242)); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("kernel dial to a closed engine port: %v, want ECONNREFUSED", err)
 	}
 	if st := eng.Stats().Total.TCP; st.OutRsts == 0 {
@@ -287,13 +194,13 @@ func TestTCPRefused(t *testing.T) {
 // connection, as Linux does; the kernel peer sees ECONNRESET.
 func TestTCPResetOnUnreadClose(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	ln, err := eng.Listen("tcp4", ":8080")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	kc, err := peerDialTCP(t, bed, engineAddr(bed, 8080))
+	kc, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 8080))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +212,7 @@ func TestTCPResetOnUnreadClose(t *testing.T) {
 	// Close once the data sits in the receive queue (data arriving after
 	// Close would meet a closed socket: also a RST, but a different path).
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if s := engineSocket(t, eng, c.LocalAddr()); s.RecvQ > 0 {
+		if s := enginetest.TCPSocket(t, eng, c.LocalAddr()); s.RecvQ > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -322,90 +229,15 @@ func TestTCPResetOnUnreadClose(t *testing.T) {
 	}
 }
 
-// bulk sends size bytes from w to r (in a goroutine) and compares SHA-256.
-func bulk(t *testing.T, w, r net.Conn, size int) time.Duration {
-	t.Helper()
-	start := time.Now()
-	sent := make(chan [32]byte, 1)
-	errc := make(chan error, 1)
-	go func() {
-		h := sha256.New()
-		buf := make([]byte, 64<<10)
-		x := uint32(12345)
-		for left := size; left > 0; {
-			n := min(left, len(buf))
-			for i := range buf[:n] {
-				x ^= x << 13
-				x ^= x >> 17
-				x ^= x << 5
-				buf[i] = byte(x)
-			}
-			h.Write(buf[:n])
-			if _, err := w.Write(buf[:n]); err != nil {
-				errc <- err
-				return
-			}
-			left -= n
-		}
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		sent <- s
-		errc <- nil
-	}()
-	h := sha256.New()
-	r.SetReadDeadline(time.Now().Add(120 * time.Second))
-	n, err := io.CopyN(h, r, int64(size))
-	if err != nil {
-		t.Fatalf("received %d of %d bytes: %v", n, size, err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	want := <-sent
-	if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-		t.Fatalf("SHA-256 differs: sent %x, received %x", want, got)
-	}
-	return time.Since(start)
-}
-
-// bulkPair connects the engine and the kernel (engine listening) and
-// returns the engine side and the kernel side.
-func bulkPair(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), TCPListenConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	kc, err := peerDialTCP(t, bed, engineAddr(bed, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetDeadline(time.Now().Add(5 * time.Second))
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, kc
-}
-
-func bulkSize(t *testing.T, size int) int {
-	if testing.Short() {
-		return min(size, 4<<20)
-	}
-	return size
-}
-
 // TestTCPBulk moves 64 MiB each way and compares SHA-256.
 func TestTCPBulk(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	size := bulkSize(t, 64<<20)
-	c, kc := bulkPair(t, bed, eng, 5001)
-	d := bulk(t, kc, c, size)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	size := enginetest.BulkSize(64 << 20)
+	c, kc := enginetest.ConnectFromPeer(t, bed, eng, 5001)
+	d := enginetest.Bulk(t, kc, c, size)
 	t.Logf("kernel → engine: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
-	d = bulk(t, c, kc, size)
+	d = enginetest.Bulk(t, c, kc, size)
 	t.Logf("engine → kernel: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
 }
 
@@ -429,13 +261,13 @@ func addPeerLoss(t *testing.T, bed *testbed.Bed) {
 // exercised in both directions.
 func TestTCPBulkLoss(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	size := bulkSize(t, 256<<20) // the figure
-	c, kc := bulkPair(t, bed, eng, 5002)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	size := enginetest.BulkSize(256 << 20) // the figure
+	c, kc := enginetest.ConnectFromPeer(t, bed, eng, 5002)
 	addPeerLoss(t, bed)
-	d := bulk(t, kc, c, size)
+	d := enginetest.Bulk(t, kc, c, size)
 	t.Logf("kernel → engine, 5%% loss: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
-	d = bulk(t, c, kc, size)
+	d = enginetest.Bulk(t, c, kc, size)
 	t.Logf("engine → kernel, 5%% loss: %d MiB in %v (%.0f MB/s)", size>>20, d, float64(size)/d.Seconds()/1e6)
 	st := eng.Stats().Total.TCP
 	t.Logf("engine TCP counters: %+v", st)
@@ -448,7 +280,7 @@ func TestTCPBulkLoss(t *testing.T) {
 // peer with net/http and curl.
 func TestTCPHTTP(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{BindService: true})
+	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 	ln, err := eng.Listen("tcp4", ":80")
 	if err != nil {
 		t.Fatal(err)
@@ -459,22 +291,8 @@ func TestTCPHTTP(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	url := "http://" + engineAddr(bed, 80).String() + "/"
-	var client *http.Client
-	bed.Do(func() error {
-		// Dial inside the peer namespace: the transport dials from this
-		// thread's namespace, so build the connections here.
-		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				var c net.Conn
-				err := bed.Do(func() (err error) {
-					c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-					return err
-				})
-				return c, err
-			}}}
-		return nil
-	})
+	url := "http://" + enginetest.EngineAddr(bed, 80).String() + "/"
+	client := enginetest.PeerHTTPClient(bed)
 	for i := range 5 {
 		resp, err := client.Get(url)
 		if err != nil {
@@ -487,10 +305,7 @@ func TestTCPHTTP(t *testing.T) {
 		}
 	}
 	client.CloseIdleConnections()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Logf("curl not installed: skipping the curl fetch")
-		return
-	}
+	enginetest.NeedTool(t, "curl")
 	out, err := bed.Command(context.Background(), "curl", "-sS", "--max-time", "10", url).Output()
 	if err != nil || !bytes.Equal(out, body) {
 		t.Fatalf("curl: %d bytes, %v", len(out), err)
@@ -501,12 +316,12 @@ func TestTCPHTTP(t *testing.T) {
 // complete an exchange with the engine.
 func TestTCPManyConnections(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	echoTCP(t, eng, ":7000", TCPListenConfig{Backlog: 1024})
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.EchoTCP(t, eng, ":7000", engine.TCPListenConfig{Backlog: 1024})
 	const n = 1000
 	conns := make([]net.Conn, n)
 	for i := range conns {
-		c, err := peerDialTCP(t, bed, engineAddr(bed, 7000))
+		c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7000))
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
@@ -516,7 +331,7 @@ func TestTCPManyConnections(t *testing.T) {
 	for i, c := range conns {
 		go func() {
 			msg := make([]byte, 1000)
-			payloadFor(msg, uint32(i))
+			enginetest.Pattern(msg, uint32(i))
 			c.SetDeadline(time.Now().Add(20 * time.Second))
 			if _, err := c.Write(msg); err != nil {
 				errc <- err
@@ -552,19 +367,12 @@ func TestTCPManyConnections(t *testing.T) {
 // queue overflows and SYN cookies carry them.
 func TestTCPSYNFlood(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	echoTCP(t, eng, ":7100", TCPListenConfig{SYNBacklog: 64})
+	eng := enginetest.Start(t, bed, engine.Config{})
+	enginetest.EchoTCP(t, eng, ":7100", engine.TCPListenConfig{SYNBacklog: 64})
 	// Spoofed sources in the engine's subnet would make the engine ARP for
 	// each; answer none (they are not on the link) so SYN-ACKs park and
 	// fail, as a real flood from absent hosts does.
-	var raw int
-	if err := bed.Do(func() (err error) {
-		raw, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(raw)
+	raw := enginetest.PeerRawSocket(t, bed)
 	stop := make(chan struct{})
 	flooded := make(chan int)
 	go func() {
@@ -584,7 +392,7 @@ func TestTCPSYNFlood(t *testing.T) {
 			x ^= x << 5
 			src := bed.PeerAddr.As4()
 			src[3] = byte(100 + x%100) // absent hosts of the subnet
-			synPacket(pkt, src, dst, uint16(1024+x%50000), 7100, x)
+			enginetest.PutSYN(pkt, src, dst, uint16(1024+x%50000), 7100, x)
 			if syscall.Sendto(raw, pkt, 0, &syscall.SockaddrInet4{Addr: dst}) == nil {
 				sent++
 			}
@@ -595,7 +403,7 @@ func TestTCPSYNFlood(t *testing.T) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	for i := range 100 {
-		c, err := peerDialTCP(t, bed, engineAddr(bed, 7100))
+		c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7100))
 		if err != nil {
 			t.Fatalf("legitimate connection %d during the flood: %v", i, err)
 		}
@@ -617,35 +425,27 @@ func TestTCPSYNFlood(t *testing.T) {
 	}
 }
 
-// synPacket writes an IPv4 SYN (with MSS and timestamps) into b (40+ bytes).
-func synPacket(b []byte, src, dst [4]byte, sport, dport uint16, seq uint32) {
-	inet4.PutIPv4(b[:20], netip.AddrFrom4(src), netip.AddrFrom4(dst), 0, true, header.ProtocolTCP, 40, 64, 0)
-	h := header.TCPFields{SrcPort: sport, DstPort: dport, Seq: seq, Flags: header.TCPFlagSYN, Window: 64240}
-	h.Put(b[20:40])
-	header.TCP(b[20:40]).UpdateChecksum(src, dst)
-}
-
 // TestTCPTwoWorkers runs connections both ways on a two-queue engine:
 // segments arriving on the queue that does not own their connection are
 // steered to the owner, and every connection completes its exchanges.
 func TestTCPTwoWorkers(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{Queues: 2})
-	eng := startEngine(t, bed, Config{Queues: 2})
-	echoTCP(t, eng, ":7200", TCPListenConfig{})
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2})
+	enginetest.EchoTCP(t, eng, ":7200", engine.TCPListenConfig{})
 	for i := range 20 {
-		c, err := peerDialTCP(t, bed, engineAddr(bed, 7200))
+		c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7200))
 		if err != nil {
 			t.Fatalf("kernel connection %d: %v", i, err)
 		}
-		roundTrips(t, c)
+		enginetest.RoundTrips(t, c)
 	}
-	peerEchoTCP(t, bed, 7201)
+	enginetest.PeerEchoTCP(t, bed, 7201)
 	for i := range 20 {
 		c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, 7201)))
 		if err != nil {
 			t.Fatalf("engine connection %d: %v", i, err)
 		}
-		roundTrips(t, c)
+		enginetest.RoundTrips(t, c)
 		c.Close()
 	}
 	st := eng.Stats()

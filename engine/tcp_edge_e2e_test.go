@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"errors"
@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/stack/inet4"
 )
@@ -18,25 +20,19 @@ import (
 // ECONNRESET, as Linux does.
 func TestTCPResetBeforeAccept(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	ln, err := eng.ListenTCP("tcp4", ":7400", TCPListenConfig{})
+	eng := enginetest.Start(t, bed, engine.Config{})
+	ln, err := eng.ListenTCP("tcp4", ":7400", engine.TCPListenConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	kc, err := peerDialTCP(t, bed, engineAddr(bed, 7400))
+	kc, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7400))
 	if err != nil {
 		t.Fatal(err)
 	}
 	kc.(*net.TCPConn).SetLinger(0)
 	kc.Close() // RST
-	deadline := time.Now().Add(5 * time.Second)
-	for eng.Stats().Total.TCP.EstabResets == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the engine did not see the reset")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	enginetest.WaitFor(t, "the engine to see the reset", func() bool { return eng.Stats().Total.TCP.EstabResets != 0 })
 	ln.SetDeadline(time.Now().Add(5 * time.Second))
 	c, err := ln.Accept()
 	if err != nil {
@@ -51,7 +47,7 @@ func TestTCPResetBeforeAccept(t *testing.T) {
 		t.Errorf("read: %v, want ECONNRESET", err)
 	}
 	// The listener goes on: a new connection is accepted and works.
-	kc2, err := peerDialTCP(t, bed, engineAddr(bed, 7400))
+	kc2, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7400))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,29 +72,22 @@ func TestTCPResetBeforeAccept(t *testing.T) {
 func TestTCPFragmentedSteered(t *testing.T) {
 	const n = 64
 	bed := testbed.New(t, testbed.Config{Queues: 2})
-	eng := startEngine(t, bed, Config{Queues: 2})
-	ln, err := eng.ListenTCP("tcp4", ":7401", TCPListenConfig{})
+	eng := enginetest.Start(t, bed, engine.Config{Queues: 2})
+	ln, err := eng.ListenTCP("tcp4", ":7401", engine.TCPListenConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var raw int
-	if err := bed.Do(func() (err error) {
-		raw, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(raw)
-	peerResolve(t, bed) // the fragments must not wait for ARP (and be dropped)
+	raw := enginetest.PeerRawSocket(t, bed)
+	enginetest.PeerResolve(t, bed) // the fragments must not wait for ARP (and be dropped)
 	src, dst := bed.PeerAddr.As4(), bed.EngineAddr.As4()
 	owned := make([]int, 2)
 	for i := range n {
 		sport := uint16(20000 + i)
 		key := flowtable.KeyFrom4(src, dst, sport, 7401, header.ProtocolTCP)
-		owned[eng.steer.Steer(key)]++
+		owned[eng.SteerKey(key)]++
 		var syn [40]byte
-		synPacket(syn[:], src, dst, sport, 7401, uint32(i)*7919)
+		enginetest.PutSYN(syn[:], src, dst, sport, 7401, uint32(i)*7919)
 		// Two fragments: TCP bytes 0-15 (MF), then 16-19 at offset 16.
 		for _, f := range []struct {
 			from, to int
@@ -116,7 +105,7 @@ func TestTCPFragmentedSteered(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	var st Stats
+	var st engine.Stats
 	for {
 		st = eng.Stats()
 		if st.Total.TCP.PassiveOpens >= n || time.Now().After(deadline) {

@@ -1,58 +1,28 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
-
-// engineSocket finds the engine's TCP socket with local address local.
-func engineSocket(t *testing.T, eng *Engine, local net.Addr) socktab.Entry {
-	t.Helper()
-	for _, s := range eng.Sockets(socktab.TCP) {
-		if s.Local.String() == local.String() && s.State != socktab.State(0) && s.TCP != nil {
-			return s
-		}
-	}
-	t.Fatalf("no TCP socket %v in the listing", local)
-	return socktab.Entry{}
-}
-
-// dialPeer connects the engine to a listener in the peer and returns both
-// ends.
-func dialPeer(t *testing.T, bed *testbed.Bed, eng *Engine, port uint16) (*TCPConn, net.Conn) {
-	t.Helper()
-	pln := peerListenTCP(t, bed, port)
-	c, err := eng.DialTCP("tcp4", nil, net.TCPAddrFromAddrPort(netip.AddrPortFrom(bed.PeerAddr, port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	pc, err := pln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	return c, pc
-}
 
 // TestTCPSetWriteBuffer: with SO_SNDBUF-like limit, Write blocks once that
 // much waits in the send buffer (the peer reads nothing), where the
 // default would queue the whole 256 KiB ring.
 func TestTCPSetWriteBuffer(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	c, _ := dialPeer(t, bed, eng, 7500)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	c, _ := enginetest.ConnectToPeer(t, bed, eng, 7500)
 	if err := c.SetWriteBuffer(-1); err == nil {
 		t.Error("SetWriteBuffer(-1) accepted")
 	}
@@ -64,7 +34,7 @@ func TestTCPSetWriteBuffer(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write to a peer that reads nothing: %d bytes, %v (want a deadline error)", n, err)
 	}
-	s := engineSocket(t, eng, c.LocalAddr())
+	s := enginetest.TCPSocket(t, eng, c.LocalAddr())
 	if s.SendQ == 0 || s.SendQ > 16384 {
 		t.Errorf("send queue %d bytes with a 16384-byte send buffer", s.SendQ)
 	}
@@ -75,8 +45,8 @@ func TestTCPSetWriteBuffer(t *testing.T) {
 // shows it, auto-tuning stays off) and data still arrives whole.
 func TestTCPSetReadBuffer(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
-	c, pc := dialPeer(t, bed, eng, 7501)
+	eng := enginetest.Start(t, bed, engine.Config{})
+	c, pc := enginetest.ConnectToPeer(t, bed, eng, 7501)
 	if err := c.SetReadBuffer(32768); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +64,7 @@ func TestTCPSetReadBuffer(t *testing.T) {
 	if err != nil || n != int64(len(data)) || !bytes.Equal(h.Sum(nil), sha256Of(data)) {
 		t.Fatalf("received %d of %d bytes (%v), digest equal %v", n, len(data), err, bytes.Equal(h.Sum(nil), sha256Of(data)))
 	}
-	if s := engineSocket(t, eng, c.LocalAddr()); s.TCP.RcvSpace != 32768 {
+	if s := enginetest.TCPSocket(t, eng, c.LocalAddr()); s.TCP.RcvSpace != 32768 {
 		t.Errorf("receive window limit %d after the transfer, want 32768 (SetReadBuffer)", s.TCP.RcvSpace)
 	}
 }
@@ -109,10 +79,10 @@ func sha256Of(b []byte) []byte {
 // does on Linux.
 func TestTCPLinger(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := startEngine(t, bed, Config{})
+	eng := enginetest.Start(t, bed, engine.Config{})
 	// A peer that reads: Close returns once everything is acknowledged,
 	// long before the 10 s.
-	c, pc := dialPeer(t, bed, eng, 7502)
+	c, pc := enginetest.ConnectToPeer(t, bed, eng, 7502)
 	go io.Copy(io.Discard, pc)
 	c.SetLinger(10)
 	c.Write(make([]byte, 1<<20))
@@ -121,13 +91,13 @@ func TestTCPLinger(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("lingering Close with a reading peer took %v", el)
 	}
-	s := engineSocket(t, eng, c.LocalAddr())
+	s := enginetest.TCPSocket(t, eng, c.LocalAddr())
 	if st := s.State; st != socktab.State(tcp.FinWait2) && st != socktab.State(tcp.TimeWait) {
 		t.Errorf("after a lingering Close the connection is in %v, want FIN-WAIT-2 or TIME-WAIT", s.StateName())
 	}
 	// A peer that reads nothing: the data cannot all be acknowledged, so
 	// Close gives up after the linger time.
-	c2, _ := dialPeer(t, bed, eng, 7503)
+	c2, _ := enginetest.ConnectToPeer(t, bed, eng, 7503)
 	c2.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
 	c2.Write(make([]byte, 8<<20)) // fills the peer's window and the send ring
 	c2.SetLinger(1)

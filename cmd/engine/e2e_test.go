@@ -24,6 +24,7 @@ import (
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/ctl"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -157,33 +158,12 @@ func engineCmd(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-func peerUDP(t testing.TB, bed *testbed.Bed, port uint16) *net.UDPConn {
-	t.Helper()
-	var c *net.UDPConn
-	err := bed.Do(func() (err error) {
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.EngineAddr, port)))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
+// echoOnce sends msg on c and checks that the echo comes back within 5 s,
+// byte-identical.
 func echoOnce(t *testing.T, c *net.UDPConn, msg []byte) {
 	t.Helper()
-	if _, err := c.Write(msg); err != nil {
-		t.Fatalf("send %d bytes: %v", len(msg), err)
-	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 65536)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("no echo of %d bytes: %v", len(msg), err)
-	}
-	if !bytes.Equal(buf[:n], msg) {
-		t.Fatalf("echo of %d bytes: got %d bytes back, different", len(msg), n)
+	if got := enginetest.Exchange(t, c, msg); !bytes.Equal(got, msg) {
+		t.Fatalf("echo of %d bytes: got %d bytes back, different", len(msg), len(got))
 	}
 }
 
@@ -232,11 +212,11 @@ func TestServeEndToEnd(t *testing.T) {
 	if out, err := bed.Command(context.Background(), "ping", "-c", "1", "-W", "2", bed.EngineAddr.String()).CombinedOutput(); err != nil {
 		t.Fatalf("ping the engine: %v\n%s", err, out)
 	}
-	c7 := peerUDP(t, bed, 7)
+	c7 := enginetest.PeerUDP(t, bed, 7)
 	echoOnce(t, c7, []byte("hello engine"))
 	echoOnce(t, c7, bytes.Repeat([]byte("0123456789"), 6000)) // fragmented both ways
-	echoOnce(t, peerUDP(t, bed, 9000), []byte("on 9000"))
-	closed := peerUDP(t, bed, 9)
+	echoOnce(t, enginetest.PeerUDP(t, bed, 9000), []byte("on 9000"))
+	closed := enginetest.PeerUDP(t, bed, 9)
 	closed.Write([]byte("anyone?"))
 	closed.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := closed.Read(make([]byte, 16)); !errors.Is(err, syscall.ECONNREFUSED) {
@@ -383,19 +363,11 @@ func TestServeTwoQueues(t *testing.T) {
 	if info.Queues != 2 || info.Poll != "interrupt" || info.Control != sock {
 		t.Fatalf("config: %+v", info)
 	}
-	echoOnce(t, peerUDP(t, bed, 7), []byte("two queues"))
+	echoOnce(t, enginetest.PeerUDP(t, bed, 7), []byte("two queues"))
 	// The wildcard echo answers from the address it was asked on
 	// (IP_PKTINFO): the kernel's connected socket to the second address
 	// accepts only a reply from it.
-	var c2 *net.UDPConn
-	if err := bed.Do(func() (err error) {
-		c2, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(second, 7)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	echoOnce(t, c2, []byte("second address"))
+	echoOnce(t, enginetest.PeerDialUDP(t, bed, netip.AddrPortFrom(second, 7)), []byte("second address"))
 	out, stderr, code := engineCmd(t, "stats", "--ctl", sock)
 	if code != 0 || !strings.Contains(out, "2 queues") || !strings.Contains(out, "queue 0  queue 1  total\n") {
 		t.Errorf("engine stats: exit %d, %s:\n%s", code, stderr, out)
@@ -455,6 +427,7 @@ func TestServePortInUse(t *testing.T) {
 // kernel peer (Go's net and net/http, and curl).
 func TestServeTCPServices(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
+	enginetest.NeedTool(t, "curl")
 	sock := filepath.Join(t.TempDir(), "engine.sock")
 	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
 		"--echo", "tcp:7", "--discard", "tcp:9", "--echo", "udp:7", "--http", "8080", "--ctl", sock)
@@ -493,18 +466,9 @@ func TestServeTCPServices(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("tcp discard: %v", err)
 	}
-	// The HTTP client dials from inside the peer namespace: http.Transport
-	// dials on goroutines of its own, which bed.Do's thread does not cover.
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = bed.Do(func() (err error) {
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
+	// The HTTP client's connections are the peer kernel's, one per request.
+	cl := enginetest.PeerHTTPClient(bed)
+	cl.Transport.(*http.Transport).DisableKeepAlives = true
 	get := func(path string) string {
 		t.Helper()
 		resp, err := cl.Get("http://" + eng + ":8080" + path)
@@ -531,11 +495,9 @@ func TestServeTCPServices(t *testing.T) {
 		t.Errorf("discard service counted %v bytes, want %d", v, 1<<20)
 	}
 	// An open connection shows in engine ss -t, with its internals on --info.
-	var held net.Conn
-	if err := bed.Do(func() (err error) { held, err = net.Dial("tcp4", eng+":7"); return err }); err != nil {
+	if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7)); err != nil {
 		t.Fatal(err)
 	}
-	defer held.Close()
 	ssOut, _, code := engineCmd(t, "ss", "-t", "--info", "--ctl", sock)
 	if code != 0 || !strings.Contains(ssOut, "ESTAB") || !strings.Contains(ssOut, "cwnd:") {
 		t.Errorf("engine ss -t --info: exit %d:\n%s", code, ssOut)

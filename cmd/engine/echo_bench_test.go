@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/internal/enginetest"
 )
 
 // BenchmarkEcho measures one echo round trip through the built-in echo
@@ -26,25 +25,16 @@ import (
 // engine's XDP program passes to the kernel), run in the same process and
 // the same bed, side by side.
 func BenchmarkEcho(b *testing.B) {
-	bed := testbed.New(b, testbed.Config{HostKernelAddr: true})
-	eng, err := engine.New(engine.Config{Interface: bed.HostIf, BindService: true,
-		Addrs:  []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24)},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	bed, eng := enginetest.StartBesideKernel(b, engine.Config{BindService: true})
 	svc, err := newEchoService(eng, echoSpec{Proto: "udp", Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), 7)}, slog.Default())
 	if err != nil {
-		b.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go svc.run(&wg)
 	b.Cleanup(func() {
-		eng.Close()
+		eng.Close() // before Start's own cleanup: the service ends with the engine
 		wg.Wait()
 	})
 	kernel, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7)))
@@ -52,28 +42,11 @@ func BenchmarkEcho(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { kernel.Close() })
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := kernel.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			kernel.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	var kc *net.UDPConn
-	if err := bed.Do(func() (err error) {
-		kc, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7)))
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { kc.Close() })
+	go enginetest.ServeUDPEcho(kernel)
 	conns := []struct {
 		stack string
 		c     *net.UDPConn
-	}{{"engine", peerUDP(b, bed, 7)}, {"kernel", kc}}
+	}{{"engine", enginetest.PeerUDP(b, bed, 7)}, {"kernel", enginetest.PeerDialUDP(b, bed, netip.AddrPortFrom(bed.HostAddr, 7))}}
 	buf := make([]byte, 65536)
 	for _, size := range []int{64, 1472, 8000} {
 		for _, conn := range conns {

@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"net/netip"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/stack/socktab"
+	"github.com/xdpengine/engine/stack/tcpsock"
+)
+
+// The internals the external tests (package engine_test) read, and nothing
+// else: every other check goes through the public API.
+
+// TCPPools returns the TCP layer's ring and endpoint pool counters
+// (ringpool_e2e_test.go).
+func (e *Engine) TCPPools() tcpsock.PoolStats { return e.tcp.Pools() }
+
+// SteerKey returns the worker the steering function gives key
+// (tcp_edge_e2e_test.go).
+func (e *Engine) SteerKey(key flowtable.Key) int { return e.steer.Steer(key) }
+
+// PortShard returns the port shard the socket table recorded for the
+// connection of proto from local to peer, or -1 when the table has no
+// exact match (steering_e2e_test.go).
+func (e *Engine) PortShard(proto uint8, peer, local netip.AddrPort) int {
+	key := flowtable.KeyFrom(peer, local, proto)
+	s, match := e.tab.Lookup(&key)
+	if match != socktab.MatchExact {
+		return -1
+	}
+	return e.tab.Shard(s)
+}
+
+// WakesDirectly reports whether worker q wakes applications directly
+// rather than through its netpoller goroutine (tcp_e2e_test.go).
+func (e *Engine) WakesDirectly(q int) bool { return e.workers[q].Waker().Direct() }
+
+// IfIndex returns the index of the engine's interface (ipopts_e2e_test.go).
+func (e *Engine) IfIndex() int { return e.ifindex }
