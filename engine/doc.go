@@ -110,12 +110,11 @@
 //
 // # Ports held by connections
 //
-// A passive connection registers its tuple in the socket table when Accept
-// hands it to the application (socktab.Accept, on the accepting goroutine:
-// off the worker's path, and deterministic: the port is held from the
-// moment the application has the connection), and a connection in
-// TIME-WAIT is marked so, so that bind and listen see them as Linux's bind
-// buckets do;
+// The connections a listener accepted are registered in the socket table
+// when the listener closes, before its own entry goes (while it is open it
+// dominates every bind conflict its children could take part in, so
+// nothing is done per connection), and a connection in TIME-WAIT is marked
+// so, so that bind and listen see them as Linux's bind buckets do;
 // an active connection in TIME-WAIT releases only its tuple after 1 s
 // (tw_reuse), keeping its port against bind until it is CLOSED.
 //

@@ -20,7 +20,9 @@ const parkedMax = 256 // datagrams waiting for ARP, per worker
 type Transport interface {
 	// Input handles a packet of the transport's protocol to one of the
 	// engine's addresses (or to a group or broadcast address it takes).
-	Input(r *Received)
+	// r is a copy (passing a pointer through an interface would make
+	// every packet's Received escape to the heap).
+	Input(r Received)
 	// ICMPError handles an ICMP error (re, parsed from m, received in r)
 	// about a packet of the transport's protocol that the engine sent.
 	ICMPError(r *Received, re *icmp.ReceivedError, m header.ICMPv4)
@@ -57,6 +59,7 @@ type Layer struct {
 	icmpc   icmp.Counters
 
 	// Scratch space, reused every burst.
+	pkt      Packet // what the Hook sees
 	addrs    []uint64
 	reqs     []Datagram
 	fragOut  [][]byte

@@ -84,8 +84,11 @@ func (l *Layer) handleFrame(frame []byte, steered bool, flags uint8) int {
 		return 0
 	case header.EtherTypeIPv4:
 		if steered {
-			// Parsed and validated by the sender: the views are safe.
-			l.deliver(&Received{Frame: frame, IP: header.IPv4(eth.Payload()), LinkBcast: flags&flagLinkBcast != 0,
+			// Parsed and validated by the sender: the views are safe
+			// (the packet ends at its total length, before any padding).
+			ip := header.IPv4(eth.Payload())
+			ip = ip[:min(len(ip), int(ip.TotalLength()))]
+			l.deliver(&Received{Frame: frame, IP: ip, LinkBcast: flags&flagLinkBcast != 0,
 				Steered: true, Checked: flags&flagChecked != 0})
 			return 0
 		}
@@ -159,13 +162,17 @@ func (l *Layer) hook(frame []byte, eth header.Ethernet, ip header.IPv4) (n int, 
 	if h == nil {
 		return 0, false
 	}
-	p := Packet{Frame: frame, Eth: eth, IP: ip, Queue: l.queue, Now: l.Now()}
-	switch h.Packet(&p) {
+	p := &l.pkt // not a local: a pointer through the interface would escape
+	*p = Packet{Frame: frame, Eth: eth, IP: ip, Queue: l.queue, Now: l.Now()}
+	v := h.Packet(p)
+	n = len(p.Frame)
+	*p = Packet{}
+	switch v {
 	case Drop:
 		l.st.DropHook++
 		return 0, true
 	case Transmit:
-		return len(p.Frame), true
+		return n, true
 	}
 	return 0, false
 }
@@ -179,13 +186,17 @@ func (l *Layer) handleDatagram(pkt []byte, linkBcast bool) {
 		return
 	}
 	if h := l.h.cfg.Hook; h != nil && !l.h.cfg.HookFragments {
-		p := Packet{IP: ip, Queue: l.queue, Now: l.Now()}
-		switch h.Packet(&p) {
+		p := &l.pkt
+		*p = Packet{IP: ip, Queue: l.queue, Now: l.Now()}
+		v := h.Packet(p)
+		ip = p.IP
+		*p = Packet{}
+		switch v {
 		case Drop:
 			l.st.DropHook++
 			return
 		case Transmit:
-			l.transmitHooked(p.IP)
+			l.transmitHooked(ip)
 			return
 		}
 	}
@@ -211,7 +222,7 @@ func (l *Layer) deliver(r *Received) int {
 		return l.handleICMP(r)
 	}
 	if t := l.proto[p]; t != nil {
-		t.Input(r)
+		t.Input(*r)
 		return 0
 	}
 	l.st.DropProto++
@@ -270,7 +281,8 @@ func (l *Layer) handleICMPError(r *Received, m header.ICMPv4) {
 		l.h.Learn(addr4(re.Remote), int(re.MTU))
 	}
 	if t := l.proto[re.Proto]; t != nil {
-		t.ICMPError(r, &re, m)
+		rc := *r // what escapes through the interface is this copy (an error, not every packet)
+		t.ICMPError(&rc, &re, m)
 	}
 }
 

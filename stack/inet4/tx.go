@@ -26,9 +26,20 @@ type Datagram struct {
 	Loop  bool // a multicast the engine itself wants: delivered locally too (IP_MULTICAST_LOOP)
 }
 
-// Send queues d on worker l from an application goroutine, waiting for
-// room while l is behind (within stop, which ends the wait with its
-// error: a deadline, a closed socket). On error d.Buf is not taken.
+// TrySend queues d on worker l from an application goroutine and wakes
+// it; false when l's queue is full (d.Buf is not taken then). It
+// allocates nothing: the fast path of every send.
+func (h *Host) TrySend(l *Layer, d Datagram) bool {
+	if !l.txq.Enqueue(d) {
+		return false
+	}
+	l.dp.Wake()
+	return true
+}
+
+// Send queues d on worker l, waiting for room while l is behind (within
+// stop, which ends the wait with its error: a deadline, a closed socket);
+// call it after TrySend failed. On error d.Buf is not taken.
 func (h *Host) Send(l *Layer, d Datagram, stop func() error) error {
 	return sock.Push(l.txq, d, l.dp.Wake, stop)
 }

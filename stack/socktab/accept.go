@@ -21,14 +21,29 @@ import (
 // it by exact 5-tuple. Close it when the connection is gone (after
 // TIME-WAIT); ReleaseTuple lets a new connection take its tuple earlier.
 //
-// The engine registers a connection when Accept hands it to the
-// application; from then on it outlives ln, as in Linux. ln may have been
-// closed since: its child is still taken.
+// The engine registers its accepted connections when their listener
+// closes (before the listener's own entry goes), with HoldAccepted; a
+// child outlives ln, as in Linux. ln may have been closed since: its child
+// is still taken.
 //
 // Errors: ln never listened, or does not take k (EINVAL); the 5-tuple
 // already registered (EADDRINUSE: close the old connection, e.g. a
 // TIME-WAIT being reused, first).
 func (t *Table) Accept(ln *Socket, k flowtable.Key, endpoint any) (*Socket, error) {
+	return t.accept(ln, k, endpoint, true)
+}
+
+// HoldAccepted is Accept for a transport that demultiplexes its
+// connections itself (the engine's TCP workers find them in their own flow
+// tables): the child holds its port and its 5-tuple against bind, listen
+// and connect exactly as with Accept, but Lookup does not return it. That
+// saves the copy-on-write update of the lookup table twice per connection
+// (here and at Close), which is most of what registering costs.
+func (t *Table) HoldAccepted(ln *Socket, k flowtable.Key, endpoint any) (*Socket, error) {
+	return t.accept(ln, k, endpoint, false)
+}
+
+func (t *Table) accept(ln *Socket, k flowtable.Key, endpoint any, lookup bool) (*Socket, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	local, remote := k.DstAddrPort(), k.SrcAddrPort()
@@ -58,7 +73,9 @@ func (t *Table) Accept(ln *Socket, k flowtable.Key, endpoint any) (*Socket, erro
 	a.Hold(local.Port()) // automatic connects skip the port, as they skip a bind bucket
 	c.held = true
 	t.addBucket(c)
-	t.exact.Put(k, c)
+	if lookup {
+		t.exact.Put(k, c)
+	}
 	return c, nil
 }
 

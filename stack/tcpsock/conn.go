@@ -51,8 +51,9 @@ type Conn struct {
 	local, remote netip.Addr
 	laddr, raddr  netip.AddrPort
 	// sock is the socket-table entry that holds the port: a Dial's, set
-	// before the worker sees the connection, or an accepted one's, set by
-	// Accept (holdPort); freeTCP swaps in freedSock and closes it.
+	// before the worker sees the connection, or an accepted one's, set when
+	// its listener closes (holdPort); freeTCP swaps in freedSock and
+	// closes it.
 	sock atomic.Pointer[socktab.Socket]
 	ln   *Listener // passive opens: the listener that made it
 
@@ -115,15 +116,18 @@ func (c *Conn) portSock() *socktab.Socket {
 }
 
 // holdPort registers an accepted connection in the socket table, as
-// Linux's accepted socket joins its listener's bind bucket: while it (or
+// Linux's accepted socket sits in its listener's bind bucket: while it (or
 // its TIME-WAIT) lives, a new listener on the port needs SO_REUSEADDR.
-// Accept calls it before it returns c, with ln.mu held and ln open, so the
-// port is held from the moment the application has the connection; the
-// cost (the table's mutex) is the accepting goroutine's, off the worker.
-// A connection the table refuses keeps working unregistered and is
-// counted (AcceptPortFails).
+// While the listener is open it dominates every bind conflict the child
+// could take part in (the child has the listener's options and does not
+// listen), so the child is registered only when the listener closes
+// (Listener.Close, before the listener's own entry goes): no socket-table
+// work per connection, and the port never free in between. The workers
+// demultiplex connections themselves, so the table holds the port and the
+// tuple without a lookup entry (HoldAccepted). A connection the table
+// refuses keeps working unregistered and is counted (AcceptPortFails).
 func (c *Conn) holdPort(ln *Listener) {
-	s, err := c.s.tab.Accept(ln.sock, c.key, c)
+	s, err := c.s.tab.HoldAccepted(ln.sock, c.key, c)
 	if err != nil {
 		c.s.acceptPortFails[c.owner.queue].Add(1)
 		return
@@ -191,6 +195,10 @@ func (c *Conn) send(cmd command) error {
 }
 
 func (w *worker) sendCmd(cmd command) error {
+	if w.cmdq.Enqueue(cmd) { // the fast path allocates nothing
+		w.dp.Wake()
+		return nil
+	}
 	return sock.Push(w.cmdq, cmd, w.dp.Wake, func() error {
 		if w.s.cfg.State.Closed() {
 			return net.ErrClosed

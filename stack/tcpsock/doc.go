@@ -24,8 +24,10 @@
 // control blocks come from pools (tcp.RingPool, tcp.EndpointFreeList) and go back when both owners,
 // the worker and the application, are done with them.
 //
-// An accepted connection joins the socket table when Accept returns it, so
-// that its port is held as a Linux child socket's is; TIME-WAIT is
+// Accepted connections join the socket table when their listener closes
+// (while it is open, it dominates every bind conflict they could take
+// part in), so that their port stays held as a Linux child socket's does,
+// at no cost per connection; TIME-WAIT is
 // bounded (Config.MaxTimeWait) and releases an active open's tuple after
 // 1 s (tw_reuse).
 package tcpsock

@@ -47,9 +47,12 @@ type Listener struct {
 	ls      []*tcp.Listener // one per worker, by queue
 	backlog int             // accept queue capacity, all workers together
 
-	mu     sync.Mutex // guards byEP, the accept queues' consumer side, closed transitions
-	byEP   map[*tcp.Endpoint]*Conn
-	closed atomic.Bool // set under mu; loaded by workers without it
+	mu   sync.Mutex // guards byEP, children, the accept queues' consumer side, closed transitions
+	byEP map[*tcp.Endpoint]*Conn
+	// children are the connections Accept returned that the workers have
+	// not freed: Close registers them in the socket table (holdPort).
+	children map[*Conn]struct{}
+	closed   atomic.Bool // set under mu; loaded by workers without it
 
 	notify   chan struct{}
 	waiting  atomic.Int32
@@ -62,7 +65,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 	if s.cfg.State.Closed() {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
 	}
-	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{},
+	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{}, children: map[*Conn]struct{}{},
 		notify: make(chan struct{}, 1), done: make(chan struct{})}
 	for range s.workers {
 		l, err := tcp.NewListener(tcp.ListenerConfig{Backlog: cfg.Backlog, SYNBacklog: cfg.SYNBacklog})
@@ -141,6 +144,7 @@ func (ln *Listener) register(ep *tcp.Endpoint, c *Conn) {
 // once the listener is closed (the workers drain the queues then).
 func (ln *Listener) unregister(c *Conn) {
 	ln.mu.Lock()
+	delete(ln.children, c)
 	if (!c.estab.Load() || ln.closed.Load()) && ln.byEP[c.ep] == c {
 		delete(ln.byEP, c.ep)
 		c.releaseApp() // no Accept can return it any more
@@ -223,7 +227,7 @@ func (ln *Listener) tryAccept() (*Conn, error) {
 			if c := ln.byEP[ep]; c != nil {
 				delete(ln.byEP, ep)
 				c.accepted = true
-				c.holdPort(ln)
+				ln.children[c] = struct{}{}
 				return c, nil
 			}
 			// Freed after the listener closed: skip it.
@@ -243,6 +247,14 @@ func (ln *Listener) Close() error {
 		return ln.opErr("close", net.ErrClosed)
 	}
 	ln.closed.Store(true) // pairs with the loads in workers' tcpListen and in Accept
+	// The accepted connections hold the port from now on, as Linux's
+	// children do: registered before the listener lets go of it, with mu
+	// held so that a worker freeing one waits (unregister) and then
+	// closes what was registered.
+	for c := range ln.children {
+		c.holdPort(ln)
+	}
+	clear(ln.children)
 	ln.mu.Unlock()
 	close(ln.done)
 	ln.s.tab.Close(ln.sock)

@@ -58,6 +58,10 @@ func (w *worker) tcpTransition(c *Conn, from, to tcp.State) {
 	}
 	if to == tcp.TimeWait {
 		st.CurrTimeWait++
+		// Publish the state before looking for the entry: a holdPort
+		// racing with this (CAS on sock, then a load of pubState) sees
+		// one or the other.
+		c.pubState.Store(uint32(to))
 		s := c.portSock()
 		if s != nil {
 			w.s.tab.SetState(s, socktab.StateTimeWait) // the bind rules of TIME-WAIT

@@ -94,7 +94,7 @@ type worker struct {
 }
 
 // Input implements inet4.Transport: one TCP segment.
-func (w *worker) Input(r *inet4.Received) {
+func (w *worker) Input(r inet4.Received) {
 	st := &w.st.TCP
 	ip := r.IP
 	p := ip.Payload()
@@ -124,7 +124,7 @@ func (w *worker) Input(r *inet4.Received) {
 				st.InErrs++
 				return
 			}
-			w.l.Steer(owner, r)
+			w.l.Steer(owner, &r)
 			return
 		}
 	}

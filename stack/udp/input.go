@@ -23,7 +23,7 @@ type worker struct {
 // Input implements inet4.Transport: it delivers a datagram to its socket
 // (every matching socket for a multicast or broadcast), hands it to the
 // worker that owns its flow, or answers port unreachable.
-func (w *worker) Input(r *inet4.Received) {
+func (w *worker) Input(r inet4.Received) {
 	ip := r.IP
 	u, err := header.ParseUDP(ip.Payload())
 	if err != nil {
@@ -56,7 +56,7 @@ func (w *worker) Input(r *inet4.Received) {
 		return
 	}
 	if match == socktab.MatchExact && !r.Steered && r.Frame != nil && c.owner != w.l {
-		w.l.Steer(c.owner, r)
+		w.l.Steer(c.owner, &r)
 		return
 	}
 	from := netip.AddrPortFrom(ip.Src(), u.SrcPort())

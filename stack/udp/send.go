@@ -85,7 +85,16 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 	}
 	dg := inet4.Datagram{Buf: b, N: total, Dst: d, MTU: mtu, Bcast: bcast, Mcast: mcast,
 		Loop: mcast && c.MulticastLoopback() && h.Wanted(d, src)}
-	err = h.Send(w, dg, func() error {
+	if h.TrySend(w, dg) {
+		return nil
+	}
+	return c.sendSlow(w, dg)
+}
+
+// sendSlow waits for room in worker w's queue (it was full).
+func (c *Conn) sendSlow(w *inet4.Layer, dg inet4.Datagram) error {
+	s := c.s
+	err := s.host.Send(w, dg, func() error {
 		// The worker is behind: wait for room, like a blocking send on a
 		// full socket buffer, within the write deadline.
 		if c.closed.Load() || s.cfg.State.Closed() {
@@ -97,7 +106,7 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 		return nil
 	})
 	if err != nil {
-		s.bufs.Put(b)
+		s.bufs.Put(dg.Buf)
 	}
 	return err
 }
