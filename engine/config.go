@@ -175,15 +175,18 @@ type Config struct {
 	// (Linux's tcp_sndbuf_expand), or toward its SetWriteBuffer size.
 	TCPSendBufferMax int
 	// TCPMaxTimeWait bounds the connections in TIME-WAIT, all workers
-	// together, like net.ipv4.tcp_max_tw_buckets (default 262144). A
+	// together, like net.ipv4.tcp_max_tw_buckets (default 262144, or
+	// TCPMaxConnections when that is smaller: 65536 by default). A
 	// connection that would exceed it closes at once (counted as
 	// TimeWaitOverflow), as Linux does.
 	TCPMaxTimeWait int
 	// TCPMaxConnections bounds the TCP connections in any state, all
-	// workers together (default 262144): each worker's connection table
-	// (a flowtable.Index, about 150 bytes per connection, allocated at
-	// New) holds its share. Past it a SYN is dropped and a Dial fails with
-	// ENOBUFS, counted as TableFull. TIME-WAIT connections count too.
+	// workers together (default 65536): each worker's connection table
+	// (a flowtable.Index of about 74 bytes per slot, its share plus an
+	// eighth rounded up to a power of two, allocated at New: about 10 MB
+	// in all by default) holds its share. Past it a SYN is dropped and a
+	// Dial fails with ENOBUFS, counted as TableFull. TIME-WAIT connections
+	// count too.
 	TCPMaxConnections int
 	// TCPMTUProbing is packetization-layer path MTU discovery (RFC 4821),
 	// as net.ipv4.tcp_mtu_probing: off (the default, as Linux), on after
@@ -237,7 +240,7 @@ const (
 	DefaultTCPSendBufferMax = 4 << 20
 	DefaultMaxTimeWait      = 262144
 	// DefaultTCPMaxConnections is Config.TCPMaxConnections's default.
-	DefaultTCPMaxConnections = 262144
+	DefaultTCPMaxConnections = 65536
 )
 
 // ownThread reports whether workers keep an OS thread of their own: when

@@ -190,8 +190,7 @@ func (w *worker) tcpCommand(cmd command) {
 		}
 		if w.conns.Len() >= w.maxConns || !w.insert(c) {
 			// Config.TCPMaxConnections reached: the Dial fails.
-			c.errno.Store(uint32(syscall.ENOBUFS))
-			c.publish(tcp.EvError)
+			c.errno.Store(uint32(syscall.ENOBUFS)) // before freeTCP's gone and wakeups
 			w.freeTCP(c)
 			return
 		}
