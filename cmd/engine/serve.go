@@ -122,6 +122,8 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		c.TCPMTUProbing = tcp.MTUProbing(n)
 		return nil
 	})
+	fs.IntVar(&c.TCPMaxConnections, "tcp-max-connections", engine.DefaultTCPMaxConnections,
+		"TCP connections in any state, all workers together (each worker's table is sized for its share at start, about 150 bytes a connection)")
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {

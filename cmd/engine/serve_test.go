@@ -123,7 +123,7 @@ func TestParseServe(t *testing.T) {
 	o, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--addr=198.19.0.5/31", "--echo", "udp:7",
 		"--echo", "udp:198.18.0.1:9000", "--queues", "2", "--mode", "copy", "--xdp-mode", "generic", "--poll", "busy",
 		"--cpus", "2-3", "--ports", "40000-40999", "--gateway", "198.18.0.254", "--neigh", "198.18.0.254=02:00:00:00:00:fe", "--metrics", "127.0.0.1:0",
-		"--log-level", "debug", "--frame-size", "2048", "--rx-checksum", "verify", "--tcp-mtu-probing", "1"}, nil)
+		"--log-level", "debug", "--frame-size", "2048", "--rx-checksum", "verify", "--tcp-mtu-probing", "1", "--tcp-max-connections", "1000"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestParseServe(t *testing.T) {
 	if c.Interface != "eth1" || !slices.Equal(c.Addrs, want) || c.Queues != 2 || c.Mode != afxdp.ModeCopy ||
 		c.XDPMode != afxdp.XDPGeneric || c.Poll != engine.PollBusy || !slices.Equal(c.CPUs, []int{2, 3}) ||
 		c.Ports != (portalloc.Range{First: 40000, Last: 40999}) || c.Gateway != netip.MustParseAddr("198.18.0.254") ||
-		c.FrameSize != 2048 || !c.BindService || len(c.Neighbors) != 1 || c.RxChecksum != engine.RxChecksumVerify || c.TCPMTUProbing != tcp.MTUProbingBlackHole ||
+		c.FrameSize != 2048 || !c.BindService || len(c.Neighbors) != 1 || c.RxChecksum != engine.RxChecksumVerify || c.TCPMTUProbing != tcp.MTUProbingBlackHole || c.TCPMaxConnections != 1000 ||
 		c.Neighbors[0].Addr != netip.MustParseAddr("198.18.0.254") || c.Neighbors[0].MAC.String() != "02:00:00:00:00:fe" {
 		t.Errorf("config: %+v", c)
 	}
