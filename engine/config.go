@@ -212,8 +212,9 @@ type Config struct {
 	// the owner. Every indirection entry must be below Queues.
 	RSS *afxdp.RSSConfig
 
-	// Hook, if set, sees every parsed IPv4 packet before local delivery:
-	// the extension point of the load balancer and the traffic harness.
+	// Hook, if set, sees every IPv4 packet to the engine once, parsed,
+	// before transport dispatch: the extension point of the load balancer
+	// and the traffic harness (inet4.Hook).
 	Hook Hook
 	// HookFragments shows the Hook each IPv4 fragment as it arrives, for
 	// a forwarder that passes fragments on; by default it sees a

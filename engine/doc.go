@@ -29,10 +29,11 @@
 //
 //  1. receives a burst and handles each frame: ARP (answered, learned, and
 //     handed to the other workers so every neighbor table learns it), IPv4
-//     to the engine's addresses (reassembled if fragmented), ICMP echo
-//     (answered in the same frame), UDP (checksum, trusting a partial one
-//     on a virtual link by Config.RxChecksum; socket lookup, Hook,
-//     delivery into the socket's receive queue, or ICMP port unreachable);
+//     to the engine's addresses (reassembled if fragmented, then shown to
+//     the Hook once), ICMP echo (answered in the same frame), UDP and TCP
+//     (checksum, trusting a partial one on a virtual link by
+//     Config.RxChecksum; socket or connection lookup, delivery, or ICMP
+//     port unreachable and RST);
 //  2. takes frames other workers steered to it (flows it owns);
 //  3. takes the datagrams applications queued for it, resolves their next
 //     hop (parking them while ARP resolves), fragments them into UMEM frames
@@ -157,9 +158,13 @@
 //
 // # Extension point
 //
-// Config.Hook sees every parsed IPv4 packet before local delivery and may
-// pass, drop or transmit it rewritten: the place where the L4 load balancer
-// and the traffic harness plug in without terminating packets.
+// Config.Hook sees every IPv4 packet to the engine once, parsed, before
+// transport dispatch (a fragmented datagram once, reassembled, unless
+// Config.HookFragments shows it each fragment), on the worker that
+// received it, and may pass, drop or transmit it rewritten: the place where
+// the L4 load balancer and the traffic harness plug in without
+// terminating packets. Protocols with work of their own plug into the
+// workers' loop as datapath layers (stack/datapath).
 //
 // # Fault injection (testing only)
 //
