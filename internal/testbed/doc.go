@@ -24,6 +24,14 @@
 // for the tests that are about full checksums (frames then carry final
 // checksums, as on a wire).
 //
+// AddSegmentHosts puts more kernel hosts on the bed's link segment, for
+// tests with several hosts on one L2 segment with the engine (a load
+// balancer's client and backends): the peer namespace becomes a switch (the
+// bridge SegmentBridge, with the peer kept as the host .2 on it, same MAC),
+// and each SegmentHost (.11, .12, ...) has a namespace of its own whose veth
+// is a port of that bridge. AddFar, by contrast, puts a host behind the peer
+// acting as a router.
+//
 // Names are unique per run: they carry the creating process's pid and a
 // counter, which also lets Sweep remove beds whose creator died without
 // cleaning up (a SIGKILL, a test timeout). Close removes everything; New

@@ -60,6 +60,7 @@ func (b *Bed) AddFar(cfg FarConfig) (_ *Far, err error) {
 	}
 	b.far = append(b.far, f)
 	const routerIf, farIf = "xebr", "xebf"
+	peerIf, _ := b.peerStackLink()
 	err = b.Do(func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: routerIf, MTU: 1500},
 			PeerName: farIf, PeerMTU: 1500, PeerNamespace: netlink.NsFd(f.ns)}); err != nil {
@@ -82,7 +83,7 @@ func (b *Bed) AddFar(cfg FarConfig) (_ *Far, err error) {
 			return err
 		}
 		if cfg.PathMTU > 0 {
-			return narrowRoutes(cfg.PathMTU, map[string]netip.Prefix{routerIf: f.Prefix, b.PeerIf: b.Prefix})
+			return narrowRoutes(cfg.PathMTU, map[string]netip.Prefix{routerIf: f.Prefix, peerIf: b.Prefix})
 		}
 		return nil
 	})

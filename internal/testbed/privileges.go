@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,12 +85,14 @@ func New(tb testing.TB, cfg Config) *Bed {
 	return b
 }
 
-// Leftovers lists what of this bed still exists after Close.
+// Leftovers lists what of this bed still exists after Close, its far and
+// segment hosts' namespaces included.
 func (b *Bed) Leftovers() []string {
 	var out []string
+	ns := "namespace " + filepath.Join(netnsDir, b.NetnsName)
 	for _, l := range Leftovers(os.Getpid()) {
 		if strings.Contains(l, b.HostIf) || strings.Contains(l, b.PeerIf) ||
-			strings.HasSuffix(l, "/"+b.NetnsName) {
+			l == ns || strings.HasPrefix(l, ns+"f") || strings.HasPrefix(l, ns+"s") {
 			out = append(out, l)
 		}
 	}

@@ -52,7 +52,8 @@ type Bed struct {
 	Queues, MTU int
 
 	peerNS netns.NsHandle
-	far    []*Far // hosts behind the peer (AddFar)
+	far    []*Far  // hosts behind the peer (AddFar)
+	seg    segment // hosts on the peer's bridge (AddSegmentHosts)
 	closed atomic.Bool
 }
 
@@ -233,15 +234,16 @@ func (b *Bed) setupPeer(full bool) error {
 // SetPeerNeighbor installs a permanent ARP entry in the peer namespace, so
 // the peer kernel can send to addr before anything answers ARP for it.
 func (b *Bed) SetPeerNeighbor(addr netip.Addr, mac net.HardwareAddr) error {
+	ifname, index := b.peerStackLink()
 	return b.Do(func() error {
 		err := netlink.NeighSet(&netlink.Neigh{
-			LinkIndex:    b.PeerIndex,
+			LinkIndex:    index,
 			State:        netlink.NUD_PERMANENT,
 			IP:           net.IP(addr.AsSlice()),
 			HardwareAddr: mac,
 		})
 		if err != nil {
-			return fmt.Errorf("testbed: neighbor %s on %s: %w", addr, b.PeerIf, err)
+			return fmt.Errorf("testbed: neighbor %s on %s: %w", addr, ifname, err)
 		}
 		return nil
 	})
@@ -324,7 +326,7 @@ func (b *Bed) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
+	errs := b.closeSegment()
 	for _, f := range b.far {
 		errs = append(errs, f.close())
 	}
