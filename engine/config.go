@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdpengine/engine/lb"
+
 	"github.com/xdpengine/engine/stack/datapath"
 
 	"github.com/xdpengine/engine/afxdp"
@@ -220,6 +222,12 @@ type Config struct {
 	// a forwarder that passes fragments on; by default it sees a
 	// fragmented datagram once, reassembled.
 	HookFragments bool
+	// LoadBalancer, if set, makes the engine an L4 load balancer with
+	// these VIPs (package lb): their traffic is forwarded to backends by
+	// Maglev with connection tracking, in NAT or DSR mode; Engine.Balancer
+	// changes them while the engine runs. NAT flows leave from the
+	// engine's first address.
+	LoadBalancer *lb.Config
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger
 

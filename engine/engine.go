@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdpengine/engine/lb"
+
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/portalloc"
@@ -59,6 +61,7 @@ type Engine struct {
 	host    *inet4.Host
 	udp     *udp.Stack
 	tcp     *tcpsock.Stack
+	lb      *lb.Balancer // nil without Config.LoadBalancer
 	workers []*datapath.Worker
 
 	prog      *afxdp.Program
@@ -161,6 +164,10 @@ func (e *Engine) build() error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	if c := cfg.LoadBalancer; c != nil {
+		e.lb = lb.New(lb.Params{Host: e.host, SNAT: cfg.Addrs[0].Addr(),
+			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP)})
+	}
 	for q := range cfg.Queues {
 		cpu := -1
 		if cfg.CPUs != nil {
@@ -181,6 +188,21 @@ func (e *Engine) build() error {
 		}
 		e.udp.AddWorker(l)
 		if err := e.tcp.AddWorker(l); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if e.lb != nil {
+			mf := cfg.LoadBalancer.MaxFlows
+			if mf <= 0 {
+				mf = lb.DefaultMaxFlows
+			}
+			share := max(1, mf/cfg.Queues)
+			if err := e.lb.AddWorker(l, share, cfg.LoadBalancer.Timeouts); err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+		}
+	}
+	if e.lb != nil {
+		if err := e.lb.SetConfig(*cfg.LoadBalancer); err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
 	}
@@ -276,6 +298,9 @@ func (e *Engine) Close() error {
 	defer e.mu.Unlock()
 	err := e.teardown()
 	e.tcp.CloseTables()
+	if e.lb != nil {
+		e.lb.Close()
+	}
 	return err
 }
 
@@ -292,6 +317,9 @@ func (e *Engine) teardown() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Balancer returns the load balancer (nil without Config.LoadBalancer).
+func (e *Engine) Balancer() *lb.Balancer { return e.lb }
 
 // Interface returns the interface the engine serves.
 func (e *Engine) Interface() string { return e.cfg.Interface }

@@ -1,6 +1,10 @@
 package inet4
 
-import "github.com/xdpengine/engine/header"
+import (
+	"net/netip"
+
+	"github.com/xdpengine/engine/header"
+)
 
 // Verdict is what a Hook decides for a packet.
 type Verdict int
@@ -15,6 +19,11 @@ const (
 	// reassembled datagram through the send path (ARP toward IP's
 	// destination, fragmented at the path MTU).
 	Transmit
+	// Route sends the rewritten IPv4 packet (Packet.IP) toward its
+	// destination through the send path: next hop, ARP resolution (the
+	// packet waits for it), fragmentation at the path MTU. For a
+	// Forwarder that does not know the next hop's MAC address yet.
+	Route
 )
 
 // Packet is what a Hook sees: a received IPv4 packet to the engine,
@@ -31,6 +40,12 @@ type Packet struct {
 	IP    header.IPv4
 	Queue int   // the worker's queue
 	Now   int64 // monotonic nanoseconds of the burst
+	// Consumed is set by a Forwarder that handed the frame to another
+	// worker: a Drop verdict is then not counted.
+	Consumed bool
+	// Via, set by a Forwarder with Route, is the next hop when it is not
+	// the route's toward IP's destination (direct server return).
+	Via netip.Addr
 }
 
 // Hook is the extension point between parsing and transport dispatch: a

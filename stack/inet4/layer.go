@@ -49,6 +49,7 @@ type Layer struct {
 	queue int
 	st    *stats.Worker
 	proto [256]Transport
+	fwd   Forwarder // the load balancer, if any
 
 	txq     *ring.MPMC[Datagram] // applications → worker
 	reasm   *ipv4.Reassembler

@@ -16,6 +16,7 @@ const (
 	steerFrame    uint8 = iota // a frame of a flow the receiver owns
 	steerARP                   // an ARP packet (no Ethernet header) every worker learns from
 	steerDatagram              // a reassembled datagram (IPv4 header first) of such a flow
+	steerForward               // a frame for the owner's Forwarder (SteerForward)
 
 	flagLinkBcast uint8 = 1 << 0 // sent to a link-layer broadcast address
 	flagChecked   uint8 = 1 << 1 // the transport checksum was verified
@@ -35,6 +36,12 @@ func (l *Layer) Steered(it *datapath.Steered) {
 		return
 	}
 	l.st.SteeredIn++
+	if it.Kind == steerForward {
+		if n := l.forwardSteered(it.Bytes()); n > 0 {
+			l.dp.SendFrame(it.Bytes()[:n])
+		}
+		return
+	}
 	if it.Kind == steerDatagram {
 		ip := header.IPv4(it.Bytes())
 		l.deliver(&Received{IP: ip, LinkBcast: it.Flags&flagLinkBcast != 0, Steered: true, Checked: it.Flags&flagChecked != 0})
@@ -152,6 +159,11 @@ func (l *Layer) handleIPv4(frame []byte, eth header.Ethernet) int {
 	if n, done := l.hook(frame, eth, ip); done {
 		return n
 	}
+	if l.fwd != nil {
+		if n, done := l.forward(frame, eth, ip); done {
+			return n
+		}
+	}
 	return l.deliver(&Received{Frame: frame, IP: ip, LinkBcast: linkBcast})
 }
 
@@ -197,6 +209,11 @@ func (l *Layer) handleDatagram(pkt []byte, linkBcast bool) {
 			return
 		case Transmit:
 			l.transmitHooked(ip)
+			return
+		}
+	}
+	if l.fwd != nil {
+		if _, done := l.forward(nil, nil, ip); done {
 			return
 		}
 	}

@@ -24,6 +24,19 @@ type Datagram struct {
 	Bcast bool // to a broadcast address: the link's broadcast, no ARP
 	Mcast bool // to a multicast group: its MAC (RFC 1112), no ARP
 	Loop  bool // a multicast the engine itself wants: delivered locally too (IP_MULTICAST_LOOP)
+	// Via is the next hop when it is not the route's toward Dst (a
+	// direct-server-return balancer sends a VIP's packet to a backend on
+	// the link); zero: the route's.
+	Via netip.Addr
+}
+
+// nextHop is where d goes at the link layer.
+func (l *Layer) nextHop(d *Datagram) (netip.Addr, bool) {
+	if d.Via.IsValid() {
+		return d.Via, true
+	}
+	next, _, ok := l.h.Route(d.Dst)
+	return next, ok
 }
 
 // TrySend queues d on worker l from an application goroutine and wakes
@@ -88,7 +101,7 @@ func (l *Layer) SendDatagram(d Datagram) {
 		bufs.Put(d.Buf)
 		return
 	}
-	next, _, ok := l.h.Route(d.Dst)
+	next, ok := l.nextHop(&d)
 	if !ok {
 		l.st.DropNoRoute++
 		bufs.Put(d.Buf)
@@ -171,7 +184,7 @@ func (l *Layer) flushParked(handle uint64) {
 	if d.Buf == nil {
 		return
 	}
-	next, _, _ := l.h.Route(d.Dst)
+	next, _ := l.nextHop(&d)
 	if st, mac := l.arpTab.State(next.As4()); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
 		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU)
 	} else {

@@ -32,6 +32,7 @@ type Worker struct {
 	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
 	DropRecvBuffer  uint64 // a UDP socket's receive buffer was full
 	DropHook        uint64 // the Hook said drop
+	DropForward     uint64 // the Forwarder (load balancer) dropped it
 	DropTxRing      uint64 // the tx ring or the frame pool was full
 	DropNoRoute     uint64 // no route to the destination (UDP, TCP, ICMP)
 	DropNeighbor    uint64 // ARP did not resolve, or its queue was full
@@ -135,6 +136,7 @@ func (t *Worker) Add(w *Worker) {
 	t.DropNoSocket += w.DropNoSocket
 	t.DropRecvBuffer += w.DropRecvBuffer
 	t.DropHook += w.DropHook
+	t.DropForward += w.DropForward
 	t.DropTxRing += w.DropTxRing
 	t.DropNoRoute += w.DropNoRoute
 	t.DropNeighbor += w.DropNeighbor

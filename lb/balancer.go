@@ -1,0 +1,315 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/lb/maglev"
+	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/inet4"
+)
+
+// Mode is how a VIP forwards to its backends.
+type Mode uint8
+
+const (
+	// NAT rewrites the destination to the backend and the source to the
+	// engine's address and a port of the worker's shard, so the backend
+	// answers the balancer, which translates the reply back.
+	NAT Mode = iota
+	// DSRL2 rewrites only the Ethernet destination: the backend, on the
+	// same segment, owns the VIP (on a loopback) and answers the client
+	// directly.
+	DSRL2
+)
+
+func (m Mode) String() string {
+	switch m {
+	case NAT:
+		return "nat"
+	case DSRL2:
+		return "dsr-l2"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Backend is a server behind a VIP.
+type Backend struct {
+	Addr   netip.Addr
+	Port   uint16 // 0: the port the client sent to
+	Weight uint32 // share of new flows; 0 takes none (drain)
+}
+
+// VIP is a virtual service: traffic to Addr:Port (Port 0: every port) of
+// protocol Proto is spread over Backends.
+type VIP struct {
+	Addr       netip.Addr
+	Port       uint16
+	Proto      uint8 // header.ProtocolTCP or header.ProtocolUDP
+	Mode       Mode
+	TableSize  uint32 // Maglev table size, a prime (0: 65537)
+	SourceHash bool   // hash the client's address only (client affinity)
+	Backends   []Backend
+}
+
+// Key is the VIP as the CLI writes it, "198.18.0.100:80/tcp".
+func (v *VIP) Key() string {
+	p := "tcp"
+	if v.Proto == header.ProtocolUDP {
+		p = "udp"
+	}
+	return fmt.Sprintf("%v:%d/%s", v.Addr, v.Port, p)
+}
+
+// Timeouts are the connection-tracking idle timeouts.
+type Timeouts struct {
+	TCPSyn, TCPEstablished, TCPClosing, UDP time.Duration
+}
+
+// Config is the balancer's configuration.
+type Config struct {
+	VIPs []VIP
+	// MaxFlows bounds the tracked flows, all workers together (default
+	// 65536; each worker's table holds its share); a full table forwards
+	// new DSR flows by Maglev alone and refuses new NAT flows, counted.
+	MaxFlows int
+	Timeouts Timeouts
+}
+
+// Defaults.
+const (
+	DefaultTableSize = 65537
+	DefaultMaxFlows  = 65536
+)
+
+// DefaultTimeouts are IPVS-like: SYN 30 s, established 15 min, closing
+// (FIN or RST seen) 30 s, UDP 60 s.
+var DefaultTimeouts = Timeouts{TCPSyn: 30 * time.Second, TCPEstablished: 15 * time.Minute,
+	TCPClosing: 30 * time.Second, UDP: 60 * time.Second}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid load balancer configuration")
+
+// Params are what the engine gives the balancer.
+type Params struct {
+	Host *inet4.Host
+	// SNAT is the engine address NAT flows come from.
+	SNAT netip.Addr
+	// Ports are the engine's port allocators by protocol (the socket
+	// table's): NAT ports come from the owning worker's shard, so that
+	// replies reach that worker, and never collide with the engine's own
+	// connections.
+	TCPPorts, UDPPorts *portalloc.Allocator
+	Seed               uint64 // Maglev hash seed: equal on every instance that must agree
+}
+
+// Balancer is the engine's L4 load balancer: its VIPs and their Maglev
+// tables (an immutable snapshot, rebuilt off the hot path and swapped
+// atomically) and one forwarder per worker, which owns that worker's
+// connection tracking.
+type Balancer struct {
+	p    Params
+	mu   sync.Mutex // serialises SetConfig
+	cfg  Config
+	cur  atomic.Pointer[state]
+	fwds []*forwarder
+}
+
+// state is one configuration, built.
+type state struct {
+	vips map[vipKey]*vip
+}
+
+type vipKey struct {
+	addr  [4]byte
+	port  uint16
+	proto uint8
+}
+
+// vip is a VIP with its Maglev table; backends are in the table's order.
+type vip struct {
+	cfg      VIP
+	key      string
+	table    *maglev.Table
+	backends []*backend
+	stats    Counters
+}
+
+type backend struct {
+	addr  [4]byte
+	port  uint16
+	stats Counters
+}
+
+// Counters count a VIP's or a backend's traffic (all workers).
+type Counters struct {
+	Packets, Bytes, NewFlows, Drops atomic.Uint64
+}
+
+// New makes a balancer; AddWorker gives it the workers, SetConfig its VIPs.
+func New(p Params) *Balancer { return &Balancer{p: p} }
+
+// SetConfig checks c, builds its Maglev tables and swaps it in; on error
+// the running configuration stays. Tracked flows keep their backends.
+func (b *Balancer) SetConfig(c Config) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, err := b.build(&c)
+	if err != nil {
+		return err
+	}
+	for _, v := range c.VIPs {
+		if err := b.p.Host.AddTransparent(v.Addr); err != nil {
+			return fmt.Errorf("lb: VIP %s: %w", v.Key(), err)
+		}
+	}
+	b.cfg = c
+	b.cur.Store(st)
+	return nil
+}
+
+// Config returns the running configuration.
+func (b *Balancer) Config() Config {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cfg
+}
+
+func (b *Balancer) build(c *Config) (*state, error) {
+	st := &state{vips: map[vipKey]*vip{}}
+	for i := range c.VIPs {
+		v := &c.VIPs[i]
+		if !v.Addr.Is4() {
+			return nil, fmt.Errorf("lb: VIP %v: IPv4 only (IPv6 is not supported yet): %w", v.Addr, ErrConfig)
+		}
+		if v.Proto != header.ProtocolTCP && v.Proto != header.ProtocolUDP {
+			return nil, fmt.Errorf("lb: VIP %s: protocol %d: want tcp or udp: %w", v.Key(), v.Proto, ErrConfig)
+		}
+		if v.Mode != NAT && v.Mode != DSRL2 {
+			return nil, fmt.Errorf("lb: VIP %s: forwarding %v: want nat or dsr-l2: %w", v.Key(), v.Mode, ErrConfig)
+		}
+		if v.TableSize == 0 {
+			v.TableSize = DefaultTableSize
+		}
+		k := vipKey{v.Addr.As4(), v.Port, v.Proto}
+		if st.vips[k] != nil {
+			return nil, fmt.Errorf("lb: VIP %s given twice: %w", v.Key(), ErrConfig)
+		}
+		mb := make([]maglev.Backend, 0, len(v.Backends))
+		byKey := map[string]*backend{}
+		for _, be := range v.Backends {
+			if !be.Addr.Is4() {
+				return nil, fmt.Errorf("lb: VIP %s: backend %v: IPv4 only: %w", v.Key(), be.Addr, ErrConfig)
+			}
+			key := be.Addr.String()
+			if byKey[key] != nil {
+				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
+			}
+			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port}
+			mb = append(mb, maglev.Backend{Key: key, Weight: be.Weight})
+		}
+		t, err := maglev.Build(mb, v.TableSize, b.p.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("lb: VIP %s: %w: %w", v.Key(), err, ErrConfig)
+		}
+		nv := &vip{cfg: *v, key: v.Key(), table: t}
+		for _, m := range t.Backends() {
+			nv.backends = append(nv.backends, byKey[m.Key])
+		}
+		if old := b.cur.Load(); old != nil {
+			nv.inherit(old.vips[k])
+		}
+		st.vips[k] = nv
+	}
+	return st, nil
+}
+
+// inherit carries the counters of the VIP and backends that stay.
+func (v *vip) inherit(old *vip) {
+	if old == nil {
+		return
+	}
+	copyCounters(&v.stats, &old.stats)
+	for _, nb := range v.backends {
+		for _, ob := range old.backends {
+			if ob.addr == nb.addr {
+				copyCounters(&nb.stats, &ob.stats)
+			}
+		}
+	}
+}
+
+func copyCounters(dst, src *Counters) {
+	dst.Packets.Store(src.Packets.Load())
+	dst.Bytes.Store(src.Bytes.Load())
+	dst.NewFlows.Store(src.NewFlows.Load())
+	dst.Drops.Store(src.Drops.Load())
+}
+
+// lookup finds the VIP of a packet: the exact port, else the VIP of every
+// port.
+func (s *state) lookup(dst [4]byte, port uint16, proto uint8) *vip {
+	if v := s.vips[vipKey{dst, port, proto}]; v != nil {
+		return v
+	}
+	return s.vips[vipKey{dst, 0, proto}]
+}
+
+// Lookup returns the backend a new flow from src to the VIP would get,
+// for scripts and the CLI's `engine lb lookup`.
+func (b *Balancer) Lookup(vipAddr netip.AddrPort, proto uint8, src netip.AddrPort) (netip.Addr, error) {
+	st := b.cur.Load()
+	if st == nil {
+		return netip.Addr{}, fmt.Errorf("lb: no configuration")
+	}
+	v := st.lookup(vipAddr.Addr().As4(), vipAddr.Port(), proto)
+	if v == nil {
+		return netip.Addr{}, fmt.Errorf("lb: no VIP %v/%d", vipAddr, proto)
+	}
+	i := v.table.Lookup(flowHash(v, src.Addr().As4(), vipAddr.Addr().As4(), src.Port(), vipAddr.Port(), proto, b.p.Seed))
+	if i < 0 {
+		return netip.Addr{}, fmt.Errorf("lb: VIP %s has no backend taking new flows", v.key)
+	}
+	return netip.AddrFrom4(v.backends[i].addr), nil
+}
+
+// VIPStats are one VIP's counters, with its backends'.
+type VIPStats struct {
+	VIP      string
+	Packets  uint64
+	Bytes    uint64
+	NewFlows uint64
+	Drops    uint64
+	Backends []BackendStats
+}
+
+// BackendStats are one backend's counters.
+type BackendStats struct {
+	Addr                     netip.Addr
+	Weight                   uint32
+	Packets, Bytes, NewFlows uint64
+}
+
+// Stats returns the VIPs' counters.
+func (b *Balancer) Stats() []VIPStats {
+	st := b.cur.Load()
+	if st == nil {
+		return nil
+	}
+	var out []VIPStats
+	for _, v := range st.vips {
+		vs := VIPStats{VIP: v.key, Packets: v.stats.Packets.Load(), Bytes: v.stats.Bytes.Load(),
+			NewFlows: v.stats.NewFlows.Load(), Drops: v.stats.Drops.Load()}
+		for i, be := range v.backends {
+			vs.Backends = append(vs.Backends, BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight,
+				Packets: be.stats.Packets.Load(), Bytes: be.stats.Bytes.Load(), NewFlows: be.stats.NewFlows.Load()})
+		}
+		out = append(out, vs)
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+// Package lb is the engine's L4 load balancer: VIPs (address, port —
+// 0 for every port — and protocol) whose flows are spread over backends by
+// Maglev (lb/maglev) and tracked per worker, forwarded in NAT or DSR mode
+// by the workers themselves, without terminating them.
+//
+// # Datapath
+//
+// The balancer plugs into each worker's IPv4 layer as its
+// inet4.Forwarder (after the Hook, before transport dispatch; a fragmented
+// datagram is seen once, reassembled) and into the worker's loop as a
+// datapath.Layer (it ages its connection table at every tick). For a packet
+// to a VIP it looks the 5-tuple up in the connection table of the worker
+// that owns the flow (the engine's steering function of the client's
+// tuple: with RSS, the worker the NIC delivers it to), else gives a new
+// flow its backend from the VIP's Maglev table (5-tuple hash, or the
+// client's address only with SourceHash), then rewrites and sends it:
+//
+//   - NAT: destination to the backend, source to the engine's first
+//     address and a port from the owning worker's share of the engine's
+//     ephemeral ports (the socket table's allocator: no collision with the
+//     engine's own connections), chosen so that the backend's reply is
+//     steered to that worker; the reply is found by its own key and
+//     translated back. RFC 1624 incremental checksums; a partial checksum
+//     (a Linux sender on a virtual link) is completed, as the receiving
+//     kernel verifies it.
+//   - DSRL2: only the Ethernet destination changes, to the backend, which
+//     owns the VIP on a loopback and answers the client directly.
+//
+// A packet goes out in place when the next hop's MAC is known, else
+// through the send path, which waits for ARP (inet4.Route, with the backend
+// as the next hop for DSR). A packet of a flow owned by another worker is
+// translated where it lands (connection tables are readable lock-free from
+// any worker); a new flow's first packet is handed to its owner, which
+// creates it. Nothing on this path locks or allocates per packet (a new
+// flow allocates its record; a NAT flow takes its port under the
+// allocator's shard mutex).
+//
+// # Connection tracking
+//
+// One flowtable.Index per worker, bounded (Config.MaxFlows), with idle
+// timeouts by TCP state (SYN, established, closing: FIN or RST seen) and
+// for UDP (DefaultTimeouts). A NAT flow has two keys, the client's and the
+// backend's reply; the reply keeps the client's alive. Expired flows give
+// their port back at the next tick. A full table refuses new NAT flows and
+// forwards new DSR flows by Maglev alone (consistent, untracked), counted.
+// Tracked flows keep their backend when the configuration changes (a
+// backend removed or drained serves its flows until they end).
+//
+// # Configuration
+//
+// SetConfig checks a configuration, builds every VIP's Maglev table and
+// swaps the snapshot in atomically; on error the running one stays. Maglev
+// tables are deterministic for a configuration and Params.Seed, so two
+// instances with the same configuration send a flow to the same backend.
+// VIP addresses are added to the engine's transparent addresses (the XDP
+// program steers them; the engine does not answer ARP for them: route them
+// to the engine).
+//
+// Not yet: health checks (lb/health), the YAML file (lb/config) and
+// `engine lb`, ICMP errors about VIP flows, tunnel DSR modes, per-worker
+// counters (they are shared atomics today) and the forwarding benchmarks.
+package lb

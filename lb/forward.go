@@ -1,0 +1,335 @@
+package lb
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/dgryski/go-metro"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/stats"
+)
+
+// Connection-tracking classes (flowtable idle timeouts).
+const (
+	classReverse     flowtable.Class = iota // a NAT flow's reply key: removed with its flow
+	classSyn                                // TCP, only the client's SYN seen
+	classEstablished                        // TCP, more than a SYN seen
+	classClosing                            // TCP, FIN or RST seen
+	classUDP
+)
+
+// flow is a tracked connection: the backend it was given and, for NAT, the
+// source port it goes out with. Immutable once inserted.
+type flow struct {
+	v        *vip
+	be       *backend
+	client   [4]byte
+	cport    uint16
+	vport    uint16
+	snatPort uint16
+	proto    uint8
+	fwd      flowtable.Key // the client's key (arrival order)
+	rev      flowtable.Key // NAT: the backend's reply key (arrival order)
+}
+
+// forwarder is the balancer on one worker: its connection tracking
+// (written by it alone, read lock-free by the other workers, which
+// translate the packets of its flows that the NIC delivered to them) and
+// the inet4.Forwarder and datapath.Layer the worker calls.
+type forwarder struct {
+	datapath.NoLayer
+	b     *Balancer
+	l     *inet4.Layer
+	st    *stats.Worker
+	ct    *flowtable.Index[flow]
+	gone  []*flow // flows the last sweep removed: their reply keys and ports go next
+	queue int
+}
+
+// AddWorker adds the balancer to a worker's IPv4 layer (in queue order);
+// maxFlows is the worker's share of Config.MaxFlows (0: the default's
+// share for one worker).
+func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
+	if maxFlows <= 0 {
+		maxFlows = DefaultMaxFlows
+	}
+	if t == (Timeouts{}) {
+		t = DefaultTimeouts
+	}
+	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue()}
+	ct, err := flowtable.NewIndex[flow](flowtable.Config{
+		Capacity:     2*maxFlows + maxFlows/4, // a NAT flow has two keys
+		IdleTimeouts: []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP)},
+	}, f.removed)
+	if err != nil {
+		return fmt.Errorf("lb: connection table: %w", err)
+	}
+	f.ct = ct
+	l.SetForwarder(f)
+	l.Worker().AddLayer(f)
+	b.fwds = append(b.fwds, f)
+	return nil
+}
+
+// Close gives back the workers' connection tables; after they stopped.
+func (b *Balancer) Close() {
+	for _, f := range b.fwds {
+		f.ct.Close()
+	}
+}
+
+// removed is the table's callback for an expired flow: its reply key and
+// port go at the next Tick (the callback may not write the table).
+func (f *forwarder) removed(k flowtable.Key, fl *flow, _ flowtable.RemoveReason) {
+	if k == fl.fwd {
+		f.gone = append(f.gone, fl)
+	}
+}
+
+// Tick implements datapath.Layer: ages the connection table.
+func (f *forwarder) Tick() {
+	f.ct.Sweep(f.l.Now(), 1024)
+	for i, fl := range f.gone {
+		if fl.v.cfg.Mode == NAT {
+			f.ct.Delete(fl.rev)
+			f.ports(fl.proto).Release(fl.rev)
+		}
+		f.gone[i] = nil
+	}
+	f.gone = f.gone[:0]
+}
+
+func (f *forwarder) ports(proto uint8) *portalloc.Allocator {
+	if proto == header.ProtocolUDP {
+		return f.b.p.UDPPorts
+	}
+	return f.b.p.TCPPorts
+}
+
+// Forward implements inet4.Forwarder.
+func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
+	ip := p.IP
+	proto := ip.Protocol()
+	if proto != header.ProtocolTCP && proto != header.ProtocolUDP {
+		return inet4.Pass // ICMP to a VIP: the engine answers echo
+	}
+	l4 := ip.Payload()
+	if len(l4) < 4 || ip.FragmentOffset() != 0 {
+		return inet4.Pass
+	}
+	st := f.b.cur.Load()
+	if st == nil {
+		return inet4.Pass
+	}
+	src, dst := ip.Src4(), ip.Dst4()
+	sport, dport := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	key := flowtable.KeyFrom4(src, dst, sport, dport, proto)
+	v := st.lookup(dst, dport, proto)
+	if v == nil {
+		return f.reply(p, &key)
+	}
+	owner := f.b.p.Host.Owner(key)
+	of := f.b.fwds[owner.Queue()]
+	fl := of.ct.LookupTouch(&key, p.Now)
+	if fl == nil {
+		if of != f {
+			if p.Frame == nil {
+				return f.drop(v) // a reassembled datagram of another worker's flow
+			}
+			f.l.SteerForward(owner, p.Frame) // the owner creates the flow
+			p.Consumed = true
+			return inet4.Drop
+		}
+		if fl = f.newFlow(v, &key, p.Now); fl == nil {
+			return f.drop(v)
+		}
+	} else if of == f && proto == header.ProtocolTCP {
+		f.track(fl, l4, p.Now)
+	}
+	n := uint64(len(ip))
+	v.stats.Packets.Add(1)
+	v.stats.Bytes.Add(n)
+	fl.be.stats.Packets.Add(1)
+	fl.be.stats.Bytes.Add(n)
+	partial := f.partial(ip)
+	if v.cfg.Mode == NAT {
+		ip.RewriteSrc(f.b.p.SNAT.As4())
+		ip.RewriteSrcPort(fl.snatPort)
+		ip.RewriteDst(fl.be.addr)
+		ip.RewriteDstPort(fl.bePort())
+	}
+	if partial {
+		completeChecksum(ip)
+	}
+	return f.send(p, fl.be.addr, v.cfg.Mode == DSRL2)
+}
+
+// reply translates a NAT reply (backend → the engine's port) back to the
+// client; anything else is the engine's own.
+func (f *forwarder) reply(p *inet4.Packet, key *flowtable.Key) inet4.Verdict {
+	owner := f.b.p.Host.Owner(*key)
+	fl := f.b.fwds[owner.Queue()].ct.Lookup(key)
+	if fl == nil {
+		return inet4.Pass
+	}
+	ip := p.IP
+	n := uint64(len(ip))
+	fl.v.stats.Packets.Add(1)
+	fl.v.stats.Bytes.Add(n)
+	partial := f.partial(ip)
+	ip.RewriteSrc(fl.v.cfg.Addr.As4())
+	ip.RewriteSrcPort(fl.vport)
+	ip.RewriteDst(fl.client)
+	ip.RewriteDstPort(fl.cport)
+	if partial {
+		completeChecksum(ip)
+	}
+	if fl.proto == header.ProtocolTCP && owner == f.l {
+		f.track(fl, ip.Payload(), p.Now)
+	}
+	f.b.fwds[owner.Queue()].ct.LookupTouch(&fl.fwd, p.Now) // the flow lives while its replies do
+	return f.send(p, fl.client, false)
+}
+
+func (fl *flow) bePort() uint16 {
+	if fl.be.port != 0 {
+		return fl.be.port
+	}
+	return fl.vport
+}
+
+// newFlow gives a new flow its backend (Maglev) and, for NAT, its port.
+func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
+	src, dst := [4]byte(key.Src[12:]), [4]byte(key.Dst[12:])
+	i := v.table.Lookup(flowHash(v, src, dst, key.SrcPort, key.DstPort, key.Proto, f.b.p.Seed))
+	if i < 0 {
+		return nil // no backend takes new flows
+	}
+	fl := &flow{v: v, be: v.backends[i], client: src, cport: key.SrcPort, vport: key.DstPort, proto: key.Proto, fwd: *key}
+	class := classUDP
+	if key.Proto == header.ProtocolTCP {
+		class = classSyn
+	}
+	if v.cfg.Mode == NAT {
+		rev := flowtable.KeyFrom4(fl.be.addr, f.b.p.SNAT.As4(), fl.bePort(), 0, key.Proto)
+		port, err := f.ports(key.Proto).Shard(f.queue).Connect(rev)
+		if err != nil {
+			return nil // the shard's ports toward this backend are used up
+		}
+		rev.DstPort = port
+		fl.snatPort, fl.rev = port, rev
+		if f.ct.Insert(rev, fl, now) != nil {
+			f.ports(key.Proto).Release(rev)
+			return nil
+		}
+		f.ct.SetClass(rev, classReverse, now)
+	}
+	if err := f.ct.Insert(*key, fl, now); err != nil {
+		if v.cfg.Mode == NAT {
+			f.ct.Delete(fl.rev)
+			f.ports(key.Proto).Release(fl.rev)
+			return nil
+		}
+		// DSR with a full table: Maglev alone is still consistent.
+	} else {
+		f.ct.SetClass(*key, class, now)
+	}
+	v.stats.NewFlows.Add(1)
+	fl.be.stats.NewFlows.Add(1)
+	return fl
+}
+
+// track moves a TCP flow between the SYN, established and closing
+// timeouts (the owning worker only).
+func (f *forwarder) track(fl *flow, l4 []byte, now int64) {
+	if len(l4) < 14 {
+		return
+	}
+	flags := l4[13]
+	switch {
+	case flags&(header.TCPFlagFIN|header.TCPFlagRST) != 0:
+		f.ct.SetClass(fl.fwd, classClosing, now)
+	case flags&header.TCPFlagSYN == 0:
+		f.ct.SetClass(fl.fwd, classEstablished, now)
+	}
+}
+
+// partial reports a TCP or UDP checksum that holds only the pseudo-header
+// sum (a Linux sender on a virtual link): a forwarded packet must carry a
+// full one, which the receiving kernel verifies.
+func (f *forwarder) partial(ip header.IPv4) bool {
+	if !f.b.p.Host.TrustPartial() {
+		return false
+	}
+	// A full checksum equal to the pseudo-header sum is a 1-in-65536
+	// coincidence, and recomputing it is right anyway: no verification.
+	src, dst := ip.Src4(), ip.Dst4()
+	if ip.Protocol() == header.ProtocolTCP {
+		t := header.TCP(ip.Payload())
+		return len(t) >= header.TCPMinHeaderLen && t.ChecksumPartial(src, dst)
+	}
+	u := header.UDP(ip.Payload())
+	return len(u) >= 8 && u.Checksum() != 0 && u.ChecksumPartial(src, dst)
+}
+
+// completeChecksum writes the full TCP or UDP checksum.
+func completeChecksum(ip header.IPv4) {
+	src, dst := ip.Src4(), ip.Dst4()
+	if ip.Protocol() == header.ProtocolTCP {
+		t := header.TCP(ip.Payload())
+		t.SetChecksum(0)
+		t.UpdateChecksum(src, dst)
+		return
+	}
+	u := header.UDP(ip.Payload())
+	u.SetChecksum(0)
+	u.UpdateChecksum(src, dst)
+}
+
+// send transmits the rewritten packet to the next hop toward to: in place
+// when its MAC is known, else through the send path, which waits for ARP
+// (a DSR packet keeps the VIP as its destination: it names the backend as
+// the next hop).
+func (f *forwarder) send(p *inet4.Packet, to [4]byte, dsr bool) inet4.Verdict {
+	mac, resolved, ok := f.l.NextHop(addr4(to))
+	switch {
+	case !ok:
+		return inet4.Drop
+	case !resolved || p.Frame == nil || len(p.IP) > f.b.p.Host.MTU():
+		if dsr {
+			p.Via = addr4(to) // the VIP stays the destination: name the backend
+		}
+		return inet4.Route
+	}
+	f.l.PutEthernet(p.Frame, mac)
+	p.Frame = p.Frame[:14+len(p.IP)]
+	return inet4.Transmit
+}
+
+func (f *forwarder) drop(v *vip) inet4.Verdict {
+	v.stats.Drops.Add(1)
+	return inet4.Drop
+}
+
+// flowHash is the Maglev input of a flow: its 5-tuple, or its source
+// address alone for a VIP with client affinity.
+func flowHash(v *vip, src, dst [4]byte, sport, dport uint16, proto uint8, seed uint64) uint64 {
+	var b [13]byte
+	copy(b[0:4], src[:])
+	if v.cfg.SourceHash {
+		return metro.Hash64(b[:4], seed)
+	}
+	copy(b[4:8], dst[:])
+	binary.BigEndian.PutUint16(b[8:], sport)
+	binary.BigEndian.PutUint16(b[10:], dport)
+	b[12] = proto
+	return metro.Hash64(b[:], seed)
+}
+
+func addr4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }

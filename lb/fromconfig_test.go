@@ -1,0 +1,48 @@
+package lb
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/lb/config"
+)
+
+func TestFromConfig(t *testing.T) {
+	c, err := config.Parse([]byte(`
+vips:
+  - address: 198.18.0.100
+    port: 80
+    protocol: tcp
+    forwarding: nat
+    hash: source
+    backends:
+      - {address: 198.18.1.11, weight: 3}
+      - {address: 198.18.1.12, weight: 2, drain: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := got.VIPs[0]
+	if v.Mode != NAT || v.Proto != header.ProtocolTCP || v.Port != 80 || !v.SourceHash || v.TableSize != 65537 ||
+		len(v.Backends) != 2 || v.Backends[0].Weight != 3 || v.Backends[1].Weight != 0 {
+		t.Errorf("%+v", got)
+	}
+	if got.MaxFlows == 0 || got.Timeouts.TCPEstablished == 0 {
+		t.Errorf("conntrack defaults not carried: %+v", got)
+	}
+	c, err = config.Parse([]byte(`
+vips:
+  - {address: 198.18.0.100, port: 80, protocol: tcp, forwarding: dsr-vxlan, vni: 7, backends: [{address: 198.18.1.11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromConfig(c); !errors.Is(err, ErrConfig) {
+		t.Errorf("dsr-vxlan: %v, want not supported yet", err)
+	}
+}

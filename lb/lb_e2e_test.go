@@ -1,0 +1,352 @@
+package lb_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/enginetest"
+	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/lb"
+)
+
+// lbBed is a segment with the engine as the balancer, the peer namespace
+// as the client, and kernel backends that answer HTTP with their name.
+type lbBed struct {
+	bed      *testbed.Bed
+	hosts    []*testbed.SegmentHost
+	eng      *engine.Engine
+	vip      netip.Addr
+	backends []lb.Backend
+}
+
+// newLBBed builds the bed, starts an HTTP server on port 80 of every
+// backend, and routes the VIP (the /24's .100, answered by nobody) through
+// the engine's address in the client's namespace.
+func newLBBed(t *testing.T, mode lb.Mode, weights []uint32) *lbBed {
+	return newLBBedQueues(t, mode, weights, 1)
+}
+
+func newLBBedQueues(t *testing.T, mode lb.Mode, weights []uint32, queues int) *lbBed {
+	t.Helper()
+	bed := testbed.New(t, testbed.Config{Queues: queues})
+	hosts, err := bed.AddSegmentHosts(len(weights))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bed.Prefix.Addr().As4()
+	a[3] = 100
+	b := &lbBed{bed: bed, hosts: hosts, vip: netip.AddrFrom4(a)}
+	for i, h := range hosts {
+		b.backends = append(b.backends, lb.Backend{Addr: h.Addr, Weight: weights[i]})
+		name := fmt.Sprintf("backend-%d", i)
+		if mode == lb.DSRL2 {
+			// DSR: the backend owns the VIP on its loopback and answers
+			// the client from it.
+			out, err := h.Command(context.Background(), "ip", "addr", "add", b.vip.String()+"/32", "dev", "lo").CombinedOutput()
+			if err != nil {
+				t.Fatalf("VIP on %s's loopback: %v: %s", name, err, out)
+			}
+		}
+		serveName(t, h, name)
+	}
+	out, err := bed.Command(context.Background(), "ip", "route", "add", b.vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("route to the VIP: %v: %s", err, out)
+	}
+	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: b.vip, Port: 80, Proto: header.ProtocolTCP, Mode: mode, Backends: b.backends}}}
+	b.eng = enginetest.Start(t, bed, engine.Config{Queues: queues, LoadBalancer: cfg})
+	return b
+}
+
+// serveName runs an HTTP server on port 80 of h that answers its name.
+func serveName(t *testing.T, h *testbed.SegmentHost, name string) {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", ":80")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, name)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// get fetches the VIP n times from the client, each on a new connection,
+// and counts the answers by backend name.
+func (b *lbBed) get(t *testing.T, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	client := enginetest.PeerHTTPClient(b.bed)
+	client.Transport.(*http.Transport).DisableKeepAlives = true
+	client.Timeout = 5 * time.Second
+	for i := range n {
+		resp, err := client.Get("http://" + b.vip.String() + "/")
+		if err != nil {
+			t.Fatalf("request %d through the VIP: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		got[strings.TrimSpace(string(body))]++
+	}
+	return got
+}
+
+// checkShares expects each backend's share of n requests near its weight's
+// (within 4.5 standard deviations of the binomial: a failure is a bug, not
+// bad luck).
+func checkShares(t *testing.T, got map[string]int, weights []uint32, n int) {
+	t.Helper()
+	sum := 0.0
+	for _, w := range weights {
+		sum += float64(w)
+	}
+	for i, w := range weights {
+		p := float64(w) / sum
+		want := p * float64(n)
+		sd := math.Sqrt(float64(n) * p * (1 - p))
+		c := got[fmt.Sprintf("backend-%d", i)]
+		if float64(c) < want-4.5*sd || float64(c) > want+4.5*sd {
+			t.Errorf("backend-%d (weight %d): %d of %d requests, want about %.0f (%v)", i, w, c, n, want, got)
+		}
+	}
+}
+
+// TestNATSpreadsByWeight: through a NAT VIP, HTTP requests from the client
+// reach the three kernel backends in proportion to their weights 1:1:2,
+// each answer translated back; the counters add up.
+func TestNATSpreadsByWeight(t *testing.T) {
+	weights := []uint32{1, 1, 2}
+	b := newLBBed(t, lb.NAT, weights)
+	const n = 400
+	got := b.get(t, n)
+	t.Logf("NAT: %v", got)
+	checkShares(t, got, weights, n)
+	st := b.eng.Balancer().Stats()
+	if len(st) != 1 || st[0].NewFlows != n {
+		t.Errorf("VIP counters: %+v, want %d new flows", st, n)
+	}
+}
+
+// TestDSRL2SpreadsByWeight: the same through a dsr-l2 VIP: the backends
+// own the VIP and answer the client directly.
+func TestDSRL2SpreadsByWeight(t *testing.T) {
+	weights := []uint32{2, 1, 1}
+	b := newLBBed(t, lb.DSRL2, weights)
+	const n = 400
+	got := b.get(t, n)
+	t.Logf("DSR: %v", got)
+	checkShares(t, got, weights, n)
+}
+
+// TestDrainKeepsFlows: a backend drained (weight 0) takes no new flows,
+// while a connection it already serves goes on.
+func TestDrainKeepsFlows(t *testing.T) {
+	weights := []uint32{1, 1, 1}
+	b := newLBBed(t, lb.NAT, weights)
+	// An open connection, kept alive: find its backend.
+	client := enginetest.PeerHTTPClient(b.bed)
+	client.Timeout = 5 * time.Second
+	get := func() string {
+		resp, err := client.Get("http://" + b.vip.String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	first := get()
+	var drained int
+	fmt.Sscanf(first, "backend-%d", &drained)
+	cfg := b.eng.Balancer().Config()
+	cfg.VIPs[0].Backends[drained].Weight = 0
+	if err := b.eng.Balancer().SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if got := get(); got != first {
+			t.Fatalf("the kept-alive connection moved from %s to %s after the drain", first, got)
+		}
+	}
+	got := b.get(t, 100)
+	if got[first] != 0 {
+		t.Errorf("the drained %s took %d of 100 new connections", first, got[first])
+	}
+}
+
+// TestNATTwoWorkers: on two workers, a flow's packets that the NIC hands
+// to the worker that does not own it are handed over to create the flow
+// and then translated where they land (the owner's table is read
+// lock-free), and replies likewise: every request is answered, by the
+// backends in proportion.
+func TestNATTwoWorkers(t *testing.T) {
+	weights := []uint32{1, 1, 2}
+	for _, mode := range []lb.Mode{lb.NAT, lb.DSRL2} {
+		b := newLBBedQueues(t, mode, weights, 2)
+		const n = 400
+		got := b.get(t, n)
+		st := b.eng.Stats().Total
+		t.Logf("%v on two workers: %v; steered %d", mode, got, st.Steered)
+		checkShares(t, got, weights, n)
+		if st.Steered == 0 {
+			t.Errorf("%v: nothing was handed between the workers: the test did not exercise it", mode)
+		}
+	}
+}
+
+// TestLongTransferSurvivesChanges: a 32 MiB download through a NAT VIP
+// goes on, byte for byte, while the other backends are removed and a new
+// one is added: tracked flows keep their backend.
+func TestLongTransferSurvivesChanges(t *testing.T) {
+	weights := []uint32{1, 1, 1}
+	b := newLBBed(t, lb.NAT, weights)
+	const size = 32 << 20
+	for _, h := range b.hosts {
+		var ln net.Listener
+		if err := h.Do(func() (err error) { ln, err = net.Listen("tcp4", ":81"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					buf := make([]byte, 64<<10)
+					for sent := 0; sent < size; sent += len(buf) {
+						enginetest.Pattern(buf, uint32(sent/len(buf)))
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+		t.Cleanup(func() { ln.Close() })
+	}
+	cfg := b.eng.Balancer().Config()
+	cfg.VIPs = append(cfg.VIPs, lb.VIP{Addr: b.vip, Port: 81, Proto: header.ProtocolTCP, Mode: lb.NAT, Backends: b.backends})
+	if err := b.eng.Balancer().SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var c net.Conn
+	if err := b.bed.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(b.vip, 81).String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	got, want := make([]byte, 64<<10), make([]byte, 64<<10)
+	changed := false
+	for read := 0; read < size; read += len(got) {
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("after %d bytes: %v", read, err)
+		}
+		enginetest.Pattern(want, uint32(read/len(got)))
+		if string(got) != string(want) {
+			t.Fatalf("bytes %d-%d differ", read, read+len(got))
+		}
+		if !changed && read > size/4 {
+			// Mid-transfer: only backend 0 stays, and a fourth one comes.
+			changed = true
+			extra, err := b.bed.AddSegmentHosts(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := b.eng.Balancer().Config()
+			for i := range cfg.VIPs {
+				cfg.VIPs[i].Backends = []lb.Backend{b.backends[0], {Addr: extra[0].Addr, Weight: 1}}
+			}
+			if err := b.eng.Balancer().SetConfig(cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestUDPVIP: datagrams to a UDP VIP (NAT) reach the backends' echo
+// services and the echoes come back from the VIP.
+func TestUDPVIP(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	hosts, err := bed.AddSegmentHosts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bed.Prefix.Addr().As4()
+	a[3] = 100
+	vip := netip.AddrFrom4(a)
+	var backends []lb.Backend
+	for i, h := range hosts {
+		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
+		var pc net.PacketConn
+		if err := h.Do(func() (err error) { pc, err = net.ListenPacket("udp4", ":53"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(append([]byte(fmt.Sprintf("b%d:", i)), buf[:n]...), from)
+			}
+		}()
+	}
+	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 53, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends}}}
+	enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg})
+	seen := map[string]int{}
+	for i := range 60 {
+		err := bed.Do(func() error {
+			c, err := net.Dial("udp4", netip.AddrPortFrom(vip, 53).String())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			msg := fmt.Sprintf("q%d", i)
+			c.Write([]byte(msg))
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, 2048)
+			n, err := c.Read(buf)
+			if err != nil {
+				return fmt.Errorf("datagram %d: %w", i, err)
+			}
+			if !strings.HasSuffix(string(buf[:n]), ":"+msg) {
+				return fmt.Errorf("datagram %d: answer %q", i, buf[:n])
+			}
+			seen[string(buf[:2])]++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen["b0"] == 0 || seen["b1"] == 0 {
+		t.Errorf("answers by backend: %v, want both", seen)
+	}
+}
