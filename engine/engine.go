@@ -166,7 +166,8 @@ func (e *Engine) build() error {
 	}
 	if c := cfg.LoadBalancer; c != nil {
 		e.lb = lb.New(lb.Params{Host: e.host, SNAT: cfg.Addrs[0].Addr(),
-			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP)})
+			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP),
+			Dial: (&Dialer{Engine: e}).DialContext, Logger: e.log})
 	}
 	for q := range cfg.Queues {
 		cpu := -1
@@ -288,6 +289,9 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Unlock()
+	if e.lb != nil {
+		e.lb.StopHealth() // before the sockets they use close
+	}
 	e.udp.CloseAll()
 	e.tcp.CloseAll()
 	for _, w := range e.workers {

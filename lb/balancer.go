@@ -3,12 +3,14 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/lb/health"
 	"github.com/xdpengine/engine/lb/maglev"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/inet4"
@@ -55,6 +57,12 @@ type VIP struct {
 	TableSize  uint32 // Maglev table size, a prime (0: 65537)
 	SourceHash bool   // hash the client's address only (client affinity)
 	Backends   []Backend
+	// Health checks every backend (Kind zero or health.KindNone: none,
+	// every backend is up); a backend that fails leaves the Maglev table
+	// until it passes again. HealthPort is the port checked (0: the
+	// VIP's port).
+	Health     health.Spec
+	HealthPort uint16
 }
 
 // Key is the VIP as the CLI writes it, "198.18.0.100:80/tcp".
@@ -106,6 +114,10 @@ type Params struct {
 	// connections.
 	TCPPorts, UDPPorts *portalloc.Allocator
 	Seed               uint64 // Maglev hash seed: equal on every instance that must agree
+	// Dial runs the health checks (the engine's own TCP and UDP); nil:
+	// no checks, every backend is up.
+	Dial   health.DialFunc
+	Logger *slog.Logger
 }
 
 // Balancer is the engine's L4 load balancer: its VIPs and their Maglev
@@ -114,10 +126,16 @@ type Params struct {
 // connection tracking.
 type Balancer struct {
 	p    Params
-	mu   sync.Mutex // serialises SetConfig
-	cfg  Config
+	mu   sync.Mutex // serialises SetConfig and health changes
+	cfg  Config     // as set; the running state has down backends at weight 0
 	cur  atomic.Pointer[state]
 	fwds []*forwarder
+
+	checker *health.Checker // nil without Params.Dial
+	changed chan struct{}   // a health transition happened (capacity 1)
+	done    chan struct{}
+	loop    sync.WaitGroup
+	stop    sync.Once
 }
 
 // state is one configuration, built.
@@ -152,16 +170,39 @@ type Counters struct {
 }
 
 // New makes a balancer; AddWorker gives it the workers, SetConfig its VIPs.
-func New(p Params) *Balancer { return &Balancer{p: p} }
+func New(p Params) *Balancer {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	b := &Balancer{p: p, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	if p.Dial != nil {
+		b.checker = health.New(p.Dial, func(health.Event) {
+			select { // never blocks a check: the loop reads the checker's state
+			case b.changed <- struct{}{}:
+			default:
+			}
+		}, p.Logger)
+		b.loop.Add(1)
+		go b.healthLoop()
+	}
+	return b
+}
 
 // SetConfig checks c, builds its Maglev tables and swaps it in; on error
 // the running configuration stays. Tracked flows keep their backends.
+// Backends with health checks take new flows once they pass.
 func (b *Balancer) SetConfig(c Config) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st, err := b.build(&c)
+	c = cloneConfig(c)
+	st, err := b.build(b.effective(&c))
 	if err != nil {
 		return err
+	}
+	if b.checker != nil {
+		if err := b.checker.Set(targets(&c)); err != nil {
+			return fmt.Errorf("lb: health checks: %w: %w", err, ErrConfig)
+		}
 	}
 	for _, v := range c.VIPs {
 		if err := b.p.Host.AddTransparent(v.Addr); err != nil {
@@ -177,9 +218,10 @@ func (b *Balancer) SetConfig(c Config) error {
 func (b *Balancer) Config() Config {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.cfg
+	return cloneConfig(b.cfg)
 }
 
+// build makes the running state of c (its weights as they apply now).
 func (b *Balancer) build(c *Config) (*state, error) {
 	st := &state{vips: map[vipKey]*vip{}}
 	for i := range c.VIPs {
@@ -291,7 +333,8 @@ type VIPStats struct {
 // BackendStats are one backend's counters.
 type BackendStats struct {
 	Addr                     netip.Addr
-	Weight                   uint32
+	Weight                   uint32 // as it applies now: 0 while drained or down
+	Up                       bool   // its health checks pass (true without checks)
 	Packets, Bytes, NewFlows uint64
 }
 
@@ -306,8 +349,13 @@ func (b *Balancer) Stats() []VIPStats {
 		vs := VIPStats{VIP: v.key, Packets: v.stats.Packets.Load(), Bytes: v.stats.Bytes.Load(),
 			NewFlows: v.stats.NewFlows.Load(), Drops: v.stats.Drops.Load()}
 		for i, be := range v.backends {
-			vs.Backends = append(vs.Backends, BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight,
-				Packets: be.stats.Packets.Load(), Bytes: be.stats.Bytes.Load(), NewFlows: be.stats.NewFlows.Load()})
+			bs := BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight, Up: true,
+				Packets: be.stats.Packets.Load(), Bytes: be.stats.Bytes.Load(), NewFlows: be.stats.NewFlows.Load()}
+			if b.checker != nil && checked(&v.cfg) {
+				h, ok := b.checker.State(v.key + " " + bs.Addr.String())
+				bs.Up = ok && h.Up
+			}
+			vs.Backends = append(vs.Backends, bs)
 		}
 		out = append(out, vs)
 	}

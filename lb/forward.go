@@ -77,8 +77,10 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 	return nil
 }
 
-// Close gives back the workers' connection tables; after they stopped.
+// Close stops the health checks and gives back the workers' connection
+// tables; after the workers stopped.
 func (b *Balancer) Close() {
+	b.StopHealth()
 	for _, f := range b.fwds {
 		f.ct.Close()
 	}

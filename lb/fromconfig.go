@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/xdpengine/engine/lb/config"
+	"github.com/xdpengine/engine/lb/health"
 )
 
 // FromConfig turns a configuration file's model (lb/config) into the
@@ -27,6 +28,7 @@ func FromConfig(c *config.Config) (Config, error) {
 		default:
 			return Config{}, fmt.Errorf("lb: VIP %s: forwarding %v is not supported yet (use nat or dsr-l2): %w", v.Key(), v.Forwarding, ErrConfig)
 		}
+		nv.Health, nv.HealthPort = healthSpec(&v.Health)
 		for _, be := range v.Backends {
 			w := be.Weight
 			if be.Drain {
@@ -37,4 +39,17 @@ func FromConfig(c *config.Config) (Config, error) {
 		out.VIPs = append(out.VIPs, nv)
 	}
 	return out, nil
+}
+
+// healthSpec maps a VIP's health check (the names line up: tcp, http,
+// udp, none).
+func healthSpec(h *config.Health) (health.Spec, uint16) {
+	kinds := map[config.HealthType]health.Kind{config.HealthTCP: health.KindTCP, config.HealthHTTP: health.KindHTTP,
+		config.HealthUDP: health.KindUDP, config.HealthNone: health.KindNone}
+	k, ok := kinds[h.Type]
+	if !ok || k == health.KindNone {
+		return health.Spec{Kind: health.KindNone}, 0
+	}
+	return health.Spec{Kind: k, Path: h.Path, Status: h.Status, Send: []byte(h.Send), Expect: []byte(h.Expect),
+		Interval: h.Interval, Timeout: h.Timeout, Rise: h.Rise, Fall: h.Fall}, h.Port
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/lb"
+	"github.com/xdpengine/engine/lb/health"
 )
 
 // lbBed is a segment with the engine as the balancer, the peer namespace
@@ -348,5 +350,72 @@ func TestUDPVIP(t *testing.T) {
 	}
 	if seen["b0"] == 0 || seen["b1"] == 0 {
 		t.Errorf("answers by backend: %v, want both", seen)
+	}
+}
+
+// TestHealthChecks: with HTTP health checks over the engine's own TCP, the
+// backends take traffic once they pass; a backend whose service stops
+// leaves the table within interval × fall (new connections go to the
+// others, none fails) and comes back when it answers again.
+func TestHealthChecks(t *testing.T) {
+	weights := []uint32{1, 1, 1}
+	b := newLBBed(t, lb.NAT, weights)
+	// Backend 1 gets a second service on :8080 that the checks use and
+	// that the test stops and starts.
+	var mu sync.Mutex
+	healthy := true
+	for i, h := range b.hosts {
+		var ln net.Listener
+		if err := h.Do(func() (err error) { ln, err = net.Listen("tcp4", ":8080"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			ok := healthy || i != 1
+			mu.Unlock()
+			if !ok {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+	cfg := b.eng.Balancer().Config()
+	cfg.VIPs[0].Health = health.Spec{Kind: health.KindHTTP, Path: "/", Status: 200,
+		Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 2, Fall: 2}
+	cfg.VIPs[0].HealthPort = 8080
+	if err := b.eng.Balancer().SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	up := func(want []bool) func() bool {
+		return func() bool {
+			st := b.eng.Balancer().Stats()
+			for i, be := range st[0].Backends {
+				if be.Up != want[i] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	enginetest.WaitFor(t, "every backend up", up([]bool{true, true, true}))
+	if got := b.get(t, 60); got["backend-1"] == 0 {
+		t.Fatalf("backend-1 took no connection while up: %v", got)
+	}
+	mu.Lock()
+	healthy = false
+	mu.Unlock()
+	start := time.Now()
+	enginetest.WaitFor(t, "backend-1 down", up([]bool{true, false, true}))
+	t.Logf("backend-1 down after %v", time.Since(start))
+	if got := b.get(t, 60); got["backend-1"] != 0 {
+		t.Errorf("backend-1 took %d connections while down: %v", got["backend-1"], got)
+	}
+	mu.Lock()
+	healthy = true
+	mu.Unlock()
+	enginetest.WaitFor(t, "backend-1 back", up([]bool{true, true, true}))
+	if got := b.get(t, 60); got["backend-1"] == 0 {
+		t.Errorf("backend-1 took no connection after it came back: %v", got)
 	}
 }
