@@ -144,6 +144,17 @@ func TestNATSpreadsByWeight(t *testing.T) {
 	if len(st) != 1 || st[0].NewFlows != n {
 		t.Errorf("VIP counters: %+v, want %d new flows", st, n)
 	}
+	// Every connection is still tracked (closing): listed with its NAT
+	// port on the engine's address.
+	flows := b.eng.Balancer().Flows("", 0, time.Second)
+	if len(flows) != n {
+		t.Errorf("%d flows listed, want %d", len(flows), n)
+	}
+	for _, f := range flows {
+		if f.SNAT.Addr() != b.bed.EngineAddr || f.Client.Addr() != b.bed.PeerAddr || f.VIP != b.vip.String()+":80/tcp" {
+			t.Fatalf("flow %+v", f)
+		}
+	}
 }
 
 // TestDSRL2SpreadsByWeight: the same through a dsr-l2 VIP: the backends

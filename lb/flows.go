@@ -1,0 +1,64 @@
+package lb
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/xdpengine/engine/stack/datapath"
+)
+
+// Flow is a tracked connection, as `conntrack -L` lists one.
+type Flow struct {
+	VIP     string         // "198.18.0.100:80/tcp"
+	Client  netip.AddrPort // the client's address and port
+	Backend netip.AddrPort // where it goes
+	SNAT    netip.AddrPort // NAT: the engine's address and port toward the backend
+	Queue   int            // the worker that owns it
+}
+
+// Flows lists the tracked flows of every worker (waiting up to timeout
+// for each), at most max of them (0: all), sorted by VIP then client; vip
+// ("" for all) keeps one VIP's.
+func (b *Balancer) Flows(vip string, max int, timeout time.Duration) []Flow {
+	dps := make([]*datapath.Worker, len(b.fwds))
+	for i, f := range b.fwds {
+		dps[i] = f.l.Worker()
+	}
+	var out []Flow
+	for _, r := range datapath.Gather(dps, func(w *datapath.Worker) any {
+		return b.fwds[w.Queue()].list(vip, max)
+	}, timeout) {
+		if l, ok := r.([]Flow); ok {
+			out = append(out, l...)
+		}
+	}
+	slices.SortFunc(out, func(a, b Flow) int {
+		return cmp.Or(cmp.Compare(a.VIP, b.VIP), a.Client.Compare(b.Client))
+	})
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
+}
+
+// list lists the worker's flows (worker goroutine).
+func (f *forwarder) list(vip string, max int) []Flow {
+	var out []Flow
+	for k, fl := range f.ct.All() {
+		if k != fl.fwd || vip != "" && fl.v.key != vip {
+			continue // a NAT flow's reply key, or another VIP
+		}
+		e := Flow{VIP: fl.v.key, Client: netip.AddrPortFrom(addr4(fl.client), fl.cport),
+			Backend: netip.AddrPortFrom(addr4(fl.be.addr), fl.bePort()), Queue: f.queue}
+		if fl.snatPort != 0 {
+			e.SNAT = netip.AddrPortFrom(f.b.p.SNAT, fl.snatPort)
+		}
+		out = append(out, e)
+		if max > 0 && len(out) >= max {
+			break
+		}
+	}
+	return out
+}
