@@ -155,18 +155,34 @@ type vip struct {
 	key      string
 	table    *maglev.Table
 	backends []*backend
-	stats    Counters
+	stats    counterSet
 }
 
 type backend struct {
 	addr  [4]byte
 	port  uint16
-	stats Counters
+	stats counterSet
 }
 
-// Counters count a VIP's or a backend's traffic (all workers).
-type Counters struct {
-	Packets, Bytes, NewFlows, Drops atomic.Uint64
+// counters are one worker's counts of a VIP's or a backend's traffic:
+// written by that worker alone (atomics on a cache line of its own, so
+// workers never share one), summed by Stats.
+type counters struct {
+	packets, bytes, newFlows, drops atomic.Uint64
+	_                               [32]byte
+}
+
+// counterSet holds one counters per worker.
+type counterSet []counters
+
+func (c counterSet) sum() (packets, bytes, newFlows, drops uint64) {
+	for i := range c {
+		packets += c[i].packets.Load()
+		bytes += c[i].bytes.Load()
+		newFlows += c[i].newFlows.Load()
+		drops += c[i].drops.Load()
+	}
+	return
 }
 
 // New makes a balancer; AddWorker gives it the workers, SetConfig its VIPs.
@@ -252,14 +268,14 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			if byKey[key] != nil {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
 			}
-			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port}
+			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port, stats: make(counterSet, len(b.fwds))}
 			mb = append(mb, maglev.Backend{Key: key, Weight: be.Weight})
 		}
 		t, err := maglev.Build(mb, v.TableSize, b.p.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("lb: VIP %s: %w: %w", v.Key(), err, ErrConfig)
 		}
-		nv := &vip{cfg: *v, key: v.Key(), table: t}
+		nv := &vip{cfg: *v, key: v.Key(), table: t, stats: make(counterSet, len(b.fwds))}
 		for _, m := range t.Backends() {
 			nv.backends = append(nv.backends, byKey[m.Key])
 		}
@@ -271,26 +287,21 @@ func (b *Balancer) build(c *Config) (*state, error) {
 	return st, nil
 }
 
-// inherit carries the counters of the VIP and backends that stay.
+// inherit makes the VIP and the backends that stay share their counters
+// with the previous configuration's: flows tracked before the change
+// count on the old objects, and Stats sees them.
 func (v *vip) inherit(old *vip) {
 	if old == nil {
 		return
 	}
-	copyCounters(&v.stats, &old.stats)
+	v.stats = old.stats
 	for _, nb := range v.backends {
 		for _, ob := range old.backends {
 			if ob.addr == nb.addr {
-				copyCounters(&nb.stats, &ob.stats)
+				nb.stats = ob.stats
 			}
 		}
 	}
-}
-
-func copyCounters(dst, src *Counters) {
-	dst.Packets.Store(src.Packets.Load())
-	dst.Bytes.Store(src.Bytes.Load())
-	dst.NewFlows.Store(src.NewFlows.Load())
-	dst.Drops.Store(src.Drops.Load())
 }
 
 // lookup finds the VIP of a packet: the exact port, else the VIP of every
@@ -346,11 +357,11 @@ func (b *Balancer) Stats() []VIPStats {
 	}
 	var out []VIPStats
 	for _, v := range st.vips {
-		vs := VIPStats{VIP: v.key, Packets: v.stats.Packets.Load(), Bytes: v.stats.Bytes.Load(),
-			NewFlows: v.stats.NewFlows.Load(), Drops: v.stats.Drops.Load()}
+		vs := VIPStats{VIP: v.key}
+		vs.Packets, vs.Bytes, vs.NewFlows, vs.Drops = v.stats.sum()
 		for i, be := range v.backends {
-			bs := BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight, Up: true,
-				Packets: be.stats.Packets.Load(), Bytes: be.stats.Bytes.Load(), NewFlows: be.stats.NewFlows.Load()}
+			bs := BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight, Up: true}
+			bs.Packets, bs.Bytes, bs.NewFlows, _ = be.stats.sum()
 			if b.checker != nil && checked(&v.cfg) {
 				h, ok := b.checker.State(v.key + " " + bs.Addr.String())
 				bs.Up = ok && h.Up

@@ -155,10 +155,11 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 		f.track(fl, l4, p.Now)
 	}
 	n := uint64(len(ip))
-	v.stats.Packets.Add(1)
-	v.stats.Bytes.Add(n)
-	fl.be.stats.Packets.Add(1)
-	fl.be.stats.Bytes.Add(n)
+	vc, bc := &v.stats[f.queue], &fl.be.stats[f.queue]
+	vc.packets.Add(1)
+	vc.bytes.Add(n)
+	bc.packets.Add(1)
+	bc.bytes.Add(n)
 	partial := f.partial(ip)
 	if v.cfg.Mode == NAT {
 		ip.RewriteSrc(f.b.p.SNAT.As4())
@@ -182,8 +183,9 @@ func (f *forwarder) reply(p *inet4.Packet, key *flowtable.Key) inet4.Verdict {
 	}
 	ip := p.IP
 	n := uint64(len(ip))
-	fl.v.stats.Packets.Add(1)
-	fl.v.stats.Bytes.Add(n)
+	vc := &fl.v.stats[f.queue]
+	vc.packets.Add(1)
+	vc.bytes.Add(n)
 	partial := f.partial(ip)
 	ip.RewriteSrc(fl.v.cfg.Addr.As4())
 	ip.RewriteSrcPort(fl.vport)
@@ -242,8 +244,8 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
 	} else {
 		f.ct.SetClass(*key, class, now)
 	}
-	v.stats.NewFlows.Add(1)
-	fl.be.stats.NewFlows.Add(1)
+	v.stats[f.queue].newFlows.Add(1)
+	fl.be.stats[f.queue].newFlows.Add(1)
 	return fl
 }
 
@@ -315,7 +317,7 @@ func (f *forwarder) send(p *inet4.Packet, to [4]byte, dsr bool) inet4.Verdict {
 }
 
 func (f *forwarder) drop(v *vip) inet4.Verdict {
-	v.stats.Drops.Add(1)
+	v.stats[f.queue].drops.Add(1)
 	return inet4.Drop
 }
 
