@@ -56,7 +56,13 @@
 // program steers them; the engine does not answer ARP for them: route them
 // to the engine).
 //
-// Not yet: health checks (lb/health), the YAML file (lb/config) and
-// `engine lb`, ICMP errors about VIP flows, tunnel DSR modes, per-worker
-// counters (they are shared atomics today) and the forwarding benchmarks.
+// ICMP errors about VIP flows are matched by the header they quote and go
+// to the side that sent that packet, translated (icmp.go). Health checks
+// (lb/health) run over the engine's own TCP and UDP; a backend that fails
+// them has weight 0 until it passes (healthcheck.go). Counters are per
+// worker.
+//
+// Not yet: tunnel DSR modes, a per-VIP fragment policy, resetting or
+// rehashing the flows of a backend that went down, answering ARP for
+// VIPs, and the forwarding-rate benchmarks.
 package lb

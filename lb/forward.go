@@ -117,16 +117,19 @@ func (f *forwarder) ports(proto uint8) *portalloc.Allocator {
 // Forward implements inet4.Forwarder.
 func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	ip := p.IP
+	st := f.b.cur.Load()
+	if st == nil {
+		return inet4.Pass
+	}
 	proto := ip.Protocol()
+	if proto == header.ProtocolICMP {
+		return f.icmp(p, st)
+	}
 	if proto != header.ProtocolTCP && proto != header.ProtocolUDP {
-		return inet4.Pass // ICMP to a VIP: the engine answers echo
+		return inet4.Pass
 	}
 	l4 := ip.Payload()
 	if len(l4) < 4 || ip.FragmentOffset() != 0 {
-		return inet4.Pass
-	}
-	st := f.b.cur.Load()
-	if st == nil {
 		return inet4.Pass
 	}
 	src, dst := ip.Src4(), ip.Dst4()

@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -428,5 +430,48 @@ func TestHealthChecks(t *testing.T) {
 	enginetest.WaitFor(t, "backend-1 back", up([]bool{true, true, true}))
 	if got := b.get(t, 60); got["backend-1"] == 0 {
 		t.Errorf("backend-1 took no connection after it came back: %v", got)
+	}
+}
+
+// TestICMPUnreachableReachesClient: through a NAT UDP VIP whose backends
+// have no service on the port, the backend's ICMP port unreachable (sent
+// to the engine's address, quoting the translated datagram) is translated
+// back: the client's connected socket gets ECONNREFUSED.
+func TestICMPUnreachableReachesClient(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	hosts, err := bed.AddSegmentHosts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bed.Prefix.Addr().As4()
+	a[3] = 100
+	vip := netip.AddrFrom4(a)
+	var backends []lb.Backend
+	for _, h := range hosts {
+		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
+	}
+	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 5999, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends}}}
+	enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg})
+	err = bed.Do(func() error {
+		c, err := net.Dial("udp4", netip.AddrPortFrom(vip, 5999).String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for range 5 { // the first datagram may wait for ARP; the error follows any of them
+			c.Write([]byte("anyone?"))
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err = c.Read(buf); errors.Is(err, syscall.ECONNREFUSED) {
+				return nil
+			}
+		}
+		return fmt.Errorf("read after sending to a closed backend port: %v, want ECONNREFUSED", err)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
