@@ -132,6 +132,7 @@ type Balancer struct {
 	fwds []*forwarder
 
 	checker *health.Checker // nil without Params.Dial
+	wasUp   map[string]bool // backends up at the last health change (healthLoop, under mu)
 	changed chan struct{}   // a health transition happened (capacity 1)
 	done    chan struct{}
 	loop    sync.WaitGroup

@@ -62,7 +62,11 @@
 // them has weight 0 until it passes (healthcheck.go). Counters are per
 // worker.
 //
-// Not yet: tunnel DSR modes, a per-VIP fragment policy, resetting or
-// rehashing the flows of a backend that went down, answering ARP for
+// A backend that goes down has its tracked flows forgotten on every worker:
+// a UDP flow's next datagram gets a backend from the table (rehash), a TCP
+// connection's next segment reaches a backend that does not know it and
+// answers RST (reset).
+//
+// Not yet: tunnel DSR modes, a per-VIP fragment policy, answering ARP for
 // VIPs, and the forwarding-rate benchmarks.
 package lb

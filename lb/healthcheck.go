@@ -3,8 +3,10 @@ package lb
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/xdpengine/engine/lb/health"
+	"github.com/xdpengine/engine/stack/datapath"
 )
 
 // Health checks. The checker (lb/health) dials through the engine; its
@@ -76,7 +78,67 @@ func (b *Balancer) healthLoop() {
 		} else {
 			b.p.Logger.Error("load balancer: cannot apply a health change", "err", err)
 		}
+		gone := b.newlyDown()
 		b.mu.Unlock()
+		for _, g := range gone {
+			b.p.Logger.Warn("load balancer: backend down, its flows forgotten", "backend", g)
+			b.forgetFlows(g)
+		}
+	}
+}
+
+// newlyDown returns the backends ("VIP BACKEND") that went down since the
+// last call; b.mu is held.
+func (b *Balancer) newlyDown() []string {
+	var out []string
+	now := map[string]bool{}
+	for _, st := range b.checker.Snapshot() {
+		if !st.Up {
+			now[st.Key] = true
+			if b.wasUp[st.Key] {
+				out = append(out, st.Key)
+			}
+		}
+	}
+	b.wasUp = map[string]bool{}
+	for _, st := range b.checker.Snapshot() {
+		if !now[st.Key] {
+			b.wasUp[st.Key] = true
+		}
+	}
+	return out
+}
+
+// forgetFlows drops every tracked flow of a backend that went down (key
+// "VIP BACKEND"), on the workers that own them: their next packets get a
+// backend from the table as new flows do. A UDP flow moves on (rehash); a
+// TCP connection's next segment reaches a backend that does not know it
+// and answers RST (reset), as the connection ended with the backend.
+func (b *Balancer) forgetFlows(key string) {
+	dps := make([]*datapath.Worker, len(b.fwds))
+	for i, f := range b.fwds {
+		dps[i] = f.l.Worker()
+	}
+	datapath.Gather(dps, func(w *datapath.Worker) any {
+		b.fwds[w.Queue()].forget(key)
+		return nil
+	}, time.Second)
+}
+
+// forget drops the worker's flows of backend key (worker goroutine).
+func (f *forwarder) forget(key string) {
+	var doomed []*flow
+	for k, fl := range f.ct.All() {
+		if k == fl.fwd && fl.v.key+" "+addr4(fl.be.addr).String() == key {
+			doomed = append(doomed, fl)
+		}
+	}
+	for _, fl := range doomed {
+		f.ct.Delete(fl.fwd)
+		if fl.v.cfg.Mode == NAT {
+			f.ct.Delete(fl.rev)
+			f.ports(fl.proto).Release(fl.rev)
+		}
 	}
 }
 

@@ -418,9 +418,22 @@ func TestHealthChecks(t *testing.T) {
 	mu.Lock()
 	healthy = false
 	mu.Unlock()
+	tracked := func() int {
+		n := 0
+		for _, f := range b.eng.Balancer().Flows("", 0, time.Second) {
+			if f.Backend.Addr() == b.hosts[1].Addr {
+				n++
+			}
+		}
+		return n
+	}
+	if tracked() == 0 {
+		t.Fatal("no tracked flow of backend-1 before it went down")
+	}
 	start := time.Now()
 	enginetest.WaitFor(t, "backend-1 down", up([]bool{true, false, true}))
 	t.Logf("backend-1 down after %v", time.Since(start))
+	enginetest.WaitFor(t, "backend-1's flows forgotten", func() bool { return tracked() == 0 })
 	if got := b.get(t, 60); got["backend-1"] != 0 {
 		t.Errorf("backend-1 took %d connections while down: %v", got["backend-1"], got)
 	}
