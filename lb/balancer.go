@@ -332,13 +332,16 @@ func (b *Balancer) Lookup(vipAddr netip.AddrPort, proto uint8, src netip.AddrPor
 	return netip.AddrFrom4(v.backends[i].addr), nil
 }
 
-// VIPStats are one VIP's counters, with its backends'.
+// VIPStats are one VIP's counters, with its backends'. A VIP counts the
+// packets of both directions it translates (in NAT mode the replies pass
+// through the balancer too); its backends count what was sent to them.
 type VIPStats struct {
 	VIP      string
 	Packets  uint64
 	Bytes    uint64
 	NewFlows uint64
 	Drops    uint64
+	Flows    uint64 // tracked now
 	Backends []BackendStats
 }
 
@@ -347,7 +350,9 @@ type BackendStats struct {
 	Addr                     netip.Addr
 	Weight                   uint32 // as it applies now: 0 while drained or down
 	Up                       bool   // its health checks pass (true without checks)
+	Checked                  bool   // it has health checks
 	Packets, Bytes, NewFlows uint64
+	Flows                    uint64 // tracked now
 }
 
 // Stats returns the VIPs' counters.
@@ -356,6 +361,7 @@ func (b *Balancer) Stats() []VIPStats {
 	if st == nil {
 		return nil
 	}
+	counts := b.flowCounts()
 	var out []VIPStats
 	for _, v := range st.vips {
 		vs := VIPStats{VIP: v.key}
@@ -365,8 +371,10 @@ func (b *Balancer) Stats() []VIPStats {
 			bs.Packets, bs.Bytes, bs.NewFlows, _ = be.stats.sum()
 			if b.checker != nil && checked(&v.cfg) {
 				h, ok := b.checker.State(v.key + " " + bs.Addr.String())
-				bs.Up = ok && h.Up
+				bs.Up, bs.Checked = ok && h.Up, true
 			}
+			bs.Flows = counts[v.key+" "+bs.Addr.String()]
+			vs.Flows += bs.Flows
 			vs.Backends = append(vs.Backends, bs)
 		}
 		out = append(out, vs)

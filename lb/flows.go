@@ -62,3 +62,34 @@ func (f *forwarder) list(vip string, max int) []Flow {
 	}
 	return out
 }
+
+// flowCounts counts the tracked flows by backend ("VIP BACKEND") on every
+// worker (nothing from a worker that does not answer within a second).
+func (b *Balancer) flowCounts() map[string]uint64 {
+	dps := make([]*datapath.Worker, len(b.fwds))
+	for i, f := range b.fwds {
+		dps[i] = f.l.Worker()
+	}
+	out := map[string]uint64{}
+	for _, r := range datapath.Gather(dps, func(w *datapath.Worker) any {
+		return b.fwds[w.Queue()].count()
+	}, time.Second) {
+		if m, ok := r.(map[string]uint64); ok {
+			for k, n := range m {
+				out[k] += n
+			}
+		}
+	}
+	return out
+}
+
+// count counts the worker's flows by backend (worker goroutine).
+func (f *forwarder) count() map[string]uint64 {
+	out := map[string]uint64{}
+	for k, fl := range f.ct.All() {
+		if k == fl.fwd {
+			out[fl.v.key+" "+addr4(fl.be.addr).String()]++
+		}
+	}
+	return out
+}

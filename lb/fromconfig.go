@@ -8,9 +8,11 @@ import (
 )
 
 // FromConfig turns a configuration file's model (lb/config) into the
-// balancer's Config. Forwarding modes the datapath does not have yet
-// (dsr-ipip, dsr-gue, dsr-vxlan) are refused with an error that says so;
-// a drained backend keeps its place with weight 0.
+// balancer's Config. What the datapath does not have yet (dsr-ipip,
+// dsr-gue, dsr-vxlan, fragments: hash3) is refused with an error that says
+// so; a drained backend keeps its place with weight 0. on_backend_down
+// needs no setting: a backend that goes down has its flows forgotten, so
+// UDP rehashes and TCP is reset by the next backend, whichever is asked.
 func FromConfig(c *config.Config) (Config, error) {
 	out := Config{
 		MaxFlows: int(c.Conntrack.MaxFlows),
@@ -27,6 +29,9 @@ func FromConfig(c *config.Config) (Config, error) {
 			nv.Mode = DSRL2
 		default:
 			return Config{}, fmt.Errorf("lb: VIP %s: forwarding %v is not supported yet (use nat or dsr-l2): %w", v.Key(), v.Forwarding, ErrConfig)
+		}
+		if v.Fragments == config.FragHash3 {
+			return Config{}, fmt.Errorf("lb: VIP %s: fragments: hash3 is not supported yet (fragments are reassembled): %w", v.Key(), ErrConfig)
 		}
 		nv.Health, nv.HealthPort = healthSpec(&v.Health)
 		for _, be := range v.Backends {

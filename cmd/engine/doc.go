@@ -1,11 +1,14 @@
 // Command engine runs the kernel-bypass packet engine and inspects a running
 // one. It only wires the project's packages together; the work lives in them.
 //
-//	engine serve -i IFACE --addr CIDR [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [flags]
+//	engine serve -i IFACE --addr CIDR [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 //	engine ss    [-t] [-u] [-a|-l] [-i IFACE | --ctl PATH]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
+//	engine lb    [-i IFACE | --ctl PATH] show [--json] | reload | lookup VIP SRC:PORT
+//	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2 [--backend ADDR[=WEIGHT]]... | vip remove VIP
+//	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT]
 //	engine detach -i IFACE
 //	engine version
 //
@@ -23,7 +26,8 @@
 // a mistake never leaves a half-attached program behind. Usage errors exit
 // with status 2, runtime errors with 1; each message says what to do.
 //
-// `engine stats`, `engine ss` and `engine neigh` are clients of the control
+// `engine stats`, `engine ss`, `engine neigh`, `engine ports` and
+// `engine lb` are clients of the control
 // socket (internal/ctl, one JSON object per line): they ask the running
 // engine for its counters (engine.Stats), its socket table (socktab.Entry)
 // and its ARP tables (engine.Neighbors) and render them; they never open the interface themselves. The control
@@ -32,7 +36,40 @@
 //
 // The control commands a running engine answers are "stats" (engine.Stats
 // as JSON), "ss" (args {"proto": "udp"|"tcp"}: []socktab.Entry), "neigh"
-// (the workers' ARP entries), "version"
-// and "config" (the effective configuration, the pid, the start time and
-// the metrics address actually bound).
+// (the workers' ARP entries), "ports", "ports.set", "ports.reserve",
+// "version", "config" (the effective configuration, the pid, the start
+// time and the metrics address actually bound), and the load balancer's
+// "lb.*" below.
+//
+// # Load balancer
+//
+// With --lb FILE, `engine serve` loads the YAML file (lb/config; an error
+// names the file, line and column and exits with status 2 before anything
+// is attached), converts it with lb.FromConfig and runs the engine with
+// Config.LoadBalancer. It keeps the file's model (drain flags and health
+// checks included, which lb.Config does not carry) beside the balancer;
+// the two always agree with the file on disk:
+//
+//   - SIGHUP (or `engine lb reload`, "lb.reload") re-reads the file and
+//     applies it with Balancer().SetConfig; tracked flows keep their
+//     backends. An invalid file, or one the balancer refuses, is logged
+//     problem by problem with its line, and the running configuration
+//     stays. Conntrack settings apply at the next start.
+//   - A change from the control socket ("lb.vip.add", "lb.vip.remove",
+//     "lb.backend.add|remove|weight|drain|undrain"; args {"vip":
+//     "ADDR:PORT/PROTO", "backend": ADDR, "weight": N, "forwarding",
+//     "hash", "table_size", "backends": [{"addr", "weight"}]}) takes a
+//     mutex, reads the file back (a hand edit not yet applied refuses the
+//     change), applies lb/config's copy-on-write helper, gives the result
+//     to SetConfig and only then saves the file (config.Save, atomic); if
+//     the save fails the balancer is given its previous configuration
+//     back. lbserve.go explains why this order.
+//
+// "lb.show" answers the configuration with the balancer's counters and the
+// weights it uses (lbState); every change and reload answers the same.
+// "lb.lookup" (args {"vip": ADDR:PORT, "proto": "tcp"|"udp", "src":
+// ADDR:PORT}) answers the backend a new flow would get. Tracked flows and
+// backend health are reported as null, and listed in "unavailable", until
+// lb.Balancer provides them. `engine lb` is the client: it prints show like
+// ipvsadm -Ln, or what the engine sent with --json.
 package main

@@ -24,6 +24,7 @@ func commands() []command {
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
+		{"lb", "show or change a running engine's load balancer (VIPs, backends), like ipvsadm", runLB},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 		{"version", "print the engine's version and build information", runVersion},
 	}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,13 +23,15 @@ import (
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/ctl"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/lb"
+	"github.com/xdpengine/engine/lb/config"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 
 const serveSynopsis = `
 Usage: engine serve -i IFACE --addr CIDR [--addr CIDR ...] [--echo udp|tcp:PORT ...]
-                    [--discard udp|tcp:PORT ...] [--http PORT] [flags]
+                    [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
 
 Run the engine on IFACE: the XDP program takes the traffic to the --addr
 addresses from the kernel, and the engine's userspace stack answers ARP and
@@ -37,9 +40,15 @@ discard (RFC 863) over UDP and TCP, and a small HTTP status page (/ for the
 counters and sockets, /stats.json, /metrics). Everything else on IFACE still
 reaches the kernel.
 
-It serves a control socket (used by 'engine stats' and 'engine ss') and, with
---metrics, Prometheus metrics. SIGINT or SIGTERM stops it cleanly: sockets
-closed, the XDP program detached, the final counters logged.
+With --lb FILE it is also an L4 load balancer: FILE (YAML, described in
+lb/config) lists the VIPs and their backends; 'engine lb' shows and changes
+them, saving FILE; SIGHUP re-reads FILE (an invalid file is logged with its
+line and the running configuration stays). A VIP's address is not answered
+by the engine: route it to an --addr of the engine.
+
+It serves a control socket (used by 'engine stats', 'engine ss', 'engine lb')
+and, with --metrics, Prometheus metrics. SIGINT or SIGTERM stops it cleanly:
+sockets closed, the XDP program detached, the final counters logged.
 
 Example:
   engine serve -i eth1 --addr 198.18.0.1/24 --echo udp:7 --echo tcp:7 --http 80 --metrics 127.0.0.1:9090`
@@ -54,6 +63,7 @@ type serveOptions struct {
 	metricsAllowWC bool
 	logLevel       slog.Level
 	logJSON        bool
+	lbFile         string // --lb; loaded by runServe
 }
 
 // parseServe parses and checks the flags; every error is a usage error.
@@ -161,6 +171,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		return o.logLevel.UnmarshalText([]byte(v))
 	})
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.StringVar(&o.lbFile, "lb", "", "be an L4 load balancer with the VIPs of this YAML `file` (lb/config); SIGHUP re-reads it, `engine lb` changes it")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return nil, err
 	}
@@ -240,16 +251,41 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(h)
 	o.cfg.Logger = log
+	var lbModel *config.Config
+	if o.lbFile != "" {
+		m, c, err := loadLB(o.lbFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "engine serve: --lb %s: the load balancer configuration is not valid, nothing was started:\n%v\n", o.lbFile, err)
+			return errUsage
+		}
+		if abs, err := filepath.Abs(o.lbFile); err == nil {
+			o.lbFile = abs
+		}
+		lbModel, o.cfg.LoadBalancer = m, &c
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// SIGHUP reloads --lb; without --lb it keeps its default action.
+	hup := make(chan os.Signal, 1)
+	if lbModel != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 
-	s, err := startServer(o, log)
+	s, err := startServer(o, lbModel, log)
 	if err != nil {
 		return err
 	}
-	sig := <-sigs
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case sig = <-sigs:
+		case <-hup:
+			s.lb.reload("SIGHUP")
+		}
+	}
 	log.Info("stopping", "signal", sig.String())
 	go func() {
 		sig := <-sigs
@@ -271,7 +307,8 @@ type server struct {
 	ctl     *ctl.Server
 	metrics *http.Server
 	metAddr string
-	started time.Time // set before running is stored
+	lb      *lbControl // nil without --lb
+	started time.Time  // set before running is stored
 	// running is stored (true) once the engine has started, after started
 	// is set; the control handlers Load it before they read started.
 	running atomic.Bool
@@ -281,7 +318,7 @@ type server struct {
 // startServer runs every check that needs no privilege and touches nothing
 // first (configuration, interface, capabilities, control socket, ports),
 // and attaches to the interface last. On error everything is undone.
-func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
+func startServer(o *serveOptions, lbModel *config.Config, log *slog.Logger) (_ *server, err error) {
 	s := &server{opts: o, log: log}
 	defer func() {
 		if err != nil {
@@ -290,10 +327,13 @@ func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
 	}()
 	s.eng, err = engine.New(o.cfg)
 	if err != nil {
-		if errors.Is(err, engine.ErrConfig) {
+		if errors.Is(err, engine.ErrConfig) || errors.Is(err, lb.ErrConfig) {
 			return nil, usagef("%v", err)
 		}
 		return nil, withHint(err)
+	}
+	if lbModel != nil {
+		s.lb = newLBControl(o.lbFile, lbModel, s.eng.Balancer(), log)
 	}
 	if err := checkCapabilities(); err != nil {
 		return nil, err
@@ -359,6 +399,13 @@ func startServer(o *serveOptions, log *slog.Logger) (_ *server, err error) {
 	}
 	log.Info("serving", "interface", o.cfg.Interface, "addrs", o.cfg.Addrs, "services", services,
 		"control", o.ctlPath, "metrics", s.metAddr)
+	if s.lb != nil {
+		var vips []string
+		for _, v := range lbModel.VIPs {
+			vips = append(vips, v.Key()+" "+v.Forwarding.String())
+		}
+		log.Info("load balancing", "file", o.lbFile, "vips", vips)
+	}
 	return s, nil
 }
 
@@ -441,6 +488,7 @@ type serveInfo struct {
 	HTTP         int      `json:"http,omitempty"`
 	Control      string   `json:"control"`
 	Metrics      string   `json:"metrics,omitempty"`
+	LB           string   `json:"lb,omitempty"` // the --lb file
 }
 
 func (s *server) info() serveInfo {
@@ -451,6 +499,7 @@ func (s *server) info() serveInfo {
 		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
 		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
+		LB: s.opts.lbFile,
 	}
 	if s.running.Load() {
 		in.Running, in.Started = true, s.started
@@ -508,6 +557,7 @@ func (s *server) handleControl() {
 	s.ctl.Handle("ports.reserve", func(raw json.RawMessage) (any, error) { return handlePortsReserve(s.eng, raw) })
 	s.ctl.Handle("version", func(json.RawMessage) (any, error) { v, _ := buildVersion(); return v, nil })
 	s.ctl.Handle("config", func(json.RawMessage) (any, error) { return s.info(), nil })
+	handleLB(s.ctl.Handle, s.lb)
 }
 
 // withHint adds what to do to the errors a user can fix, keeping the chain

@@ -104,6 +104,7 @@ func TestHelp(t *testing.T) {
 		"serve": "Usage: engine serve -i IFACE --addr CIDR",
 		"stats": "Usage: engine stats [-i IFACE | --ctl PATH] [--json]",
 		"ss":    "Usage: engine ss [-t] [-u] [-a | -l]",
+		"lb":    "Usage: engine lb [-i IFACE | --ctl PATH] show [--json]",
 	} {
 		var out, errb bytes.Buffer
 		if code := run([]string{cmd, "-h"}, &out, &errb); code != 0 || !strings.Contains(out.String(), want) || errb.Len() != 0 {
@@ -112,7 +113,7 @@ func TestHelp(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run(nil, &out, &out)
-	for _, c := range []string{"serve", "stats", "ss", "neigh", "ports", "detach", "version"} {
+	for _, c := range []string{"serve", "stats", "ss", "neigh", "ports", "lb", "detach", "version"} {
 		if !strings.Contains(out.String(), "\n  "+c+" ") {
 			t.Errorf("engine help does not list %s:\n%s", c, out.String())
 		}

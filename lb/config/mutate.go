@@ -9,7 +9,7 @@ import (
 // The commands the helpers' messages suggest; the CLI defines them.
 const (
 	cmdVIPAdd     = "engine lb vip add"
-	cmdVIPRemove  = "engine lb vip del"
+	cmdVIPRemove  = "engine lb vip remove"
 	cmdBackendAdd = "engine lb backend add"
 	cmdWeight     = "engine lb backend weight"
 )

@@ -106,7 +106,7 @@ func TestMutationErrors(t *testing.T) {
 	be99 := netip.MustParseAddr("198.18.1.99")
 
 	n, err := c.AddVIP(VIP{Addr: vipAddr, Port: 80, Proto: TCP, Forwarding: DSRL2})
-	wantErr(t, n, err, ErrExists, `198.18.0.100:80/tcp: the VIP exists already: change its backends, or remove it first with "engine lb vip del"`)
+	wantErr(t, n, err, ErrExists, `198.18.0.100:80/tcp: the VIP exists already: change its backends, or remove it first with "engine lb vip remove"`)
 	n, err = c.AddVIP(VIP{Addr: v6, Port: 80, Proto: TCP, Forwarding: NAT})
 	wantErr(t, n, err, ErrNotSupported, "[2001:db8::1]:80/tcp: address: 2001:db8::1 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address")
 	n, err = c.AddVIP(VIP{Addr: vipAddr, Port: 0, Proto: TCP, Forwarding: NAT})
