@@ -613,3 +613,29 @@ func TestLBEmptyFile(t *testing.T) {
 		t.Errorf("balancer after vip add: %+v", vs)
 	}
 }
+
+// TestLBFamilies: the balancer's counters become Prometheus samples per
+// VIP and per backend.
+func TestLBFamilies(t *testing.T) {
+	st := []lb.VIPStats{{VIP: "198.18.0.100:80/tcp", Packets: 7, Flows: 2, Backends: []lb.BackendStats{
+		{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 3, Up: true, Packets: 5, Flows: 2}}}}
+	fams := lbFamilies(st)
+	find := func(name string, labels int) float64 {
+		for _, f := range fams {
+			if f.Name != metricPrefix+name {
+				continue
+			}
+			for _, s := range f.Samples {
+				if len(s.Labels) == labels {
+					return s.Value
+				}
+			}
+		}
+		t.Fatalf("no %s sample with %d labels", name, labels)
+		return 0
+	}
+	if find("lb_packets_total", 1) != 7 || find("lb_packets_total", 2) != 5 || find("lb_flows", 2) != 2 ||
+		find("lb_backend_up", 2) != 1 || find("lb_backend_weight", 2) != 3 {
+		t.Errorf("families: %+v", fams)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/metrics"
+	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/stack/socktab"
 )
 
@@ -93,7 +94,50 @@ func (s *server) gather() []metrics.Family {
 		tcp[2].Samples = append(tcp[2].Samples, metrics.Sample{Labels: l, Value: float64(ts.bytes.Load())})
 		tcp[3].Samples = append(tcp[3].Samples, metrics.Sample{Labels: l, Value: float64(ts.errs.Load())})
 	}
-	return append(fams, tcp...)
+	fams = append(fams, tcp...)
+	if b := s.eng.Balancer(); b != nil {
+		fams = append(fams, lbFamilies(b.Stats())...)
+	}
+	return fams
+}
+
+// lbFamilies are the load balancer's counters: per VIP (label vip) and per
+// backend (labels vip, backend).
+func lbFamilies(st []lb.VIPStats) []metrics.Family {
+	f := []metrics.Family{
+		{Name: metricPrefix + "lb_packets_total", Type: "counter", Help: "Packets a VIP forwarded (both directions in NAT mode), and sent to each backend."},
+		{Name: metricPrefix + "lb_bytes_total", Type: "counter", Help: "Bytes a VIP forwarded, and sent to each backend."},
+		{Name: metricPrefix + "lb_new_flows_total", Type: "counter", Help: "Flows a VIP gave a backend."},
+		{Name: metricPrefix + "lb_flows", Type: "gauge", Help: "Flows tracked now."},
+		{Name: metricPrefix + "lb_drops_total", Type: "counter", Help: "Packets to a VIP dropped (no backend takes new flows, no port for NAT, table full)."},
+		{Name: metricPrefix + "lb_backend_up", Type: "gauge", Help: "1 when the backend passes its health checks (or has none)."},
+		{Name: metricPrefix + "lb_backend_weight", Type: "gauge", Help: "The weight in use: 0 while drained or down."},
+	}
+	add := func(i int, v float64, l ...metrics.Label) {
+		f[i].Samples = append(f[i].Samples, metrics.Sample{Labels: l, Value: v})
+	}
+	for _, v := range st {
+		vl := metrics.Label{Name: "vip", Value: v.VIP}
+		add(0, float64(v.Packets), vl)
+		add(1, float64(v.Bytes), vl)
+		add(2, float64(v.NewFlows), vl)
+		add(3, float64(v.Flows), vl)
+		add(4, float64(v.Drops), vl)
+		for _, b := range v.Backends {
+			bl := metrics.Label{Name: "backend", Value: b.Addr.String()}
+			add(0, float64(b.Packets), vl, bl)
+			add(1, float64(b.Bytes), vl, bl)
+			add(2, float64(b.NewFlows), vl, bl)
+			add(3, float64(b.Flows), vl, bl)
+			up := 0.0
+			if b.Up {
+				up = 1
+			}
+			add(5, up, vl, bl)
+			add(6, float64(b.Weight), vl, bl)
+		}
+	}
+	return f
 }
 
 func protoName(p socktab.Proto) string {
