@@ -166,6 +166,15 @@
 // terminating packets. Protocols with work of their own plug into the
 // workers' loop as datapath layers (stack/datapath).
 //
+// # Load balancer
+//
+// Config.LoadBalancer makes the engine an L4 load balancer (package lb):
+// each worker forwards the traffic of the VIPs itself, after the Hook, by
+// Maglev with connection tracking, in NAT or dsr-l2 mode; health checks
+// run over the engine's own sockets; Engine.Balancer changes the VIPs while
+// the engine runs. `engine serve --lb FILE` reads them from a YAML file
+// (lb/config).
+//
 // # Fault injection (testing only)
 //
 // Config.Faults (made by internal/faultinject, which only tests import)
