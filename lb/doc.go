@@ -67,6 +67,10 @@
 // connection's next segment reaches a backend that does not know it and
 // answers RST (reset).
 //
+// bench.BenchmarkLBForward measures forwarding (NAT, dsr-l2, 64 and 1400
+// bytes, 10,000 flows, highest rate at ≤ 0.1% loss) against nftables DNAT
+// in a kernel namespace on the same segment.
+//
 // Not yet: tunnel DSR modes, a per-VIP fragment policy, answering ARP for
-// VIPs, and the forwarding-rate benchmarks.
+// VIPs.
 package lb
