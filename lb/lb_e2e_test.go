@@ -33,6 +33,18 @@ type lbBed struct {
 	backends []lb.Backend
 }
 
+// segmentVIP builds a bed with n kernel hosts on the engine's segment and
+// a VIP routed to the engine.
+func segmentVIP(t *testing.T, n int) (*testbed.Bed, []*testbed.SegmentHost, netip.Addr) {
+	t.Helper()
+	bed := testbed.New(t, testbed.Config{})
+	hosts, err := bed.AddSegmentHosts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bed, hosts, enginetest.RouteVIP(t, bed, 0)
+}
+
 // newLBBed builds the bed, starts an HTTP server on port 80 of every
 // backend, and routes the VIP (the /24's .100, answered by nobody) through
 // the engine's address in the client's namespace.
@@ -47,9 +59,7 @@ func newLBBedQueues(t *testing.T, mode lb.Mode, weights []uint32, queues int) *l
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := bed.Prefix.Addr().As4()
-	a[3] = 100
-	b := &lbBed{bed: bed, hosts: hosts, vip: netip.AddrFrom4(a)}
+	b := &lbBed{bed: bed, hosts: hosts, vip: enginetest.RouteVIP(t, bed, 0)}
 	for i, h := range hosts {
 		b.backends = append(b.backends, lb.Backend{Addr: h.Addr, Weight: weights[i]})
 		name := fmt.Sprintf("backend-%d", i)
@@ -61,32 +71,11 @@ func newLBBedQueues(t *testing.T, mode lb.Mode, weights []uint32, queues int) *l
 				t.Fatalf("VIP on %s's loopback: %v: %s", name, err, out)
 			}
 		}
-		serveName(t, h, name)
-	}
-	out, err := bed.Command(context.Background(), "ip", "route", "add", b.vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("route to the VIP: %v: %s", err, out)
+		enginetest.ServeName(t, h, name)
 	}
 	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: b.vip, Port: 80, Proto: header.ProtocolTCP, Mode: mode, Backends: b.backends}}}
 	b.eng = enginetest.Start(t, bed, engine.Config{Queues: queues, LoadBalancer: cfg})
 	return b
-}
-
-// serveName runs an HTTP server on port 80 of h that answers its name.
-func serveName(t *testing.T, h *testbed.SegmentHost, name string) {
-	t.Helper()
-	var ln net.Listener
-	if err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", ":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, name)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 }
 
 // get fetches the VIP n times from the client, each on a new connection,
@@ -303,14 +292,7 @@ func TestLongTransferSurvivesChanges(t *testing.T) {
 // TestUDPVIP: datagrams to a UDP VIP (NAT) reach the backends' echo
 // services and the echoes come back from the VIP.
 func TestUDPVIP(t *testing.T) {
-	bed := testbed.New(t, testbed.Config{})
-	hosts, err := bed.AddSegmentHosts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := bed.Prefix.Addr().As4()
-	a[3] = 100
-	vip := netip.AddrFrom4(a)
+	bed, hosts, vip := segmentVIP(t, 2)
 	var backends []lb.Backend
 	for i, h := range hosts {
 		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
@@ -329,9 +311,6 @@ func TestUDPVIP(t *testing.T) {
 				pc.WriteTo(append([]byte(fmt.Sprintf("b%d:", i)), buf[:n]...), from)
 			}
 		}()
-	}
-	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
 	}
 	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 53, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends}}}
 	enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg})
@@ -451,24 +430,14 @@ func TestHealthChecks(t *testing.T) {
 // to the engine's address, quoting the translated datagram) is translated
 // back: the client's connected socket gets ECONNREFUSED.
 func TestICMPUnreachableReachesClient(t *testing.T) {
-	bed := testbed.New(t, testbed.Config{})
-	hosts, err := bed.AddSegmentHosts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := bed.Prefix.Addr().As4()
-	a[3] = 100
-	vip := netip.AddrFrom4(a)
+	bed, hosts, vip := segmentVIP(t, 2)
 	var backends []lb.Backend
 	for _, h := range hosts {
 		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
 	}
-	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 5999, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends}}}
 	enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg})
-	err = bed.Do(func() error {
+	err := bed.Do(func() error {
 		c, err := net.Dial("udp4", netip.AddrPortFrom(vip, 5999).String())
 		if err != nil {
 			return err

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -20,23 +18,6 @@ import (
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/lb/config"
 )
-
-// serveName runs an HTTP server on port 80 of h that answers name.
-func serveName(t *testing.T, h *testbed.SegmentHost, name string) {
-	t.Helper()
-	var ln net.Listener
-	if err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", ":80")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, name)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-}
 
 // getVIP fetches http://vip/ n times from the peer, each on a new
 // connection, and counts the answers by backend name.
@@ -102,15 +83,10 @@ func TestServeLB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := bed.Prefix.Addr().As4()
-	a[3] = 100
-	vip := netip.AddrFrom4(a)
+	vip := enginetest.RouteVIP(t, bed, 0)
 	vipKey := vip.String() + ":80/tcp"
 	for i, h := range hosts {
-		serveName(t, h, fmt.Sprintf("backend-%d", i))
-	}
-	if out, err := bed.Command(context.Background(), "ip", "route", "add", vip.String()+"/32", "via", bed.EngineAddr.String()).CombinedOutput(); err != nil {
-		t.Fatalf("route to the VIP: %v: %s", err, out)
+		enginetest.ServeName(t, h, fmt.Sprintf("backend-%d", i))
 	}
 	dir := t.TempDir()
 	file, sock := filepath.Join(dir, "lb.yaml"), filepath.Join(dir, "engine.sock")
