@@ -69,9 +69,12 @@ func (s *Socket) Receive(descs []Desc) int {
 }
 
 // Frame returns the bytes of a descriptor's packet, inside the UMEM. The
-// slice is valid while the caller owns the frame.
+// slice is valid while the caller owns the frame. Its capacity runs to the
+// end of the UMEM frame, so a packet can grow in place (an encapsulation)
+// before it is transmitted from the same frame with a longer Len.
 func (s *Socket) Frame(d Desc) []byte {
-	return s.umem.mem[d.Addr : d.Addr+uint64(d.Len) : d.Addr+uint64(d.Len)]
+	end := (d.Addr>>s.umem.shift + 1) << s.umem.shift
+	return s.umem.mem[d.Addr : d.Addr+uint64(d.Len) : end]
 }
 
 // FrameBuffer returns the whole writable area of the frame that starts at

@@ -28,6 +28,16 @@ const (
 	// same segment, owns the VIP (on a loopback) and answers the client
 	// directly.
 	DSRL2
+	// DSRIPIP sends the client's packet unchanged inside an outer IPv4
+	// header (IP-in-IP, RFC 2003) to the backend, which decapsulates it,
+	// owns the VIP and answers the client directly (encap.go).
+	DSRIPIP
+	// DSRGUE sends it inside outer IPv4 and UDP to VIP.GUEPort (GUE
+	// variant 1, Katran's format).
+	DSRGUE
+	// DSRVXLAN sends it inside outer IPv4, UDP to VIP.VXLANPort and a
+	// VXLAN header (VIP.VNI), in an Ethernet frame to Backend.MAC.
+	DSRVXLAN
 )
 
 func (m Mode) String() string {
@@ -36,6 +46,12 @@ func (m Mode) String() string {
 		return "nat"
 	case DSRL2:
 		return "dsr-l2"
+	case DSRIPIP:
+		return "dsr-ipip"
+	case DSRGUE:
+		return "dsr-gue"
+	case DSRVXLAN:
+		return "dsr-vxlan"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -45,6 +61,10 @@ type Backend struct {
 	Addr   netip.Addr
 	Port   uint16 // 0: the port the client sent to
 	Weight uint32 // share of new flows; 0 takes none (drain)
+	// MAC is the Ethernet address of the backend's VXLAN device, the
+	// destination of the inner frame (dsr-vxlan only: a kernel drops a TCP
+	// segment in a frame not addressed to it).
+	MAC header.MAC
 }
 
 // VIP is a virtual service: traffic to Addr:Port (Port 0: every port) of
@@ -56,7 +76,12 @@ type VIP struct {
 	Mode       Mode
 	TableSize  uint32 // Maglev table size, a prime (0: 65537)
 	SourceHash bool   // hash the client's address only (client affinity)
-	Backends   []Backend
+	// GUEPort is dsr-gue's UDP destination port (0: DefaultGUEPort);
+	// VXLANPort (0: DefaultVXLANPort) and VNI are dsr-vxlan's.
+	GUEPort   uint16
+	VXLANPort uint16
+	VNI       uint32
+	Backends  []Backend
 	// Health checks every backend (Kind zero or health.KindNone: none,
 	// every backend is up); a backend that fails leaves the Maglev table
 	// until it passes again. HealthPort is the port checked (0: the
@@ -93,6 +118,8 @@ type Config struct {
 const (
 	DefaultTableSize = 65537
 	DefaultMaxFlows  = 65536
+	DefaultGUEPort   = 6080 // Katran's
+	DefaultVXLANPort = 4789 // IANA's
 )
 
 // DefaultTimeouts are IPVS-like: SYN 30 s, established 15 min, closing
@@ -162,6 +189,7 @@ type vip struct {
 type backend struct {
 	addr  [4]byte
 	port  uint16
+	mac   header.MAC // dsr-vxlan: the inner frame's destination
 	stats counterSet
 }
 
@@ -169,19 +197,45 @@ type backend struct {
 // written by that worker alone (atomics on a cache line of its own, so
 // workers never share one), summed by Stats.
 type counters struct {
-	packets, bytes, newFlows, drops atomic.Uint64
-	_                               [32]byte
+	packets, bytes, newFlows atomic.Uint64
+	drops                    [NumDropReasons]atomic.Uint64
+	_                        [8]byte // 64 bytes: a cache line each
+}
+
+// DropReason says why the balancer dropped a packet to a VIP.
+type DropReason uint8
+
+const (
+	// DropNoBackend: no backend takes new flows (all down or drained).
+	DropNoBackend DropReason = iota
+	// DropTableFull: a new NAT flow found the connection table full or
+	// the worker's ports toward its backend used up.
+	DropTableFull
+	// DropTooBig: encapsulation would exceed the MTU and the client set
+	// DF (it was sent ICMP "fragmentation needed").
+	DropTooBig
+	// DropOther: a reassembled datagram of a flow another worker owns,
+	// a packet too large to encapsulate at all.
+	DropOther
+	// NumDropReasons is how many reasons there are.
+	NumDropReasons
+)
+
+func (r DropReason) String() string {
+	return [...]string{"no backend", "table full", "too big", "other"}[r]
 }
 
 // counterSet holds one counters per worker.
 type counterSet []counters
 
-func (c counterSet) sum() (packets, bytes, newFlows, drops uint64) {
+func (c counterSet) sum() (packets, bytes, newFlows uint64, drops [NumDropReasons]uint64) {
 	for i := range c {
 		packets += c[i].packets.Load()
 		bytes += c[i].bytes.Load()
 		newFlows += c[i].newFlows.Load()
-		drops += c[i].drops.Load()
+		for r := range drops {
+			drops[r] += c[i].drops[r].Load()
+		}
 	}
 	return
 }
@@ -249,11 +303,20 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		if v.Proto != header.ProtocolTCP && v.Proto != header.ProtocolUDP {
 			return nil, fmt.Errorf("lb: VIP %s: protocol %d: want tcp or udp: %w", v.Key(), v.Proto, ErrConfig)
 		}
-		if v.Mode != NAT && v.Mode != DSRL2 {
-			return nil, fmt.Errorf("lb: VIP %s: forwarding %v: want nat or dsr-l2: %w", v.Key(), v.Mode, ErrConfig)
+		if v.Mode > DSRVXLAN {
+			return nil, fmt.Errorf("lb: VIP %s: forwarding %v: want nat, dsr-l2, dsr-ipip, dsr-gue or dsr-vxlan: %w", v.Key(), v.Mode, ErrConfig)
 		}
 		if v.TableSize == 0 {
 			v.TableSize = DefaultTableSize
+		}
+		if v.Mode == DSRGUE && v.GUEPort == 0 {
+			v.GUEPort = DefaultGUEPort
+		}
+		if v.Mode == DSRVXLAN && v.VXLANPort == 0 {
+			v.VXLANPort = DefaultVXLANPort
+		}
+		if v.VNI >= 1<<24 {
+			return nil, fmt.Errorf("lb: VIP %s: VNI %d: want 0 to 16777215: %w", v.Key(), v.VNI, ErrConfig)
 		}
 		k := vipKey{v.Addr.As4(), v.Port, v.Proto}
 		if st.vips[k] != nil {
@@ -269,7 +332,10 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			if byKey[key] != nil {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
 			}
-			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port, stats: make(counterSet, len(b.fwds))}
+			if v.Mode == DSRVXLAN && be.MAC == (header.MAC{}) {
+				return nil, fmt.Errorf("lb: VIP %s: backend %v: dsr-vxlan needs the MAC of the backend's VXLAN device: %w", v.Key(), be.Addr, ErrConfig)
+			}
+			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port, mac: be.MAC, stats: make(counterSet, len(b.fwds))}
 			mb = append(mb, maglev.Backend{Key: key, Weight: be.Weight})
 		}
 		t, err := maglev.Build(mb, v.TableSize, b.p.Seed)
@@ -340,7 +406,9 @@ type VIPStats struct {
 	Packets  uint64
 	Bytes    uint64
 	NewFlows uint64
-	Drops    uint64
+	Drops    uint64 // all reasons
+	// DropsBy breaks Drops down by DropReason.
+	DropsBy  [NumDropReasons]uint64
 	Flows    uint64 // tracked now
 	Backends []BackendStats
 }
@@ -365,7 +433,10 @@ func (b *Balancer) Stats() []VIPStats {
 	var out []VIPStats
 	for _, v := range st.vips {
 		vs := VIPStats{VIP: v.key}
-		vs.Packets, vs.Bytes, vs.NewFlows, vs.Drops = v.stats.sum()
+		vs.Packets, vs.Bytes, vs.NewFlows, vs.DropsBy = v.stats.sum()
+		for _, d := range vs.DropsBy {
+			vs.Drops += d
+		}
 		for i, be := range v.backends {
 			bs := BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight, Up: true}
 			bs.Packets, bs.Bytes, bs.NewFlows, _ = be.stats.sum()

@@ -33,6 +33,7 @@ type flow struct {
 	cport    uint16
 	vport    uint16
 	snatPort uint16
+	entropy  uint16 // tunnel DSR: the outer UDP source port
 	proto    uint8
 	fwd      flowtable.Key // the client's key (arrival order)
 	rev      flowtable.Key // NAT: the backend's reply key (arrival order)
@@ -50,6 +51,9 @@ type forwarder struct {
 	ct    *flowtable.Index[flow]
 	gone  []*flow // flows the last sweep removed: their reply keys and ports go next
 	queue int
+	// scratch builds an encapsulated packet that does not fit its frame
+	// (a reassembled datagram, one to be fragmented).
+	scratch []byte
 }
 
 // AddWorker adds the balancer to a worker's IPv4 layer (in queue order);
@@ -62,7 +66,7 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 	if t == (Timeouts{}) {
 		t = DefaultTimeouts
 	}
-	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue()}
+	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue(), scratch: make([]byte, 1<<16)}
 	ct, err := flowtable.NewIndex[flow](flowtable.Config{
 		Capacity:     2*maxFlows + maxFlows/4, // a NAT flow has two keys
 		IdleTimeouts: []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP)},
@@ -145,14 +149,15 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	if fl == nil {
 		if of != f {
 			if p.Frame == nil {
-				return f.drop(v) // a reassembled datagram of another worker's flow
+				return f.drop(v, DropOther) // a reassembled datagram of another worker's flow
 			}
 			f.l.SteerForward(owner, p.Frame) // the owner creates the flow
 			p.Consumed = true
 			return inet4.Drop
 		}
-		if fl = f.newFlow(v, &key, p.Now); fl == nil {
-			return f.drop(v)
+		var why DropReason
+		if fl, why = f.newFlow(v, &key, p.Now); fl == nil {
+			return f.drop(v, why)
 		}
 	} else if of == f && proto == header.ProtocolTCP {
 		f.track(fl, l4, p.Now)
@@ -164,11 +169,17 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	bc.packets.Add(1)
 	bc.bytes.Add(n)
 	partial := f.partial(ip)
-	if v.cfg.Mode == NAT {
+	switch v.cfg.Mode {
+	case NAT:
 		ip.RewriteSrc(f.b.p.SNAT.As4())
 		ip.RewriteSrcPort(fl.snatPort)
 		ip.RewriteDst(fl.be.addr)
 		ip.RewriteDstPort(fl.bePort())
+	case DSRIPIP, DSRGUE, DSRVXLAN:
+		if partial {
+			completeChecksum(ip)
+		}
+		return f.tunnel(p, v, fl.be, fl.entropy)
 	}
 	if partial {
 		completeChecksum(ip)
@@ -211,14 +222,20 @@ func (fl *flow) bePort() uint16 {
 	return fl.vport
 }
 
-// newFlow gives a new flow its backend (Maglev) and, for NAT, its port.
-func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
+// newFlow gives a new flow its backend (Maglev) and, for NAT, its port;
+// nil and why when it cannot have one.
+func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) (*flow, DropReason) {
 	src, dst := [4]byte(key.Src[12:]), [4]byte(key.Dst[12:])
 	i := v.table.Lookup(flowHash(v, src, dst, key.SrcPort, key.DstPort, key.Proto, f.b.p.Seed))
 	if i < 0 {
-		return nil // no backend takes new flows
+		return nil, DropNoBackend
 	}
 	fl := &flow{v: v, be: v.backends[i], client: src, cport: key.SrcPort, vport: key.DstPort, proto: key.Proto, fwd: *key}
+	if overhead(v.cfg.Mode) > 0 {
+		// Per flow, even with client affinity: the backend's NIC spreads
+		// a client's connections over its queues.
+		fl.entropy = entropyPort(flowHash(&vip{}, src, dst, key.SrcPort, key.DstPort, key.Proto, f.b.p.Seed))
+	}
 	class := classUDP
 	if key.Proto == header.ProtocolTCP {
 		class = classSyn
@@ -227,13 +244,13 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
 		rev := flowtable.KeyFrom4(fl.be.addr, f.b.p.SNAT.As4(), fl.bePort(), 0, key.Proto)
 		port, err := f.ports(key.Proto).Shard(f.queue).Connect(rev)
 		if err != nil {
-			return nil // the shard's ports toward this backend are used up
+			return nil, DropTableFull // the shard's ports toward this backend are used up
 		}
 		rev.DstPort = port
 		fl.snatPort, fl.rev = port, rev
 		if f.ct.Insert(rev, fl, now) != nil {
 			f.ports(key.Proto).Release(rev)
-			return nil
+			return nil, DropTableFull
 		}
 		f.ct.SetClass(rev, classReverse, now)
 	}
@@ -241,7 +258,7 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
 		if v.cfg.Mode == NAT {
 			f.ct.Delete(fl.rev)
 			f.ports(key.Proto).Release(fl.rev)
-			return nil
+			return nil, DropTableFull
 		}
 		// DSR with a full table: Maglev alone is still consistent.
 	} else {
@@ -249,7 +266,7 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) *flow {
 	}
 	v.stats[f.queue].newFlows.Add(1)
 	fl.be.stats[f.queue].newFlows.Add(1)
-	return fl
+	return fl, 0
 }
 
 // track moves a TCP flow between the SYN, established and closing
@@ -319,8 +336,8 @@ func (f *forwarder) send(p *inet4.Packet, to [4]byte, dsr bool) inet4.Verdict {
 	return inet4.Transmit
 }
 
-func (f *forwarder) drop(v *vip) inet4.Verdict {
-	v.stats[f.queue].drops.Add(1)
+func (f *forwarder) drop(v *vip, why DropReason) inet4.Verdict {
+	v.stats[f.queue].drops[why].Add(1)
 	return inet4.Drop
 }
 

@@ -8,9 +8,9 @@ import (
 )
 
 // FromConfig turns a configuration file's model (lb/config) into the
-// balancer's Config. What the datapath does not have yet (dsr-ipip,
-// dsr-gue, dsr-vxlan, fragments: hash3) is refused with an error that says
-// so; a drained backend keeps its place with weight 0. on_backend_down
+// balancer's Config. What the datapath does not have yet (fragments:
+// hash3) is refused with an error that says so; a drained backend keeps
+// its place with weight 0. on_backend_down
 // needs no setting: a backend that goes down has its flows forgotten, so
 // UDP rehashes and TCP is reset by the next backend, whichever is asked.
 func FromConfig(c *config.Config) (Config, error) {
@@ -21,15 +21,14 @@ func FromConfig(c *config.Config) (Config, error) {
 	}
 	for _, v := range c.VIPs {
 		nv := VIP{Addr: v.Addr, Port: v.Port, Proto: uint8(v.Proto), TableSize: v.TableSize,
-			SourceHash: v.Hash == config.HashSource}
-		switch v.Forwarding {
-		case config.NAT:
-			nv.Mode = NAT
-		case config.DSRL2:
-			nv.Mode = DSRL2
-		default:
-			return Config{}, fmt.Errorf("lb: VIP %s: forwarding %v is not supported yet (use nat or dsr-l2): %w", v.Key(), v.Forwarding, ErrConfig)
+			SourceHash: v.Hash == config.HashSource, GUEPort: v.GUEPort, VXLANPort: v.VXLANPort, VNI: v.VNI}
+		modes := map[config.Mode]Mode{config.NAT: NAT, config.DSRL2: DSRL2, config.DSRIPIP: DSRIPIP,
+			config.DSRGUE: DSRGUE, config.DSRVXLAN: DSRVXLAN}
+		m, ok := modes[v.Forwarding]
+		if !ok {
+			return Config{}, fmt.Errorf("lb: VIP %s: forwarding %v: want nat, dsr-l2, dsr-ipip, dsr-gue or dsr-vxlan: %w", v.Key(), v.Forwarding, ErrConfig)
 		}
+		nv.Mode = m
 		if v.Fragments == config.FragHash3 {
 			return Config{}, fmt.Errorf("lb: VIP %s: fragments: hash3 is not supported yet (fragments are reassembled): %w", v.Key(), ErrConfig)
 		}
@@ -39,7 +38,7 @@ func FromConfig(c *config.Config) (Config, error) {
 			if be.Drain {
 				w = 0
 			}
-			nv.Backends = append(nv.Backends, Backend{Addr: be.Addr, Weight: w})
+			nv.Backends = append(nv.Backends, Backend{Addr: be.Addr, Weight: w, MAC: be.MAC})
 		}
 		out.VIPs = append(out.VIPs, nv)
 	}

@@ -37,12 +37,32 @@ vips:
 	}
 	c, err = config.Parse([]byte(`
 vips:
-  - {address: 198.18.0.100, port: 80, protocol: tcp, forwarding: dsr-vxlan, vni: 7, backends: [{address: 198.18.1.11}]}
+  - {address: 198.18.0.100, port: 80, protocol: tcp, forwarding: dsr-vxlan, vni: 7, backends: [{address: 198.18.1.11, mac: "02:00:5e:10:00:01"}]}
+  - {address: 198.18.0.100, port: 53, protocol: udp, forwarding: dsr-gue, backends: [{address: 198.18.1.11}]}
+  - {address: 198.18.0.100, port: 54, protocol: udp, forwarding: dsr-ipip, backends: [{address: 198.18.1.11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = FromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vx, gue, ipip := got.VIPs[0], got.VIPs[1], got.VIPs[2]
+	if vx.Mode != DSRVXLAN || vx.VNI != 7 || vx.VXLANPort != 4789 || vx.Backends[0].MAC != (header.MAC{2, 0, 0x5e, 0x10, 0, 1}) {
+		t.Errorf("dsr-vxlan: %+v", vx)
+	}
+	if gue.Mode != DSRGUE || gue.GUEPort != 6080 || ipip.Mode != DSRIPIP {
+		t.Errorf("dsr-gue, dsr-ipip: %+v %+v", gue, ipip)
+	}
+	c, err = config.Parse([]byte(`
+vips:
+  - {address: 198.18.0.100, port: 80, protocol: udp, forwarding: dsr-l2, fragments: hash3, backends: [{address: 198.18.1.11}]}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := FromConfig(c); !errors.Is(err, ErrConfig) {
-		t.Errorf("dsr-vxlan: %v, want not supported yet", err)
+		t.Errorf("fragments hash3: %v, want not supported yet", err)
 	}
 }

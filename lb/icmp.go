@@ -15,7 +15,8 @@ import (
 //     on the client's side): it goes to the flow's backend, which sent
 //     that reply; in NAT mode the outer destination and the quoted header
 //     become the backend's view (the quoted packet from B:bp to the
-//     engine's address and port);
+//     engine's address and port); in a tunnel mode it goes encapsulated
+//     like the flow's packets;
 //   - NAT, to the engine's address, about a packet the balancer sent to a
 //     backend (the backend's port unreachable, a router on its path): it
 //     goes to the client, its outer addresses and the quoted header turned
@@ -55,6 +56,9 @@ func (f *forwarder) icmp(p *inet4.Packet, st *state) inet4.Verdict {
 			binary.BigEndian.PutUint16(ql4, fl.bePort())
 			binary.BigEndian.PutUint16(ql4[2:], fl.snatPort)
 			m.UpdateChecksum()
+		}
+		if overhead(fl.v.cfg.Mode) > 0 {
+			return f.tunnel(p, fl.v, fl.be, fl.entropy)
 		}
 		return f.send(p, fl.be.addr, fl.v.cfg.Mode == DSRL2)
 	}

@@ -57,6 +57,7 @@ type segment struct {
 	mu          sync.Mutex
 	bridgeIndex int // in the peer namespace; 0 until the peer is a switch
 	hosts       []*SegmentHost
+	links       []*SegmentLink // AddSegmentLink's
 }
 
 // AddSegmentHosts turns the peer namespace into a switch and adds n kernel
@@ -98,7 +99,7 @@ func (b *Bed) AddSegmentHosts(n int) (_ []*SegmentHost, err error) {
 		return nil, errors.New("testbed: bed is closed")
 	}
 	first := len(b.seg.hosts)
-	if firstSegmentHost+first+n-1 > lastSegmentHost {
+	if firstSegmentHost+first+n-1 > lastSegmentHost-len(b.seg.links) {
 		return nil, fmt.Errorf("testbed: AddSegmentHosts(%d): the bed has %d segment hosts, at most %d fit in %v (.%d to .%d)",
 			n, first, lastSegmentHost-firstSegmentHost+1, b.Prefix, firstSegmentHost, lastSegmentHost)
 	}
@@ -363,7 +364,7 @@ func (b *Bed) closeSegment() []error {
 		}
 	}
 	b.seg.hosts = nil
-	return errs
+	return append(errs, b.closeLinks()...)
 }
 
 // Do runs fn on an OS thread that has entered the host's namespace, with the

@@ -2,12 +2,15 @@ package config
 
 import (
 	"fmt"
+
 	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // Config is the load balancer's whole configuration: the file's contents.
@@ -47,6 +50,9 @@ type Backend struct {
 	Weight uint32
 	// Drain stops new flows to the backend; its tracked flows go on.
 	Drain bool
+	// MAC is the Ethernet address of the backend's VXLAN device: the inner
+	// frame's destination in dsr-vxlan (required there), unset otherwise.
+	MAC header.MAC
 }
 
 // Health describes the check run against every backend of a VIP.

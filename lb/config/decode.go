@@ -262,10 +262,12 @@ func (d *decoder) health(n ast.Node, path string, h *Health) {
 
 func (d *decoder) backend(n ast.Node, path string) Backend {
 	b := Backend{Weight: DefaultWeight}
-	seen := d.fields(n, path, "a backend, like {address: 198.18.1.11}", []string{"address", "weight", "drain"}, func(key string, n ast.Node, path string) {
+	seen := d.fields(n, path, "a backend, like {address: 198.18.1.11}", []string{"address", "weight", "drain", "mac"}, func(key string, n ast.Node, path string) {
 		switch key {
 		case "address":
 			b.Addr = d.address(n, path)
+		case "mac":
+			b.MAC = d.mac(n, path)
 		case "weight":
 			b.Weight = uint32(d.integer(n, path, 0, MaxWeight))
 		case "drain":

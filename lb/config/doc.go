@@ -141,6 +141,9 @@
 //     relative to the other backends' weights; 0 sends it no new flows.
 //   - drain (default false): true stops new flows to the backend while its
 //     tracked flows go on; use it to empty a backend before maintenance.
+//   - mac (dsr-vxlan only, required there): the Ethernet address of the
+//     backend's VXLAN device, 02:00:5e:10:00:01, the destination of the
+//     inner frame (a kernel takes only frames addressed to the device).
 //
 // A VIP may have no backends (the command line adds them one by one).
 //

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // Marshal writes c in the file format, after checking it with Validate.
@@ -90,6 +92,9 @@ func writeVIP(b *bytes.Buffer, v *VIP) {
 		}
 		if be.Drain {
 			b.WriteString(", drain: true")
+		}
+		if be.MAC != (header.MAC{}) {
+			fmt.Fprintf(b, ", mac: %q", be.MAC)
 		}
 		b.WriteString("}\n")
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // This file holds the decoder's generic half: mappings, lists and scalars of
@@ -298,6 +301,20 @@ func (d *decoder) address(n ast.Node, path string) netip.Addr {
 		d.errAt(posOf(s), path, ErrInvalid, "%q is not an IPv4 address: write one like 198.18.0.100", text)
 	}
 	return a
+}
+
+// mac decodes an Ethernet address, 02:00:5e:10:00:01.
+func (d *decoder) mac(n ast.Node, path string) header.MAC {
+	text := d.str(n, path)
+	if text == "" {
+		return header.MAC{}
+	}
+	hw, err := net.ParseMAC(text)
+	if err != nil || len(hw) != 6 {
+		d.errAt(d.pos[path], path, ErrInvalid, "%q is not an Ethernet address: write one like 02:00:5e:10:00:01", text)
+		return header.MAC{}
+	}
+	return header.MAC(hw)
 }
 
 // enum decodes one of names and returns its index.

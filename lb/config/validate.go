@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/xdpengine/engine/header"
 )
 
 // Validate checks a complete configuration (every default filled in) as
@@ -131,6 +133,14 @@ func (v *validator) vip(vip *VIP, base string) {
 		}
 		if b.Weight > MaxWeight {
 			v.add(path+".weight", ErrInvalid, "%s", rangeMsg(int64(b.Weight), 0, MaxWeight))
+		}
+		switch {
+		case vip.Forwarding == DSRVXLAN && b.MAC == (header.MAC{}):
+			v.add(path+".mac", ErrInvalid, "dsr-vxlan needs the Ethernet address of the backend's VXLAN device: add mac: like 02:00:5e:10:00:01")
+		case vip.Forwarding != DSRVXLAN && b.MAC != (header.MAC{}):
+			v.add(path+".mac", ErrInvalid, "only forwarding: dsr-vxlan uses a backend's mac: remove it")
+		case b.MAC[0]&1 != 0:
+			v.add(path+".mac", ErrInvalid, "%v is a group address: use the unicast address of the backend's VXLAN device", b.MAC)
 		}
 	}
 }
