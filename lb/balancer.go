@@ -81,7 +81,11 @@ type VIP struct {
 	GUEPort   uint16
 	VXLANPort uint16
 	VNI       uint32
-	Backends  []Backend
+	// HashFragments (DSR modes) forwards the VIP's fragments as they
+	// come, unreassembled, to the backend of a hash of what every fragment
+	// carries (fragments.go); else they are reassembled first.
+	HashFragments bool
+	Backends      []Backend
 	// Health checks every backend (Kind zero or health.KindNone: none,
 	// every backend is up); a backend that fails leaves the Maglev table
 	// until it passes again. HealthPort is the port checked (0: the
@@ -169,6 +173,9 @@ type Balancer struct {
 // state is one configuration, built.
 type state struct {
 	vips map[vipKey]*vip
+	// frags holds, by address and protocol (port 0), the VIP whose table
+	// routes fragments that are not reassembled (fragments.go).
+	frags map[vipKey]*vip
 }
 
 type vipKey struct {
@@ -294,7 +301,7 @@ func (b *Balancer) Config() Config {
 
 // build makes the running state of c (its weights as they apply now).
 func (b *Balancer) build(c *Config) (*state, error) {
-	st := &state{vips: map[vipKey]*vip{}}
+	st := &state{vips: map[vipKey]*vip{}, frags: map[vipKey]*vip{}}
 	for i := range c.VIPs {
 		v := &c.VIPs[i]
 		if !v.Addr.Is4() {
@@ -350,6 +357,9 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			nv.inherit(old.vips[k])
 		}
 		st.vips[k] = nv
+	}
+	if err := st.fragmentVIPs(); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -7,7 +7,8 @@
 //
 // The balancer plugs into each worker's IPv4 layer as its
 // inet4.Forwarder (after the Hook, before transport dispatch; a fragmented
-// datagram is seen once, reassembled) and into the worker's loop as a
+// datagram is seen once, reassembled, unless its VIP hashes fragments:
+// fragments.go) and into the worker's loop as a
 // datapath.Layer (it ages its connection table at every tick). For a packet
 // to a VIP it looks the 5-tuple up in the connection table of the worker
 // that owns the flow (the engine's steering function of the client's
@@ -25,6 +26,14 @@
 //     kernel verifies it.
 //   - DSRL2: only the Ethernet destination changes, to the backend, which
 //     owns the VIP on a loopback and answers the client directly.
+//   - DSRIPIP, DSRGUE, DSRVXLAN: the packet goes unchanged inside an outer
+//     header to the backend (IP-in-IP; GUE variant 1 over UDP, Katran's;
+//     VXLAN with the backend's VXLAN MAC), which decapsulates it, owns the
+//     VIP and answers the client directly (encap.go). The outer header is
+//     written in place in front of the packet (a received frame has the
+//     rest of its UMEM frame to grow into). A packet that would exceed the
+//     MTU once encapsulated gets the client ICMP "fragmentation needed"
+//     when it has DF, else goes out in outer fragments.
 //
 // A packet goes out in place when the next hop's MAC is known, else
 // through the send path, which waits for ARP (inet4.Route, with the backend
@@ -71,6 +80,7 @@
 // bytes, 10,000 flows, highest rate at ≤ 0.1% loss) against nftables DNAT
 // in a kernel namespace on the same segment.
 //
-// Not yet: tunnel DSR modes, a per-VIP fragment policy, answering ARP for
-// VIPs.
+// Drops are counted by reason (DropReason) per VIP and worker.
+//
+// Not yet: answering ARP for VIPs, IPv6.
 package lb

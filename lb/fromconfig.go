@@ -8,9 +8,7 @@ import (
 )
 
 // FromConfig turns a configuration file's model (lb/config) into the
-// balancer's Config. What the datapath does not have yet (fragments:
-// hash3) is refused with an error that says so; a drained backend keeps
-// its place with weight 0. on_backend_down
+// balancer's Config; a drained backend keeps its place with weight 0. on_backend_down
 // needs no setting: a backend that goes down has its flows forgotten, so
 // UDP rehashes and TCP is reset by the next backend, whichever is asked.
 func FromConfig(c *config.Config) (Config, error) {
@@ -29,9 +27,7 @@ func FromConfig(c *config.Config) (Config, error) {
 			return Config{}, fmt.Errorf("lb: VIP %s: forwarding %v: want nat, dsr-l2, dsr-ipip, dsr-gue or dsr-vxlan: %w", v.Key(), v.Forwarding, ErrConfig)
 		}
 		nv.Mode = m
-		if v.Fragments == config.FragHash3 {
-			return Config{}, fmt.Errorf("lb: VIP %s: fragments: hash3 is not supported yet (fragments are reassembled): %w", v.Key(), ErrConfig)
-		}
+		nv.HashFragments = v.Fragments == config.FragHash3
 		nv.Health, nv.HealthPort = healthSpec(&v.Health)
 		for _, be := range v.Backends {
 			w := be.Weight

@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/xdpengine/engine/header"
@@ -62,7 +61,7 @@ vips:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := FromConfig(c); !errors.Is(err, ErrConfig) {
-		t.Errorf("fragments hash3: %v, want not supported yet", err)
+	if got, err = FromConfig(c); err != nil || !got.VIPs[0].HashFragments {
+		t.Errorf("fragments hash3: %+v, %v", got, err)
 	}
 }

@@ -26,7 +26,7 @@ const vxlanVNI = 4242
 // VIP on its loopback and answers HTTP on 80, an upload sink on 81 and a
 // UDP echo on 53 with its name. The VIP's three services go through the
 // engine in dsr-vxlan.
-func newVXLANBed(t *testing.T, weights []uint32) *lbBed {
+func newVXLANBed(t *testing.T, weights []uint32, hashFragments bool) *lbBed {
 	t.Helper()
 	bed, hosts, vip := segmentVIP(t, len(weights))
 	b := &lbBed{bed: bed, hosts: hosts, vip: vip}
@@ -51,7 +51,8 @@ func newVXLANBed(t *testing.T, weights []uint32) *lbBed {
 		port  uint16
 		proto uint8
 	}{{80, header.ProtocolTCP}, {81, header.ProtocolTCP}, {53, header.ProtocolUDP}} {
-		vips = append(vips, lb.VIP{Addr: vip, Port: s.port, Proto: s.proto, Mode: lb.DSRVXLAN, VNI: vxlanVNI, Backends: b.backends})
+		vips = append(vips, lb.VIP{Addr: vip, Port: s.port, Proto: s.proto, Mode: lb.DSRVXLAN, VNI: vxlanVNI, Backends: b.backends,
+			HashFragments: hashFragments && s.proto == header.ProtocolUDP})
 	}
 	b.eng = enginetest.Start(t, bed, engine.Config{LoadBalancer: &lb.Config{VIPs: vips}})
 	return b
@@ -116,7 +117,7 @@ func serveUDPName(t *testing.T, h *testbed.SegmentHost, addr netip.AddrPort, nam
 // answers come straight back to the client from the VIP.
 func TestVXLANSpreadsByWeight(t *testing.T) {
 	weights := []uint32{1, 2, 1}
-	b := newVXLANBed(t, weights)
+	b := newVXLANBed(t, weights, false)
 	const n = 400
 	got := b.get(t, n)
 	t.Logf("dsr-vxlan: %v", got)
@@ -131,7 +132,7 @@ func TestVXLANSpreadsByWeight(t *testing.T) {
 // the path MTU it fragments it, the balancer reassembles, encapsulates and
 // sends the outer packet in fragments, which the backend reassembles.
 func TestVXLANPathMTU(t *testing.T) {
-	b := newVXLANBed(t, []uint32{1, 1, 1})
+	b := newVXLANBed(t, []uint32{1, 1, 1}, false)
 	const size = 1 << 20
 	err := b.bed.Do(func() error {
 		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(b.vip, 81).String(), 5*time.Second)
@@ -189,5 +190,70 @@ func TestVXLANPathMTU(t *testing.T) {
 	}
 	if st := b.eng.Stats().Total; st.Reasm.ReasmOKs == 0 || st.Frag.FragCreates == 0 {
 		t.Errorf("reassembled %d datagrams, sent %d outer fragments: want both, the test did not exercise them", st.Reasm.ReasmOKs, st.Frag.FragCreates)
+	}
+}
+
+// TestHashedFragments: a UDP VIP with hashed fragments (fragments: hash3)
+// sends each fragment of a datagram, unreassembled, to the backend of the
+// hash of its addresses and protocol: datagrams of 4000 bytes, which the
+// client's kernel fragments, are answered whole, the engine reassembled
+// none of them, and one backend got them all (one client, one VIP). A
+// second UDP VIP on the same address that reassembles is refused.
+func TestHashedFragments(t *testing.T) {
+	b := newVXLANBed(t, []uint32{1, 1, 1}, true)
+	err := b.bed.Do(func() error {
+		c, err := net.Dial("udp4", netip.AddrPortFrom(b.vip, 53).String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 8192)
+		answered := 0
+		for i := range 20 {
+			msg := bytes.Repeat([]byte{byte('a' + i)}, 4000)
+			c.Write(msg)
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				continue // the first may wait for ARP
+			}
+			if !bytes.HasSuffix(buf[:n], msg) {
+				return fmt.Errorf("answer %d of %d bytes does not end with the datagram", i, n)
+			}
+			answered++
+		}
+		if answered < 15 {
+			return fmt.Errorf("%d of 20 datagrams of 4000 bytes answered", answered)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := b.eng.Stats().Total
+	if st.Reasm.ReasmReqds != 0 {
+		t.Errorf("the engine reassembled %d fragments: want none", st.Reasm.ReasmReqds)
+	}
+	for _, v := range b.eng.Balancer().Stats() {
+		if !strings.HasSuffix(v.VIP, "/udp") {
+			continue
+		}
+		if v.Packets < 3*15 {
+			t.Errorf("%s forwarded %d packets, want every fragment (3 a datagram)", v.VIP, v.Packets)
+		}
+		busy := 0
+		for _, be := range v.Backends {
+			if be.Packets > 0 {
+				busy++
+			}
+		}
+		if busy != 1 {
+			t.Errorf("fragments of one client reached %d backends, want 1: %+v", busy, v.Backends)
+		}
+	}
+	cfg := b.eng.Balancer().Config()
+	cfg.VIPs = append(cfg.VIPs, lb.VIP{Addr: b.vip, Port: 54, Proto: header.ProtocolUDP, Mode: lb.DSRVXLAN, VNI: vxlanVNI, Backends: b.backends})
+	if err := b.eng.Balancer().SetConfig(cfg); err == nil || !strings.Contains(err.Error(), "must all hash them or all reassemble") {
+		t.Errorf("a reassembling UDP VIP beside a hashing one: %v, want refused", err)
 	}
 }

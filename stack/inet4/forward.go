@@ -22,6 +22,12 @@ type Forwarder interface {
 	// handed the frame to another worker (SteerForward) returns Drop
 	// without counting: set p.Consumed.
 	Forward(p *Packet) Verdict
+	// Fragment is asked first about each fragment from the link (after
+	// the Hook when Config.HookFragments): Pass reassembles it as usual,
+	// and Forward sees the datagram; other verdicts as for Forward (a
+	// forwarder that sends fragments on unreassembled, by a hash of
+	// what every fragment carries).
+	Fragment(p *Packet) Verdict
 }
 
 // SetForwarder makes f this worker's Forwarder (before the worker runs).
@@ -35,13 +41,18 @@ func (l *Layer) SteerForward(owner *Layer, frame []byte) {
 	}
 }
 
-// forward runs the Forwarder on a packet; done reports a verdict other
-// than Pass, with the length of the frame to transmit in place (0:
-// nothing to transmit).
-func (l *Layer) forward(frame []byte, eth header.Ethernet, ip header.IPv4) (n int, done bool) {
+// forward runs the Forwarder on a packet (on a fragment: its Fragment);
+// done reports a verdict other than Pass, with the length of the frame to
+// transmit in place (0: nothing to transmit).
+func (l *Layer) forward(frame []byte, eth header.Ethernet, ip header.IPv4, fragment bool) (n int, done bool) {
 	p := &l.pkt
 	*p = Packet{Frame: frame, Eth: eth, IP: ip, Queue: l.queue, Now: l.Now()}
-	v := l.fwd.Forward(p)
+	var v Verdict
+	if fragment {
+		v = l.fwd.Fragment(p)
+	} else {
+		v = l.fwd.Forward(p)
+	}
 	n, ip, consumed, via := len(p.Frame), p.IP, p.Consumed, p.Via
 	*p = Packet{}
 	switch v {
@@ -83,6 +94,6 @@ func (l *Layer) forwardSteered(frame []byte) int {
 	eth := header.Ethernet(frame)
 	ip := header.IPv4(eth.Payload()) // validated by the sender
 	ip = ip[:min(len(ip), int(ip.TotalLength()))]
-	n, _ := l.forward(frame, eth, ip)
+	n, _ := l.forward(frame, eth, ip, false)
 	return n
 }

@@ -148,6 +148,11 @@ func (l *Layer) handleIPv4(frame []byte, eth header.Ethernet) int {
 				return n
 			}
 		}
+		if l.fwd != nil {
+			if n, done := l.forward(frame, eth, ip, true); done {
+				return n
+			}
+		}
 		f := ipv4.FragmentOf(ip)
 		d, ok, _ := l.reasm.Add(&f, l.Now())
 		if ok {
@@ -160,7 +165,7 @@ func (l *Layer) handleIPv4(frame []byte, eth header.Ethernet) int {
 		return n
 	}
 	if l.fwd != nil {
-		if n, done := l.forward(frame, eth, ip); done {
+		if n, done := l.forward(frame, eth, ip, false); done {
 			return n
 		}
 	}
@@ -213,7 +218,7 @@ func (l *Layer) handleDatagram(pkt []byte, linkBcast bool) {
 		}
 	}
 	if l.fwd != nil {
-		if _, done := l.forward(nil, nil, ip); done {
+		if _, done := l.forward(nil, nil, ip, false); done {
 			return
 		}
 	}
