@@ -160,6 +160,10 @@ func (ix *Index[T]) SetClass(k Key, c Class, now int64) error {
 	return ix.t.SetClass(k, c, now)
 }
 
+// SetIdleTimeouts changes the classes' idle timeouts (see
+// Table.SetIdleTimeouts). Writer only.
+func (ix *Index[T]) SetIdleTimeouts(ts []int64) error { return ix.t.SetIdleTimeouts(ts) }
+
 // Sweep removes idle entries from at most budget buckets (see Table.Sweep)
 // and reports each to onRemove. Writer only. It returns the number removed.
 func (ix *Index[T]) Sweep(now int64, budget int) int {

@@ -505,6 +505,23 @@ func (t *Table) SetClass(k Key, c Class, now int64) error {
 	return nil
 }
 
+// SetIdleTimeouts changes the idle timeout of every class (nanoseconds,
+// 0: never expires; as Config.IdleTimeouts, with as many classes): the
+// next Sweep applies them to every entry, by its last-seen time. Writer
+// only (the goroutine that sweeps).
+func (t *Table) SetIdleTimeouts(ts []int64) error {
+	if len(ts) != len(t.timeouts) {
+		return fmt.Errorf("%w: %d idle timeouts for %d classes", ErrConfig, len(ts), len(t.timeouts))
+	}
+	for c, to := range ts {
+		if to < 0 {
+			return fmt.Errorf("%w: IdleTimeouts[%d] = %d, want >= 0 (0: never expires)", ErrConfig, c, to)
+		}
+	}
+	copy(t.timeouts, ts)
+	return nil
+}
+
 // Delete removes k and returns its value. Writer only.
 func (t *Table) Delete(k Key) (uint64, error) {
 	v, _, ok := t.delete(&k)

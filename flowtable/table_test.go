@@ -493,6 +493,42 @@ func TestSweepAging(t *testing.T) {
 	}
 }
 
+// TestSetIdleTimeouts: new timeouts apply to the entries already in the
+// table at the next sweep; a wrong class count or a negative timeout is
+// refused and changes nothing.
+func TestSetIdleTimeouts(t *testing.T) {
+	tbl := newTable(t, Config{Capacity: 64, IdleTimeouts: []int64{100, 0}})
+	now := int64(1000)
+	for i := range 10 {
+		if err := tbl.Insert(testKey(uint32(i)), uint64(i), Class(i%2), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepAll := func() int { return tbl.Sweep(now, len(tbl.meta)) }
+	now += 50
+	if got := sweepAll(); got != 0 {
+		t.Fatalf("idle 50 of 100: swept %d", got)
+	}
+	for _, bad := range [][]int64{{10}, {10, 0, 0}, {10, -1}} {
+		if err := tbl.SetIdleTimeouts(bad); !errors.Is(err, ErrConfig) {
+			t.Errorf("SetIdleTimeouts(%v): %v, want ErrConfig", bad, err)
+		}
+	}
+	if got := sweepAll(); got != 0 {
+		t.Fatalf("after refused changes: swept %d", got)
+	}
+	if err := tbl.SetIdleTimeouts([]int64{40, 60}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sweepAll(); got != 5 {
+		t.Errorf("class 0 idle 50, timeout now 40: swept %d, want 5", got)
+	}
+	now += 11
+	if got := sweepAll(); got != 5 {
+		t.Errorf("class 1 idle 61, timeout now 60 (was never): swept %d, want 5", got)
+	}
+}
+
 // TestSweepBudget checks that one call visits at most budget buckets.
 func TestSweepBudget(t *testing.T) {
 	tbl := newTable(t, Config{Capacity: 1024, IdleTimeouts: []int64{1}})

@@ -103,9 +103,29 @@ func (v *VIP) Key() string {
 	return fmt.Sprintf("%v:%d/%s", v.Addr, v.Port, p)
 }
 
-// Timeouts are the connection-tracking idle timeouts.
+// Timeouts are the connection-tracking idle timeouts (a zero field: its
+// DefaultTimeouts value). SetConfig changes them on the running tables:
+// each worker applies them at its next tick, to the flows it tracks.
 type Timeouts struct {
 	TCPSyn, TCPEstablished, TCPClosing, UDP time.Duration
+}
+
+// withDefaults fills t's zero fields from DefaultTimeouts.
+func (t Timeouts) withDefaults() Timeouts {
+	pick := func(v, d time.Duration) time.Duration {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	d := DefaultTimeouts
+	return Timeouts{pick(t.TCPSyn, d.TCPSyn), pick(t.TCPEstablished, d.TCPEstablished),
+		pick(t.TCPClosing, d.TCPClosing), pick(t.UDP, d.UDP)}
+}
+
+// classes are t as the connection table's idle timeouts by class.
+func (t Timeouts) classes() []int64 {
+	return []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP)}
 }
 
 // Config is the balancer's configuration.
@@ -114,6 +134,8 @@ type Config struct {
 	// MaxFlows bounds the tracked flows, all workers together (default
 	// 65536; each worker's table holds its share); a full table forwards
 	// new DSR flows by Maglev alone and refuses new NAT flows, counted.
+	// The tables are sized when the workers start (AddWorker): a change
+	// takes effect at the next start.
 	MaxFlows int
 	Timeouts Timeouts
 }
@@ -161,6 +183,8 @@ type Balancer struct {
 	cfg  Config     // as set; the running state has down backends at weight 0
 	cur  atomic.Pointer[state]
 	fwds []*forwarder
+	// timeouts are the idle timeouts the workers apply at their next tick.
+	timeouts atomic.Pointer[Timeouts]
 
 	checker *health.Checker // nil without Params.Dial
 	wasUp   map[string]bool // backends up at the last health change (healthLoop, under mu)
@@ -289,6 +313,9 @@ func (b *Balancer) SetConfig(c Config) error {
 	}
 	b.cfg = c
 	b.cur.Store(st)
+	if t := c.Timeouts.withDefaults(); b.timeouts.Load() == nil || *b.timeouts.Load() != t {
+		b.timeouts.Store(&t)
+	}
 	return nil
 }
 

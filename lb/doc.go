@@ -53,7 +53,9 @@
 // their port back at the next tick. A full table refuses new NAT flows and
 // forwards new DSR flows by Maglev alone (consistent, untracked), counted.
 // Tracked flows keep their backend when the configuration changes (a
-// backend removed or drained serves its flows until they end).
+// backend removed or drained serves its flows until they end). New
+// timeouts apply to the flows already tracked, at each worker's next tick;
+// MaxFlows sizes the tables at the start.
 //
 // # Configuration
 //

@@ -54,6 +54,9 @@ type forwarder struct {
 	// scratch builds an encapsulated packet that does not fit its frame
 	// (a reassembled datagram, one to be fragmented).
 	scratch []byte
+	// timeouts are the idle timeouts ct has (Balancer.timeouts once the
+	// worker applied them).
+	timeouts *Timeouts
 }
 
 // AddWorker adds the balancer to a worker's IPv4 layer (in queue order);
@@ -63,13 +66,11 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 	if maxFlows <= 0 {
 		maxFlows = DefaultMaxFlows
 	}
-	if t == (Timeouts{}) {
-		t = DefaultTimeouts
-	}
+	t = t.withDefaults()
 	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue(), scratch: make([]byte, 1<<16)}
 	ct, err := flowtable.NewIndex[flow](flowtable.Config{
 		Capacity:     2*maxFlows + maxFlows/4, // a NAT flow has two keys
-		IdleTimeouts: []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP)},
+		IdleTimeouts: t.classes(),
 	}, f.removed)
 	if err != nil {
 		return fmt.Errorf("lb: connection table: %w", err)
@@ -98,8 +99,14 @@ func (f *forwarder) removed(k flowtable.Key, fl *flow, _ flowtable.RemoveReason)
 	}
 }
 
-// Tick implements datapath.Layer: ages the connection table.
+// Tick implements datapath.Layer: applies changed idle timeouts and ages
+// the connection table.
 func (f *forwarder) Tick() {
+	if t := f.b.timeouts.Load(); t != nil && t != f.timeouts {
+		if err := f.ct.SetIdleTimeouts(t.classes()); err == nil {
+			f.timeouts = t
+		}
+	}
 	f.ct.Sweep(f.l.Now(), 1024)
 	for i, fl := range f.gone {
 		if fl.v.cfg.Mode == NAT {
