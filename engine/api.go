@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdpengine/engine/lb/health"
 	"github.com/xdpengine/engine/stack/inet4"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/tcpsock"
@@ -194,4 +195,15 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return d.Engine.udp.Dial(network, d.LocalAddr, ap, d.SocketOptions)
 	}
 	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+}
+
+// healthDial dials for the load balancer's health checks: over the
+// engine's own TCP and UDP, through the check's next hop when it has one
+// (a direct-server-return backend checked at the VIP).
+func (e *Engine) healthDial(ctx context.Context, network, address string) (net.Conn, error) {
+	d := Dialer{Engine: e}
+	if via, ok := health.NextHop(ctx); ok {
+		d.NextHop = via
+	}
+	return d.DialContext(ctx, network, address)
 }

@@ -167,7 +167,7 @@ func (e *Engine) build() error {
 	if c := cfg.LoadBalancer; c != nil {
 		e.lb = lb.New(lb.Params{Host: e.host, SNAT: cfg.Addrs[0].Addr(),
 			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP),
-			Dial: (&Dialer{Engine: e}).DialContext, Logger: e.log})
+			Dial: e.healthDial, Logger: e.log})
 	}
 	for q := range cfg.Queues {
 		cpu := -1

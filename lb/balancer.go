@@ -92,6 +92,10 @@ type VIP struct {
 	// VIP's port).
 	Health     health.Spec
 	HealthPort uint16
+	// HealthAtVIP (dsr-l2) checks each backend at the VIP, which it owns,
+	// with the check's packets sent to the backend as the VIP's are: what
+	// the service answers on the VIP, not on the backend's own address.
+	HealthAtVIP bool
 }
 
 // Key is the VIP as the CLI writes it, "198.18.0.100:80/tcp".
@@ -348,6 +352,9 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		}
 		if v.Mode == DSRVXLAN && v.VXLANPort == 0 {
 			v.VXLANPort = DefaultVXLANPort
+		}
+		if v.HealthAtVIP && v.Mode != DSRL2 {
+			return nil, fmt.Errorf("lb: VIP %s: health checks at the VIP need dsr-l2 (%v: not supported yet; check the backends' own addresses): %w", v.Key(), v.Mode, ErrConfig)
 		}
 		if v.VNI >= 1<<24 {
 			return nil, fmt.Errorf("lb: VIP %s: VNI %d: want 0 to 16777215: %w", v.Key(), v.VNI, ErrConfig)

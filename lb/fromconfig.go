@@ -29,6 +29,7 @@ func FromConfig(c *config.Config) (Config, error) {
 		nv.Mode = m
 		nv.HashFragments = v.Fragments == config.FragHash3
 		nv.Health, nv.HealthPort = healthSpec(&v.Health)
+		nv.HealthAtVIP = v.Health.AtVIP && nv.Health.Kind != health.KindNone
 		for _, be := range v.Backends {
 			w := be.Weight
 			if be.Drain {

@@ -36,7 +36,13 @@ func targets(c *Config) []health.Target {
 		}
 		for j := range v.Backends {
 			be := &v.Backends[j]
-			out = append(out, health.Target{Key: targetKey(v, be), Addr: netip.AddrPortFrom(be.Addr, port), Spec: v.Health})
+			tg := health.Target{Key: targetKey(v, be), Addr: netip.AddrPortFrom(be.Addr, port), Spec: v.Health}
+			if v.HealthAtVIP {
+				// The backend owns the VIP: the check goes to the VIP,
+				// sent to the backend as the VIP's packets are.
+				tg.Addr, tg.Via = netip.AddrPortFrom(v.Addr, port), be.Addr
+			}
+			out = append(out, tg)
 		}
 	}
 	return out

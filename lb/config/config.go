@@ -67,6 +67,9 @@ type Health struct {
 	Timeout  time.Duration // shorter than Interval
 	Rise     int           // consecutive successes that bring a backend up
 	Fall     int           // consecutive failures that take it down
+	// AtVIP (target: vip; DSR modes) checks each backend at the VIP,
+	// which it owns, sent to it as the VIP's packets are.
+	AtVIP bool
 }
 
 // Conntrack sizes the connection tracking table and sets its idle timeouts.

@@ -228,7 +228,10 @@ func (d *decoder) vip(n ast.Node, path string) VIP {
 	return v
 }
 
-var healthKeys = []string{"type", "port", "path", "status", "send", "expect", "interval", "timeout", "rise", "fall"}
+var healthKeys = []string{"type", "port", "path", "status", "send", "expect", "interval", "timeout", "rise", "fall", "target"}
+
+// healthTargets are target's values, AtVIP false and true.
+var healthTargets = []string{"backend", "vip"}
 
 func (d *decoder) health(n ast.Node, path string, h *Health) {
 	seen := d.fields(n, path, "a health check, like {type: tcp}", healthKeys, func(key string, n ast.Node, path string) {
@@ -253,6 +256,8 @@ func (d *decoder) health(n ast.Node, path string, h *Health) {
 			h.Rise = int(d.integer(n, path, 1, MaxRiseFall))
 		case "fall":
 			h.Fall = int(d.integer(n, path, 1, MaxRiseFall))
+		case "target":
+			h.AtVIP = d.enum(n, path, "health check target", healthTargets) == 1
 		}
 	})
 	if seen != nil && !seen["type"] {

@@ -133,6 +133,10 @@
 //   - timeout (default 500ms): how long a check may take; shorter than the
 //     interval.
 //   - rise, fall (default 2 each): 1 to 255.
+//   - target (default backend): backend checks each backend at its own
+//     address; vip (DSR modes) checks it at the VIP, which it owns, with the
+//     check's packets sent to the backend as the VIP's are (dsr-l2 only so
+//     far): what the service answers on the VIP, the address clients use.
 //
 // backends: the list of real servers, each a mapping:
 //   - address (required): an IPv4 host address (as for VIPs), not the

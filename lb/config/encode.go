@@ -117,6 +117,7 @@ func healthFields(h *Health, vipPort uint16) string {
 	add(h.Timeout != 0 && h.Timeout != DefaultTimeout, "timeout: %s", formatDuration(h.Timeout))
 	add(h.Rise != 0 && h.Rise != DefaultRise, "rise: %d", h.Rise)
 	add(h.Fall != 0 && h.Fall != DefaultFall, "fall: %d", h.Fall)
+	add(h.AtVIP, "target: vip")
 	return strings.Join(fs, ", ")
 }
 

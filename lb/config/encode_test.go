@@ -30,7 +30,7 @@ func richConfig() *Config {
 			{Addr: a("198.18.0.101"), Port: 4789, Proto: UDP, Forwarding: DSRVXLAN, TableSize: 2, VNI: 0, VXLANPort: 4790,
 				Health: Health{Type: HealthNone}},
 			{Addr: a("198.18.0.102"), Port: 22, Proto: TCP, Forwarding: DSRVXLAN, TableSize: MaxTableSize, VNI: MaxVNI, VXLANPort: 4789,
-				Health:   Health{Type: HealthTCP, Port: 22, Interval: time.Second, Timeout: 999 * time.Millisecond, Rise: 2, Fall: 2},
+				Health:   Health{Type: HealthTCP, Port: 22, Interval: time.Second, Timeout: 999 * time.Millisecond, Rise: 2, Fall: 2, AtVIP: true},
 				Backends: []Backend{{Addr: a("198.18.1.11"), Weight: 1, MAC: header.MAC{2, 0, 0x5e, 0x10, 0, 0xab}}}},
 			{Addr: a("198.18.0.103"), Port: 443, Proto: TCP, Forwarding: DSRIPIP, TableSize: 65537,
 				Health: Health{Type: HealthHTTP, Port: 443, Path: "/", Status: 200, Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},

@@ -118,6 +118,9 @@ func (v *validator) vip(vip *VIP, base string) {
 		v.add(join(base, "vni"), ErrInvalid, "%s", rangeMsg(int64(vip.VNI), 0, MaxVNI))
 	}
 	v.health(&vip.Health, vip.Port, join(base, "health"))
+	if vip.Health.AtVIP && !vip.Forwarding.IsDSR() {
+		v.add(join(base, "health.target"), ErrInvalid, "target: vip checks a DSR backend at the VIP it owns, and %s backends do not own it: use target: backend", vip.Forwarding)
+	}
 	seen := make(map[netip.Addr]int, len(vip.Backends))
 	for j, b := range vip.Backends {
 		path := join(base, fmt.Sprintf("backends[%d]", j))
@@ -189,6 +192,7 @@ func (v *validator) health(h *Health, vipPort uint16, base string) {
 	only("timeout", h.Timeout != 0, checked...)
 	only("rise", h.Rise != 0, checked...)
 	only("fall", h.Fall != 0, checked...)
+	only("target", h.AtVIP, checked...)
 	if h.Type == HealthNone {
 		return
 	}

@@ -201,7 +201,7 @@ func (c *Checker) Set(targets []Target) error {
 	c.mu.Lock()
 	for _, tg := range targets {
 		old := c.targets[tg.Key]
-		if old != nil && old.Addr == tg.Addr && old.Spec.equal(tg.Spec) {
+		if old != nil && old.Addr == tg.Addr && old.Via == tg.Via && old.Spec.equal(tg.Spec) {
 			next[tg.Key] = old
 			continue
 		}

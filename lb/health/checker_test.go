@@ -578,3 +578,59 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestVia: a target's Via reaches the DialFunc of every kind of check in
+// its context (NextHop); a target without one has none; a change of Via
+// restarts the target.
+func TestVia(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]netip.Addr{} // network of the dial → the next hop it was given
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		via, ok := NextHop(ctx)
+		mu.Lock()
+		if ok {
+			seen[network+" "+address] = via
+		} else {
+			seen[network+" "+address] = netip.Addr{}
+		}
+		mu.Unlock()
+		return new(net.Dialer).DialContext(ctx, network, address)
+	}
+	c, rec := newChecker(t, dial, noJitter)
+	tcpSrv, httpSrv, udpSrv := startTCP(t, "127.0.0.1:0"), startHTTP(t, 200), startUDP(t, true)
+	via := netip.MustParseAddr("198.18.1.11")
+	spec := func(k Kind) Spec {
+		return Spec{Kind: k, Interval: safeInterval, Timeout: safeTimeout, Rise: 1, Fall: 1}
+	}
+	targets := []Target{
+		{Key: "tcp", Addr: tcpSrv.addr, Via: via, Spec: spec(KindTCP)},
+		{Key: "http", Addr: httpSrv.addr, Via: via, Spec: spec(KindHTTP)},
+		{Key: "udp", Addr: udpSrv.addr, Via: via, Spec: spec(KindUDP)},
+	}
+	if err := c.Set(targets); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tcp", "http", "udp"} {
+		if ev := rec.waitEvents(k, 1)[0]; !ev.Up {
+			t.Fatalf("%s: %+v", k, ev.Event)
+		}
+	}
+	mu.Lock()
+	for _, key := range []string{"tcp " + tcpSrv.addr.String(), "tcp " + httpSrv.addr.String(), "udp " + udpSrv.addr.String()} {
+		if seen[key] != via {
+			t.Errorf("dial %s: next hop %v, want %v", key, seen[key], via)
+		}
+	}
+	clear(seen)
+	mu.Unlock()
+	targets[0].Via = netip.Addr{}
+	if err := c.Set(targets[:1]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a dial without a next hop", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		v, ok := seen["tcp "+tcpSrv.addr.String()]
+		return ok && !v.IsValid()
+	})
+}

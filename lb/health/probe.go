@@ -14,6 +14,9 @@ import (
 func (c *Checker) check(t *target, buf []byte) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.Spec.Timeout)
 	defer cancel()
+	if t.Via.IsValid() {
+		ctx = context.WithValue(ctx, nextHopKey{}, t.Via)
+	}
 	var err error
 	switch t.Spec.Kind {
 	case KindTCP:

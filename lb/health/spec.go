@@ -2,6 +2,7 @@ package health
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -117,7 +118,22 @@ type Target struct {
 	// Addr is where the check connects (for the http check, also the Host
 	// header).
 	Addr netip.AddrPort
+	// Via, when valid, is the neighbor the check's packets go to while
+	// their destination stays Addr: a direct-server-return backend checked
+	// at the VIP it owns. The DialFunc learns it from its context
+	// (NextHop); one that cannot honour it must fail.
+	Via  netip.Addr
 	Spec Spec
+}
+
+// nextHopKey carries a Target's Via in the context of its dials.
+type nextHopKey struct{}
+
+// NextHop returns the neighbor a dial with ctx must send through (a
+// Target's Via), if any.
+func NextHop(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(nextHopKey{}).(netip.Addr)
+	return a, ok && a.IsValid()
 }
 
 // withDefaults returns s with its zero fields filled in. A KindNone spec

@@ -2,6 +2,9 @@ package sock
 
 import (
 	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
 
 	"github.com/xdpengine/engine/stack/socktab"
 )
@@ -39,6 +42,27 @@ type Options struct {
 	// Broadcast is SO_BROADCAST (UDP): allow sending to, and connecting
 	// to, a broadcast address. Without it both fail with EACCES.
 	Broadcast bool
+	// NextHop, when set, is the neighbor on the link that every packet of
+	// the socket is sent to, whatever the route toward its destination
+	// says (the destination stays): what a host route `ip route add DST
+	// via NEXTHOP` does, for one socket. The load balancer's health checks
+	// use it to reach a direct-server-return backend at the VIP it owns.
+	// It must be on one of the engine's prefixes (else ENETUNREACH).
+	NextHop netip.Addr
+}
+
+// CheckNextHop returns ENETUNREACH, as an *os.SyscallError of op, when
+// next is set and not on one of prefixes.
+func (o Options) CheckNextHop(op string, prefixes []netip.Prefix) error {
+	if !o.NextHop.IsValid() {
+		return nil
+	}
+	for _, p := range prefixes {
+		if p.Masked().Contains(o.NextHop) {
+			return nil
+		}
+	}
+	return os.NewSyscallError(op, syscall.ENETUNREACH)
 }
 
 // Table returns the options the socket table applies.

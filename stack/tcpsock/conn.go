@@ -50,6 +50,7 @@ type Conn struct {
 	key           flowtable.Key // arrival order: Src is the peer
 	local, remote netip.Addr
 	laddr, raddr  netip.AddrPort
+	via           netip.Addr // Options.NextHop: the neighbor every segment goes to (set before the worker sees c)
 	// sock is the socket-table entry that holds the port: a Dial's, set
 	// before the worker sees the connection, or an accepted one's, set when
 	// its listener closes (holdPort); freeTCP swaps in freedSock and

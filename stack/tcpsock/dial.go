@@ -35,6 +35,9 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	if !s.cfg.State.Running() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: net.ErrClosed}
 	}
+	if err := opts.CheckNextHop("connect", s.host.Addrs()); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
 	st, err := s.tab.Open(socktab.TCP, socktab.IPv4, opts.Table(), nil)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
@@ -67,6 +70,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	c := s.newConn(owner, ep, key)
+	c.via = opts.NextHop
 	c.sock.Store(st)
 	if err := c.send(command{op: cmdOpen, c: c}); err != nil {
 		s.tab.Close(st)

@@ -15,7 +15,8 @@ type sink struct {
 	w        *worker
 	c        *Conn // nil for a RST or cookie with no connection
 	src, dst netip.Addr
-	one      [1]uint64 // the frame being built
+	via      netip.Addr // the connection's NextHop, if any
+	one      [1]uint64  // the frame being built
 	failed   bool
 }
 
@@ -23,7 +24,10 @@ type sink struct {
 const ethHeaderLen = 14
 
 func (s *sink) to(src, dst netip.Addr, c *Conn) {
-	s.src, s.dst, s.c, s.failed = src, dst, c, false
+	s.src, s.dst, s.c, s.failed, s.via = src, dst, c, false, netip.Addr{}
+	if c != nil {
+		s.via = c.via
+	}
 }
 
 // Emit implements tcp.Sink.
@@ -31,7 +35,11 @@ func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 	w := s.w
 	hl := h.Len()
 	total := 20 + hl + len(p1) + len(p2)
-	mac, resolved, ok := w.l.NextHop(s.dst)
+	hop := s.dst
+	if s.via.IsValid() {
+		hop = s.via
+	}
+	mac, resolved, ok := w.l.NextHop(hop)
 	if !ok {
 		return true // as lost on the wire: the endpoint retransmits
 	}
@@ -52,7 +60,7 @@ func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 			bufs.Put(b)
 			return true
 		}
-		w.l.SendDatagram(inet4.Datagram{Buf: b, N: total, Dst: s.dst})
+		w.l.SendDatagram(inet4.Datagram{Buf: b, N: total, Dst: s.dst, Via: s.via})
 		w.countOut(h)
 		return true
 	}

@@ -63,8 +63,9 @@ type udpOpts struct {
 	mcIf      atomic.Pointer[netip.Addr] // IP_MULTICAST_IF; nil or zero: the default
 
 	// Set at open, read-only after.
-	nonlocal    bool // IP_FREEBIND or IP_TRANSPARENT: any source address
-	transparent bool // IP_TRANSPARENT
+	nonlocal    bool       // IP_FREEBIND or IP_TRANSPARENT: any source address
+	transparent bool       // IP_TRANSPARENT
+	nextHop     netip.Addr // Options.NextHop
 }
 
 // SetTTL sets the TTL of the datagrams the socket sends (IP_TTL): 1 to 255,

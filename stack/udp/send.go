@@ -83,7 +83,7 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 		// and one peer's datagrams keep their order.
 		w = h.Owner(flowtable.KeyFrom(dst, netip.AddrPortFrom(src, c.laddr.Port()), header.ProtocolUDP))
 	}
-	dg := inet4.Datagram{Buf: b, N: total, Dst: d, MTU: mtu, Bcast: bcast, Mcast: mcast,
+	dg := inet4.Datagram{Buf: b, N: total, Dst: d, Via: c.opts.nextHop, MTU: mtu, Bcast: bcast, Mcast: mcast,
 		Loop: mcast && c.MulticastLoopback() && h.Wanted(d, src)}
 	if h.TrySend(w, dg) {
 		return nil

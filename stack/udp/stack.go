@@ -104,6 +104,9 @@ func (s *Stack) open(network string, opts sock.Options) (*Conn, error) {
 	if s.cfg.State.Closed() {
 		return nil, net.ErrClosed
 	}
+	if err := opts.CheckNextHop("socket", s.host.Addrs()); err != nil {
+		return nil, err
+	}
 	slots := 1
 	for slots < s.cfg.RecvBuffer/256 {
 		slots <<= 1
@@ -121,6 +124,7 @@ func (s *Stack) open(network string, opts sock.Options) (*Conn, error) {
 	c.opts.broadcast.Store(opts.Broadcast)
 	c.opts.nonlocal = opts.Freebind || opts.Transparent
 	c.opts.transparent = opts.Transparent
+	c.opts.nextHop = opts.NextHop
 	st, err := s.tab.Open(socktab.UDP, socktab.IPv4, opts.Table(), c)
 	if err != nil {
 		return nil, err
