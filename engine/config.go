@@ -83,6 +83,33 @@ func ParseRxChecksum(s string) (RxChecksum, error) {
 	return 0, fmt.Errorf("engine: unknown rx checksum policy %q (want auto, verify or trust-virtual): %w", s, ErrConfig)
 }
 
+// DecapConfig says which tunnels the engine terminates (Config.Decap).
+// Only packets to the engine's own addresses (Config.Addrs) are unwrapped;
+// the inner packet must be to the engine too (an address of Addrs, or one
+// a transparent socket is bound to), must be a valid IPv4 packet, and
+// must not itself be a tunnel packet. Anything else is dropped and counted
+// (DecapStats).
+type DecapConfig struct {
+	// IPIP unwraps IPv4-in-IPv4 (IP protocol 4, RFC 2003).
+	IPIP bool
+	// GUE unwraps GUE variant 1 (draft-ietf-intarea-gue, Katran's
+	// format): UDP to GUEPort, from any source port, whose payload is
+	// directly the inner IPv4 packet. The outer UDP checksum may be zero
+	// (what balancers send); a non-zero one is checked under RxChecksum's
+	// policy, as any UDP datagram's.
+	GUE bool
+	// GUEPort is GUE's UDP destination port (default 6080, Katran's and
+	// package lb's). On the engine's addresses the port belongs to
+	// decapsulation, as it would to a kernel's fou socket: a UDP socket
+	// bound to it there, or to the wildcard, receives nothing from those
+	// addresses. It must be outside the ephemeral range (Ports) unless
+	// reserved (ReservedPorts), so that no automatic choice takes it.
+	GUEPort uint16
+}
+
+// DefaultGUEPort is DecapConfig.GUEPort's default (Katran's).
+const DefaultGUEPort = 6080
+
 // Neighbor is a static ARP entry: Addr is at MAC.
 type Neighbor struct {
 	Addr netip.Addr
@@ -222,6 +249,15 @@ type Config struct {
 	// a forwarder that passes fragments on; by default it sees a
 	// fragmented datagram once, reassembled.
 	HookFragments bool
+	// Decap makes the engine the far end of a load balancer's tunnels
+	// (direct server return in dsr-ipip or dsr-gue, Katran's formats, as
+	// package lb sends them): a packet to one of Addrs that carries a
+	// client's IPv4 packet is unwrapped, and the inner packet, to a VIP an
+	// application bound with SocketOptions.Transparent, is received as if
+	// it had come alone; the engine's replies go from the VIP straight to
+	// the client, unencapsulated. Off by default (stack/inet4's decap.go
+	// has the details; counters in WorkerStats.Decap).
+	Decap DecapConfig
 	// LoadBalancer, if set, makes the engine an L4 load balancer with
 	// these VIPs (package lb): their traffic is forwarded to backends by
 	// Maglev with connection tracking, in NAT or DSR mode; Engine.Balancer
@@ -292,6 +328,9 @@ func (c *Config) setDefaults() {
 	if c.TCPRecvBuffer == 0 {
 		c.TCPRecvBuffer = tcp.DefaultRecvBufMax
 	}
+	if c.Decap.GUE && c.Decap.GUEPort == 0 {
+		c.Decap.GUEPort = DefaultGUEPort
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -357,7 +396,37 @@ func (c *Config) validate() error {
 	if _, err := cc.New(c.TCPCongestion); err != nil {
 		return bad("%v", err)
 	}
+	if err := c.validateDecap(); err != nil {
+		return bad("%v", err)
+	}
 	return nil
+}
+
+// validateDecap checks the tunnel settings: a GUE port without GUE is a
+// mistake, and a GUE port that automatic choice could give a socket would
+// take that socket's traffic.
+func (c *Config) validateDecap() error {
+	d := &c.Decap
+	if !d.GUE {
+		if d.GUEPort != 0 {
+			return fmt.Errorf("GUE port %d set with GUE off (set Decap.GUE)", d.GUEPort)
+		}
+		return nil
+	}
+	eph := c.Ports
+	if eph == (portalloc.Range{}) {
+		eph = portalloc.DefaultRange
+	}
+	if d.GUEPort < eph.First || d.GUEPort > eph.Last {
+		return nil
+	}
+	for _, r := range c.ReservedPorts {
+		if r.First <= d.GUEPort && d.GUEPort <= r.Last {
+			return nil
+		}
+	}
+	return fmt.Errorf("GUE port %d is inside the ephemeral range %d-%d: choose another, or reserve it (ReservedPorts)",
+		d.GUEPort, eph.First, eph.Last)
 }
 
 // validateNeighbors checks the static ARP entries.

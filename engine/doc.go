@@ -175,6 +175,15 @@
 // the engine runs. `engine serve --lb FILE` reads them from a YAML file
 // (lb/config).
 //
+// # Tunnel DSR backend
+//
+// Config.Decap makes the engine the far end of a balancer's dsr-ipip and
+// dsr-gue tunnels (Katran's formats, and package lb's): the workers unwrap
+// packets to the engine's own addresses that carry a client's packet to a
+// VIP, the application's transparent sockets on the VIP receive it, and
+// replies go from the VIP straight to the client (stack/inet4's decap.go;
+// counters in WorkerStats.Decap).
+//
 // # Fault injection (testing only)
 //
 // Config.Faults (made by internal/faultinject, which only tests import)

@@ -150,6 +150,7 @@ func (e *Engine) build() error {
 		TrustPartial: e.trustPartial, Hook: cfg.Hook, HookFragments: cfg.HookFragments,
 		FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue, Steering: e.steer,
 		Bufs: e.bufs, State: &e.state, Epoch: e.epoch, Logger: e.log,
+		Decap: inet4.Decap{IPIP: cfg.Decap.IPIP, GUEPort: cfg.Decap.GUEPort},
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -275,7 +276,8 @@ func (e *Engine) Start() (err error) {
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].Socket().BindMode(),
 		"poll", e.cfg.Poll.String(), "mtu", e.cfg.MTU, "addrs", e.cfg.Addrs,
 		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(),
-		"trust_partial_checksums", e.trustPartial)
+		"trust_partial_checksums", e.trustPartial,
+		"decap_ipip", e.cfg.Decap.IPIP, "decap_gue_port", e.cfg.Decap.GUEPort)
 	return nil
 }
 

@@ -18,4 +18,7 @@ type (
 	TCPPathMTUStats = stats.PathMTU
 	// FaultStats count what a test's fault injector did.
 	FaultStats = stats.Faults
+	// DecapStats count the tunnel packets unwrapped and dropped
+	// (Config.Decap).
+	DecapStats = stats.Decap
 )

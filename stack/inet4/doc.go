@@ -19,6 +19,16 @@
 // datagrams applications queue (Host.Send): next hop, ARP resolution with
 // parking, fragmentation at the path MTU, straight into UMEM frames.
 //
+// With Config.Decap the layer is also the far end of a load balancer's
+// tunnel DSR (decap.go): a packet to one of the engine's own addresses in
+// IPv4-in-IPv4 or GUE variant 1 is unwrapped before the Hook, and its
+// inner packet, moved to just after the Ethernet header of the same frame,
+// runs through the layer as if it had come alone (validated, to a local
+// address such as a transparent VIP, reassembled if a fragment, hooked,
+// forwarded, delivered, steered, answered in place). A tunnel packet that
+// arrives in fragments is reassembled first. Tunnels inside tunnels are
+// dropped; every tunnel packet is counted (stats.Decap).
+//
 // A transport that finds a packet belongs to a flow another worker owns
 // hands it over with Steer; the receiving worker does not parse, check or
 // hook it again (the steered item carries what the sender learned).

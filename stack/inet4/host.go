@@ -43,6 +43,10 @@ type Config struct {
 	State         *sock.State
 	Epoch         time.Time // the workers' clock origin
 	Logger        *slog.Logger
+
+	// Decap says which tunnels the engine terminates: the far end of a
+	// load balancer's direct server return (decap.go).
+	Decap Decap
 }
 
 // StaticNeighbor is a static ARP entry: Addr is at MAC.

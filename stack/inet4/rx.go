@@ -161,6 +161,9 @@ func (l *Layer) handleIPv4(frame []byte, eth header.Ethernet) int {
 		}
 		return 0
 	}
+	if n, done := l.decapFrame(frame, eth, ip); done {
+		return n // a tunnel packet (decap.go)
+	}
 	if n, done := l.hook(frame, eth, ip); done {
 		return n
 	}
@@ -201,6 +204,9 @@ func (l *Layer) handleDatagram(pkt []byte, linkBcast bool) {
 	if err != nil {
 		l.st.DropMalformed++
 		return
+	}
+	if l.decapDatagram(ip, linkBcast) {
+		return // a tunnel packet (decap.go)
 	}
 	if h := l.h.cfg.Hook; h != nil && !l.h.cfg.HookFragments {
 		p := &l.pkt

@@ -40,3 +40,30 @@ func (t *PathMTU) Add(w *PathMTU) {
 	t.MTUBlackHoles += w.MTUBlackHoles
 	t.RTOReverts += w.RTOReverts
 }
+
+// Decap are the tunnel decapsulation counters (inet4.Decap: the engine as
+// the far end of a load balancer's dsr-ipip and dsr-gue). Every tunnel
+// packet to the engine is counted once: unwrapped (IPIP, GUE), or in one
+// of the drops below (a GUE datagram with a bad UDP checksum in
+// Worker.DropChecksum instead); a drop counted here is in none of
+// Worker's Drop* counters. An unwrapped packet goes on as any packet, and
+// its later fate (no socket, a bad transport checksum) is counted there.
+type Decap struct {
+	IPIP uint64 // IPv4-in-IPv4 packets unwrapped
+	GUE  uint64 // GUE packets unwrapped
+
+	DropMalformed   uint64 // the inner packet is not a valid IPv4 packet (header.ParseIPv4)
+	DropUnsupported uint64 // a GUE payload that is not variant 1 IPv4 (a GUE header, or IPv6)
+	DropNested      uint64 // the inner packet is itself a tunnel packet
+	DropNotLocal    uint64 // the inner packet is not to the engine (nor to a transparent address)
+}
+
+// Add adds w's counters to t.
+func (t *Decap) Add(w *Decap) {
+	t.IPIP += w.IPIP
+	t.GUE += w.GUE
+	t.DropMalformed += w.DropMalformed
+	t.DropUnsupported += w.DropUnsupported
+	t.DropNested += w.DropNested
+	t.DropNotLocal += w.DropNotLocal
+}

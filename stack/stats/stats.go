@@ -39,6 +39,7 @@ type Worker struct {
 	DropSteerRing   uint64 // the ring to the owning worker was full
 	DropFragmenting uint64 // a datagram could not be fragmented
 
+	Decap Decap
 	TCP   TCP
 	ARP   ARP
 	ICMP  icmp.Counters
@@ -155,6 +156,7 @@ func (t *Worker) Add(w *Worker) {
 	t.ARP.TableFull += w.ARP.TableFull
 	t.TCP.Add(&w.TCP)
 	t.Faults.Add(&w.Faults)
+	t.Decap.Add(&w.Decap)
 	t.ICMP.Add(&w.ICMP)
 	addFields(&t.Reasm, &w.Reasm)
 	addFields(&t.Frag, &w.Frag)
