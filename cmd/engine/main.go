@@ -25,6 +25,7 @@ func commands() []command {
 		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
 		{"lb", "show or change a running engine's load balancer (VIPs, backends), like ipvsadm", runLB},
+		{"bench", "generate, reflect and measure traffic (packets and connections)", runBench},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 		{"version", "print the engine's version and build information", runVersion},
 	}
