@@ -6,9 +6,10 @@
 //	engine ss    [-t] [-u] [-a|-l] [-i IFACE | --ctl PATH]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
-//	engine lb    [-i IFACE | --ctl PATH] show [--json] | reload | lookup VIP SRC:PORT
-//	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2 [--backend ADDR[=WEIGHT]]... | vip remove VIP
-//	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT]
+//	engine lb    [-i IFACE | --ctl PATH] show [--json] | flows [--vip VIP] [--limit N] [--json] | reload | lookup VIP SRC:PORT
+//	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2|dsr-ipip|dsr-gue|dsr-vxlan
+//	                 [--backend ADDR[=WEIGHT][@MAC]]... [--gue-port N] [--vni N] [--vxlan-port N] | vip remove VIP
+//	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT] [--mac MAC]
 //	engine detach -i IFACE
 //	engine version
 //
@@ -57,19 +58,26 @@
 //     stays. Conntrack settings apply at the next start.
 //   - A change from the control socket ("lb.vip.add", "lb.vip.remove",
 //     "lb.backend.add|remove|weight|drain|undrain"; args {"vip":
-//     "ADDR:PORT/PROTO", "backend": ADDR, "weight": N, "forwarding",
-//     "hash", "table_size", "backends": [{"addr", "weight"}]}) takes a
+//     "ADDR:PORT/PROTO", "backend": ADDR, "weight": N, "mac" (backend
+//     add), "forwarding", "hash", "table_size", "gue_port", "vni",
+//     "vxlan_port", "backends": [{"addr", "weight", "mac"}]}) is checked
+//     against its forwarding mode (a tunnel's settings with their own mode
+//     only; dsr-vxlan needs a VNI and every backend's MAC) in the command
+//     line's words, whoever sends it, then takes a
 //     mutex, reads the file back (a hand edit not yet applied refuses the
 //     change), applies lb/config's copy-on-write helper, gives the result
 //     to SetConfig and only then saves the file (config.Save, atomic); if
 //     the save fails the balancer is given its previous configuration
 //     back. lbserve.go explains why this order.
 //
-// "lb.show" answers the configuration with the balancer's counters and the
-// weights it uses (lbState); every change and reload answers the same.
-// "lb.lookup" (args {"vip": ADDR:PORT, "proto": "tcp"|"udp", "src":
-// ADDR:PORT}) answers the backend a new flow would get. Tracked flows and
-// backend health are reported as null, and listed in "unavailable", until
-// lb.Balancer provides them. `engine lb` is the client: it prints show like
-// ipvsadm -Ln, or what the engine sent with --json.
+// "lb.show" answers the configuration with the balancer's counters (drops
+// by reason among them, snake_case keys) and the weights it uses
+// (lbState); every change and reload answers the same. "lb.lookup" (args
+// {"vip": ADDR:PORT, "proto": "tcp"|"udp", "src": ADDR:PORT}) answers the
+// backend a new flow would get. "lb.flows" (args {"vip", "limit"}) answers
+// at most limit (default 1000, at most 100000) of the tracked flows
+// (lb.Balancer.Flows), the total and how many were left out. `engine lb` is
+// the client: it prints show like ipvsadm -Ln, flows like conntrack -L, or
+// what the engine sent with --json. /metrics has engine_lb_drops_total
+// per VIP and reason.
 package main

@@ -3,24 +3,22 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/xdpengine/engine/lb/config"
 )
 
 const lbSynopsis = `
 Usage: engine lb [-i IFACE | --ctl PATH] show [--json]
-       engine lb [-i IFACE | --ctl PATH] vip add ADDR:PORT/PROTO --forwarding nat|dsr-l2
-                 [--backend ADDR[=WEIGHT]]... [--hash 5-tuple|source] [--table-size PRIME]
+       engine lb [-i IFACE | --ctl PATH] flows [--vip VIP] [--limit N] [--json]
+       engine lb [-i IFACE | --ctl PATH] vip add ADDR:PORT/PROTO --forwarding MODE
+                 [--backend ADDR[=WEIGHT][@MAC]]... [--hash 5-tuple|source] [--table-size PRIME]
+                 [--gue-port PORT] [--vni VNI] [--vxlan-port PORT]
        engine lb [-i IFACE | --ctl PATH] vip remove ADDR:PORT/PROTO
-       engine lb [-i IFACE | --ctl PATH] backend add VIP ADDR [WEIGHT]
+       engine lb [-i IFACE | --ctl PATH] backend add VIP ADDR [WEIGHT] [--mac MAC]
        engine lb [-i IFACE | --ctl PATH] backend remove|drain|undrain VIP ADDR
        engine lb [-i IFACE | --ctl PATH] backend weight VIP ADDR WEIGHT
        engine lb [-i IFACE | --ctl PATH] lookup VIP SRC:PORT
@@ -31,10 +29,28 @@ Show or change the load balancer of an engine started with 'engine serve
 ADDR:PORT/PROTO (198.18.0.100:80/tcp; port 0: every port), a backend by its
 IPv4 address (it serves on the port the client sent to).
 
-show lists each VIP (forwarding, hash, health check, counters) and its
-backends (weight in use, state, health, counters). A backend's state is
-active, drained (drain: no new flows, its tracked flows go on), or
-quiesced (weight 0). "-" marks what this engine cannot report yet.
+A VIP forwards in one MODE:
+  nat        destination rewritten to the backend, source to the engine;
+             the backend's replies come back through the engine
+  dsr-l2     only the Ethernet destination rewritten: the backends are on
+             the engine's segment and own the VIP on a loopback
+  dsr-ipip   the packet inside IP-in-IP to the backend, which decapsulates
+             it and answers the client directly
+  dsr-gue    the same inside UDP to --gue-port (default 6080), Katran's GUE
+  dsr-vxlan  the same inside VXLAN: UDP to --vxlan-port (default 4789) with
+             --vni N (required); every backend needs the MAC of its VXLAN
+             device: --backend ADDR@MAC, or backend add ... --mac MAC
+
+show lists each VIP (forwarding with its tunnel port and VNI, hash, health
+check, counters) and its backends (weight in use, state, health, counters),
+then the VIPs' drops by reason. A backend's state is active, drained (drain:
+no new flows, its tracked flows go on), or quiesced (weight 0). "-" marks
+what this engine cannot report.
+
+flows lists the tracked connections, like conntrack -L: protocol, client,
+VIP, backend, the engine's address and port toward the backend (NAT) and
+the worker that owns the flow. --limit bounds the list (default 1000, at
+most 100000); its last line says how many flows were left out.
 
 vip and backend change the configuration: the engine applies the change,
 then saves FILE atomically (without the comments a hand-written file had);
@@ -50,7 +66,10 @@ invalid file is refused with its line and the running configuration stays.
 
 Examples:
   engine lb vip add 198.18.0.100:80/tcp --forwarding nat --backend 198.18.0.11 --backend 198.18.0.12=2
+  engine lb vip add 198.18.0.100:443/tcp --forwarding dsr-vxlan --vni 42 --backend 198.18.1.11@02:00:5e:10:00:01
+  engine lb backend add 198.18.0.100:443/tcp 198.18.1.12 2 --mac 02:00:5e:10:00:02
   engine lb backend drain 198.18.0.100:80/tcp 198.18.0.11
+  engine lb flows --vip 198.18.0.100:80/tcp --limit 50
   engine lb -i eth1 show`
 
 // What the lb.* control commands send and answer.
@@ -77,21 +96,31 @@ type lbConntrackJSON struct {
 }
 
 type lbVIPJSON struct {
-	VIP         string          `json:"vip"` // ADDR:PORT/PROTO
-	Forwarding  string          `json:"forwarding"`
-	Hash        string          `json:"hash"`
-	TableSize   uint32          `json:"table_size"`
-	HealthCheck string          `json:"health_check"` // the type configured: tcp, http, udp, none
-	Packets     uint64          `json:"packets"`
-	Bytes       uint64          `json:"bytes"`
-	NewFlows    uint64          `json:"new_flows"`
-	Drops       uint64          `json:"drops"`
-	Flows       *uint64         `json:"flows"` // tracked now; null: not available
-	Backends    []lbBackendJSON `json:"backends"`
+	VIP        string `json:"vip"` // ADDR:PORT/PROTO
+	Forwarding string `json:"forwarding"`
+	// The tunnel's settings: gue_port in dsr-gue, vni and vxlan_port in
+	// dsr-vxlan; absent in other modes.
+	GUEPort     uint16  `json:"gue_port,omitempty"`
+	VNI         *uint32 `json:"vni,omitempty"`
+	VXLANPort   uint16  `json:"vxlan_port,omitempty"`
+	Hash        string  `json:"hash"`
+	TableSize   uint32  `json:"table_size"`
+	HealthCheck string  `json:"health_check"` // the type configured: tcp, http, udp, none
+	Packets     uint64  `json:"packets"`
+	Bytes       uint64  `json:"bytes"`
+	NewFlows    uint64  `json:"new_flows"`
+	Drops       uint64  `json:"drops"`
+	// DropsByReason breaks Drops down: every reason the balancer has
+	// (lb.DropReason, snake_case: no_backend, table_full, too_big, other),
+	// zeros included.
+	DropsByReason map[string]uint64 `json:"drops_by_reason"`
+	Flows         *uint64           `json:"flows"` // tracked now; null: not available
+	Backends      []lbBackendJSON   `json:"backends"`
 }
 
 type lbBackendJSON struct {
 	Addr         netip.Addr `json:"addr"`
+	MAC          string     `json:"mac,omitempty"` // dsr-vxlan: the backend's VXLAN device's
 	Weight       uint32     `json:"weight"`        // the balancer's: 0 when drained
 	ConfigWeight uint32     `json:"config_weight"` // the file's
 	Drain        bool       `json:"drain"`
@@ -108,15 +137,20 @@ type lbArgs struct {
 	VIP        string         `json:"vip,omitempty"`     // ADDR:PORT/PROTO
 	Backend    string         `json:"backend,omitempty"` // an IPv4 address
 	Weight     *uint32        `json:"weight,omitempty"`  // backend add (default 1) and weight
+	MAC        string         `json:"mac,omitempty"`     // backend add to a dsr-vxlan VIP
 	Forwarding string         `json:"forwarding,omitempty"`
 	Hash       string         `json:"hash,omitempty"`
 	TableSize  uint32         `json:"table_size,omitempty"`
-	Backends   []lbBackendArg `json:"backends,omitempty"` // vip add
+	GUEPort    uint16         `json:"gue_port,omitempty"`   // dsr-gue (default 6080)
+	VNI        *uint32        `json:"vni,omitempty"`        // dsr-vxlan (required)
+	VXLANPort  uint16         `json:"vxlan_port,omitempty"` // dsr-vxlan (default 4789)
+	Backends   []lbBackendArg `json:"backends,omitempty"`   // vip add
 }
 
 type lbBackendArg struct {
 	Addr   netip.Addr `json:"addr"`
 	Weight *uint32    `json:"weight,omitempty"` // default 1
+	MAC    string     `json:"mac,omitempty"`    // dsr-vxlan (required there)
 }
 
 // lbLookupArgs are the arguments of lb.lookup.
@@ -141,6 +175,8 @@ type lbRequest struct {
 	args   any    // its arguments, nil for none
 	// done says what a change did, for the human output.
 	done func(st lbState) string
+	// print renders an answer that is not an lbState (lookup, flows).
+	print func(w io.Writer, raw json.RawMessage) error
 }
 
 // lbVerbs are the subcommands: their usage line and the positional
@@ -149,19 +185,21 @@ var lbVerbs = map[string]struct {
 	usage    string
 	min, max int
 }{
-	"show":            {"show [--json]", 0, 0},
-	"reload":          {"reload", 0, 0},
-	"lookup":          {"lookup VIP SRC:PORT", 2, 2},
-	"vip add":         {"vip add ADDR:PORT/PROTO --forwarding nat|dsr-l2 [--backend ADDR[=WEIGHT]]... [--hash 5-tuple|source] [--table-size PRIME]", 1, 1},
+	"show":   {"show [--json]", 0, 0},
+	"flows":  {"flows [--vip VIP] [--limit N] [--json]", 0, 0},
+	"reload": {"reload", 0, 0},
+	"lookup": {"lookup VIP SRC:PORT", 2, 2},
+	"vip add": {"vip add ADDR:PORT/PROTO --forwarding nat|dsr-l2|dsr-ipip|dsr-gue|dsr-vxlan [--backend ADDR[=WEIGHT][@MAC]]... " +
+		"[--hash 5-tuple|source] [--table-size PRIME] [--gue-port PORT] [--vni VNI] [--vxlan-port PORT]", 1, 1},
 	"vip remove":      {"vip remove ADDR:PORT/PROTO", 1, 1},
-	"backend add":     {"backend add VIP ADDR [WEIGHT]", 2, 3},
+	"backend add":     {"backend add VIP ADDR [WEIGHT] [--mac MAC]", 2, 3},
 	"backend remove":  {"backend remove VIP ADDR", 2, 2},
 	"backend weight":  {"backend weight VIP ADDR WEIGHT", 3, 3},
 	"backend drain":   {"backend drain VIP ADDR", 2, 2},
 	"backend undrain": {"backend undrain VIP ADDR", 2, 2},
 }
 
-const lbVerbList = "show, vip add|remove, backend add|remove|weight|drain|undrain, lookup or reload"
+const lbVerbList = "show, flows, vip add|remove, backend add|remove|weight|drain|undrain, lookup or reload"
 
 // parseLB parses engine lb's command line. The -i, --ctl and --json flags
 // go before or after the subcommand; its own flags anywhere after it.
@@ -201,24 +239,18 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	r.t = before
 	sfs.BoolVar(&r.asJSON, "json", r.asJSON, "print what the engine sent, as JSON")
 	var a lbArgs
-	if verb == "vip add" {
-		sfs.StringVar(&a.Forwarding, "forwarding", "", "how packets reach the backends: nat or dsr-l2 (required)")
-		sfs.Func("backend", "add the backend `ADDR[=WEIGHT]` (repeatable; weight 0 to 65535, default 1)", func(v string) error {
-			b, err := parseBackendArg(v)
-			if err == nil {
-				a.Backends = append(a.Backends, b)
-			}
+	var fa *lbFlowsArgs
+	switch verb {
+	case "vip add":
+		addVIPFlags(sfs, &a)
+	case "backend add":
+		sfs.Func("mac", "the Ethernet `MAC` of the backend's VXLAN device (a dsr-vxlan VIP needs it)", func(v string) error {
+			m, err := parseMAC(v)
+			a.MAC = m.String()
 			return err
 		})
-		sfs.StringVar(&a.Hash, "hash", "", "what a new flow's hash covers: 5-tuple (default) or source (client affinity)")
-		sfs.Func("table-size", "Maglev table `size`, a prime (default 65537)", func(v string) error {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || n == 0 {
-				return fmt.Errorf("%q: want a prime such as 65537", v)
-			}
-			a.TableSize = uint32(n)
-			return nil
-		})
+	case "flows":
+		fa = addFlowsFlags(sfs)
 	}
 	pos, err := parseInterspersed(sfs, rest, stdout)
 	if err != nil {
@@ -227,7 +259,7 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	if len(pos) < spec.min || len(pos) > spec.max {
 		return nil, usagef("wrong number of arguments: engine lb %s", spec.usage)
 	}
-	if verb != "show" && verb != "reload" {
+	if verb != "show" && verb != "reload" && verb != "flows" {
 		if _, err := config.ParseVIPKey(pos[0]); err != nil {
 			return nil, usagef("%v", err)
 		}
@@ -236,6 +268,8 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	switch verb {
 	case "show":
 		r.cmd = "lb.show"
+	case "flows":
+		r.cmd, r.args, r.print = "lb.flows", *fa, printFlows
 	case "reload":
 		r.cmd = "lb.reload"
 		r.done = func(st lbState) string {
@@ -247,22 +281,14 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 		if err != nil || !src.Addr().Is4() {
 			return nil, usagef("lookup: client %q: want its IPv4 ADDR:PORT, e.g. 198.18.0.2:40000", pos[1])
 		}
-		r.cmd, r.args = "lb.lookup", lbLookupArgs{VIP: netip.AddrPortFrom(k.Addr, k.Port), Proto: k.Proto.String(), Src: src}
+		r.cmd, r.args, r.print = "lb.lookup", lbLookupArgs{VIP: netip.AddrPortFrom(k.Addr, k.Port), Proto: k.Proto.String(), Src: src}, printLookup
 	case "vip add":
-		if a.Forwarding == "" {
-			return nil, usagef("vip add: give --forwarding nat or dsr-l2")
-		}
-		if _, err := parseForwarding(a.Forwarding); err != nil {
-			return nil, usagef("--%v", err)
-		}
-		if a.Hash != "" {
-			if _, err := parseHash(a.Hash); err != nil {
-				return nil, usagef("--%v", err)
-			}
+		if err := checkVIPAdd(&a); err != nil {
+			return nil, err
 		}
 		r.cmd, r.args = "lb.vip.add", a
 		r.done = func(lbState) string {
-			return fmt.Sprintf("added VIP %s (%s) with %d backend%s", a.VIP, a.Forwarding, len(a.Backends), plural(len(a.Backends)))
+			return fmt.Sprintf("added VIP %s (%s) with %d backend%s", a.VIP, describeForwarding(&a), len(a.Backends), plural(len(a.Backends)))
 		}
 	case "vip remove":
 		r.cmd, r.args = "lb.vip.remove", a
@@ -282,91 +308,32 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 		}
 		sub := strings.TrimPrefix(verb, "backend ")
 		r.cmd, r.args = "lb.backend."+sub, a
-		r.done = func(lbState) string {
-			switch sub {
-			case "add":
-				w := uint32(config.DefaultWeight)
-				if a.Weight != nil {
-					w = *a.Weight
-				}
-				return fmt.Sprintf("added backend %s to %s with weight %d", a.Backend, a.VIP, w)
-			case "remove":
-				return fmt.Sprintf("removed backend %s from %s (its tracked flows go on until they end)", a.Backend, a.VIP)
-			case "weight":
-				return fmt.Sprintf("backend %s of %s has weight %d", a.Backend, a.VIP, *a.Weight)
-			case "drain":
-				return fmt.Sprintf("drained backend %s of %s: no new flows, its tracked flows go on", a.Backend, a.VIP)
-			}
-			return fmt.Sprintf("backend %s of %s takes new flows again", a.Backend, a.VIP)
-		}
+		r.done = func(lbState) string { return backendDone(sub, &a) }
 	}
 	return r, nil
 }
 
-// parseFlagsUntilArg parses the flags before the first argument that is
-// not one and returns the rest.
-func parseFlagsUntilArg(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil, errHelp
+// backendDone says what lb.backend.VERB did.
+func backendDone(verb string, a *lbArgs) string {
+	switch verb {
+	case "add":
+		w := uint32(config.DefaultWeight)
+		if a.Weight != nil {
+			w = *a.Weight
 		}
-		return nil, usagef("%v", err)
-	}
-	return fs.Args(), nil
-}
-
-// parseInterspersed parses flags placed anywhere among the positional
-// arguments, which it returns in order.
-func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	var pos []string
-	for {
-		rest, err := parseFlagsUntilArg(fs, args, stdout)
-		if err != nil || len(rest) == 0 {
-			return pos, err
+		mac := ""
+		if a.MAC != "" {
+			mac = " (MAC " + a.MAC + ")"
 		}
-		pos, args = append(pos, rest[0]), rest[1:]
+		return fmt.Sprintf("added backend %s%s to %s with weight %d", a.Backend, mac, a.VIP, w)
+	case "remove":
+		return fmt.Sprintf("removed backend %s from %s (its tracked flows go on until they end)", a.Backend, a.VIP)
+	case "weight":
+		return fmt.Sprintf("backend %s of %s has weight %d", a.Backend, a.VIP, *a.Weight)
+	case "drain":
+		return fmt.Sprintf("drained backend %s of %s: no new flows, its tracked flows go on", a.Backend, a.VIP)
 	}
-}
-
-// parseBackendAddr parses a backend: an IPv4 address, no port.
-func parseBackendAddr(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err == nil && a.Is4() {
-		return a, nil
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Is4() {
-		return netip.Addr{}, fmt.Errorf("backend %q: give its address only, %s: a backend serves on the port the client sent to", s, ap.Addr())
-	}
-	return netip.Addr{}, fmt.Errorf("backend %q is not an IPv4 address, e.g. 198.18.0.11", s)
-}
-
-func parseWeight(s string) (uint32, error) {
-	w, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || w > config.MaxWeight {
-		return 0, fmt.Errorf("weight %q: want 0 to %d (0: no new flows)", s, config.MaxWeight)
-	}
-	return uint32(w), nil
-}
-
-// parseBackendArg parses --backend ADDR[=WEIGHT].
-func parseBackendArg(s string) (lbBackendArg, error) {
-	as, ws, hasWeight := strings.Cut(s, "=")
-	addr, err := parseBackendAddr(as)
-	if err != nil {
-		return lbBackendArg{}, err
-	}
-	b := lbBackendArg{Addr: addr}
-	if hasWeight {
-		w, err := parseWeight(ws)
-		if err != nil {
-			return lbBackendArg{}, err
-		}
-		b.Weight = &w
-	}
-	return b, nil
+	return fmt.Sprintf("backend %s of %s takes new flows again", a.Backend, a.VIP)
 }
 
 func runLB(args []string, stdout, stderr io.Writer) error {
@@ -395,13 +362,8 @@ func runLB(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
-	if r.cmd == "lb.lookup" {
-		var l lbLookupJSON
-		if err := json.Unmarshal(raw, &l); err != nil {
-			return fmt.Errorf("engine sent malformed JSON: %w", err)
-		}
-		_, err := fmt.Fprintf(stdout, "%s from %s -> %s\n", l.VIP, l.Src, l.Backend)
-		return err
+	if r.print != nil {
+		return r.print(stdout, raw)
 	}
 	var st lbState
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -418,80 +380,12 @@ func runLB(args []string, stdout, stderr io.Writer) error {
 	return writeLBTable(stdout, st)
 }
 
-// writeLBTable prints the load balancer the way ipvsadm -Ln does: a line
-// per VIP, then a line per backend, under two header lines that share the
-// columns. Text columns are left-aligned, counters right-aligned; "-" is a
-// value the engine cannot report yet.
-func writeLBTable(w io.Writer, st lbState) error {
-	unavailable := map[string]bool{}
-	for _, u := range st.Unavailable {
-		unavailable[u] = true
+// printLookup prints lb.lookup's answer.
+func printLookup(w io.Writer, raw json.RawMessage) error {
+	var l lbLookupJSON
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return fmt.Errorf("engine sent malformed JSON: %w", err)
 	}
-	opt := func(what string, v *uint64) string {
-		if v == nil || unavailable[what] {
-			return "-"
-		}
-		return strconv.FormatUint(*v, 10)
-	}
-	num := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	ct := st.Conntrack
-	var b strings.Builder
-	fmt.Fprintf(&b, "Load balancer from %s: %d VIP%s; conntrack: max %d flows, idle timeouts tcp_syn %s, tcp_established %s, tcp_closing %s, udp %s\n\n",
-		st.File, len(st.VIPs), plural(len(st.VIPs)), ct.MaxFlows, ct.TCPSyn, ct.TCPEstablished, ct.TCPClosing, ct.UDP)
-	rows := [][]string{
-		{"VIP", "Forward", "Hash", "Check", "Packets", "Bytes", "NewFlows", "Drops", "Flows"},
-		{"  -> Backend", "Weight", "State", "Health", "Packets", "Bytes", "NewFlows", "", "Flows"},
-	}
-	for _, v := range st.VIPs {
-		rows = append(rows, []string{v.VIP, v.Forwarding, v.Hash, v.HealthCheck, num(v.Packets), num(v.Bytes), num(v.NewFlows), num(v.Drops), opt("flows", v.Flows)})
-		for _, be := range v.Backends {
-			health := "-"
-			if be.Health != nil && !unavailable["health"] {
-				health = *be.Health
-			}
-			rows = append(rows, []string{"  -> " + be.Addr.String(), num(uint64(be.Weight)), be.State, health,
-				num(be.Packets), num(be.Bytes), num(be.NewFlows), "", opt("flows", be.Flows)})
-		}
-	}
-	const textCols = 4 // the name, forward/weight, hash/state, check/health
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, cell := range r {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
-	for _, r := range rows {
-		var line strings.Builder
-		for i, cell := range r {
-			if i > 0 {
-				line.WriteString("  ")
-			}
-			if i < textCols {
-				fmt.Fprintf(&line, "%-*s", widths[i], cell)
-			} else {
-				fmt.Fprintf(&line, "%*s", widths[i], cell)
-			}
-		}
-		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
-	}
-	if len(st.VIPs) == 0 {
-		b.WriteString("(no VIPs: add one with `engine lb vip add ADDR:PORT/PROTO --forwarding nat --backend ADDR`)\n")
-	}
-	if len(st.Unavailable) > 0 {
-		fmt.Fprintf(&b, "\n-: not available from this engine yet (%s)\n", strings.Join(st.Unavailable, ", "))
-	}
-	_, err := io.WriteString(w, b.String())
+	_, err := fmt.Fprintf(w, "%s from %s -> %s\n", l.VIP, l.Src, l.Backend)
 	return err
-}
-
-// shortDuration writes d as the file does: 24h, 2m, 1m30s, 500ms.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
+	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/lb/config"
 )
 
@@ -131,6 +132,30 @@ func TestServeLB(t *testing.T) {
 	if len(st.VIPs) != 1 || st.VIPs[0].NewFlows < 20 || st.VIPs[0].Packets < 100 || len(st.VIPs[0].Backends) != 2 ||
 		st.VIPs[0].Backends[0].NewFlows+st.VIPs[0].Backends[1].NewFlows != st.VIPs[0].NewFlows {
 		t.Errorf("engine lb show --json: %+v", st)
+	}
+
+	if d := st.VIPs[0].DropsByReason; len(d) != int(lb.NumDropReasons) || d["no_backend"] != 0 {
+		t.Errorf("drops by reason: %v, want every reason, none counted", d)
+	}
+
+	// The 20 connections are tracked (closing: the client closed them),
+	// each with its NAT port on the engine's address.
+	out, stderr, code = engineCmd(t, "lb", "flows", "--ctl", sock)
+	t.Logf("engine lb flows:\n%s", out)
+	rows := 0
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 6 && f[0] == "tcp" && strings.HasPrefix(f[1], bed.PeerAddr.String()+":") &&
+			f[2] == vip.String()+":80" && (f[3] == b0+":80" || f[3] == b1+":80") && strings.HasPrefix(f[4], bed.EngineAddr.String()+":") {
+			rows++
+		}
+	}
+	if code != 0 || rows < 20 {
+		t.Errorf("engine lb flows: exit %d, %s, %d rows of the test's connections, want 20", code, stderr, rows)
+	}
+	out, _, code = engineCmd(t, "lb", "flows", "--vip", vipKey, "--limit", "1", "--json", "--ctl", sock)
+	var fl lbFlowsJSON
+	if err := json.Unmarshal([]byte(out), &fl); code != 0 || err != nil || len(fl.Flows) != 1 || fl.Total < 20 || fl.LeftOut != fl.Total-1 {
+		t.Errorf("engine lb flows --limit 1 --json: exit %d, %v\n%s", code, err, out)
 	}
 
 	// Drain backend 0: the engine, lb show and the file agree.

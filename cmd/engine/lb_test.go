@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/xdpengine/engine/internal/ctl"
+	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/lb/config"
 )
@@ -31,98 +33,6 @@ vips:
 
 const lbTestVIP = "198.18.0.100:80/tcp"
 
-func TestParseLB(t *testing.T) {
-	w := func(n uint32) *uint32 { return &n }
-	for _, tc := range []struct {
-		args []string
-		cmd  string
-		want any // the control command's arguments
-	}{
-		{[]string{"show"}, "lb.show", nil},
-		{[]string{"-i", "eth1", "show", "--json"}, "lb.show", nil},
-		{[]string{"show", "--ctl", "/x.sock"}, "lb.show", nil},
-		{[]string{"reload"}, "lb.reload", nil},
-		{[]string{"vip", "add", lbTestVIP, "--forwarding", "nat", "--backend", "198.18.0.11", "--backend=198.18.0.12=3"},
-			"lb.vip.add", lbArgs{VIP: lbTestVIP, Forwarding: "nat", Backends: []lbBackendArg{
-				{Addr: netip.MustParseAddr("198.18.0.11")}, {Addr: netip.MustParseAddr("198.18.0.12"), Weight: w(3)}}}},
-		{[]string{"vip", "add", "--forwarding", "dsr-l2", "--hash", "source", "--table-size", "251", "198.18.0.100:0/udp"},
-			"lb.vip.add", lbArgs{VIP: "198.18.0.100:0/udp", Forwarding: "dsr-l2", Hash: "source", TableSize: 251}},
-		{[]string{"vip", "remove", lbTestVIP}, "lb.vip.remove", lbArgs{VIP: lbTestVIP}},
-		{[]string{"vip", "del", lbTestVIP}, "lb.vip.remove", lbArgs{VIP: lbTestVIP}}, // lb/config's messages say "vip del"
-		{[]string{"backend", "add", lbTestVIP, "198.18.0.13"}, "lb.backend.add", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13"}},
-		{[]string{"backend", "add", lbTestVIP, "198.18.0.13", "0"}, "lb.backend.add", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13", Weight: w(0)}},
-		{[]string{"backend", "remove", lbTestVIP, "198.18.0.13"}, "lb.backend.remove", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13"}},
-		{[]string{"backend", "weight", lbTestVIP, "198.18.0.13", "65535"}, "lb.backend.weight", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13", Weight: w(65535)}},
-		{[]string{"backend", "drain", lbTestVIP, "198.18.0.13", "-i", "eth1"}, "lb.backend.drain", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13"}},
-		{[]string{"backend", "undrain", lbTestVIP, "198.18.0.13"}, "lb.backend.undrain", lbArgs{VIP: lbTestVIP, Backend: "198.18.0.13"}},
-		{[]string{"lookup", "198.18.0.100:53/udp", "198.18.0.2:4000"}, "lb.lookup", lbLookupArgs{
-			VIP: netip.MustParseAddrPort("198.18.0.100:53"), Proto: "udp", Src: netip.MustParseAddrPort("198.18.0.2:4000")}},
-	} {
-		r, err := parseLB(tc.args, nil)
-		if err != nil {
-			t.Errorf("engine lb %s: %v", strings.Join(tc.args, " "), err)
-			continue
-		}
-		got, _ := json.Marshal(r.args)
-		want, _ := json.Marshal(tc.want)
-		if r.cmd != tc.cmd || !bytes.Equal(got, want) {
-			t.Errorf("engine lb %s: %s %s, want %s %s", strings.Join(tc.args, " "), r.cmd, got, tc.cmd, want)
-		}
-	}
-	r, _ := parseLB([]string{"-i", "eth1", "show", "--json"}, nil)
-	if r.t.iface != "eth1" || !r.asJSON {
-		t.Errorf("flags before and after the subcommand: %+v", r)
-	}
-}
-
-func TestLBUsageErrors(t *testing.T) {
-	for _, tc := range []struct {
-		args     []string
-		inStderr string
-	}{
-		{[]string{"lb"}, "give a subcommand: show, vip add|remove, backend add|remove|weight|drain|undrain, lookup or reload"},
-		{[]string{"lb", "frob"}, `unknown subcommand "frob"`},
-		{[]string{"lb", "vip"}, "lb vip: give what to do: add or remove"},
-		{[]string{"lb", "backend", "kill"}, `unknown subcommand "backend kill"`},
-		{[]string{"lb", "show", "extra"}, "wrong number of arguments: engine lb show [--json]"},
-		{[]string{"lb", "vip", "add", lbTestVIP}, "vip add: give --forwarding nat or dsr-l2"},
-		{[]string{"lb", "vip", "add", lbTestVIP, "--forwarding", "tunnel"}, `--forwarding "tunnel": want nat, dsr-l2, dsr-ipip, dsr-gue, dsr-vxlan`},
-		{[]string{"lb", "vip", "add", lbTestVIP, "--forwarding", "nat", "--hash", "random"}, `--hash "random": want 5-tuple or source`},
-		{[]string{"lb", "vip", "add", lbTestVIP, "--forwarding", "nat", "--backend", "198.18.0.11=x"}, `weight "x": want 0 to 65535`},
-		{[]string{"lb", "vip", "add", lbTestVIP, "--forwarding", "nat", "--table-size", "big"}, "want a prime"},
-		{[]string{"lb", "vip", "add", "198.18.0.100:80", "--forwarding", "nat"}, "no protocol: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp"},
-		{[]string{"lb", "vip", "remove", "198.18.0.100/tcp"}, "no port"},
-		{[]string{"lb", "backend", "add", lbTestVIP}, "wrong number of arguments: engine lb backend add VIP ADDR [WEIGHT]"},
-		{[]string{"lb", "backend", "add", lbTestVIP, "198.18.0.11:8080"}, "give its address only, 198.18.0.11: a backend serves on the port the client sent to"},
-		{[]string{"lb", "backend", "add", lbTestVIP, "web1"}, `backend "web1" is not an IPv4 address`},
-		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.11"}, "wrong number of arguments: engine lb backend weight VIP ADDR WEIGHT"},
-		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.11", "70000"}, `weight "70000": want 0 to 65535`},
-		{[]string{"lb", "backend", "drain", "198.18.0.100:80/sctp", "198.18.0.11"}, `protocol "sctp": use tcp or udp`},
-		{[]string{"lb", "lookup", lbTestVIP, "198.18.0.2"}, `client "198.18.0.2": want its IPv4 ADDR:PORT`},
-		{[]string{"lb", "show", "--frob"}, "flag provided but not defined: -frob"},
-		{[]string{"lb", "-i", "a", "--ctl", "b", "show"}, "give -i IFACE or --ctl PATH, not both"},
-	} {
-		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
-		if code != 2 || !strings.Contains(errb.String(), tc.inStderr) || !strings.Contains(errb.String(), "Run 'engine lb -h'") {
-			t.Errorf("engine %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, errb.String(), tc.inStderr)
-		}
-	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"lb", "show", "--ctl", "/nonexistent/engine.sock"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no engine is running") {
-		t.Errorf("engine lb show with no engine: exit %d, %q", code, errb.String())
-	}
-	for _, args := range [][]string{{"lb", "-h"}, {"lb", "vip", "add", "-h"}} {
-		out.Reset()
-		if code := run(args, &out, &errb); code != 0 || !strings.Contains(out.String(), "Usage: engine lb [-i IFACE | --ctl PATH] ") {
-			t.Errorf("engine %s: exit %d:\n%s", strings.Join(args, " "), code, out.String())
-		}
-	}
-	if !strings.Contains(out.String(), "-forwarding") {
-		t.Errorf("engine lb vip add -h does not list --forwarding:\n%s", out.String())
-	}
-}
-
 // TestServeLBFileErrors: a bad --lb file stops engine serve with status 2
 // and the file's line before anything is touched (the interface does not
 // even exist).
@@ -130,11 +40,11 @@ func TestServeLBFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte(strings.Replace(lbTestFile, "weight: 2", "weight: 70000", 1)), 0o644)
-	tunnel := filepath.Join(dir, "tunnel.yaml")
-	os.WriteFile(tunnel, []byte(strings.Replace(lbTestFile, "forwarding: nat", "forwarding: dsr-ipip", 1)), 0o644)
+	nomac := filepath.Join(dir, "nomac.yaml")
+	os.WriteFile(nomac, []byte(strings.Replace(lbTestFile, "forwarding: nat", "forwarding: dsr-vxlan\n    vni: 7", 1)), 0o644)
 	for _, tc := range []struct{ file, want string }{
 		{bad, bad + ":9:40: vips[0].backends[1].weight: 70000 is above 65535"},
-		{tunnel, tunnel + ": lb: VIP " + lbTestVIP + ": forwarding dsr-ipip is not supported yet (use nat or dsr-l2)"},
+		{nomac, "vips[0].backends[0].mac: dsr-vxlan needs the Ethernet address of the backend's VXLAN device"},
 		{filepath.Join(dir, "none.yaml"), "no such file or directory (create it: an empty file is a load balancer without VIPs"},
 	} {
 		var out, errb bytes.Buffer
@@ -145,65 +55,33 @@ func TestServeLBFileErrors(t *testing.T) {
 	}
 }
 
-func sampleLBState() lbState {
-	return lbState{
-		File:      "/etc/engine/lb.yaml",
-		Conntrack: lbConntrackJSON{MaxFlows: 65536, TCPSyn: "1m", TCPEstablished: "24h", TCPClosing: "2m", UDP: "30s"},
-		VIPs: []lbVIPJSON{
-			{VIP: lbTestVIP, Forwarding: "nat", Hash: "5-tuple", TableSize: 65537, HealthCheck: "tcp",
-				Packets: 123456, Bytes: 98765432, NewFlows: 400, Drops: 3, Backends: []lbBackendJSON{
-					{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 1, ConfigWeight: 1, State: "active", Packets: 41000, Bytes: 32000000, NewFlows: 133},
-					{Addr: netip.MustParseAddr("198.18.0.12"), Weight: 0, ConfigWeight: 2, Drain: true, State: "drained", Packets: 82456, Bytes: 66765432, NewFlows: 267},
-					{Addr: netip.MustParseAddr("198.18.0.13"), Weight: 0, State: "quiesced"},
-				}},
-			{VIP: "198.18.0.100:0/udp", Forwarding: "dsr-l2", Hash: "source", TableSize: 251, HealthCheck: "none", Backends: []lbBackendJSON{}},
-		},
-		Unavailable: []string{"flows", "health"},
-	}
-}
-
-func TestLBTable(t *testing.T) {
-	var b bytes.Buffer
-	if err := writeLBTable(&b, sampleLBState()); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
-	golden := filepath.Join("testdata", "lb-table.golden")
-	if *update {
-		os.WriteFile(golden, b.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("engine lb show: got\n%s\nwant (%s)\n%s", got, golden, want)
-	}
-	// Once the engine reports flows and health, they replace the dashes.
-	st := sampleLBState()
-	st.Unavailable = nil
-	flows, up := uint64(7), "up"
-	st.VIPs[0].Flows, st.VIPs[0].Backends[0].Flows, st.VIPs[0].Backends[0].Health = &flows, &flows, &up
-	b.Reset()
-	writeLBTable(&b, st)
-	if !hasRow(b.String(), lbTestVIP, "nat 5-tuple tcp 123456 98765432 400 3 7") ||
-		!hasRow(b.String(), "  -> 198.18.0.11", "1 active up 41000 32000000 133 7") || strings.Contains(b.String(), "not available") {
-		t.Errorf("with flows and health:\n%s", b.String())
-	}
-	b.Reset()
-	writeLBTable(&b, lbState{File: "x.yaml"})
-	if !strings.Contains(b.String(), "0 VIPs") || !strings.Contains(b.String(), "no VIPs: add one with `engine lb vip add") {
-		t.Errorf("empty:\n%s", b.String())
-	}
-}
-
 // fakeBalancer stands for lb.Balancer: it keeps what it is given, counts
-// 10 packets per backend, and refuses configurations while fail is set.
+// 10 packets per backend and the drops it is told, tracks the flows it is
+// told, and refuses configurations while fail is set.
 type fakeBalancer struct {
-	mu   sync.Mutex
-	cfg  lb.Config
-	sets int
-	fail error
+	mu    sync.Mutex
+	cfg   lb.Config
+	sets  int
+	fail  error
+	drops map[string][lb.NumDropReasons]uint64 // by VIP
+	flows []lb.Flow                            // sorted by VIP, then client, as lb.Flows lists them
+	asked []int                                // the max of every Flows call
+}
+
+func (f *fakeBalancer) Flows(vip string, max int, _ time.Duration) []lb.Flow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, max)
+	var out []lb.Flow
+	for _, fl := range f.flows {
+		if vip == "" || fl.VIP == vip {
+			out = append(out, fl)
+		}
+		if max > 0 && len(out) == max {
+			break
+		}
+	}
+	return out
 }
 
 func (f *fakeBalancer) Config() lb.Config {
@@ -228,10 +106,19 @@ func (f *fakeBalancer) Stats() []lb.VIPStats {
 	defer f.mu.Unlock()
 	var out []lb.VIPStats
 	for _, v := range f.cfg.VIPs {
-		vs := lb.VIPStats{VIP: v.Key()}
+		vs := lb.VIPStats{VIP: v.Key(), DropsBy: f.drops[v.Key()]}
+		for _, d := range vs.DropsBy {
+			vs.Drops += d
+		}
 		for _, b := range v.Backends {
-			vs.Backends = append(vs.Backends, lb.BackendStats{Addr: b.Addr, Weight: b.Weight, Packets: 10, Bytes: 1000, NewFlows: 1})
-			vs.Packets, vs.Bytes, vs.NewFlows = vs.Packets+10, vs.Bytes+1000, vs.NewFlows+1
+			bs := lb.BackendStats{Addr: b.Addr, Weight: b.Weight, Packets: 10, Bytes: 1000, NewFlows: 1}
+			for _, fl := range f.flows {
+				if fl.VIP == vs.VIP && fl.Backend.Addr() == b.Addr {
+					bs.Flows++
+				}
+			}
+			vs.Backends = append(vs.Backends, bs)
+			vs.Packets, vs.Bytes, vs.NewFlows, vs.Flows = vs.Packets+10, vs.Bytes+1000, vs.NewFlows+1, vs.Flows+bs.Flows
 		}
 		out = append(out, vs)
 	}
@@ -428,7 +315,6 @@ func TestLBCommands(t *testing.T) {
 		{[]string{"backend", "add", lbTestVIP, "198.18.0.12"}, `already in it: change its weight with "engine lb backend weight"`},
 		{[]string{"vip", "remove", "198.18.0.100:81/tcp"}, `VIP 198.18.0.100:81/tcp does not exist: add it first with "engine lb vip add"`},
 		{[]string{"vip", "add", lbTestVIP, "--forwarding", "nat"}, `the VIP exists already`},
-		{[]string{"vip", "add", "198.18.0.100:81/tcp", "--forwarding", "dsr-gue"}, "forwarding dsr-gue is not supported yet (use nat or dsr-l2)"},
 		{[]string{"vip", "add", "198.18.0.100:81/tcp", "--forwarding", "nat", "--table-size", "1000"}, "1000 is not a prime"},
 		{[]string{"lookup", "198.18.0.100:81/tcp", "198.18.0.2:1"}, "no VIP"},
 	} {
@@ -586,7 +472,7 @@ func TestLBWithoutLB(t *testing.T) {
 	}
 	defer srv.Close()
 	handleLB(srv.Handle, nil)
-	for _, args := range [][]string{{"show"}, {"reload"}, {"backend", "drain", lbTestVIP, "198.18.0.11"}, {"lookup", lbTestVIP, "198.18.0.2:1"}} {
+	for _, args := range [][]string{{"show"}, {"flows"}, {"reload"}, {"backend", "drain", lbTestVIP, "198.18.0.11"}, {"lookup", lbTestVIP, "198.18.0.2:1"}} {
 		var out, errb bytes.Buffer
 		code := run(append(append([]string{"lb"}, args...), "--ctl", sock), &out, &errb)
 		if code != 1 || !strings.Contains(errb.String(), "this engine runs no load balancer: start `engine serve` with --lb FILE") {
@@ -617,9 +503,27 @@ func TestLBEmptyFile(t *testing.T) {
 // TestLBFamilies: the balancer's counters become Prometheus samples per
 // VIP and per backend.
 func TestLBFamilies(t *testing.T) {
-	st := []lb.VIPStats{{VIP: "198.18.0.100:80/tcp", Packets: 7, Flows: 2, Backends: []lb.BackendStats{
-		{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 3, Up: true, Packets: 5, Flows: 2}}}}
+	st := []lb.VIPStats{{VIP: "198.18.0.100:80/tcp", Packets: 7, Flows: 2, Drops: 5, DropsBy: [lb.NumDropReasons]uint64{lb.DropNoBackend: 4, lb.DropTooBig: 1},
+		Backends: []lb.BackendStats{{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 3, Up: true, Packets: 5, Flows: 2}}}}
 	fams := lbFamilies(st)
+	var text bytes.Buffer
+	if err := metrics.WriteText(&text, fams); err != nil {
+		t.Fatal(err)
+	}
+	// Drops: one series per reason, zeros included; no series without one.
+	for _, want := range []string{
+		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="no_backend"} 4`,
+		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="table_full"} 0`,
+		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="too_big"} 1`,
+		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="other"} 0`,
+	} {
+		if !strings.Contains(text.String(), want+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", want, text.String())
+		}
+	}
+	if strings.Contains(text.String(), `engine_lb_drops_total{vip="198.18.0.100:80/tcp"} `) {
+		t.Errorf("/metrics has a drops series without a reason:\n%s", text.String())
+	}
 	find := func(name string, labels int) float64 {
 		for _, f := range fams {
 			if f.Name != metricPrefix+name {

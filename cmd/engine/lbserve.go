@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/ctl"
 	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/lb/config"
@@ -50,7 +52,11 @@ type balancer interface {
 	SetConfig(lb.Config) error
 	Stats() []lb.VIPStats
 	Lookup(vip netip.AddrPort, proto uint8, src netip.AddrPort) (netip.Addr, error)
+	Flows(vip string, max int, timeout time.Duration) []lb.Flow
 }
+
+// lbFlowsTimeout is how long lb.flows waits for each worker's list.
+const lbFlowsTimeout = 2 * time.Second
 
 // errNoLB answers the lb.* commands of an engine started without --lb.
 var errNoLB = errors.New("this engine runs no load balancer: start `engine serve` with --lb FILE (a YAML file; an empty one has no VIPs yet)")
@@ -216,11 +222,22 @@ func (c *lbControl) stateLocked() lbState {
 	for _, v := range c.model.VIPs {
 		s := stats[v.Key()]
 		flows := s.Flows
-		j := lbVIPJSON{VIP: v.Key(), Forwarding: v.Forwarding.String(), Hash: v.Hash.String(), TableSize: v.TableSize,
-			HealthCheck: v.Health.Type.String(), Packets: s.Packets, Bytes: s.Bytes, NewFlows: s.NewFlows, Drops: s.Drops,
+		j := lbVIPJSON{VIP: v.Key(), Forwarding: v.Forwarding.String(), GUEPort: v.GUEPort, VXLANPort: v.VXLANPort,
+			Hash: v.Hash.String(), TableSize: v.TableSize, HealthCheck: v.Health.Type.String(),
+			Packets: s.Packets, Bytes: s.Bytes, NewFlows: s.NewFlows, Drops: s.Drops, DropsByReason: map[string]uint64{},
 			Flows: &flows, Backends: []lbBackendJSON{}}
+		if v.Forwarding == config.DSRVXLAN {
+			vni := v.VNI
+			j.VNI = &vni
+		}
+		for r, n := range s.DropsBy {
+			j.DropsByReason[dropReasonName(lb.DropReason(r))] = n
+		}
 		for _, b := range v.Backends {
 			bj := lbBackendJSON{Addr: b.Addr, ConfigWeight: b.Weight, Drain: b.Drain}
+			if b.MAC != (header.MAC{}) {
+				bj.MAC = b.MAC.String()
+			}
 			i := slices.IndexFunc(s.Backends, func(bs lb.BackendStats) bool { return bs.Addr == b.Addr })
 			if i >= 0 {
 				bs := s.Backends[i]
@@ -273,6 +290,60 @@ func (c *lbControl) lookup(a lbLookupArgs) (lbLookupJSON, error) {
 	return lbLookupJSON{VIP: config.VIPKey{Addr: a.VIP.Addr(), Port: a.VIP.Port(), Proto: config.Proto(proto)}.String(), Src: a.Src, Backend: be}, nil
 }
 
+// flows answers lb.flows: at most a.Limit of the tracked flows (of a.VIP),
+// and how many it left out.
+func (c *lbControl) flows(a lbFlowsArgs) (lbFlowsJSON, error) {
+	limit := a.Limit
+	switch {
+	case limit == 0:
+		limit = lbFlowsDefault
+	case limit < 0 || limit > lbFlowsMax:
+		return lbFlowsJSON{}, fmt.Errorf("limit %d: want 1 to %d", limit, lbFlowsMax)
+	}
+	vip := ""
+	if a.VIP != "" {
+		k, err := config.ParseVIPKey(a.VIP)
+		if err != nil {
+			return lbFlowsJSON{}, err
+		}
+		vip = k.String()
+		if !slices.ContainsFunc(c.current().VIPs, func(v config.VIP) bool { return v.Key() == vip }) {
+			return lbFlowsJSON{}, fmt.Errorf("VIP %s does not exist: `engine lb show` lists the VIPs", vip)
+		}
+	}
+	// One more than the limit tells whether flows were left out; the
+	// counters say how many.
+	list := c.bal.Flows(vip, limit+1, lbFlowsTimeout)
+	out := lbFlowsJSON{VIP: vip, Limit: limit, Flows: make([]lbFlowJSON, 0, min(len(list), limit)), Total: len(list)}
+	if len(list) > limit {
+		list = list[:limit]
+		var counted uint64
+		for _, s := range c.bal.Stats() {
+			if vip == "" || s.VIP == vip {
+				counted += s.Flows
+			}
+		}
+		out.Total = max(int(counted), limit+1)
+	}
+	out.LeftOut = out.Total - len(list)
+	for _, f := range list {
+		_, proto, _ := strings.Cut(f.VIP, "/")
+		j := lbFlowJSON{Proto: proto, VIP: f.VIP, Client: f.Client, Backend: f.Backend, Queue: f.Queue}
+		if f.SNAT.IsValid() {
+			snat := f.SNAT
+			j.SNAT = &snat
+		}
+		out.Flows = append(out.Flows, j)
+	}
+	return out, nil
+}
+
+// dropReasonName is a drop reason as JSON and /metrics write it:
+// "no backend" becomes no_backend.
+func dropReasonName(r lb.DropReason) string {
+	return strings.ReplaceAll(r.String(), " ", "_")
+}
+
 // handleLB registers the lb.* control commands; c is nil without --lb.
 func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 	with := func(h func(a lbArgs) (any, error)) func(json.RawMessage) (any, error) {
@@ -301,14 +372,29 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 		}
 		return c.lookup(a)
 	})
+	reg("lb.flows", func(raw json.RawMessage) (any, error) {
+		if c == nil {
+			return nil, errNoLB
+		}
+		var a lbFlowsArgs
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, fmt.Errorf("arguments: %w", err)
+			}
+		}
+		return c.flows(a)
+	})
 	reg("lb.vip.add", with(func(a lbArgs) (any, error) {
 		k, err := config.ParseVIPKey(a.VIP)
 		if err != nil {
 			return nil, err
 		}
-		v := config.VIP{Addr: k.Addr, Port: k.Port, Proto: k.Proto, TableSize: a.TableSize}
-		if v.Forwarding, err = parseForwarding(a.Forwarding); err != nil {
+		v := config.VIP{Addr: k.Addr, Port: k.Port, Proto: k.Proto, TableSize: a.TableSize, GUEPort: a.GUEPort, VXLANPort: a.VXLANPort}
+		if v.Forwarding, err = checkVIPArgs(&a); err != nil {
 			return nil, err
+		}
+		if a.VNI != nil {
+			v.VNI = *a.VNI
 		}
 		if a.Hash != "" {
 			if v.Hash, err = parseHash(a.Hash); err != nil {
@@ -320,14 +406,18 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 			if b.Weight != nil {
 				w = *b.Weight
 			}
-			v.Backends = append(v.Backends, config.Backend{Addr: b.Addr, Weight: w})
+			cb := config.Backend{Addr: b.Addr, Weight: w}
+			if b.MAC != "" {
+				cb.MAC, _ = parseMAC(b.MAC) // checkVIPArgs checked it
+			}
+			v.Backends = append(v.Backends, cb)
 		}
 		return c.mutate("vip add "+k.String(), func(m *config.Config) (*config.Config, error) { return m.AddVIP(v) })
 	}))
 	reg("lb.vip.remove", with(func(a lbArgs) (any, error) {
 		return c.mutate("vip remove "+a.VIP, func(m *config.Config) (*config.Config, error) { return m.RemoveVIP(a.VIP) })
 	}))
-	backend := func(verb string, needWeight bool, edit func(m *config.Config, vip string, addr netip.Addr, w uint32) (*config.Config, error)) {
+	backend := func(verb string, needWeight bool, edit func(m *config.Config, a lbArgs, addr netip.Addr, w uint32) (*config.Config, error)) {
 		reg("lb.backend."+verb, with(func(a lbArgs) (any, error) {
 			addr, err := netip.ParseAddr(a.Backend)
 			if err != nil {
@@ -343,44 +433,40 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 			if a.Weight != nil {
 				what += fmt.Sprintf(" %d", w)
 			}
-			return c.mutate(what, func(m *config.Config) (*config.Config, error) { return edit(m, a.VIP, addr, w) })
+			if a.MAC != "" {
+				what += " mac " + a.MAC
+			}
+			return c.mutate(what, func(m *config.Config) (*config.Config, error) { return edit(m, a, addr, w) })
 		}))
 	}
-	backend("add", false, func(m *config.Config, vip string, addr netip.Addr, w uint32) (*config.Config, error) {
-		return m.AddBackend(vip, config.Backend{Addr: addr, Weight: w})
-	})
-	backend("remove", false, func(m *config.Config, vip string, addr netip.Addr, _ uint32) (*config.Config, error) {
-		return m.RemoveBackend(vip, addr)
-	})
-	backend("weight", true, func(m *config.Config, vip string, addr netip.Addr, w uint32) (*config.Config, error) {
-		return m.SetWeight(vip, addr, w)
-	})
-	backend("drain", false, func(m *config.Config, vip string, addr netip.Addr, _ uint32) (*config.Config, error) {
-		return m.Drain(vip, addr)
-	})
-	backend("undrain", false, func(m *config.Config, vip string, addr netip.Addr, _ uint32) (*config.Config, error) {
-		return m.Undrain(vip, addr)
-	})
-}
-
-// parseForwarding and parseHash take the file's names (config's String
-// methods), so that the command line and the file spell them alike.
-func parseForwarding(s string) (config.Mode, error) {
-	var names []string
-	for m := config.NAT; m <= config.DSRVXLAN; m++ {
-		if m.String() == s {
-			return m, nil
+	backend("add", false, func(m *config.Config, a lbArgs, addr netip.Addr, w uint32) (*config.Config, error) {
+		b := config.Backend{Addr: addr, Weight: w}
+		// The VIP's mode says whether a MAC is needed: checked here, under
+		// the lock, against the model the change applies to.
+		k, err := config.ParseVIPKey(a.VIP)
+		if err != nil {
+			return nil, err
 		}
-		names = append(names, m.String())
-	}
-	return 0, fmt.Errorf("forwarding %q: want %s", s, strings.Join(names, ", "))
-}
-
-func parseHash(s string) (config.HashMode, error) {
-	for _, h := range []config.HashMode{config.Hash5Tuple, config.HashSource} {
-		if h.String() == s {
-			return h, nil
+		if i := slices.IndexFunc(m.VIPs, func(v config.VIP) bool { return v.VIPKey() == k }); i >= 0 {
+			if err := checkBackendMAC(m.VIPs[i].Forwarding, addr, a.MAC); err != nil {
+				return nil, err
+			}
 		}
-	}
-	return 0, fmt.Errorf("hash %q: want %s or %s", s, config.Hash5Tuple, config.HashSource)
+		if a.MAC != "" {
+			b.MAC, _ = parseMAC(a.MAC) // checkBackendMAC checked it
+		}
+		return m.AddBackend(a.VIP, b)
+	})
+	backend("remove", false, func(m *config.Config, a lbArgs, addr netip.Addr, _ uint32) (*config.Config, error) {
+		return m.RemoveBackend(a.VIP, addr)
+	})
+	backend("weight", true, func(m *config.Config, a lbArgs, addr netip.Addr, w uint32) (*config.Config, error) {
+		return m.SetWeight(a.VIP, addr, w)
+	})
+	backend("drain", false, func(m *config.Config, a lbArgs, addr netip.Addr, _ uint32) (*config.Config, error) {
+		return m.Drain(a.VIP, addr)
+	})
+	backend("undrain", false, func(m *config.Config, a lbArgs, addr netip.Addr, _ uint32) (*config.Config, error) {
+		return m.Undrain(a.VIP, addr)
+	})
 }

@@ -102,14 +102,17 @@ func (s *server) gather() []metrics.Family {
 }
 
 // lbFamilies are the load balancer's counters: per VIP (label vip) and per
-// backend (labels vip, backend).
+// backend (labels vip, backend); drops per VIP and reason (labels vip,
+// reason), every reason, zeros included, so that a rate exists before the
+// first drop.
 func lbFamilies(st []lb.VIPStats) []metrics.Family {
 	f := []metrics.Family{
 		{Name: metricPrefix + "lb_packets_total", Type: "counter", Help: "Packets a VIP forwarded (both directions in NAT mode), and sent to each backend."},
 		{Name: metricPrefix + "lb_bytes_total", Type: "counter", Help: "Bytes a VIP forwarded, and sent to each backend."},
 		{Name: metricPrefix + "lb_new_flows_total", Type: "counter", Help: "Flows a VIP gave a backend."},
 		{Name: metricPrefix + "lb_flows", Type: "gauge", Help: "Flows tracked now."},
-		{Name: metricPrefix + "lb_drops_total", Type: "counter", Help: "Packets to a VIP dropped (no backend takes new flows, no port for NAT, table full)."},
+		{Name: metricPrefix + "lb_drops_total", Type: "counter", Help: "Packets to a VIP dropped, by reason: no_backend (none takes new flows), " +
+			"table_full (no room or no port for a new NAT flow), too_big (encapsulation over the MTU with DF set: ICMP sent), other."},
 		{Name: metricPrefix + "lb_backend_up", Type: "gauge", Help: "1 when the backend passes its health checks (or has none)."},
 		{Name: metricPrefix + "lb_backend_weight", Type: "gauge", Help: "The weight in use: 0 while drained or down."},
 	}
@@ -122,7 +125,9 @@ func lbFamilies(st []lb.VIPStats) []metrics.Family {
 		add(1, float64(v.Bytes), vl)
 		add(2, float64(v.NewFlows), vl)
 		add(3, float64(v.Flows), vl)
-		add(4, float64(v.Drops), vl)
+		for r, n := range v.DropsBy {
+			add(4, float64(n), vl, metrics.Label{Name: "reason", Value: dropReasonName(lb.DropReason(r))})
+		}
 		for _, b := range v.Backends {
 			bl := metrics.Label{Name: "backend", Value: b.Addr.String()}
 			add(0, float64(b.Packets), vl, bl)
