@@ -27,6 +27,20 @@ func drop(row, reason, help string, get func(*engine.WorkerStats) uint64) counte
 		label: metrics.Label{Name: "reason", Value: reason}, help: help, get: get}
 }
 
+// decap is a tunnel kind's unwrapped packets (engine serve --decap-*).
+func decap(row, kind, _ string, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "tunnel decapsulation", row: row, family: "decap_packets_total",
+		label: metrics.Label{Name: "encap", Value: kind},
+		help:  "Tunnel packets to the engine unwrapped (dsr-ipip, dsr-gue backends), by encapsulation.", get: get}
+}
+
+// decapDrop is a tunnel packet dropped before its inner packet went on.
+func decapDrop(row, reason string, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "tunnel decapsulation", row: "dropped: " + row, family: "decap_drops_total",
+		label: metrics.Label{Name: "reason", Value: reason},
+		help:  "Tunnel packets to the engine dropped before their inner packet went on, by reason.", get: get}
+}
+
 func icmpMsg(dir, typ string, get func(*engine.WorkerStats) uint64) counter {
 	return counter{section: "icmp", row: dir + " " + typ, always: dir == "out" && typ == "dest_unreach",
 		family: "icmp_" + dir + "_messages_total", label: metrics.Label{Name: "type", Value: typ},
@@ -71,6 +85,12 @@ var counters = []counter{
 	drop("neighbor", "neighbor", "", func(w *engine.WorkerStats) uint64 { return w.DropNeighbor }),
 	drop("steer ring full", "steer_ring", "", func(w *engine.WorkerStats) uint64 { return w.DropSteerRing }),
 	drop("fragmenting", "fragmenting", "", func(w *engine.WorkerStats) uint64 { return w.DropFragmenting }),
+	decap("ipip unwrapped", "ipip", "", func(w *engine.WorkerStats) uint64 { return w.Decap.IPIP }),
+	decap("gue unwrapped", "gue", "", func(w *engine.WorkerStats) uint64 { return w.Decap.GUE }),
+	decapDrop("malformed inner", "malformed", func(w *engine.WorkerStats) uint64 { return w.Decap.DropMalformed }),
+	decapDrop("unsupported", "unsupported", func(w *engine.WorkerStats) uint64 { return w.Decap.DropUnsupported }),
+	decapDrop("nested tunnel", "nested", func(w *engine.WorkerStats) uint64 { return w.Decap.DropNested }),
+	decapDrop("inner not local", "not_local", func(w *engine.WorkerStats) uint64 { return w.Decap.DropNotLocal }),
 
 	{section: "af_xdp", row: "fill ring empty", always: true, family: "xsk_fill_ring_empty_total",
 		help: "Times the kernel found the fill ring empty when it needed a frame.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxFillRingEmptyDescs }},

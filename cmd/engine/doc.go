@@ -55,7 +55,8 @@
 //     applies it with Balancer().SetConfig; tracked flows keep their
 //     backends. An invalid file, or one the balancer refuses, is logged
 //     problem by problem with its line, and the running configuration
-//     stays. Conntrack settings apply at the next start.
+//     stays. Conntrack timeouts apply at once (to the flows
+//     tracked too); max_flows at the next start.
 //   - A change from the control socket ("lb.vip.add", "lb.vip.remove",
 //     "lb.backend.add|remove|weight|drain|undrain"; args {"vip":
 //     "ADDR:PORT/PROTO", "backend": ADDR, "weight": N, "mac" (backend

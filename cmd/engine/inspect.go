@@ -93,8 +93,10 @@ Usage: engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 
 Print a running engine's counters, per queue and in total: packets and bytes,
 drops by reason, AF_XDP ring counters, IPv4 reassembly and fragmentation,
-ICMP and ARP. Rows that are zero everywhere are hidden unless -a, except the
-main ones. --json prints engine.Stats as the engine sent it.`
+tunnel decapsulation, ICMP and ARP; then, for an engine with a load
+balancer, its VIPs and backends as 'engine lb show' prints them. Rows that
+are zero everywhere are hidden unless -a, except the main ones. --json prints
+engine.Stats as the engine sent it.`
 
 func runStats(args []string, stdout, stderr io.Writer) error {
 	var t target
@@ -143,7 +145,17 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "engine on %s (%s), pid %d, %s: %d queue%s, mtu %d, poll %s, rx checksums %s (%s), addrs %s\n\n",
 		info.Interface, info.Driver, info.Pid, state, info.Queues, plural(info.Queues), info.MTU, info.Poll,
 		csum, info.RxChecksum, joinPrefixes(info.Addrs))
-	return writeStatsTable(stdout, st, *all)
+	if err := writeStatsTable(stdout, st, *all); err != nil || info.LB == "" {
+		return err
+	}
+	// The load balancer's counters by VIP and backend, as engine lb show
+	// prints them.
+	var lbs lbState
+	if err := c.Call("lb.show", nil, &lbs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nload balancer (%s):\n", info.LB)
+	return writeLBTable(stdout, lbs)
 }
 
 // uptime rounds d for reading: tenths of a second in the first minute,

@@ -85,8 +85,9 @@ type lbState struct {
 	Unavailable []string `json:"unavailable,omitempty"`
 }
 
-// lbConntrackJSON are the connection tracking settings in effect (those
-// of the start: a reload changes them at the next start).
+// lbConntrackJSON are the connection tracking settings in effect: the
+// timeouts of the running configuration, and max_flows of the start (the
+// tables are sized then; a changed max_flows applies at the next start).
 type lbConntrackJSON struct {
 	MaxFlows       uint32 `json:"max_flows"`
 	TCPSyn         string `json:"tcp_syn"`

@@ -152,6 +152,11 @@ func TestServeLB(t *testing.T) {
 	if code != 0 || rows < 20 {
 		t.Errorf("engine lb flows: exit %d, %s, %d rows of the test's connections, want 20", code, stderr, rows)
 	}
+	// engine stats ends with the balancer's table.
+	out, stderr, code = engineCmd(t, "stats", "--ctl", sock)
+	if code != 0 || !strings.Contains(out, "load balancer ("+file+"):") || !strings.Contains(out, vipKey) {
+		t.Errorf("engine stats: exit %d, %s, no load balancer section:\n%s", code, stderr, out)
+	}
 	out, _, code = engineCmd(t, "lb", "flows", "--vip", vipKey, "--limit", "1", "--json", "--ctl", sock)
 	var fl lbFlowsJSON
 	if err := json.Unmarshal([]byte(out), &fl); code != 0 || err != nil || len(fl.Flows) != 1 || fl.Total < 20 || fl.LeftOut != fl.Total-1 {

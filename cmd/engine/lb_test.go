@@ -401,11 +401,11 @@ conntrack: {udp: 10s}
 	}
 	logs := f.logs.String()
 	if !strings.Contains(logs, `msg="lb: reloaded" trigger=SIGHUP`) || !strings.Contains(logs, "changes=+198.18.0.100:443/tcp") ||
-		!strings.Contains(logs, "conntrack settings changed") {
+		strings.Contains(logs, "max_flows changed") {
 		t.Errorf("logs:\n%s", logs)
 	}
-	if st.Conntrack.UDP != "30s" {
-		t.Errorf("conntrack shown %+v, want the start's (udp 30s) until a restart", st.Conntrack)
+	if st.Conntrack.UDP != "10s" || f.bal.Config().Timeouts.UDP != 10*time.Second {
+		t.Errorf("conntrack shown %+v, balancer's timeouts %+v: want the file's udp 10s, applied at once", st.Conntrack, f.bal.Config().Timeouts)
 	}
 
 	bad := strings.Replace(added, "port: 443", "port: 70000", 1) + "bogus: 1\n"

@@ -85,9 +85,10 @@ type lbControl struct {
 	path string // the --lb file, absolute
 	bal  balancer
 	log  *slog.Logger
-	// conntrack is in effect since the start: the balancer sizes its
-	// tables and sets their timeouts when the engine starts.
-	conntrack config.Conntrack
+	// maxFlows is in effect since the start: the balancer sizes its
+	// tables when the engine starts (the timeouts follow the model: a
+	// reload or change applies them to the running tables).
+	maxFlows uint32
 	// save writes the file (config.Save; the tests make it fail).
 	save func(path string, c *config.Config) error
 
@@ -96,7 +97,7 @@ type lbControl struct {
 }
 
 func newLBControl(path string, model *config.Config, bal balancer, log *slog.Logger) *lbControl {
-	return &lbControl{path: path, bal: bal, log: log, conntrack: model.Conntrack, save: config.Save, model: model}
+	return &lbControl{path: path, bal: bal, log: log, maxFlows: model.Conntrack.MaxFlows, save: config.Save, model: model}
 }
 
 // current returns the model the balancer runs.
@@ -133,8 +134,9 @@ func (c *lbControl) reload(why string) (lbState, error) {
 		changes = []string{"none"}
 	}
 	c.log.Info("lb: reloaded", "trigger", why, "file", c.path, "vips", len(m.VIPs), "changes", strings.Join(changes, " "))
-	if m.Conntrack != c.conntrack {
-		c.log.Warn("lb: the conntrack settings changed in the file; they apply at the next start of the engine", "file", c.path)
+	if m.Conntrack.MaxFlows != c.maxFlows {
+		c.log.Warn("lb: conntrack max_flows changed in the file; the tables are sized at the start, so it applies at the next start of the engine (the timeouts apply now)",
+			"file", c.path, "running", c.maxFlows, "file_value", m.Conntrack.MaxFlows)
 	}
 	return c.stateLocked(), nil
 }
@@ -208,10 +210,10 @@ func (c *lbControl) state() lbState {
 // stateLocked merges the model (file weights, drain flags, settings) with
 // the balancer's counters and running weights.
 func (c *lbControl) stateLocked() lbState {
-	ct := c.conntrack
+	ct := c.model.Conntrack
 	st := lbState{
 		File: c.path,
-		Conntrack: lbConntrackJSON{MaxFlows: ct.MaxFlows, TCPSyn: shortDuration(ct.TCPSyn), TCPEstablished: shortDuration(ct.TCPEstablished),
+		Conntrack: lbConntrackJSON{MaxFlows: c.maxFlows, TCPSyn: shortDuration(ct.TCPSyn), TCPEstablished: shortDuration(ct.TCPEstablished),
 			TCPClosing: shortDuration(ct.TCPClosing), UDP: shortDuration(ct.UDP)},
 		VIPs: []lbVIPJSON{},
 	}

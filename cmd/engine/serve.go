@@ -134,6 +134,16 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	})
 	fs.IntVar(&c.TCPMaxConnections, "tcp-max-connections", engine.DefaultTCPMaxConnections,
 		"TCP connections in any state, all workers together (each worker's table is sized for its share at start, about 150 bytes a connection)")
+	fs.BoolVar(&c.Decap.IPIP, "decap-ipip", false, "unwrap IPv4-in-IPv4 packets to the engine's addresses (a balancer's dsr-ipip: the engine as the backend, the VIP a transparent address of its sockets)")
+	fs.BoolVar(&c.Decap.GUE, "decap-gue", false, "unwrap GUE variant 1 packets (a balancer's dsr-gue) arriving on UDP --decap-gue-port")
+	fs.Func("decap-gue-port", "UDP `port` of GUE with --decap-gue (default 6080, Katran's)", func(v string) error {
+		port, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || port == 0 {
+			return fmt.Errorf("%q: want a UDP port, 1-65535", v)
+		}
+		c.Decap.GUEPort = uint16(port)
+		return nil
+	})
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {

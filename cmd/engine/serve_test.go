@@ -233,8 +233,8 @@ func TestStatsTable(t *testing.T) {
 	}
 	b.Reset()
 	writeStatsTable(&b, sampleStats(), true)
-	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+7 {
-		t.Errorf("-a: %d lines, want %d (header, 7 sections, every counter):\n%s", n, len(counters)+8, b.String())
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+8 {
+		t.Errorf("-a: %d lines, want %d (header, 8 sections, every counter):\n%s", n, len(counters)+9, b.String())
 	}
 	// One queue: no total column.
 	st = sampleStats()
