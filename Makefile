@@ -7,36 +7,59 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 TESTFLAGS ?=
 
-.PHONY: all build test bench lint fuzz demo clean leftovers xskbench
+# Two more modules beside the engine's: the benchmarks whose baselines are
+# third-party libraries (asavie/xdp, xsync) and the lint tools (staticcheck),
+# so that an embedder inherits only what the engine needs through its go.mod.
+# `make lint` vets and staticchecks both code modules.
+BASELINES   := bench/baselines
+STATICCHECK  = $(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck
+
+.PHONY: all build test bench bench-baselines lint fuzz demo deps clean leftovers xskbench
 
 all: build
 
 build:
 	$(GO) build -o bin/engine ./cmd/engine
 
+## deps: install (as root on Debian) or check the packages, the Go version and
+## the kernel the tests need; `make demo` checks its own smaller list.
+deps:
+	@scripts/deps.sh test
+
 ## test: every test, privileged ones included, under the race detector; then
 ## check that no namespace, link or XDP program was left behind. One package
 ## at a time (-p 1): the privileged ones move real traffic, and on a small
 ## machine two test binaries at once starve each other's workers and softirqs.
 test:
+	@scripts/deps.sh test
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(TESTFLAGS) $(PKGS)
 	@scripts/leftovers.sh
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
 
+## bench-baselines: the engine against third-party libraries (module
+## bench/baselines; xskbench has its own target).
+bench-baselines:
+	cd $(BASELINES) && $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	@out=$$(git ls-files -co --exclude-standard '*.go' | while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done | xargs gofmt -l); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@if grep -nE 'asavie/xdp|puzpuzpuz/xsync|honnef.co/go/tools' go.mod; then \
+	  echo "go.mod: benchmark baselines and tools belong in $(BASELINES)/go.mod and tools/go.mod"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) tool staticcheck $(PKGS)
+	$(STATICCHECK) $(PKGS)
+	cd $(BASELINES) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 ## fuzz: a short run of every fuzz target (FUZZTIME each).
 fuzz:
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
-demo: build
-	$(GO) run ./examples/demo
+demo:
+	@scripts/deps.sh demo
+	$(GO) build -o bin/engine ./cmd/engine
+	$(GO) run ./examples/demo -engine $(CURDIR)/bin/engine
 
 leftovers:
 	@scripts/leftovers.sh
@@ -46,4 +69,5 @@ clean:
 
 ## xskbench: AF_XDP rxdrop/txonly/l2fwd, ours vs asavie/xdp vs the kernel path.
 xskbench:
-	$(GO) run ./bench/cmd/xskbench -json bin/xskbench.json
+	@mkdir -p bin
+	cd $(BASELINES) && $(GO) run ./cmd/xskbench -json $(CURDIR)/bin/xskbench.json

@@ -6,12 +6,14 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/puzpuzpuz/xsync/v4"
 	"github.com/xdpengine/engine/flowtable"
 )
 
-// The benchmarks compare the flow table with sync.Map, an RWMutex-guarded
-// Go map and xsync.Map, side by side in one run, at one million live flows.
+// The benchmarks compare the flow table with sync.Map and an RWMutex-guarded
+// Go map, side by side in one run, at one million live flows (xsync.Map, a
+// third-party baseline, runs beside the flow table and the RWMutex map in
+// the module bench/baselines, package flowmaps, so that the engine's go.mod
+// does not require it).
 // Keys are visited in a precomputed random order, so most lookups miss the
 // CPU caches, as they do with real traffic over a large flow set.
 //
@@ -43,7 +45,6 @@ type lookupSetup struct {
 	heapTable    *flowtable.Table // the same on the Go heap (NoHugePages)
 	syncMap      *sync.Map
 	rw           *rwMap
-	xs           *xsync.Map[flowtable.Key, uint64]
 }
 
 type rwMap struct {
@@ -72,7 +73,7 @@ var getSmallSetup = sync.OnceValue(func() *lookupSetup { return newLookupSetup(s
 // newLookupSetup fills the maps with n keys.
 func newLookupSetup(n int) *lookupSetup {
 	// Insert in one random order, look up in another: maps that allocate
-	// an entry per key (sync.Map, xsync.Map) lay entries out in insertion
+	// an entry per key (sync.Map) lay entries out in insertion
 	// order, and looking up in that same order would walk memory
 	// sequentially.
 	insert := shuffledKeys(0, n, 1)
@@ -81,7 +82,6 @@ func newLookupSetup(n int) *lookupSetup {
 		misses:  shuffledKeys(n, n, 2),
 		syncMap: new(sync.Map),
 		rw:      &rwMap{m: make(map[flowtable.Key]uint64, n)},
-		xs:      xsync.NewMap[flowtable.Key, uint64](xsync.WithPresize(n)),
 	}
 	var err error
 	s.table, err = flowtable.New(flowtable.Config{Capacity: 2 * n})
@@ -105,7 +105,6 @@ func newLookupSetup(n int) *lookupSetup {
 		}
 		s.syncMap.Store(k, v)
 		s.rw.m[k] = v
-		s.xs.Store(k, v)
 	}
 	return s
 }
@@ -135,7 +134,6 @@ func benchLookup(b *testing.B, s *lookupSetup) {
 			return v.(uint64), true
 		}},
 		{"rwmutexmap", s.rw.load},
-		{"xsync", s.xs.Load},
 	}
 	for _, kind := range []struct {
 		name string
@@ -215,7 +213,6 @@ func BenchmarkLookup1MParallel(b *testing.B) {
 			return v.(uint64), true
 		}},
 		{"rwmutexmap", s.rw.load},
-		{"xsync", s.xs.Load},
 	}
 	for _, impl := range impls {
 		b.Run("hit/"+impl.name, func(b *testing.B) {
@@ -275,13 +272,6 @@ func (c rwChurn) delete(k flowtable.Key) {
 	c.m.mu.Unlock()
 }
 
-type xsChurn struct {
-	m *xsync.Map[flowtable.Key, uint64]
-}
-
-func (c xsChurn) insert(k flowtable.Key, v uint64) { c.m.Store(k, v) }
-func (c xsChurn) delete(k flowtable.Key)           { c.m.Delete(k) }
-
 // churnState is one implementation's map, its live keys and the next fresh
 // key number; it survives across -count rounds so the 1M-entry fill is paid
 // once.
@@ -331,9 +321,6 @@ func BenchmarkChurn1M(b *testing.B) {
 		{"syncmap", func() churner { return syncMapChurn{new(sync.Map)} }},
 		{"rwmutexmap", func() churner {
 			return rwChurn{&rwMap{m: make(map[flowtable.Key]uint64, benchFlows)}}
-		}},
-		{"xsync", func() churner {
-			return xsChurn{xsync.NewMap[flowtable.Key, uint64](xsync.WithPresize(benchFlows))}
 		}},
 	}
 	for _, impl := range impls {

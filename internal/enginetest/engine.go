@@ -155,11 +155,11 @@ func WaitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 // NeedTool fails tb when a program the test runs (in the peer namespace or
-// here) is missing: the project's .ci/run installs every one, so a missing
-// tool is a broken machine, not a reason to skip.
+// here) is missing: scripts/deps.sh (run by .ci/run and make test) installs
+// every one, so a missing tool is a broken machine, not a reason to skip.
 func NeedTool(tb testing.TB, name string) {
 	tb.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		tb.Fatalf("%s is not installed (.ci/run installs it): %v", name, err)
+		tb.Fatalf("%s is not installed (scripts/deps.sh installs it): %v", name, err)
 	}
 }

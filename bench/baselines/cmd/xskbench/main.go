@@ -18,7 +18,8 @@
 // not to the worker: the worker's CPU is the userspace ring processing plus
 // its own syscalls.
 //
-// Run as root: go run ./bench/cmd/xskbench [-duration 2s] [-json FILE]
+// Run as root: make xskbench, or from bench/baselines:
+// go run ./cmd/xskbench [-duration 2s] [-json FILE]
 package main
 
 import (
