@@ -12,8 +12,9 @@ import (
 // errors.Is(err, afxdp.ErrPermission) and errors.Is(err, unix.EPERM) hold.
 var (
 	// ErrPermission: the process lacks CAP_NET_ADMIN/CAP_NET_RAW (sockets,
-	// attaching XDP) or CAP_BPF/CAP_SYS_ADMIN (loading the program).
-	ErrPermission = errors.New("afxdp: permission denied (run as root or grant CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF)")
+	// attaching XDP) or CAP_SYS_ADMIN (loading the program, listing BPF
+	// links: CAP_BPF is not enough for the listing).
+	ErrPermission = errors.New("afxdp: permission denied (run as root or grant CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN and CAP_IPC_LOCK)")
 	// ErrNoInterface: no network interface with that name or index.
 	ErrNoInterface = errors.New("afxdp: no such interface")
 	// ErrQueueRange: the queue id is not below the interface's queue count.

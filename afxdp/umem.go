@@ -122,10 +122,10 @@ func (u *UMEM) register(fd int) (int, error) {
 		Headroom: uint32(u.cfg.Headroom),
 	}
 	err := setsockoptPtr(fd, unix.XDP_UMEM_REG, ptrOf(&reg), sizeofUmemReg)
-	if errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EPERM) && !hasCapIPCLock() {
+	if errors.Is(err, unix.ENOMEM) || (errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EPERM)) && !hasCapIPCLock() {
 		// Without CAP_IPC_LOCK the kernel charges the UMEM to RLIMIT_MEMLOCK
-		// (xdp_umem_account_pages). Raise the soft limit to the hard one and
-		// try once more.
+		// (xdp_umem_account_pages answers ENOBUFS beyond it). Raise the
+		// soft limit to the hard one and try once more.
 		if raiseMemlock(uint64(len(u.mem))) {
 			err = setsockoptPtr(fd, unix.XDP_UMEM_REG, ptrOf(&reg), sizeofUmemReg)
 		}

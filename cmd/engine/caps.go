@@ -13,8 +13,12 @@ import (
 var ErrNotPrivileged = errors.New("not privileged")
 
 // checkCapabilities reports the capabilities engine serve lacks: it
-// attaches an XDP program (CAP_NET_ADMIN), opens AF_XDP sockets
-// (CAP_NET_RAW) and loads BPF (CAP_BPF, or CAP_SYS_ADMIN on older kernels).
+// attaches and removes XDP programs (CAP_NET_ADMIN), opens AF_XDP sockets
+// (CAP_NET_RAW), and loads BPF and lists the BPF links on the interface
+// to find a program left behind (CAP_SYS_ADMIN: CAP_BPF does not allow
+// the listing). CAP_IPC_LOCK, which lets the UMEM exceed RLIMIT_MEMLOCK,
+// is not checked: a high enough limit does without it
+// (packaging/systemd/engine@.service sets both).
 func checkCapabilities() error {
 	eff, err := caps.Effective()
 	if err != nil {
@@ -25,17 +29,14 @@ func checkCapabilities() error {
 
 func missingCaps(eff caps.Set) error {
 	var missing []string
-	for _, c := range []caps.Cap{caps.NetAdmin, caps.NetRaw} {
+	for _, c := range []caps.Cap{caps.NetAdmin, caps.NetRaw, caps.SysAdmin} {
 		if !eff.Has(c) {
 			missing = append(missing, c.String())
 		}
-	}
-	if !eff.Has(caps.BPF) && !eff.Has(caps.SysAdmin) {
-		missing = append(missing, caps.BPF.String())
 	}
 	if len(missing) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: missing %s: run as root (sudo engine serve ...) or grant them "+
-		"(setcap cap_net_admin,cap_net_raw,cap_bpf,cap_sys_admin+ep ENGINE_BINARY)", ErrNotPrivileged, strings.Join(missing, ", "))
+		"(setcap cap_net_admin,cap_net_raw,cap_sys_admin,cap_ipc_lock+ep ENGINE_BINARY; README: Running without root)", ErrNotPrivileged, strings.Join(missing, ", "))
 }
