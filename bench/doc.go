@@ -18,6 +18,14 @@
 //     packet, one-way latency p50/p99 of timestamped probes, allocations
 //     per packet. Its load generator (lbgen_test.go) is the test binary
 //     re-executed in the client's namespace.
+//   - gen_bench_test.go: the stateless harness's generator (package
+//     bench/xdpgen, `engine bench udp`) against trafgen (netsniff-ng,
+//     AF_PACKET) on the same bed with the same 64-byte frames: frames the
+//     peer received per second and per second of CPU, their ratios, and
+//     allocations per packet (BenchmarkGenerator; trafgen is not in CI:
+//     `apt-get install netsniff-ng`); and the harness's own round-trip
+//     latency, generator to reflector on the same veth at half the rate
+//     the reflector returns at full speed (BenchmarkSelfLatency).
 //
 // Typical run (the machine is shared and noisy: several counts, medians):
 //
