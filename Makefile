@@ -14,7 +14,7 @@ TESTFLAGS ?=
 BASELINES   := bench/baselines
 STATICCHECK  = $(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck
 
-.PHONY: all build test bench bench-baselines lint fuzz demo deps clean leftovers xskbench
+.PHONY: all build test bench bench-baselines bench-scaling lint fuzz demo deps clean leftovers xskbench
 
 all: build
 
@@ -37,6 +37,26 @@ test:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+## bench-scaling: the side-by-side benchmarks (bench/) once per queue count
+## (QUEUES=1,2 or 1,2,4,8), then a table of queues × benchmark × engine/kernel
+## ratio and per-queue share, bin/scaling.json and bin/scaling.svg (package
+## bench/scaling; the raw output in bin/scaling.txt). Short runs by default
+## (three of each, medians; about two minutes for QUEUES=1,2 on 2 cores):
+## SCALING_BENCHTIME overrides every benchmark's, SCALING_COUNT repeats them,
+## SCALING_BENCH picks (udpecho,tcpshort,tcpdial,tcpbulk,lb or all),
+## SCALING_ARGS passes flags to the benchmarks (-poll=busy -rss=false -pin).
+QUEUES            ?= 1,2
+SCALING_BENCH     ?= udpecho,tcpshort,tcpdial,tcpbulk
+SCALING_BENCHTIME ?=
+SCALING_COUNT     ?= 3
+SCALING_ARGS      ?=
+bench-scaling:
+	@mkdir -p bin
+	$(GO) test -c -o bin/bench.test ./bench
+	$(GO) run ./bench/scaling/cmd/scaling -test bin/bench.test -dir bench -queues $(QUEUES) \
+	  -bench $(SCALING_BENCH) -benchtime '$(SCALING_BENCHTIME)' -count $(SCALING_COUNT) -args '$(SCALING_ARGS)' \
+	  -log bin/scaling.txt -json bin/scaling.json -plot bin/scaling.svg
 
 ## bench-baselines: the engine against third-party libraries (module
 ## bench/baselines; xskbench has its own target).

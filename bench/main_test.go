@@ -16,6 +16,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "shortconn":
 		os.Exit(shortConnChild(os.Stdin, os.Stdout))
+	case "udpecho":
+		os.Exit(udpEchoChild(os.Stdin, os.Stdout))
+	case "shortserve":
+		os.Exit(shortServeChild(os.Stdin, os.Stdout))
 	case "lbgen":
 		os.Exit(lbGenChild(os.Stdin, os.Stdout))
 	default:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,55 +42,82 @@ func shortServer(ln net.Listener) {
 	}
 }
 
-// shortClient is a load generator running in its own process inside the
-// peer namespace (the test binary re-executed; see TestMain), so the
-// clients are plain goroutines of a process of their own, as with any load
-// tool, and share no Go scheduler with the engine.
-type shortClient struct {
-	cmd *testbed.Cmd
+// child is a load generator (or a peer server) running in a process of
+// its own inside a namespace of the bed: the test binary re-executed in
+// the role childEnv names (see TestMain), so its goroutines share no Go
+// scheduler with the engine, as with any load tool. It reads one request
+// a line and answers each with one line, "ok ..." or "error TEXT".
+type child struct {
 	in  io.WriteCloser
 	out *bufio.Scanner
 }
 
-func startShortClient(b testing.TB, bed *testbed.Bed) *shortClient {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := bed.Command(ctx, os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=shortconn")
+// startChild starts cmd as role with start (testbed.Cmd.Start, or a
+// namespace's Do of cmd.Start) and stops it when tb ends.
+func startChild(tb testing.TB, cmd *exec.Cmd, start func() error, role string) *child {
+	tb.Helper()
+	cmd.Env = append(os.Environ(), childEnv+"="+role)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	if err := start(); err != nil {
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		in.Close()
 		if err := cmd.Wait(); err != nil {
-			b.Errorf("load generator: %v", err)
+			tb.Errorf("%s: %v", role, err)
 		}
-		cancel()
 	})
-	return &shortClient{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	return &child{in: in, out: bufio.NewScanner(out)}
+}
+
+// ask sends one request and returns the answer after "ok ".
+func (c *child) ask(format string, args ...any) (string, error) {
+	if _, err := fmt.Fprintf(c.in, format+"\n", args...); err != nil {
+		return "", err
+	}
+	if !c.out.Scan() {
+		return "", fmt.Errorf("load generator exited: %v", c.out.Err())
+	}
+	line := c.out.Text()
+	if rest, ok := strings.CutPrefix(line, "ok"); ok {
+		return strings.TrimSpace(rest), nil
+	}
+	return "", fmt.Errorf("load generator: %s", line)
+}
+
+// shortClient is BenchmarkTCPShortConn's load generator (shortConnChild).
+type shortClient struct{ *child }
+
+// startShortClient starts the generator in bed's peer namespace (on the
+// peers' CPUs when s splits them; s may be nil).
+func startShortClient(tb testing.TB, bed *testbed.Bed, s *scaledBed) *shortClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	cmd := bed.Command(ctx, os.Args[0])
+	if s != nil {
+		cmd = s.peerCommand(ctx, os.Args[0])
+	}
+	return &shortClient{startChild(tb, cmd.Cmd, cmd.Start, "shortconn")}
 }
 
 // round makes n connections to to, split among clients concurrent
 // clients, and returns the time they took.
 func (c *shortClient) round(to netip.AddrPort, n, clients int) (time.Duration, error) {
-	if _, err := fmt.Fprintf(c.in, "%s %d %d\n", to, n, clients); err != nil {
+	ans, err := c.ask("%s %d %d", to, n, clients)
+	if err != nil {
 		return 0, err
 	}
-	if !c.out.Scan() {
-		return 0, fmt.Errorf("load generator exited: %v", c.out.Err())
-	}
-	line := c.out.Text()
-	var ns int64
-	if _, err := fmt.Sscanf(line, "ok %d", &ns); err != nil {
-		return 0, fmt.Errorf("load generator: %s", line)
+	ns, err := strconv.ParseInt(ans, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("load generator: %q", ans)
 	}
 	return time.Duration(ns), nil
 }
@@ -119,13 +147,18 @@ func shortConnChild(in io.Reader, out io.Writer) int {
 // concurrently splits n among clients goroutines, each running fn with
 // its share, and returns their errors joined.
 func concurrently(n, clients int, fn func(n int) error) error {
+	return concurrentlyOn(n, clients, func(_, share int) error { return fn(share) })
+}
+
+// concurrentlyOn is concurrently with each goroutine's index.
+func concurrentlyOn(n, clients int, fn func(i, n int) error) error {
 	errs := make(chan error, clients)
 	for i := range clients {
 		share := n / clients
 		if i < n%clients {
 			share++
 		}
-		go func() { errs <- fn(share) }()
+		go func() { errs <- fn(i, share) }()
 	}
 	var err error
 	for range clients {
@@ -169,47 +202,54 @@ func shortConns(dial func() (net.Conn, error), n int) error {
 // program), from the same load generator (a process of its own in the peer
 // namespace), rounds alternating. One op is one connection to each server.
 // clients=1 is one connection at a time (a chain of wakeups between
-// threads: latency-bound); clients=16 keeps 16 in flight, as a load tool
-// does.
+// threads: latency-bound); clients=16 and 64 keep that many in flight, as a
+// load tool does.
 //
-//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy]
+// queues=N runs the engine with N workers on a bed of N queues (see
+// queues_test.go for how flows spread and how the CPUs are split). Each
+// stack then serves the port with N listeners, a SO_REUSEPORT group (the
+// engine's member i homed on queue i, as SO_INCOMING_CPU does), each with
+// its own accept loop; with one queue, one listener. The generator's
+// connections come from the peer kernel's ephemeral ports, so they spread
+// over the queues by their hash; q0-share... are each queue's share of the
+// packets the engine received and sent, steered/pkt the share handed to
+// another worker.
+//
+//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy -queues=1,2]
 func BenchmarkTCPShortConn(b *testing.B) {
-	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: pollFlag(b)})
+	forQueues(b, benchTCPShortConn)
+}
+
+func benchTCPShortConn(b *testing.B, queues int) {
+	s := startScaled(b, queues, engine.Config{Poll: pollFlag(b)})
+	bed, eng := s.bed, s.eng
+	b.Logf("queues=%d: %v; steering %s", queues, s.split, eng.Steering())
 	// Tens of thousands of connections leave TIME-WAITs at the client: let
 	// it reuse them (RFC 7323 timestamps make that safe) from a wider range.
-	if err := bed.Do(func() error {
-		return errors.Join(
-			os.WriteFile("/proc/sys/net/ipv4/tcp_tw_reuse", []byte("1"), 0),
-			os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0))
-	}); err != nil {
+	if err := bed.Do(wideClientPorts); err != nil {
 		b.Fatal(err)
 	}
-	eln, err := eng.Listen("tcp4", ":5301")
-	if err != nil {
-		b.Fatal(err)
+	for _, ln := range s.engineListeners(b, 5301) {
+		go shortServer(ln)
 	}
-	b.Cleanup(func() { eln.Close() })
-	kln, err := net.Listen("tcp4", netip.AddrPortFrom(bed.HostAddr, 5302).String())
-	if err != nil {
-		b.Fatal(err)
+	for _, ln := range s.kernelListeners(b, 5302) {
+		go shortServer(ln)
 	}
-	b.Cleanup(func() { kln.Close() })
-	go shortServer(eln)
-	go shortServer(kln)
 	toEngine := netip.AddrPortFrom(bed.EngineAddr, 5301)
 	toKernel := netip.AddrPortFrom(bed.HostAddr, 5302)
-	gen := startShortClient(b, bed)
+	gen := startShortClient(b, bed, s)
 	for _, to := range []netip.AddrPort{toEngine, toKernel} { // warm up: ARP, caches
 		if _, err := gen.round(to, 20, 1); err != nil {
 			b.Fatalf("warm-up to %v: %v", to, err)
 		}
 	}
-	for _, clients := range []int{1, 16} {
+	for _, clients := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			const round = 500
 			var engRate, kerRate []float64
 			var engCPU, kerCPU time.Duration // machine CPU (all processes, softirq) during the rounds
 			var engN, kerN int
+			shares := newQueueShares(eng)
 			b.ReportAllocs()
 			for done := 0; done < b.N; done += round {
 				n := min(round, b.N-done)
@@ -219,12 +259,18 @@ func BenchmarkTCPShortConn(b *testing.B) {
 					cpu   *time.Duration
 					conns *int
 				}{{toEngine, &engRate, &engCPU, &engN}, {toKernel, &kerRate, &kerCPU, &kerN}} {
+					if side.to == toEngine {
+						shares.start()
+					}
 					before := machineCPU()
 					el, err := gen.round(side.to, n, clients)
 					if err != nil {
 						b.Fatalf("to %v: %v", side.to, err)
 					}
 					*side.cpu += machineCPU() - before
+					if side.to == toEngine {
+						shares.stop()
+					}
 					*side.conns += n
 					*side.rates = append(*side.rates, float64(n)/el.Seconds())
 				}
@@ -238,8 +284,20 @@ func BenchmarkTCPShortConn(b *testing.B) {
 				b.ReportMetric(float64(kerCPU.Microseconds())/float64(kerN), "kernel-cpu-µs/conn")
 			}
 			b.ReportMetric(e/k, "engine/kernel")
+			shares.report(b)
 		})
 	}
+}
+
+// wideClientPorts lets the clients of the namespace it runs in reuse
+// TIME-WAIT ports (tcp_tw_reuse=1; RFC 7323 timestamps make that safe)
+// from a wide range (ip_local_port_range 1024-65535): tens of thousands
+// of short connections leave TIME-WAITs at the side that closes first.
+// Both are the namespace's own settings.
+func wideClientPorts() error {
+	return errors.Join(
+		os.WriteFile("/proc/sys/net/ipv4/tcp_tw_reuse", []byte("1"), 0),
+		os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0))
 }
 
 // machineCPU returns the CPU time the whole machine has spent out of idle
@@ -281,7 +339,7 @@ func TestShortConnGenerator(t *testing.T) {
 	defer kln.Close()
 	go shortServer(eln)
 	go shortServer(kln)
-	gen := startShortClient(t, bed)
+	gen := startShortClient(t, bed, nil)
 	for _, to := range []netip.AddrPort{netip.AddrPortFrom(bed.EngineAddr, 5301), netip.AddrPortFrom(bed.HostAddr, 5302)} {
 		if _, err := gen.round(to, 40, 4); err != nil {
 			t.Fatalf("to %v: %v", to, err)

@@ -1,11 +1,18 @@
 package bench
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,14 +60,36 @@ func echoRound(c *net.UDPConn, n, size, window int, buf []byte) (answered int, e
 // address, which the engine does not own, so the engine's XDP program passes
 // that traffic to the kernel. Reported: echoes per second for each, their
 // ratio (engine/kernel, medians over rounds) and the share of datagrams lost.
-// allocs/op counts the whole process (both servers, the client) per echo.
+// allocs/op counts the benchmark process (both servers) per echo.
+//
+// queues=N runs the engine with N workers on a bed of N queues (see
+// queues_test.go for how flows spread and how the CPUs are split). Each
+// stack serves the port with N sockets, a SO_REUSEPORT group (the engine's
+// member i homed on queue i, as SO_INCOMING_CPU does), each with its own
+// echo loop. The client is a process of its own in the peer namespace
+// (udpEchoChild) with udpClientsPerQueue sockets per queue, each keeping
+// udpWindow datagrams in flight, from source ports chosen to spread over
+// the queues (peerPorts); q0-share... are each queue's share of the packets
+// the engine received and sent.
+//
+//	go test ./bench -run '^$' -bench 'UDPEcho/queues=.*/adaptive' -benchtime=20000x -count=3 [-args -queues=1,2]
 func BenchmarkUDPEcho(b *testing.B) {
-	for _, mode := range []engine.PollMode{engine.PollAdaptive, engine.PollInterrupt, engine.PollBusy} {
-		for _, size := range []int{64, 1400} {
-			b.Run(mode.String()+"/"+sizeName(size), func(b *testing.B) { benchUDPEcho(b, size, mode) })
+	forQueues(b, func(b *testing.B, queues int) {
+		for _, mode := range []engine.PollMode{engine.PollAdaptive, engine.PollInterrupt, engine.PollBusy} {
+			for _, size := range []int{64, 1400} {
+				b.Run(mode.String()+"/"+sizeName(size), func(b *testing.B) { benchUDPEcho(b, queues, size, mode) })
+			}
 		}
-	}
+	})
 }
+
+// The UDP echo client: sockets per queue and datagrams in flight on each
+// (32 per queue in all, as the single socket of the one-queue benchmark
+// kept before it scaled).
+const (
+	udpClientsPerQueue = 4
+	udpWindow          = 8
+)
 
 func sizeName(n int) string {
 	if n >= 1000 {
@@ -69,47 +98,56 @@ func sizeName(n int) string {
 	return "64B"
 }
 
-func benchUDPEcho(b *testing.B, size int, mode engine.PollMode) {
-	bed, eng := enginetest.StartBesideKernel(b, engine.Config{Poll: mode})
-	es, err := eng.ListenPacket("udp4", ":7007")
-	if err != nil {
-		b.Fatal(err)
-	}
+func benchUDPEcho(b *testing.B, queues, size int, mode engine.PollMode) {
+	s := startScaled(b, queues, engine.Config{Poll: mode})
+	bed, eng := s.bed, s.eng
+	b.Logf("queues=%d: %v; steering %s", queues, s.split, eng.Steering())
 	// Both servers run the same echo loop: only the stack under it differs.
-	go enginetest.ServeUDPEcho(es)
-	ks, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bed.HostAddr, 7007)))
-	if err != nil {
-		b.Fatal(err)
+	for _, c := range s.engineUDP(b, 7007) {
+		go enginetest.ServeUDPEcho(c)
 	}
-	b.Cleanup(func() { ks.Close() })
-	go enginetest.ServeUDPEcho(ks)
-
-	toEngine := enginetest.PeerUDP(b, bed, 7007)
-	toKernel := enginetest.PeerDialUDP(b, bed, netip.AddrPortFrom(bed.HostAddr, 7007))
-	buf := make([]byte, 65536)
-	// Warm up: ARP on both sides, caches.
-	for _, c := range []*net.UDPConn{toEngine, toKernel} {
-		if got, err := echoRound(c, 100, size, 1, buf); err != nil || got < 100 {
-			b.Fatalf("warm-up echo: %d of 100 answered, %v", got, err)
+	for _, c := range s.kernelUDP(b, 7007) {
+		go enginetest.ServeUDPEcho(c)
+	}
+	toEngine := netip.AddrPortFrom(bed.EngineAddr, 7007)
+	toKernel := netip.AddrPortFrom(bed.HostAddr, 7007)
+	clients := udpClientsPerQueue * queues
+	engPorts := s.peerPorts(bed.PeerAddr, toEngine, 20000, clients)
+	kerPorts := s.peerPorts(bed.PeerAddr, toKernel, 30000, clients)
+	gen := startUDPEchoClient(b, s)
+	// Warm up: ARP on both sides, caches, every client socket.
+	for _, side := range []struct {
+		to    netip.AddrPort
+		ports []uint16
+	}{{toEngine, engPorts}, {toKernel, kerPorts}} {
+		n := 50 * clients
+		if _, got, err := gen.round(side.to, side.ports, n, size, 1); err != nil || got < n {
+			b.Fatalf("warm-up echo to %v: %d of %d answered, %v", side.to, got, n, err)
 		}
 	}
 
-	const round, window = 2000, 32
+	round := 2000 * queues
 	b.ReportAllocs()
 	var engRate, kerRate []float64
 	var sent, lost int
+	shares := newQueueShares(eng)
 	b.ResetTimer()
 	for done := 0; done < b.N; done += round {
 		n := min(round, b.N-done)
 		for _, side := range []struct {
-			c     *net.UDPConn
+			to    netip.AddrPort
+			ports []uint16
 			rates *[]float64
-		}{{toEngine, &engRate}, {toKernel, &kerRate}} {
-			start := time.Now()
-			got, err := echoRound(side.c, n, size, window, buf)
-			el := time.Since(start)
+		}{{toEngine, engPorts, &engRate}, {toKernel, kerPorts, &kerRate}} {
+			if side.to == toEngine {
+				shares.start()
+			}
+			el, got, err := gen.round(side.to, side.ports, n, size, udpWindow)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if side.to == toEngine {
+				shares.stop()
 			}
 			sent += n
 			lost += n - got
@@ -122,7 +160,92 @@ func benchUDPEcho(b *testing.B, size int, mode engine.PollMode) {
 	b.ReportMetric(k, "kernel-echo/s")
 	b.ReportMetric(e/k, "engine/kernel")
 	b.ReportMetric(100*float64(lost)/float64(sent), "%lost")
+	shares.report(b)
 	b.ReportMetric(0, "ns/op")
+}
+
+// udpEchoClient is BenchmarkUDPEcho's client (udpEchoChild).
+type udpEchoClient struct{ *child }
+
+// startUDPEchoClient starts the client in s's peer namespace, on the
+// peers' CPUs when s splits them.
+func startUDPEchoClient(tb testing.TB, s *scaledBed) *udpEchoClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	cmd := s.peerCommand(ctx, os.Args[0])
+	return &udpEchoClient{startChild(tb, cmd.Cmd, cmd.Start, "udpecho")}
+}
+
+// round echoes n datagrams of size bytes to to, split among one socket
+// per source port, each keeping window in flight; it returns the time it
+// took and the answers.
+func (c *udpEchoClient) round(to netip.AddrPort, ports []uint16, n, size, window int) (time.Duration, int, error) {
+	list := make([]string, len(ports))
+	for i, p := range ports {
+		list[i] = strconv.Itoa(int(p))
+	}
+	ans, err := c.ask("%s %d %d %d %s", to, n, size, window, strings.Join(list, ","))
+	if err != nil {
+		return 0, 0, err
+	}
+	var ns int64
+	var got int
+	if _, err := fmt.Sscanf(ans, "%d %d", &ns, &got); err != nil {
+		return 0, 0, fmt.Errorf("udp echo client: %q", ans)
+	}
+	return time.Duration(ns), got, nil
+}
+
+// udpEchoChild is the UDP echo client's main: each input line
+// "ADDR:PORT N SIZE WINDOW SRCPORT,SRCPORT,..." runs one round (echoRound
+// on every socket at once, N split among them), answered by
+// "ok NANOSECONDS ANSWERED" or "error TEXT". Sockets, one connected socket
+// per destination and source port, are kept for the next rounds.
+func udpEchoChild(in io.Reader, out io.Writer) int {
+	socks := map[string]*net.UDPConn{}
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		var to, list string
+		var n, size, window int
+		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %d %s", &to, &n, &size, &window, &list); err != nil {
+			fmt.Fprintf(out, "error bad request %q\n", sc.Text())
+			continue
+		}
+		raddr, err := net.ResolveUDPAddr("udp4", to)
+		if err != nil {
+			fmt.Fprintf(out, "error %v\n", err)
+			continue
+		}
+		var cs []*net.UDPConn
+		for p := range strings.SplitSeq(list, ",") {
+			c := socks[to+"/"+p]
+			if c == nil {
+				port, _ := strconv.Atoi(p)
+				if c, err = net.DialUDP("udp4", &net.UDPAddr{Port: port}, raddr); err != nil {
+					break
+				}
+				socks[to+"/"+p] = c
+			}
+			cs = append(cs, c)
+		}
+		if err != nil {
+			fmt.Fprintf(out, "error %v\n", err)
+			continue
+		}
+		var answered atomic.Int64
+		start := time.Now()
+		err = concurrentlyOn(n, len(cs), func(i, share int) error {
+			got, err := echoRound(cs[i], share, size, window, make([]byte, 65536))
+			answered.Add(int64(got))
+			return err
+		})
+		if err != nil {
+			fmt.Fprintf(out, "error %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+			continue
+		}
+		fmt.Fprintf(out, "ok %d %d\n", time.Since(start).Nanoseconds(), answered.Load())
+	}
+	return 0
 }
 
 func median(v []float64) float64 {

@@ -1,0 +1,429 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// Scaling over queues (issue 18). The side-by-side benchmarks run once per
+// queue count of -queues (sub-benchmarks queues=N): a bed whose veth has N
+// queues and an engine with N queues, so N workers, beside the kernel on
+// the same link; the load generators spread their flows over the queues
+// and each benchmark reports each queue's share of the packets the engine
+// received and sent (q0-share, q1-share, ...: from engine.Stats().Workers'
+// RxPackets and TxPackets over its engine rounds) and steered/pkt, the
+// packets a worker handed to the worker that owns their flow, per packet
+// received.
+//
+// Spreading. A veth has no RSS: a frame arrives on the receive queue
+// whose number is the transmit queue the sender's kernel picked, for a
+// local socket a random hash per socket (sk_txhash). With -rss (the
+// default) the bed emulates a NIC's RSS instead (testbed.Bed.EmulateRSS:
+// the peer's egress picks the queue from the Toeplitz hash of the 4-tuple)
+// and the engine is told the same key and table (engine.Config.RSS), as
+// on a NIC that reports them: a connect's replies and a passive
+// connection's segments land on the worker that owns them, and the
+// generators choose source ports that spread evenly (peerPorts). With
+// -rss=false flows land where veth's per-socket hash puts them and the
+// engine steers in software (go-metro), handing what lands on the wrong
+// worker to its owner (Steered in the per-queue counters).
+//
+// Cores. With at least twice as many CPUs as the largest queue count of
+// -queues, the CPUs are split in two halves: the benchmark process (the
+// engine's N workers, the application goroutines they wake, and the kernel
+// side's servers, so both stacks get the same N cores) is confined to the
+// first N CPUs of the lower half (GOMAXPROCS N), and the load generators,
+// processes of their own in the peer namespace, to the upper half
+// (taskset), the same for every queue count. On a veth the receive
+// processing of what a peer sends (veth NAPI, XDP, the AF_XDP copy, the
+// kernel's IP and TCP receive) runs on the sending CPU, so both stacks'
+// receive costs land on the peers' half. With fewer CPUs (this 2-core
+// machine with -queues=1,2) nothing is confined: workers, generators and
+// the kernel share every CPU, and a second queue competes with the peers
+// for the same two cores. -pin also pins worker i to the i-th engine CPU
+// (engine.Config.CPUs; a pinned worker keeps a thread of its own, holding
+// a P while it polls, and wakes the application through a waker goroutine
+// instead of running it to completion), with GOMAXPROCS 2N, as with
+// -poll=busy: with N, the polling workers left the application goroutines
+// no P (one queue on 2 cores: 53k echoes/s pinned, 244k with 2N).
+
+var (
+	queuesFlag = flag.String("queues", "1", "comma-separated queue (worker) counts the side-by-side benchmarks run with, e.g. 1,2,4,8")
+	rssFlag    = flag.Bool("rss", true, "emulate a NIC's RSS on the bed's veth and give the engine its key (see queues_test.go)")
+	pinFlag    = flag.Bool("pin", false, "pin the engine's workers to the engine's CPUs (engine.Config.CPUs) when the CPUs are split")
+)
+
+// queueCounts returns the -queues flag's counts.
+func queueCounts(tb testing.TB) []int {
+	var qs []int
+	for f := range strings.SplitSeq(*queuesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			tb.Fatalf("-queues=%q: want a comma-separated list of counts from 1 to 64", *queuesFlag)
+		}
+		qs = append(qs, n)
+	}
+	return qs
+}
+
+// forQueues runs fn as sub-benchmark queues=N for each count of -queues.
+func forQueues(b *testing.B, fn func(b *testing.B, queues int)) {
+	for _, q := range queueCounts(b) {
+		b.Run(fmt.Sprintf("queues=%d", q), func(b *testing.B) { fn(b, q) })
+	}
+}
+
+// cpuSplit is how a benchmark's CPUs are shared (see the comment at the
+// top): engine and peers nil when nothing is confined.
+type cpuSplit struct {
+	engine, peers []int
+}
+
+// splitCPUs returns the split for queues queues, given the largest count
+// of the run.
+func splitCPUs(queues, largest int) cpuSplit {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return cpuSplit{}
+	}
+	var cpus []int
+	for i := 0; len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	if len(cpus) < 2*largest || queues > largest {
+		return cpuSplit{}
+	}
+	half := len(cpus) / 2
+	return cpuSplit{engine: cpus[:queues], peers: cpus[half:]}
+}
+
+func (s cpuSplit) String() string {
+	if s.engine == nil {
+		return "not split: workers, peers and the kernel share every CPU"
+	}
+	return fmt.Sprintf("engine and kernel servers on CPUs %v, peers on CPUs %v", s.engine, s.peers)
+}
+
+// confine moves every thread of this process onto cpus and sets GOMAXPROCS
+// to procs, until tb ends; new threads inherit the mask of the thread that
+// makes them.
+func confine(tb testing.TB, cpus []int, procs int) {
+	var set, all unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		tb.Fatal(err)
+	}
+	apply := func(s *unix.CPUSet) error {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, _ := strconv.Atoi(t.Name())
+			if err := unix.SchedSetaffinity(tid, s); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		return nil
+	}
+	procs = runtime.GOMAXPROCS(procs)
+	if err := apply(&set); err != nil {
+		tb.Fatalf("confine to CPUs %v: %v", cpus, err)
+	}
+	tb.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
+		if err := apply(&all); err != nil {
+			tb.Errorf("restore the CPU mask: %v", err)
+		}
+	})
+}
+
+// scaledBed is a bed of N queues with an engine of N workers beside the
+// kernel (the bed's .3 address), set up for the scaling benchmarks.
+type scaledBed struct {
+	bed    *testbed.Bed
+	eng    *engine.Engine
+	queues int
+	rss    *testbed.RSS // nil: veth's own queue choice
+	split  cpuSplit
+}
+
+// startScaled builds the bed and starts the engine with cfg (its Queues,
+// RSS and CPUs are set here), confining this process when the CPUs are
+// split.
+func startScaled(tb testing.TB, queues int, cfg engine.Config) *scaledBed {
+	tb.Helper()
+	s := &scaledBed{queues: queues, split: splitCPUs(queues, largestQueues(tb))}
+	s.bed = testbed.New(tb, testbed.Config{HostKernelAddr: true, Queues: queues})
+	if *rssFlag && queues > 1 {
+		r := testbed.DefaultRSS(queues)
+		if err := s.bed.EmulateRSS(r); err != nil {
+			tb.Fatal(err)
+		}
+		s.rss = &r
+		cfg.RSS = &afxdp.RSSConfig{Key: r.Key[:], Indirection: r.Indirection, HashFunc: "toeplitz"}
+	}
+	cfg.Queues = queues
+	if s.split.engine != nil {
+		// A worker with a thread of its own (pinned, or busy-polling)
+		// holds a P while it polls: the application goroutines and the
+		// waker need as many more.
+		procs := queues
+		if *pinFlag {
+			cfg.CPUs = s.split.engine
+		}
+		if *pinFlag || cfg.Poll == engine.PollBusy {
+			procs = 2 * queues
+		}
+		confine(tb, s.split.engine, procs)
+	}
+	s.eng = enginetest.Start(tb, s.bed, cfg)
+	return s
+}
+
+func largestQueues(tb testing.TB) int {
+	n := 0
+	for _, q := range queueCounts(tb) {
+		n = max(n, q)
+	}
+	return n
+}
+
+// peerCommand prepares name to run in the peer namespace, on the peers'
+// CPUs when the CPUs are split.
+func (s *scaledBed) peerCommand(ctx context.Context, name string, arg ...string) *testbed.Cmd {
+	if s.split.peers != nil {
+		arg = append([]string{"-c", cpuList(s.split.peers), name}, arg...)
+		name = "taskset"
+	}
+	return s.bed.Command(ctx, name, arg...)
+}
+
+// cpuList is cpus as taskset -c takes them.
+func cpuList(cpus []int) string {
+	list := make([]string, len(cpus))
+	for i, c := range cpus {
+		list[i] = strconv.Itoa(c)
+	}
+	return strings.Join(list, ",")
+}
+
+// peerPorts returns n source ports from first on for flows from the peer
+// (src) to dst, chosen so that they spread round robin over the queues:
+// with RSS emulated, port i is one that lands on queue i mod N; without,
+// consecutive ports (veth's hash decides).
+func (s *scaledBed) peerPorts(src netip.Addr, dst netip.AddrPort, first uint16, n int) []uint16 {
+	ports := make([]uint16, 0, n)
+	p := first
+	for len(ports) < n {
+		if s.rss == nil || s.rss.Queue(netip.AddrPortFrom(src, p), dst) == len(ports)%s.queues {
+			ports = append(ports, p)
+		}
+		p++
+	}
+	return ports
+}
+
+// enginePorts returns n local ports from first on for the engine's
+// connections to peer whose replies spread round robin over the queues
+// (with RSS emulated; consecutive ports without). A connection bound to
+// one is owned by the worker its replies steer to.
+func (s *scaledBed) enginePorts(peer netip.AddrPort, first uint16, n int) []uint16 {
+	ports := make([]uint16, 0, n)
+	for p := first; len(ports) < n; p++ {
+		if s.rss == nil || s.rss.Queue(peer, netip.AddrPortFrom(s.bed.EngineAddr, p)) == len(ports)%s.queues {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+// rxByQueue returns the packets each of the engine's workers received.
+func rxByQueue(eng *engine.Engine) []uint64 {
+	rx, _ := byQueue(eng)
+	return rx
+}
+
+// byQueue returns the packets each of the engine's workers received, and
+// those it received and sent.
+func byQueue(eng *engine.Engine) (rx, rxtx []uint64) {
+	st := eng.Stats()
+	for _, w := range st.Workers {
+		rx = append(rx, w.RxPackets)
+		rxtx = append(rxtx, w.RxPackets+w.TxPackets)
+	}
+	return rx, rxtx
+}
+
+// queueShares accumulates the packets each queue's worker received and
+// sent during the engine's rounds of a benchmark (both directions, so that
+// a sender's share counts its data rather than the ACKs it gets), and the
+// packets handed between workers.
+type queueShares struct {
+	eng               *engine.Engine
+	pkts, rx          []uint64
+	before, rxBefore  []uint64
+	steered, stBefore uint64
+}
+
+func newQueueShares(eng *engine.Engine) *queueShares {
+	n := len(eng.Stats().Workers)
+	return &queueShares{eng: eng, pkts: make([]uint64, n), rx: make([]uint64, n)}
+}
+
+// start and stop bracket one engine round.
+func (q *queueShares) start() {
+	q.rxBefore, q.before = byQueue(q.eng)
+	q.stBefore = q.eng.Stats().Total.Steered
+}
+
+func (q *queueShares) stop() {
+	rx, pkts := byQueue(q.eng)
+	for i := range pkts {
+		q.pkts[i] += pkts[i] - q.before[i]
+		q.rx[i] += rx[i] - q.rxBefore[i]
+	}
+	q.steered += q.eng.Stats().Total.Steered - q.stBefore
+}
+
+// shares returns each queue's fraction of the packets.
+func (q *queueShares) shares() []float64 {
+	var total uint64
+	for _, n := range q.pkts {
+		total += n
+	}
+	s := make([]float64, len(q.pkts))
+	for i, n := range q.pkts {
+		if total > 0 {
+			s[i] = float64(n) / float64(total)
+		}
+	}
+	return s
+}
+
+// report adds q0-share, q1-share, ... and steered/pkt (the packets the
+// workers handed to another worker, per packet received) to b's metrics.
+func (q *queueShares) report(b *testing.B) {
+	for i, s := range q.shares() {
+		b.ReportMetric(s, fmt.Sprintf("q%d-share", i))
+	}
+	var rx uint64
+	for _, n := range q.rx {
+		rx += n
+	}
+	if rx > 0 {
+		b.ReportMetric(float64(q.steered)/float64(rx), "steered/pkt")
+	}
+}
+
+// engineListeners opens the engine's TCP listeners on port: one per queue,
+// a SO_REUSEPORT group whose member i is homed on queue i (each queue's
+// connections are accepted from its own member, as with SO_INCOMING_CPU),
+// or a single one with one queue. They close when tb ends.
+func (s *scaledBed) engineListeners(tb testing.TB, port uint16) []net.Listener {
+	tb.Helper()
+	var lns []net.Listener
+	for q := range s.queues {
+		ln, err := s.eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port),
+			engine.TCPListenConfig{SocketOptions: engine.SocketOptions{ReusePort: s.queues > 1}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { ln.Close() })
+		if s.queues > 1 {
+			if err := ln.SetIncomingQueue(q); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		lns = append(lns, ln)
+	}
+	return lns
+}
+
+// kernelListeners opens as many kernel TCP listeners on the bed's .3
+// address and port, a SO_REUSEPORT group when more than one.
+func (s *scaledBed) kernelListeners(tb testing.TB, port uint16) []net.Listener {
+	tb.Helper()
+	lc := reusePortConfig(s.queues > 1)
+	var lns []net.Listener
+	for range s.queues {
+		ln, err := lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(s.bed.HostAddr, port).String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { ln.Close() })
+		lns = append(lns, ln)
+	}
+	return lns
+}
+
+// engineUDP and kernelUDP are engineListeners and kernelListeners for UDP.
+func (s *scaledBed) engineUDP(tb testing.TB, port uint16) []*engine.UDPConn {
+	tb.Helper()
+	var cs []*engine.UDPConn
+	for q := range s.queues {
+		c, err := s.eng.ListenUDP("udp4", fmt.Sprintf(":%d", port), engine.SocketOptions{ReusePort: s.queues > 1})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close() })
+		if s.queues > 1 {
+			if err := c.SetIncomingQueue(q); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func (s *scaledBed) kernelUDP(tb testing.TB, port uint16) []*net.UDPConn {
+	tb.Helper()
+	lc := reusePortConfig(s.queues > 1)
+	var cs []*net.UDPConn
+	for range s.queues {
+		c, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(s.bed.HostAddr, port).String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close() })
+		cs = append(cs, c.(*net.UDPConn))
+	}
+	return cs
+}
+
+// reusePortConfig sets SO_REUSEPORT on the sockets it opens when on.
+func reusePortConfig(on bool) *net.ListenConfig {
+	if !on {
+		return &net.ListenConfig{}
+	}
+	return &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+}
