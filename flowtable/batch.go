@@ -32,20 +32,10 @@ func (t *Table) LookupBatch(keys []Key, vals []uint64, found []bool) int {
 		for i := range c {
 			w[i].set(&keys[i])
 			h[i] = w[i].hash(t.seed)
-			b := h[i] & t.mask
-			prefetch(unsafe.Pointer(&t.meta[b]))
-			prefetch(unsafe.Pointer(&t.slots[b*BucketSlots+prefOf(h[i])]))
+			t.prefetchHome(h[i])
 		}
 		for i := range c {
-			b := h[i] & t.mask
-			// Pairs with the tags.Store in fill and remove. The full lookup
-			// below loads the tags again.
-			m := matchTag(t.meta[b].tags.Load(), tagOf(h[i]))
-			if m != 0 && m&(0x80<<(8*prefOf(h[i]))) == 0 {
-				// The key is not in its preferred slot (prefetched above):
-				// fetch the first slot whose tag matches.
-				prefetch(unsafe.Pointer(&t.slots[b*BucketSlots+uint64(bits.TrailingZeros64(m)>>3)]))
-			}
+			t.prefetchMatch(h[i])
 		}
 		for i := range c {
 			v, s := t.lookup(&w[i], h[i])
@@ -57,4 +47,48 @@ func (t *Table) LookupBatch(keys []Key, vals []uint64, found []bool) int {
 		keys, vals, found = keys[c:], vals[c:], found[c:]
 	}
 	return n
+}
+
+// The passes of a batch. Each only loads and prefetches: what it finds is
+// a guess about where the lookup will look, never a result, so it needs no
+// snapshot and is safe from any goroutine at any time (a prefetch never
+// faults, whatever the address).
+
+// prefetchHome is the first pass: it prefetches the home bucket header of
+// hash h, its preferred slot and, in an Index, that slot's pointer. The
+// three addresses come from the hash alone, so nothing waits.
+func (t *Table) prefetchHome(h uint64) {
+	b := h & t.mask
+	i := b*BucketSlots + prefOf(h)
+	prefetch(unsafe.Pointer(&t.meta[b]))
+	prefetch(unsafe.Pointer(&t.slots[i]))
+	if t.ptrs != nil {
+		prefetch(unsafe.Pointer(&t.ptrs[i]))
+	}
+}
+
+// prefetchMatch is the second pass: it loads the home bucket's tags (whose
+// header prefetchHome asked for) and returns the slot a lookup of h will
+// read first, or -1 when no tag matches (a miss in the home bucket; a key
+// that overflowed to a later bucket is left to the lookup). When that slot
+// is not the preferred one, already prefetched, it prefetches the slot and,
+// in an Index, its pointer.
+func (t *Table) prefetchMatch(h uint64) int {
+	b := h & t.mask
+	p := prefOf(h)
+	// Pairs with the tags.Store in fill and remove. The lookup loads the
+	// tags again.
+	m := matchTag(t.meta[b].tags.Load(), tagOf(h))
+	switch {
+	case m == 0:
+		return -1
+	case m&(0x80<<(8*p)) != 0:
+		return int(b*BucketSlots + p)
+	}
+	i := b*BucketSlots + uint64(bits.TrailingZeros64(m)>>3)
+	prefetch(unsafe.Pointer(&t.slots[i]))
+	if t.ptrs != nil {
+		prefetch(unsafe.Pointer(&t.ptrs[i]))
+	}
+	return int(i)
 }

@@ -20,17 +20,18 @@ var ErrNilValue = errors.New("flowtable: nil value")
 //
 // # Concurrency contract
 //
-// As for Table: one writer, any number of readers. Insert, Delete, SetClass,
-// Sweep and All must be called by one goroutine at a time (the owner);
-// Lookup, LookupTouch, Len, Cap and Stats may be called from any goroutine,
-// concurrently with each other and with the writer. Lookup is wait-free,
-// never allocates, and returns nil or a pointer that was stored for the key
-// at some moment during the call: never a pointer stored for another key,
-// even when the writer deletes the key and reuses its slot for another one
-// meanwhile. The Index hands out the pointers it was given and does not
-// synchronize access to the T behind them: a reader on another goroutine
-// may read only what the owner publishes safely (fields set before Insert
-// and never written again, or atomics).
+// As for Table: one writer, any number of readers. Insert, Delete,
+// SetClass, Sweep and All must be called by one goroutine at a time (the
+// owner); Lookup, LookupTouch, LookupBatch, Prefetch (index_batch.go), Len,
+// Cap and Stats may be called from any goroutine, concurrently with each
+// other and with the writer. Lookup is wait-free, never allocates, and
+// returns nil or a pointer that was stored for the key at some moment
+// during the call: never a pointer stored for another key, even when the
+// writer deletes the key and reuses its slot for another one meanwhile. The
+// Index hands out the pointers it was given and does not synchronize access
+// to the T behind them: a reader on another goroutine may read only what
+// the owner publishes safely (fields set before Insert and never written
+// again, or atomics).
 //
 // # Layout and memory ordering
 //

@@ -331,12 +331,12 @@ func TestIndexNoAllocations(t *testing.T) {
 }
 
 // TestIndexConcurrentReaders runs one writer that inserts, deletes, sweeps
-// and evicts in a tiny index (so slots are reused all the time)
-// against readers. Each inserted conn is new and records its key index
-// and generation before Insert publishes it; a reader checks that a
-// pointer it gets for key idx is a conn of key idx, of a generation
-// announced for it. Pinned keys (under FullRefuse) must always be found,
-// with their one pointer. Run it under -race.
+// and evicts in a tiny index (so slots are reused all the time) against
+// readers (Lookup, LookupTouch, LookupBatch, Prefetch). Each inserted conn
+// is new and records its key index and generation before Insert publishes
+// it; a reader checks that a pointer it gets for key idx is a conn of key
+// idx, of a generation announced for it. Pinned keys (under FullRefuse)
+// must always be found, with their one pointer. Run it under -race.
 func TestIndexConcurrentReaders(t *testing.T) {
 	for _, policy := range []FullPolicy{FullRefuse, FullEvictOldest} {
 		t.Run(policy.String(), func(t *testing.T) {
@@ -381,10 +381,18 @@ func indexReaders(t *testing.T, policy FullPolicy) {
 			for n := 0; !stop.Load(); n++ {
 				idx := rng.IntN(nkeys)
 				var c *conn
-				if n%2 == 0 {
+				switch n % 4 {
+				case 0:
 					c = ix.Lookup(&keys[idx])
-				} else {
+				case 1:
 					c = ix.LookupTouch(&keys[idx], int64(n))
+				case 2:
+					var out [2]*conn
+					ix.LookupBatch([]Key{keys[idx], keys[(idx+1)%nkeys]}, out[:])
+					c = out[0]
+				default:
+					ix.Prefetch(keys[idx : idx+1])
+					c = ix.Lookup(&keys[idx])
 				}
 				if c == nil {
 					misses.Add(1)

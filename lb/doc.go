@@ -57,6 +57,13 @@
 // timeouts apply to the flows already tracked, at each worker's next tick;
 // MaxFlows sizes the tables at the start.
 //
+// Lookups are prefetched per burst: the forwarder is an
+// inet4.BurstForwarder, so before a worker hands it a burst's packets one
+// by one it gets their 5-tuples, builds their keys and prefetches them in
+// their owners' tables (prefetch.go, flowtable.Index.Prefetch), and the
+// cache misses of the burst's lookups overlap instead of queueing one per
+// packet. BenchmarkConntrack measures it at 1M flows per worker.
+//
 // # Configuration
 //
 // SetConfig checks a configuration, builds every VIP's Maglev table and

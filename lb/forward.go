@@ -145,7 +145,8 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	}
 	src, dst := ip.Src4(), ip.Dst4()
 	sport, dport := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
-	key := flowtable.KeyFrom4(src, dst, sport, dport, proto)
+	var key flowtable.Key
+	key.SetFrom4(src, dst, sport, dport, proto) // in place: hashing reads it back at once
 	v := st.lookup(dst, dport, proto)
 	if v == nil {
 		return f.reply(p, &key)

@@ -17,10 +17,13 @@
 //
 // # One round
 //
-//  1. Receive a burst; each descriptor goes to Input.Frame, whose in-place
-//     reply (an ICMP echo, a forwarded frame) is transmitted from the same
-//     UMEM frame, or the frame is released. With an Injector (tests only)
-//     the burst goes through it instead.
+//  1. Receive a burst. An input that is a BurstInput sees the whole burst
+//     first (PrefetchBurst: a forwarder starts its table lookups' memory
+//     accesses for every packet at once); then each descriptor goes to
+//     Input.Frame, whose in-place reply (an ICMP echo, a forwarded frame)
+//     is transmitted from the same UMEM frame, or the frame is released.
+//     With an Injector (tests only) the burst goes through it instead,
+//     without the pre-pass.
 //  2. Take what other workers steered here (one SPSC ring per pair of
 //     workers): Input.Steered.
 //  3. Run every layer's Round.

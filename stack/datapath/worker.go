@@ -55,6 +55,8 @@ type Worker struct {
 	input Input
 	layer []Layer
 	inj   Injector
+	// burstIn is input when it is a BurstInput, else nil (SetInput).
+	burstIn BurstInput
 
 	inbox    []*ring.SPSC[Steered] // inbox[i]: from worker i
 	peers    []*Worker
@@ -68,6 +70,7 @@ type Worker struct {
 
 	// Scratch space, reused every burst.
 	descs   []afxdp.Desc
+	frames  [][]byte // the burst's frames, for BurstInput
 	txDescs []afxdp.Desc
 	one     []uint64
 	items   []Steered
@@ -83,6 +86,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, queue: cfg.Queue, efd: efd, bufs: cfg.Bufs,
 		descs:   make([]afxdp.Desc, burst),
+		frames:  make([][]byte, burst),
 		txDescs: make([]afxdp.Desc, 0, 2*burst),
 		one:     make([]uint64, 1),
 		items:   make([]Steered, burst),
@@ -109,9 +113,13 @@ func (w *Worker) Connect(all []*Worker) error {
 	return nil
 }
 
-// SetInput sets the network layer frames go to; AddLayer adds a protocol's
-// per-worker part. Both before Run.
-func (w *Worker) SetInput(in Input) { w.input = in }
+// SetInput sets the network layer frames go to (again, to replace it);
+// AddLayer adds a protocol's per-worker part. Both before Run. An input
+// that is a BurstInput gets each received burst first.
+func (w *Worker) SetInput(in Input) {
+	w.input = in
+	w.burstIn, _ = in.(BurstInput)
+}
 
 // AddLayer adds l to the layers the loop drives, after those added before.
 func (w *Worker) AddLayer(l Layer) { w.layer = append(w.layer, l) }
@@ -259,9 +267,7 @@ func (w *Worker) poll() int {
 		if w.inj != nil {
 			w.inj.Receive(w.descs[:n])
 		} else {
-			for _, d := range w.descs[:n] {
-				w.Deliver(d)
-			}
+			w.receive(w.descs[:n])
 		}
 		w.sock.Fill()
 	}

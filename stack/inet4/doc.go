@@ -29,6 +29,12 @@
 // arrives in fragments is reassembled first. Tunnels inside tunnels are
 // dropped; every tunnel packet is counted (stats.Decap).
 //
+// A Forwarder (the load balancer) is asked about each packet after the
+// Hook, before its transport; one that is a BurstForwarder also gets the
+// 5-tuples of every burst the worker receives, before its packets (the
+// layer is then a datapath.BurstInput, burst.go), to prefetch what its
+// lookups will read.
+//
 // A transport that finds a packet belongs to a flow another worker owns
 // hands it over with Steer; the receiving worker does not parse, check or
 // hook it again (the steered item carries what the sender learned).

@@ -30,8 +30,12 @@ type Forwarder interface {
 	Fragment(p *Packet) Verdict
 }
 
-// SetForwarder makes f this worker's Forwarder (before the worker runs).
-func (l *Layer) SetForwarder(f Forwarder) { l.fwd = f }
+// SetForwarder makes f this worker's Forwarder (before the worker runs);
+// a BurstForwarder also gets each received burst first (burst.go).
+func (l *Layer) SetForwarder(f Forwarder) {
+	l.fwd = f
+	l.setBurstInput(f)
+}
 
 // SteerForward hands frame to worker owner's Forwarder (the flow is
 // owner's); the owner does not parse, hook or check it again.

@@ -1,0 +1,15 @@
+package lb_test
+
+import (
+	"testing"
+
+	"github.com/xdpengine/engine/lb"
+)
+
+// TestNATTwoWorkersPrefetched is TestNATTwoWorkers (NAT and dsr-l2 on two
+// workers, flows handed between them) with the burst pre-pass prefetching
+// every table, however small: the balancer forwards as without it.
+func TestNATTwoWorkersPrefetched(t *testing.T) {
+	defer lb.SetPrefetchMinKeys(1)()
+	TestNATTwoWorkers(t)
+}

@@ -1,0 +1,109 @@
+package lb
+
+import (
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/portalloc"
+	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/inet4"
+)
+
+// TestPrefetchBurst runs the forwarder's burst pre-pass on two workers
+// without sockets: each worker's IPv4 layer takes bursts (the balancer is
+// a BurstForwarder), and a burst larger than a chunk whose flows belong to
+// both workers, with a NAT flow's reply among them, goes through without
+// allocating.
+func TestPrefetchBurst(t *testing.T) {
+	t.Cleanup(SetPrefetchMinKeys(1)) // the test's tables are tiny
+	const workers = 2
+	steer := portalloc.Metro{Seed: 1, Workers: workers}
+	h, err := inet4.NewHost(inet4.Config{
+		Interface: "none", MAC: header.MAC{2, 0, 0, 0, 0, 1}, MTU: 1500,
+		Addrs:      []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
+		FragMemory: 1 << 20, TxQueue: 64, Steering: steer, Bufs: datapath.NewBufs(0), Epoch: time.Now(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := func(proto uint8) *portalloc.Allocator {
+		a, err := portalloc.New(portalloc.Config{Proto: proto, Steering: steer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	b := New(Params{Host: h, SNAT: netip.MustParseAddr("198.18.0.1"), TCPPorts: ports(header.ProtocolTCP),
+		UDPPorts: ports(header.ProtocolUDP), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(b.Close)
+	for q := range workers {
+		dp, err := datapath.New(datapath.Config{Queue: q, CPU: -1, Bufs: datapath.NewBufs(0), Epoch: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dp.Close() })
+		l, err := h.NewLayer(dp, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddWorker(l, 1024, Timeouts{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := dp.Input().(datapath.BurstInput); !ok {
+			t.Fatalf("worker %d: the balancer's layer takes no bursts", q)
+		}
+	}
+	vip := netip.MustParseAddr("198.18.0.100")
+	if err := b.SetConfig(Config{VIPs: []VIP{{Addr: vip, Port: 80, Proto: header.ProtocolTCP, Mode: NAT,
+		Backends: []Backend{{Addr: netip.MustParseAddr("198.18.1.11"), Weight: 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A tracked NAT flow, so that some lookups hit: the client's key and
+	// the backend's reply, each in its owner's table.
+	key := flowtable.KeyFrom4([4]byte{198, 18, 2, 1}, vip.As4(), 40000, 80, header.ProtocolTCP)
+	rev := flowtable.KeyFrom4([4]byte{198, 18, 1, 11}, [4]byte{198, 18, 0, 1}, 80, 50000, header.ProtocolTCP)
+	fl := &flow{fwd: key, rev: rev}
+	for _, k := range []flowtable.Key{key, rev} {
+		if err := b.fwds[h.Owner(k).Queue()].ct.Insert(k, fl, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := b.fwds[0]
+	rng := rand.New(rand.NewPCG(1, 2))
+	tuples := make([]inet4.Tuple, 150) // more than a chunk
+	owners := map[int]int{}
+	for i := range tuples {
+		tu := inet4.Tuple{Src: [4]byte{198, 18, 2, byte(rng.IntN(256))}, Dst: vip.As4(),
+			SrcPort: uint16(1024 + rng.IntN(60000)), DstPort: 80, Proto: header.ProtocolTCP}
+		switch i % 10 {
+		case 3:
+			tu = inet4.Tuple{Src: [4]byte(fl.fwd.Src[12:]), Dst: vip.As4(), SrcPort: 40000, DstPort: 80, Proto: header.ProtocolTCP}
+		case 7: // the backend's reply, to the NAT port
+			tu = inet4.Tuple{Src: [4]byte(fl.rev.Src[12:]), Dst: [4]byte(fl.rev.Dst[12:]), SrcPort: fl.rev.SrcPort,
+				DstPort: fl.rev.DstPort, Proto: header.ProtocolTCP}
+		}
+		tuples[i] = tu
+		k := flowtable.KeyFrom4(tu.Src, tu.Dst, tu.SrcPort, tu.DstPort, tu.Proto)
+		owners[h.Owner(k).Queue()]++
+	}
+	if len(owners) != workers {
+		t.Fatalf("the burst's flows belong to %d workers, want %d", len(owners), workers)
+	}
+	f.PrefetchBurst(tuples)
+	if a := testing.AllocsPerRun(100, func() { f.PrefetchBurst(tuples) }); a != 0 {
+		t.Errorf("%.1f allocations per burst, want 0", a)
+	}
+	// The pre-pass changed nothing.
+	for _, k := range []flowtable.Key{key, rev} {
+		if got := b.fwds[h.Owner(k).Queue()].ct.Lookup(&k); got != fl {
+			t.Errorf("after the pre-pass: Lookup(%v) = %p, want %p", k, got, fl)
+		}
+	}
+}
