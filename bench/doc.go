@@ -26,6 +26,12 @@
 //     `apt-get install netsniff-ng`); and the harness's own round-trip
 //     latency, generator to reflector on the same veth at half the rate
 //     the reflector returns at full speed (BenchmarkSelfLatency).
+//   - tcpload_bench_test.go: the stateful harness (package bench/tcpload,
+//     `engine bench tcp`) through the engine's TCP against wrk through the
+//     host kernel's, on one net/http server in its own process in the peer
+//     namespace: requests/s, CPU per request, p50/p99 and allocations per
+//     request side by side; connections per second against kernel
+//     sockets; 30,000 connections from one address to one server address.
 //
 // Typical run (the machine is shared and noisy: several counts, medians):
 //
