@@ -56,10 +56,13 @@ func TestHealthAtVIP(t *testing.T) {
 	if err := bal.SetConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
+	// A backend is up, or down, once the checker says so and the running
+	// table has it with its weight, or with weight 0 (the table is rebuilt
+	// just after the checker's transition).
 	up := func(want ...bool) func() bool {
 		return func() bool {
 			for i, be := range bal.Stats()[0].Backends {
-				if be.Up != want[i] {
+				if be.Up != want[i] || (be.Weight > 0) != want[i] {
 					return false
 				}
 			}
