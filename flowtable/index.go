@@ -161,6 +161,10 @@ func (ix *Index[T]) SetClass(k Key, c Class, now int64) error {
 	return ix.t.SetClass(k, c, now)
 }
 
+// Meta returns k's timeout class and last-seen time (see Table.Meta).
+// Writer only.
+func (ix *Index[T]) Meta(k Key) (Class, int64, bool) { return ix.t.Meta(k) }
+
 // SetIdleTimeouts changes the classes' idle timeouts (see
 // Table.SetIdleTimeouts). Writer only.
 func (ix *Index[T]) SetIdleTimeouts(ts []int64) error { return ix.t.SetIdleTimeouts(ts) }

@@ -479,6 +479,16 @@ func (t *Table) find(k *Key) int {
 	}
 }
 
+// Meta returns k's timeout class and the time it was last seen (Insert,
+// LookupTouch, SetClass). Writer only.
+func (t *Table) Meta(k Key) (c Class, lastSeen int64, ok bool) {
+	i := t.find(&k)
+	if i < 0 {
+		return 0, 0, false
+	}
+	return t.slots[i].class, t.slots[i].stamp.Load(), true
+}
+
 // Update replaces k's value. Writer only. Readers see the old or the new
 // value, never a mix (one atomic word).
 func (t *Table) Update(k Key, v uint64) error {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/stack/datapath"
 )
 
@@ -16,7 +17,17 @@ type Flow struct {
 	Backend netip.AddrPort // where it goes
 	SNAT    netip.AddrPort // NAT: the engine's address and port toward the backend
 	Queue   int            // the worker that owns it
+	// State is the flow's connection-tracking state, which sets its idle
+	// timeout: "syn" (TCP, only the client's SYN seen), "established",
+	// "closing" (FIN or RST seen) or "udp".
+	State string
+	// Idle is how long since the flow's last packet (either direction).
+	Idle time.Duration
 }
+
+// stateNames are the flow states by timeout class.
+var stateNames = [...]string{classReverse: "reply", classSyn: "syn", classEstablished: "established",
+	classClosing: "closing", classUDP: "udp"}
 
 // Flows lists the tracked flows of every worker (waiting up to timeout
 // for each), at most max of them (0: all), sorted by VIP then client; vip
@@ -44,19 +55,29 @@ func (b *Balancer) Flows(vip string, max int, timeout time.Duration) []Flow {
 }
 
 // list lists the worker's flows (worker goroutine).
-func (f *forwarder) list(vip string, max int) []Flow {
+func (f *forwarder) list(vip string, limit int) []Flow {
 	var out []Flow
+	now := f.l.Now()
 	for k, fl := range f.ct.All() {
 		if k != fl.fwd || vip != "" && fl.v.key != vip {
 			continue // a NAT flow's reply key, or another VIP
 		}
 		e := Flow{VIP: fl.v.key, Client: netip.AddrPortFrom(addr4(fl.client), fl.cport),
 			Backend: netip.AddrPortFrom(addr4(fl.be.addr), fl.bePort()), Queue: f.queue}
+		if c, seen, ok := f.ct.Meta(k); ok && int(c) < len(stateNames) {
+			e.State, e.Idle = stateNames[c], time.Duration(max(now-seen, 0))
+			if fl.rev != (flowtable.Key{}) {
+				// The replies keep the flow alive through its reply key.
+				if _, rseen, ok := f.ct.Meta(fl.rev); ok && rseen > seen {
+					e.Idle = time.Duration(max(now-rseen, 0))
+				}
+			}
+		}
 		if fl.snatPort != 0 {
 			e.SNAT = netip.AddrPortFrom(f.b.p.SNAT, fl.snatPort)
 		}
 		out = append(out, e)
-		if max > 0 && len(out) >= max {
+		if limit > 0 && len(out) >= limit {
 			break
 		}
 	}

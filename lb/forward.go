@@ -25,7 +25,8 @@ const (
 )
 
 // flow is a tracked connection: the backend it was given and, for NAT, the
-// source port it goes out with. Immutable once inserted.
+// source port it goes out with. Immutable once inserted, but for class,
+// which only the owning worker reads and writes.
 type flow struct {
 	v        *vip
 	be       *backend
@@ -35,8 +36,9 @@ type flow struct {
 	snatPort uint16
 	entropy  uint16 // tunnel DSR: the outer UDP source port
 	proto    uint8
-	fwd      flowtable.Key // the client's key (arrival order)
-	rev      flowtable.Key // NAT: the backend's reply key (arrival order)
+	class    flowtable.Class // the TCP state's timeout class the table has (owner only)
+	fwd      flowtable.Key   // the client's key (arrival order)
+	rev      flowtable.Key   // NAT: the backend's reply key (arrival order)
 }
 
 // forwarder is the balancer on one worker: its connection tracking
@@ -248,6 +250,7 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) (*flow, DropR
 	if key.Proto == header.ProtocolTCP {
 		class = classSyn
 	}
+	fl.class = class
 	if v.cfg.Mode == NAT {
 		rev := flowtable.KeyFrom4(fl.be.addr, f.b.p.SNAT.As4(), fl.bePort(), 0, key.Proto)
 		port, err := f.ports(key.Proto).Shard(f.queue).Connect(rev)
@@ -277,18 +280,24 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) (*flow, DropR
 	return fl, 0
 }
 
-// track moves a TCP flow between the SYN, established and closing
-// timeouts (the owning worker only).
+// track moves a TCP flow from SYN to established (a segment without SYN)
+// and to closing (a FIN or RST, either way), never back: the ACKs that
+// follow a FIN leave it closing (the owning worker only). The table is
+// written only when the class changes.
 func (f *forwarder) track(fl *flow, l4 []byte, now int64) {
-	if len(l4) < 14 {
+	if len(l4) < 14 || fl.class == classClosing {
 		return
 	}
 	flags := l4[13]
+	c := fl.class
 	switch {
 	case flags&(header.TCPFlagFIN|header.TCPFlagRST) != 0:
-		f.ct.SetClass(fl.fwd, classClosing, now)
+		c = classClosing
 	case flags&header.TCPFlagSYN == 0:
-		f.ct.SetClass(fl.fwd, classEstablished, now)
+		c = classEstablished
+	}
+	if c != fl.class && f.ct.SetClass(fl.fwd, c, now) == nil {
+		fl.class = c
 	}
 }
 

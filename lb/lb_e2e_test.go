@@ -142,8 +142,9 @@ func TestNATSpreadsByWeight(t *testing.T) {
 		t.Errorf("%d flows listed, want %d", len(flows), n)
 	}
 	for _, f := range flows {
-		if f.SNAT.Addr() != b.bed.EngineAddr || f.Client.Addr() != b.bed.PeerAddr || f.VIP != b.vip.String()+":80/tcp" {
-			t.Fatalf("flow %+v", f)
+		if f.SNAT.Addr() != b.bed.EngineAddr || f.Client.Addr() != b.bed.PeerAddr || f.VIP != b.vip.String()+":80/tcp" ||
+			f.State != "closing" || f.Idle > time.Minute {
+			t.Fatalf("flow %+v: want a NAT flow of the VIP, closing (the client closed it), idle a little", f)
 		}
 	}
 }

@@ -144,7 +144,7 @@ func TestServeLB(t *testing.T) {
 	t.Logf("engine lb flows:\n%s", out)
 	rows := 0
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 6 && f[0] == "tcp" && strings.HasPrefix(f[1], bed.PeerAddr.String()+":") &&
+		if f := strings.Fields(line); len(f) == 8 && f[0] == "tcp" && strings.HasPrefix(f[1], bed.PeerAddr.String()+":") &&
 			f[2] == vip.String()+":80" && (f[3] == b0+":80" || f[3] == b1+":80") && strings.HasPrefix(f[4], bed.EngineAddr.String()+":") {
 			rows++
 		}

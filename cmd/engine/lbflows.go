@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xdpengine/engine/lb/config"
 )
@@ -49,6 +50,8 @@ type lbFlowJSON struct {
 	Backend netip.AddrPort  `json:"backend"`
 	SNAT    *netip.AddrPort `json:"snat,omitempty"` // NAT: the engine's address and port toward the backend
 	Queue   int             `json:"queue"`          // the worker that owns the flow
+	State   string          `json:"state"`          // syn, established, closing or udp (its idle timeout's class)
+	IdleNs  int64           `json:"idle_ns"`        // since the flow's last packet, either direction
 }
 
 // addFlowsFlags defines the flags of flows on fs.
@@ -87,16 +90,21 @@ func printFlows(w io.Writer, raw json.RawMessage) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	rows := [][]string{{"Proto", "Client", "VIP", "Backend", "NAT", "Queue"}}
+	rows := [][]string{{"Proto", "Client", "VIP", "Backend", "NAT", "State", "Idle", "Queue"}}
 	for _, f := range fl.Flows {
 		snat := "-"
 		if f.SNAT != nil {
 			snat = f.SNAT.String()
 		}
 		vip, _, _ := strings.Cut(f.VIP, "/") // the protocol has its column
-		rows = append(rows, []string{f.Proto, f.Client.String(), vip, f.Backend.String(), snat, strconv.Itoa(f.Queue)})
+		state := f.State
+		if state == "" {
+			state = "-"
+		}
+		rows = append(rows, []string{f.Proto, f.Client.String(), vip, f.Backend.String(), snat, state,
+			shortDuration(time.Duration(f.IdleNs).Round(100 * time.Millisecond)), strconv.Itoa(f.Queue)})
 	}
-	writeColumns(&b, rows, 5)
+	writeColumns(&b, rows, 6)
 	if fl.LeftOut > 0 {
 		fmt.Fprintf(&b, "%d of %d flows%s shown, %d left out: raise --limit (at most %d) or pick a VIP with --vip\n",
 			len(fl.Flows), fl.Total, of, fl.LeftOut, lbFlowsMax)

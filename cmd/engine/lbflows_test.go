@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xdpengine/engine/lb"
 )
@@ -24,10 +25,10 @@ const lbTwoVIPs = lbTestFile + `  - address: 198.18.0.100
 func sampleFlows() []lb.Flow {
 	ap := netip.MustParseAddrPort
 	return []lb.Flow{
-		{VIP: lbUDPVIP, Client: ap("198.18.0.2:5353"), Backend: ap("198.18.0.11:53"), Queue: 1},
-		{VIP: lbTestVIP, Client: ap("198.18.0.2:40000"), Backend: ap("198.18.0.11:80"), SNAT: ap("198.18.0.1:33001")},
-		{VIP: lbTestVIP, Client: ap("198.18.0.2:40001"), Backend: ap("198.18.0.12:80"), SNAT: ap("198.18.0.1:33002"), Queue: 1},
-		{VIP: lbTestVIP, Client: ap("198.18.0.3:40000"), Backend: ap("198.18.0.12:80"), SNAT: ap("198.18.0.1:33003")},
+		{VIP: lbUDPVIP, Client: ap("198.18.0.2:5353"), Backend: ap("198.18.0.11:53"), Queue: 1, State: "udp", Idle: 1500 * time.Millisecond},
+		{VIP: lbTestVIP, Client: ap("198.18.0.2:40000"), Backend: ap("198.18.0.11:80"), SNAT: ap("198.18.0.1:33001"), State: "established", Idle: 20 * time.Millisecond},
+		{VIP: lbTestVIP, Client: ap("198.18.0.2:40001"), Backend: ap("198.18.0.12:80"), SNAT: ap("198.18.0.1:33002"), Queue: 1, State: "syn", Idle: 3 * time.Second},
+		{VIP: lbTestVIP, Client: ap("198.18.0.3:40000"), Backend: ap("198.18.0.12:80"), SNAT: ap("198.18.0.1:33003"), State: "closing", Idle: 90 * time.Second},
 	}
 }
 
@@ -41,11 +42,11 @@ func TestLBFlows(t *testing.T) {
 	f.bal.flows = sampleFlows()
 
 	out, stderr, code := f.lb("flows")
-	want := `Proto  Client            VIP              Backend         NAT               Queue
-udp    198.18.0.2:5353   198.18.0.100:53  198.18.0.11:53  -                     1
-tcp    198.18.0.2:40000  198.18.0.100:80  198.18.0.11:80  198.18.0.1:33001      0
-tcp    198.18.0.2:40001  198.18.0.100:80  198.18.0.12:80  198.18.0.1:33002      1
-tcp    198.18.0.3:40000  198.18.0.100:80  198.18.0.12:80  198.18.0.1:33003      0
+	want := `Proto  Client            VIP              Backend         NAT               State         Idle  Queue
+udp    198.18.0.2:5353   198.18.0.100:53  198.18.0.11:53  -                 udp           1.5s      1
+tcp    198.18.0.2:40000  198.18.0.100:80  198.18.0.11:80  198.18.0.1:33001  established     0s      0
+tcp    198.18.0.2:40001  198.18.0.100:80  198.18.0.12:80  198.18.0.1:33002  syn             3s      1
+tcp    198.18.0.3:40000  198.18.0.100:80  198.18.0.12:80  198.18.0.1:33003  closing      1m30s      0
 4 flows
 `
 	if code != 0 || out != want {
@@ -73,7 +74,8 @@ tcp    198.18.0.3:40000  198.18.0.100:80  198.18.0.12:80  198.18.0.1:33003      
 	}
 	snat := netip.MustParseAddrPort("198.18.0.1:33001")
 	wantJSON := lbFlowsJSON{VIP: lbTestVIP, Limit: 1, Total: 3, LeftOut: 2, Flows: []lbFlowJSON{{Proto: "tcp", VIP: lbTestVIP,
-		Client: netip.MustParseAddrPort("198.18.0.2:40000"), Backend: netip.MustParseAddrPort("198.18.0.11:80"), SNAT: &snat}}}
+		Client: netip.MustParseAddrPort("198.18.0.2:40000"), Backend: netip.MustParseAddrPort("198.18.0.11:80"), SNAT: &snat,
+		State: "established", IdleNs: int64(20 * time.Millisecond)}}}
 	if !reflect.DeepEqual(got, wantJSON) {
 		t.Errorf("flows --json:\n got %+v\nwant %+v", got, wantJSON)
 	}

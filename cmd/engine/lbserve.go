@@ -330,7 +330,8 @@ func (c *lbControl) flows(a lbFlowsArgs) (lbFlowsJSON, error) {
 	out.LeftOut = out.Total - len(list)
 	for _, f := range list {
 		_, proto, _ := strings.Cut(f.VIP, "/")
-		j := lbFlowJSON{Proto: proto, VIP: f.VIP, Client: f.Client, Backend: f.Backend, Queue: f.Queue}
+		j := lbFlowJSON{Proto: proto, VIP: f.VIP, Client: f.Client, Backend: f.Backend, Queue: f.Queue,
+			State: f.State, IdleNs: int64(f.Idle)}
 		if f.SNAT.IsValid() {
 			snat := f.SNAT
 			j.SNAT = &snat
