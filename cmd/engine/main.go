@@ -24,6 +24,7 @@ func commands() []command {
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
+		{"capture", "capture the frames a running engine receives and sends, as pcapng", runCapture},
 		{"lb", "show or change a running engine's load balancer (VIPs, backends), like ipvsadm", runLB},
 		{"bench", "generate, reflect and measure traffic (packets and connections)", runBench},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},

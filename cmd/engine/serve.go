@@ -568,6 +568,7 @@ func (s *server) handleControl() {
 	s.ctl.Handle("version", func(json.RawMessage) (any, error) { v, _ := buildVersion(); return v, nil })
 	s.ctl.Handle("config", func(json.RawMessage) (any, error) { return s.info(), nil })
 	handleLB(s.ctl.Handle, s.lb)
+	s.handleCapture()
 }
 
 // withHint adds what to do to the errors a user can fix, keeping the chain

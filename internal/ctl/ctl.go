@@ -52,6 +52,7 @@ type Server struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	handlers map[string]Handler
+	streams  map[string]StreamHandler // stream.go
 	conns    map[net.Conn]struct{}
 	wg       sync.WaitGroup
 	closed   bool
@@ -82,7 +83,7 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("ctl: listen on %s: %w", path, err)
 	}
 	ln.SetUnlinkOnClose(true)
-	s := &Server{path: path, ln: ln, log: log, handlers: map[string]Handler{}, conns: map[net.Conn]struct{}{}}
+	s := &Server{path: path, ln: ln, log: log, handlers: map[string]Handler{}, streams: map[string]StreamHandler{}, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -134,6 +135,12 @@ func (s *Server) serve(c net.Conn) {
 		resp := response{}
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			resp.Error = "malformed request: " + err.Error()
+		} else if st, sresp, ok := s.openStream(req); ok {
+			if st != nil {
+				s.runStream(c, enc, req.Cmd, st) // takes the connection over
+				return
+			}
+			resp = sresp
 		} else {
 			resp = s.call(req)
 		}

@@ -5,6 +5,9 @@
 // The protocol is one JSON object per line in each direction: a request
 // {"cmd": NAME, "args": {...}} and a response {"ok": true, "data": ...} or
 // {"ok": false, "error": "..."}. A connection may carry several requests.
+// A streaming command (HandleStream, Client.Stream: `engine capture`) answers
+// ok and then writes raw bytes until it ends or the client closes its side;
+// that connection carries nothing else (stream.go).
 // Handlers run on the connection's goroutine, never on a packet worker: they
 // read snapshots and counters that the workers publish.
 //

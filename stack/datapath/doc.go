@@ -42,6 +42,17 @@
 // the worker announces its sleep before its last look at its queues
 // (Layer.Pending), so no wakeup is lost.
 //
+// # Capture
+//
+// A Tap (SetTap, ClearTap) copies what the worker receives (Deliver, before
+// the input sees the frame) and what it hands to the link (FlushTx, the
+// descriptors the tx ring took) into a bounded SPSC ring that a capture
+// goroutine drains. Without a tap it costs one atomic load of a nil
+// pointer per received frame and per transmitted batch; with one, the
+// tap's filter and a copy of at most its snaplen, and it never blocks: a
+// frame that finds the ring full is an overrun, counted, and lost to the
+// capture only. engine.Capture and internal/capture build on it.
+//
 // # Calls and counters
 //
 // Counters (stats.Worker) are plain fields only the worker writes; every

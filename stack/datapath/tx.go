@@ -62,8 +62,15 @@ func (w *Worker) FlushTx() {
 	if w.inj != nil {
 		descs = w.inj.Transmit(descs)
 	}
+	// The tap is read before the frames go: on veth they reach the peer
+	// inside Transmit, and a capture the peer's answer stops must still
+	// see them (Capture.Close waits for the round to end).
+	t := w.tap.Load()
 	for tries := 0; len(descs) > 0 && tries < 8; tries++ {
 		n := w.sock.Transmit(descs)
+		if t != nil {
+			w.tapTx(t, descs[:n])
+		}
 		for _, d := range descs[:n] {
 			w.st.TxPackets++
 			w.st.TxBytes += uint64(d.Len)

@@ -63,6 +63,7 @@ type Worker struct {
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
 	stop     atomic.Bool
 	pub      atomic.Pointer[stats.Worker]
+	tap      atomic.Pointer[Tap] // packet capture (tap.go); nil when off
 	calls    callQueue
 
 	st  stats.Worker
@@ -304,6 +305,9 @@ func (w *Worker) poll() int {
 func (w *Worker) Deliver(d afxdp.Desc) {
 	frame := w.sock.Frame(d)
 	w.CountRx(len(frame))
+	if t := w.tap.Load(); t != nil {
+		t.put(w.Nanotime(), DirRx, frame)
+	}
 	if out := w.input.Frame(frame); out > 0 {
 		d.Len = uint32(out)
 		w.QueueTx(d) // answered in place
