@@ -10,6 +10,8 @@
 //	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2|dsr-ipip|dsr-gue|dsr-vxlan
 //	                 [--backend ADDR[=WEIGHT][@MAC]]... [--gue-port N] [--vni N] [--vxlan-port N] | vip remove VIP
 //	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT] [--mac MAC]
+//	engine capture [-i IFACE | --ctl PATH] [-w FILE|-] [-c N] [-s SNAPLEN] [--filter EXPR | --filter-ddd PROG]
+//	engine bench udp|rfc2544|reflect|tcp -i IFACE --addr CIDR ... (the traffic harness: engine bench -h)
 //	engine detach -i IFACE
 //	engine version
 //
