@@ -192,10 +192,14 @@ type Config struct {
 	// buffer does.
 	TxQueue int
 
-	// TCPSendBuffer and TCPRecvBuffer are each TCP connection's send ring
-	// (its initial size) and receive ring (the auto-tuning ceiling) in
-	// bytes, powers of two (defaults 256 KiB and 4 MiB, tcp.DefaultSendBuf
-	// and tcp.DefaultRecvBufMax).
+	// TCPSendBuffer and TCPRecvBuffer size each TCP connection's buffers,
+	// powers of two: the send buffer's default (like tcp_wmem[1]: the most
+	// the first write takes, less for a short write, default 256 KiB,
+	// tcp.DefaultSendBuf) and the receive buffer's largest (like
+	// tcp_rmem[2]: the auto-tuning ceiling, default 4 MiB,
+	// tcp.DefaultRecvBufMax). A connection holds no buffer memory until
+	// data moves, its buffers grow as data needs them, and it gives them
+	// back after TCPBufferIdle without data (see TCPMem).
 	TCPSendBuffer, TCPRecvBuffer int
 	// TCPSendBufferMax is the send-buffer auto-tuning ceiling, like
 	// tcp_wmem[2] (default 4 MiB; a power of two, at least TCPSendBuffer;
@@ -207,16 +211,61 @@ type Config struct {
 	// together, like net.ipv4.tcp_max_tw_buckets (default 262144, or
 	// TCPMaxConnections when that is smaller: 65536 by default). A
 	// connection that would exceed it closes at once (counted as
-	// TimeWaitOverflow), as Linux does.
+	// TimeWaitOverflow), as Linux does. A connection in TIME-WAIT is a
+	// record of about 200 bytes, as Linux's timewait sock, in a table of
+	// its own per worker (allocated at New, like TCPMaxConnections').
 	TCPMaxTimeWait int
-	// TCPMaxConnections bounds the TCP connections in any state, all
-	// workers together (default 65536): each worker's connection table
-	// (a flowtable.Index of about 74 bytes per slot, its share plus an
-	// eighth rounded up to a power of two, allocated at New: about 10 MB
-	// in all by default) holds its share. Past it a SYN is dropped and a
-	// Dial fails with ENOBUFS, counted as TableFull. TIME-WAIT connections
-	// count too.
+	// TCPMaxConnections bounds the TCP connections in any state but
+	// TIME-WAIT (TCPMaxTimeWait bounds those), all workers together
+	// (default 65536): each worker's connection table (a flowtable.Index
+	// of about 74 bytes per slot, its share plus an eighth rounded up to a
+	// power of two, allocated at New: about 10 MB in all by default) holds
+	// its share. Past it a SYN is dropped and a Dial fails with ENOBUFS,
+	// counted as TableFull. An idle established connection costs about
+	// 2.9 KB of Go heap besides its slot (the kernel's costs about 3.8 KB
+	// of slab).
 	TCPMaxConnections int
+	// TCPMem bounds the memory of the TCP connections' buffers, like
+	// net.ipv4.tcp_mem (low, pressure, high), in bytes of ring memory
+	// attached to connections (Linux counts pages). The rings hold no
+	// memory while idle and grow with use (tcp's ringmem.go). Past
+	// Pressure the engine is under pressure until the memory falls below
+	// Low: receive windows open no further than the memory a connection
+	// holds (at least TCPBufferMin), auto-tuning and send buffers do not
+	// grow, new buffers take TCPBufferMin, and idle connections are
+	// trimmed at once. Above High new connections are refused (SYNs
+	// dropped, dials fail with ENOBUFS; counted as MemRefused) and a close
+	// that would leave an orphan resets the connection (AbortOnMemory).
+	// Data inside a window already advertised is always taken, so the
+	// memory may pass High by what was promised before pressure. Zero
+	// fields take Linux's defaults for this machine's memory: Pressure a
+	// sixteenth of it, Low three quarters of Pressure, High twice Low
+	// (about 1.1, 1.5 and 2.2 GiB on 24 GiB); then 0 < Low <= Pressure <=
+	// High must hold. Figures: TCPStats.MemBytes and the Mem* counters.
+	TCPMem TCPMemLimits
+	// TCPMaxOrphans bounds the connections the application closed that
+	// are still delivering their FIN (not yet CLOSED nor in TIME-WAIT),
+	// all workers together, like net.ipv4.tcp_max_orphans (default half
+	// of TCPMaxConnections, as Linux's is half its connection hash): a
+	// close beyond it resets the connection (counted as AbortOnMemory). An
+	// orphan whose peer keeps its window closed is reset after 8 probes
+	// (tcp_orphan_retries).
+	TCPMaxOrphans int
+	// TCPBufferMin is the smallest buffer a connection gets and what it
+	// may still use under pressure, like tcp_rmem[0] and tcp_wmem[0]
+	// (default 4096; a power of two, at most TCPSendBuffer and
+	// TCPRecvBuffer).
+	TCPBufferMin int
+	// TCPBufferIdle: a connection through which no data moved for this
+	// long gives its empty buffers back (default 1 s); they come back as
+	// data does.
+	TCPBufferIdle time.Duration
+	// TCPPoolMax bounds the buffer memory kept for reuse by later
+	// connections (default 32 MiB; control blocks: 4096 at most). What
+	// nobody took for a second decays by half every second, and the
+	// engine has the Go runtime return what the pools let go of to the
+	// operating system (TCPStats.PoolBytes, PoolReleased).
+	TCPPoolMax int64
 	// TCPMTUProbing is packetization-layer path MTU discovery (RFC 4821),
 	// as net.ipv4.tcp_mtu_probing: off (the default, as Linux), on after
 	// an ICMP black hole is detected, or always.
@@ -328,6 +377,7 @@ func (c *Config) setDefaults() {
 	if c.TCPRecvBuffer == 0 {
 		c.TCPRecvBuffer = tcp.DefaultRecvBufMax
 	}
+	c.setTCPMemDefaults()
 	if c.Decap.GUE && c.Decap.GUEPort == 0 {
 		c.Decap.GUEPort = DefaultGUEPort
 	}
@@ -388,10 +438,13 @@ func (c *Config) validate() error {
 	if c.TCPSendBufferMax < c.TCPSendBuffer {
 		return bad("TCP send buffer ceiling %d is below the initial send buffer %d", c.TCPSendBufferMax, c.TCPSendBuffer)
 	}
-	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer, c.TCPSendBufferMax} {
+	for _, n := range []int{c.TCPSendBuffer, c.TCPRecvBuffer, c.TCPSendBufferMax, c.TCPBufferMin} {
 		if n < tcp.MinRing || n > tcp.MaxRing || n&(n-1) != 0 {
 			return bad("TCP buffer %d: want a power of two in [%d, %d]", n, tcp.MinRing, tcp.MaxRing)
 		}
+	}
+	if err := c.validateTCPMem(); err != nil {
+		return bad("%v", err)
 	}
 	if _, err := cc.New(c.TCPCongestion); err != nil {
 		return bad("%v", err)

@@ -135,26 +135,37 @@
 // queue; the worker wakes them on endpoint events (readable, writable,
 // established, closed, error).
 //
+// Buffers grow with use, as Linux's socket buffers do: a connection holds
+// no ring memory until data moves. The first Write gives the send ring
+// what it needs (up to TCPSendBuffer); the receive ring grows as data
+// arrives, to hold whatever the window it advertised admits (the window
+// is its auto-tuned limit, up to TCPRecvBuffer, less the unread data).
 // Send-buffer auto-tuning: the worker publishes the endpoint's
 // SendBufWant with each writable event; a Write that finds the ring full
-// and smaller than that (or than its SetWriteBuffer size) asks the worker
-// for a larger ring (cmdGrowSend, at most TCPSendBufferMax) and waits:
-// while growReq and growDone differ the ring is the worker's alone, which
-// copies the content into the new memory.
+// and smaller than that, than TCPSendBuffer, or than its SetWriteBuffer
+// size asks the worker for a larger ring (cmdGrowSend, at most
+// TCPSendBufferMax) and waits: while growReq and growDone differ the ring
+// is the worker's alone, which copies the content into the new memory. A
+// connection through which no data moved for TCPBufferIdle gives its empty
+// rings back. TCPMem bounds the whole (tcp_mem: pressure, then a high
+// threshold above which no buffer grows past TCPBufferMin and new
+// connections are refused), TCPMaxOrphans the connections closed but
+// still delivering their FIN; the counters are in TCPStats (Mem*,
+// PoolBytes, CurrOrphans, AbortOnMemory).
 //
-// The rings' memory (4 MiB receive and 256 KiB send by default) comes
-// from a per-engine pool (tcp.RingPool: per power-of-two size, a small
-// stack that survives garbage collection, then a sync.Pool) and is not
-// cleared between connections: rings never read a byte they did not
-// write. Each TCPConn counts two owners of that memory, the worker (until
-// it frees the CLOSED endpoint) and the application (until Close, or
-// until the listener discards a connection nobody accepted, or a Dial
-// fails); the last one gives the rings and the endpoint (tcp.Endpoint,
-// recycled through an endpoint pool) back. After Close every call returns
-// net.ErrClosed without touching a ring. A connection that enters
-// TIME-WAIT after the application closed it gives its rings back at once
-// (the endpoint stays until CLOSED, to answer the peer); at most
-// Config.TCPMaxTimeWait connections wait in TIME-WAIT.
+// The rings' memory comes from a per-engine pool (tcp.RingPool: per
+// power-of-two size, at most TCPPoolMax bytes, of which what nobody took
+// for a second halves every second and goes back to the operating
+// system) and is not cleared between connections: rings never read a byte
+// they did not write. Each TCPConn counts two owners of that memory, the
+// worker (until it frees the CLOSED endpoint) and the application (until
+// Close, or until the listener discards a connection nobody accepted, or
+// a Dial fails); the last one gives the rings and the endpoint
+// (tcp.Endpoint, recycled through an endpoint pool) back. After Close
+// every call returns net.ErrClosed without touching a ring. A connection
+// that enters TIME-WAIT becomes a record of about 200 bytes that answers
+// the peer (as Linux's timewait sock); the endpoint and its rings go back
+// then; at most Config.TCPMaxTimeWait connections wait in TIME-WAIT.
 //
 // # Extension point
 //

@@ -159,7 +159,7 @@ func (e *Engine) build() error {
 	e.tcp, err = tcpsock.New(tcpsock.Config{
 		Host: e.host, Table: e.tab, State: &e.state,
 		SendBuffer: cfg.TCPSendBuffer, RecvBuffer: cfg.TCPRecvBuffer, SendBufferMax: cfg.TCPSendBufferMax,
-		MaxTimeWait: cfg.TCPMaxTimeWait, MaxConnections: cfg.TCPMaxConnections,
+		MaxTimeWait: cfg.TCPMaxTimeWait, MaxConnections: cfg.TCPMaxConnections, Memory: cfg.tcpMemory(),
 		MTUProbing: cfg.TCPMTUProbing, Congestion: cfg.TCPCongestion, Queues: cfg.Queues,
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ type poisonPool struct {
 	free       map[int][][]byte
 	lent       map[*byte]int
 	gets, puts int
+	reused     int // gets served from free
 	badSize    bool
 }
 
@@ -26,6 +27,7 @@ func (p *poisonPool) Get(size int) []byte {
 	var b []byte
 	if l := p.free[size]; len(l) > 0 {
 		b, p.free[size] = l[len(l)-1], l[:len(l)-1]
+		p.reused++
 	} else {
 		b = make([]byte, size)
 		for i := range b {
@@ -39,6 +41,9 @@ func (p *poisonPool) Get(size int) []byte {
 func (p *poisonPool) Put(b []byte) {
 	p.puts++
 	size, ok := p.lent[&b[0]]
+	if p.badSize && !ok {
+		return // the endpoint's own allocation, made when Get returned a wrong size
+	}
 	if !ok || size != len(b) {
 		panic("Put of a buffer the pool did not lend")
 	}
@@ -86,33 +91,43 @@ func TestBuffersReused(t *testing.T) {
 			}
 			e.ReleaseBuffers() // a second call does nothing
 		}
-		if len(pool.lent) != 0 || pool.gets != pool.puts || pool.gets != 4*(round+1) {
+		if len(pool.lent) != 0 || pool.gets != pool.puts {
 			t.Fatalf("round %d: %d lent, %d gets, %d puts", round, len(pool.lent), pool.gets, pool.puts)
 		}
-		t.Logf("round %d: %d out-of-order segments", round, ooo)
+		t.Logf("round %d: %d out-of-order segments, %d buffers taken, %d of them reused", round, ooo, pool.gets, pool.reused)
 	}
-	if len(pool.free[1<<20]) != 2 || len(pool.free[256<<10]) != 2 {
-		t.Fatalf("buffers were not reused: %d send, %d receive in the pool", len(pool.free[1<<20]), len(pool.free[256<<10]))
+	if pool.reused == 0 {
+		t.Fatal("buffers were not reused")
 	}
 }
 
+// TestBuffersBadPool: a buffer of the wrong size from the pool is not
+// used (the endpoint allocates instead), and the data still goes through.
 func TestBuffersBadPool(t *testing.T) {
 	pool := newPoisonPool()
 	pool.badSize = true
-	_, err := Dial(0, Config{NewCC: newTestReno, Buffers: pool})
-	if !errors.Is(err, ErrConfig) {
-		t.Fatalf("a pool returning short buffers: err %v, want ErrConfig", err)
+	s := newSim(t, simOpts{seed: 9, bytes: 256 << 10, sack: true, ts: true, delay: ms, bw: 0.125,
+		maxQueue: 10 * ms, recvBufMin: 16 << 10, recvBufM: 256 << 10, bufs: pool})
+	s.run(60_000 * ms)
+	s.verify()
+	if pool.gets == 0 {
+		t.Fatal("the pool was never asked")
 	}
 }
 
+// TestBuffersNoPool: without a pool the rings allocate, and
+// ReleaseBuffers detaches them all the same (the collector takes the
+// memory).
 func TestBuffersNoPool(t *testing.T) {
-	e, err := Dial(0, Config{NewCC: newTestReno})
-	if err != nil {
-		t.Fatal(err)
+	a, b, _ := pair(t, baseConfig(1000), baseConfig(5000))
+	a.SendRing().Write([]byte("hello"))
+	settle(t, a, b, 0)
+	if a.SendRing().Cap() == 0 || b.RecvRing().Cap() == 0 {
+		t.Fatalf("rings without memory after data: send %d, receive %d", a.SendRing().Cap(), b.RecvRing().Cap())
 	}
-	e.ReleaseBuffers() // no pool: the rings stay
-	if e.Released() || e.RecvRing().Cap() != DefaultRecvBufMax || e.SendRing().Cap() != DefaultSendBuf {
-		t.Fatalf("without a pool ReleaseBuffers changed the rings")
+	b.ReleaseBuffers()
+	if !b.Released() || b.RecvRing().Cap() != 0 || b.SendRing().Cap() != 0 {
+		t.Fatalf("ReleaseBuffers left memory: receive %d, send %d", b.RecvRing().Cap(), b.SendRing().Cap())
 	}
 }
 

@@ -24,15 +24,21 @@ var (
 	// ErrNotSYN is returned by Listener.OnSYN for a segment that is not a
 	// plain SYN (the engine answers RST to an ACK and ignores the rest).
 	ErrNotSYN = errors.New("tcp: listener got a segment that is not a SYN")
+	// ErrMemoryPressure is wrapped when a ring does not grow because the
+	// memory (Config.Memory) is under pressure.
+	ErrMemoryPressure = errors.New("tcp: memory under pressure")
 )
 
 // Defaults, following Linux's sysctls.
 const (
 	DefaultMSS           = 1460                    // our MSS for a 1500-byte MTU
 	DefaultPeerMSS       = 536                     // RFC 9293 3.7.1 when the peer sends none
-	DefaultSendBuf       = 256 << 10               // send ring
-	DefaultRecvBufMin    = 64 << 10                // auto-tuning floor (tcp_rmem[1]-like initial)
-	DefaultRecvBufMax    = 4 << 20                 // receive ring; auto-tuning ceiling
+	DefaultSendBuf       = 256 << 10               // send ring's default size
+	DefaultRecvBufMin    = 64 << 10                // initial receive window limit (tcp_rmem[1]-like)
+	DefaultRecvBufMax    = 4 << 20                 // receive ring's largest size; auto-tuning ceiling
+	DefaultBufMin        = 4 << 10                 // tcp_rmem[0], tcp_wmem[0]: the floor under memory pressure
+	DefaultBufIdle       = 1_000_000_000           // ring memory of a connection idle this long is given back
+	DefaultOrphanRetries = 8                       // tcp_orphan_retries (0 means 8 in Linux)
 	DefaultRTOMin        = 200_000_000             // TCP_RTO_MIN
 	DefaultRTOMax        = 120_000_000_000         // TCP_RTO_MAX
 	DefaultRTOInitial    = 1_000_000_000           // RFC 6298 TCP_TIMEOUT_INIT
@@ -91,17 +97,39 @@ type Config struct {
 	TSOffset uint32
 	// NewCC returns the congestion control for this connection (required).
 	NewCC func() cc.Algorithm
-	// SendBuf is the send ring capacity (power of two). Default 256 KiB.
-	SendBuf int
-	// RecvBufMax is the receive ring capacity (power of two) and the
-	// auto-tuning ceiling; the window scale is chosen from it. Default
-	// 4 MiB. RecvBufMin is the initial window limit (default 64 KiB,
-	// clamped to RecvBufMax); auto-tuning grows it up to RecvBufMax
-	// unless NoAutoTune.
+	// Ring memory grows with use, as Linux's socket buffers do
+	// (tcp_rmem, tcp_wmem: min, default, max); ringmem.go has the rules.
+	// The rings start without memory. The send ring gets it at the
+	// application's first Write: SendBuf bytes (power of two; default
+	// 256 KiB, tcp_wmem[1]), or less for a short write (the next power of
+	// two, at least BufMin), and the engine grows it when the application
+	// fills it (Endpoint.GrowSendRing, SendBufWant). The receive ring grows
+	// to hold the data that arrives, up to RecvBufMax (power of two,
+	// default 4 MiB, tcp_rmem[2]; the window scale is chosen from it).
+	// RecvBufMin is the initial receive window limit (default 64 KiB,
+	// clamped to RecvBufMax); auto-tuning grows it up to RecvBufMax unless
+	// NoAutoTune.
+	SendBuf                int
 	RecvBufMin, RecvBufMax int
 	NoAutoTune             bool
-	// Buffers supplies the memory of both rings (nil: each ring is a
-	// fresh allocation). See BufferPool and Endpoint.ReleaseBuffers.
+	// BufMin is the smallest ring memory (power of two, default 4 KiB,
+	// tcp_rmem[0] and tcp_wmem[0], clamped to SendBuf and RecvBufMax) and
+	// what a connection may still use under memory pressure: its receive
+	// window then opens no further than the memory it holds, or BufMin.
+	BufMin int
+	// BufIdle: the ring memory (and the loss-recovery records) of a
+	// connection through which no data moved for this long is given back
+	// when its rings are empty (Endpoint.TrimBuffers; default 1 s); it
+	// comes back as data does. The engine trims at once under pressure.
+	BufIdle int64
+	// Memory, if set, accounts the ring memory of every endpoint that
+	// shares it and applies its pressure rules (Memory).
+	Memory *Memory
+	// Totals, if set, adds up some of the endpoints' counters as they
+	// count (Totals); the endpoints that share it belong to one worker.
+	Totals *Totals
+	// Buffers supplies the rings' memory (nil: fresh allocations). See
+	// BufferPool and Endpoint.ReleaseBuffers.
 	Buffers BufferPool
 	// Endpoints recycles endpoints (nil: each is a fresh allocation): a
 	// new endpoint is taken from it when it has one, and Endpoint.Recycle
@@ -130,7 +158,11 @@ type Config struct {
 	// Retries2, SynRetries and SynAckRetries are the retransmission
 	// limits (15, 6, 5) after which the connection fails with ETIMEDOUT
 	// (or the soft error an ICMP message left, see Endpoint.ICMPError).
-	Retries2, SynRetries, SynAckRetries int
+	// OrphanRetries (default 8, tcp_orphan_retries) replaces Retries2,
+	// for retransmissions and zero-window probes alike, once the
+	// application closed the connection: an orphan whose peer stopped
+	// answering, or keeps its window closed, is reset.
+	Retries2, SynRetries, SynAckRetries, OrphanRetries int
 	// Challenge rate-limits challenge ACKs (RFC 5961); it may be shared
 	// by many endpoints. Nil: a private limiter at the default rate.
 	Challenge *ChallengeLimiter
@@ -172,11 +204,14 @@ func (c Config) withDefaults() (Config, error) {
 	defi(&c.SendBuf, DefaultSendBuf)
 	defi(&c.RecvBufMax, DefaultRecvBufMax)
 	defi(&c.RecvBufMin, DefaultRecvBufMin)
-	for _, n := range []int{c.SendBuf, c.RecvBufMax} {
+	defi(&c.BufMin, DefaultBufMin)
+	def(&c.BufIdle, DefaultBufIdle)
+	for _, n := range []int{c.SendBuf, c.RecvBufMax, c.BufMin} {
 		if !isPow2(n) || n < MinRing || n > MaxRing {
 			return c, fmt.Errorf("tcp: buffer size %d is not a power of two in [%d, %d]: %w", n, MinRing, MaxRing, ErrConfig)
 		}
 	}
+	c.BufMin = min(c.BufMin, c.SendBuf, c.RecvBufMax)
 	c.RecvBufMin = min(c.RecvBufMin, c.RecvBufMax)
 	defi(&c.OOOLimit, c.RecvBufMax/2)
 	def(&c.KeepIdle, DefaultKeepIdle)
@@ -191,6 +226,7 @@ func (c Config) withDefaults() (Config, error) {
 	defi(&c.Retries2, DefaultRetries2)
 	defi(&c.SynRetries, DefaultSynRetries)
 	defi(&c.SynAckRetries, DefaultSynAckRetries)
+	defi(&c.OrphanRetries, DefaultOrphanRetries)
 	if c.RTOMin > c.RTOMax {
 		return c, fmt.Errorf("tcp: RTOMin %d above RTOMax %d: %w", c.RTOMin, c.RTOMax, ErrConfig)
 	}
@@ -212,10 +248,13 @@ func wscaleFor(n int) uint8 {
 
 // BufferPool lends ring memory to endpoints: Get(size) returns a slice of
 // exactly size bytes (a power of two in [MinRing, MaxRing]) that no one
-// else uses, and Put takes back one that Get returned, once its endpoint
-// called ReleaseBuffers. Both are called from the goroutines that create
-// and release endpoints (workers and applications), so an implementation
-// must be safe for concurrent use.
+// else uses, and Put takes back one that Get returned, once no endpoint
+// can touch it (a ring gave it up: ReleaseBuffers, TrimBuffers, a
+// growth). Both are called from the workers and the application
+// goroutines (an application's Write gives its send ring its first
+// memory), so an implementation must be safe for concurrent use. A slice
+// of another length from Get is not used: the endpoint allocates one of
+// the right size, which Put receives later like the others.
 //
 // The memory need not be zeroed: a ring never hands out a byte it has not
 // written first (see ByteRing), so what a previous connection left in it
@@ -235,4 +274,16 @@ type BufferPool interface {
 type EndpointPool interface {
 	Get() *Endpoint
 	Put(e *Endpoint)
+}
+
+// Totals are counters of Stats summed over the endpoints that share them
+// (Config.Totals) as they count, so that a worker that publishes the sum
+// need not walk its connections: the retransmissions and the path MTU
+// counters (pmtu.go). Plain fields: the endpoints sharing one are run by
+// one goroutine.
+type Totals struct {
+	Retrans                                uint64
+	OutOfWindowIcmps, PMTUDecreases        uint64
+	TCPMTUPSuccess, TCPMTUPFail, MTUProbes uint64
+	MTUBlackHoles, RTOReverts              uint64
 }

@@ -19,15 +19,38 @@
 //     in the ring's free space at its final offset, so reassembly copies
 //     nothing twice); the application Reads.
 //
-// Each ring documents its atomics. The advertised window is the receive
-// ring's free space (bounded by the auto-tuned limit), so data the window
-// admitted always has room.
+// Each ring documents its atomics.
 //
-// Ring memory may come from Config.Buffers (a BufferPool) and need not be
-// zeroed: a ring publishes only bytes it wrote (ByteRing, "Stale
-// memory"). Endpoint.ReleaseBuffers gives it back once neither the worker
-// nor the application can touch the rings; the rings are then detached
-// (no data, no room), so a late access sees none of the reused memory.
+// # Memory that grows with use
+//
+// The rings start without memory, as a Linux socket holds no buffers
+// until data comes (ringmem.go): the application's first Write gives the
+// send ring what it needs (up to Config.SendBuf), the first data gives the
+// receive ring what it brings, and the receive ring grows, when a segment
+// arrives, to hold everything inside the window it advertised: the window
+// is a limit (RecvBufMin, grown by auto-tuning toward RecvBufMax when the
+// application drains a window's worth per round trip) less the unread
+// data, and its right edge never moves left. The worker changes a receive
+// ring's memory without waiting for the reader (read-copy-update), and a
+// send ring's only while the writer is out of Write (ByteRing, "Memory
+// that changes"). A connection through which no data moved for
+// Config.BufIdle gives back its empty rings and its loss-recovery records
+// (TrimBuffers, on a timer of its own); the window it advertised stays
+// valid. Config.Memory (tcp_mem) accounts the memory of all connections:
+// under pressure nothing grows past what a connection holds (BufMin at
+// least), and above its high threshold no ring grows past BufMin, data
+// that does not fit is dropped and counted, and the peer sends it again.
+//
+// Ring memory may come from Config.Buffers (a BufferPool, RingPool: bounded,
+// decaying) and need not be zeroed: a ring publishes only bytes it wrote
+// (ByteRing, "Stale memory"). Endpoint.ReleaseBuffers gives it back once
+// neither the worker nor the application can touch the rings; the rings
+// are then detached (no data, no room), so a late access sees none of the
+// reused memory.
+//
+// An endpoint that enters TIME-WAIT can be replaced by a TimeWaitRecord
+// (Endpoint.TimeWaitState, about 60 bytes), which answers the peer as the
+// endpoint would until its deadline: the engine then frees the endpoint.
 //
 // Close, CloseWrite and Abort come from the application through the
 // engine's inbox and are applied by the worker. After the application
@@ -182,5 +205,7 @@
 // the RFC 6069 revert takes every non-fatal net or host unreachable errno
 // (Linux: codes 0 and 1 only; the errno also covers codes 11-12 and time
 // exceeded).
-// Send-buffer auto-tuning is the engine's (SendBufWant, GrowSendRing).
+// Send-buffer auto-tuning is the engine's (SendBufWant, GrowSendRing). An
+// orphan (the application closed) gives up after OrphanRetries
+// retransmissions or zero-window probes (tcp_orphan_retries).
 package tcp

@@ -15,7 +15,7 @@ type Endpoint struct {
 	cfg      Config
 	state    State
 	cc       cc.Algorithm
-	snd, rcv *ByteRing
+	snd, rcv ByteRing  // memory attached as data needs it (ringmem.go)
 	listener *Listener // set while a passive endpoint is in the SYN queue
 	released bool      // ReleaseBuffers ran
 	recycled bool      // Recycle gave it to Config.Endpoints
@@ -43,64 +43,69 @@ type Endpoint struct {
 	// seq-rcvNxt (ooo tracks which).
 	irs, rcvNxt, rcvAdvEdge Seq
 	rcvShift                uint8
-	rcvLimit                int // auto-tuned window limit, <= ring capacity
+	oooFIN, hasDSACK        bool
+	rcvLimit                int // auto-tuned window limit (the ring grows to it)
 	rcvMSS                  int // largest payload seen (Linux rcv_mss)
 	ooo                     oooQueue
-	oooFIN                  bool
 	oooFINSeq               Seq
 	unackedBytes            int
 	quickAcks               int
 	dsack                   header.SACKBlock
-	hasDSACK                bool
 
 	// Options.
 	sackOK, tsOK bool
+	rttTiming    bool // see RTT
 	tsRecent     uint32
 	tsRecentAt   int64
 	lastAckSent  Seq
 
 	// RTT and retransmission (RFC 6298).
 	srtt, rttvar, rto, minRTT int64
-	rttTiming                 bool
 	rttSeq                    Seq
 	rttStart                  int64
 	backoff, retries          int
 
-	// Loss recovery (RFC 6675, RFC 6582).
-	inRecovery    bool
-	recoverSeq    Seq
-	dupAcks       int
-	dupEst        int // NewReno: bytes the dupacks say left the network
-	highRxt       Seq
-	rexmitPending bool
-	sb            scoreboard
-	txq           txQueue   // RACK: transmitted segments (SACK only)
-	rack          rackState // RACK-TLP (rack.go)
-	appLimited    bool
+	// Loss recovery (RFC 6675, RFC 6582); inRecovery, rexmitPending and
+	// appLimited are with the pending output's flags.
+	recoverSeq Seq
+	dupAcks    int
+	dupEst     int // NewReno: bytes the dupacks say left the network
+	highRxt    Seq
+	sb         scoreboard
+	txq        txQueue   // RACK: transmitted segments (SACK only)
+	rack       rackState // RACK-TLP (rack.go)
 
 	// Pending output.
 	synPending, ackNow, probePending, rstPending bool
 	swsOverride                                  bool // persist timer: send what the window allows
-	dupAcksOwed                                  int  // out-of-order arrivals since the last Output
+	inRecovery, rexmitPending, appLimited        bool
+	dupAcksOwed                                  int // out-of-order arrivals since the last Output
 	rstSeq, rstAck                               Seq
 	rstFlags                                     uint8
+	trimMisses                                   uint8 // see the idle trimming below
+	rcvRTTActive                                 bool  // see auto-tuning below
 
 	// Timers: absolute deadlines, 0 when off.
 	rtoAt, delAckAt, persistAt, keepAt, closeAt int64
 	persistBackoff, probesOut                   int
 	lastRecv                                    int64
 
+	// Idle trimming of the ring memory (ringmem.go): the deadline, the
+	// activity seen when it was set, and how many trims found nothing to
+	// give back in a row (the deadline backs off).
+	trimAt   int64
+	trimMark uint64
+
 	// Receive auto-tuning (dynamic right-sizing).
-	drsStart     int64
-	drsConsumed  uint64
-	rcvRTT       int64
-	rcvRTTSeq    Seq
-	rcvRTTAt     int64
-	rcvRTTActive bool
+	drsStart    int64
+	drsConsumed uint64
+	rcvRTT      int64
+	rcvRTTSeq   Seq
+	rcvRTTAt    int64
 
 	events  Events
-	err     syscall.Errno
-	softErr syscall.Errno // last ICMP error (Linux's sk_err_soft): what a timeout reports
+	err     errno16 // Err
+	softErr errno16 // last ICMP error (Linux's sk_err_soft): what a timeout reports
 	stats   Stats
 	hdr     header.TCPFields
 }
@@ -145,28 +150,24 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	snd, err := c.newRing(c.SendBuf)
-	if err != nil {
-		return nil, err
-	}
-	rcv, err := c.newRing(c.RecvBufMax)
-	if err != nil {
-		if c.Buffers != nil {
-			c.Buffers.Put(snd.detach())
-		}
-		return nil, err
-	}
 	var e *Endpoint
 	if c.Endpoints != nil {
 		e = c.Endpoints.Get()
 	}
 	if e != nil {
-		txr := e.txq.r // keep the RACK queue's memory, drop the rest
+		txr := e.txq.r // keep a small RACK queue's memory, drop the rest
+		if len(txr) > keepTxRecs {
+			txr = nil
+		}
 		*e = Endpoint{txq: txQueue{r: txr}}
 	} else {
 		e = new(Endpoint)
 	}
-	e.cfg, e.snd, e.rcv, e.cc = c, snd, rcv, c.NewCC()
+	// The rings start without memory: the send ring gets it from the
+	// application's first Write, the receive ring from the first data.
+	e.snd.init(e)
+	e.rcv.init(nil)
+	e.cfg, e.cc = c, c.NewCC()
 	e.iss = c.ISS
 	e.sndUna, e.sndNxt, e.sndMax, e.sndBase = e.iss, e.iss, e.iss, e.iss.Add(1)
 	e.recoverSeq = e.iss
@@ -200,38 +201,27 @@ func Dial(now int64, c Config) (*Endpoint, error) {
 	return e, nil
 }
 
-// newRing returns a ring of size bytes, its memory from c.Buffers when set.
-func (c *Config) newRing(size int) (*ByteRing, error) {
-	if c.Buffers == nil {
-		return NewByteRing(size)
-	}
-	if size < MinRing || size > MaxRing || size&(size-1) != 0 {
-		return NewByteRing(size) // the error
-	}
-	b := c.Buffers.Get(size)
-	if len(b) != size {
-		return nil, fmt.Errorf("tcp: buffer pool returned %d bytes for a %d-byte ring: %w", len(b), size, ErrConfig)
-	}
-	return NewByteRingOn(b)
-}
-
-// ReleaseBuffers hands both rings' memory back to Config.Buffers (it does
-// nothing without a pool, and nothing the second time). Afterwards the
-// rings are detached: capacity 0, nothing to read, no room to write, so a
+// ReleaseBuffers gives both rings' memory back (to Config.Buffers when
+// set, else to the garbage collector), uncharging Config.Memory; it does
+// nothing the second time. Afterwards the rings are detached: capacity 0,
+// nothing to read, no room to write, and they get no memory again, so a
 // stray access finds none of the memory, which may already belong to
 // another connection; Released reports it.
 //
 // Contract: call it only once neither the worker (the endpoint is CLOSED
-// and forgotten) nor the application (its socket is closed and no Read or
-// Write is running) can touch the rings any more. The engine counts the
-// two owners and lets the last one call it.
+// and forgotten, or in TIME-WAIT, where it neither sends nor takes data)
+// nor the application (its socket is closed and no Read or Write is
+// running) can touch the rings any more. The engine counts the two owners
+// and lets the last one call it.
 func (e *Endpoint) ReleaseBuffers() {
-	if e.cfg.Buffers == nil || e.released {
+	if e.released {
 		return
 	}
 	e.released = true
-	e.cfg.Buffers.Put(e.snd.detach())
-	e.cfg.Buffers.Put(e.rcv.detach())
+	e.snd.ep = nil // no Write attaches memory again
+	e.putSpent(e.snd.detach())
+	e.putSpent(e.rcv.detach())
+	e.releaseRecords()
 }
 
 // Recycle releases the rings' memory (ReleaseBuffers) and gives the
@@ -257,22 +247,27 @@ func (e *Endpoint) Released() bool { return e.released }
 // GrowSendRing gives the send ring size bytes of memory (from
 // Config.Buffers when set), keeping its content and sequence space: the
 // engine's send-buffer auto-tuning. size must be a power of two larger
-// than the ring, at most MaxRing. Worker only, and only while the
-// application is not using the ring (the engine's Write waits for it).
+// than the ring, at most MaxRing; under memory pressure (Config.Memory)
+// or when it would take the memory past its high threshold, the ring does
+// not grow (the error wraps ErrMemoryPressure). Worker only,
+// and only while the application is not using the ring (the engine's
+// Write waits for it).
 func (e *Endpoint) GrowSendRing(size int) error {
 	if e.released || size <= e.snd.Cap() || size > MaxRing || size&(size-1) != 0 {
 		return fmt.Errorf("tcp: grow the send ring from %d to %d bytes: %w", e.snd.Cap(), size, ErrConfig)
 	}
-	var buf []byte
-	if e.cfg.Buffers != nil {
-		buf = e.cfg.Buffers.Get(size)
-	} else {
-		buf = make([]byte, size)
+	if e.cfg.Memory.UnderPressure() || !e.cfg.Memory.fits(size-e.snd.Cap()) {
+		e.cfg.Memory.note(memDenied)
+		return fmt.Errorf("tcp: grow the send ring from %d to %d bytes: %w", e.snd.Cap(), size, ErrMemoryPressure)
 	}
-	old := e.snd.regrow(buf)
-	if e.cfg.Buffers != nil {
-		e.cfg.Buffers.Put(old)
+	buf := e.getBuf(size)
+	sp, ok := e.snd.tryReplace(buf)
+	if !ok {
+		e.putBuf(buf, true)
+		return fmt.Errorf("tcp: grow the send ring: the application is writing: %w", ErrState)
 	}
+	e.putSpent(sp)
+	e.cfg.Memory.note(memGrow)
 	return nil
 }
 
@@ -284,18 +279,21 @@ func (e *Endpoint) SendBufWant() int { return 2 * max(e.cc.Cwnd(), 10*e.mss()) }
 
 // SendRing is the ring the application writes into (producer side:
 // Write, Free). Safe to call from any goroutine.
-func (e *Endpoint) SendRing() *ByteRing { return e.snd }
+func (e *Endpoint) SendRing() *ByteRing { return &e.snd }
 
 // RecvRing is the ring the application reads from (consumer side: Read,
 // Len). Safe to call from any goroutine.
-func (e *Endpoint) RecvRing() *ByteRing { return e.rcv }
+func (e *Endpoint) RecvRing() *ByteRing { return &e.rcv }
 
 // State returns the connection state.
 func (e *Endpoint) State() State { return e.state }
 
 // Err returns the errno the connection failed with (0 if none):
 // ECONNREFUSED, ECONNRESET, ETIMEDOUT, or an ICMP error's (see ICMPError).
-func (e *Endpoint) Err() syscall.Errno { return e.err }
+func (e *Endpoint) Err() syscall.Errno { return syscall.Errno(e.err) }
+
+// errno16 holds an errno (they are below 4096) in two bytes.
+type errno16 uint16
 
 // TakeEvents returns and clears the pending events.
 func (e *Endpoint) TakeEvents() Events {
@@ -312,7 +310,7 @@ func (e *Endpoint) Stats() Stats { return e.stats }
 const MinRecvBuffer = 2304
 
 // SetRecvBuffer fixes the receive window limit at n bytes (SO_RCVBUF),
-// within [MinRecvBuffer, the receive ring], and turns auto-tuning off, as
+// within [MinRecvBuffer, Config.RecvBufMax], and turns auto-tuning off, as
 // setting SO_RCVBUF does on Linux. It returns the limit set. A window
 // already advertised is not taken back (RFC 9293 3.8.6): a smaller limit
 // shows as the peer's data is read.
@@ -320,7 +318,7 @@ func (e *Endpoint) SetRecvBuffer(n int) int {
 	if e.released {
 		return 0
 	}
-	e.rcvLimit = min(max(n, MinRecvBuffer), e.rcv.Cap())
+	e.rcvLimit = min(max(n, MinRecvBuffer), e.cfg.RecvBufMax)
 	e.cfg.NoAutoTune = true // Output sends a window update if one is due
 	return e.rcvLimit
 }
@@ -401,7 +399,7 @@ func (e *Endpoint) Abort(now int64) {
 
 // fail ends the connection with an errno.
 func (e *Endpoint) fail(now int64, errno syscall.Errno) {
-	e.err = errno
+	e.err = errno16(errno)
 	e.events |= EvError
 	e.enterClosed(now)
 }
@@ -415,7 +413,7 @@ func (e *Endpoint) enterClosed(now int64) {
 		e.listener = nil
 	}
 	e.state = Closed
-	e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt = 0, 0, 0, 0, 0
+	e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt, e.trimAt = 0, 0, 0, 0, 0, 0
 	e.rack.timerAt, e.rack.tlpAt = 0, 0
 	e.synPending, e.ackNow, e.probePending = false, false, false
 	e.events |= EvClosed
@@ -432,7 +430,7 @@ func (e *Endpoint) EndTimeWait(now int64) {
 
 func (e *Endpoint) enterTimeWait(now int64) {
 	e.state = TimeWait
-	e.rtoAt, e.persistAt, e.keepAt, e.delAckAt = 0, 0, 0, 0
+	e.rtoAt, e.persistAt, e.keepAt, e.delAckAt, e.trimAt = 0, 0, 0, 0, 0
 	e.rack.timerAt, e.rack.tlpAt = 0, 0
 	e.closeAt = now + e.cfg.TimeWait
 	e.events |= EvTimeWait
@@ -457,6 +455,7 @@ type Info struct {
 	SendQ, RecvQ           int    // bytes in the send ring / receive ring
 	SndWnd, RcvWnd         uint32
 	RcvBuf                 int // auto-tuned window limit
+	RecvRing, SendRing     int // ring memory held now (bytes; ringmem.go)
 	OOOBytes               int
 	Backoff, Retries       int
 	InRecovery, AppLimited bool
@@ -471,7 +470,7 @@ func (e *Endpoint) Info() Info {
 		MSS: e.mss(), RcvMSS: e.rcvMSS, AdvMSS: e.advMSS(), PMTU: e.pmtu, SndWScale: e.sndShift, RcvWScale: e.rcvShift,
 		SACK: e.sackOK, Timestamps: e.tsOK, Unacked: e.sndMax.Sub(e.sndUna),
 		SendQ: e.snd.Len(), RecvQ: e.rcv.Len(), SndWnd: e.sndWnd, RcvWnd: e.rcvAdvEdge.Sub(e.rcvNxt),
-		RcvBuf: e.rcvLimit, OOOBytes: e.ooo.bytes, Backoff: e.backoff, Retries: e.retries,
+		RcvBuf: e.rcvLimit, RecvRing: e.rcv.Cap(), SendRing: e.snd.Cap(), OOOBytes: e.ooo.bytes, Backoff: e.backoff, Retries: e.retries,
 		InRecovery: e.inRecovery, AppLimited: e.appLimited, Stats: e.stats,
 	}
 }

@@ -216,13 +216,16 @@ func (s *sim) app(i int) bool {
 	}
 	did := false
 	// Send-buffer auto-tuning, as the engine's Write does it: a full ring
-	// grows toward SendBufWant, at most sendMax.
-	if r := e.SendRing(); s.sendMax > r.Cap() && r.Free() == 0 && e.SendBufWant() > r.Cap() {
-		size := min(1<<bits.Len(uint(e.SendBufWant()-1)), s.sendMax)
-		if err := e.GrowSendRing(size); err != nil {
-			s.t.Fatal(err)
+	// grows to SendBuf at least, toward SendBufWant, at most sendMax.
+	if r := e.SendRing(); r.Cap() > 0 && r.Free() == 0 {
+		limit := max(s.sendMax, e.cfg.SendBuf)
+		want := max(e.SendBufWant(), e.cfg.SendBuf)
+		if size := min(1<<bits.Len(uint(want-1)), limit); size > r.Cap() {
+			if err := e.GrowSendRing(size); err != nil {
+				s.t.Fatal(err)
+			}
+			s.grown[i]++
 		}
-		s.grown[i]++
 	}
 	for !s.wrote[i] && s.sentBytes[i] < s.total {
 		n := min(e.SendRing().Free(), s.total-s.sentBytes[i], len(s.buf))

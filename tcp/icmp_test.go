@@ -168,7 +168,7 @@ func TestICMPOutOfWindow(t *testing.T) {
 	if !a.ICMPFragNeeded(ms, 1001, 1450) || a.PathMTU() != 1400 {
 		t.Fatalf("raised by ICMP to %d", a.PathMTU())
 	}
-	if !a.ICMPFragNeeded(ms, 1001, 300) || a.PathMTU() != MinPathMTU || a.softErr != syscall.EMSGSIZE {
+	if !a.ICMPFragNeeded(ms, 1001, 300) || a.PathMTU() != MinPathMTU || syscall.Errno(a.softErr) != syscall.EMSGSIZE {
 		t.Fatalf("below min_pmtu: pmtu %d soft %v", a.PathMTU(), a.softErr)
 	}
 	if i := a.Info(); i.PMTU != MinPathMTU || i.MSS != MinPathMTU-52 {

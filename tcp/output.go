@@ -46,6 +46,9 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 		sent++
 	}
 	e.dupAcksOwed = 0
+	if e.trimAt == 0 {
+		e.armTrim(now)
+	}
 	sent += e.sendData(now, s)
 	if e.rack.tlpRearm {
 		e.armTLP(now)
@@ -295,6 +298,9 @@ func (e *Endpoint) emit(now int64, s Sink, seq Seq, n int, fin, retrans bool, se
 	if retrans {
 		e.mtuProbeRetransmitted(seq, end)
 		e.stats.Retrans++
+		if t := e.cfg.Totals; t != nil {
+			t.Retrans++
+		}
 		e.stats.RetransBytes += uint64(n)
 		if e.rttTiming && e.rttSeq.GreaterThan(seq) {
 			e.rttTiming = false // Karn
@@ -339,7 +345,7 @@ func (e *Endpoint) emitSYN(now int64, s Sink) bool {
 	if e.state == SynReceived {
 		h.Ack, h.Flags = uint32(e.rcvNxt), FlagSYN|FlagACK
 	}
-	win := min(e.rcvLimit, e.rcv.Free(), 0xffff)
+	win := min(e.rcvSpace(), 0xffff)
 	h.Window = uint16(win)
 	o := &h.Options
 	*o = header.TCPOptions{HasMSS: true, MSS: uint16(e.advMSS())}
@@ -366,6 +372,9 @@ func (e *Endpoint) emitSYN(now int64, s Sink) bool {
 		e.rttTiming, e.rttSeq, e.rttStart = true, e.iss.Add(1), now
 	} else {
 		e.stats.Retrans++
+		if t := e.cfg.Totals; t != nil {
+			t.Retrans++
+		}
 	}
 	if e.state == SynReceived {
 		e.afterAck(e.rcvNxt.Add(uint32(win)))
@@ -396,8 +405,7 @@ func (e *Endpoint) emitRST(s Sink) bool {
 // only by at least min(limit/2, MSS) at a time (receiver SWS avoidance,
 // 3.8.6.2.2).
 func (e *Endpoint) rcvWindow() (uint16, Seq) {
-	avail := min(e.rcvLimit-e.rcv.Len(), e.rcv.Free())
-	avail = max(avail, 0)
+	avail := e.rcvSpace()
 	cur := 0
 	if e.rcvAdvEdge.GreaterThan(e.rcvNxt) {
 		cur = int(e.rcvAdvEdge.Sub(e.rcvNxt))

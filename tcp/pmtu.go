@@ -72,13 +72,16 @@ func (e *Endpoint) ICMPFragNeeded(now int64, seq Seq, mtu int) bool {
 	}
 	if mtu < MinPathMTU {
 		mtu = MinPathMTU
-		e.softErr = syscall.EMSGSIZE // Linux: the path may not recover
+		e.softErr = errno16(syscall.EMSGSIZE) // Linux: the path may not recover
 	}
 	if mtu >= e.pmtu {
 		return true
 	}
 	e.pmtu = mtu
 	e.stats.PMTUDecreases++
+	if t := e.cfg.Totals; t != nil {
+		t.PMTUDecreases++
+	}
 	e.resyncMSS()
 	if e.state.synchronized() {
 		e.simpleRetransmit(e.sndMax)
@@ -124,7 +127,7 @@ func (e *Endpoint) ICMPError(now int64, seq Seq, errno syscall.Errno, fatal bool
 		e.fail(now, errno)
 		return true
 	}
-	e.softErr = errno
+	e.softErr = errno16(errno)
 	if !fatal && (errno == syscall.ENETUNREACH || errno == syscall.EHOSTUNREACH) && seq == e.sndUna {
 		e.revertRTO(now)
 	}
@@ -140,6 +143,9 @@ func (e *Endpoint) icmpAcceptable(seq Seq) bool {
 	}
 	if !seq.InRange(e.sndUna, e.sndMax) {
 		e.stats.OutOfWindowIcmps++
+		if t := e.cfg.Totals; t != nil {
+			t.OutOfWindowIcmps++
+		}
 		return false
 	}
 	return true
@@ -155,6 +161,9 @@ func (e *Endpoint) revertRTO(now int64) {
 	last := e.rtoAt - e.currentRTO()
 	e.backoff--
 	e.stats.RTOReverts++
+	if t := e.cfg.Totals; t != nil {
+		t.RTOReverts++
+	}
 	if at := last + e.currentRTO(); at > now {
 		e.rtoAt = at
 		return
@@ -167,7 +176,7 @@ func (e *Endpoint) revertRTO(now int64) {
 // last soft error, else ETIMEDOUT (Linux's tcp_write_err).
 func (e *Endpoint) timeoutErr() syscall.Errno {
 	if e.softErr != 0 {
-		return e.softErr
+		return syscall.Errno(e.softErr)
 	}
 	return syscall.ETIMEDOUT
 }
@@ -277,6 +286,9 @@ func (e *Endpoint) mtuBlackHole(now int64) {
 		m.searchLow = e.mssToMTU(mss)
 	}
 	e.stats.MTUBlackHoles++
+	if t := e.cfg.Totals; t != nil {
+		t.MTUBlackHoles++
+	}
 	e.resyncMSS()
 }
 
@@ -325,6 +337,9 @@ func (e *Endpoint) mtuProbeSent(seq Seq, n int) {
 	m := &e.mtup
 	m.probeSize, m.probeStart, m.probeEnd = e.mssToMTU(n), seq, seq.Add(uint32(n))
 	e.stats.MTUProbes++
+	if t := e.cfg.Totals; t != nil {
+		t.MTUProbes++
+	}
 }
 
 // mtuProbeAcked raises the search low to the probe's size once the probe
@@ -337,6 +352,9 @@ func (e *Endpoint) mtuProbeAcked(ack Seq) {
 	m.searchLow = m.probeSize
 	m.probeSize = 0
 	e.stats.TCPMTUPSuccess++
+	if t := e.cfg.Totals; t != nil {
+		t.TCPMTUPSuccess++
+	}
 	e.resyncMSS()
 }
 
@@ -359,6 +377,9 @@ func (e *Endpoint) mtuProbeLost() (Seq, bool) {
 	}
 	m.searchHigh = size - 1
 	e.stats.TCPMTUPFail++
+	if t := e.cfg.Totals; t != nil {
+		t.TCPMTUPFail++
+	}
 	return m.probeEnd, true
 }
 

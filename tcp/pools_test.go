@@ -34,26 +34,39 @@ func TestRingPool(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("Get/Put allocates %.1f times", allocs)
 	}
-	// The first level outlives garbage collections, up to ringKeep bytes
-	// per class; the rest goes to the sync.Pool.
+	// The pool keeps at most Max bytes; Decay lets go of half of what
+	// nobody took since the last one, and the rest after more of them.
 	const size = 1 << 22
-	keep := ringKeep / size
+	q := RingPool{Max: 8 * size}
 	var bufs [][]byte
-	for range keep + 4 {
-		bufs = append(bufs, p.Get(size))
+	for range 10 {
+		bufs = append(bufs, q.Get(size))
 	}
 	for _, b := range bufs {
-		p.Put(b)
+		q.Put(b)
+	}
+	if st := q.Stats(); st.Bytes != 8*size || st.Released != 2*size {
+		t.Fatalf("after 10 puts over a bound of 8: %d bytes kept, %d released", st.Bytes, st.Released)
+	}
+	q.Decay() // the first decay after the puts: their low mark is 0, nothing goes
+	if got := q.Stats().Bytes; got != 8*size {
+		t.Fatalf("first decay kept %d bytes, want %d", got, 8*size)
 	}
 	runtime.GC()
-	runtime.GC() // the sync.Pool level is empty now
-	for i := range keep {
-		got := p.Get(size)
-		if unsafe.SliceData(got) != unsafe.SliceData(bufs[keep-1-i]) {
-			t.Fatalf("buffer %d of the first level was not kept through collections", i)
+	if got := q.Get(size); unsafe.SliceData(got) != unsafe.SliceData(bufs[7]) {
+		t.Fatal("the pool's buffers did not survive a collection")
+	} else {
+		q.Put(got)
+	}
+	// 7 stayed untouched since the Get above: 4 go, then half of the rest.
+	want := []int64{4, 2, 1, 0}
+	for i := range want {
+		q.Decay()
+		if got := q.Stats().Bytes / size; got != want[i] {
+			t.Fatalf("decay %d: %d buffers kept, want %d", i+1, got, want[i])
 		}
 	}
-	if n := len(p.keep[22]); n != 0 {
-		t.Fatalf("first level holds %d after taking %d", n, keep)
+	if st := q.Stats(); st.Released != 10*size {
+		t.Fatalf("released %d bytes in all, want %d", st.Released, 10*size)
 	}
 }

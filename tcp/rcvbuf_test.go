@@ -14,8 +14,8 @@ func TestSetRecvBuffer(t *testing.T) {
 	if got := b.SetRecvBuffer(1); got != MinRecvBuffer {
 		t.Fatalf("SetRecvBuffer(1) = %d, want the floor %d", got, MinRecvBuffer)
 	}
-	if got := b.SetRecvBuffer(1 << 30); got != b.rcv.Cap() {
-		t.Fatalf("SetRecvBuffer(1 GiB) = %d, want the ring's %d", got, b.rcv.Cap())
+	if got := b.SetRecvBuffer(1 << 30); got != b.cfg.RecvBufMax {
+		t.Fatalf("SetRecvBuffer(1 GiB) = %d, want RecvBufMax %d", got, b.cfg.RecvBufMax)
 	}
 	b.SetRecvBuffer(8192)
 	const total = 1 << 20

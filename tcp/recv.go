@@ -78,7 +78,11 @@ func (e *Endpoint) inputData(now int64, seg *Segment, wnd uint32) {
 
 // deliver appends in-order payload p and any out-of-order data it joins.
 func (e *Endpoint) deliver(now int64, seg *Segment, p []byte) {
+	e.rcvReserve(e.rcv.Len() + len(p))
 	n := e.rcv.Append(p)
+	if n < len(p) && e.rcv.Cap() < e.cfg.RecvBufMax {
+		e.memDrop() // the ring could not grow: the peer sends the rest again
+	}
 	if n == 0 {
 		return
 	}
@@ -116,7 +120,11 @@ func (e *Endpoint) queueOOO(seq Seq, p []byte) {
 	e.ackNow = true // immediate duplicate ACK with SACK (RFC 5681 4.2)
 	e.dupAcksOwed++
 	off := int(seq.Sub(e.rcvNxt))
+	e.rcvReserve(e.rcv.Len() + off + len(p))
 	n := e.rcv.WriteAt(off, p)
+	if n < len(p) && e.rcv.Cap() < e.cfg.RecvBufMax {
+		e.memDrop()
+	}
 	if n == 0 {
 		e.stats.OOODrops++
 		return
@@ -162,7 +170,7 @@ func (e *Endpoint) onFIN(now int64) {
 
 // autoTune grows the receive window limit when the application drained
 // more than half of it within one round trip (dynamic right-sizing, as
-// Linux's tcp_rcv_space_adjust).
+// Linux's tcp_rcv_space_adjust); not under memory pressure.
 func (e *Endpoint) autoTune(now int64, seg *Segment) {
 	if e.cfg.NoAutoTune || e.rcvLimit >= e.cfg.RecvBufMax {
 		return
@@ -191,7 +199,19 @@ func (e *Endpoint) autoTune(now int64, seg *Segment) {
 	copied := int(consumed - e.drsConsumed)
 	e.drsStart, e.drsConsumed = now, consumed
 	if want := 2 * copied; want > e.rcvLimit {
+		if e.cfg.Memory.UnderPressure() {
+			e.cfg.Memory.note(memDenied)
+			return
+		}
 		e.rcvLimit = min(want, e.cfg.RecvBufMax)
 		e.stats.RcvBufGrow++
 	}
+}
+
+// memDrop counts data dropped because the receive ring could not grow
+// (the memory above its high threshold) and has the peer told where the
+// data stopped at once.
+func (e *Endpoint) memDrop() {
+	e.cfg.Memory.note(memDrop)
+	e.ackNow = true
 }

@@ -1,5 +1,7 @@
 package tcp
 
+import "sync"
+
 // seqRange is [start, end) in sequence space.
 type seqRange struct {
 	start, end Seq
@@ -9,17 +11,29 @@ type seqRange struct {
 func (r seqRange) len() int { return int(r.end.Sub(r.start)) }
 
 // seqRanges is a sorted list of disjoint, non-adjacent ranges [start, end)
-// in sequence space, in a fixed array: nothing allocates. Both the
-// receiver's out-of-order queue and the sender's SACK scoreboard are one
-// (sack.go); they keep their own byte counts from what insert and
+// in sequence space, in a fixed array taken from a pool by the first
+// insert and given back by release when the list is empty (an idle
+// connection holds none): nothing allocates once the pool is warm. Both
+// the receiver's out-of-order queue and the sender's SACK scoreboard are
+// one (sack.go); they keep their own byte counts from what insert and
 // trimBelow return.
 //
 // Order is Seq's modulo 2^32 order, so a list may straddle the wrap of
 // the sequence space: every range it holds lies within one window, less
 // than 2^31 bytes wide, as every range of a connection does.
 type seqRanges struct {
-	r [DefaultMaxOOORanges]seqRange
+	r *[DefaultMaxOOORanges]seqRange // nil until the first insert
 	n int
+}
+
+var rangeArrays = sync.Pool{New: func() any { return new([DefaultMaxOOORanges]seqRange) }}
+
+// release gives the array back to the pool when the list is empty.
+func (l *seqRanges) release() {
+	if l.n == 0 && l.r != nil {
+		rangeArrays.Put(l.r)
+		l.r = nil
+	}
 }
 
 // insert merges [s, e) (s before e) into the list: the ranges it overlaps
@@ -46,6 +60,9 @@ func (l *seqRanges) insert(s, e Seq, max, room int) (merged *seqRange, added int
 	added = int(ne.Sub(ns)) - covered
 	if added > room || i == j && l.n >= max {
 		return nil, 0
+	}
+	if l.r == nil {
+		l.r = rangeArrays.Get().(*[DefaultMaxOOORanges]seqRange)
 	}
 	// Replace r[i:j] by the union.
 	switch {

@@ -15,7 +15,7 @@ const wrapBase = Seq(1<<32 - 100)
 type rel struct{ s, e uint32 }
 
 func rangesAt(base Seq, rs ...rel) seqRanges {
-	var l seqRanges
+	l := seqRanges{r: new([DefaultMaxOOORanges]seqRange)}
 	for _, r := range rs {
 		l.r[l.n] = seqRange{start: base.Add(r.s), end: base.Add(r.e)}
 		l.n++
@@ -26,6 +26,9 @@ func rangesAt(base Seq, rs ...rel) seqRanges {
 // offsets returns l's ranges as offsets from base.
 func (l *seqRanges) offsets(base Seq) []rel {
 	var out []rel
+	if l.r == nil {
+		return nil
+	}
 	for _, r := range l.r[:l.n] {
 		out = append(out, rel{r.start.Sub(base), r.end.Sub(base)})
 	}

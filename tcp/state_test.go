@@ -261,8 +261,8 @@ func TestHalfClose(t *testing.T) {
 	settle(t, c, d, 0)
 	d.OnTimer(DefaultDelAck)
 	settle(t, c, d, DefaultDelAck)
-	if c.State() != FinWait2 || c.NextTimer() != 0 {
-		t.Fatalf("half-closed %v must not time out (timer %d)", c.State(), c.NextTimer())
+	if c.State() != FinWait2 || protoTimer(c) != 0 {
+		t.Fatalf("half-closed %v must not time out (timer %d)", c.State(), protoTimer(c))
 	}
 	now = DefaultDelAck + 1*ms
 	c.Close(now)

@@ -4,7 +4,7 @@ package tcp
 // when no timer is armed. The worker calls OnTimer at or after it.
 func (e *Endpoint) NextTimer() int64 {
 	t := int64(0)
-	for _, d := range [...]int64{e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt, e.rack.timerAt, e.rack.tlpAt} {
+	for _, d := range [...]int64{e.rtoAt, e.delAckAt, e.persistAt, e.keepAt, e.closeAt, e.rack.timerAt, e.rack.tlpAt, e.trimAt} {
 		if d != 0 && (t == 0 || d < t) {
 			t = d
 		}
@@ -13,8 +13,9 @@ func (e *Endpoint) NextTimer() int64 {
 }
 
 // OnTimer runs the timers that expired at now: retransmission (and SYN /
-// SYN-ACK retransmission), RACK reorder timer, tail loss probe, delayed ACK, persist, keepalive, TIME-WAIT and
-// FIN-WAIT-2. The worker then calls Output.
+// SYN-ACK retransmission), RACK reorder timer, tail loss probe, delayed
+// ACK, persist, keepalive, TIME-WAIT, FIN-WAIT-2 and the idle trim of the
+// ring memory (ringmem.go). The worker then calls Output.
 func (e *Endpoint) OnTimer(now int64) {
 	if e.closeAt != 0 && now >= e.closeAt {
 		e.closeAt = 0
@@ -48,6 +49,9 @@ func (e *Endpoint) OnTimer(now int64) {
 	if e.keepAt != 0 && now >= e.keepAt {
 		e.keepAt = 0
 		e.onKeepalive(now)
+	}
+	if e.trimAt != 0 && now >= e.trimAt {
+		e.onTrimTimer(now)
 	}
 }
 
@@ -133,7 +137,7 @@ func (e *Endpoint) onRTO(now int64) {
 	if e.retries >= retries1 {
 		e.mtuBlackHole(now) // before the MSS-sized retransmissions below
 	}
-	if e.retries >= e.cfg.Retries2 {
+	if e.retries >= e.retries2() {
 		e.fail(now, e.timeoutErr())
 		return
 	}
@@ -157,6 +161,16 @@ func (e *Endpoint) onRTO(now int64) {
 	e.rtoAt = now + e.currentRTO()
 }
 
+// retries2 is the retransmission and probe limit: Retries2, or
+// OrphanRetries once the application closed the connection (Linux's
+// tcp_orphan_retries for a dead socket).
+func (e *Endpoint) retries2() int {
+	if e.closedApp {
+		return min(e.cfg.Retries2, e.cfg.OrphanRetries)
+	}
+	return e.cfg.Retries2
+}
+
 func (e *Endpoint) persistTimeout() int64 {
 	r := e.rto
 	for i := 0; i < e.persistBackoff && r < e.cfg.RTOMax; i++ {
@@ -169,7 +183,9 @@ func (e *Endpoint) persistTimeout() int64 {
 // that the peer must answer with its window) with backoff. Probes left
 // unanswered Retries2 times fail the connection with ETIMEDOUT (or the
 // soft ICMP error, as every timeout here); an answer resets the count, so
-// a live peer with a closed window is probed forever.
+// a live peer with a closed window is probed forever, unless the
+// application closed the connection: an orphan is reset after
+// OrphanRetries probes, answered or not.
 func (e *Endpoint) onPersist(now int64) {
 	if !e.state.synchronized() || e.state == TimeWait {
 		return
@@ -178,7 +194,14 @@ func (e *Endpoint) onPersist(now int64) {
 	if avail == 0 || e.sndUna != e.sndMax {
 		return
 	}
-	if e.probesOut >= e.cfg.Retries2 {
+	if e.closedApp && e.persistBackoff >= e.cfg.OrphanRetries {
+		// An orphan whose peer keeps its window closed (answering or not):
+		// reset it, as Linux's tcp_probe_timer does for a dead socket.
+		e.queueRST(e.sndMax, e.rcvNxt, FlagRST|FlagACK)
+		e.fail(now, e.timeoutErr())
+		return
+	}
+	if e.probesOut >= e.retries2() {
 		e.fail(now, e.timeoutErr())
 		return
 	}

@@ -68,8 +68,20 @@ func (c *capture) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 }
 
 func baseConfig(iss Seq) Config {
+	// BufMin = the buffers: rings take their whole size at once, and the
+	// idle trim comes late (ringmem_test.go tests both).
 	return Config{LocalPort: 1000, RemotePort: 2000, ISS: iss, NewCC: newTestReno,
-		SendBuf: 64 << 10, RecvBufMin: 64 << 10, RecvBufMax: 64 << 10, TSOffset: uint32(iss) * 7}
+		SendBuf: 64 << 10, RecvBufMin: 64 << 10, RecvBufMax: 64 << 10, BufMin: 64 << 10,
+		BufIdle: 1000 * 1_000_000_000, TSOffset: uint32(iss) * 7}
+}
+
+// protoTimer is NextTimer without the idle trim of the ring memory.
+func protoTimer(e *Endpoint) int64 {
+	at := e.trimAt
+	e.trimAt = 0
+	t := e.NextTimer()
+	e.trimAt = at
+	return t
 }
 
 // out runs Output and returns what it emitted.

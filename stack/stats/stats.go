@@ -80,6 +80,24 @@ type TCP struct {
 	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
 
 	PathMTU // path MTU discovery
+
+	// Memory of the connections' buffers (tcp.Memory, tcp.RingPool).
+	// Engine-wide figures: queue 0's worker reports them, the others
+	// report 0, so that Total holds them once.
+	MemBytes     uint64 // ring memory attached to connections now (what Config.TCPMem limits; a gauge)
+	MemPeakBytes uint64 // the most MemBytes was
+	MemPressure  uint64 // 1 while the memory is under pressure (a gauge)
+	MemPressures uint64 // times pressure was entered (Linux's TCPMemoryPressures)
+	MemGrows     uint64 // ring memory attached or grown
+	MemTrims     uint64 // rings given back or shrunk while their connection lived (idle, pressure)
+	MemDenied    uint64 // growths held back by pressure or the high threshold (windows, rings)
+	MemDrops     uint64 // segments dropped: their receive ring could not grow past the minimum above the high threshold (TCPRcvQDrop)
+	PoolBytes    uint64 // ring memory and control blocks kept for reuse (a gauge; bounded by Config.TCPPoolMax and 4096 control blocks)
+	PoolReleased uint64 // bytes the pools let go of (their bounds and their decay), for the Go runtime to return to the OS
+	// Per worker.
+	MemRefused    uint64 // connections refused (SYNs dropped, dials failed) while the memory was above its high threshold
+	CurrOrphans   uint64 // connections the application closed that are not yet closed nor in TIME-WAIT (a gauge)
+	AbortOnMemory uint64 // closes answered by a RST instead of a FIN: too many orphans or memory above high (TCPAbortOnMemory)
 }
 
 // Add adds w's counters to t.
@@ -106,6 +124,19 @@ func (t *TCP) Add(w *TCP) {
 	t.TimeWaitOverflow += w.TimeWaitOverflow
 	t.SendBufGrowths += w.SendBufGrowths
 	t.PathMTU.Add(&w.PathMTU)
+	t.MemBytes += w.MemBytes
+	t.MemPeakBytes += w.MemPeakBytes
+	t.MemPressure += w.MemPressure
+	t.MemPressures += w.MemPressures
+	t.MemGrows += w.MemGrows
+	t.MemTrims += w.MemTrims
+	t.MemDenied += w.MemDenied
+	t.MemDrops += w.MemDrops
+	t.PoolBytes += w.PoolBytes
+	t.PoolReleased += w.PoolReleased
+	t.MemRefused += w.MemRefused
+	t.CurrOrphans += w.CurrOrphans
+	t.AbortOnMemory += w.AbortOnMemory
 }
 
 // ARP are the neighbor table's and the responder's counters.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"net"
 	"net/netip"
 	"os"
@@ -63,6 +62,7 @@ type Conn struct {
 	heapIdx   int
 	retrying  bool
 	freed     bool
+	orphan    bool // counted in the worker's orphans (memory.go)
 	lastState tcp.State
 	ipID      uint16
 
@@ -87,17 +87,16 @@ type Conn struct {
 	refs       atomic.Int32  // owners of the ring memory (worker, application): see above
 	appDropped atomic.Bool   // releaseApp ran
 
-	rnotify, wnotify            chan struct{} // capacity 1
+	rnotify, wnotify            chan struct{} // capacity 1; Close signals both
 	rwait, wwait                atomic.Int32
-	done                        chan struct{} // closed by Close
-	readDeadline, writeDeadline atomic.Int64  // UnixNano; 0: none
-	rmu, wmu                    sync.Mutex    // one reader, one writer at a time (the rings are SPSC)
-	ipOpts                      tcpIPOpts     // IP_TTL, IP_TOS, IP_MTU_DISCOVER (tcpipopts.go)
+	readDeadline, writeDeadline atomic.Int64 // UnixNano; 0: none
+	rmu, wmu                    sync.Mutex   // one reader, one writer at a time (the rings are SPSC)
+	ipOpts                      tcpIPOpts    // IP_TTL, IP_TOS, IP_MTU_DISCOVER (tcpipopts.go)
 }
 
 func (s *Stack) newConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *Conn {
 	c := &Conn{s: s, owner: owner, ep: ep, key: key,
-		rnotify: make(chan struct{}, 1), wnotify: make(chan struct{}, 1), done: make(chan struct{})}
+		rnotify: make(chan struct{}, 1), wnotify: make(chan struct{}, 1)}
 	c.raddr, c.laddr = key.SrcAddrPort(), key.DstAddrPort()
 	c.remote, c.local = c.raddr.Addr(), c.laddr.Addr()
 	c.refs.Store(2) // the worker's and the application's
@@ -254,11 +253,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		c.rwait.Add(1)
-		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 {
+		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.rwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.rnotify, &c.readDeadline, c.done)
+		err := sock.WaitOn(context.Background(), c.rnotify, &c.readDeadline, nil)
 		c.rwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, c.opErr("read", err)
@@ -310,11 +309,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return total, c.opErr("write", os.ErrDeadlineExceeded)
 		}
 		c.wwait.Add(1)
-		if c.sendRoom(s) > 0 || c.gone.Load() || c.errno.Load() != 0 {
+		if c.sendRoom(s) > 0 || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.wwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.wnotify, &c.writeDeadline, c.done)
+		err := sock.WaitOn(context.Background(), c.wnotify, &c.writeDeadline, nil)
 		c.wwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return total, c.opErr("write", err)
@@ -322,79 +321,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
-// growSend asks the worker for a larger send ring when the full one is
-// smaller than what auto-tuning wants (SendBufWant, published by the
-// worker) or than the SetWriteBuffer size, within TCPSendBufferMax; it
-// reports whether it asked. Write's loop then waits (waitGrown) before it
-// touches the ring again. Under wmu.
-func (c *Conn) growSend(s *tcp.ByteRing) bool {
-	want := c.sndWant.Load()
-	if lim := c.sndLimit.Load(); lim > 0 {
-		want = lim // SO_SNDBUF set: a fixed size, no auto-tuning
-	}
-	ceiling := c.s.cfg.SendBufferMax
-	if int(want) <= s.Cap() || s.Cap() >= ceiling {
-		return false
-	}
-	size := min(1<<bits.Len64(uint64(want-1)), ceiling)
-	c.growReq.Add(1)
-	if c.send(command{op: cmdGrowSend, c: c, arg: int64(size)}) != nil {
-		c.growDone.Add(1) // the engine is closed: nobody will grow it
-	}
-	return true
-}
-
-// waitGrown waits until the worker has grown the send ring (or refused),
-// within the write deadline. Under wmu.
-func (c *Conn) waitGrown() error {
-	for c.growReq.Load() != c.growDone.Load() {
-		if c.closed.Load() || c.gone.Load() || c.errno.Load() != 0 {
-			return nil // Write's checks report it; the ring is not touched
-		}
-		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
-			return os.ErrDeadlineExceeded
-		}
-		c.wwait.Add(1)
-		if c.growReq.Load() == c.growDone.Load() || c.gone.Load() || c.errno.Load() != 0 {
-			c.wwait.Add(-1)
-			continue
-		}
-		err := sock.WaitOn(context.Background(), c.wnotify, &c.writeDeadline, c.done)
-		c.wwait.Add(-1)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
-		}
-	}
-	return nil
-}
-
-// sendRoom is how many bytes Write may add to the send ring now: its free
-// space, within the SetWriteBuffer limit.
-func (c *Conn) sendRoom(s *tcp.ByteRing) int {
-	room := s.Free()
-	if lim := c.sndLimit.Load(); lim > 0 {
-		room = min(room, int(lim)-s.Len())
-	}
-	return max(room, 0)
-}
-
 // Close closes the connection: a FIN after the queued data, or a RST when
 // received data was left unread or SetLinger(0) was called, as Linux does.
 // Blocked and later calls return net.ErrClosed. The connection lives on in
-// the worker through FIN-WAIT and TIME-WAIT.
+// the worker through FIN-WAIT (an orphan, within Config.Memory.MaxOrphans)
+// and TIME-WAIT (as a small record).
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opErr("close", net.ErrClosed)
 	}
-	close(c.done)
+	// Wake a Read or Write that waits: it sees closed (each waiter
+	// announces itself in rwait or wwait before its last look at closed).
+	sock.Notify(c.rnotify)
+	sock.Notify(c.wnotify)
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
-	// A Read or Write in progress sees done or closed and leaves; one
-	// that starts later sees closed first. Then the rings are free, and
-	// the application's reference goes before the command does, so the
-	// worker that runs it knows that it alone can touch them (it drops
-	// them on entering TIME-WAIT: serviceTCP).
+	// A Read or Write in progress sees closed and leaves; one that starts
+	// later sees closed first. Then the rings are free, and the
+	// application's reference goes before the command does, so the
+	// worker that runs it knows that it alone can touch them (it gives
+	// them back with the endpoint once CLOSED or in TIME-WAIT, which a
+	// small record keeps: timewait.go).
 	c.rmu.Lock()
 	//lint:ignore SA2001 waiting for the reader to leave is the point
 	c.rmu.Unlock()
@@ -586,9 +534,11 @@ var _ net.Conn = (*Conn)(nil)
 func (c *Conn) IncomingQueue() int { return c.owner.queue }
 
 // WriteBufferSize returns the send ring's size (getsockopt SO_SNDBUF):
-// the initial Config.TCPSendBuffer, or larger once auto-tuning or
-// SetWriteBuffer grew it; 0 after Close. It waits for a Write in
-// progress (the worker may be growing the ring for it).
+// 0 before the first Write and after an idle period (the ring holds no
+// memory then), what the first Write attached (up to
+// Config.TCPSendBuffer), or more once auto-tuning or SetWriteBuffer grew
+// it; 0 after Close. It waits for a Write in progress (the worker may be
+// growing the ring for it).
 func (c *Conn) WriteBufferSize() int {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

@@ -63,7 +63,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	owner := s.workers[s.host.Owner(key).Queue()]
 	t, _ := syncookie.TupleFromKey(key)
 	now := s.host.Nanotime()
-	cfg := s.tcpConfig(rap.Addr(), local.Port(), rap.Port(), tcp.Seq(s.jar.ISN(t, now)), s.tsOffset(t))
+	cfg := owner.tcpConfig(rap.Addr(), local.Port(), rap.Port(), tcp.Seq(s.jar.ISN(t, now)), s.tsOffset(t))
 	ep, err := tcp.Dial(now, cfg)
 	if err != nil {
 		s.tab.Close(st)

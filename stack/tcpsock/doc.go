@@ -21,13 +21,33 @@
 // atomics. Write and Read copy into and out of the rings and poke the
 // owning worker through its command queue (one command in flight per
 // connection); the worker wakes them on endpoint events. Ring memory and
-// control blocks come from pools (tcp.RingPool, tcp.EndpointFreeList) and go back when both owners,
-// the worker and the application, are done with them.
+// control blocks come from pools (tcp.RingPool, tcp.EndpointFreeList) and
+// go back when both owners, the worker and the application, are done with
+// them; ring memory also goes back while the connection lives, once it is
+// idle (package tcp's ringmem.go).
+//
+// Memory limits (memory.go, Config.Memory): the rings of every connection
+// are charged to one tcp.Memory with Linux's tcp_mem thresholds. Under
+// pressure buffers stop growing and each worker trims its idle
+// connections once a second; above the high threshold new connections
+// are refused (SYNs dropped, dials fail with ENOBUFS: MemRefused) and a
+// close that would leave an orphan resets instead (AbortOnMemory), as
+// does one past MaxOrphans. The ring pool keeps at most PoolMax bytes and
+// lets half of what nobody took go every second (worker 0); a goroutine
+// then has the Go runtime return it to the operating system
+// (debug.FreeOSMemory, at most every 10 s, once 16 MiB were let go of).
+// Worker 0 publishes these engine-wide figures in its TCP counters.
+//
+// TIME-WAIT (timewait.go): a connection that enters it becomes a record
+// of about 200 bytes (tcp.TimeWaitRecord, its 4-tuple and the socket-table
+// entry that holds its port) in a table of its own per worker, with a
+// FIFO of deadlines; the Conn, its endpoint and its rings are freed (an
+// application that still holds the Conn reads what is left, then EOF).
 //
 // Accepted connections join the socket table when their listener closes
 // (while it is open, it dominates every bind conflict they could take
 // part in), so that their port stays held as a Linux child socket's does,
-// at no cost per connection; TIME-WAIT is
-// bounded (Config.MaxTimeWait) and releases an active open's tuple after
-// 1 s (tw_reuse).
+// at no cost per connection (TIME-WAIT records of a listener's children
+// likewise); TIME-WAIT is bounded (Config.MaxTimeWait) and releases an
+// active open's tuple after 1 s (tw_reuse).
 package tcpsock

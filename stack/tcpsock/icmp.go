@@ -7,7 +7,6 @@ import (
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/stack/inet4"
-	"github.com/xdpengine/engine/stack/stats"
 	"github.com/xdpengine/engine/tcp"
 )
 
@@ -35,15 +34,4 @@ func (w *worker) ICMPError(r *inet4.Received, re *icmp.ReceivedError, _ header.I
 		c.ep.ICMPError(w.l.Now(), tcp.Seq(re.QuotedSeq), re.Errno, re.Fatal)
 	}
 	w.serviceTCP(c)
-}
-
-// addEndpointPMTU adds an endpoint's path MTU counters to t.
-func addEndpointPMTU(t *stats.PathMTU, s tcp.Stats) {
-	t.OutOfWindowIcmps += s.OutOfWindowIcmps
-	t.PMTUDecreases += s.PMTUDecreases
-	t.TCPMTUPSuccess += s.TCPMTUPSuccess
-	t.TCPMTUPFail += s.TCPMTUPFail
-	t.MTUProbes += s.MTUProbes
-	t.MTUBlackHoles += s.MTUBlackHoles
-	t.RTOReverts += s.RTOReverts
 }

@@ -50,9 +50,11 @@ type Listener struct {
 	mu   sync.Mutex // guards byEP, children, the accept queues' consumer side, closed transitions
 	byEP map[*tcp.Endpoint]*Conn
 	// children are the connections Accept returned that the workers have
-	// not freed: Close registers them in the socket table (holdPort).
-	children map[*Conn]struct{}
-	closed   atomic.Bool // set under mu; loaded by workers without it
+	// not freed, twChildren the TIME-WAIT records they became: Close
+	// registers both in the socket table (holdPort, holdTW).
+	children   map[*Conn]struct{}
+	twChildren map[*timeWait]struct{}
+	closed     atomic.Bool // set under mu; loaded by workers without it
 
 	notify   chan struct{}
 	waiting  atomic.Int32
@@ -66,7 +68,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
 	}
 	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{}, children: map[*Conn]struct{}{},
-		notify: make(chan struct{}, 1), done: make(chan struct{})}
+		twChildren: map[*timeWait]struct{}{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	for range s.workers {
 		l, err := tcp.NewListener(tcp.ListenerConfig{Backlog: cfg.Backlog, SYNBacklog: cfg.SYNBacklog})
 		if err != nil {
@@ -255,6 +257,10 @@ func (ln *Listener) Close() error {
 		c.holdPort(ln)
 	}
 	clear(ln.children)
+	for t := range ln.twChildren {
+		t.holdTW(ln)
+	}
+	clear(ln.twChildren)
 	ln.mu.Unlock()
 	close(ln.done)
 	ln.s.tab.Close(ln.sock)

@@ -10,7 +10,7 @@ import (
 
 // listTCP lists this worker's connections for Engine.Sockets.
 func (w *worker) listTCP() []socktab.Entry {
-	out := make([]socktab.Entry, 0, w.conns.Len())
+	out := make([]socktab.Entry, 0, w.conns.Len()+w.tw.Len())
 	for _, c := range w.conns.All() {
 		in := c.ep.Info()
 		st := in.Stats
@@ -27,6 +27,10 @@ func (w *worker) listTCP() []socktab.Entry {
 				SndWnd: in.SndWnd, RcvWnd: in.RcvWnd, RcvSpace: in.RcvBuf,
 			},
 		})
+	}
+	for _, t := range w.tw.All() {
+		out = append(out, socktab.Entry{Proto: socktab.TCP, State: socktab.StateTimeWait,
+			Local: t.key.DstAddrPort(), Peer: t.key.SrcAddrPort()})
 	}
 	return out
 }

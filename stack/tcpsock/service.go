@@ -34,11 +34,12 @@ func (w *worker) serviceTCP(c *Conn) {
 		w.freeTCP(c)
 		return
 	}
-	if state == tcp.TimeWait && c.appDropped.Load() && !c.ep.Released() {
-		// Nothing is sent or received in TIME-WAIT, and the application
-		// is gone: the rings go back now, not 60 s later (the endpoint
-		// stays, to answer the peer, until CLOSED).
-		c.ep.ReleaseBuffers() // pairs with the Swap in releaseApp
+	if state == tcp.TimeWait {
+		// A small record answers the peer from now on (timewait.go);
+		// the connection's memory goes back once the application is
+		// done with it too.
+		w.toTimeWait(c)
+		return
 	}
 	w.timerFix(c, c.ep.NextTimer())
 }
@@ -62,16 +63,15 @@ func (w *worker) tcpTransition(c *Conn, from, to tcp.State) {
 		// racing with this (CAS on sock, then a load of pubState) sees
 		// one or the other.
 		c.pubState.Store(uint32(to))
-		s := c.portSock()
-		if s != nil {
+		if s := c.portSock(); s != nil {
 			w.s.tab.SetState(s, socktab.StateTimeWait) // the bind rules of TIME-WAIT
-		}
-		if s != nil && c.ep.Timestamps() {
-			w.twReuse = append(w.twReuse, twRelease{at: w.l.Now() + twReuseDelay, c: c})
 		}
 	}
 	if from == tcp.TimeWait {
 		st.CurrTimeWait--
+	}
+	if to == tcp.TimeWait || to == tcp.Closed {
+		w.unorphan(c)
 	}
 	if (from == tcp.SynSent || from == tcp.SynReceived) && to == tcp.Closed {
 		st.AttemptFails++
@@ -101,12 +101,11 @@ func (w *worker) freeTCP(c *Conn) {
 		return
 	}
 	c.freed = true
+	w.unorphan(c)
 	if w.conns.Lookup(&c.key) == c {
 		w.conns.Delete(c.key)
 	}
 	w.timerFix(c, 0)
-	w.freedRetrans += c.ep.Stats().Retrans
-	addEndpointPMTU(&w.freedPMTU, c.ep.Stats())
 	if c.ln != nil {
 		c.ln.unregister(c)
 	}
@@ -142,13 +141,14 @@ func (w *worker) tcpRound() int {
 		}
 		work++
 	}
+	work += w.twRound()
 	for len(w.twReuse) > 0 && w.twReuse[0].at <= w.l.Now() {
-		c := w.twReuse[0].c
+		t := w.twReuse[0].t
 		w.twReuse[0] = twRelease{}
 		w.twReuse = w.twReuse[1:]
-		if s := c.portSock(); !c.freed && s != nil && c.lastState == tcp.TimeWait {
+		if s := t.sock.Load(); !t.gone && s != nil && s != &freedSock {
 			// The 4-tuple may be connected again (tw_reuse); the port
-			// stays bound against bind and listen until CLOSED.
+			// stays bound against bind and listen until TIME-WAIT ends.
 			w.s.tab.ReleaseTuple(s)
 		}
 		work++
@@ -182,14 +182,14 @@ func (w *worker) tcpCommand(cmd command) {
 	}
 	switch cmd.op {
 	case cmdOpen:
-		if old := w.conns.Lookup(&c.key); old != nil {
+		if t := w.tw.Lookup(&c.key); t != nil {
 			// A TIME-WAIT connection on the tuple the socket table gave
 			// out again (its port was released early): replace it.
-			old.ep.Abort(w.l.Now())
-			w.serviceTCP(old)
+			w.expireTW(t)
 		}
-		if w.conns.Len() >= w.maxConns || !w.insert(c) {
-			// Config.TCPMaxConnections reached: the Dial fails.
+		if w.conns.Len() >= w.maxConns || w.memFull() || !w.insert(c) {
+			// Config.TCPMaxConnections reached, or the memory above its
+			// high threshold: the Dial fails.
 			c.errno.Store(uint32(syscall.ENOBUFS)) // before freeTCP's gone and wakeups
 			w.freeTCP(c)
 			return
@@ -198,7 +198,7 @@ func (w *worker) tcpCommand(cmd command) {
 	case cmdPoke:
 		c.pokeQueued.Store(false) // pairs with the CAS in poke: a later poke queues again
 	case cmdClose:
-		c.ep.Close(w.l.Now())
+		w.closeOrphan(c)
 	case cmdCloseWrite:
 		c.ep.CloseWrite(w.l.Now())
 	case cmdAbort:
@@ -263,6 +263,9 @@ func (w *worker) nextTCPTimer() int64 {
 	if len(w.twReuse) > 0 && (at == 0 || w.twReuse[0].at < at) {
 		at = w.twReuse[0].at
 	}
+	if t := w.twNext(); t != 0 && (at == 0 || t < at) {
+		at = t
+	}
 	return at
 }
 
@@ -271,6 +274,10 @@ func (w *worker) drainTCP() {
 	for _, c := range w.connSlice() {
 		c.ep.Abort(w.l.Now())
 		w.freeTCP(c)
+	}
+	for w.twq.n > 0 {
+		w.expireTW(w.twq.peek())
+		w.twq.pop()
 	}
 	for {
 		cmd, ok := w.cmdq.Dequeue()

@@ -3,6 +3,7 @@ package tcpsock
 import (
 	"crypto/rand"
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type Config struct {
 	SendBuffer, RecvBuffer, SendBufferMax int
 	MaxTimeWait                           int // TIME-WAIT connections, all workers together
 	MaxConnections                        int // connections in any state, all workers together
+	Memory                                MemoryConfig
 	MTUProbing                            tcp.MTUProbing
 	Congestion                            string // "cubic" or "reno"
 	Queues                                int
@@ -47,7 +49,10 @@ type Stack struct {
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
 	rings     tcp.RingPool          // ring memory, reused across connections
+	mem       tcp.Memory            // ring memory attached to connections, against Config.Memory's limits
 	endpoints tcp.EndpointFreeList  // control blocks, reused likewise
+	osFree    osRelease             // returning what the pool let go of to the OS (memory.go)
+	newCC     func() cc.Algorithm   // Config.Congestion's constructor
 	workers   []*worker
 
 	mu        sync.Mutex // guards conns and listeners
@@ -64,12 +69,23 @@ func New(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpsock: %w", err)
 	}
-	return &Stack{cfg: cfg, host: cfg.Host, tab: cfg.Table, jar: jar,
+	s := &Stack{cfg: cfg, host: cfg.Host, tab: cfg.Table, jar: jar,
 		challenge:       tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
 		conns:           map[*Conn]struct{}{},
 		listeners:       map[*Listener]struct{}{},
 		acceptPortFails: make([]atomic.Uint64, cfg.Queues),
-	}, nil
+	}
+	s.newCC = func() cc.Algorithm {
+		a, err := cc.New(cfg.Congestion)
+		if err != nil {
+			a = cc.NewCubic() // validated by the engine
+		}
+		return a
+	}
+	m := &cfg.Memory
+	s.mem.SetLimits(m.Low, m.Pressure, m.High)
+	s.rings.Max = m.PoolMax
+	return s, nil
 }
 
 // tableCapacity is a worker's connection table size: its share of
@@ -90,11 +106,21 @@ func (s *Stack) AddWorker(l *inet4.Layer) error {
 	if err != nil {
 		return fmt.Errorf("tcpsock: connection table: %w", err)
 	}
+	twShare := max(1, s.cfg.MaxTimeWait/max(1, s.cfg.Queues))
+	tw, err := flowtable.NewIndex[timeWait](flowtable.Config{Capacity: twShare + twShare/8 + 1024}, nil)
+	if err != nil {
+		conns.Close()
+		return fmt.Errorf("tcpsock: TIME-WAIT table: %w", err)
+	}
 	dp := l.Worker()
 	w := &worker{s: s, l: l, dp: dp, st: l.Stats(), wk: dp.Waker(), queue: l.Queue(),
-		cmdq: q, conns: conns, synq: map[*Listener]int{},
+		cmdq: q, conns: conns, tw: tw, synq: map[*Listener]int{},
 		maxTimeWait: max(1, s.cfg.MaxTimeWait/max(1, s.cfg.Queues)),
-		maxConns:    max(1, s.cfg.MaxConnections/max(1, s.cfg.Queues))}
+		maxConns:    max(1, s.cfg.MaxConnections/max(1, s.cfg.Queues)),
+		maxOrphans:  math.MaxInt}
+	if n := s.cfg.Memory.MaxOrphans; n > 0 {
+		w.maxOrphans = max(1, n/max(1, s.cfg.Queues))
+	}
 	w.sink.w = w
 	l.Register(header.ProtocolTCP, w)
 	dp.AddLayer(w)
@@ -132,6 +158,7 @@ func (s *Stack) CloseAll() {
 func (s *Stack) CloseTables() {
 	for _, w := range s.workers {
 		w.conns.Close()
+		w.tw.Close()
 	}
 }
 
@@ -139,10 +166,13 @@ func (s *Stack) CloseTables() {
 // table refused to register.
 func (s *Stack) AcceptPortFails(q int) uint64 { return s.acceptPortFails[q].Load() }
 
-// PoolStats are the ring-memory and control-block pools' counters.
+// PoolStats are the ring-memory and control-block pools' counters, and
+// the memory account's figures.
 type PoolStats struct {
 	RingsLent, RingGets, RingReused, RingPuts int64
+	RingPoolBytes, RingPoolReleased           int64
 	EndpointGets, EndpointReused              int64
+	Memory                                    tcp.MemoryStats
 }
 
 // Pools returns the pools' counters.
@@ -150,14 +180,16 @@ func (s *Stack) Pools() PoolStats {
 	r := s.rings.Stats()
 	eg, er := s.endpoints.Stats()
 	return PoolStats{RingsLent: r.Lent, RingGets: r.Gets, RingReused: r.Reused, RingPuts: r.Puts,
-		EndpointGets: eg, EndpointReused: er}
+		RingPoolBytes: r.Bytes, RingPoolReleased: r.Released,
+		EndpointGets: eg, EndpointReused: er, Memory: s.mem.Stats()}
 }
 
-// tcpConfig is the endpoint configuration for a connection of this engine.
-// remote is the peer's address: the connection starts with the path MTU
-// learned toward it (ICMP fragmentation needed, any socket's).
-func (s *Stack) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
-	name := s.cfg.Congestion
+// tcpConfig is the endpoint configuration for a connection of this engine
+// that worker w owns. remote is the peer's address: the connection starts
+// with the path MTU learned toward it (ICMP fragmentation needed, any
+// socket's).
+func (w *worker) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
+	s := w.s
 	return tcp.Config{
 		LocalPort: lport, RemotePort: rport,
 		MSS:        s.host.MTU() - 40,
@@ -165,15 +197,13 @@ func (s *Stack) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, t
 		MTUProbing: s.cfg.MTUProbing,
 		ISS:        iss,
 		TSOffset:   tsOff,
-		NewCC: func() cc.Algorithm {
-			a, err := cc.New(name)
-			if err != nil {
-				a = cc.NewCubic() // validated by the engine
-			}
-			return a
-		},
+		NewCC:      s.newCC,
 		SendBuf:    s.cfg.SendBuffer,
 		RecvBufMax: s.cfg.RecvBuffer,
+		BufMin:     s.cfg.Memory.BufMin,
+		BufIdle:    int64(s.cfg.Memory.BufIdle),
+		Memory:     &s.mem,
+		Totals:     &w.totals,
 		Challenge:  s.challenge,
 		Buffers:    &s.rings,
 		Endpoints:  &s.endpoints,

@@ -57,11 +57,11 @@ const (
 // whole TIME-WAIT.
 const twReuseDelay = int64(time.Second)
 
-// twRelease is a TIME-WAIT connection whose socket-table entry goes back
-// at a deadline.
+// twRelease is a TIME-WAIT connection whose 4-tuple goes back to the
+// socket table at a deadline.
 type twRelease struct {
 	at int64
-	c  *Conn
+	t  *timeWait
 }
 
 // worker is TCP on one worker: its connections, their timers and the
@@ -75,22 +75,30 @@ type worker struct {
 	wk    *datapath.Waker
 	queue int
 
-	conns *flowtable.Index[Conn] // every connection of this worker, by arrival-order 5-tuple
-	heap  []*Conn                // timer heap, by timerAt
-	retry []*Conn                // connections whose Output ran out of tx frames
-	cmdq  *ring.MPMC[command]    // applications → worker
+	conns *flowtable.Index[Conn]     // every connection of this worker not in TIME-WAIT, by arrival-order 5-tuple
+	tw    *flowtable.Index[timeWait] // its connections in TIME-WAIT (timewait.go)
+	twq   twQueue                    // and their deadlines
+	heap  []*Conn                    // timer heap, by timerAt
+	retry []*Conn                    // connections whose Output ran out of tx frames
+	cmdq  *ring.MPMC[command]        // applications → worker
 	sink  sink
 	seg   tcp.Segment
 	hdr   header.TCPFields
 
-	// Counters of connections freed, folded into the published stats
-	// (live connections are summed at publication).
-	freedRetrans uint64
-	freedPMTU    stats.PathMTU
-	synq         map[*Listener]int // listeners with endpoints on this worker
-	maxTimeWait  int               // this worker's share of Config.MaxTimeWait
-	maxConns     int               // and of Config.MaxConnections
-	twReuse      []twRelease       // active opens in TIME-WAIT whose ports go back, oldest first
+	// Counters of this worker's endpoints, added up as they count
+	// (tcp.Config.Totals): publishing them walks no connection.
+	totals tcp.Totals
+
+	synq        map[*Listener]int // listeners with endpoints on this worker
+	maxTimeWait int               // this worker's share of Config.MaxTimeWait
+	maxConns    int               // and of Config.MaxConnections
+	maxOrphans  int               // and of Config.Memory.MaxOrphans
+	orphans     int               // connections closed by the application, not yet CLOSED nor in TIME-WAIT
+	twReuse     []twRelease       // active opens in TIME-WAIT whose ports go back, oldest first
+
+	lastDecay    int64 // memory.go's slow work: the pools' last decay,
+	lastReleased int64 // what they had let go of then (bytes),
+	sweepPos     int   // and where the trim under pressure goes on
 }
 
 // Input implements inet4.Transport: one TCP segment.
@@ -117,7 +125,11 @@ func (w *worker) Input(r inet4.Received) {
 	r.Checked = true
 	key := flowtable.KeyFrom4(src, dst, th.SrcPort(), th.DstPort(), header.ProtocolTCP)
 	c := w.conns.Lookup(&key)
-	if c == nil && len(w.s.workers) > 1 {
+	var tw *timeWait
+	if c == nil && w.tw.Len() > 0 {
+		tw = w.tw.Lookup(&key)
+	}
+	if c == nil && tw == nil && len(w.s.workers) > 1 {
 		if owner := w.s.host.Owner(key); owner != w.l {
 			if r.Steered {
 				// The owner handed it back: nothing for it anywhere.
@@ -143,6 +155,10 @@ func (w *worker) Input(r inet4.Received) {
 			return
 		}
 		w.serviceTCP(c)
+		return
+	}
+	if tw != nil {
+		w.twInput(tw, key, seg, ip.Src(), ip.Dst(), r.LinkBcast)
 		return
 	}
 	w.tcpListen(key, seg, ip.Src(), ip.Dst(), r.LinkBcast, 0)
@@ -171,14 +187,14 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst netip.A
 		if linkBcast {
 			return
 		}
-		if w.full() {
+		if w.full() || w.memFull() {
 			st.ListenDrops++
 			return
 		}
 		if iss == 0 {
 			iss = tcp.Seq(w.s.jar.ISN(t, w.l.Now()))
 		}
-		cfg := w.s.tcpConfig(src, key.DstPort, key.SrcPort, iss, w.s.tsOffset(t))
+		cfg := w.tcpConfig(src, key.DstPort, key.SrcPort, iss, w.s.tsOffset(t))
 		ep, err := l.OnSYN(w.l.Now(), seg, cfg)
 		switch {
 		case err == nil:
@@ -267,11 +283,11 @@ func (w *worker) cookieACK(ln *Listener, l *tcp.Listener, key flowtable.Key, seg
 			p.WScale = int(o.WScale)
 		}
 	}
-	if w.full() {
+	if w.full() || w.memFull() {
 		st.ListenDrops++
 		return
 	}
-	cfg := w.s.tcpConfig(key.SrcAddrPort().Addr(), key.DstPort, key.SrcPort, 0, tsOff)
+	cfg := w.tcpConfig(key.SrcAddrPort().Addr(), key.DstPort, key.SrcPort, 0, tsOff)
 	ep, err := l.FromCookie(w.l.Now(), seg, cfg, p)
 	if err != nil {
 		st.ListenOverflows++
@@ -341,8 +357,8 @@ func (w *worker) Start() {}
 // Round implements datapath.Layer: TCP's commands, timers and retries.
 func (w *worker) Round() int { return w.tcpRound() }
 
-// Tick implements datapath.Layer.
-func (w *worker) Tick() {}
+// Tick implements datapath.Layer: the memory's slow work (memory.go).
+func (w *worker) Tick() { w.memTick() }
 
 // Pending implements datapath.Layer: commands queued by applications.
 func (w *worker) Pending() bool { return w.cmdq.Len() > 0 }
@@ -353,15 +369,16 @@ func (w *worker) NextTimer() int64 { return w.nextTCPTimer() }
 // Drain implements datapath.Layer: every connection is freed.
 func (w *worker) Drain() { w.drainTCP() }
 
-// Publish implements datapath.Layer: retransmissions and path MTU
-// counters of the live connections, with those of the freed ones.
+// Publish implements datapath.Layer: the retransmissions and path MTU
+// counters of the worker's connections (added up as they count: a worker
+// with 100,000 connections used to walk them all at every publication,
+// tens of milliseconds), and the gauges.
 func (w *worker) Publish(s *stats.Worker) {
-	s.TCP.RetransSegs = w.freedRetrans
-	s.TCP.PathMTU = w.freedPMTU
-	for _, c := range w.conns.All() {
-		st := c.ep.Stats()
-		s.TCP.RetransSegs += st.Retrans
-		addEndpointPMTU(&s.TCP.PathMTU, st)
-	}
+	t := &w.totals
+	s.TCP.RetransSegs = t.Retrans
+	s.TCP.PathMTU = stats.PathMTU{OutOfWindowIcmps: t.OutOfWindowIcmps, PMTUDecreases: t.PMTUDecreases,
+		TCPMTUPSuccess: t.TCPMTUPSuccess, TCPMTUPFail: t.TCPMTUPFail, MTUProbes: t.MTUProbes,
+		MTUBlackHoles: t.MTUBlackHoles, RTOReverts: t.RTOReverts}
 	s.TCP.AcceptPortFails = w.s.acceptPortFails[w.queue].Load()
+	w.publishMemory(s)
 }
