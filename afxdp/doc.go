@@ -55,7 +55,10 @@
 // only the engine's traffic: IPv4 packets whose destination is in the
 // owned-address map, ARP packets whose target is, UDP datagrams to a
 // multicast group in the group map, and UDP broadcasts to a broadcast port
-// (below). Everything else gets XDP_PASS, so the host keeps using the
+// (below); IPv6 packets to an owned IPv6 address, to its solicited-node
+// group (the Neighbor Solicitations for it) or to a joined IPv6 group, and
+// Neighbor Advertisements to all nodes whose target is owned (DAD; see
+// program6.go). Everything else gets XDP_PASS, so the host keeps using the
 // interface. Only untagged frames are steered by default: the engine's
 // stack has no VLAN sub-interfaces and drops tagged frames, while the
 // host kernel may have one, so a frame with an 802.1Q tag is passed.
@@ -71,7 +74,8 @@
 // # Multicast
 //
 // Program.AddGroup puts an IPv4 multicast group in the program's group map
-// (ProgramConfig.MaxGroups, 1024): UDP datagrams to it, from any source,
+// (ProgramConfig.MaxGroups, 1024; an IPv6 group goes to the IPv6 address
+// map, and everything to it is steered): UDP datagrams to it, from any source,
 // untagged (or tagged, as above), fragments included, go to the socket of
 // the receiving queue; the engine filters sources per socket itself. The
 // group's MAC address is added to the interface (PACKET_ADD_MEMBERSHIP on

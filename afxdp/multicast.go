@@ -16,8 +16,8 @@ import (
 var ErrTooManyGroups = errors.New("afxdp: multicast group map full (raise ProgramConfig.MaxGroups)")
 
 func checkGroup(g netip.Addr) error {
-	if !g.Is4() || !g.IsMulticast() {
-		return fmt.Errorf("%w: %v is not an IPv4 multicast group", ErrConfig, g)
+	if g.Is4In6() || !g.IsMulticast() {
+		return fmt.Errorf("%w: %v is not a multicast group", ErrConfig, g)
 	}
 	return nil
 }
@@ -51,7 +51,13 @@ func (p *Program) AddGroup(g netip.Addr) error {
 	if err := p.linkMembership(g, unix.PACKET_ADD_MEMBERSHIP); err != nil {
 		return err
 	}
-	if err := p.groups.Put(g.As4(), uint32(1)); err != nil {
+	var err error
+	if g.Is4() {
+		err = p.groups.Put(g.As4(), uint32(1))
+	} else {
+		err = p.setKind6(g.As16(), addr6Group, true)
+	}
+	if err != nil {
 		p.linkMembership(g, unix.PACKET_DROP_MEMBERSHIP)
 		if errors.Is(err, unix.E2BIG) {
 			return fmt.Errorf("%w: %v: %w", ErrTooManyGroups, g, err)
@@ -79,7 +85,11 @@ func (p *Program) RemoveGroup(g netip.Addr) error {
 	}
 	delete(p.joined, g)
 	var errs []error
-	if err := p.groups.Delete(g.As4()); err != nil && !errors.Is(err, unix.ENOENT) {
+	if g.Is6() {
+		if err := p.setKind6(g.As16(), addr6Group, false); err != nil {
+			errs = append(errs, bpfErr("remove group "+g.String(), err))
+		}
+	} else if err := p.groups.Delete(g.As4()); err != nil && !errors.Is(err, unix.ENOENT) {
 		errs = append(errs, bpfErr("remove group "+g.String(), err))
 	}
 	errs = append(errs, p.linkMembership(g, unix.PACKET_DROP_MEMBERSHIP))
@@ -110,7 +120,10 @@ func (p *Program) linkMembership(g netip.Addr, op int) error {
 		p.mcfd = fd
 	}
 	mr := unix.PacketMreq{Ifindex: int32(p.ifindex), Type: unix.PACKET_MR_MULTICAST, Alen: 6}
-	mac := groupMAC(g.As4())
+	mac := groupMAC6(g.As16())
+	if g.Is4() {
+		mac = groupMAC(g.As4())
+	}
 	copy(mr.Address[:], mac[:])
 	if err := unix.SetsockoptPacketMreq(p.mcfd, unix.SOL_PACKET, op, &mr); err != nil {
 		return wrapErrno(fmt.Sprintf("multicast address %x for %v", mac, g), err)

@@ -64,7 +64,7 @@ type ProgramConfig struct {
 	MaxAddrs int
 	// MaxGroups bounds the joined multicast group table (default 1024).
 	MaxGroups int
-	// Addrs are the IPv4 addresses the engine owns from the start.
+	// Addrs are the addresses (IPv4 or IPv6) the engine owns from the start.
 	Addrs []netip.Addr
 	// Broadcasts are the directed broadcast addresses of the engine's
 	// subnets (DirectedBroadcast) from the start; see AddBroadcastAddr.
@@ -84,7 +84,9 @@ type ProgramConfig struct {
 // queue (ctx->rx_queue_index) only IPv4 packets to an owned address, ARP
 // packets whose target is one, UDP datagrams to a joined group, and
 // unfragmented UDP broadcasts (to 255.255.255.255 or a registered directed
-// broadcast address) whose destination port is registered, untagged (with
+// broadcast address) whose destination port is registered, and IPv6
+// packets to an owned address, its solicited-node group or a joined group
+// (program6.go), untagged (with
 // one 802.1Q tag too where ProgramConfig.VLAN is set); everything else
 // (IGMP, other broadcasts and by default tagged frames included), and
 // traffic for a queue without a socket, goes to the kernel (XDP_PASS), so
@@ -96,9 +98,12 @@ type Program struct {
 	prog     *ebpf.Program
 	xsks     *ebpf.Map
 	addrs    *ebpf.Map
+	addrs6   *ebpf.Map // IPv6: owned addresses, their solicited-node groups, joined groups (program6.go)
 	groups   *ebpf.Map
 	bports   *ebpf.Map
 	kinds    map[[4]byte]uint32   // address map values: addrOwned | addrBroadcast (guarded by mu)
+	kinds6   map[[16]byte]uint32  // IPv6 address map values: addr6Owned | addr6Solicited | addr6Group (guarded by mu)
+	solRefs  map[[16]byte]int     // owned IPv6 addresses per solicited-node group (guarded by mu)
 	portRefs map[uint16]int       // broadcast port registrations (guarded by mu)
 	bitmap   [portBitmapSize]byte // the bports value (guarded by mu)
 	joined   map[netip.Addr]bool  // the groups in the map (guarded by mu)
@@ -150,7 +155,7 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 	_ = rlimit.RemoveMemlock()
 
 	p := &Program{ifindex: ifi.Index, joined: map[netip.Addr]bool{}, mcfd: -1,
-		kinds: map[[4]byte]uint32{}, portRefs: map[uint16]int{}}
+		kinds: map[[4]byte]uint32{}, kinds6: map[[16]byte]uint32{}, solRefs: map[[16]byte]int{}, portRefs: map[uint16]int{}}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -164,6 +169,10 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxAddrs)}); err != nil {
 		return nil, bpfErr("create address map", err)
 	}
+	if p.addrs6, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_addrs6", Type: ebpf.Hash,
+		KeySize: 16, ValueSize: 4, MaxEntries: uint32(2*cfg.MaxAddrs + cfg.MaxGroups)}); err != nil {
+		return nil, bpfErr("create IPv6 address map", err)
+	}
 	if p.groups, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_groups", Type: ebpf.Hash,
 		KeySize: 4, ValueSize: 4, MaxEntries: uint32(cfg.MaxGroups)}); err != nil {
 		return nil, bpfErr("create group map", err)
@@ -174,6 +183,9 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 	}
 	insns := programInsns(cfg.VLAN)
 	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
+		return nil, err
+	}
+	if err := insns.AssociateMap("engine_addrs6", p.addrs6); err != nil {
 		return nil, err
 	}
 	if err := insns.AssociateMap("engine_groups", p.groups); err != nil {
@@ -314,21 +326,39 @@ func (p *Program) Unregister(queue int) error {
 	return nil
 }
 
-// AddAddr makes the engine own an IPv4 address: packets to it and ARP for it
-// go to the sockets.
+// AddAddr makes the engine own an address: packets to it go to the
+// sockets, and ARP for it (IPv4) or the Neighbor Solicitations to its
+// solicited-node group (IPv6, whose MAC address the interface then
+// accepts). An IPv4-mapped IPv6 address is refused.
 func (p *Program) AddAddr(a netip.Addr) error {
-	if !a.Is4() {
-		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
+	switch {
+	case a.Is4():
+		return p.setKind(a, addrOwned, true, "add address ")
+	case a.Is6() && !a.Is4In6() && !a.IsMulticast() && !a.IsUnspecified():
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return ErrClosed
+		}
+		return p.addAddr6(a.WithZone(""))
 	}
-	return p.setKind(a, addrOwned, true, "add address ")
+	return fmt.Errorf("%w: %v is not a unicast address", ErrConfig, a)
 }
 
 // RemoveAddr gives an address back to the kernel.
 func (p *Program) RemoveAddr(a netip.Addr) error {
-	if !a.Is4() {
-		return fmt.Errorf("%w: %v is not an IPv4 address", ErrConfig, a)
+	switch {
+	case a.Is4():
+		return p.setKind(a, addrOwned, false, "remove address ")
+	case a.Is6() && !a.Is4In6():
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return ErrClosed
+		}
+		return p.removeAddr6(a.WithZone(""))
 	}
-	return p.setKind(a, addrOwned, false, "remove address ")
+	return fmt.Errorf("%w: %v is not a unicast address", ErrConfig, a)
 }
 
 // Values of the address map: an owned address (everything to it is the
@@ -386,7 +416,7 @@ func (p *Program) Close() error {
 	if p.prog != nil {
 		errs = append(errs, p.prog.Close())
 	}
-	for _, m := range []*ebpf.Map{p.xsks, p.addrs, p.groups, p.bports} {
+	for _, m := range []*ebpf.Map{p.xsks, p.addrs, p.addrs6, p.groups, p.bports} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
@@ -433,6 +463,7 @@ func programInsns(vlan bool) asm.Instructions {
 		insns = append(insns, asm.JEq.Imm(asm.R5, be16(0x8100), "vlan"))
 	}
 	insns = append(insns, l3(14, "")...)
+	insns = append(insns, l3v6(14, "")...)
 	if vlan {
 		insns = append(insns,
 			asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("vlan"),
@@ -441,6 +472,7 @@ func programInsns(vlan bool) asm.Instructions {
 			asm.LoadMem(asm.R5, asm.R2, 16, asm.Half), // inner EtherType
 		)
 		insns = append(insns, l3(18, "_vlan")...)
+		insns = append(insns, l3v6(18, "_vlan")...)
 	}
 	insns = append(insns,
 		// r5 holds the destination (IPv4) or target (ARP) address.
@@ -469,6 +501,7 @@ func programInsns(vlan bool) asm.Instructions {
 		asm.JEq.Imm(asm.R7, 0, "pass").WithSymbol("dbcast"),
 	)
 	insns = append(insns, broadcastInsns()...)
+	insns = append(insns, lookup6Insns()...)
 	return append(insns,
 		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
 		asm.Return(),
@@ -482,6 +515,7 @@ func l3(off int32, sfx string) asm.Instructions {
 	return asm.Instructions{
 		asm.JEq.Imm(asm.R5, be16(0x0800), "ipv4"+sfx),
 		asm.JEq.Imm(asm.R5, be16(0x0806), "arp"+sfx),
+		asm.JEq.Imm(asm.R5, be16(0x86dd), "ipv6"+sfx),
 		asm.Ja.Label("pass"),
 		asm.Mov.Imm(asm.R7, off).WithSymbol("ipv4" + sfx),
 		asm.Mov.Reg(asm.R4, asm.R2),

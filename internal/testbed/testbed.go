@@ -33,23 +33,32 @@ type Config struct {
 	// default offloads, which users' containers and namespaces have, and a
 	// Linux peer then sends partial checksums (CHECKSUM_PARTIAL).
 	FullChecksums bool
+	// IPv6 keeps IPv6 on in the peer namespace and gives the bed a /64 of
+	// 2001:2::/48 (ipv6.go): Prefix6, EngineAddr6 (::1, for the engine)
+	// and PeerAddr6 (::2, the peer kernel's, without DAD). Off by default:
+	// neighbor discovery is noise in the IPv4 tests.
+	IPv6 bool
 }
 
 // Bed is one veth pair with its peer namespace. Its fields are read-only.
 type Bed struct {
 	// HostIf is the engine-side link, in the caller's namespace.
-	HostIf      string
-	HostIndex   int
-	HostMAC     net.HardwareAddr
-	PeerIf      string
-	PeerIndex   int
-	PeerMAC     net.HardwareAddr
-	NetnsName   string
-	Prefix      netip.Prefix // the bed's /24
-	EngineAddr  netip.Addr   // .1: for the engine, never given to a kernel
-	PeerAddr    netip.Addr   // .2: the peer kernel
-	HostAddr    netip.Addr   // .3: the caller's kernel, if Config.HostKernelAddr
-	Queues, MTU int
+	HostIf     string
+	HostIndex  int
+	HostMAC    net.HardwareAddr
+	PeerIf     string
+	PeerIndex  int
+	PeerMAC    net.HardwareAddr
+	NetnsName  string
+	Prefix     netip.Prefix // the bed's /24
+	EngineAddr netip.Addr   // .1: for the engine, never given to a kernel
+	PeerAddr   netip.Addr   // .2: the peer kernel
+	HostAddr   netip.Addr   // .3: the caller's kernel, if Config.HostKernelAddr
+	// With Config.IPv6: the bed's /64 (2001:2:0:N::/64, N from the /24),
+	// the engine's ::1 and the peer kernel's ::2; else invalid.
+	Prefix6                netip.Prefix
+	EngineAddr6, PeerAddr6 netip.Addr
+	Queues, MTU            int
 
 	peerNS netns.NsHandle
 	far    []*Far  // hosts behind the peer (AddFar)
@@ -108,6 +117,9 @@ func Create(cfg Config) (_ *Bed, err error) {
 		base[3] = 3
 		b.HostAddr = netip.AddrFrom4(base)
 	}
+	if cfg.IPv6 {
+		b.setAddrs6()
+	}
 
 	if b.peerNS, err = newNamedNetns(b.NetnsName); err != nil {
 		return nil, fmt.Errorf("testbed: create namespace %s: %w", b.NetnsName, err)
@@ -131,7 +143,7 @@ func Create(cfg Config) (_ *Bed, err error) {
 	if err := b.setupHost(cfg); err != nil {
 		return nil, err
 	}
-	if err := b.Do(func() error { return b.setupPeer(cfg.FullChecksums) }); err != nil {
+	if err := b.Do(func() error { return b.setupPeer(cfg.FullChecksums, cfg.IPv6) }); err != nil {
 		return nil, err
 	}
 	// The kernel attaches a link's real qdisc only when its link watcher sees
@@ -199,7 +211,7 @@ func (b *Bed) setupHost(cfg Config) error {
 }
 
 // setupPeer runs inside the peer namespace.
-func (b *Bed) setupPeer(full bool) error {
+func (b *Bed) setupPeer(full, ipv6 bool) error {
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
 		err = netlink.LinkSetUp(lo)
@@ -207,8 +219,10 @@ func (b *Bed) setupPeer(full bool) error {
 	if err != nil {
 		return fmt.Errorf("testbed: peer lo: %w", err)
 	}
-	if err := disableIPv6(b.PeerIf); err != nil {
-		return err
+	if !ipv6 {
+		if err := disableIPv6(b.PeerIf); err != nil {
+			return err
+		}
 	}
 	if full {
 		if err := disableTxChecksum(b.PeerIf); err != nil {
@@ -224,6 +238,11 @@ func (b *Bed) setupPeer(full bool) error {
 	addr := &netlink.Addr{IPNet: ipNet(b.PeerAddr, b.Prefix.Bits())}
 	if err := netlink.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("testbed: address %s on %s: %w", b.PeerAddr, b.PeerIf, err)
+	}
+	if ipv6 {
+		if err := b.addPeerAddr6(link); err != nil {
+			return err
+		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("testbed: up %s: %w", b.PeerIf, err)
