@@ -39,6 +39,10 @@
 // hands it over with Steer; the receiving worker does not parse, check or
 // hook it again (the steered item carries what the sender learned).
 //
+// The worker's IPv6 frames, and the items other workers steer to its IPv6
+// layer, go to the Input given to SetIPv6 (the IPv6 network layer, a
+// sibling package); without one they are dropped and counted (DropProto).
+//
 // Addresses are netip.Addr throughout; [4]byte appears only at the wire
 // (header views, ARP) so that an IPv6 layer can sit beside this one.
 package inet4

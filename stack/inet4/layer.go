@@ -49,7 +49,8 @@ type Layer struct {
 	queue int
 	st    *stats.Worker
 	proto [256]Transport
-	fwd   Forwarder // the load balancer, if any
+	fwd   Forwarder      // the load balancer, if any
+	v6    datapath.Input // the worker's IPv6 layer, if any (SetIPv6)
 
 	txq     *ring.MPMC[Datagram] // applications → worker
 	reasm   *ipv4.Reassembler
@@ -110,6 +111,13 @@ func (h *Host) NewLayer(dp *datapath.Worker, seed uint64) (*Layer, error) {
 	h.layers = append(h.layers, l)
 	return l, nil
 }
+
+// SetIPv6 gives the worker's IPv6 frames (EtherType 0x86dd) to in, and
+// the items other workers steer with a Kind of SteerIPv6 or above: the
+// IPv6 layer, a sibling of this one on the same worker, whose own
+// transmissions and timers run as a datapath.Layer of the worker. Before
+// Start.
+func (l *Layer) SetIPv6(in datapath.Input) { l.v6 = in }
 
 // Register makes t the transport of IP protocol proto on this worker.
 func (l *Layer) Register(proto uint8, t Transport) { l.proto[proto] = t }

@@ -18,6 +18,10 @@ const (
 	steerDatagram              // a reassembled datagram (IPv4 header first) of such a flow
 	steerForward               // a frame for the owner's Forwarder (SteerForward)
 
+	// SteerIPv6 and above are the IPv6 layer's kinds (SetIPv6): Steered
+	// hands those items to it.
+	SteerIPv6 uint8 = 128
+
 	flagLinkBcast uint8 = 1 << 0 // sent to a link-layer broadcast address
 	flagChecked   uint8 = 1 << 1 // the transport checksum was verified
 )
@@ -31,6 +35,12 @@ func (l *Layer) Frame(frame []byte) int { return l.handleFrame(frame, false, 0) 
 // Its sender parsed and checked it, and ran the Hook: nothing is done
 // twice.
 func (l *Layer) Steered(it *datapath.Steered) {
+	if it.Kind >= SteerIPv6 {
+		if l.v6 != nil {
+			l.v6.Steered(it)
+		}
+		return
+	}
 	if it.Kind == steerARP {
 		l.handleARP(it.Bytes(), false)
 		return
@@ -100,6 +110,10 @@ func (l *Layer) handleFrame(frame []byte, steered bool, flags uint8) int {
 			return 0
 		}
 		return l.handleIPv4(frame, eth)
+	case header.EtherTypeIPv6:
+		if l.v6 != nil {
+			return l.v6.Frame(frame)
+		}
 	}
 	l.st.DropProto++
 	return 0
