@@ -72,9 +72,13 @@ func TestTCPNeverReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The flood overloads the worker (most of all under the race
+	// detector): its receive ring overflows and the peer's segments are
+	// lost, so an echo may wait for several of the peer's retransmissions
+	// (backing off from 200 ms: the sixth goes 12.6 s after the first).
 	roundTrip := func(what string) {
 		t.Helper()
-		normal.SetDeadline(time.Now().Add(10 * time.Second))
+		normal.SetDeadline(time.Now().Add(30 * time.Second))
 		if got := enginetest.Exchange(t, normal, []byte(what)); !bytes.Equal(got, []byte(what)) {
 			t.Fatalf("%s: echo %q", what, got)
 		}
@@ -126,11 +130,13 @@ func TestTCPNeverReaders(t *testing.T) {
 		t.Errorf("%d orphans (at most %d), %d closes reset (at least %d)", st.CurrOrphans, maxOrphans, st.AbortOnMemory, talkers-maxOrphans)
 	}
 	if st.MemBytes > high && st.MemRefused == 0 {
-		// Above high a new connection is refused: the SYN is dropped.
+		// Above high a new connection is refused: the SYN is dropped. The
+		// memory may fall below high meanwhile (orphans end, resets): it
+		// must have stayed above it for the refusal to be expected.
 		if c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7600)); err == nil {
 			c.Close()
 		}
-		if eng.Stats().Total.TCP.MemRefused == 0 {
+		if s := eng.Stats().Total.TCP; s.MemRefused == 0 && s.MemBytes > high {
 			t.Error("above the high threshold a new connection was not refused")
 		}
 	}
