@@ -112,3 +112,24 @@ func ChecksumUpdate32(check uint16, old, new [4]byte) uint16 {
 	s = (s & 0xffff) + (s >> 16)
 	return ^uint16(s + s>>16)
 }
+
+// PseudoHeaderChecksum6 returns the one's complement sum of the IPv6
+// pseudo-header of upper-layer checksums (RFC 8200 8.1): source,
+// destination, the 32-bit upper-layer packet length (header plus data,
+// extension headers excluded) and the next header value of the upper-layer
+// protocol (not of an extension header). Like PseudoHeaderChecksum it is the
+// folded sum, not its complement: pass it as Checksum's initial.
+func PseudoHeaderChecksum6(proto uint8, src, dst [16]byte, length uint32) uint16 {
+	var s uint64
+	s += uint64(binary.BigEndian.Uint32(src[0:]))
+	s += uint64(binary.BigEndian.Uint32(src[4:]))
+	s += uint64(binary.BigEndian.Uint32(src[8:]))
+	s += uint64(binary.BigEndian.Uint32(src[12:]))
+	s += uint64(binary.BigEndian.Uint32(dst[0:]))
+	s += uint64(binary.BigEndian.Uint32(dst[4:]))
+	s += uint64(binary.BigEndian.Uint32(dst[8:]))
+	s += uint64(binary.BigEndian.Uint32(dst[12:]))
+	s += uint64(length)
+	s += uint64(proto)
+	return fold64(s)
+}

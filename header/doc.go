@@ -1,9 +1,9 @@
 // Package header holds typed, zero-copy views over the wire formats the
 // engine's workers parse on every packet: Ethernet (with 802.1Q and 802.1ad
 // QinQ tags), ARP for Ethernet/IPv4, IPv4, ICMPv4, UDP and TCP with its
-// options, IGMP (v1/v2 messages, v3 queries and reports); and the Internet
-// checksum with its incremental update and the pseudo-header sums of UDP
-// and TCP.
+// options, IGMP (v1/v2 messages, v3 queries and reports), IPv6 with its
+// extension headers, ICMPv6; and the Internet checksum with its incremental
+// update and the pseudo-header sums of UDP, TCP and ICMPv6.
 //
 // # Two forms per protocol
 //
@@ -18,7 +18,8 @@
 //
 // Untrusted bytes are validated once, by a checked constructor
 // (ParseEthernet, ParseARP, ParseIPv4, ParseIPv4Quoted, ParseICMPv4,
-// ParseUDP, ParseTCP, ParseIGMP) or by a Fields.Parse method. Each returns one of the
+// ParseUDP, ParseTCP, ParseIGMP, ParseIPv6, ParseIPv6Quoted, ParseICMPv6)
+// or by a Fields.Parse method. Each returns one of the
 // package's sentinel errors (ErrTruncated, ErrBadVersion, ErrBadIHL,
 // ErrBadTotalLength, ...), never a wrapped or allocated error, so a worker
 // can count drops per cause with a switch on the error and no allocation.
@@ -47,6 +48,22 @@
 // allocating. IGMPv3DecodeCode and IGMPv3EncodeCode convert the Max Resp
 // Code and QQIC floating-point form; MulticastMAC maps a group to its
 // Ethernet address and IPv4OptionRouterAlert is the option IGMP carries.
+//
+// # IPv6
+//
+// IPv6 is a view of the fixed 40-byte header (RFC 8200); PutIPv6 writes
+// one. ParseIPv6 refuses jumbograms (RFC 2675). ParseIPv6Ext walks the
+// extension header chain into a caller-owned IPv6Ext without allocating:
+// where the upper-layer header starts and which protocol it is, the
+// fragment header's fields and the offset of the Next Header field that
+// names it (what reassembly rewrites), hop-by-hop and Router Alert, and,
+// when an error calls for one, the code and pointer of the ICMPv6
+// parameter problem the caller sends (RFC 4443 3.4). Options are acted on
+// by their type's high bits (RFC 8200 4.2); routing headers with segments
+// left are refused (no type is processed; RFC 5095); a first fragment must
+// carry the whole header chain (RFC 7112); at most IPv6MaxExtHeaders are
+// walked; ESP and AH end the walk. ICMPv6 is a view of an ICMPv6 message;
+// its checksum covers the pseudo-header (ICMPv6Checksum, ChecksumValid).
 //
 // # Checksums
 //
