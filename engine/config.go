@@ -266,6 +266,15 @@ type Config struct {
 	// engine has the Go runtime return what the pools let go of to the
 	// operating system (TCPStats.PoolBytes, PoolReleased).
 	TCPPoolMax int64
+	// TCPSomaxconn caps every TCP listener's backlog (TCPListenConfig.Backlog,
+	// the accept queue of each worker), like net.core.somaxconn (default
+	// 4096, Linux's since 5.4; at most MaxTCPSomaxconn): a larger backlog
+	// is cut to it, and a listener that asks for none (0 or negative, as
+	// listen(fd, -1) on Linux) gets it. The accept queue is a ring of
+	// pointers allocated at Listen, the backlog rounded up to a power of
+	// two, 8 bytes a slot per worker. A handshake that completes on a full
+	// queue is dropped and counted (ListenOverflows); the peer retries.
+	TCPSomaxconn int
 	// TCPMTUProbing is packetization-layer path MTU discovery (RFC 4821),
 	// as net.ipv4.tcp_mtu_probing: off (the default, as Linux), on after
 	// an ICMP black hole is detected, or always.
@@ -333,6 +342,10 @@ const (
 	// DefaultTCPSendBufferMax is Config.TCPSendBufferMax's default.
 	DefaultTCPSendBufferMax = 4 << 20
 	DefaultMaxTimeWait      = 262144
+	// DefaultTCPSomaxconn is Config.TCPSomaxconn's default, Linux's
+	// net.core.somaxconn since 5.4; MaxTCPSomaxconn is its largest value.
+	DefaultTCPSomaxconn = 4096
+	MaxTCPSomaxconn     = 1 << 20
 	// DefaultTCPMaxConnections is Config.TCPMaxConnections's default.
 	DefaultTCPMaxConnections = 65536
 )
@@ -378,6 +391,9 @@ func (c *Config) setDefaults() {
 		c.TCPRecvBuffer = tcp.DefaultRecvBufMax
 	}
 	c.setTCPMemDefaults()
+	if c.TCPSomaxconn == 0 {
+		c.TCPSomaxconn = DefaultTCPSomaxconn
+	}
 	if c.Decap.GUE && c.Decap.GUEPort == 0 {
 		c.Decap.GUEPort = DefaultGUEPort
 	}
@@ -446,6 +462,9 @@ func (c *Config) validate() error {
 	if err := c.validateTCPMem(); err != nil {
 		return bad("%v", err)
 	}
+	if c.TCPSomaxconn < 1 || c.TCPSomaxconn > MaxTCPSomaxconn {
+		return bad("TCP somaxconn %d: want 1-%d", c.TCPSomaxconn, MaxTCPSomaxconn)
+	}
 	if _, err := cc.New(c.TCPCongestion); err != nil {
 		return bad("%v", err)
 	}
@@ -512,3 +531,11 @@ func (c *Config) validateNeighbors() error {
 	}
 	return nil
 }
+
+// TCPMemLimits returns the TCP memory limits the engine runs with
+// (Config.TCPMem, its zero fields replaced by their defaults).
+func (e *Engine) TCPMemLimits() TCPMemLimits { return e.cfg.TCPMem }
+
+// TCPSomaxconn returns the listener backlog cap the engine runs with
+// (Config.TCPSomaxconn, or its default).
+func (e *Engine) TCPSomaxconn() int { return e.cfg.TCPSomaxconn }

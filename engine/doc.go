@@ -151,7 +151,10 @@
 // threshold above which no buffer grows past TCPBufferMin and new
 // connections are refused), TCPMaxOrphans the connections closed but
 // still delivering their FIN; the counters are in TCPStats (Mem*,
-// PoolBytes, CurrOrphans, AbortOnMemory).
+// PoolBytes, CurrOrphans, AbortOnMemory). TCPSomaxconn caps every
+// listener's backlog, as net.core.somaxconn. TCPConn.WaitReadable waits
+// for data without a buffer, so a server with many idle connections lends
+// a buffer only to those with data (as cmd/engine's echo service does).
 //
 // The rings' memory comes from a per-engine pool (tcp.RingPool: per
 // power-of-two size, at most TCPPoolMax bytes, of which what nobody took

@@ -160,7 +160,7 @@ func (e *Engine) build() error {
 		Host: e.host, Table: e.tab, State: &e.state,
 		SendBuffer: cfg.TCPSendBuffer, RecvBuffer: cfg.TCPRecvBuffer, SendBufferMax: cfg.TCPSendBufferMax,
 		MaxTimeWait: cfg.TCPMaxTimeWait, MaxConnections: cfg.TCPMaxConnections, Memory: cfg.tcpMemory(),
-		MTUProbing: cfg.TCPMTUProbing, Congestion: cfg.TCPCongestion, Queues: cfg.Queues,
+		MTUProbing: cfg.TCPMTUProbing, Congestion: cfg.TCPCongestion, Queues: cfg.Queues, Somaxconn: cfg.TCPSomaxconn,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

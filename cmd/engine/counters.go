@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/metrics"
 )
@@ -18,6 +20,11 @@ type counter struct {
 	label  metrics.Label // extra label besides queue (zero: none)
 	help   string        // family help; the first row of a family sets it
 	gauge  bool          // a level, not a monotonic count
+	// global: an engine-wide figure that one worker (queue 0) reports and
+	// the others report as 0. The table shows it once (the total column),
+	// the metrics as one sample without a queue label: never summed nor
+	// split over queues.
+	global bool
 
 	get func(*engine.WorkerStats) uint64
 }
@@ -54,6 +61,27 @@ func reasm(row, family, help string, always bool, get func(*engine.WorkerStats) 
 }
 
 func level(c counter) counter { c.gauge = true; return c }
+
+// tcpMem is a figure of the TCP memory limits (Config.TCPMem,
+// TCPMaxOrphans, TCPPoolMax; issue #19), engine-wide when global.
+func tcpMem(row, family, help string, always, global bool, get func(*engine.WorkerStats) uint64) counter {
+	return counter{section: "tcp memory", row: row, always: always, family: family, help: help,
+		gauge: !strings.HasSuffix(family, "_total"), global: global, get: get}
+}
+
+// value is c's figure for the whole engine: the sum over queues, or for a
+// global figure the one queue that reports it.
+func (c *counter) value(ws []engine.WorkerStats) uint64 {
+	var v uint64
+	for i := range ws {
+		if c.global {
+			v = max(v, c.get(&ws[i]))
+		} else {
+			v += c.get(&ws[i])
+		}
+	}
+	return v
+}
 
 // counters lists every counter in table order. Families are contiguous.
 var counters = []counter{
@@ -241,7 +269,7 @@ var counters = []counter{
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.SynCookiesRecv }},
 	{section: "tcp", row: "syn cookies failed", family: "tcp_syncookies_failed_total", help: "ACKs with an invalid SYN cookie (SyncookiesFailed).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.SynCookiesFailed }},
-	{section: "tcp", row: "listen overflows", family: "tcp_listen_overflows_total", help: "Handshakes refused because an accept queue was full (ListenOverflows).",
+	{section: "tcp", row: "listen overflows", always: true, family: "tcp_listen_overflows_total", help: "Handshakes refused because an accept queue was full (ListenOverflows).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.ListenOverflows }},
 	{section: "tcp", row: "listen drops", family: "tcp_listen_drops_total", help: "SYNs and cookie ACKs a listener dropped (ListenDrops).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.ListenDrops }},
@@ -259,4 +287,31 @@ var counters = []counter{
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.MTUBlackHoles }},
 	{section: "tcp", row: "rto reverts", family: "tcp_rto_reverts_total", help: "Retransmission backoffs undone by an ICMP unreachable (RFC 6069).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.RTOReverts }},
+
+	tcpMem("memory (bytes)", "tcp_memory_bytes", "Buffer memory attached to TCP connections now, what --tcp-mem limits (engine-wide).", true, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemBytes }),
+	tcpMem("memory peak (bytes)", "tcp_memory_peak_bytes", "The most buffer memory TCP connections held at once (engine-wide).", true, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemPeakBytes }),
+	tcpMem("under pressure", "tcp_memory_pressure", "1 while the TCP memory is under pressure: above the --tcp-mem pressure threshold, until below low (engine-wide).", true, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemPressure }),
+	tcpMem("pool (bytes)", "tcp_pool_bytes", "Buffer memory and control blocks kept for reuse by later connections, bounded by --tcp-pool-max (engine-wide).", true, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.PoolBytes }),
+	tcpMem("orphans now", "tcp_orphans", "Connections the application closed that are still delivering their FIN, bounded by --tcp-max-orphans.", true, false,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.CurrOrphans }),
+	tcpMem("pressure entered", "tcp_memory_pressures_total", "Times the TCP memory entered pressure (TCPMemoryPressures; engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemPressures }),
+	tcpMem("buffer grows", "tcp_buffer_grows_total", "TCP buffer memory attached or grown (engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemGrows }),
+	tcpMem("buffer trims", "tcp_buffer_trims_total", "TCP buffers given back or shrunk while their connection lived: idle, or under pressure (engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemTrims }),
+	tcpMem("buffer growths denied", "tcp_buffer_growths_denied_total", "TCP buffer or window growths held back by memory pressure or the high threshold (engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemDenied }),
+	tcpMem("memory drops", "tcp_memory_drops_total", "Segments dropped because their receive buffer could not grow above the high threshold (TCPRcvQDrop; engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemDrops }),
+	tcpMem("pool released (bytes)", "tcp_pool_released_bytes_total", "Bytes the TCP buffer pools let go of (their bound and decay), returned to the OS (engine-wide).", false, true,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.PoolReleased }),
+	tcpMem("refused (memory high)", "tcp_memory_refused_total", "Connections refused (SYNs dropped, dials failed) while the TCP memory was above its high threshold.", false, false,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.MemRefused }),
+	tcpMem("aborts on memory", "tcp_abort_on_memory_total", "Closes answered by a RST instead of a FIN: too many orphans or memory above high (TCPAbortOnMemory).", false, false,
+		func(w *engine.WorkerStats) uint64 { return w.TCP.AbortOnMemory }),
 }

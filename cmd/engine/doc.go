@@ -3,7 +3,7 @@
 //
 //	engine serve -i IFACE --addr CIDR [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
-//	engine ss    [-t] [-u] [-a|-l] [-i IFACE | --ctl PATH]
+//	engine ss    [-t] [-u] [-a|-l] [-H] [--info] [-i IFACE | --ctl PATH] [state STATE] [sport|dport OP :PORT]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
 //	engine lb    [-i IFACE | --ctl PATH] show [--json] | flows [--vip VIP] [--limit N] [--json] | reload | lookup VIP SRC:PORT
@@ -38,11 +38,36 @@
 // otherwise.
 //
 // The control commands a running engine answers are "stats" (engine.Stats
-// as JSON), "ss" (args {"proto": "udp"|"tcp"}: []socktab.Entry), "neigh"
+// as JSON), "ss" (args {"proto": "udp"|"tcp"}: []socktab.Entry, the whole
+// listing in one answer), "ss.stream" (a stream, internal/ctl's: args
+// {"proto", "which": "connected"|"listening"|"all", "info": bool,
+// "filter": {"states", "ports"}}, then one socktab.Entry a line, gathered
+// from the workers ssBatch (1,024) at a time and written as they come, so
+// the engine never holds a listing of a million connections; what
+// `engine ss` uses), "neigh"
 // (the workers' ARP entries), "ports", "ports.set", "ports.reserve",
 // "version", "config" (the effective configuration, the pid, the start
 // time and the metrics address actually bound), and the load balancer's
 // "lb.*" below.
+//
+// # TCP memory and limits
+//
+// The flags --tcp-mem LOW,PRESSURE,HIGH, --tcp-max-orphans,
+// --tcp-buffer-min, --tcp-buffer-idle, --tcp-pool-max and --somaxconn set
+// engine.Config's TCPMem, TCPMaxOrphans, TCPBufferMin, TCPBufferIdle,
+// TCPPoolMax and TCPSomaxconn (sizes in bytes, K, M and G for powers of
+// 1024); unset, the engine's defaults apply. `engine stats` shows their
+// figures in its "tcp memory" section and /metrics as engine_tcp_memory_*,
+// engine_tcp_pool_*, engine_tcp_buffer_*, engine_tcp_orphans,
+// engine_tcp_abort_on_memory_total and the limits in use
+// (engine_tcp_memory_limit_bytes{threshold}, engine_tcp_somaxconn). The
+// memory figures are engine-wide (worker 0 reports them): the table shows
+// them in its total column only, the metrics as one sample without a queue
+// label; orphans, refusals and aborts are per queue.
+//
+// The TCP echo and discard services hold no buffer while a connection is
+// idle: each connection's goroutine waits with TCPConn.WaitReadable and
+// takes a pooled 64 KiB buffer only to copy what arrived.
 //
 // # Load balancer
 //

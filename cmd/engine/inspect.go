@@ -11,12 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/ctl"
-	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // target is where a client command finds the engine: -i IFACE or --ctl.
@@ -93,7 +91,8 @@ Usage: engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 
 Print a running engine's counters, per queue and in total: packets and bytes,
 drops by reason, AF_XDP ring counters, IPv4 reassembly and fragmentation,
-tunnel decapsulation, ICMP and ARP; then, for an engine with a load
+tunnel decapsulation, ICMP, ARP, TCP and TCP memory (engine-wide figures,
+shown in the total column only); then, for an engine with a load
 balancer, its VIPs and backends as 'engine lb show' prints them. Rows that
 are zero everywhere are hidden unless -a, except the main ones. --json prints
 engine.Stats as the engine sent it.`
@@ -185,7 +184,8 @@ func joinPrefixes(ps []netip.Prefix) string {
 // writeStatsTable prints one column per queue (and a total when there are
 // several), one row per counter, grouped in sections. The total column is
 // the sum of the queues' values, computed here for every counter (engine
-// Stats.Total does not sum all of them).
+// Stats.Total does not sum all of them); an engine-wide figure (the TCP
+// memory's) has its value in the total column and "-" in the queues'.
 func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 	heads := []string{""}
 	for _, ws := range st.Workers {
@@ -202,11 +202,13 @@ func writeStatsTable(w io.Writer, st engine.Stats, all bool) error {
 	section := ""
 	for _, c := range counters {
 		vals := make([]string, 0, len(heads))
-		var sum uint64
+		sum := c.value(st.Workers)
 		for i := range st.Workers {
-			v := c.get(&st.Workers[i])
-			sum += v
-			vals = append(vals, fmt.Sprint(v))
+			if c.global && total {
+				vals = append(vals, "-") // engine-wide: in the total column only
+				continue
+			}
+			vals = append(vals, fmt.Sprint(c.get(&st.Workers[i])))
 		}
 		if total {
 			vals = append(vals, fmt.Sprint(sum))
@@ -249,109 +251,4 @@ func writeRows(w io.Writer, rows [][]string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-const ssSynopsis = `
-Usage: engine ss [-t] [-u] [-a | -l] [-H] [--info] [-i IFACE | --ctl PATH]
-
-List a running engine's sockets the way ss(8) lists the kernel's: State,
-Recv-Q, Send-Q, Local Address:Port, Peer Address:Port (numeric, as with -n).
-Like ss, it shows connected sockets by default, listening ones (for UDP:
-unconnected) with -l, and both with -a; -t and -u select TCP and UDP (both,
-with a Netid column, when neither is given). Letters combine: engine ss -ta.
---info adds ss -i's second line for TCP connections (congestion control,
-window scale, rto, rtt, mss, cwnd, ssthresh, bytes, retransmits); -i itself
-names the interface, as in the other engine commands.`
-
-func runSS(args []string, stdout, stderr io.Writer) error {
-	var t target
-	fs := flagSet("ss", ssSynopsis)
-	t.flags(fs)
-	tcp := fs.Bool("t", false, "TCP sockets")
-	udp := fs.Bool("u", false, "UDP sockets")
-	all := fs.Bool("a", false, "listening and connected sockets")
-	listening := fs.Bool("l", false, "listening sockets only (UDP: unconnected)")
-	noHeader := fs.Bool("H", false, "no header line")
-	fs.Bool("n", true, "numeric addresses and ports (always; accepted for ss compatibility)")
-	fs.Bool("4", true, "IPv4 sockets (the engine has no others yet; accepted for ss compatibility)")
-	info := fs.Bool("info", false, "show TCP internals (ss -i: cc, rtt, rto, mss, cwnd, bytes, retransmits); -i names the interface here")
-	asJSON := fs.Bool("json", false, "print the entries as JSON")
-	if err := parseFlags(fs, expandShort(args, "tualnH4"), stdout); err != nil {
-		return err
-	}
-	if *all && *listening {
-		return usagef("-a already includes the listening sockets: give -a or -l")
-	}
-	if !*tcp && !*udp {
-		*tcp, *udp = true, true
-	}
-	c, err := t.dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var entries []socktab.Entry
-	for _, p := range []struct {
-		on   bool
-		name string
-	}{{*udp, "udp"}, {*tcp, "tcp"}} {
-		if !p.on {
-			continue
-		}
-		var es []socktab.Entry
-		if err := c.Call("ss", ssArgs{Proto: p.name}, &es); err != nil {
-			return err
-		}
-		for _, e := range es {
-			if !*info {
-				e.TCP = nil
-			}
-			listen := e.StateName() == "UNCONN" || e.StateName() == "LISTEN"
-			if *all || listen == *listening {
-				entries = append(entries, e)
-			}
-		}
-	}
-	if *asJSON {
-		if entries == nil {
-			entries = []socktab.Entry{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
-	}
-	var buf bytes.Buffer
-	if *tcp && *udp {
-		err = writeSSNetid(&buf, entries)
-	} else {
-		err = socktab.WriteSS(&buf, entries)
-	}
-	if err != nil {
-		return err
-	}
-	out := buf.Bytes()
-	if *noHeader {
-		if i := bytes.IndexByte(out, '\n'); i >= 0 {
-			out = out[i+1:]
-		}
-	}
-	_, err = stdout.Write(out)
-	return err
-}
-
-// writeSSNetid prints entries of several protocols with ss's Netid column.
-func writeSSNetid(w io.Writer, entries []socktab.Entry) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
-	fmt.Fprintln(tw, "Netid\tState\tRecv-Q\tSend-Q\tLocal Address:Port\tPeer Address:Port")
-	for _, e := range entries {
-		peer := "0.0.0.0:*"
-		if e.Peer.IsValid() {
-			peer = e.Peer.String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", protoName(e.Proto), e.StateName(), e.RecvQ, e.SendQ, e.Local, peer)
-		if e.TCP != nil {
-			fmt.Fprintf(tw, "\t %s\n", e.TCP)
-		}
-	}
-	return tw.Flush()
 }

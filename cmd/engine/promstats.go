@@ -14,7 +14,9 @@ const metricPrefix = "engine_"
 
 // statsFamilies turns the engine's counters into Prometheus families, one
 // sample per queue (label queue="N"); sums over queues are left to the
-// query (sum by (reason) (rate(engine_drops_total[1m]))).
+// query (sum by (reason) (rate(engine_drops_total[1m]))). An engine-wide
+// figure (engine_tcp_memory_bytes, ...) is one sample without a queue
+// label.
 func statsFamilies(st engine.Stats) []metrics.Family {
 	var fams []metrics.Family
 	for _, c := range counters {
@@ -26,6 +28,11 @@ func statsFamilies(st engine.Stats) []metrics.Family {
 			fams = append(fams, metrics.Family{Name: metricPrefix + c.family, Help: c.help, Type: typ})
 		}
 		f := &fams[len(fams)-1]
+		if c.global {
+			// Engine-wide: one sample, no queue label.
+			f.Samples = append(f.Samples, metrics.Sample{Value: float64(c.value(st.Workers))})
+			continue
+		}
 		for i := range st.Workers {
 			w := &st.Workers[i]
 			labels := []metrics.Label{{Name: "queue", Value: strconv.Itoa(w.Queue)}}
@@ -67,6 +74,7 @@ func (s *server) gather() []metrics.Family {
 		}
 	}
 	fams = append(fams, socks)
+	fams = append(fams, tcpLimitFamilies(s.eng.TCPMemLimits(), s.eng.TCPSomaxconn())...)
 	echo := []metrics.Family{
 		{Name: metricPrefix + "echo_datagrams_total", Type: "counter", Help: "Datagrams echoed by the built-in echo services."},
 		{Name: metricPrefix + "echo_bytes_total", Type: "counter", Help: "Payload bytes echoed by the built-in echo services."},
@@ -99,6 +107,23 @@ func (s *server) gather() []metrics.Family {
 		fams = append(fams, lbFamilies(b.Stats())...)
 	}
 	return fams
+}
+
+// tcpLimitFamilies are the TCP limits the engine runs with: --tcp-mem's
+// thresholds (label threshold) and --somaxconn, so that a dashboard draws
+// engine_tcp_memory_bytes against them.
+func tcpLimitFamilies(m engine.TCPMemLimits, somaxconn int) []metrics.Family {
+	lim := metrics.Family{Name: metricPrefix + "tcp_memory_limit_bytes", Type: "gauge",
+		Help: "The TCP memory thresholds (--tcp-mem, like net.ipv4.tcp_mem): pressure starts above pressure and ends below low; above high new connections are refused."}
+	for _, t := range []struct {
+		name string
+		v    int64
+	}{{"low", m.Low}, {"pressure", m.Pressure}, {"high", m.High}} {
+		lim.Samples = append(lim.Samples, metrics.Sample{Labels: []metrics.Label{{Name: "threshold", Value: t.name}}, Value: float64(t.v)})
+	}
+	return []metrics.Family{lim, {Name: metricPrefix + "tcp_somaxconn", Type: "gauge",
+		Help:    "The largest backlog a TCP listener gets, per worker (--somaxconn, like net.core.somaxconn).",
+		Samples: []metrics.Sample{{Value: float64(somaxconn)}}}}
 }
 
 // lbFamilies are the load balancer's counters: per VIP (label vip) and per

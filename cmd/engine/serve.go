@@ -25,7 +25,6 @@ import (
 	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/lb/config"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
 )
 
@@ -134,6 +133,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	})
 	fs.IntVar(&c.TCPMaxConnections, "tcp-max-connections", engine.DefaultTCPMaxConnections,
 		"TCP connections in any state, all workers together (each worker's table is sized for its share at start, about 150 bytes a connection)")
+	tcpMemFlags(fs, c)
 	fs.BoolVar(&c.Decap.IPIP, "decap-ipip", false, "unwrap IPv4-in-IPv4 packets to the engine's addresses (a balancer's dsr-ipip: the engine as the backend, the VIP a transparent address of its sockets)")
 	fs.BoolVar(&c.Decap.GUE, "decap-gue", false, "unwrap GUE variant 1 packets (a balancer's dsr-gue) arriving on UDP --decap-gue-port")
 	fs.Func("decap-gue-port", "UDP `port` of GUE with --decap-gue (default 6080, Katran's)", func(v string) error {
@@ -437,7 +437,8 @@ func (s *server) stop() error {
 	}
 	attrs := []any{"rx_packets", t.RxPackets, "rx_bytes", t.RxBytes, "tx_packets", t.TxPackets, "tx_bytes", t.TxBytes,
 		"drops", drops, "reassembled", t.Reasm.ReasmOKs, "fragments_created", t.Frag.FragCreates,
-		"icmp_out", t.ICMP.OutMsgs, "arp_replies", t.ARP.OutReplies, "uptime", time.Since(s.started).Round(time.Millisecond)}
+		"icmp_out", t.ICMP.OutMsgs, "arp_replies", t.ARP.OutReplies, "tcp_memory_peak_bytes", t.TCP.MemPeakBytes,
+		"tcp_pool_released_bytes", t.TCP.PoolReleased, "uptime", time.Since(s.started).Round(time.Millisecond)}
 	for _, es := range s.echo {
 		attrs = append(attrs, es.spec.Kind+"_"+es.spec.String(), es.datagrams.Load())
 	}
@@ -532,35 +533,9 @@ func (s *server) info() serveInfo {
 	return in
 }
 
-// ssArgs are the arguments of the "ss" control command.
-type ssArgs struct {
-	Proto string `json:"proto"` // "udp" or "tcp"
-}
-
 func (s *server) handleControl() {
 	s.ctl.Handle("stats", func(json.RawMessage) (any, error) { return s.eng.Stats(), nil })
-	s.ctl.Handle("ss", func(raw json.RawMessage) (any, error) {
-		var a ssArgs
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &a); err != nil {
-				return nil, fmt.Errorf("ss arguments: %w", err)
-			}
-		}
-		var p socktab.Proto
-		switch a.Proto {
-		case "udp", "":
-			p = socktab.UDP
-		case "tcp":
-			p = socktab.TCP
-		default:
-			return nil, fmt.Errorf("ss: unknown protocol %q (want udp or tcp)", a.Proto)
-		}
-		entries := s.eng.Sockets(p)
-		if entries == nil {
-			entries = []socktab.Entry{}
-		}
-		return entries, nil
-	})
+	handleSS(s.ctl, s.eng)
 	s.ctl.Handle("neigh", func(json.RawMessage) (any, error) { return neighbors(s.eng), nil })
 	s.ctl.Handle("ports", func(json.RawMessage) (any, error) { return portsOf(s.eng), nil })
 	s.ctl.Handle("ports.set", func(raw json.RawMessage) (any, error) { return handlePortsSet(s.eng, raw) })

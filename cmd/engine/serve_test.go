@@ -189,8 +189,12 @@ func sampleStats() engine.Stats {
 	w0.Reasm.ReasmOKs = 1
 	w0.ICMP.OutDestUnreachs = 1
 	w0.TCP.PassiveOpens, w0.TCP.CurrEstab, w0.TCP.InSegs = 4, 2, 12
+	// Engine-wide memory figures come from queue 0 only; orphans per queue.
+	w0.TCP.MemBytes, w0.TCP.MemPeakBytes, w0.TCP.PoolBytes, w0.TCP.MemGrows = 1<<20, 3<<20, 65536, 300
+	w0.TCP.CurrOrphans = 1
 	w1 := engine.WorkerStats{Queue: 1, RxPackets: 123456789, RxBytes: 7, DropChecksum: 3}
 	w1.Reasm.ReasmOverlaps = 2
+	w1.TCP.CurrOrphans, w1.TCP.MemRefused = 2, 5
 	st := engine.Stats{Workers: []engine.WorkerStats{w0, w1}}
 	st.Total = w0
 	st.Total.Queue = 0
@@ -198,6 +202,8 @@ func sampleStats() engine.Stats {
 	st.Total.RxBytes += w1.RxBytes
 	st.Total.DropChecksum += w1.DropChecksum
 	st.Total.Reasm.ReasmOverlaps += w1.Reasm.ReasmOverlaps
+	st.Total.TCP.CurrOrphans += w1.TCP.CurrOrphans
+	st.Total.TCP.MemRefused += w1.TCP.MemRefused
 	return st
 }
 
@@ -233,8 +239,8 @@ func TestStatsTable(t *testing.T) {
 	}
 	b.Reset()
 	writeStatsTable(&b, sampleStats(), true)
-	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+8 {
-		t.Errorf("-a: %d lines, want %d (header, 8 sections, every counter):\n%s", n, len(counters)+9, b.String())
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+9 {
+		t.Errorf("-a: %d lines, want %d (header, 9 sections, every counter):\n%s", n, len(counters)+10, b.String())
 	}
 	// One queue: no total column.
 	st = sampleStats()
@@ -267,8 +273,12 @@ func TestStatsFamilies(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	// Every family once, with a help text and a type; samples per queue.
-	seen := map[string]bool{}
+	// Every family once, with a help text and a type; samples per queue,
+	// or one for an engine-wide figure.
+	seen, global := map[string]bool{}, map[string]bool{}
+	for _, c := range counters {
+		global[metricPrefix+c.family] = c.global
+	}
 	for _, f := range fams {
 		if seen[f.Name] {
 			t.Errorf("family %s appears twice (its rows are not contiguous in counters)", f.Name)
@@ -279,6 +289,12 @@ func TestStatsFamilies(t *testing.T) {
 		}
 		if strings.HasSuffix(f.Name, "_total") != (f.Type == "counter") {
 			t.Errorf("family %s of type %s: counters and only counters end in _total", f.Name, f.Type)
+		}
+		if global[f.Name] {
+			if len(f.Samples) != 1 || len(f.Samples[0].Labels) != 0 {
+				t.Errorf("engine-wide family %s: samples %v, want one without labels", f.Name, f.Samples)
+			}
+			continue
 		}
 		if len(f.Samples)%2 != 0 {
 			t.Errorf("family %s: %d samples for 2 queues", f.Name, len(f.Samples))

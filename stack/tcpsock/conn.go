@@ -265,6 +265,42 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
+// WaitReadable blocks until a Read would not block: data is queued, the
+// peer closed its side, the connection failed or was closed, or the read
+// deadline passed (then it returns the error Read would:
+// os.ErrDeadlineExceeded, or net.ErrClosed once closed). It returns nil
+// when a Read would return at once, with data, io.EOF or the connection's
+// error, and it takes no buffer: a server with many idle connections lends
+// one only to a connection with data to read, as an epoll loop does with
+// the kernel's sockets. It waits as Read does (under the same lock, so a
+// Read and a WaitReadable do not run at once).
+func (c *Conn) WaitReadable() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	r := c.ep.RecvRing()
+	for {
+		if c.closed.Load() {
+			return c.opErr("read", net.ErrClosed)
+		}
+		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 {
+			return nil
+		}
+		if d := c.readDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return c.opErr("read", os.ErrDeadlineExceeded)
+		}
+		c.rwait.Add(1)
+		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
+			c.rwait.Add(-1)
+			continue
+		}
+		err := sock.WaitOn(context.Background(), c.rnotify, &c.readDeadline, nil)
+		c.rwait.Add(-1)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return c.opErr("read", err)
+		}
+	}
+}
+
 // Write implements net.Conn: it blocks until p is in the send buffer (or
 // the deadline passes, or the connection fails).
 func (c *Conn) Write(p []byte) (int, error) {

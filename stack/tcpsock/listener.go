@@ -17,9 +17,12 @@ import (
 
 // ListenConfig sizes a listener.
 type ListenConfig struct {
-	// Backlog is the accept queue per worker (listen(2)'s backlog;
-	// default 4096, net.core.somaxconn). A handshake completing on a full
-	// queue is dropped and counted (ListenOverflows); the peer retries.
+	// Backlog is the accept queue per worker (listen(2)'s backlog). As on
+	// Linux it is capped at the stack's somaxconn (Config.Somaxconn,
+	// engine.Config.TCPSomaxconn: 4096 by default), and 0 or a negative
+	// backlog takes somaxconn, as listen(fd, -1) does. A handshake
+	// completing on a full queue is dropped and counted (ListenOverflows);
+	// the peer retries.
 	Backlog int
 	// SYNBacklog bounds the connections in SYN-RECEIVED per worker
 	// (default 1024). Beyond it SYNs are answered with SYN cookies.
@@ -69,17 +72,15 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 	}
 	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{}, children: map[*Conn]struct{}{},
 		twChildren: map[*timeWait]struct{}{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	backlog := s.backlog(cfg.Backlog)
 	for range s.workers {
-		l, err := tcp.NewListener(tcp.ListenerConfig{Backlog: cfg.Backlog, SYNBacklog: cfg.SYNBacklog})
+		l, err := tcp.NewListener(tcp.ListenerConfig{Backlog: backlog, SYNBacklog: cfg.SYNBacklog})
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 		}
 		ln.ls = append(ln.ls, l)
 	}
-	ln.backlog = len(s.workers) * roundPow2(max(cfg.Backlog, 1))
-	if cfg.Backlog <= 0 {
-		ln.backlog = len(s.workers) * 4096
-	}
+	ln.backlog = len(s.workers) * roundPow2(backlog)
 	st, err := s.tab.Open(socktab.TCP, socktab.IPv4, cfg.SocketOptions.Table(), ln)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
@@ -104,6 +105,19 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	return ln, nil
+}
+
+// backlog is the accept queue per worker a listener asking for b gets:
+// b capped at somaxconn, somaxconn for 0 or less (Linux's listen(2)).
+func (s *Stack) backlog(b int) int {
+	somax := s.cfg.Somaxconn
+	if somax <= 0 {
+		somax = 4096
+	}
+	if b <= 0 || b > somax {
+		return somax
+	}
+	return b
 }
 
 func roundPow2(n int) int {

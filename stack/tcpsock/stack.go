@@ -34,6 +34,7 @@ type Config struct {
 	MaxTimeWait                           int // TIME-WAIT connections, all workers together
 	MaxConnections                        int // connections in any state, all workers together
 	Memory                                MemoryConfig
+	Somaxconn                             int // the largest listener backlog per worker (0: 4096), net.core.somaxconn
 	MTUProbing                            tcp.MTUProbing
 	Congestion                            string // "cubic" or "reno"
 	Queues                                int
