@@ -65,6 +65,19 @@
 // walked; ESP and AH end the walk. ICMPv6 is a view of an ICMPv6 message;
 // its checksum covers the pseudo-header (ICMPv6Checksum, ChecksumValid).
 //
+// # Neighbor Discovery and MLD
+//
+// ndp.go holds the RFC 4861 messages (Router and Neighbor Solicitation and
+// Advertisement, Redirect): ParseNDP makes the validity checks of RFC 4861
+// (hop limit 255, code 0, lengths, options of nonzero length, target not
+// multicast, the rules for an unspecified source), views read the fixed
+// fields, ParseNDPOptions iterates over the options without allocating,
+// and the Put builders write messages and options with the checksum left
+// zero (the caller, who knows the addresses, fills it). mld.go holds MLDv1
+// and MLDv2 (RFC 3810): ParseMLD tells the query versions apart by length,
+// iterates the records of a report, and builds reports and queries.
+// SolicitedNodeMulticast, MulticastMAC6 and LinkLocalFromMAC map addresses.
+//
 // # Checksums
 //
 // Checksum computes the 16-bit one's complement sum of RFC 1071 eight bytes
