@@ -158,6 +158,6 @@ func waitStats(t *testing.T, eng *engine.Engine, what string, d time.Duration, c
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not after %v (TCP counters %+v)", what, d, st)
 		}
-		time.Sleep(50 * time.Millisecond) // Stats costs the workers a look at every connection
+		time.Sleep(50 * time.Millisecond) // each Stats is a round trip to every worker
 	}
 }

@@ -125,15 +125,19 @@ func TestTCPIdleConnections(t *testing.T) {
 	pool := int64(eng.Stats().Total.TCP.PoolBytes)
 	idle2.heap -= pool // the buffer pool's, not the connections' (bounded by TCPPoolMax; it decays)
 	logPerConn(t, "idle after the exchange (less the buffer pool's "+fmt.Sprint(pool>>10)+" KiB)", before, idle2, n)
-	if heap, _, _, _, _, _ := perConn(before, idle2, n); heap > idleConnBudget {
-		t.Errorf("after the exchange an idle connection costs %d bytes of Go heap, want at most %d", heap, idleConnBudget)
+	// After the exchange the heap also holds what the exchange left for
+	// the collector and the pools' reusable records (about 170 B a
+	// connection at 100,000): the bound is the kernel's cost, the target.
+	if heap, _, _, _, _, _ := perConn(before, idle2, n); heap > kernel {
+		t.Errorf("after the exchange an idle connection costs %d bytes of Go heap, want at most the kernel's %d", heap, kernel)
 	}
 	if st.MemTrims == 0 || st.MemGrows == 0 {
 		t.Errorf("buffers grown %d times, trimmed %d times: want both", st.MemGrows, st.MemTrims)
 	}
 
-	// Stats makes every worker add up its connections' counters (a few
-	// milliseconds at 100,000): look at them no more than it takes.
+	// Stats is a round trip to every worker (its counters are kept as
+	// they count: about 0.1 ms with 100,000 connections as with a million,
+	// TestTCPMillion); still, look no more than it takes.
 	err = peers.close(250, func(open int) {
 		deadline := time.Now().Add(5 * time.Second)
 		for eng.Stats().Total.TCP.CurrEstab > uint64(open) && time.Now().Before(deadline) {
@@ -189,33 +193,40 @@ func logPerConn(t *testing.T, step string, a, b memFigures, n int) {
 
 // peerSources gives the peer enough source addresses for n connections
 // to one engine port, 25,000 each (peerconns_e2e_test.go binds their
-// ports from 10000 up): its own, and more of the bed's /24 from .100 up.
+// ports from 10000 up): its own, and more of the bed's /24 from .100 up
+// (a million: 40, .100 to .139).
 func peerSources(t *testing.T, bed *testbed.Bed, n int) []netip.Addr {
 	t.Helper()
-	srcs := []netip.Addr{bed.PeerAddr}
-	extra := (n - 1) / 25000
-	if extra == 0 {
-		return srcs
+	return append([]netip.Addr{bed.PeerAddr}, addPeerAddrs(t, bed, 100, (n-1)/25000)...)
+}
+
+// addPeerAddrs gives the peer n more addresses of the bed's /24, from
+// .from up.
+func addPeerAddrs(t *testing.T, bed *testbed.Bed, from, n int) []netip.Addr {
+	t.Helper()
+	if from+n > 255 {
+		t.Fatalf("%d addresses from .%d: past the bed's /24", n, from)
 	}
+	var out []netip.Addr
 	err := bed.Do(func() error {
 		link, err := netlink.LinkByName(bed.PeerIf)
 		if err != nil {
 			return err
 		}
 		a := bed.Prefix.Addr().As4()
-		for i := range extra {
-			a[3] = byte(100 + i)
+		for i := range n {
+			a[3] = byte(from + i)
 			addr := netip.AddrFrom4(a)
 			nl := &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(bed.Prefix.Bits(), 32)}}
 			if err := netlink.AddrAdd(link, nl); err != nil {
 				return err
 			}
-			srcs = append(srcs, addr)
+			out = append(out, addr)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srcs
+	return out
 }

@@ -1,0 +1,294 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime/metrics"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// Connection rates, the peer kernel against the engine, for
+// TestTCPMillion: the rate at which the engine accepts new connections
+// (kernel clients connecting) and dials them (to a kernel server).
+//
+// A connection of the accept measurement: the kernel client connects,
+// the engine's application accepts it and closes it, the client waits for
+// that FIN and resets (SO_LINGER 0): neither side keeps a TIME-WAIT, so
+// the loop never runs out of 4-tuples. A connection of the dial
+// measurement: the engine dials the peer's server (which accepts and
+// closes), then resets (SetLinger(0)). The clients run `parallel`
+// connections at a time, one after another each, for a fixed time.
+
+// The ports a connect loop's sources cycle through, rateBase up to
+// ratePort: with the loop's own source addresses a 4-tuple comes back
+// only after (ratePort-rateBase)×sources connections.
+const (
+	rateBase = 10000
+	ratePort = 50000
+)
+
+// connectLoop is the child's side of the accept measurement: c.N
+// goroutines connect to c.To from c.Srcs (each from its own ports)
+// for c.Ms milliseconds; it returns the connections completed. Failures
+// (a lost SYN's 1 s retransmission) slow the loop down; it fails only if
+// most connections did.
+func connectLoop(c peerCmd) (int, error) {
+	to, err := netip.ParseAddrPort(c.To)
+	if err != nil {
+		return 0, err
+	}
+	var srcs []netip.Addr
+	for _, s := range c.Srcs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return 0, err
+		}
+		srcs = append(srcs, a)
+	}
+	if err := raiseNoFile(c.N + 1024); err != nil {
+		return 0, err
+	}
+	var next, done, failed atomic.Int64
+	var first atomic.Value
+	deadline := time.Now().Add(time.Duration(c.Ms) * time.Millisecond)
+	var wg sync.WaitGroup
+	for range c.N {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				k := int(next.Add(1))
+				src, port := srcs[k%len(srcs)], c.Base+(k/len(srcs))%c.Span
+				if err := shortConn(to, src, port); err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err)
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if d, f := done.Load(), failed.Load(); f > d {
+		return int(d), fmt.Errorf("%d connections failed, %d completed: %v", f, d, first.Load())
+	}
+	return int(done.Load()), nil
+}
+
+// shortConn is one connection of the accept measurement (see above).
+func shortConn(to netip.AddrPort, src netip.Addr, port int) error {
+	fd, err := dialRaw(to, src, port)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var b [1]byte
+	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, b[:]) })
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	if err != nil || n != 0 {
+		return fmt.Errorf("waiting for the server's FIN: %d bytes, %v", n, err)
+	}
+	return nil
+}
+
+// serve is the child's server: it listens on c.To and, in the background
+// for as long as the child lives, closes what it accepts (c.Mode "close")
+// or echoes it ("echo").
+func serve(c peerCmd) error {
+	ln, err := net.Listen("tcp4", c.To)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if c.Mode != "echo" {
+				conn.Close()
+				continue
+			}
+			go func() {
+				defer conn.Close()
+				io.Copy(conn, conn)
+			}()
+		}
+	}()
+	return nil
+}
+
+// rateBed measures connections per second, rounds alternating between
+// accepts (the child's connect loop to the engine's closing listener at
+// to) and dials (the engine to the child's server at server).
+type rateBed struct {
+	eng      *engine.Engine
+	client   *peerProc
+	to       netip.AddrPort // the engine's listener that accepts and closes
+	server   netip.AddrPort // the peer's server that accepts and closes
+	srcs     []string       // the client's source addresses
+	parallel int
+}
+
+// newRateBed sets up both sides: a listener on the engine at port that
+// accepts and closes, a child with a server on the peer at port that does
+// the same, and `sources` addresses of the peer for the client (from .200
+// of the bed's /24 up, not the idle connections').
+func newRateBed(t *testing.T, bed *testbed.Bed, eng *engine.Engine, port uint16, sources, parallel int) *rateBed {
+	t.Helper()
+	ln, err := eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port), engine.TCPListenConfig{Backlog: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	rb := &rateBed{eng: eng, client: startPeerChild(t, bed), to: netip.AddrPortFrom(bed.EngineAddr, port),
+		server: netip.AddrPortFrom(bed.PeerAddr, port), parallel: parallel}
+	rb.srcs = addrStrings(addPeerAddrs(t, bed, 200, sources))
+	if _, err := rb.client.ask(peerCmd{Op: "serve", To: rb.server.String(), Mode: "close"}); err != nil {
+		t.Fatal(err)
+	}
+	return rb
+}
+
+// accepts runs the child's connect loop for d: connections per second.
+func (rb *rateBed) accepts(d time.Duration) (float64, error) {
+	start := time.Now()
+	r, err := rb.client.ask(peerCmd{Op: "rate", To: rb.to.String(), Srcs: rb.srcs, Base: rateBase, Span: ratePort - rateBase,
+		N: rb.parallel, Ms: int(d / time.Millisecond)})
+	return float64(r.N) / time.Since(start).Seconds(), err
+}
+
+// dials runs the engine's dial loop for d: connections per second.
+func (rb *rateBed) dials(d time.Duration) (float64, error) {
+	var done, failed atomic.Int64
+	var first atomic.Value
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range rb.parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, err := rb.eng.DialContext(ctx, "tcp4", rb.server.String())
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err)
+					continue
+				}
+				c.(*engine.TCPConn).SetLinger(0)
+				c.Close()
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(done.Load()) / time.Since(start).Seconds()
+	if f := failed.Load(); f > done.Load() {
+		return rate, fmt.Errorf("%d dials failed, %d completed: %v", f, done.Load(), first.Load())
+	}
+	return rate, nil
+}
+
+// rates are a measurement's figures: connections per second (medians of
+// the rounds), and this process's CPU time per connection over all the
+// rounds, user and system (the engine, and for dials the dialers; the
+// worker's adaptive polling spins between packets, which counts; on veth
+// the system time includes the peer kernel's receive processing that
+// runs in the engine's transmit calls), with the garbage collector's part
+// of it.
+type rates struct {
+	accept, dial float64 // connections per second
+	acceptCPU    cpuTimes
+	dialCPU      cpuTimes
+	raw          string // every round's rates
+}
+
+// cpuTimes is CPU time per connection, and the bytes allocated for one.
+type cpuTimes struct {
+	user, sys, gc time.Duration
+	allocs        int64
+}
+
+func (c cpuTimes) String() string {
+	return fmt.Sprintf("%.1f+%.1f µs (GC %.1f; %d B allocated)", float64(c.user)/1e3, float64(c.sys)/1e3, float64(c.gc)/1e3, c.allocs)
+}
+
+// measure runs rounds of each, alternating.
+func (rb *rateBed) measure(rounds int, d time.Duration) (rates, error) {
+	var as, ds []float64
+	var acpu, dcpu [4]time.Duration
+	var an, dn float64
+	add := func(sum *[4]time.Duration, a, b [4]time.Duration) {
+		for i := range sum {
+			sum[i] += b[i] - a[i]
+		}
+	}
+	for range rounds {
+		c0 := cpuNow()
+		a, err := rb.accepts(d)
+		if err != nil {
+			return rates{}, fmt.Errorf("accepts: %w", err)
+		}
+		c1 := cpuNow()
+		dl, err := rb.dials(d)
+		if err != nil {
+			return rates{}, fmt.Errorf("dials: %w", err)
+		}
+		c2 := cpuNow()
+		as, ds = append(as, a), append(ds, dl)
+		add(&acpu, c0, c1)
+		add(&dcpu, c1, c2)
+		an, dn = an+a*d.Seconds(), dn+dl*d.Seconds()
+	}
+	per := func(c [4]time.Duration, n float64) cpuTimes {
+		f := func(d time.Duration) time.Duration { return time.Duration(float64(d) / max(n, 1)) }
+		return cpuTimes{f(c[0]), f(c[1]), f(c[2]), int64(f(c[3]))}
+	}
+	return rates{accept: median(as), dial: median(ds), acceptCPU: per(acpu, an), dialCPU: per(dcpu, dn),
+		raw: fmt.Sprintf("accepts/s %.0f, dials/s %.0f", as, ds)}, nil
+}
+
+// cpuNow is this process's user and system CPU time so far, the garbage
+// collector's (the runtime's estimate: mark workers, assists, pauses),
+// and (not a time) the bytes allocated on the heap so far.
+func cpuNow() [4]time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return [4]time.Duration{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()),
+		time.Duration(s[0].Value.Float64() * 1e9), time.Duration(s[1].Value.Uint64())}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
