@@ -7,8 +7,8 @@ import (
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/icmp"
 	"github.com/xdpengine/engine/ipv4"
-	"github.com/xdpengine/engine/ring"
 	"github.com/xdpengine/engine/stack/datapath"
+	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/stats"
 )
 
@@ -52,7 +52,7 @@ type Layer struct {
 	fwd   Forwarder      // the load balancer, if any
 	v6    datapath.Input // the worker's IPv6 layer, if any (SetIPv6)
 
-	txq     *ring.MPMC[Datagram] // applications → worker
+	txq     *sock.Queue[Datagram] // applications → worker
 	reasm   *ipv4.Reassembler
 	frag    *ipv4.Fragmenter
 	arpTab  *arp.Table
@@ -72,7 +72,7 @@ type Layer struct {
 // NewLayer makes the IPv4 layer of worker dp, sets it as dp's Input and
 // adds it to dp's layers. Workers are added in queue order.
 func (h *Host) NewLayer(dp *datapath.Worker, seed uint64) (*Layer, error) {
-	txq, err := ring.NewMPMC[Datagram](roundPow2(h.cfg.TxQueue))
+	txq, err := sock.NewQueue[Datagram](roundPow2(h.cfg.TxQueue))
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (l *Layer) Round() int {
 		l.SendDatagram(l.reqs[i])
 		l.reqs[i] = Datagram{}
 	}
-	return n
+	return n + l.txq.Grant(l.dp.Waker()) // room for the senders that wait for it
 }
 
 // Tick implements datapath.Layer: reassembly, IGMP and ARP timers.
@@ -174,7 +174,7 @@ func (l *Layer) Tick() {
 }
 
 // Pending implements datapath.Layer.
-func (l *Layer) Pending() bool { return l.txq.Len() > 0 }
+func (l *Layer) Pending() bool { return l.txq.Pending() }
 
 // NextTimer implements datapath.Layer: the IPv4 timers run at ticks.
 func (l *Layer) NextTimer() int64 { return 0 }
@@ -193,6 +193,7 @@ func (l *Layer) Publish(s *stats.Worker) {
 // Drain implements datapath.Layer: the buffers still queued to this
 // worker go back.
 func (l *Layer) Drain() {
+	l.txq.Close() // senders waiting for room give up
 	for {
 		d, ok := l.txq.Dequeue()
 		if !ok {

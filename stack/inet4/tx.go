@@ -3,6 +3,7 @@ package inet4
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/arp"
@@ -50,11 +51,12 @@ func (h *Host) TrySend(l *Layer, d Datagram) bool {
 	return true
 }
 
-// Send queues d on worker l, waiting for room while l is behind (within
-// stop, which ends the wait with its error: a deadline, a closed socket);
+// Send queues d on worker l, waiting for room while l is behind
+// (sock.PushUntil: stop ends the wait with its error, and is looked at when
+// done closes or the deadline passes: a closed socket, a write deadline);
 // call it after TrySend failed. On error d.Buf is not taken.
-func (h *Host) Send(l *Layer, d Datagram, stop func() error) error {
-	return sock.Push(l.txq, d, l.dp.Wake, stop)
+func (h *Host) Send(l *Layer, d Datagram, stop func() error, deadline *atomic.Int64, done <-chan struct{}) error {
+	return sock.PushUntil(l.txq, d, l.dp.Wake, stop, deadline, done)
 }
 
 // PutIPv4 writes a 20-byte IPv4 header into b.

@@ -4,12 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/xdpengine/engine/ring"
 )
 
 func TestResolveAddr(t *testing.T) {
@@ -35,44 +31,6 @@ func TestResolveAddr(t *testing.T) {
 	}
 	if _, err := ResolveAddr("tcp", "tcp", "example.com:80"); err == nil {
 		t.Error("a name was resolved")
-	}
-}
-
-func TestPushWaitsForRoomAndStops(t *testing.T) {
-	q, err := ring.NewMPMC[int](2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wakes atomic.Int32
-	wake := func() { wakes.Add(1) }
-	never := func() error { return nil }
-	for i := range 2 {
-		if err := Push(q, i, wake, never); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Full: a consumer makes room after a while.
-	go func() {
-		time.Sleep(5 * time.Millisecond)
-		q.Dequeue()
-	}()
-	if err := Push(q, 2, wake, never); err != nil {
-		t.Fatal(err)
-	}
-	// Full and nobody consumes: stop's error ends the wait.
-	stopErr := errors.New("deadline")
-	tries := 0
-	err = Push(q, 3, wake, func() error {
-		if tries++; tries > 100 {
-			return stopErr
-		}
-		return nil
-	})
-	if !errors.Is(err, stopErr) {
-		t.Errorf("push on a full queue: %v, want the stop error", err)
-	}
-	if wakes.Load() < 3 {
-		t.Errorf("the consumer was woken %d times", wakes.Load())
 	}
 }
 

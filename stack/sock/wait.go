@@ -4,11 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
-
-	"github.com/xdpengine/engine/ring"
 )
 
 // Signal wakes a goroutine waiting on ch. Pairs with the Add(1) of the
@@ -64,25 +61,4 @@ func UnixNano(t time.Time) int64 {
 		return 0
 	}
 	return max(t.UnixNano(), 1)
-}
-
-// Push enqueues v for a worker (q's consumer), waking it, and waits for
-// room while q is full, as a blocking send waits on a full socket buffer:
-// it spins briefly (the worker is usually just behind), then sleeps 20 µs
-// between tries. It gives up with stop's error when stop returns one
-// (closed socket or engine, deadline).
-func Push[T any](q *ring.MPMC[T], v T, wake func(), stop func() error) error {
-	for spins := 0; !q.Enqueue(v); spins++ {
-		wake()
-		if err := stop(); err != nil {
-			return err
-		}
-		if spins < 64 {
-			runtime.Gosched()
-		} else {
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
-	wake()
-	return nil
 }

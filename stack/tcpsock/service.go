@@ -132,6 +132,7 @@ func (w *worker) tcpRound() int {
 		w.tcpCommand(cmd)
 		work++
 	}
+	work += w.cmdq.Grant(w.wk) // room for the applications that wait for it
 	for i := 0; i < tcpTimerBatch && len(w.heap) > 0 && w.heap[0].timerAt <= w.l.Now(); i++ {
 		c := w.heap[0]
 		c.ep.OnTimer(w.l.Now())
@@ -279,6 +280,7 @@ func (w *worker) drainTCP() {
 		w.expireTW(w.twq.peek())
 		w.twq.pop()
 	}
+	w.cmdq.Close() // applications waiting for room give up
 	for {
 		cmd, ok := w.cmdq.Dequeue()
 		if !ok {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
-	"github.com/xdpengine/engine/ring"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
 	"github.com/xdpengine/engine/stack/sock"
@@ -99,7 +98,7 @@ func (s *Stack) tableCapacity() int {
 // AddWorker adds TCP to a worker (in queue order): it registers as the
 // transport of protocol 6 on l and as a layer of l's datapath.
 func (s *Stack) AddWorker(l *inet4.Layer) error {
-	q, err := ring.NewMPMC[command](commandRing)
+	q, err := sock.NewQueue[command](commandRing)
 	if err != nil {
 		return err
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
-	"github.com/xdpengine/engine/ring"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/stack/stats"
 	"github.com/xdpengine/engine/tcp"
@@ -80,7 +80,7 @@ type worker struct {
 	twq   twQueue                    // and their deadlines
 	heap  []*Conn                    // timer heap, by timerAt
 	retry []*Conn                    // connections whose Output ran out of tx frames
-	cmdq  *ring.MPMC[command]        // applications → worker
+	cmdq  *sock.Queue[command]       // applications → worker
 	sink  sink
 	seg   tcp.Segment
 	hdr   header.TCPFields
@@ -360,8 +360,9 @@ func (w *worker) Round() int { return w.tcpRound() }
 // Tick implements datapath.Layer: the memory's slow work (memory.go).
 func (w *worker) Tick() { w.memTick() }
 
-// Pending implements datapath.Layer: commands queued by applications.
-func (w *worker) Pending() bool { return w.cmdq.Len() > 0 }
+// Pending implements datapath.Layer: commands queued by applications, or
+// applications waiting for room to queue theirs.
+func (w *worker) Pending() bool { return w.cmdq.Pending() }
 
 // NextTimer implements datapath.Layer.
 func (w *worker) NextTimer() int64 { return w.nextTCPTimer() }

@@ -104,7 +104,7 @@ func (c *Conn) sendSlow(w *inet4.Layer, dg inet4.Datagram) error {
 			return os.ErrDeadlineExceeded
 		}
 		return nil
-	})
+	}, &c.writeDeadline, c.done)
 	if err != nil {
 		s.bufs.Put(dg.Buf)
 	}
