@@ -226,15 +226,16 @@ func (s *Socket) Wait(timeout time.Duration) error {
 // Stats are a socket's counters: the kernel's XDP_STATISTICS, the frame
 // pool's stages, and the wakeup syscalls made.
 type Stats struct {
-	RxDropped            uint64 // dropped for reasons other than invalid descriptors
-	RxInvalidDescs       uint64
-	TxInvalidDescs       uint64
-	RxRingFull           uint64 // dropped because the rx ring was full
-	RxFillRingEmptyDescs uint64 // times the fill ring was empty when the kernel needed a frame
-	TxRingEmptyDescs     uint64 // times the kernel found the tx ring empty
-	Frames               FrameCounts
-	RxWakeups, TxWakeups uint64 // recvfrom / sendto syscalls made
-	TxWakeupErrors       uint64 // sendto failures other than ENOBUFS, EAGAIN, EBUSY, ENETDOWN
+	RxDropped            uint64      `json:"rx_dropped"` // dropped for reasons other than invalid descriptors
+	RxInvalidDescs       uint64      `json:"rx_invalid_descs"`
+	TxInvalidDescs       uint64      `json:"tx_invalid_descs"`
+	RxRingFull           uint64      `json:"rx_ring_full"`             // dropped because the rx ring was full
+	RxFillRingEmptyDescs uint64      `json:"rx_fill_ring_empty_descs"` // times the fill ring was empty when the kernel needed a frame
+	TxRingEmptyDescs     uint64      `json:"tx_ring_empty_descs"`      // times the kernel found the tx ring empty
+	Frames               FrameCounts `json:"frames"`
+	RxWakeups            uint64      `json:"rx_wakeups"`       // recvfrom syscalls made
+	TxWakeups            uint64      `json:"tx_wakeups"`       // sendto syscalls made
+	TxWakeupErrors       uint64      `json:"tx_wakeup_errors"` // sendto failures other than ENOBUFS, EAGAIN, EBUSY, ENETDOWN
 }
 
 // Stats reads the kernel's statistics for the socket and adds the pool's.

@@ -18,8 +18,11 @@ const (
 // stage (a double free, an address outside the pool, or a descriptor the
 // kernel delivered twice).
 type FrameCounts struct {
-	Free, App, Fill, Tx uint32
-	Refused             uint64
+	Free    uint32 `json:"free"`
+	App     uint32 `json:"app"`
+	Fill    uint32 `json:"fill"`
+	Tx      uint32 `json:"tx"`
+	Refused uint64 `json:"refused"`
 }
 
 // framePool is an O(1) allocator over the frames [first, first+n) of a UMEM.

@@ -324,6 +324,20 @@ func setBusyPoll(fd int, bp BusyPoll) error {
 // FD returns the socket's file descriptor (for the XSKMAP).
 func (s *Socket) FD() int { return s.fd }
 
+// Err returns the socket's pending error (SO_ERROR, which reading
+// clears), nil when it has none: ENETDOWN once its interface went away
+// (the kernel unbinds the socket then, and it never receives again).
+func (s *Socket) Err() error {
+	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return wrapErrno("get SO_ERROR", err)
+	}
+	if v != 0 {
+		return wrapErrno("socket error", unix.Errno(v))
+	}
+	return nil
+}
+
 // Queue returns the queue the socket is bound to.
 func (s *Socket) Queue() int { return s.queue }
 

@@ -56,11 +56,11 @@ var ErrTableFull = errors.New("arp: neighbor table full")
 
 // Stats counts the table's events.
 type Stats struct {
-	Requests   uint64 // requests asked for (Tick and Lookup)
-	QueueDrops uint64 // packets refused by a full pending queue (the entry's or the table's)
-	Failed     uint64 // entries that went FAILED
-	Evictions  uint64 // entries evicted to make room
-	TableFull  uint64 // new addresses refused
+	Requests   uint64 `json:"requests"`    // requests asked for (Tick and Lookup)
+	QueueDrops uint64 `json:"queue_drops"` // packets refused by a full pending queue (the entry's or the table's)
+	Failed     uint64 `json:"failed"`      // entries that went FAILED
+	Evictions  uint64 `json:"evictions"`   // entries evicted to make room
+	TableFull  uint64 `json:"table_full"`  // new addresses refused
 }
 
 type entry struct {

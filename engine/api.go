@@ -1,13 +1,9 @@
 package engine
 
 import (
-	"context"
-	"errors"
 	"net"
 	"net/netip"
-	"time"
 
-	"github.com/xdpengine/engine/lb/health"
 	"github.com/xdpengine/engine/stack/inet4"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/tcpsock"
@@ -66,144 +62,78 @@ const (
 )
 
 // ListenPacket opens a UDP socket bound to address ("198.18.0.1:7",
-// ":9000" for every address the engine owns, port 0 for any port). network
-// must be "udp" or "udp4". ListenUDP takes socket options too.
-func (e *Engine) ListenPacket(network, address string) (*UDPConn, error) {
-	return e.ListenUDP(network, address, SocketOptions{})
+// ":9000" for every address the engine owns, port 0 for any port), as
+// net.ListenPacket: network is "udp" or "udp4", and the net.PacketConn is
+// a *UDPConn (c.(*engine.UDPConn) reaches its other methods, or call
+// ListenUDP). IPv6 ("udp6", an IPv6 address) is ErrIPv6Unsupported for
+// now.
+func (e *Engine) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := e.ListenUDP(network, address, SocketOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // ListenUDP opens a UDP socket bound to address with opts.
 func (e *Engine) ListenUDP(network, address string, opts SocketOptions) (*UDPConn, error) {
-	ap, err := sock.ResolveAddr("udp", network, address)
+	ap, err := parseAddr("udp", network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	return e.udp.Listen(network, ap, opts)
 }
 
-// DialUDP opens a UDP socket connected to raddr, bound to laddr if it is not
-// nil (else to a source address and port the engine chooses, steered so the
-// replies reach the worker that sends). Like a connected kernel socket, it
-// receives only from raddr, and an ICMP port unreachable from raddr makes the
-// next call return ECONNREFUSED. A Dialer takes socket options too.
-func (e *Engine) DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
-	if raddr == nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("missing address")}
-	}
-	if network != "udp" && network != "udp4" {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
-	}
-	var lap netip.AddrPort
-	if laddr != nil {
-		lap = laddr.AddrPort()
-	}
-	return e.udp.Dial(network, lap, raddr.AddrPort(), SocketOptions{})
-}
-
-// Dial is DialUDP with a "host:port" address, for callers that want a
-// net.Conn.
-func (e *Engine) Dial(network, address string) (net.Conn, error) {
-	ap, err := sock.ResolveAddr("udp", network, address)
+// ListenUDPAddrPort is ListenUDP with a netip.AddrPort: an invalid address
+// (netip.AddrPortFrom(netip.Addr{}, 9000)) is every address the engine
+// owns, port 0 any port.
+func (e *Engine) ListenUDPAddrPort(network string, laddr netip.AddrPort, opts SocketOptions) (*UDPConn, error) {
+	ap, err := listenAddr("udp", network, laddr)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nil, err
 	}
-	return e.DialUDP(network, nil, net.UDPAddrFromAddrPort(ap))
+	return e.udp.Listen(network, ap, opts)
 }
 
 // Listen opens a TCP listener on address ("198.18.0.1:80", ":80" for every
-// address the engine owns, port 0 for any port) with the default backlog.
+// address the engine owns, port 0 for any port) with the default backlog,
+// as net.Listen: network is "tcp" or "tcp4", and the net.Listener is a
+// *TCPListener.
 func (e *Engine) Listen(network, address string) (net.Listener, error) {
-	return e.ListenTCP(network, address, TCPListenConfig{})
+	ln, err := e.ListenTCP(network, address, TCPListenConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
 }
 
 // ListenTCP opens a TCP listener with cfg.
 func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPListener, error) {
-	ap, err := sock.ResolveAddr("tcp", network, address)
+	ap, err := parseAddr("tcp", network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	return e.tcp.Listen(network, ap, cfg)
 }
 
-// DialTCP connects to raddr from laddr (nil: an address and port the
-// engine chooses, steered so that the replies reach the worker that owns
-// the connection). It waits for the handshake like connect(2):
-// ECONNREFUSED when the peer answers RST, ETIMEDOUT after the SYN retries.
-func (e *Engine) DialTCP(network string, laddr, raddr *net.TCPAddr) (*TCPConn, error) {
-	if raddr == nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("missing address")}
-	}
-	var lap netip.AddrPort
-	if laddr != nil {
-		lap = laddr.AddrPort()
-	}
-	return e.tcp.Dial(context.Background(), network, lap, raddr.AddrPort(), SocketOptions{})
-}
-
-// DialContext connects to address ("198.18.0.2:80"); ctx bounds the
-// handshake.
-func (e *Engine) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	ap, err := sock.ResolveAddr("tcp", network, address)
+// ListenTCPAddrPort is ListenTCP with a netip.AddrPort (an invalid
+// address: every address the engine owns).
+func (e *Engine) ListenTCPAddrPort(network string, laddr netip.AddrPort, cfg TCPListenConfig) (*TCPListener, error) {
+	ap, err := listenAddr("tcp", network, laddr)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nil, err
 	}
-	return e.tcp.Dial(ctx, network, netip.AddrPort{}, ap, SocketOptions{})
+	return e.tcp.Listen(network, ap, cfg)
 }
 
-// Dialer opens connections from an engine with socket options, as
-// net.Dialer does from the kernel; its DialContext fits
-// http.Transport.DialContext.
-type Dialer struct {
-	// Engine is the engine the connections belong to (required).
-	Engine *Engine
-	// LocalAddr binds the socket before it connects (the zero value: the
-	// engine chooses the address and port; port 0: it chooses the port).
-	LocalAddr netip.AddrPort
-	// Timeout bounds a TCP handshake (zero: only ctx bounds it).
-	Timeout time.Duration
-	SocketOptions
-}
-
-// Dial connects to address on network ("tcp", "tcp4", "udp", "udp4").
-func (d *Dialer) Dial(network, address string) (net.Conn, error) {
-	return d.DialContext(context.Background(), network, address)
-}
-
-// DialContext connects to address on network; ctx bounds a TCP handshake.
-// It returns a *TCPConn or a *UDPConn.
-func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if d.Engine == nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("engine: Dialer without an Engine")}
+// listenAddr checks network and laddr for a listen.
+func listenAddr(proto, network string, laddr netip.AddrPort) (netip.AddrPort, error) {
+	if err := checkNetwork(proto, network); err != nil {
+		return laddr, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	switch network {
-	case "tcp", "tcp4":
-		ap, err := sock.ResolveAddr("tcp", network, address)
-		if err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-		}
-		if d.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d.Timeout)
-			defer cancel()
-		}
-		return d.Engine.tcp.Dial(ctx, network, d.LocalAddr, ap, d.SocketOptions)
-	case "udp", "udp4":
-		ap, err := sock.ResolveAddr("udp", network, address)
-		if err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-		}
-		return d.Engine.udp.Dial(network, d.LocalAddr, ap, d.SocketOptions)
+	ap, err := checkAddr(network, laddr)
+	if err != nil {
+		return laddr, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
-}
-
-// healthDial dials for the load balancer's health checks: over the
-// engine's own TCP and UDP, through the check's next hop when it has one
-// (a direct-server-return backend checked at the VIP).
-func (e *Engine) healthDial(ctx context.Context, network, address string) (net.Conn, error) {
-	d := Dialer{Engine: e}
-	if via, ok := health.NextHop(ctx); ok {
-		d.NextHop = via
-	}
-	return d.DialContext(ctx, network, address)
+	return ap, nil
 }

@@ -104,7 +104,7 @@ func udpPair(t *testing.T, bed *testbed.Bed, eng *engine.Engine, port uint16) (*
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	ec, err := eng.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+	ec, err := eng.ListenUDP("udp4", fmt.Sprintf(":%d", port), engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func TestTrustedLinkStillDropsCorruption(t *testing.T) {
 	eng := enginetest.Start(t, bed, engine.Config{BindService: true})
 	var got []string
 	seen := make(chan string, 8)
-	ec, err := eng.ListenPacket("udp4", ":9")
+	ec, err := eng.ListenUDP("udp4", ":9", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

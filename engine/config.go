@@ -127,13 +127,34 @@ var ErrConfig = errors.New("invalid engine configuration")
 type Config struct {
 	// Interface is the link the engine serves (required).
 	Interface string
-	// Addrs are the IPv4 addresses the engine owns, with their prefixes
-	// (required). Traffic to them is taken from the kernel by the XDP
-	// program; everything else still reaches the host.
+	// Addrs are the addresses the engine owns, with their prefixes, IPv4
+	// or IPv6 (at least one). Traffic to them is taken from the kernel by
+	// the XDP program; everything else still reaches the host. The UDP
+	// and TCP sockets, the load balancer and the tunnels use the IPv4
+	// ones; the IPv6 ones have the IPv6 network layer (stack/inet6:
+	// Neighbor Discovery, echo, ICMPv6 errors, fragments), and are used
+	// only once Duplicate Address Detection found them unique (see
+	// IPv6NoDAD).
 	Addrs []netip.Prefix
-	// Gateway is the next hop for destinations outside every prefix of
-	// Addrs (zero: such destinations are unreachable, ENETUNREACH).
+	// Gateway is the IPv4 next hop for destinations outside every IPv4
+	// prefix of Addrs (zero: such destinations are unreachable,
+	// ENETUNREACH).
 	Gateway netip.Addr
+	// Gateway6 is the IPv6 next hop for destinations outside every IPv6
+	// prefix of Addrs: inside one of those prefixes, or link-local (a
+	// router's fe80:: address, as `ip -6 route add default via fe80::1
+	// dev IFACE`). Zero: such destinations are unreachable. Default
+	// routers learned from Router Advertisements are not supported (the
+	// advertisements to ff02::1 stay with the host kernel).
+	Gateway6 netip.Addr
+	// IPv6NoDAD assigns the IPv6 addresses at once, without Duplicate
+	// Address Detection (`ip addr add ... nodad`). By default Start sends
+	// one probe per address (DupAddrDetectTransmits 1, RetransTimer 1 s,
+	// without the initial random delay) and returns once detection ended,
+	// about a second later; an address another node answers for is
+	// logged as an error, counted (WorkerStats.IPv6.NDP.DADDuplicate),
+	// given back to the host and never used.
+	IPv6NoDAD bool
 	// Neighbors are static ARP entries (Linux's `ip neigh replace ADDR
 	// lladdr MAC nud permanent`): next hops the engine never resolves,
 	// ages or probes, and that ARP does not change. Each must be on the
@@ -325,10 +346,11 @@ type Config struct {
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger
 
-	// Faults, if set, makes each worker's injector, which drops,
-	// duplicates and reorders frames on its receive and transmit paths.
-	// Testing only: internal/faultinject makes one.
-	Faults datapath.NewInjector
+	// faults, if set, makes each worker's injector, which drops,
+	// duplicates and reorders frames on its receive and transmit paths:
+	// tests only (export_test.go's WithFaults; internal/faultinject makes
+	// one), so it is not part of the API.
+	faults datapath.NewInjector
 }
 
 // Defaults.
@@ -412,13 +434,8 @@ func (c *Config) validate() error {
 	if len(c.Addrs) == 0 {
 		return bad("no address to own (set Config.Addrs, or --addr CIDR)")
 	}
-	for _, p := range c.Addrs {
-		if !p.IsValid() || !p.Addr().Is4() {
-			return bad("address %v: the engine owns IPv4 addresses with a prefix, e.g. 198.18.0.1/24", p)
-		}
-	}
-	if c.Gateway.IsValid() && !c.Gateway.Is4() {
-		return bad("gateway %v is not IPv4", c.Gateway)
+	if err := c.validateAddrs(); err != nil {
+		return bad("%v", err)
 	}
 	if err := c.validateNeighbors(); err != nil {
 		return bad("%v", err)
@@ -508,8 +525,8 @@ func (c *Config) validateNeighbors() error {
 	}
 	seen := make(map[netip.Addr]bool, len(c.Neighbors))
 	for _, n := range c.Neighbors {
-		if !n.Addr.Is4() {
-			return fmt.Errorf("static neighbor %v: want an IPv4 address", n.Addr)
+		if !n.Addr.IsValid() || n.Addr.Is4In6() || n.Addr.IsMulticast() || n.Addr.Zone() != "" {
+			return fmt.Errorf("static neighbor %v: want a unicast IPv4 or IPv6 address", n.Addr)
 		}
 		if len(n.MAC) != 6 || n.MAC[0]&1 != 0 || bytes.Equal(n.MAC, make([]byte, 6)) {
 			return fmt.Errorf("static neighbor %v at %q: want a unicast Ethernet address, e.g. 02:00:00:00:00:01", n.Addr, n.MAC)
@@ -518,7 +535,8 @@ func (c *Config) validateNeighbors() error {
 			return fmt.Errorf("static neighbor %v given twice", n.Addr)
 		}
 		seen[n.Addr] = true
-		onLink := false
+		_, v6 := splitAddrs(c.Addrs)
+		onLink := n.Addr.Is6() && n.Addr.IsLinkLocalUnicast() && len(v6) > 0 // link-local: on the link of an IPv6 engine
 		for _, p := range c.Addrs {
 			if p.Addr() == n.Addr {
 				return fmt.Errorf("static neighbor %v is the engine's own address", n.Addr)

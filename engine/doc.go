@@ -8,12 +8,57 @@
 //		Interface: "eth1",
 //		Addrs:     []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
 //	})
+//	c, err := eng.ListenUDP("udp4", ":7", engine.SocketOptions{}) // before or after Start
+//	go func() {
+//		n, from, err := c.ReadFromUDPAddrPort(buf)
+//		_, err = c.WriteToUDPAddrPort(buf[:n], from)
+//	}()
+//	err = eng.Run(ctx)         // start, serve until ctx is done or a worker fails, close
+//
+// or, step by step:
+//
 //	err = eng.Start()          // attach the XDP program, open the sockets, start the workers
-//	c, err := eng.ListenPacket("udp4", ":7")
-//	n, from, err := c.ReadFromUDPAddrPort(buf)
-//	_, err = c.WriteToUDPAddrPort(buf[:n], from)
-//	st := eng.Stats()          // per-queue counters
+//	<-eng.Done()               // a worker failed (eng.Err() says which and why), or Close
+//	st := eng.Stats()          // per-queue counters (JSON: snake_case names)
 //	err = eng.Close()          // close sockets, stop workers, detach
+//
+// # Sockets API
+//
+// The entry points are net's, on the engine: Listen, ListenPacket, Dial
+// and DialContext take a network name and a "host:port" string and
+// return net's interfaces (net.Listener, net.PacketConn, net.Conn), whose
+// concrete types are the engine's (*TCPListener, *UDPConn, *TCPConn)
+// for a type assertion; ListenTCP, ListenUDP, DialTCP and DialUDP return
+// the concrete types, with socket options; their AddrPort variants
+// (ListenTCPAddrPort, ListenUDPAddrPort, DialTCPAddrPort,
+// DialUDPAddrPort) take netip.AddrPort values and parse nothing. The
+// network picks the protocol as in net.Dial: "tcp" and "tcp4" are TCP,
+// "udp" and "udp4" UDP; an unknown name is a net.UnknownNetworkError, and
+// IPv6 ("tcp6", "udp6", an IPv6 address) ErrIPv6Unsupported (wrapping
+// EAFNOSUPPORT) until the engine has IPv6 sockets. Errors are
+// *net.OpError wrapping the kernel's errno, as the kernel's sockets
+// give them.
+//
+// A Dialer adds what net.Dialer has: a local address, a timeout, socket
+// options, and a Resolver for host names (any type with net.Resolver's
+// LookupNetIP: net.DefaultResolver asks the system's resolver, over the
+// kernel's stack). Without one, names are refused (ErrNoResolver): the
+// engine sends no DNS query of its own. The addresses of a name are tried
+// in order until one connects (IPv4 ones only, for now), sharing the
+// dial's deadline as net.Dialer does. Its DialContext fits
+// http.Transport.DialContext.
+//
+// # Lifecycle and failures
+//
+// Start returns once the workers run; Run starts (unless Start did),
+// waits for its context or a failure, and closes. A worker fails when
+// its AF_XDP socket reports an error (read at every 100 ms tick: ENETDOWN
+// once the interface went away) or when its loop panics (in a Hook, or in
+// the engine: the panic is recovered, logged with its stack at level
+// error, and wraps ErrWorkerPanic). Its queue is not served any more; the
+// other workers go on. Done, closed then (or by Close), is a channel to
+// select on, and Err a *WorkerError naming the queue and the cause (or
+// ErrClosed after Close), as a context's Done and Err.
 //
 // # Workers
 //
@@ -33,7 +78,9 @@
 //     the Hook once), ICMP echo (answered in the same frame), UDP and TCP
 //     (checksum, trusting a partial one on a virtual link by
 //     Config.RxChecksum; socket or connection lookup, delivery, or ICMP
-//     port unreachable and RST);
+//     port unreachable and RST); IPv6 to the engine's IPv6 addresses
+//     (stack/inet6: Neighbor Discovery, echo in place, reassembly, ICMPv6
+//     errors; no UDP or TCP over IPv6 yet);
 //  2. takes frames other workers steered to it (flows it owns);
 //  3. takes the datagrams applications queued for it, resolves their next
 //     hop (parking them while ARP resolves), fragments them into UMEM frames
@@ -200,11 +247,11 @@
 //
 // # Fault injection (testing only)
 //
-// Config.Faults (made by internal/faultinject, which only tests import)
-// gives every worker a datapath.Injector that drops, duplicates and
-// reorders IPv4 frames on its receive path (after the rx ring, before the
-// stack) and on its transmit path (before the tx ring), with seeded
-// per-frame probabilities. Stats count every injected fault
+// The engine's tests give it a fault injector (internal/faultinject,
+// through a hook that only tests compile): every worker then drops,
+// duplicates and reorders IPv4 frames on its receive path (after the rx
+// ring, before the stack) and on its transmit path (before the tx ring),
+// with seeded per-frame probabilities. Stats count every injected fault
 // (WorkerStats.Faults), so tests can show that the faults happened.
 // Without one a worker pays one nil check per burst.
 //
@@ -213,5 +260,6 @@
 // Close marks every socket closed (blocked calls return net.ErrClosed),
 // stops the workers after they publish their last counters, closes the
 // AF_XDP sockets and detaches the XDP program (a BPF link, so a crashed
-// process leaves nothing attached either).
+// process leaves nothing attached either). Done closes then, and Err is
+// ErrClosed unless a worker had failed before.
 package engine

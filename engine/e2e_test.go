@@ -287,7 +287,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 	if err := eng.Start(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := eng.ListenPacket("udp4", ":7")
+	srv, err := eng.ListenUDP("udp4", ":7", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

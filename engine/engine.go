@@ -21,6 +21,7 @@ import (
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/stack/tcpsock"
@@ -34,13 +35,15 @@ var (
 )
 
 // Engine is a userspace IPv4 stack (UDP and TCP sockets) on AF_XDP
-// sockets. Create it with New, run it with Start, stop it with Close. Its
-// methods are safe for concurrent use.
-//
-// The engine wires layers it does not implement: one datapath.Worker per
-// queue runs the loop, inet4 is the network layer, udp and tcpsock the
-// socket layers, socktab applies Linux's bind rules (ARCHITECTURE.md).
+// sockets. Create it with New, run it with Start or Run, learn that a
+// worker failed from Done and Err, stop it with Close. Its methods are
+// safe for concurrent use.
 type Engine struct {
+	// The engine wires layers it does not implement: one datapath.Worker
+	// per queue runs the loop, inet4 is the network layer, udp and
+	// tcpsock the socket layers, socktab applies Linux's bind rules
+	// (ARCHITECTURE.md).
+
 	cfg     Config
 	log     *slog.Logger
 	ifindex int
@@ -59,6 +62,7 @@ type Engine struct {
 	bufs    *datapath.Bufs
 	tab     *socktab.Table
 	host    *inet4.Host
+	host6   *inet6.Host // nil without IPv6 addresses
 	udp     *udp.Stack
 	tcp     *tcpsock.Stack
 	lb      *lb.Balancer // nil without Config.LoadBalancer
@@ -66,6 +70,7 @@ type Engine struct {
 
 	prog      *afxdp.Program
 	mu        sync.Mutex // guards lifecycle transitions
+	life      lifecycle  // Done and Err (run.go)
 	wg        sync.WaitGroup
 	startTime time.Time
 	epoch     time.Time // origin of the workers' clock
@@ -106,8 +111,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.reserved = slices.Clone(cfg.ReservedPorts)
+	addrs4, _ := splitAddrs(cfg.Addrs)
 	e.tab, err = socktab.New(socktab.Config{
-		Addrs:        cfg.Addrs,
+		Addrs:        addrs4,
 		BindService:  cfg.BindService,
 		NonlocalBind: cfg.NonlocalBind,
 		DenyWildcard: cfg.DenyWildcard,
@@ -139,14 +145,20 @@ func New(cfg Config) (*Engine, error) {
 // build makes the layers and the workers and plugs them together.
 func (e *Engine) build() error {
 	cfg := &e.cfg
-	statics := make([]inet4.StaticNeighbor, len(cfg.Neighbors))
-	for i, n := range cfg.Neighbors {
-		statics[i] = inet4.StaticNeighbor{Addr: n.Addr, MAC: header.MAC(n.MAC)}
+	var statics []inet4.StaticNeighbor
+	var statics6 []inet6.StaticNeighbor
+	for _, n := range cfg.Neighbors {
+		if n.Addr.Is4() {
+			statics = append(statics, inet4.StaticNeighbor{Addr: n.Addr, MAC: header.MAC(n.MAC)})
+		} else {
+			statics6 = append(statics6, inet6.StaticNeighbor{Addr: n.Addr, MAC: header.MAC(n.MAC)})
+		}
 	}
+	addrs4, addrs6 := splitAddrs(cfg.Addrs)
 	var err error
 	e.host, err = inet4.NewHost(inet4.Config{
 		Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
-		Addrs: cfg.Addrs, Gateway: cfg.Gateway, Neighbors: statics,
+		Addrs: addrs4, Gateway: cfg.Gateway, Neighbors: statics,
 		TrustPartial: e.trustPartial, Hook: cfg.Hook, HookFragments: cfg.HookFragments,
 		FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue, Steering: e.steer,
 		Bufs: e.bufs, State: &e.state, Epoch: e.epoch, Logger: e.log,
@@ -154,6 +166,17 @@ func (e *Engine) build() error {
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
+	}
+	if len(addrs6) > 0 {
+		e.host6, err = inet6.NewHost(inet6.Config{
+			Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
+			Addrs: addrs6, Gateway: cfg.Gateway6, Neighbors: statics6, NoDAD: cfg.IPv6NoDAD,
+			TrustPartial: e.trustPartial, FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue,
+			Bufs: e.bufs, Epoch: e.epoch, Logger: e.log,
+		})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
 	}
 	e.udp = udp.New(udp.Config{Host: e.host, Table: e.tab, Bufs: e.bufs, State: &e.state, RecvBuffer: cfg.RecvBuffer})
 	e.tcp, err = tcpsock.New(tcpsock.Config{
@@ -166,7 +189,7 @@ func (e *Engine) build() error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if c := cfg.LoadBalancer; c != nil {
-		e.lb = lb.New(lb.Params{Host: e.host, SNAT: cfg.Addrs[0].Addr(),
+		e.lb = lb.New(lb.Params{Host: e.host, SNAT: addrs4[0].Addr(),
 			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP),
 			Dial: e.healthDial, Logger: e.log})
 	}
@@ -178,7 +201,7 @@ func (e *Engine) build() error {
 		dp, err := datapath.New(datapath.Config{
 			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime,
 			CPU: cpu, OwnThread: cfg.ownThread(), Epoch: e.epoch,
-			Bufs: e.bufs, Logger: e.log, Injector: cfg.Faults,
+			Bufs: e.bufs, Logger: e.log, Injector: cfg.faults,
 		})
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
@@ -187,6 +210,13 @@ func (e *Engine) build() error {
 		l, err := e.host.NewLayer(dp, randUint64())
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
+		}
+		if e.host6 != nil {
+			l6, err := e.host6.NewLayer(dp, randUint64())
+			if err != nil {
+				return fmt.Errorf("engine: %w", err)
+			}
+			l.SetIPv6(l6)
 		}
 		e.udp.AddWorker(l)
 		if err := e.tcp.AddWorker(l); err != nil {
@@ -265,12 +295,17 @@ func (e *Engine) Start() (err error) {
 	if err := e.host.Attach(e.prog); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	if e.host6 != nil {
+		if err := e.host6.Attach(e.prog); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+	}
 	e.startTime = time.Now()
 	e.state.Start()
 	for _, w := range e.workers {
 		w.StartWaker()
 		e.wg.Add(1)
-		go w.Run(&e.wg)
+		go e.runWorker(w)
 	}
 	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].Socket().BindMode(),
@@ -278,7 +313,25 @@ func (e *Engine) Start() (err error) {
 		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(),
 		"trust_partial_checksums", e.trustPartial,
 		"decap_ipip", e.cfg.Decap.IPIP, "decap_gue_port", e.cfg.Decap.GUEPort)
+	e.waitDAD()
 	return nil
+}
+
+// dadWait bounds Start's wait for Duplicate Address Detection: one probe
+// and one RetransTimer (1 s), with room for a slow machine.
+const dadWait = 3 * time.Second
+
+// waitDAD waits for the IPv6 addresses' Duplicate Address Detection to
+// end (about a second; nothing without IPv6 addresses or with IPv6NoDAD).
+// Duplicates were logged by the IPv6 layer and are not used.
+func (e *Engine) waitDAD() {
+	if e.host6 == nil {
+		return
+	}
+	if _, ok := e.host6.WaitDAD(dadWait); !ok {
+		e.log.Warn("IPv6 duplicate address detection has not finished; the addresses still tentative are not used yet",
+			"interface", e.cfg.Interface)
+	}
 }
 
 // Close closes every socket (their calls return net.ErrClosed), stops the
@@ -291,6 +344,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.mu.Unlock()
+	e.life.end(ErrClosed)
 	if e.lb != nil {
 		e.lb.StopHealth() // before the sockets they use close
 	}
@@ -317,6 +371,9 @@ func (e *Engine) teardown() error {
 		errs = append(errs, w.Close())
 	}
 	e.host.Detach()
+	if e.host6 != nil {
+		e.host6.Detach()
+	}
 	if e.prog != nil {
 		errs = append(errs, e.prog.Close())
 		e.prog = nil
@@ -407,13 +464,30 @@ func (e *Engine) WriteSS(w io.Writer, proto socktab.Proto) error {
 	return socktab.WriteSS(w, e.Sockets(proto))
 }
 
-// Neighbors lists the workers' ARP tables, sorted by address then queue;
-// nothing while the engine does not run.
+// Neighbors lists the workers' ARP tables and IPv6 neighbor caches (with
+// their NUD states), sorted by address then queue; nothing while the
+// engine does not run.
 func (e *Engine) Neighbors() []NeighborEntry {
 	if !e.state.Running() {
 		return nil
 	}
-	return e.host.Neighbors(publishWait)
+	out := e.host.Neighbors(publishWait)
+	if e.host6 != nil {
+		for _, n := range e.host6.Neighbors(publishWait) {
+			out = append(out, NeighborEntry{Queue: n.Queue, Addr: n.Addr, MAC: n.MAC, State: n.State,
+				Queued: n.Queued, Confirmed: n.Confirmed})
+		}
+	}
+	return out
+}
+
+// IPv6Addrs returns the IPv6 addresses the engine uses: those of Addrs
+// that passed Duplicate Address Detection (all of them with IPv6NoDAD).
+func (e *Engine) IPv6Addrs() []netip.Prefix {
+	if e.host6 == nil {
+		return nil
+	}
+	return e.host6.UsableAddrs()
 }
 
 func randUint64() uint64 {

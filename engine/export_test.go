@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/xdpengine/engine/flowtable"
+	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/stack/tcpsock"
 )
@@ -37,3 +38,10 @@ func (e *Engine) WakesDirectly(q int) bool { return e.workers[q].Waker().Direct(
 
 // IfIndex returns the index of the engine's interface (ipopts_e2e_test.go).
 func (e *Engine) IfIndex() int { return e.ifindex }
+
+// WithFaults returns cfg with the fault injector f (faults_e2e_test.go):
+// a test hook, kept out of Config's documented fields.
+func WithFaults(cfg Config, f datapath.NewInjector) Config {
+	cfg.faults = f
+	return cfg
+}

@@ -28,7 +28,7 @@ const (
 // injector did inject every kind of fault it was given.
 func faultBulk(t *testing.T, f faultinject.Config, port uint16, size int) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := enginetest.Start(t, bed, engine.Config{Faults: mustFaults(t, f)})
+	eng := enginetest.Start(t, bed, engine.WithFaults(engine.Config{}, mustFaults(t, f)))
 	size = enginetest.BulkSize(size)
 	c, kc := enginetest.ConnectFromPeer(t, bed, eng, port)
 	d := enginetest.Bulk(t, kc, c, size)
@@ -143,8 +143,8 @@ func TestUDPDuplicateReorder(t *testing.T) {
 	const n, size = 3000, 1000
 	bed := testbed.New(t, testbed.Config{})
 	r := faultinject.Rates{Duplicate: 0.1, Reorder: 0.1}
-	eng := enginetest.Start(t, bed, engine.Config{Faults: mustFaults(t, faultinject.Config{Seed: 3, Rx: r, Tx: r}), RecvBuffer: 16 << 20})
-	ec, err := eng.ListenPacket("udp4", ":7300")
+	eng := enginetest.Start(t, bed, engine.WithFaults(engine.Config{RecvBuffer: 16 << 20}, mustFaults(t, faultinject.Config{Seed: 3, Rx: r, Tx: r})))
+	ec, err := eng.ListenUDP("udp4", ":7300", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

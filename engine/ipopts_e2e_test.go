@@ -29,7 +29,7 @@ func TestUDPTTLAndTOS(t *testing.T) {
 	k := enginetest.PeerKernelUDP(t, bed, netip.AddrPortFrom(bed.PeerAddr, 6100))
 	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
 	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
-	ec, err := eng.ListenPacket("udp4", ":6101")
+	ec, err := eng.ListenUDP("udp4", ":6101", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestUDPPktinfoAnswersFromDst(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	second := bed.Prefix.Addr().Next().Next().Next().Next() // .4
 	eng := enginetest.Start(t, bed, engine.Config{Addrs: []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, 24), netip.PrefixFrom(second, 24)}})
-	ec, err := eng.ListenPacket("udp4", ":6200")
+	ec, err := eng.ListenUDP("udp4", ":6200", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestBroadcastAndConnectRules(t *testing.T) {
 		}
 		return err
 	}
-	ec, err := eng.ListenPacket("udp4", ":6300")
+	ec, err := eng.ListenUDP("udp4", ":6300", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestPMTUDiscoverModes(t *testing.T) {
 	if err := (&engine.UDPConn{}).SetMTUDiscover(7); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("SetMTUDiscover(7): %v, want EINVAL", err)
 	}
-	ec, err := eng.ListenPacket("udp4", ":6401")
+	ec, err := eng.ListenUDP("udp4", ":6401", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestUDPRecvErr(t *testing.T) {
 	enginetest.PeerResolve(t, bed)
 	closed := netip.AddrPortFrom(bed.PeerAddr, 6509)
 
-	ec, err := eng.ListenPacket("udp4", ":6500")
+	ec, err := eng.ListenUDP("udp4", ":6500", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestMulticastReceive(t *testing.T) {
 	asm := netip.MustParseAddr("239.7.7.7")
 	ssm := netip.MustParseAddr("232.1.1.1")
 
-	any, err := eng.ListenPacket("udp4", ":6700")
+	any, err := eng.ListenUDP("udp4", ":6700", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestMulticastSend(t *testing.T) {
 	}
 	k.SetInt(t, unix.IPPROTO_IP, unix.IP_RECVTTL, 1)
 
-	member, err := eng.ListenPacket("udp4", ":6800")
+	member, err := eng.ListenUDP("udp4", ":6800", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestMulticastSend(t *testing.T) {
 	if err := member.JoinGroup(group); err != nil {
 		t.Fatal(err)
 	}
-	sender, err := eng.ListenPacket("udp4", ":6801")
+	sender, err := eng.ListenUDP("udp4", ":6801", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestBroadcastReceive(t *testing.T) {
 		c.SetControlMessage(engine.FlagDst, true)
 		members = append(members, c)
 	}
-	unicast, err := eng.ListenPacket("udp4", netip.AddrPortFrom(bed.EngineAddr, 6901).String())
+	unicast, err := eng.ListenUDP("udp4", netip.AddrPortFrom(bed.EngineAddr, 6901).String(), engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,9 @@ func TestNeighborsValidate(t *testing.T) {
 		{[]Neighbor{at("198.18.0.2", mac), at("198.18.0.3", mac)}, ""}, // two addresses, one MAC: allowed
 		{[]Neighbor{at("198.19.0.2", mac)}, "not on the link"},
 		{[]Neighbor{at("198.18.0.1", mac)}, "engine's own address"},
-		{[]Neighbor{at("::1", mac)}, "IPv4"},
+		{[]Neighbor{at("::1", mac)}, "not on the link"},
+		{[]Neighbor{at("fe80::2", mac)}, "not on the link"}, // link-local, but the engine has no IPv6 address
+		{[]Neighbor{at("ff02::1", mac)}, "unicast"},
 		{[]Neighbor{at("198.18.0.2", net.HardwareAddr{1, 0, 0, 0, 0, 1})}, "unicast"},
 		{[]Neighbor{at("198.18.0.2", make(net.HardwareAddr, 6))}, "unicast"},
 		{[]Neighbor{at("198.18.0.2", mac[:5])}, "unicast"},

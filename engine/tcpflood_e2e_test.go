@@ -79,8 +79,12 @@ func TestTCPNeverReaders(t *testing.T) {
 	roundTrip := func(what string) {
 		t.Helper()
 		normal.SetDeadline(time.Now().Add(30 * time.Second))
-		if got := enginetest.Exchange(t, normal, []byte(what)); !bytes.Equal(got, []byte(what)) {
-			t.Fatalf("%s: echo %q", what, got)
+		if _, err := normal.Write([]byte(what)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := make([]byte, len(what))
+		if _, err := io.ReadFull(normal, got); err != nil || !bytes.Equal(got, []byte(what)) {
+			t.Fatalf("%s: echo %q: %v", what, got, err)
 		}
 	}
 	roundTrip("before the flood")
@@ -129,17 +133,8 @@ func TestTCPNeverReaders(t *testing.T) {
 	if st.CurrOrphans > maxOrphans || st.AbortOnMemory < talkers-maxOrphans {
 		t.Errorf("%d orphans (at most %d), %d closes reset (at least %d)", st.CurrOrphans, maxOrphans, st.AbortOnMemory, talkers-maxOrphans)
 	}
-	if st.MemBytes > high && st.MemRefused == 0 {
-		// Above high a new connection is refused: the SYN is dropped. The
-		// memory may fall below high meanwhile (orphans end, resets): it
-		// must have stayed above it for the refusal to be expected.
-		if c, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7600)); err == nil {
-			c.Close()
-		}
-		if s := eng.Stats().Total.TCP; s.MemRefused == 0 && s.MemBytes > high {
-			t.Error("above the high threshold a new connection was not refused")
-		}
-	}
+	// That new connections are refused above high is TestTCPRefusedAboveHigh's
+	// (here the memory hovers about high as orphans end and floods refill).
 
 	// The flood ends: the peer closes with unread data (RSTs), the
 	// engine's connections reset, their memory goes back.

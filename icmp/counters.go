@@ -7,12 +7,26 @@ import "github.com/xdpengine/engine/header"
 // since Linux 6.0). Not safe for concurrent writes: one Counters per
 // worker.
 type Counters struct {
-	InMsgs, InErrors, InCsumErrors                                  uint64
-	InDestUnreachs, InTimeExcds, InParmProbs, InSrcQuenchs          uint64
-	InRedirects, InEchos, InEchoReps, InTimestamps, InTimestampReps uint64
-	OutMsgs, OutErrors                                              uint64
-	OutDestUnreachs, OutTimeExcds, OutParmProbs, OutEchoReps        uint64
-	OutRateLimitGlobal, OutRateLimitHost                            uint64
+	InMsgs             uint64 `json:"in_msgs"`
+	InErrors           uint64 `json:"in_errors"`
+	InCsumErrors       uint64 `json:"in_csum_errors"`
+	InDestUnreachs     uint64 `json:"in_dest_unreachs"`
+	InTimeExcds        uint64 `json:"in_time_excds"`
+	InParmProbs        uint64 `json:"in_parm_probs"`
+	InSrcQuenchs       uint64 `json:"in_src_quenchs"`
+	InRedirects        uint64 `json:"in_redirects"`
+	InEchos            uint64 `json:"in_echos"`
+	InEchoReps         uint64 `json:"in_echo_reps"`
+	InTimestamps       uint64 `json:"in_timestamps"`
+	InTimestampReps    uint64 `json:"in_timestamp_reps"`
+	OutMsgs            uint64 `json:"out_msgs"`
+	OutErrors          uint64 `json:"out_errors"`
+	OutDestUnreachs    uint64 `json:"out_dest_unreachs"`
+	OutTimeExcds       uint64 `json:"out_time_excds"`
+	OutParmProbs       uint64 `json:"out_parm_probs"`
+	OutEchoReps        uint64 `json:"out_echo_reps"`
+	OutRateLimitGlobal uint64 `json:"out_rate_limit_global"`
+	OutRateLimitHost   uint64 `json:"out_rate_limit_host"`
 }
 
 // CountIn counts a received message of type t. A message that failed to

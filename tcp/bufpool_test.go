@@ -38,6 +38,15 @@ func (p *poisonPool) Get(size int) []byte {
 	return b
 }
 
+// Abandon: the buffer is never lent again (a reader may still copy
+// from it), and counts as taken back.
+func (p *poisonPool) Abandon(b []byte) {
+	p.puts++
+	if size, ok := p.lent[&b[0]]; ok && size == len(b) {
+		delete(p.lent, &b[0])
+	}
+}
+
 func (p *poisonPool) Put(b []byte) {
 	p.puts++
 	size, ok := p.lent[&b[0]]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xdpengine/engine/hist"
 	"github.com/xdpengine/engine/tcp/cc"
 )
 
@@ -259,9 +260,15 @@ func wscaleFor(n int) uint8 {
 // The memory need not be zeroed: a ring never hands out a byte it has not
 // written first (see ByteRing), so what a previous connection left in it
 // cannot be read through the new one.
+//
+// Abandon is told of a buffer Get returned that a ring gave up while a
+// reader may still be copying from it (ring.go's read-copy-update): the
+// pool must not lend it again; the garbage collector frees it. It counts
+// as taken back.
 type BufferPool interface {
 	Get(size int) []byte
 	Put(b []byte)
+	Abandon(b []byte)
 }
 
 // EndpointPool keeps endpoints that ended for connections that start:
@@ -286,4 +293,7 @@ type Totals struct {
 	OutOfWindowIcmps, PMTUDecreases        uint64
 	TCPMTUPSuccess, TCPMTUPFail, MTUProbes uint64
 	MTUBlackHoles, RTOReverts              uint64
+	// SRTT is the smoothed round-trip time in microseconds, counted at
+	// every RTT sample an endpoint takes (updateRTT).
+	SRTT hist.Log2
 }

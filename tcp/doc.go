@@ -84,7 +84,8 @@
 // TIME-WAIT with reuse), RFC 9293 segment acceptability, RFC 5961 RST,
 // SYN and ACK checks with a shared challenge-ACK limiter, options (MSS,
 // window scale, SACK with D-SACK reporting, timestamps with PAWS), RFC 6298
-// RTO (Linux's 200 ms floor, 120 s cap, Karn), give-up after Retries2 /
+// RTO (Linux's 200 ms floor, 120 s cap, Karn; every RTT sample also
+// counts the new SRTT into Config.Totals' log2 histogram), give-up after Retries2 /
 // SynRetries, congestion control behind tcp/cc, delayed ACKs (40 ms,
 // every second full segment, quick ACKs at start), Nagle, sender and
 // receiver SWS avoidance, zero-window probes, keepalive, a bounded

@@ -104,6 +104,10 @@ func (p *RingPool) Put(b []byte) {
 	p.mu.Unlock()
 }
 
+// Abandon counts b, which Get returned, as taken back without keeping it:
+// a reader may still copy from it, and the collector frees it.
+func (p *RingPool) Abandon([]byte) { p.puts.Add(1) }
+
 func (p *RingPool) max() int64 {
 	if p.Max > 0 {
 		return p.Max

@@ -64,6 +64,9 @@ func (e *Endpoint) putBuf(b []byte, reusable bool) {
 	switch {
 	case !reusable:
 		e.cfg.Memory.note(memToGC)
+		if e.cfg.Buffers != nil {
+			e.cfg.Buffers.Abandon(b)
+		}
 	case e.cfg.Buffers != nil:
 		e.cfg.Buffers.Put(b)
 	}

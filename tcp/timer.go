@@ -81,6 +81,9 @@ func (e *Endpoint) updateRTT(r int64) {
 		e.srtt = (7*e.srtt + r) / 8
 	}
 	e.rto = min(e.srtt+max(4*e.rttvar, e.cfg.RTOMin), e.cfg.RTOMax)
+	if t := e.cfg.Totals; t != nil {
+		t.SRTT.Add(uint64(e.srtt) / 1000)
+	}
 }
 
 // takeRTTSample takes an RTT sample from an ACK that advanced snd.una: the

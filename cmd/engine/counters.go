@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/metrics"
 )
 
 // counter describes one of engine.WorkerStats's counters once, for both
@@ -16,10 +15,10 @@ type counter struct {
 	row     string // table row name
 	always  bool   // shown in the table even when zero in every column
 
-	family string        // metric family, without the engine_ prefix
-	label  metrics.Label // extra label besides queue (zero: none)
-	help   string        // family help; the first row of a family sets it
-	gauge  bool          // a level, not a monotonic count
+	family string  // metric family, without the engine_ prefix
+	labels []label // extra labels besides queue, the same names in every row of a family
+	help   string  // family help; the first row of a family sets it
+	gauge  bool    // a level, not a monotonic count
 	// global: an engine-wide figure that one worker (queue 0) reports and
 	// the others report as 0. The table shows it once (the total column),
 	// the metrics as one sample without a queue label: never summed nor
@@ -29,29 +28,36 @@ type counter struct {
 	get func(*engine.WorkerStats) uint64
 }
 
+// label is one name="value" pair of a metric.
+type label struct{ name, value string }
+
+// dir is the label of a direction: rx or tx for frames, in or out for
+// messages and segments.
+func direction(d string) []label { return []label{{"direction", d}} }
+
 func drop(row, reason, help string, get func(*engine.WorkerStats) uint64) counter {
 	return counter{section: "drops", row: row, always: true, family: "drops_total",
-		label: metrics.Label{Name: "reason", Value: reason}, help: help, get: get}
+		labels: []label{{"reason", reason}}, help: help, get: get}
 }
 
 // decap is a tunnel kind's unwrapped packets (engine serve --decap-*).
 func decap(row, kind, _ string, get func(*engine.WorkerStats) uint64) counter {
 	return counter{section: "tunnel decapsulation", row: row, family: "decap_packets_total",
-		label: metrics.Label{Name: "encap", Value: kind},
-		help:  "Tunnel packets to the engine unwrapped (dsr-ipip, dsr-gue backends), by encapsulation.", get: get}
+		labels: []label{{"encap", kind}},
+		help:   "Tunnel packets to the engine unwrapped (dsr-ipip, dsr-gue backends), by encapsulation.", get: get}
 }
 
 // decapDrop is a tunnel packet dropped before its inner packet went on.
 func decapDrop(row, reason string, get func(*engine.WorkerStats) uint64) counter {
 	return counter{section: "tunnel decapsulation", row: "dropped: " + row, family: "decap_drops_total",
-		label: metrics.Label{Name: "reason", Value: reason},
-		help:  "Tunnel packets to the engine dropped before their inner packet went on, by reason.", get: get}
+		labels: []label{{"reason", reason}},
+		help:   "Tunnel packets to the engine dropped before their inner packet went on, by reason.", get: get}
 }
 
 func icmpMsg(dir, typ string, get func(*engine.WorkerStats) uint64) counter {
 	return counter{section: "icmp", row: dir + " " + typ, always: dir == "out" && typ == "dest_unreach",
-		family: "icmp_" + dir + "_messages_total", label: metrics.Label{Name: "type", Value: typ},
-		help: "ICMP messages " + map[string]string{"in": "received", "out": "sent"}[dir] + " by type (the Icmp: line of /proc/net/snmp).",
+		family: "icmp_messages_total", labels: []label{{"direction", dir}, {"type", typ}},
+		help: "ICMP messages received (direction in) and sent (out), by type (the Icmp: line of /proc/net/snmp).",
 		get:  get}
 }
 
@@ -83,20 +89,18 @@ func (c *counter) value(ws []engine.WorkerStats) uint64 {
 	return v
 }
 
-// counters lists every counter in table order. Families are contiguous.
+// counters lists every counter in table order. The rows of a family
+// need not be contiguous; the first one sets its help.
 var counters = []counter{
-	{section: "packets", row: "rx packets", always: true, family: "rx_packets_total",
-		help: "Frames received from the AF_XDP rx ring.", get: func(w *engine.WorkerStats) uint64 { return w.RxPackets }},
-	{section: "packets", row: "rx bytes", always: true, family: "rx_bytes_total",
-		help: "Bytes of the frames received.", get: func(w *engine.WorkerStats) uint64 { return w.RxBytes }},
-	{section: "packets", row: "tx packets", always: true, family: "tx_packets_total",
-		help: "Frames handed to the AF_XDP tx ring.", get: func(w *engine.WorkerStats) uint64 { return w.TxPackets }},
-	{section: "packets", row: "tx bytes", always: true, family: "tx_bytes_total",
-		help: "Bytes of the frames sent.", get: func(w *engine.WorkerStats) uint64 { return w.TxBytes }},
-	{section: "packets", row: "steered out", family: "steered_packets_total",
-		help: "Packets handed to the worker that owns their flow.", get: func(w *engine.WorkerStats) uint64 { return w.Steered }},
-	{section: "packets", row: "steered in", family: "steered_in_packets_total",
-		help: "Packets received from another worker that steered them here.", get: func(w *engine.WorkerStats) uint64 { return w.SteeredIn }},
+	{section: "packets", row: "rx packets", always: true, family: "packets_total", labels: direction("rx"),
+		help: "Frames received from the AF_XDP rx ring (direction rx) and handed to the tx ring (tx).", get: func(w *engine.WorkerStats) uint64 { return w.RxPackets }},
+	{section: "packets", row: "rx bytes", always: true, family: "bytes_total", labels: direction("rx"),
+		help: "Bytes of the frames received (direction rx) and sent (tx).", get: func(w *engine.WorkerStats) uint64 { return w.RxBytes }},
+	{section: "packets", row: "tx packets", always: true, family: "packets_total", labels: direction("tx"), get: func(w *engine.WorkerStats) uint64 { return w.TxPackets }},
+	{section: "packets", row: "tx bytes", always: true, family: "bytes_total", labels: direction("tx"), get: func(w *engine.WorkerStats) uint64 { return w.TxBytes }},
+	{section: "packets", row: "steered out", family: "steered_packets_total", labels: direction("out"),
+		help: "Packets handed to the worker that owns their flow (direction out), and received from another worker that steered them here (in).", get: func(w *engine.WorkerStats) uint64 { return w.Steered }},
+	{section: "packets", row: "steered in", family: "steered_packets_total", labels: direction("in"), get: func(w *engine.WorkerStats) uint64 { return w.SteeredIn }},
 	{section: "packets", row: "rx partial checksum", always: true, family: "rx_partial_checksum_total",
 		help: "UDP and TCP packets accepted with a partial checksum (pseudo-header sum only, from a virtual link; --rx-checksum).",
 		get:  func(w *engine.WorkerStats) uint64 { return w.RxCsumPartial }},
@@ -126,25 +130,25 @@ var counters = []counter{
 		help: "Frames the kernel dropped for reasons other than invalid descriptors.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxDropped }},
 	{section: "af_xdp", row: "rx ring full", always: true, family: "xsk_rx_ring_full_total",
 		help: "Frames the kernel dropped because the rx ring was full.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxRingFull }},
-	{section: "af_xdp", row: "rx invalid descs", family: "xsk_invalid_descs_total", label: metrics.Label{Name: "ring", Value: "rx"},
+	{section: "af_xdp", row: "rx invalid descs", family: "xsk_invalid_descs_total", labels: []label{{"ring", "rx"}},
 		help: "Invalid descriptors the kernel found, by ring.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxInvalidDescs }},
-	{section: "af_xdp", row: "tx invalid descs", family: "xsk_invalid_descs_total", label: metrics.Label{Name: "ring", Value: "tx"},
+	{section: "af_xdp", row: "tx invalid descs", family: "xsk_invalid_descs_total", labels: []label{{"ring", "tx"}},
 		get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxInvalidDescs }},
 	{section: "af_xdp", row: "tx ring empty", family: "xsk_tx_ring_empty_total",
 		help: "Times the kernel found the tx ring empty.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxRingEmptyDescs }},
-	{section: "af_xdp", row: "rx wakeups", family: "xsk_wakeups_total", label: metrics.Label{Name: "direction", Value: "rx"},
+	{section: "af_xdp", row: "rx wakeups", family: "xsk_wakeups_total", labels: []label{{"direction", "rx"}},
 		help: "Wakeup syscalls made (recvfrom for rx, sendto for tx).", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxWakeups }},
-	{section: "af_xdp", row: "tx wakeups", family: "xsk_wakeups_total", label: metrics.Label{Name: "direction", Value: "tx"},
+	{section: "af_xdp", row: "tx wakeups", family: "xsk_wakeups_total", labels: []label{{"direction", "tx"}},
 		get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxWakeups }},
 	{section: "af_xdp", row: "tx wakeup errors", family: "xsk_tx_wakeup_errors_total",
 		help: "sendto failures other than ENOBUFS, EAGAIN, EBUSY and ENETDOWN.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.TxWakeupErrors }},
-	{section: "af_xdp", row: "frames free", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "free"}, gauge: true,
+	{section: "af_xdp", row: "frames free", family: "xsk_frames", labels: []label{{"stage", "free"}}, gauge: true,
 		help: "UMEM frames by stage.", get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Free) }},
-	{section: "af_xdp", row: "frames in fill ring", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "fill"}, gauge: true,
+	{section: "af_xdp", row: "frames in fill ring", family: "xsk_frames", labels: []label{{"stage", "fill"}}, gauge: true,
 		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Fill) }},
-	{section: "af_xdp", row: "frames in app", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "app"}, gauge: true,
+	{section: "af_xdp", row: "frames in app", family: "xsk_frames", labels: []label{{"stage", "app"}}, gauge: true,
 		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.App) }},
-	{section: "af_xdp", row: "frames in tx", family: "xsk_frames", label: metrics.Label{Name: "stage", Value: "tx"}, gauge: true,
+	{section: "af_xdp", row: "frames in tx", family: "xsk_frames", labels: []label{{"stage", "tx"}}, gauge: true,
 		get: func(w *engine.WorkerStats) uint64 { return uint64(w.XSK.Frames.Tx) }},
 	{section: "af_xdp", row: "frame returns refused", family: "xsk_frame_returns_refused_total",
 		help: "Frame returns refused because the frame was not in the expected stage.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.Frames.Refused }},
@@ -180,10 +184,11 @@ var counters = []counter{
 	reasm("fragmentation failures", "ipv4_frag_fails_total", "Datagrams that needed fragmenting and could not be (FragFails).", false,
 		func(w *engine.WorkerStats) uint64 { return w.Frag.FragFails }),
 
-	{section: "icmp", row: "in messages", family: "icmp_in_total", help: "ICMP messages received (InMsgs).",
+	{section: "icmp", row: "in messages", family: "icmp_total", labels: direction("in"), help: "ICMP messages of every type received (direction in: InMsgs) and sent (out: OutMsgs).",
 		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InMsgs }},
-	{section: "icmp", row: "in errors", family: "icmp_in_errors_total", help: "ICMP messages received and dropped (InErrors).",
-		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InErrors }},
+	{section: "icmp", row: "in errors", family: "icmp_errors_total", labels: direction("in"),
+		help: "ICMP messages received and dropped (direction in: InErrors), and that could not be sent (out: OutErrors).",
+		get:  func(w *engine.WorkerStats) uint64 { return w.ICMP.InErrors }},
 	{section: "icmp", row: "in checksum errors", family: "icmp_in_csum_errors_total", help: "ICMP messages with a bad checksum.",
 		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.InCsumErrors }},
 	icmpMsg("in", "echo", func(w *engine.WorkerStats) uint64 { return w.ICMP.InEchos }),
@@ -195,17 +200,17 @@ var counters = []counter{
 	icmpMsg("in", "redirect", func(w *engine.WorkerStats) uint64 { return w.ICMP.InRedirects }),
 	icmpMsg("in", "timestamp", func(w *engine.WorkerStats) uint64 { return w.ICMP.InTimestamps }),
 	icmpMsg("in", "timestamp_reply", func(w *engine.WorkerStats) uint64 { return w.ICMP.InTimestampReps }),
-	{section: "icmp", row: "out messages", always: true, family: "icmp_out_total", help: "ICMP messages sent (OutMsgs).",
+	{section: "icmp", row: "out messages", always: true, family: "icmp_total", labels: direction("out"),
 		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutMsgs }},
-	{section: "icmp", row: "out errors", family: "icmp_out_errors_total", help: "ICMP messages that could not be sent (OutErrors).",
+	{section: "icmp", row: "out errors", family: "icmp_errors_total", labels: direction("out"),
 		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutErrors }},
 	icmpMsg("out", "echo_reply", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutEchoReps }),
 	icmpMsg("out", "dest_unreach", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutDestUnreachs }),
 	icmpMsg("out", "time_exceeded", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutTimeExcds }),
 	icmpMsg("out", "param_problem", func(w *engine.WorkerStats) uint64 { return w.ICMP.OutParmProbs }),
-	{section: "icmp", row: "out rate limited (global)", family: "icmp_out_rate_limited_total", label: metrics.Label{Name: "scope", Value: "global"},
+	{section: "icmp", row: "out rate limited (global)", family: "icmp_out_rate_limited_total", labels: []label{{"scope", "global"}},
 		help: "ICMP errors not sent because of a rate limit, by scope.", get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutRateLimitGlobal }},
-	{section: "icmp", row: "out rate limited (host)", family: "icmp_out_rate_limited_total", label: metrics.Label{Name: "scope", Value: "host"},
+	{section: "icmp", row: "out rate limited (host)", family: "icmp_out_rate_limited_total", labels: []label{{"scope", "host"}},
 		get: func(w *engine.WorkerStats) uint64 { return w.ICMP.OutRateLimitHost }},
 
 	{section: "arp", row: "in requests", always: true, family: "arp_in_requests_total", help: "ARP requests received.",
@@ -239,9 +244,10 @@ var counters = []counter{
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.AttemptFails }},
 	{section: "tcp", row: "established resets", family: "tcp_estab_resets_total", help: "Established connections reset (EstabResets).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.EstabResets }},
-	level(counter{section: "tcp", row: "established now", always: true, family: "tcp_curr_estab", help: "Connections in ESTABLISHED or CLOSE-WAIT (CurrEstab).",
-		get: func(w *engine.WorkerStats) uint64 { return w.TCP.CurrEstab }}),
-	level(counter{section: "tcp", row: "time-wait now", always: true, family: "tcp_time_wait", help: "Connections in TIME-WAIT.",
+	level(counter{section: "tcp", row: "established now", always: true, family: "tcp_connections", labels: []label{{"state", "established"}},
+		help: "TCP connections by state: established (ESTABLISHED or CLOSE-WAIT, CurrEstab), time_wait (TIME-WAIT).",
+		get:  func(w *engine.WorkerStats) uint64 { return w.TCP.CurrEstab }}),
+	level(counter{section: "tcp", row: "time-wait now", always: true, family: "tcp_connections", labels: []label{{"state", "time_wait"}},
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.CurrTimeWait }}),
 	{section: "tcp", row: "time-wait overflows", family: "tcp_time_wait_overflow_total", help: "Connections closed without TIME-WAIT because the TIME-WAIT limit was reached (TCPTimeWaitOverflow).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.TimeWaitOverflow }},
@@ -251,9 +257,9 @@ var counters = []counter{
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.AcceptPortFails }},
 	{section: "tcp", row: "send buffer growths", family: "tcp_send_buffer_growths_total", help: "Send rings grown by send-buffer auto-tuning or SetWriteBuffer.",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.SendBufGrowths }},
-	{section: "tcp", row: "in segments", always: true, family: "tcp_in_segments_total", help: "Segments received (InSegs).",
+	{section: "tcp", row: "in segments", always: true, family: "tcp_segments_total", labels: direction("in"), help: "Segments received (direction in: InSegs) and sent (out: OutSegs).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.InSegs }},
-	{section: "tcp", row: "out segments", always: true, family: "tcp_out_segments_total", help: "Segments sent (OutSegs).",
+	{section: "tcp", row: "out segments", always: true, family: "tcp_segments_total", labels: direction("out"),
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.OutSegs }},
 	{section: "tcp", row: "retransmitted segments", always: true, family: "tcp_retrans_segments_total", help: "Segments retransmitted (RetransSegs).",
 		get: func(w *engine.WorkerStats) uint64 { return w.TCP.RetransSegs }},

@@ -1,7 +1,7 @@
 // Command engine runs the kernel-bypass packet engine and inspects a running
 // one. It only wires the project's packages together; the work lives in them.
 //
-//	engine serve -i IFACE --addr CIDR [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
+//	engine serve -i IFACE --addr CIDR [--addr CIDR6 ...] [--gateway ADDR] [--nodad] [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
 //	engine ss    [-t] [-u] [-a|-l] [-H] [--info] [-i IFACE | --ctl PATH] [state STATE] [sport|dport OP :PORT]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
@@ -21,13 +21,21 @@
 // an engine.Engine from its flags, opens the built-in services on it (echo
 // and discard over UDP and TCP, an HTTP status page), serves a control
 // socket and, when asked, Prometheus
-// metrics, then runs until SIGINT or SIGTERM, when it closes the engine
+// metrics (and pprof), then runs until SIGINT or SIGTERM, when it closes the engine
 // (sockets closed, XDP program detached) and logs the final counters.
 //
 // Every check that can fail without privileges runs first (flags, the
 // interface's existence, the control socket, the metrics address), so that
 // a mistake never leaves a half-attached program behind. Usage errors exit
 // with status 2, runtime errors with 1; each message says what to do.
+//
+// --addr takes IPv4 and IPv6 prefixes (198.18.0.1/24, 2001:db8::1/64),
+// repeated for several; an IPv6-only engine is allowed. An IPv6 address is
+// used once duplicate address detection found it unique (Start waits about
+// a second; --nodad skips it); the IPv6 layer answers ping, neighbor
+// discovery and ICMPv6 errors, but the built-in services are IPv4 only (no
+// UDP or TCP over IPv6 yet). --gateway takes an address of either family,
+// once each (an IPv6 gateway may be link-local).
 //
 // `engine stats`, `engine ss`, `engine neigh`, `engine ports` and
 // `engine lb` are clients of the control
@@ -108,4 +116,23 @@
 // the client: it prints show like ipvsadm -Ln, flows like conntrack -L, or
 // what the engine sent with --json. /metrics has engine_lb_drops_total
 // per VIP and reason.
+//
+// # Metrics and profiling
+//
+// --metrics ADDR serves Prometheus metrics (prometheus/client_golang) from
+// a registry of serve's own, never the global default: serverCollector,
+// which at each scrape takes one engine.Stats snapshot and emits constant
+// metrics, one family per entry of the counters table that `engine stats`
+// prints too (a sample per queue, engine-wide figures once without a queue
+// label), the workers' log2 histograms (stats.Histograms) as Prometheus
+// histograms (engine_worker_round_seconds, engine_rx_burst_frames,
+// engine_tcp_rtt_seconds), the sockets, services, limits and load
+// balancer; and the Go runtime's and the process's collectors. Sibling
+// figures are one family with a label (direction, state, reason, type), and
+// a family's samples all have the same label names. --metrics-pprof adds
+// net/http/pprof under /debug/pprof/ on that listener (off by default).
+// packaging/grafana/engine.json is a dashboard over these metrics;
+// TestServeMetricsScrape fails when it uses one a running engine lacks.
+// The core packages (engine, stack, tcp) import no Prometheus library: an
+// embedder reads engine.Stats and exports it as it likes.
 package main

@@ -295,20 +295,21 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	metricsText := string(body)
 	for _, want := range []string{
-		"# TYPE engine_rx_packets_total counter",
+		"# TYPE engine_packets_total counter",
 		`engine_drops_total{queue="0",reason="no_socket"} 1`,
 		`engine_drops_total{queue="0",reason="malformed"} 0`,
 		`engine_ipv4_reasm_ok_total{queue="0"} 1`,
 		`engine_echo_datagrams_total{service="udp:7"} 2`,
 		`engine_sockets{proto="udp",state="UNCONN"} 2`,
-		`engine_info{interface="` + bed.HostIf + `"`,
+		`engine_info{go_version="`, // labels sorted by name, as client_golang writes them
+		`",interface="` + bed.HostIf + `",mode="`,
 	} {
 		if !strings.Contains(metricsText, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if v := metricValue(metricsText, `engine_rx_packets_total{queue="0"}`); v < 40 {
-		t.Errorf("engine_rx_packets_total = %v, want >= 40", v)
+	if v := metricValue(metricsText, `engine_packets_total{direction="rx",queue="0"}`); v < 40 {
+		t.Errorf("engine_packets_total{direction=\"rx\"} = %v, want >= 40", v)
 	}
 
 	// SIGTERM: a clean exit, nothing left on the link.
@@ -381,7 +382,7 @@ func TestServeTwoQueues(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, series := range []string{`engine_rx_packets_total{queue="0"}`, `engine_rx_packets_total{queue="1"}`} {
+	for _, series := range []string{`engine_packets_total{direction="rx",queue="0"}`, `engine_packets_total{direction="rx",queue="1"}`} {
 		if metricValue(string(body), series) < 0 {
 			t.Errorf("metrics lack %s", series)
 		}

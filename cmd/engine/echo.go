@@ -29,7 +29,7 @@ type echoService struct {
 }
 
 func newEchoService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*echoService, error) {
-	c, err := eng.ListenPacket("udp4", spec.listenAddr())
+	c, err := eng.ListenUDP("udp4", spec.listenAddr(), engine.SocketOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -19,13 +19,15 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		if a, aerr := netip.ParseAddr(s); aerr == nil && a.Is4() {
 			return netip.Prefix{}, fmt.Errorf("%q has no prefix length: give the subnet too, e.g. %s/24", s, a)
+		} else if aerr == nil && a.Is6() {
+			return netip.Prefix{}, fmt.Errorf("%q has no prefix length: give the subnet too, e.g. %s/64", s, a)
 		}
-		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address with a prefix length (CIDR), e.g. 198.18.0.1/24", s)
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address with a prefix length (CIDR), e.g. 198.18.0.1/24, nor an IPv6 one, e.g. 2001:db8::1/64", s)
 	}
-	if !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("%q: the engine owns IPv4 addresses only (IPv6 is not supported yet)", s)
+	if a := p.Addr(); a.Is6() && (a.Is4In6() || a.Zone() != "" || a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsLoopback() || a.IsUnspecified()) {
+		return netip.Prefix{}, fmt.Errorf("%q: want a global (or unique local) unicast IPv6 address; the link-local address stays the host's", s)
 	}
-	if p.Bits() < 31 && p.Addr() == p.Masked().Addr() {
+	if p.Addr().Is4() && p.Bits() < 31 && p.Addr() == p.Masked().Addr() {
 		return netip.Prefix{}, fmt.Errorf("%q is the network address of its subnet: give the engine's own address, e.g. %s/%d",
 			s, p.Addr().Next(), p.Bits())
 	}
@@ -37,8 +39,8 @@ func parseNeighbor(s string) (engine.Neighbor, error) {
 	as, ms, ok := strings.Cut(s, "=")
 	a, aerr := netip.ParseAddr(as)
 	mac, merr := net.ParseMAC(ms)
-	if !ok || aerr != nil || !a.Is4() || merr != nil || len(mac) != 6 {
-		return engine.Neighbor{}, fmt.Errorf("%q: want ADDR=MAC, an IPv4 address and an Ethernet address, e.g. 198.18.0.2=02:00:00:00:00:02", s)
+	if !ok || aerr != nil || a.Zone() != "" || merr != nil || len(mac) != 6 {
+		return engine.Neighbor{}, fmt.Errorf("%q: want ADDR=MAC, an IPv4 or IPv6 address and an Ethernet address, e.g. 198.18.0.2=02:00:00:00:00:02", s)
 	}
 	return engine.Neighbor{Addr: a, MAC: mac}, nil
 }

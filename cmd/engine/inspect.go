@@ -95,7 +95,8 @@ tunnel decapsulation, ICMP, ARP, TCP and TCP memory (engine-wide figures,
 shown in the total column only); then, for an engine with a load
 balancer, its VIPs and backends as 'engine lb show' prints them. Rows that
 are zero everywhere are hidden unless -a, except the main ones. --json prints
-engine.Stats as the engine sent it.`
+engine.Stats as the engine sent it, with its stable snake_case names
+(total.rx_packets, workers[0].tcp.active_opens, total.xsk.rx_ring_full).`
 
 func runStats(args []string, stdout, stderr io.Writer) error {
 	var t target

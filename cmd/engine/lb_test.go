@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xdpengine/engine/internal/ctl"
-	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/lb"
 	"github.com/xdpengine/engine/lb/config"
 )
@@ -505,41 +506,26 @@ func TestLBEmptyFile(t *testing.T) {
 func TestLBFamilies(t *testing.T) {
 	st := []lb.VIPStats{{VIP: "198.18.0.100:80/tcp", Packets: 7, Flows: 2, Drops: 5, DropsBy: [lb.NumDropReasons]uint64{lb.DropNoBackend: 4, lb.DropTooBig: 1},
 		Backends: []lb.BackendStats{{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 3, Up: true, Packets: 5, Flows: 2}}}}
-	fams := lbFamilies(st)
-	var text bytes.Buffer
-	if err := metrics.WriteText(&text, fams); err != nil {
-		t.Fatal(err)
-	}
+	text := exposition(t, func(ch chan<- prometheus.Metric) { collectLB(ch, st) })
 	// Drops: one series per reason, zeros included; no series without one.
+	// Per VIP and per backend in families of their own.
 	for _, want := range []string{
-		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="no_backend"} 4`,
-		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="table_full"} 0`,
-		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="too_big"} 1`,
-		`engine_lb_drops_total{vip="198.18.0.100:80/tcp",reason="other"} 0`,
+		`engine_lb_drops_total{reason="no_backend",vip="198.18.0.100:80/tcp"} 4`,
+		`engine_lb_drops_total{reason="table_full",vip="198.18.0.100:80/tcp"} 0`,
+		`engine_lb_drops_total{reason="too_big",vip="198.18.0.100:80/tcp"} 1`,
+		`engine_lb_drops_total{reason="other",vip="198.18.0.100:80/tcp"} 0`,
+		`engine_lb_packets_total{vip="198.18.0.100:80/tcp"} 7`,
+		`engine_lb_flows{vip="198.18.0.100:80/tcp"} 2`,
+		`engine_lb_backend_packets_total{backend="198.18.0.11",vip="198.18.0.100:80/tcp"} 5`,
+		`engine_lb_backend_flows{backend="198.18.0.11",vip="198.18.0.100:80/tcp"} 2`,
+		`engine_lb_backend_up{backend="198.18.0.11",vip="198.18.0.100:80/tcp"} 1`,
+		`engine_lb_backend_weight{backend="198.18.0.11",vip="198.18.0.100:80/tcp"} 3`,
 	} {
-		if !strings.Contains(text.String(), want+"\n") {
-			t.Errorf("/metrics lacks %s:\n%s", want, text.String())
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", want, text)
 		}
 	}
-	if strings.Contains(text.String(), `engine_lb_drops_total{vip="198.18.0.100:80/tcp"} `) {
-		t.Errorf("/metrics has a drops series without a reason:\n%s", text.String())
-	}
-	find := func(name string, labels int) float64 {
-		for _, f := range fams {
-			if f.Name != metricPrefix+name {
-				continue
-			}
-			for _, s := range f.Samples {
-				if len(s.Labels) == labels {
-					return s.Value
-				}
-			}
-		}
-		t.Fatalf("no %s sample with %d labels", name, labels)
-		return 0
-	}
-	if find("lb_packets_total", 1) != 7 || find("lb_packets_total", 2) != 5 || find("lb_flows", 2) != 2 ||
-		find("lb_backend_up", 2) != 1 || find("lb_backend_weight", 2) != 3 {
-		t.Errorf("families: %+v", fams)
+	if strings.Contains(text, `engine_lb_drops_total{vip="198.18.0.100:80/tcp"} `) {
+		t.Errorf("/metrics has a drops series without a reason:\n%s", text)
 	}
 }

@@ -14,9 +14,10 @@ import (
 const neighSynopsis = `
 Usage: engine neigh [-i IFACE | --ctl PATH] [--json]
 
-List a running engine's ARP neighbors the way ip-neigh(8) does: address,
-link-layer address, state (INCOMPLETE, REACHABLE, STALE, DELAY, PROBE,
-FAILED, PERMANENT for --neigh entries), then the worker queue whose table
+List a running engine's ARP neighbors and IPv6 neighbor cache entries the
+way ip-neigh(8) does: address, link-layer address, state (INCOMPLETE,
+REACHABLE, STALE, DELAY, PROBE, FAILED, PERMANENT for --neigh entries; the
+NUD state of RFC 4861 for IPv6), then the worker queue whose table
 holds it, datagrams waiting for an answer, and when the address was last
 confirmed. Each worker keeps its own table, so an address may appear once
 per queue.`

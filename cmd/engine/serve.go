@@ -60,6 +60,7 @@ type serveOptions struct {
 	ctlPath        string
 	metricsAddr    string
 	metricsAllowWC bool
+	metricsPprof   bool
 	logLevel       slog.Level
 	logJSON        bool
 	lbFile         string // --lb; loaded by runServe
@@ -72,21 +73,26 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs := flagSet("serve", serveSynopsis)
 	fs.StringVar(&c.Interface, "i", "", "`interface` to serve (required)")
 	fs.StringVar(&c.Interface, "interface", "", "same as -i")
-	fs.Func("addr", "IPv4 `CIDR` the engine owns, e.g. 198.18.0.1/24 (required, repeatable)", func(v string) error {
+	fs.Func("addr", "IPv4 or IPv6 `CIDR` the engine owns, e.g. 198.18.0.1/24 or 2001:db8::1/64 (required, repeatable)", func(v string) error {
 		p, err := parsePrefix(v)
 		if err == nil {
 			c.Addrs = append(c.Addrs, p)
 		}
 		return err
 	})
-	fs.Func("gateway", "next hop `address` for destinations outside every --addr subnet (default: none, such destinations are unreachable)", func(v string) error {
+	fs.Func("gateway", "next hop `address` for destinations outside every --addr subnet of its family, IPv4 or IPv6 (repeat for both; default: none, such destinations are unreachable)", func(v string) error {
 		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			return fmt.Errorf("%q is not an IPv4 address", v)
+		switch {
+		case err != nil || a.Zone() != "":
+			return fmt.Errorf("%q is not an IP address (IPv4 or IPv6)", v)
+		case a.Is4():
+			c.Gateway = a
+		default:
+			c.Gateway6 = a
 		}
-		c.Gateway = a
 		return nil
 	})
+	fs.BoolVar(&c.IPv6NoDAD, "nodad", false, "use the IPv6 --addr addresses at once, without duplicate address detection (like ip addr add ... nodad)")
 	fs.Func("neigh", "static ARP entry `ADDR=MAC` for a next hop on the link, e.g. 198.18.0.2=02:00:00:00:00:02 (repeatable; like ip neigh ... nud permanent)", func(v string) error {
 		n, err := parseNeighbor(v)
 		if err == nil {
@@ -177,6 +183,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.ctlPath, "ctl", "", "control socket `path` (default "+ctl.SocketPath("IFACE")+")")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on `HOST:PORT`, e.g. "+metrics.DefaultAddr+" (default: off)")
 	fs.BoolVar(&o.metricsAllowWC, "metrics-allow-wildcard", false, "allow --metrics on a wildcard address (:PORT, 0.0.0.0:PORT), which exposes the counters to every network of this host")
+	fs.BoolVar(&o.metricsPprof, "metrics-pprof", false, "also serve Go's profiles (net/http/pprof) under /debug/pprof/ on the --metrics listener (default: off)")
 	fs.Func("log-level", "log `level`: debug, info, warn or error (default info)", func(v string) error {
 		return o.logLevel.UnmarshalText([]byte(v))
 	})
@@ -191,7 +198,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	}
 	if len(c.Addrs) == 0 {
 		return nil, usagef("no address: give the engine's own IPv4 address with --addr CIDR, e.g. --addr 198.18.0.1/24 " +
-			"(an address no kernel on the link uses)")
+			"(an address no kernel on the link uses), or an IPv6 one, e.g. --addr 2001:db8::1/64")
 	}
 	var err error
 	if c.Mode, err = afxdp.ParseMode(mode); err != nil {
@@ -374,7 +381,7 @@ func startServer(o *serveOptions, lbModel *config.Config, log *slog.Logger) (_ *
 		}
 	}
 	if o.metricsAddr != "" {
-		srv, addr, err := metrics.Serve(o.metricsAddr, o.metricsAllowWC, s.gather, log)
+		srv, addr, err := metrics.Serve(o.metricsAddr, o.metricsAllowWC, s.metricsMux(o.metricsPprof), log)
 		if err != nil {
 			return nil, withHint(fmt.Errorf("--metrics %s: %w", o.metricsAddr, err))
 		}
@@ -517,6 +524,9 @@ func (s *server) info() serveInfo {
 	}
 	if c.Gateway.IsValid() {
 		in.Gateway = c.Gateway.String()
+	}
+	if c.Gateway6.IsValid() {
+		in.Gateway = strings.TrimPrefix(in.Gateway+","+c.Gateway6.String(), ",")
 	}
 	for _, n := range c.Neighbors {
 		in.Neighbors = append(in.Neighbors, n.Addr.String()+"="+n.MAC.String())

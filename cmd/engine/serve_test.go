@@ -15,7 +15,6 @@ import (
 
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
@@ -43,7 +42,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-i", "lo"}, 2, "no address: give the engine's own IPv4 address with --addr CIDR"},
 		{[]string{"serve", "-i", "lo", "--addr", "198.18.0.1"}, 2, `"198.18.0.1" has no prefix length: give the subnet too, e.g. 198.18.0.1/24`},
 		{[]string{"serve", "-i", "lo", "--addr", "nonsense"}, 2, "is not an IPv4 address with a prefix length (CIDR)"},
-		{[]string{"serve", "-i", "lo", "--addr", "2001:db8::1/64"}, 2, "IPv4 addresses only"},
+		{[]string{"serve", "-i", "lo", "--addr", "fe80::1/64"}, 2, "the link-local address stays the host's"},
 		{[]string{"serve", "-i", "lo", "--addr", "198.18.0.0/24"}, 2, "network address of its subnet: give the engine's own address, e.g. 198.18.0.1/24"},
 		{with("--echo", "sctp:80"), 2, `unknown protocol "sctp" (want udp:PORT or tcp:PORT)`},
 		{with("--discard", "tcp:9", "--echo", "tcp:9"), 2, "both want tcp port 9: give each port once"},
@@ -64,7 +63,7 @@ func TestUsageErrors(t *testing.T) {
 		{with("--ports", "500-600"), 2, "must start at 1024 or above"},
 		{with("--reserved-ports", "5,x"), 2, "want FIRST-LAST"},
 		{with("--cpus", "a,b"), 2, "want a CPU list"},
-		{with("--gateway", "gw"), 2, "not an IPv4 address"},
+		{with("--gateway", "gw"), 2, "not an IP address"},
 		{with("--neigh", "198.18.0.2"), 2, "want ADDR=MAC"},
 		{with("--neigh", "198.18.0.2=zz"), 2, "want ADDR=MAC"},
 		{withLo("--neigh", "198.19.0.2=02:00:00:00:00:02"), 2, "198.19.0.2 is not on the link"},
@@ -249,56 +248,6 @@ func TestStatsTable(t *testing.T) {
 	writeStatsTable(&b, st, false)
 	if strings.Contains(b.String(), "total") {
 		t.Errorf("one queue: a total column:\n%s", b.String())
-	}
-}
-
-func TestStatsFamilies(t *testing.T) {
-	fams := statsFamilies(sampleStats())
-	var b bytes.Buffer
-	if err := metrics.WriteText(&b, fams); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
-	for _, want := range []string{
-		"# HELP engine_rx_packets_total Frames received from the AF_XDP rx ring.\n# TYPE engine_rx_packets_total counter\n" +
-			`engine_rx_packets_total{queue="0"} 10` + "\n" + `engine_rx_packets_total{queue="1"} 1.23456789e+08` + "\n",
-		`engine_drops_total{queue="1",reason="checksum"} 3`,
-		`engine_drops_total{queue="0",reason="no_socket"} 1`,
-		`engine_ipv4_reasm_overlaps_total{queue="1"} 2`,
-		`engine_icmp_out_messages_total{queue="0",type="dest_unreach"} 1`,
-		"# TYPE engine_xsk_frames gauge\n",
-		"# TYPE engine_arp_entries gauge\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("metrics lack %q", want)
-		}
-	}
-	// Every family once, with a help text and a type; samples per queue,
-	// or one for an engine-wide figure.
-	seen, global := map[string]bool{}, map[string]bool{}
-	for _, c := range counters {
-		global[metricPrefix+c.family] = c.global
-	}
-	for _, f := range fams {
-		if seen[f.Name] {
-			t.Errorf("family %s appears twice (its rows are not contiguous in counters)", f.Name)
-		}
-		seen[f.Name] = true
-		if f.Help == "" || (f.Type != "counter" && f.Type != "gauge") {
-			t.Errorf("family %s: help %q, type %q", f.Name, f.Help, f.Type)
-		}
-		if strings.HasSuffix(f.Name, "_total") != (f.Type == "counter") {
-			t.Errorf("family %s of type %s: counters and only counters end in _total", f.Name, f.Type)
-		}
-		if global[f.Name] {
-			if len(f.Samples) != 1 || len(f.Samples[0].Labels) != 0 {
-				t.Errorf("engine-wide family %s: samples %v, want one without labels", f.Name, f.Samples)
-			}
-			continue
-		}
-		if len(f.Samples)%2 != 0 {
-			t.Errorf("family %s: %d samples for 2 queues", f.Name, len(f.Samples))
-		}
 	}
 }
 

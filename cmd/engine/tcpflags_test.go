@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/metrics"
 )
 
 func TestParseServeTCPMemory(t *testing.T) {
@@ -118,12 +119,11 @@ func TestTCPMemoryFigures(t *testing.T) {
 		t.Errorf("one queue:\n%s", b.String())
 	}
 
-	fams := append(statsFamilies(sampleStats()),
-		tcpLimitFamilies(engine.TCPMemLimits{Low: 3 << 20, Pressure: 4 << 20, High: 6 << 20}, 4096)...)
 	b.Reset()
-	if err := metrics.WriteText(&b, fams); err != nil {
-		t.Fatal(err)
-	}
+	b.WriteString(exposition(t, func(ch chan<- prometheus.Metric) {
+		collectStats(ch, sampleStats())
+		collectTCPLimits(ch, engine.TCPMemLimits{Low: 3 << 20, Pressure: 4 << 20, High: 6 << 20}, 4096)
+	}))
 	for _, want := range []string{
 		"# TYPE engine_tcp_memory_bytes gauge\nengine_tcp_memory_bytes 1.048576e+06\n",
 		"engine_tcp_memory_peak_bytes 3.145728e+06\n",
@@ -140,9 +140,9 @@ func TestTCPMemoryFigures(t *testing.T) {
 		"engine_tcp_abort_on_memory_total{queue=\"0\"} 0\n",
 		"engine_tcp_listen_overflows_total{queue=\"0\"} 0\n",
 		"# TYPE engine_tcp_memory_limit_bytes gauge\n" +
+			"engine_tcp_memory_limit_bytes{threshold=\"high\"} 6.291456e+06\n" +
 			"engine_tcp_memory_limit_bytes{threshold=\"low\"} 3.145728e+06\n" +
-			"engine_tcp_memory_limit_bytes{threshold=\"pressure\"} 4.194304e+06\n" +
-			"engine_tcp_memory_limit_bytes{threshold=\"high\"} 6.291456e+06\n",
+			"engine_tcp_memory_limit_bytes{threshold=\"pressure\"} 4.194304e+06\n",
 		"engine_tcp_somaxconn 4096\n",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/xdpengine/engine/engine"
-	"github.com/xdpengine/engine/internal/metrics"
 	"github.com/xdpengine/engine/stack/socktab"
 )
 
@@ -157,7 +156,7 @@ func newHTTPService(s *server, port uint16) (*httpService, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.HandleFunc("GET /stats.json", h.statsJSON)
-	mux.Handle("GET /metrics", metrics.Handler(s.gather))
+	mux.Handle("GET /metrics", s.metricsHandler())
 	h.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return h, nil
 }

@@ -93,7 +93,7 @@ func ServeUDPEcho(c DatagramConn) {
 // that echoes every datagram, until tb ends.
 func EchoUDP(tb testing.TB, eng *engine.Engine, addr string) *engine.UDPConn {
 	tb.Helper()
-	c, err := eng.ListenPacket("udp4", addr)
+	c, err := eng.ListenUDP("udp4", addr, engine.SocketOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

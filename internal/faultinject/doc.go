@@ -1,13 +1,14 @@
 // Package faultinject makes a worker's link lossy, for tests: a
 // datapath.Injector that drops, duplicates and reorders frames.
 //
-// A worker whose engine.Config.Faults is New's result passes every IPv4 frame it receives from
-// the link, and every frame it transmits, through a seeded injector that
-// drops it, duplicates it, or holds it back and releases it after later
-// frames have overtaken it: the loss, duplication and reordering of a real
-// network, made reproducible, on the engine's own I/O. ARP frames pass
-// untouched (neighbor resolution has its own tests). A worker without
-// faults pays one nil check per received burst and per transmitted batch.
+// A worker whose engine was given New's result (engine tests: WithFaults)
+// passes every IPv4 frame it receives from the link, and every frame it
+// transmits, through a seeded injector that drops it, duplicates it, or
+// holds it back and releases it after later frames have overtaken it: the
+// loss, duplication and reordering of a real network, made reproducible,
+// on the engine's own I/O. ARP frames pass untouched (neighbor resolution
+// has its own tests). A worker without faults pays one nil check per
+// received burst and per transmitted batch.
 //
 // One draw of the worker's PCG per frame decides its fate, so a given seed
 // and a given sequence of frames always produce the same faults. Held

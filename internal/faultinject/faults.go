@@ -170,7 +170,7 @@ type rxHeld struct {
 }
 
 // New checks c and returns what makes each worker's injector, for
-// datapath.Config.Injector (engine.Config.Faults).
+// datapath.Config.Injector (the engine's test hook WithFaults).
 func New(c Config) (datapath.NewInjector, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("faultinject: %w", err)

@@ -1,9 +1,8 @@
-// Package metrics exposes the engine's counters in the Prometheus text
-// exposition format (version 0.0.4) over HTTP.
-//
-// The engine's counters live in its packages as plain integers owned by the
-// workers; a Gatherer turns a consistent-enough snapshot of them into
-// families at scrape time, so scraping costs the packet path nothing.
+// Package metrics is the listener of the engine's Prometheus metrics: it
+// checks the address and serves a handler on it. What it serves (the
+// exposition, built with prometheus/client_golang, and pprof when asked)
+// is cmd/engine's; this package imports no Prometheus library, so that
+// its rules stay cheap to test.
 //
 // The listener binds to 127.0.0.1 unless told otherwise. A wildcard address
 // (":9090", "0.0.0.0:9090", "[::]:9090") exposes the counters to every
@@ -11,16 +10,12 @@
 package metrics
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -29,68 +24,6 @@ const DefaultAddr = "127.0.0.1:9090"
 
 // ErrWildcard is returned for a wildcard listen address without opt-in.
 var ErrWildcard = errors.New("wildcard metrics address")
-
-// Label is one name="value" pair.
-type Label struct{ Name, Value string }
-
-// Sample is one value of a family, with its labels.
-type Sample struct {
-	Labels []Label
-	Value  float64
-}
-
-// Family is a metric name with its help text, type and samples.
-type Family struct {
-	Name, Help string
-	Type       string // "counter" or "gauge"
-	Samples    []Sample
-}
-
-// Gatherer returns the families to expose; it is called once per scrape.
-type Gatherer func() []Family
-
-var (
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-)
-
-// WriteText writes families in the text exposition format.
-func WriteText(w io.Writer, fams []Family) error {
-	bw := bufio.NewWriter(w)
-	for _, f := range fams {
-		if f.Help != "" {
-			fmt.Fprintf(bw, "# HELP %s %s\n", f.Name, helpEscaper.Replace(f.Help))
-		}
-		if f.Type != "" {
-			fmt.Fprintf(bw, "# TYPE %s %s\n", f.Name, f.Type)
-		}
-		for _, s := range f.Samples {
-			bw.WriteString(f.Name)
-			if len(s.Labels) > 0 {
-				bw.WriteByte('{')
-				for i, l := range s.Labels {
-					if i > 0 {
-						bw.WriteByte(',')
-					}
-					fmt.Fprintf(bw, `%s="%s"`, l.Name, labelEscaper.Replace(l.Value))
-				}
-				bw.WriteByte('}')
-			}
-			bw.WriteByte(' ')
-			bw.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
-			bw.WriteByte('\n')
-		}
-	}
-	return bw.Flush()
-}
-
-// Handler serves the families from g at any path.
-func Handler(g Gatherer) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = WriteText(w, g())
-	})
-}
 
 // CheckAddr validates a listen address. An empty host, 0.0.0.0 or :: is a
 // wildcard and is refused unless allowWildcard is set.
@@ -111,8 +44,8 @@ func CheckAddr(addr string, allowWildcard bool) (wildcard bool, err error) {
 	return wildcard, nil
 }
 
-// Serve listens on addr and serves g until the returned server is closed.
-func Serve(addr string, allowWildcard bool, g Gatherer, log *slog.Logger) (*http.Server, net.Addr, error) {
+// Serve listens on addr and serves h until the returned server is closed.
+func Serve(addr string, allowWildcard bool, h http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -127,7 +60,7 @@ func Serve(addr string, allowWildcard bool, g Gatherer, log *slog.Logger) (*http
 	if wildcard {
 		log.Warn("metrics are exposed on every address of this host", "addr", ln.Addr().String())
 	}
-	srv := &http.Server{Handler: Handler(g), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)

@@ -46,6 +46,19 @@ func (c *callQueue) close(w *Worker) {
 	c.mu.Unlock()
 }
 
+// abandon answers what is queued and every later call with nil, without
+// running them (a worker whose loop panicked).
+func (c *callQueue) abandon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.q {
+		close(k.done)
+	}
+	c.q = nil
+	c.n.Store(0)
+	c.closed = true
+}
+
 // Gather runs fn on each worker's goroutine in its next round and returns
 // the results by worker, waiting at most timeout in all; a worker that did
 // not answer in time (or no longer runs) contributes nil.

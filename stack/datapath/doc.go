@@ -53,11 +53,25 @@
 // frame that finds the ring full is an overrun, counted, and lost to the
 // capture only. engine.Capture and internal/capture build on it.
 //
+// # Failure
+//
+// A worker's loop ends on its own, with an error (Err), when its AF_XDP
+// socket reports one (SO_ERROR, read at every tick: ENETDOWN once the
+// interface went away), when a layer calls Fail, or when the loop panics
+// (recovered, logged with its stack, wrapping ErrPanic; calls queued to
+// it are answered with nil, unrun). The engine turns it into its Done and
+// Err (engine.WorkerError).
+//
 // # Calls and counters
 //
 // Counters (stats.Worker) are plain fields only the worker writes; every
 // layer counts through Stats. The worker publishes a copy every tick and
-// when it stops; Publish asks for a fresh one. Gather runs a function on
+// when it stops; Publish asks for a fresh one. Two of them are
+// distributions (stats.Histograms, log2 buckets of plain counters): the
+// time of every round that did work, measured from its start to the next
+// round's start with the clock read the loop makes anyway, and the frames
+// of every non-empty receive burst; each costs a few instructions, no
+// atomic operation and no allocation. Gather runs a function on
 // each worker's goroutine and collects the results (a listing of its
 // connections, its neighbor table) within a timeout: one copy of the
 // request/publish/wait protocol for everything only a worker may read.

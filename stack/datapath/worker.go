@@ -62,6 +62,7 @@ type Worker struct {
 	peers    []*Worker
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
 	stop     atomic.Bool
+	failed   atomic.Pointer[failure] // why the loop ended, if it failed (fail.go)
 	pub      atomic.Pointer[stats.Worker]
 	tap      atomic.Pointer[Tap] // packet capture (tap.go); nil when off
 	calls    callQueue
@@ -188,9 +189,10 @@ func (w *Worker) Stop() {
 }
 
 // Run is the worker's loop; it returns after Stop, once the layers drained
-// and the last counters are published.
+// and the last counters are published, or when the worker failed (Err).
 func (w *Worker) Run(wg *sync.WaitGroup) {
 	defer wg.Done()
+	defer w.recoverLoop()
 	if w.cfg.OwnThread {
 		// Pinned or busy-polling: the worker keeps a thread of its own
 		// (and wakes applications through its waker goroutine).
@@ -213,9 +215,17 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 	lastTick, lastWork := w.now, w.now
 	spin := int64(w.cfg.SpinTime)
 	lastYield := w.now
+	worked := false
 	for !w.stop.Load() {
-		w.now = w.Nanotime()
+		now := w.Nanotime()
+		if worked {
+			// The last round did work: its time, to this round's start
+			// (no clock read of its own; idle rounds are not counted).
+			w.st.Hist.Round.Add(uint64(now - w.now))
+		}
+		w.now = now
 		work := w.poll()
+		worked = work > 0
 		if w.now-lastTick >= int64(tickInterval) {
 			w.tick()
 			w.wk.Flush()
@@ -265,6 +275,7 @@ func (w *Worker) poll() int {
 	work := 0
 	if n := w.sock.Receive(w.descs); n > 0 {
 		work += n
+		w.st.Hist.RxBurst.Add(uint64(n))
 		if w.inj != nil {
 			w.inj.Receive(w.descs[:n])
 		} else {
@@ -391,6 +402,7 @@ func (w *Worker) pending() bool {
 
 // tick runs the layers' slow timers and publishes the counters.
 func (w *Worker) tick() {
+	w.checkSocket()
 	for _, l := range w.layer {
 		l.Tick()
 	}

@@ -193,10 +193,14 @@ func (h *Host) Route(dst netip.Addr) (next, src netip.Addr, ok bool) {
 }
 
 // SourceFor returns the engine's address it sends to dst from: the
-// route's, or the first address when there is no route.
+// route's, or the first address when there is no route (the zero Addr
+// when the engine has no IPv4 address).
 func (h *Host) SourceFor(dst netip.Addr) netip.Addr {
 	if _, src, ok := h.Route(dst); ok {
 		return src
+	}
+	if len(h.cfg.Addrs) == 0 {
+		return netip.Addr{} // an IPv6-only engine
 	}
 	return h.cfg.Addrs[0].Addr()
 }

@@ -28,7 +28,11 @@ type multicast struct {
 }
 
 func (h *Host) initMulticast() error {
-	ig, err := igmp.New(igmp.Config{Addr: h.cfg.Addrs[0].Addr(), MAC: h.cfg.MAC, MTU: h.cfg.MTU})
+	src := netip.IPv4Unspecified() // an IPv6-only engine: reports from 0.0.0.0 (RFC 3376 4.2.13)
+	if len(h.cfg.Addrs) > 0 {
+		src = h.cfg.Addrs[0].Addr()
+	}
+	ig, err := igmp.New(igmp.Config{Addr: src, MAC: h.cfg.MAC, MTU: h.cfg.MTU})
 	if err != nil {
 		return fmt.Errorf("inet4: IGMP: %w", err)
 	}

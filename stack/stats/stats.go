@@ -12,92 +12,102 @@ import (
 // times a second), when asked by Engine.Stats, and when it stops: the packet
 // path pays no atomic operation for them.
 type Worker struct {
-	Queue int
+	Queue int `json:"queue"`
 
-	RxPackets, RxBytes uint64
-	TxPackets, TxBytes uint64
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
 	// Steered counts packets handed to the worker that owns their flow;
 	// SteeredIn counts packets received that way.
-	Steered, SteeredIn uint64
+	Steered   uint64 `json:"steered"`
+	SteeredIn uint64 `json:"steered_in"`
 	// RxCsumPartial counts UDP and TCP packets accepted with a partial
 	// checksum (the pseudo-header sum only, from a Linux sender on a
 	// virtual link; Config.RxChecksum).
-	RxCsumPartial uint64
+	RxCsumPartial uint64 `json:"rx_csum_partial"`
 
 	// Drops by reason.
-	DropMalformed   uint64 // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP, TCP)
-	DropChecksum    uint64 // bad UDP or TCP checksum
-	DropNotLocal    uint64 // IPv4 to an address the engine does not own
-	DropProto       uint64 // EtherType, VLAN tag or IP protocol the engine does not serve
-	DropNoSocket    uint64 // UDP to a port nobody listens on (ICMP sent, rate permitting)
-	DropRecvBuffer  uint64 // a UDP socket's receive buffer was full
-	DropHook        uint64 // the Hook said drop
-	DropForward     uint64 // the Forwarder (load balancer) dropped it
-	DropTxRing      uint64 // the tx ring or the frame pool was full
-	DropNoRoute     uint64 // no route to the destination (UDP, TCP, ICMP)
-	DropNeighbor    uint64 // ARP did not resolve, or its queue was full
-	DropSteerRing   uint64 // the ring to the owning worker was full
-	DropFragmenting uint64 // a datagram could not be fragmented
+	DropMalformed   uint64 `json:"drop_malformed"`   // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP, TCP)
+	DropChecksum    uint64 `json:"drop_checksum"`    // bad UDP or TCP checksum
+	DropNotLocal    uint64 `json:"drop_not_local"`   // IPv4 to an address the engine does not own
+	DropProto       uint64 `json:"drop_proto"`       // EtherType, VLAN tag or IP protocol the engine does not serve
+	DropNoSocket    uint64 `json:"drop_no_socket"`   // UDP to a port nobody listens on (ICMP sent, rate permitting)
+	DropRecvBuffer  uint64 `json:"drop_recv_buffer"` // a UDP socket's receive buffer was full
+	DropHook        uint64 `json:"drop_hook"`        // the Hook said drop
+	DropForward     uint64 `json:"drop_forward"`     // the Forwarder (load balancer) dropped it
+	DropTxRing      uint64 `json:"drop_tx_ring"`     // the tx ring or the frame pool was full
+	DropNoRoute     uint64 `json:"drop_no_route"`    // no route to the destination (UDP, TCP, ICMP)
+	DropNeighbor    uint64 `json:"drop_neighbor"`    // ARP did not resolve, or its queue was full
+	DropSteerRing   uint64 `json:"drop_steer_ring"`  // the ring to the owning worker was full
+	DropFragmenting uint64 `json:"drop_fragmenting"` // a datagram could not be fragmented
 
-	Decap Decap
-	TCP   TCP
-	ARP   ARP
-	ICMP  icmp.Counters
-	Reasm ipv4.Stats
-	Frag  ipv4.Stats
-	XSK   afxdp.Stats
+	Decap Decap         `json:"decap"`
+	TCP   TCP           `json:"tcp"`
+	ARP   ARP           `json:"arp"`
+	ICMP  icmp.Counters `json:"icmp"`
+	Reasm ipv4.Stats    `json:"reasm"`
+	Frag  ipv4.Stats    `json:"frag"`
+	XSK   afxdp.Stats   `json:"xsk"`
+	// IPv6 are the IPv6 layer's counters (stack/inet6); zero without
+	// IPv6 addresses.
+	IPv6 IPv6 `json:"ipv6"`
 
-	// Faults counts what the fault injector did (Config.Faults, testing
+	// Faults counts what the fault injector did (a test's injector, testing
 	// only); zero without one.
-	Faults Faults
+	Faults Faults `json:"faults"`
+
+	// Hist are the worker's distributions: round time, receive burst
+	// size, TCP round-trip time.
+	Hist Histograms `json:"hist"`
 }
 
 // TCP are the TCP counters, named as Linux's /proc/net/snmp Tcp:
 // line and /proc/net/netstat TcpExt: where one exists.
 type TCP struct {
-	ActiveOpens  uint64 // connections opened by Dial (SYN-SENT)
-	PassiveOpens uint64 // connections opened by a listener (SYN-RECEIVED or a cookie)
-	AttemptFails uint64 // SYN-SENT or SYN-RECEIVED went to CLOSED
-	EstabResets  uint64 // ESTABLISHED or CLOSE-WAIT went straight to CLOSED (reset)
-	CurrEstab    uint64 // connections now in ESTABLISHED or CLOSE-WAIT (a gauge)
-	InSegs       uint64 // segments received (checksum valid)
-	OutSegs      uint64 // segments sent
-	RetransSegs  uint64 // segments retransmitted
-	InErrs       uint64 // segments dropped as bad (checksum, truncated)
-	OutRsts      uint64 // RSTs sent
-	InCsumErrors uint64 // bad checksums
+	ActiveOpens  uint64 `json:"active_opens"`   // connections opened by Dial (SYN-SENT)
+	PassiveOpens uint64 `json:"passive_opens"`  // connections opened by a listener (SYN-RECEIVED or a cookie)
+	AttemptFails uint64 `json:"attempt_fails"`  // SYN-SENT or SYN-RECEIVED went to CLOSED
+	EstabResets  uint64 `json:"estab_resets"`   // ESTABLISHED or CLOSE-WAIT went straight to CLOSED (reset)
+	CurrEstab    uint64 `json:"curr_estab"`     // connections now in ESTABLISHED or CLOSE-WAIT (a gauge)
+	InSegs       uint64 `json:"in_segs"`        // segments received (checksum valid)
+	OutSegs      uint64 `json:"out_segs"`       // segments sent
+	RetransSegs  uint64 `json:"retrans_segs"`   // segments retransmitted
+	InErrs       uint64 `json:"in_errs"`        // segments dropped as bad (checksum, truncated)
+	OutRsts      uint64 `json:"out_rsts"`       // RSTs sent
+	InCsumErrors uint64 `json:"in_csum_errors"` // bad checksums
 
-	SynCookiesSent   uint64 // SYN-ACKs carrying a cookie (SYN queue full)
-	SynCookiesRecv   uint64 // connections made from a valid cookie
-	SynCookiesFailed uint64 // ACKs to a listener with an invalid cookie
-	ListenOverflows  uint64 // handshakes refused because an accept queue was full
-	ListenDrops      uint64 // SYNs and cookie ACKs dropped by a listener
-	AcceptPortFails  uint64 // accepted connections the socket table refused to register (their 5-tuple still taken)
+	SynCookiesSent   uint64 `json:"syn_cookies_sent"`   // SYN-ACKs carrying a cookie (SYN queue full)
+	SynCookiesRecv   uint64 `json:"syn_cookies_recv"`   // connections made from a valid cookie
+	SynCookiesFailed uint64 `json:"syn_cookies_failed"` // ACKs to a listener with an invalid cookie
+	ListenOverflows  uint64 `json:"listen_overflows"`   // handshakes refused because an accept queue was full
+	ListenDrops      uint64 `json:"listen_drops"`       // SYNs and cookie ACKs dropped by a listener
+	AcceptPortFails  uint64 `json:"accept_port_fails"`  // accepted connections the socket table refused to register (their 5-tuple still taken)
 
-	TableFull        uint64 // connections refused: the worker's connection table was full (Config.TCPMaxConnections)
-	CurrTimeWait     uint64 // connections now in TIME-WAIT (a gauge)
-	TimeWaitOverflow uint64 // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
-	SendBufGrowths   uint64 // send rings grown by auto-tuning or SetWriteBuffer
+	TableFull        uint64 `json:"table_full"`         // connections refused: the worker's connection table was full (Config.TCPMaxConnections)
+	CurrTimeWait     uint64 `json:"curr_time_wait"`     // connections now in TIME-WAIT (a gauge)
+	TimeWaitOverflow uint64 `json:"time_wait_overflow"` // connections closed without TIME-WAIT: Config.TCPMaxTimeWait reached
+	SendBufGrowths   uint64 `json:"send_buf_growths"`   // send rings grown by auto-tuning or SetWriteBuffer
 
 	PathMTU // path MTU discovery
 
 	// Memory of the connections' buffers (tcp.Memory, tcp.RingPool).
 	// Engine-wide figures: queue 0's worker reports them, the others
 	// report 0, so that Total holds them once.
-	MemBytes     uint64 // ring memory attached to connections now (what Config.TCPMem limits; a gauge)
-	MemPeakBytes uint64 // the most MemBytes was
-	MemPressure  uint64 // 1 while the memory is under pressure (a gauge)
-	MemPressures uint64 // times pressure was entered (Linux's TCPMemoryPressures)
-	MemGrows     uint64 // ring memory attached or grown
-	MemTrims     uint64 // rings given back or shrunk while their connection lived (idle, pressure)
-	MemDenied    uint64 // growths held back by pressure or the high threshold (windows, rings)
-	MemDrops     uint64 // segments dropped: their receive ring could not grow past the minimum above the high threshold (TCPRcvQDrop)
-	PoolBytes    uint64 // ring memory and control blocks kept for reuse (a gauge; bounded by Config.TCPPoolMax and 4096 control blocks)
-	PoolReleased uint64 // bytes the pools let go of (their bounds and their decay), for the Go runtime to return to the OS
+	MemBytes     uint64 `json:"mem_bytes"`      // ring memory attached to connections now (what Config.TCPMem limits; a gauge)
+	MemPeakBytes uint64 `json:"mem_peak_bytes"` // the most MemBytes was
+	MemPressure  uint64 `json:"mem_pressure"`   // 1 while the memory is under pressure (a gauge)
+	MemPressures uint64 `json:"mem_pressures"`  // times pressure was entered (Linux's TCPMemoryPressures)
+	MemGrows     uint64 `json:"mem_grows"`      // ring memory attached or grown
+	MemTrims     uint64 `json:"mem_trims"`      // rings given back or shrunk while their connection lived (idle, pressure)
+	MemDenied    uint64 `json:"mem_denied"`     // growths held back by pressure or the high threshold (windows, rings)
+	MemDrops     uint64 `json:"mem_drops"`      // segments dropped: their receive ring could not grow past the minimum above the high threshold (TCPRcvQDrop)
+	PoolBytes    uint64 `json:"pool_bytes"`     // ring memory and control blocks kept for reuse (a gauge; bounded by Config.TCPPoolMax and 4096 control blocks)
+	PoolReleased uint64 `json:"pool_released"`  // bytes the pools let go of (their bounds and their decay), for the Go runtime to return to the OS
 	// Per worker.
-	MemRefused    uint64 // connections refused (SYNs dropped, dials failed) while the memory was above its high threshold
-	CurrOrphans   uint64 // connections the application closed that are not yet closed nor in TIME-WAIT (a gauge)
-	AbortOnMemory uint64 // closes answered by a RST instead of a FIN: too many orphans or memory above high (TCPAbortOnMemory)
+	MemRefused    uint64 `json:"mem_refused"`     // connections refused (SYNs dropped, dials failed) while the memory was above its high threshold
+	CurrOrphans   uint64 `json:"curr_orphans"`    // connections the application closed that are not yet closed nor in TIME-WAIT (a gauge)
+	AbortOnMemory uint64 `json:"abort_on_memory"` // closes answered by a RST instead of a FIN: too many orphans or memory above high (TCPAbortOnMemory)
 }
 
 // Add adds w's counters to t.
@@ -142,14 +152,18 @@ func (t *TCP) Add(w *TCP) {
 // ARP are the neighbor table's and the responder's counters.
 type ARP struct {
 	arp.Stats
-	InRequests, InReplies, OutReplies, OutRequests, InErrors uint64
-	Entries                                                  int
+	InRequests  uint64 `json:"in_requests"`
+	InReplies   uint64 `json:"in_replies"`
+	OutReplies  uint64 `json:"out_replies"`
+	OutRequests uint64 `json:"out_requests"`
+	InErrors    uint64 `json:"in_errors"`
+	Entries     int    `json:"entries"`
 }
 
 // Engine holds the engine's counters: one entry per worker, and their sum.
 type Engine struct {
-	Workers []Worker
-	Total   Worker
+	Workers []Worker `json:"workers"`
+	Total   Worker   `json:"total"`
 }
 
 // Add adds w's counters to t.
@@ -187,8 +201,10 @@ func (t *Worker) Add(w *Worker) {
 	t.ARP.TableFull += w.ARP.TableFull
 	t.TCP.Add(&w.TCP)
 	t.Faults.Add(&w.Faults)
+	t.Hist.Add(&w.Hist)
 	t.Decap.Add(&w.Decap)
 	t.ICMP.Add(&w.ICMP)
+	t.IPv6.Add(&w.IPv6)
 	addFields(&t.Reasm, &w.Reasm)
 	addFields(&t.Frag, &w.Frag)
 	t.XSK.RxDropped += w.XSK.RxDropped

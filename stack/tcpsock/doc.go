@@ -36,7 +36,10 @@
 // lets half of what nobody took go every second (worker 0); a goroutine
 // then has the Go runtime return it to the operating system
 // (debug.FreeOSMemory, at most every 10 s, once 16 MiB were let go of).
-// Worker 0 publishes these engine-wide figures in its TCP counters.
+// Worker 0 publishes these engine-wide figures in its TCP counters. Each
+// worker's connections share one tcp.Totals, which also holds their SRTT
+// histogram (one observation per RTT sample); the worker publishes it as
+// stats.Histograms.TCPRTT.
 //
 // TIME-WAIT (timewait.go): a connection that enters it becomes a record
 // of about 200 bytes (tcp.TimeWaitRecord, its 4-tuple and the socket-table

@@ -380,6 +380,7 @@ func (w *worker) Publish(s *stats.Worker) {
 	s.TCP.PathMTU = stats.PathMTU{OutOfWindowIcmps: t.OutOfWindowIcmps, PMTUDecreases: t.PMTUDecreases,
 		TCPMTUPSuccess: t.TCPMTUPSuccess, TCPMTUPFail: t.TCPMTUPFail, MTUProbes: t.MTUProbes,
 		MTUBlackHoles: t.MTUBlackHoles, RTOReverts: t.RTOReverts}
+	s.Hist.TCPRTT = t.SRTT
 	s.TCP.AcceptPortFails = w.s.acceptPortFails[w.queue].Load()
 	w.publishMemory(s)
 }

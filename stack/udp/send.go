@@ -33,6 +33,9 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 		return os.NewSyscallError("sendto", syscall.ENETUNREACH)
 	}
 	if !ok {
+		if len(h.Addrs()) == 0 {
+			return os.NewSyscallError("sendto", syscall.ENETUNREACH) // no IPv4 address
+		}
 		src = h.Addrs()[0].Addr() // the one link: its first address
 	}
 	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && !h.IsBroadcast(a) {
