@@ -23,9 +23,14 @@
 //     AF_PACKET) on the same bed with the same 64-byte frames: frames the
 //     peer received per second and per second of CPU, their ratios, and
 //     allocations per packet (BenchmarkGenerator; trafgen is not in CI:
-//     `apt-get install netsniff-ng`); and the harness's own round-trip
-//     latency, generator to reflector on the same veth at half the rate
-//     the reflector returns at full speed (BenchmarkSelfLatency).
+//     `apt-get install netsniff-ng`), with the ksoftirqd threads' CPU
+//     beside, so that work moved out of either generator's account shows.
+//   - selflatency_bench_test.go: the harness's own round-trip latency,
+//     generator to reflector on the same veth, at half the highest rate
+//     that comes back (BenchmarkSelfLatency): p50/p99/p99.9 through an XDP
+//     reflector (reflector.AttachXDP, `engine bench reflect --xdp`: the
+//     generator's own latency) and through xdpgen's AF_XDP Reflect (a
+//     second polling thread), the generator adaptive or busy polling.
 //   - tcpload_bench_test.go: the stateful harness (package bench/tcpload,
 //     `engine bench tcp`) through the engine's TCP against wrk through the
 //     host kernel's, on one net/http server in its own process in the peer

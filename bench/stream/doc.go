@@ -11,7 +11,10 @@
 // a zero payload; one per captured frame for Replay) and the state of its
 // varied fields. Next writes one frame into a buffer the caller owns (a
 // UMEM frame): it copies the template, sets the fields, writes the
-// signature and fixes the checksums, and allocates nothing. One Stream
+// signature and fixes the checksums, and allocates nothing. A sender that
+// keeps its frames (xdpgen's workers) writes a template once with Prefill
+// and then only the varying bytes with Rewrite, for as long as the buffer
+// holds that template (Template says which the next frame uses). One Stream
 // belongs to one sending goroutine; several streams, each with its own
 // rate, are multiplexed by package pacer.
 //

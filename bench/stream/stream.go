@@ -78,6 +78,13 @@ func New(sp Spec) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range s.tpls {
+		t := &s.tpls[i]
+		t.sigBase = rep16(t.sigOld[0], signature.Magic) + rep16(t.sigOld[1], s.id)
+		for _, w := range t.sigOld[2:] {
+			t.sigBase += uint64(^w)
+		}
+	}
 	s.f0 = s.f
 	s.Reset()
 	return s, nil
@@ -189,13 +196,49 @@ func fold(s uint64) uint16 {
 // shows up as loss at the receiver. Generate a frame only into a slot that
 // will go out.
 func (s *Stream) Next(buf []byte, nowNs int64) int {
+	return s.next(buf, nowNs, true)
+}
+
+// Template returns the index of the template the next frame is built on:
+// 0 for a generated kind (one template, at the largest size), the frame's
+// index for a replay. A sender that keeps frames of its own uses it, with
+// Prefill and Rewrite, to write only the bytes that vary.
+func (s *Stream) Template() int { return s.ti }
+
+// Prefill writes the whole template of the next frame (Template) into buf,
+// at its largest size, and returns false, writing nothing, when buf is
+// shorter. The sequence does not advance: it readies a buffer for Rewrite.
+func (s *Stream) Prefill(buf []byte) bool {
+	t := &s.tpls[s.ti]
+	if len(buf) < len(t.frame) {
+		return false
+	}
+	copy(buf, t.frame)
+	return true
+}
+
+// Rewrite is Next for a buf that already holds the template of the next
+// frame: one that Prefill wrote, or Next or Rewrite, for this stream and
+// the same Template index, with nothing else written into it since. It
+// writes only the bytes that vary from frame to frame (lengths, IPv4 ID,
+// addresses, ports, VLAN ID, signature, checksums), never the whole frame,
+// and returns the frame's length as Next does. A generated kind's frames
+// of every size fit one prefilled buffer (the payload past the signature
+// is zero in each).
+func (s *Stream) Rewrite(buf []byte, nowNs int64) int {
+	return s.next(buf, nowNs, false)
+}
+
+func (s *Stream) next(buf []byte, nowNs int64, whole bool) int {
 	t := &s.tpls[s.ti]
 	n := s.size - FCSLen
 	if len(buf) < n {
 		return 0
 	}
 	b := buf[:n]
-	copy(b, t.frame)
+	if whole {
+		copy(b, t.frame)
+	}
 	seq := s.seq
 	f := &s.f
 	if t.vlan >= 0 && f.vlan.set {
@@ -274,10 +317,11 @@ func (s *Stream) vary(b []byte, t *template, seq uint64, nowNs int64) {
 	if t.sig >= 0 {
 		sig := signature.Signature{Stream: s.id, Seq: uint32(seq), TxNs: nowNs}
 		sig.Put(b[t.sig:])
-		w := sig.Words()
-		for i := range w {
-			l4Sum += rep16(t.sigOld[i], w[i])
-		}
+		// rep16 of each word: the old words' complements and the
+		// constant words (magic, stream) are summed once, in sigBase.
+		q, ts := uint32(seq), uint64(nowNs)
+		l4Sum += t.sigBase + uint64(q>>16) + uint64(q&0xffff) +
+			ts>>48 + (ts>>32)&0xffff + (ts>>16)&0xffff + ts&0xffff
 	}
 	binary.BigEndian.PutUint16(b[t.l3+10:], ^fold(ipSum))
 	if t.l4Check >= 0 {

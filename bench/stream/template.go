@@ -42,6 +42,10 @@ type template struct {
 	udpLen   uint16    // UDP: the length field; TCP: the pseudo-header length
 	icmpSeq  uint16    // ICMP echo: the sequence field
 	sigOld   [8]uint16 // the words under the signature
+	// sigBase is what writing a signature adds to the L4 sum, apart
+	// from its sequence and time words: the complements of the eight
+	// words it replaces, the magic and the stream id (set by New).
+	sigBase uint64
 }
 
 // words returns the 16-bit words of b at off (even), n of them.

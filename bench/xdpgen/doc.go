@@ -25,10 +25,12 @@
 //     measure.Tracker and its latency histogram; frames without one of
 //     the run's signatures (transmitted before the run started, or
 //     foreign) count as Other;
-//  3. reap completed transmissions, then generate as many frames as the
-//     pacer allows, but no more than the transmit ring has free slots:
-//     Stream.Next counts a frame as sent, so only frames that will really
-//     go out are generated;
+//  3. reap completed transmissions (back to the worker's own frames, not
+//     the pool), then generate as many frames as the pacer allows, but no
+//     more than the transmit ring has free slots: Stream.Next counts a
+//     frame as sent, so only frames that will really go out are
+//     generated. A frame that already holds its stream's template gets
+//     only the varying bytes rewritten (Stream.Rewrite);
 //  4. refill the fill ring, publish the counters (atomics, read by
 //     Counters and the intervals), and, if nothing is due for a while,
 //     sleep in ppoll(2) on the socket until shortly before the next frame

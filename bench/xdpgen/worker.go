@@ -1,6 +1,7 @@
 package xdpgen
 
 import (
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -54,13 +55,22 @@ type live struct {
 // worker serves one socket. Everything but live, swap and cur belongs to
 // the worker's goroutine while a run is on, to Run's goroutine otherwise.
 type worker struct {
-	p         *Port
-	s         *afxdp.Socket
-	queue     int
-	ring      int
-	rxd, txd  []afxdp.Desc
-	spare     []uint64 // frames allocated for generation, not yet written
-	nspare    int
+	p        *Port
+	s        *afxdp.Socket
+	queue    int
+	ring     int
+	rxd, txd []afxdp.Desc
+	spare    []uint64 // frames allocated for generation, not yet written
+	nspare   int
+	// tags says, per UMEM frame, which stream and template the frame
+	// holds (stream index + 1 in the high 32 bits, Template in the low
+	// ones; 0: unknown), so that generating into it again rewrites only
+	// the varying bytes (stream.Rewrite). A frame holds its stream's
+	// bytes while it cycles between spare and the transmit ring: during a
+	// run, completed frames come back to spare (CompleteTo), never to the
+	// pool the receive side fills from. prepare clears the tags.
+	tags      []uint64
+	shift     uint // log2 of the frame size
 	responder arp.Responder
 	spin      bool // busy polling: never nap
 	pfd       [1]unix.PollFd
@@ -97,9 +107,13 @@ type worker struct {
 
 func newWorker(p *Port, s *afxdp.Socket, q int) *worker {
 	b := p.cfg.Batch
+	u := s.UMEM()
 	return &worker{
 		p: p, s: s, queue: q, ring: p.cfg.RingSize,
-		rxd: make([]afxdp.Desc, b), txd: make([]afxdp.Desc, b), spare: make([]uint64, b),
+		// spare holds what may come back from the transmit ring (ring
+		// size) on top of a batch allocated.
+		rxd: make([]afxdp.Desc, b), txd: make([]afxdp.Desc, b), spare: make([]uint64, p.cfg.RingSize+b),
+		tags: make([]uint64, u.Frames()), shift: uint(bits.TrailingZeros(uint(u.FrameSize()))),
 		responder: arp.Responder{MAC: p.mac, Addrs: [][4]byte{p.cfg.Addr.Addr().As4()}},
 		spin:      p.cfg.BusyPoll,
 		pfd:       [1]unix.PollFd{{Fd: int32(s.FD()), Events: unix.POLLIN}},
@@ -152,6 +166,7 @@ func (w *worker) prepare(rs *runState, t *Traffic, streams []*stream.Stream, rat
 		w.hist[0].Reset()
 		w.hist[1].Reset()
 	}
+	clear(w.tags)
 	w.cur.Store(0)
 	w.swap.Store(false)
 	w.resetCounters()
@@ -299,13 +314,14 @@ func (w *worker) input(now int64, k int) {
 	s.Release(w.rxd[:k])
 }
 
-// transmit reaps completed frames, then generates as many frames as the
-// pacer allows at now, at most as many as the transmit ring has free slots
-// (so that every frame generated goes out: Stream.Next counts a frame as
-// sent), and queues them.
+// transmit reaps completed frames into spare, then generates as many
+// frames as the pacer allows at now, at most as many as the transmit ring
+// has free slots (so that every frame generated goes out: Stream.Next
+// counts a frame as sent), and queues them. A frame that already holds
+// the stream's template gets only its varying bytes written.
 func (w *worker) transmit(now int64) {
 	s := w.s
-	s.Complete()
+	w.nspare += s.CompleteTo(w.spare[w.nspare:])
 	room := min(w.ring-s.TxInFlight(), len(w.txd))
 	if w.limited {
 		room = min(room, int(min(w.budget-w.sent, uint64(len(w.txd)))))
@@ -313,7 +329,7 @@ func (w *worker) transmit(now int64) {
 	n := 0
 	for n < room {
 		if w.nspare == 0 {
-			if w.nspare = s.Alloc(w.spare); w.nspare == 0 {
+			if w.nspare = s.Alloc(w.spare[:len(w.txd)]); w.nspare == 0 {
 				break
 			}
 		}
@@ -328,7 +344,7 @@ func (w *worker) transmit(now int64) {
 		}
 		w.nspare--
 		addr := w.spare[w.nspare]
-		l := w.streams[i].Next(s.FrameBuffer(addr), now)
+		l := w.write(i, addr, now)
 		w.txd[n] = afxdp.Desc{Addr: addr, Len: uint32(l)}
 		w.sentBytes += uint64(l)
 		n++
@@ -340,4 +356,25 @@ func (w *worker) transmit(now int64) {
 	s.Transmit(w.txd[:n])
 	w.sent += uint64(n)
 	w.lastTx = now
+}
+
+// write generates stream i's next frame into the frame at addr and
+// returns its length: over the template the frame already holds, or after
+// writing the template into it.
+func (w *worker) write(i int, addr uint64, now int64) int {
+	st := w.streams[i]
+	buf := w.s.FrameBuffer(addr)
+	f := addr >> w.shift
+	if f >= uint64(len(w.tags)) {
+		return st.Next(buf, now)
+	}
+	key := uint64(i+1)<<32 | uint64(uint32(st.Template()))
+	if w.tags[f] != key {
+		if !st.Prefill(buf) {
+			w.tags[f] = 0
+			return st.Next(buf, now)
+		}
+		w.tags[f] = key
+	}
+	return st.Rewrite(buf, now)
 }

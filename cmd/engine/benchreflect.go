@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xdpengine/engine/bench/reflector"
 	"github.com/xdpengine/engine/bench/xdpgen"
 )
 
@@ -23,13 +24,23 @@ else on IFACE stays the kernel's. A generator ('engine bench udp' on
 another host, or another link) then measures loss and latency through the
 device under test and back.
 
+--xdp reflects in an XDP program instead (XDP_TX, in the kernel's receive
+path: no worker thread, no CPU of its own, the lowest added latency): the
+kernel must own --addr's address on IFACE (it answers ARP; the program
+passes everything but UDP and TCP to that address), frames with IPv4
+options or a partial checksum (a Linux sender's offload on a virtual link)
+are not reflected correctly, and there are no counters. On a veth, the
+other end must have an XDP program of its own (a generator's AF_XDP port
+has one): XDP_TX hands the frame to that end's XDP receive queue.
+
 It runs until SIGINT or SIGTERM (or --duration), then prints what it did:
 frames reflected, ARP requests answered, frames dropped as not IPv4, and
 errors (kernel drops, transmit ring full). A progress line every second on
 a terminal.
 
 Example:
-  engine bench reflect -i eth1 --addr 198.18.0.2/24`
+  engine bench reflect -i eth1 --addr 198.18.0.2/24
+  engine bench reflect -i eth1 --addr 198.18.0.2/24 --xdp`
 
 func init() {
 	benchCommands["reflect"] = benchCommand{
@@ -42,8 +53,10 @@ func runBenchReflect(args []string, stdout, stderr io.Writer) error {
 	var pf benchPortFlags
 	var duration time.Duration
 	var jsonPath string
+	var inXDP bool
 	fs := flagSet("bench reflect", benchReflectSynopsis)
 	pf.add(fs)
+	fs.BoolVar(&inXDP, "xdp", false, "reflect in an XDP program (XDP_TX) instead of AF_XDP workers; the kernel must own --addr")
 	fs.DurationVar(&duration, "duration", 0, "stop after this long (default: until SIGINT or SIGTERM)")
 	fs.StringVar(&jsonPath, "json", "", "write the final counters to `FILE` as JSON")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -61,6 +74,9 @@ func runBenchReflect(args []string, stdout, stderr io.Writer) error {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
+	}
+	if inXDP {
+		return benchReflectXDP(ctx, &pf, jsonPath, stdout)
 	}
 	p, err := pf.open()
 	if err != nil {
@@ -92,6 +108,25 @@ func runBenchReflect(args []string, stdout, stderr io.Writer) error {
 	if jsonPath != "" {
 		return benchWriteJSON(jsonPath, map[string]any{"test": "reflect", "interface": pf.cfg.Interface,
 			"received": c.Received, "reflected": c.Reflected, "arp": c.ARP, "other": c.Other, "errors": c.Errors})
+	}
+	return nil
+}
+
+// benchReflectXDP reflects with reflector.AttachXDP until ctx ends.
+func benchReflectXDP(ctx context.Context, pf *benchPortFlags, jsonPath string, stdout io.Writer) error {
+	x, err := reflector.AttachXDP(pf.cfg.Interface, pf.cfg.Addr.Addr())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "engine bench reflect: reflecting to %v on %s in XDP (XDP_TX); SIGINT stops\n",
+		pf.cfg.Addr.Addr(), pf.cfg.Interface)
+	<-ctx.Done()
+	if err := x.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "detached the XDP reflector")
+	if jsonPath != "" {
+		return benchWriteJSON(jsonPath, map[string]any{"test": "reflect", "interface": pf.cfg.Interface, "xdp": true})
 	}
 	return nil
 }
