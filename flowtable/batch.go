@@ -60,11 +60,12 @@ func (t *Table) LookupBatch(keys []Key, vals []uint64, found []bool) int {
 func (t *Table) prefetchHome(h uint64) {
 	b := h & t.mask
 	i := b*BucketSlots + prefOf(h)
+	if t.ptrs != nil {
+		prefetch3(unsafe.Pointer(&t.meta[b]), unsafe.Pointer(&t.slots[i]), unsafe.Pointer(&t.ptrs[i]))
+		return
+	}
 	prefetch(unsafe.Pointer(&t.meta[b]))
 	prefetch(unsafe.Pointer(&t.slots[i]))
-	if t.ptrs != nil {
-		prefetch(unsafe.Pointer(&t.ptrs[i]))
-	}
 }
 
 // prefetchMatch is the second pass: it loads the home bucket's tags (whose

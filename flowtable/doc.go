@@ -70,11 +70,44 @@
 // that the cache misses of different keys overlap instead of queueing one
 // after the other; workers use it on a burst of parsed packets. An Index
 // has the same passes, which also prefetch the slot's pointer and the
-// first bytes of the *T: Index.LookupBatch, and Index.Prefetch, which
+// first 16 bytes of the *T: Index.LookupBatch, and Index.Prefetch, which
 // stops before the lookups, for a worker that looks its packets up one by
-// one after a pre-pass over the burst (the load balancer; at 1M flows
-// with their records about 120 ns a lookup after Prefetch against 300
-// without, lb's BenchmarkConntrack).
+// one after a pre-pass over the burst. Index.PrefetchHash is Prefetch that
+// hands back each key's hash, and LookupHashed and LookupTouchHashed take
+// it, so a key is hashed once per packet (the load balancer: its burst
+// pre-pass keeps the hashes for Forward).
+//
+// An Index's pointer array (a sixteenth of the slots' size) is on the Go
+// heap, which gets no huge pages: next to a mapped table it is allocated
+// 2 MiB-aligned and advised MADV_HUGEPAGE and MADV_COLLAPSE, so that a
+// batch's accesses to it do not walk page tables (allocPointers).
+//
+// What a batched lookup costs at 1M flows (lb's BenchmarkConntrack, NAT
+// flows, 2M keys in 4M slots, records of 112 bytes on the Go heap) is the
+// number of distinct cache lines it misses, times the cost of a line when
+// the batch keeps the memory system full: a hit misses its bucket header
+// (the 8 MiB header array, partly in the last-level cache), its slot, its
+// pointer (the bucket's pointers share a line) and its record, and one key
+// in four a second slot (not in its preferred one), about 4.25 lines. The
+// batch keeps about 1.6 times as many lines in flight as chains8 (13.7
+// against 21.7 ns a line): a CPU profile of the batched path puts 68% of
+// its samples on the prefetch instructions, which wait for a free miss
+// buffer, and 13% on the lookups that follow. Hashing (6.5 ns) and the
+// burst's key copies add the rest. Removing lines cuts the cost: measured
+// by prefetching subsets of them (one-off ablations in one run, thread CPU
+// time, medians of 5, ns a key with the hash and the key copy), pointer
+// and record alone 45, slot, pointer and record 60, with the header 67;
+// the whole batched path with the records on huge pages 12 less. The issue's
+// target (2x chains8, about 43 ns) is below what three lines and a hash
+// cost here. A layout where one line answers the lookup is not enough
+// either: the same 2M keys in a Table, the value in the slot (header and
+// slot: what a conntrack entry holding its hot fields in its value word
+// would cost), measured 58 ns a lookup with LookupBatch, 2.65x chains8:
+// the work that stays with every line cached (copying, hashing and
+// comparing the 38-byte keys; the Index path costs 26 ns a key on a burst
+// already in the cache) is about half of it. Meeting the target needs
+// both one line a lookup and about half the work a key (for example IPv4
+// tuples of 13 bytes in a table of their own).
 //
 // # Measured
 //
@@ -91,6 +124,15 @@
 //	RWMutex + Go map       382    279       50     46
 //	xsync.Map              516    225       50     41
 //	sync.Map              1156    699       67     57
+//
+// Connection tracking (lb's BenchmarkConntrack: 1M NAT flows in one
+// worker's Index, bursts of 64, each lookup followed by the reads of its
+// record; thread CPU time, which on this shared VM leaves out the time
+// other processes hold the core; medians of 5 rounds, before and after
+// binaries alternated, 2026-12-05, on a 2-core Intel Xeon VM): batched
+// (PrefetchHash, then LookupTouchHashed) 90.6 ns a lookup (88.9-92.8),
+// 4.1x chains8 (21.7 ns) of the same rounds, against 117.3 (111-123),
+// 5.3x, with Prefetch and LookupTouch as they were; unbatched 305.
 //
 // Parallel hits from 2 goroutines at 1M flows: flowtable 172, RWMutex map
 // 194, xsync 256, sync.Map 489. No lookup allocates.
@@ -131,7 +173,8 @@
 // never block and never wait for readers.
 //
 // Any number of readers: Lookup, LookupBatch, LookupTouch, Len, Stats, Cap
-// and MaxProbe (and an Index's Prefetch) may be called from any goroutine
+// and MaxProbe (and an Index's Prefetch, Hash, PrefetchHash, LookupHashed
+// and LookupTouchHashed) may be called from any goroutine
 // at any time, concurrently with each other and with the writer. Lookup is
 // wait-free: a bounded number of loads, no locks, no retries, no spinning
 // on a writer. It returns either "absent" or a value that was associated

@@ -22,9 +22,10 @@ var ErrNilValue = errors.New("flowtable: nil value")
 //
 // As for Table: one writer, any number of readers. Insert, Delete,
 // SetClass, Sweep and All must be called by one goroutine at a time (the
-// owner); Lookup, LookupTouch, LookupBatch, Prefetch (index_batch.go), Len,
-// Cap and Stats may be called from any goroutine, concurrently with each
-// other and with the writer. Lookup is wait-free, never allocates, and
+// owner); Lookup, LookupTouch, LookupBatch, Prefetch, Hash, PrefetchHash,
+// LookupHashed, LookupTouchHashed (index_batch.go), Len, Cap and Stats may
+// be called from any goroutine, concurrently with each other and with the
+// writer. Lookup is wait-free, never allocates, and
 // returns nil or a pointer that was stored for the key at some moment
 // during the call: never a pointer stored for another key, even when the
 // writer deletes the key and reuses its slot for another one meanwhile. The
@@ -36,7 +37,9 @@ var ErrNilValue = errors.New("flowtable: nil value")
 // # Layout and memory ordering
 //
 // The pointer of the key in table slot i is in ptrs[i] (8 bytes a slot, on
-// the Go heap so that the garbage collector sees it), and the slot's value
+// the Go heap so that the garbage collector sees it; a bucket's eight
+// pointers share one cache line; next to a mapped table, in huge pages:
+// allocPointers), and the slot's value
 // word holds the insert's serial number. Entries never move, so a pointer's
 // place follows from the slot's: when a key sits in its preferred slot,
 // whose address comes from the hash alone, the CPU can load the pointer
@@ -78,7 +81,7 @@ func NewIndex[T any](cfg Config, onRemove func(k Key, v *T, why RemoveReason)) (
 	if err != nil {
 		return nil, err
 	}
-	t.ptrs = make([]unsafe.Pointer, len(t.slots))
+	t.ptrs = allocPointers(len(t.slots), t.mem.base != nil)
 	if onRemove != nil {
 		t.onRemove = func(k Key, _ uint64, p unsafe.Pointer, why RemoveReason) {
 			onRemove(k, (*T)(p), why)

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"testing"
+	"unsafe"
 )
 
 // batchIndex is an index holding keys in every kind of place a lookup
@@ -128,5 +129,87 @@ func TestIndexBatchNoAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per Prefetch and LookupBatch, want 0", allocs)
+	}
+}
+
+// TestIndexHashed checks the hashed entry points against Lookup: Hash and
+// PrefetchHash agree, LookupHashed and LookupTouchHashed with the right
+// hash return what Lookup does (and LookupTouchHashed records the time),
+// and with a wrong hash they return nil or the key's own pointer, never
+// another key's.
+func TestIndexHashed(t *testing.T) {
+	ix, present, absent := batchIndex(t)
+	all := append(append([]Key(nil), present...), absent...)
+	hashes := make([]uint64, len(all)+1)
+	hashes[len(all)] = 42
+	ix.PrefetchHash(all, hashes)
+	if hashes[len(all)] != 42 {
+		t.Errorf("PrefetchHash wrote past len(keys)")
+	}
+	for i := range all {
+		k := &all[i]
+		if h := ix.Hash(k); h != hashes[i] {
+			t.Fatalf("key %v: Hash %#x, PrefetchHash %#x", *k, h, hashes[i])
+		}
+		want := ix.Lookup(k)
+		if got := ix.LookupHashed(k, hashes[i]); got != want {
+			t.Errorf("key %v: LookupHashed %p, Lookup %p", *k, got, want)
+		}
+		if got := ix.LookupTouchHashed(k, hashes[i], 77); got != want {
+			t.Errorf("key %v: LookupTouchHashed %p, Lookup %p", *k, got, want)
+		}
+		if _, seen, ok := ix.Meta(*k); ok != (want != nil) || ok && seen != 77 {
+			t.Errorf("key %v: after LookupTouchHashed at 77, Meta = %d, %v", *k, seen, ok)
+		}
+		// Wrong hashes: another key's, and one off.
+		for _, h := range []uint64{hashes[(i+1)%len(all)], hashes[i] ^ 1} {
+			if got := ix.LookupHashed(k, h); got != nil && got != want {
+				t.Errorf("key %v with a wrong hash: %p, want nil or %p", *k, got, want)
+			}
+		}
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		ix.PrefetchHash(all, hashes)
+		for i := range all {
+			ix.LookupTouchHashed(&all[i], hashes[i], 78)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per PrefetchHash and LookupTouchHashed, want 0", allocs)
+	}
+	ix.check(t)
+}
+
+// TestIndexPointersHuge checks where an Index's pointer array goes: next
+// to a mapped table of 2 MiB of pointers or more, at a 2 MiB boundary;
+// else anywhere on the heap. Either way it has one pointer per slot.
+func TestIndexPointersHuge(t *testing.T) {
+	big := int(hugePageSize / unsafe.Sizeof(unsafe.Pointer(nil))) // 2 MiB of pointers
+	for _, tc := range []struct {
+		name      string
+		cfg       Config
+		wantAlign bool
+	}{
+		{"large", Config{Capacity: big}, true},
+		{"large-nohuge", Config{Capacity: big, NoHugePages: true}, false},
+		{"small", Config{Capacity: big / 4}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ix := newIndex(t, tc.cfg, nil)
+			p := ix.t.ptrs
+			if len(p) != len(ix.t.slots) || cap(p) != len(p) {
+				t.Fatalf("%d pointers (cap %d) for %d slots", len(p), cap(p), len(ix.t.slots))
+			}
+			if aligned := uintptr(unsafe.Pointer(&p[0]))%hugePageSize == 0; tc.wantAlign && !aligned {
+				t.Errorf("pointer array at %p, want a 2 MiB boundary", &p[0])
+			}
+			k := testKey(1)
+			if err := ix.Insert(k, &conn{id: 1}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if c := ix.Lookup(&k); c == nil || c.id != 1 {
+				t.Errorf("Lookup after Insert: %v", c)
+			}
+		})
 	}
 }

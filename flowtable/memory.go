@@ -89,3 +89,29 @@ func allocate(nslots, nbuckets int, noHuge bool) ([]slot, []bucketMeta, region) 
 	}
 	return make([]slot, nslots), make([]bucketMeta, nbuckets), region{}
 }
+
+// allocPointers gives an Index its pointer array (see Index): on the Go
+// heap, since the garbage collector must see the pointers. Next to a table
+// in mapped memory (mapped true) it is large too, a sixteenth of the slots
+// (32 MiB for the load balancer's 1M flows a worker), and a batch's
+// accesses to it miss the TLB as the slots' would: so the array gets a
+// huge page of slack, starts at a 2 MiB boundary, and that range is
+// advised MADV_HUGEPAGE (pages faulted in later come as huge pages) and
+// collapsed (MADV_COLLAPSE, Linux 6.1: pages the allocator already
+// touched). Both are best effort; the advice stays on the range after the
+// array is freed, which only lets the heap's later use of it have huge
+// pages too. Measured with lb's BenchmarkConntrack (1M flows, batched):
+// about 10 ns a lookup less, of about 100.
+func allocPointers(n int, mapped bool) []unsafe.Pointer {
+	const ptrSize = unsafe.Sizeof(unsafe.Pointer(nil))
+	if !mapped || uintptr(n)*ptrSize < hugePageSize {
+		return make([]unsafe.Pointer, n)
+	}
+	all := make([]unsafe.Pointer, n+int(hugePageSize/ptrSize))
+	head := (hugePageSize - uintptr(unsafe.Pointer(&all[0]))%hugePageSize) % hugePageSize / ptrSize
+	p := all[head : head+uintptr(n) : head+uintptr(n)]
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&p[0])), (uintptr(n)*ptrSize)&^(hugePageSize-1))
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	_ = unix.Madvise(b, unix.MADV_COLLAPSE)
+	return p
+}

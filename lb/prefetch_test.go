@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
@@ -100,10 +101,46 @@ func TestPrefetchBurst(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { f.PrefetchBurst(tuples) }); a != 0 {
 		t.Errorf("%.1f allocations per burst, want 0", a)
 	}
+	// Forward finds each key of the last chunk, in arrival order, with
+	// its owner and its hash in the owner's table; a key not in the burst
+	// is not found.
+	f.PrefetchBurst(tuples)
+	last := tuples[len(tuples)/prefetchChunk*prefetchChunk:]
+	for i, tu := range last {
+		k := flowtable.KeyFrom4(tu.Src, tu.Dst, tu.SrcPort, tu.DstPort, tu.Proto)
+		if i%5 == 4 {
+			continue // a packet the Hook dropped: the next is found all the same
+		}
+		q, hash, ok := f.burst.cached(&k)
+		if wq := h.Owner(k).Queue(); !ok || q != wq || hash != b.fwds[wq].ct.Hash(&k) {
+			t.Errorf("burst cache, tuple %d: %d, %#x, %v; want %d, %#x, true", i, q, hash, ok, wq, b.fwds[wq].ct.Hash(&k))
+		}
+	}
+	stray := flowtable.KeyFrom4([4]byte{203, 0, 113, 1}, vip.As4(), 1, 80, header.ProtocolTCP)
+	if _, _, ok := f.burst.cached(&stray); ok {
+		t.Errorf("burst cache: found a key of no burst")
+	}
 	// The pre-pass changed nothing.
 	for _, k := range []flowtable.Key{key, rev} {
 		if got := b.fwds[h.Owner(k).Queue()].ct.Lookup(&k); got != fl {
 			t.Errorf("after the pre-pass: Lookup(%v) = %p, want %p", k, got, fl)
+		}
+	}
+}
+
+// TestFlowLayout checks that the fields Forward reads first lie in the 16
+// bytes of a flow record the flow table's batch prefetches.
+func TestFlowLayout(t *testing.T) {
+	var fl flow
+	for name, end := range map[string]uintptr{
+		"be":       unsafe.Offsetof(fl.be) + unsafe.Sizeof(fl.be),
+		"snatPort": unsafe.Offsetof(fl.snatPort) + unsafe.Sizeof(fl.snatPort),
+		"vport":    unsafe.Offsetof(fl.vport) + unsafe.Sizeof(fl.vport),
+		"entropy":  unsafe.Offsetof(fl.entropy) + unsafe.Sizeof(fl.entropy),
+		"class":    unsafe.Offsetof(fl.class) + unsafe.Sizeof(fl.class),
+	} {
+		if end > 16 {
+			t.Errorf("flow.%s ends at byte %d, past the 16 prefetched", name, end)
 		}
 	}
 }
