@@ -14,12 +14,30 @@ TESTFLAGS ?=
 BASELINES   := bench/baselines
 STATICCHECK  = $(GO) tool -modfile=$(CURDIR)/tools/go.mod staticcheck
 
-.PHONY: all build test bench bench-baselines bench-million bench-scaling lint fuzz demo deps clean leftovers xskbench
+.PHONY: all build test bench bench-baselines bench-million bench-scaling lint fuzz demo deps clean leftovers xskbench man completion
 
 all: build
 
+# The version `engine version` prints: git describe of the work tree (a tag,
+# commits since, the abbreviated revision, -dirty), stamped into main.version.
+# Go records vcs.revision and vcs.time by itself (engine version --json).
+# The revision is stamped too, for environments that set GOFLAGS=-buildvcs=false.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   = -X main.version=$(VERSION) -X main.revision=$(REVISION)
+
 build:
-	$(GO) build -o bin/engine ./cmd/engine
+	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/engine ./cmd/engine
+
+## man: the manual pages, generated from the commands' flags, in bin/man/man1
+## (view one with man -l bin/man/man1/engine-serve.1).
+man: build
+	bin/engine man bin/man/man1
+
+## completion: the bash completion script, bin/engine.bash (source it, or
+## copy it to /usr/share/bash-completion/completions/engine).
+completion: build
+	bin/engine completion bash > bin/engine.bash
 
 ## deps: install (as root on Debian) or check the packages, the Go version and
 ## the kernel the tests need; `make demo` checks its own smaller list.
@@ -91,7 +109,7 @@ fuzz:
 
 demo:
 	@scripts/deps.sh demo
-	$(GO) build -o bin/engine ./cmd/engine
+	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/engine ./cmd/engine
 	$(GO) run ./examples/demo -engine $(CURDIR)/bin/engine
 
 leftovers:

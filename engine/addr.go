@@ -5,37 +5,25 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 )
 
 // Errors of the socket entry points.
 var (
-	// ErrIPv6Unsupported: the network ("tcp6", "udp6") or the address (an
-	// IPv6 literal, or a name with only IPv6 addresses) needs an IPv6
-	// socket, which the engine does not have yet. It is wrapped with
-	// EAFNOSUPPORT, so errors.Is(err, syscall.EAFNOSUPPORT) holds too.
-	ErrIPv6Unsupported = errors.New("engine: IPv6 sockets are not supported yet")
 	// ErrNoResolver: a Dialer was given a host name and has no Resolver
 	// (set Dialer.Resolver, e.g. to net.DefaultResolver; listening takes
 	// addresses only).
 	ErrNoResolver = errors.New("engine: a host name needs a Dialer.Resolver (the engine resolves no names itself)")
 )
 
-// errIPv6 is the error of an IPv6 socket or address.
-var errIPv6 = fmt.Errorf("%w: %w", ErrIPv6Unsupported, syscall.EAFNOSUPPORT)
-
-// transport returns the transport ("tcp" or "udp") network names, as
-// net.Dial takes them: "tcp" and "udp" (either family: IPv4 for now),
-// "tcp4" and "udp4". "tcp6" and "udp6" are ErrIPv6Unsupported, anything
-// else a net.UnknownNetworkError.
+// transport returns the transport ("tcp" or "udp") of a network name, as
+// net.Dial takes them: "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6";
+// anything else is a net.UnknownNetworkError.
 func transport(network string) (string, error) {
 	switch network {
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 		return "tcp", nil
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		return "udp", nil
-	case "tcp6", "udp6":
-		return "", errIPv6
 	}
 	return "", net.UnknownNetworkError(network)
 }
@@ -52,22 +40,28 @@ func checkNetwork(proto, network string) error {
 	return nil
 }
 
-// checkAddr checks that ap's address can be a socket's on network (an
-// invalid address is the wildcard, which the caller fills in): IPv4, or
-// IPv4-mapped IPv6 (which it unmaps, as net does for "tcp4").
-func checkAddr(network string, ap netip.AddrPort) (netip.AddrPort, error) {
+// checkSockAddr checks that ap's address can be a socket's on network,
+// with Go's net rules: "tcp4"/"udp4" take IPv4 addresses (v4-mapped ones
+// unmapped), "tcp6"/"udp6" native IPv6 ones only, "tcp"/"udp" either (a
+// v4-mapped address is IPv4). The wildcard (an invalid address) is
+// 0.0.0.0 for the "4" networks, [::] for the "6" ones, and for "tcp" and
+// "udp" [::] (dual-stack, as Go's net listens on ":P") when the engine has
+// IPv6 addresses (dual), else 0.0.0.0.
+func checkSockAddr(network string, ap netip.AddrPort, dual bool) (netip.AddrPort, error) {
 	a := ap.Addr()
+	last := network[len(network)-1]
 	if !a.IsValid() {
+		if last == '6' || last == 'p' && dual {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port()), nil
+		}
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port()), nil
 	}
-	a = a.Unmap()
-	if !a.Is4() {
-		if network[len(network)-1] == '4' {
-			return ap, &net.AddrError{Err: "no suitable address found", Addr: ap.Addr().String()}
-		}
-		return ap, errIPv6
+	a = a.WithZone("") // one interface: a link-local address's zone can only name it
+	native6 := a.Is6() && !a.Is4In6()
+	if last == '4' && native6 || last == '6' && !native6 {
+		return ap, &net.AddrError{Err: "no suitable address found", Addr: a.String()}
 	}
-	return netip.AddrPortFrom(a, ap.Port()), nil
+	return netip.AddrPortFrom(a.Unmap(), ap.Port()), nil
 }
 
 // splitAddr splits "host:port" for proto: the port is a number or a
@@ -84,13 +78,13 @@ func splitAddr(proto, address string) (host string, port uint16, err error) {
 	return host, uint16(p), nil
 }
 
-// parseAddr parses "host:port" whose host is an IP address or empty (the
-// wildcard) for network, which must name proto.
-func parseAddr(proto, network, address string) (netip.AddrPort, error) {
-	if err := checkNetwork(proto, network); err != nil {
+// parseAddrUDP parses "host:port" whose host is an IP address or empty (the
+// wildcard) for a UDP network, with checkSockAddr's rules.
+func parseAddrUDP(network, address string, dual bool) (netip.AddrPort, error) {
+	if err := checkNetwork("udp", network); err != nil {
 		return netip.AddrPort{}, err
 	}
-	host, port, err := splitAddr(proto, address)
+	host, port, err := splitAddr("udp", address)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -100,7 +94,7 @@ func parseAddr(proto, network, address string) (netip.AddrPort, error) {
 			return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (the engine resolves no names here): %w", host, err)
 		}
 	}
-	return checkAddr(network, netip.AddrPortFrom(a, port))
+	return checkSockAddr(network, netip.AddrPortFrom(a, port), dual)
 }
 
 // opError wraps err as net's socket calls do, unless it already is one.

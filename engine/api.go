@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -23,10 +24,11 @@ type (
 	// TCPListenConfig sizes a listener and sets its socket options.
 	TCPListenConfig = tcpsock.ListenConfig
 	// SocketOptions are the options a socket takes before it binds or
-	// connects (SO_REUSEADDR, SO_REUSEPORT, IP_FREEBIND, IP_TRANSPARENT,
-	// IP_BIND_ADDRESS_NO_PORT, SO_BROADCAST).
+	// connects (SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY, IP_FREEBIND,
+	// IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT, SO_BROADCAST).
 	SocketOptions = sock.Options
-	// PMTUDisc is a socket's path MTU discovery mode (IP_MTU_DISCOVER).
+	// PMTUDisc is a socket's path MTU discovery mode (IP_MTU_DISCOVER,
+	// IPV6_MTU_DISCOVER).
 	PMTUDisc = sock.PMTUDisc
 	// ControlFlags choose what UDPConn.ReadMsg reports.
 	ControlFlags = udp.ControlFlags
@@ -62,11 +64,14 @@ const (
 )
 
 // ListenPacket opens a UDP socket bound to address ("198.18.0.1:7",
-// ":9000" for every address the engine owns, port 0 for any port), as
-// net.ListenPacket: network is "udp" or "udp4", and the net.PacketConn is
-// a *UDPConn (c.(*engine.UDPConn) reaches its other methods, or call
-// ListenUDP). IPv6 ("udp6", an IPv6 address) is ErrIPv6Unsupported for
-// now.
+// "[2001:2::1]:7", ":9000" for every address the engine owns, port 0 for
+// any port), as net.ListenPacket: network is "udp", "udp4" or "udp6", and
+// the net.PacketConn is a *UDPConn (c.(*engine.UDPConn) reaches its other
+// methods, or call ListenUDP). As with Go's net, "udp" with the wildcard
+// (":9000", "[::]:9000") is one dual-stack IPv6 socket when the engine has
+// IPv6 addresses: it takes IPv4 traffic too and names its IPv4 peers
+// ::ffff:a.b.c.d; "udp6" is IPv6 only (IPV6_V6ONLY); an IPv4 address, or
+// "udp4", makes an IPv4 socket.
 func (e *Engine) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := e.ListenUDP(network, address, SocketOptions{})
 	if err != nil {
@@ -75,30 +80,48 @@ func (e *Engine) ListenPacket(network, address string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// ListenUDP opens a UDP socket bound to address with opts.
+// ListenUDP opens a UDP socket bound to address with opts (ListenPacket's
+// networks and addresses; opts.V6Only makes a "udp" IPv6 socket IPv6 only).
 func (e *Engine) ListenUDP(network, address string, opts SocketOptions) (*UDPConn, error) {
-	ap, err := parseAddr("udp", network, address)
+	ap, err := parseAddrUDP(network, address, e.host6 != nil)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return e.udp.Listen(network, ap, opts)
+	return e.udp.Listen(network, ap, udpOptions(network, opts))
 }
 
 // ListenUDPAddrPort is ListenUDP with a netip.AddrPort: an invalid address
 // (netip.AddrPortFrom(netip.Addr{}, 9000)) is every address the engine
-// owns, port 0 any port.
+// owns (ListenPacket's wildcard), port 0 any port.
 func (e *Engine) ListenUDPAddrPort(network string, laddr netip.AddrPort, opts SocketOptions) (*UDPConn, error) {
-	ap, err := listenAddr("udp", network, laddr)
-	if err != nil {
-		return nil, err
+	if err := checkNetwork("udp", network); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return e.udp.Listen(network, ap, opts)
+	ap, err := checkSockAddr(network, laddr, e.host6 != nil)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return e.udp.Listen(network, ap, udpOptions(network, opts))
 }
 
-// Listen opens a TCP listener on address ("198.18.0.1:80", ":80" for every
-// address the engine owns, port 0 for any port) with the default backlog,
-// as net.Listen: network is "tcp" or "tcp4", and the net.Listener is a
-// *TCPListener.
+// udpOptions sets IPV6_V6ONLY for "udp6", as Go's net does.
+func udpOptions(network string, opts SocketOptions) SocketOptions {
+	if network == "udp6" {
+		opts.V6Only = true
+	}
+	return opts
+}
+
+// Listen opens a TCP listener on address ("198.18.0.1:80",
+// "[2001:2::1]:80", ":80" for every address the engine owns, port 0 for
+// any port) with the default backlog, as net.Listen: network is "tcp",
+// "tcp4" or "tcp6", and the net.Listener is a *TCPListener. As with Go's
+// net, "tcp" on the wildcard (":80", "0.0.0.0:80", "[::]:80") is one
+// dual-stack IPv6 listener on [::] when the engine has IPv6 addresses: it
+// accepts IPv4 connections too, whose addresses read ::ffff:a.b.c.d
+// (unless SocketOptions.V6Only), and an IPv4 listener on the same port
+// takes the IPv4 ones first; "tcp6" is IPv6 only (IPV6_V6ONLY), "tcp4" or
+// an IPv4 address IPv4.
 func (e *Engine) Listen(network, address string) (net.Listener, error) {
 	ln, err := e.ListenTCP(network, address, TCPListenConfig{})
 	if err != nil {
@@ -107,9 +130,13 @@ func (e *Engine) Listen(network, address string) (net.Listener, error) {
 	return ln, nil
 }
 
-// ListenTCP opens a TCP listener with cfg.
+// ListenTCP opens a TCP listener with cfg (Listen's networks and
+// addresses).
 func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPListener, error) {
-	ap, err := parseAddr("tcp", network, address)
+	ap, err := parseTCPAddr(network, address)
+	if err == nil {
+		_, _, _, err = tcpsock.SockFamily(network, ap.Addr(), true, e.host6 != nil)
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -117,23 +144,41 @@ func (e *Engine) ListenTCP(network, address string, cfg TCPListenConfig) (*TCPLi
 }
 
 // ListenTCPAddrPort is ListenTCP with a netip.AddrPort (an invalid
-// address: every address the engine owns).
+// address: every address the engine owns, as Listen's wildcard).
 func (e *Engine) ListenTCPAddrPort(network string, laddr netip.AddrPort, cfg TCPListenConfig) (*TCPListener, error) {
-	ap, err := listenAddr("tcp", network, laddr)
-	if err != nil {
-		return nil, err
+	a := laddr.Addr().WithZone("")
+	if _, _, _, err := tcpsock.SockFamily(network, a, true, e.host6 != nil); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return e.tcp.Listen(network, ap, cfg)
+	return e.tcp.Listen(network, netip.AddrPortFrom(a, laddr.Port()), cfg)
 }
 
-// listenAddr checks network and laddr for a listen.
-func listenAddr(proto, network string, laddr netip.AddrPort) (netip.AddrPort, error) {
-	if err := checkNetwork(proto, network); err != nil {
-		return laddr, &net.OpError{Op: "listen", Net: network, Err: err}
+// tcpNetwork checks a TCP network name: "tcp", "tcp4" or "tcp6"
+// (stack/tcpsock applies Go's net's family rules to the addresses).
+func tcpNetwork(network string) error {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return nil
 	}
-	ap, err := checkAddr(network, laddr)
+	return net.UnknownNetworkError(network)
+}
+
+// parseTCPAddr parses "host:port" for a TCP network: host is an IP
+// address (a zone is dropped: one interface) or empty, the wildcard.
+// tcpsock.SockFamily then checks it against the network's family.
+func parseTCPAddr(network, address string) (netip.AddrPort, error) {
+	if err := tcpNetwork(network); err != nil {
+		return netip.AddrPort{}, err
+	}
+	host, port, err := splitAddr("tcp", address)
 	if err != nil {
-		return laddr, &net.OpError{Op: "listen", Net: network, Err: err}
+		return netip.AddrPort{}, err
 	}
-	return ap, nil
+	var a netip.Addr
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("%q is not an IP address (the engine resolves no names here): %w", host, err)
+		}
+	}
+	return netip.AddrPortFrom(a.WithZone(""), port), nil
 }

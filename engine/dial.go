@@ -10,11 +10,11 @@ import (
 	"github.com/xdpengine/engine/lb/health"
 )
 
-// Dial connects to address on network, as net.Dial does: "tcp" and "tcp4"
-// make a TCP connection (a *TCPConn), "udp" and "udp4" a connected UDP
-// socket (a *UDPConn). The address is "host:port" with an IP address for
-// host: Engine.Dial resolves no names (a Dialer with a Resolver does).
-// IPv6 ("tcp6", "udp6", an IPv6 address) is ErrIPv6Unsupported for now.
+// Dial connects to address on network, as net.Dial does: "tcp", "tcp4"
+// and "tcp6" make a TCP connection (a *TCPConn), "udp", "udp4" and "udp6"
+// a connected UDP socket (a *UDPConn), of the peer's family. The address
+// is "host:port" with an IP address for host ("[2001:2::2]:7" for IPv6):
+// Engine.Dial resolves no names (a Dialer with a Resolver does).
 func (e *Engine) Dial(network, address string) (net.Conn, error) {
 	d := Dialer{Engine: e}
 	return d.DialContext(context.Background(), network, address)
@@ -53,10 +53,11 @@ func (e *Engine) DialTCPAddrPort(network string, laddr, raddr netip.AddrPort) (*
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr if it is not
 // nil (else to a source address and port the engine chooses, steered so the
-// replies reach the worker that sends), as net.DialUDP. Like a connected
-// kernel socket, it receives only from raddr, and an ICMP port unreachable
-// from raddr makes the next call return ECONNREFUSED. A Dialer takes
-// socket options too.
+// replies reach the worker that sends), as net.DialUDP: an IPv6 socket for
+// an IPv6 raddr ("udp" or "udp6"), an IPv4 one for an IPv4 raddr ("udp" or
+// "udp4"). Like a connected kernel socket, it receives only from raddr,
+// and an ICMP (or ICMPv6) port unreachable from raddr makes the next call
+// return ECONNREFUSED. A Dialer takes socket options too.
 func (e *Engine) DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
 	if raddr == nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("missing address")}
@@ -79,9 +80,9 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, raddr netip
 	if err := checkNetwork("tcp", network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	raddr, err := checkAddr(network, raddr)
+	raddr, err := checkSockAddr(network, raddr, false)
 	if err == nil && laddr.IsValid() {
-		laddr, err = checkAddr(network, laddr)
+		laddr, err = checkSockAddr(network, laddr, false)
 	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(raddr), Err: err}
@@ -89,19 +90,30 @@ func (e *Engine) dialTCP(ctx context.Context, network string, laddr, raddr netip
 	return e.tcp.Dial(ctx, network, laddr, raddr, opts)
 }
 
-// dialUDP checks network and the addresses and connects.
+// dialUDP checks network and the addresses and connects: the socket is of
+// raddr's family (a wildcard raddr: IPv4), or, as Go's net makes it, a
+// dual-stack IPv6 one for laddr [::] and an IPv4 raddr ("udp").
 func (e *Engine) dialUDP(network string, laddr, raddr netip.AddrPort, opts SocketOptions) (*UDPConn, error) {
 	if err := checkNetwork("udp", network); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	raddr, err := checkAddr(network, raddr)
+	raddr, err := checkSockAddr(network, raddr, false)
 	if err == nil && laddr.IsValid() {
-		laddr, err = checkAddr(network, laddr)
+		laddr, err = checkSockAddr(network, laddr, false)
+		switch {
+		case err != nil:
+		case network == "udp" && laddr.Addr() == netip.IPv6Unspecified() && raddr.Addr().Is4():
+			// Go's net: [::] toward an IPv4 peer is a dual-stack socket
+			// connected to its v4-mapped address.
+			raddr = netip.AddrPortFrom(netip.AddrFrom16(raddr.Addr().As16()), raddr.Port())
+		case laddr.Addr().Is4() != raddr.Addr().Is4():
+			err = &net.AddrError{Err: "mismatched local address type", Addr: laddr.Addr().String()}
+		}
 	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(raddr), Err: err}
 	}
-	return e.udp.Dial(network, laddr, raddr, opts)
+	return e.udp.Dial(network, laddr, raddr, udpOptions(network, opts))
 }
 
 // Resolver looks host names up for a Dialer. *net.Resolver satisfies it
@@ -109,8 +121,9 @@ func (e *Engine) dialUDP(network string, laddr, raddr netip.AddrPort, opts Socke
 // stack, not the engine's); tests and programs with their own DNS give
 // their own.
 type Resolver interface {
-	// LookupNetIP returns host's addresses; network is "ip4" (the engine
-	// dials IPv4 only for now).
+	// LookupNetIP returns host's addresses; network is "ip" (A and AAAA),
+	// "ip4" or "ip6", from the dialled network's last letter ("tcp" asks
+	// "ip4": the engine's TCP is IPv4 only for now).
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
@@ -128,21 +141,23 @@ type Dialer struct {
 	Timeout time.Duration
 	// Resolver resolves an address's host when it is a name (nil: names
 	// are refused with ErrNoResolver). The addresses are tried in the
-	// order it returns them (IPv4 ones only, for now) until one connects;
+	// order it returns them (for TCP, IPv4 ones only, for now) until one
+	// connects (UDP: the first of a family the engine has an address of);
 	// when ctx has a deadline, each try gets an equal share of the time
 	// left (at least 2 s), as net.Dialer does.
 	Resolver Resolver
 	SocketOptions
 }
 
-// Dial connects to address on network ("tcp", "tcp4", "udp", "udp4").
+// Dial connects to address on network ("tcp", "tcp4", "udp", "udp4",
+// "udp6").
 func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects to address on network, as net.Dialer.DialContext
-// does: "tcp" and "tcp4" make a *TCPConn, "udp" and "udp4" a connected
-// *UDPConn (each returned as a net.Conn); ctx bounds the name resolution
+// does: "tcp" and "tcp4" make a *TCPConn, "udp", "udp4" and "udp6" a
+// connected *UDPConn (each returned as a net.Conn); ctx bounds the name resolution
 // and the TCP handshake. Errors are *net.OpError, wrapping the resolver's
 // error (a *net.DNSError from a *net.Resolver) when resolution fails, and
 // the first try's error when every address failed.
@@ -215,7 +230,9 @@ func partialDeadline(now, deadline time.Time, remaining int) time.Time {
 }
 
 // resolve returns the addresses to try for address: its literal, or what
-// the Resolver returns for its name, IPv4 only.
+// the Resolver returns for its name, of the families network allows. For
+// "tcp" and "udp", the families the engine has addresses of come first, in
+// the resolver's order within each.
 func (d *Dialer) resolve(ctx context.Context, proto, network, address string) ([]netip.AddrPort, error) {
 	host, port, err := splitAddr(proto, address)
 	if err != nil {
@@ -225,8 +242,8 @@ func (d *Dialer) resolve(ctx context.Context, proto, network, address string) ([
 		return []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), port)}, nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		ap, err := checkAddr(network, netip.AddrPortFrom(a, port))
-		if err != nil {
+		ap := netip.AddrPortFrom(a, port)
+		if ap, err = checkSockAddr(network, ap, false); err != nil {
 			return nil, err
 		}
 		return []netip.AddrPort{ap}, nil
@@ -234,23 +251,39 @@ func (d *Dialer) resolve(ctx context.Context, proto, network, address string) ([
 	if d.Resolver == nil {
 		return nil, &net.DNSError{Err: ErrNoResolver.Error(), Name: host, UnwrapErr: ErrNoResolver}
 	}
-	ips, err := d.Resolver.LookupNetIP(ctx, "ip4", host)
+	last := network[len(network)-1]
+	lookup := "ip"
+	switch {
+	case last == '4':
+		lookup = "ip4"
+	case last == '6':
+		lookup = "ip6"
+	}
+	ips, err := d.Resolver.LookupNetIP(ctx, lookup, host)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]netip.AddrPort, 0, len(ips))
-	v6 := false
+	var first, second []netip.AddrPort
+	has6 := d.Engine.host6 != nil
 	for _, a := range ips {
-		if a = a.Unmap(); a.Is4() {
-			out = append(out, netip.AddrPortFrom(a, port))
-		} else {
-			v6 = true
+		a = a.Unmap()
+		switch {
+		case a.Is4() && last != '6':
+			if has6 && len(d.Engine.host.Addrs()) == 0 {
+				second = append(second, netip.AddrPortFrom(a, port))
+			} else {
+				first = append(first, netip.AddrPortFrom(a, port))
+			}
+		case a.Is6() && last != '4':
+			if has6 {
+				first = append(first, netip.AddrPortFrom(a.WithZone(""), port))
+			} else {
+				second = append(second, netip.AddrPortFrom(a.WithZone(""), port))
+			}
 		}
 	}
+	out := append(first, second...)
 	if len(out) == 0 {
-		if v6 && network[len(network)-1] != '4' {
-			return nil, errIPv6
-		}
 		return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
 	}
 	return out, nil

@@ -3,11 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 )
 
 // fakeResolver answers from a map; a name it lacks is not found, as
@@ -15,11 +18,11 @@ import (
 type fakeResolver map[string][]netip.Addr
 
 func (r fakeResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	if network != "ip4" {
+	if network != "ip" && network != "ip4" && network != "ip6" {
 		return nil, errors.New("fake resolver: network " + network)
 	}
 	if a, ok := r[host]; ok {
-		return a, nil
+		return a, nil // every family: the Dialer filters
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
@@ -41,10 +44,12 @@ func TestDialErrors(t *testing.T) {
 	}{
 		{"ip4", "192.0.2.1:80", isUnknownNetwork, "net.UnknownNetworkError"},
 		{"unix", "/tmp/x", isUnknownNetwork, "net.UnknownNetworkError"},
-		{"tcp6", "[2001:db8::1]:80", isIPv6, "ErrIPv6Unsupported and EAFNOSUPPORT"},
-		{"udp6", "[2001:db8::1]:53", isIPv6, "ErrIPv6Unsupported and EAFNOSUPPORT"},
-		{"tcp", "[2001:db8::1]:80", isIPv6, "ErrIPv6Unsupported and EAFNOSUPPORT"},
-		{"udp", "v6only.test:53", isIPv6, "ErrIPv6Unsupported and EAFNOSUPPORT"},
+		{"tcp6", "192.0.2.1:80", isNoSuitable, "*net.AddrError no suitable address"},
+		{"tcp6", "[::ffff:192.0.2.1]:80", isNoSuitable, "*net.AddrError no suitable address (Go's net: tcp6 takes no v4-mapped address)"},
+		{"udp4", "[2001:db8::1]:53", isNoSuitable, "*net.AddrError no suitable address"},
+		{"udp6", "192.0.2.1:53", isNoSuitable, "*net.AddrError no suitable address"},
+		{"udp6", "[::ffff:192.0.2.1]:53", isNoSuitable, "*net.AddrError no suitable address (Go's net: udp6 takes no v4-mapped address)"},
+		{"udp4", "v6only.test:53", isNoSuitable, "*net.AddrError no suitable address"},
 		{"tcp4", "[2001:db8::1]:80", isNoSuitable, "*net.AddrError no suitable address"},
 		{"tcp4", "v6only.test:80", isNoSuitable, "*net.AddrError no suitable address"},
 		{"tcp", "192.0.2.1", isAddrError, "missing port"},
@@ -65,11 +70,17 @@ func TestDialErrors(t *testing.T) {
 	}
 	// Listening checks the same way.
 	e := &Engine{}
-	if _, err := e.ListenPacket("udp6", ":53"); !isIPv6(err) {
-		t.Errorf("ListenPacket udp6: %v", err)
+	if _, err := e.ListenPacket("udp6", "192.0.2.1:53"); !isNoSuitable(err) {
+		t.Errorf("ListenPacket udp6 on an IPv4 address: %v", err)
 	}
-	if _, err := e.Listen("tcp", "[::]:80"); !isIPv6(err) {
-		t.Errorf("Listen tcp [::]:80: %v", err)
+	if _, err := e.ListenPacket("udp4", "[2001:db8::1]:53"); !isNoSuitable(err) {
+		t.Errorf("ListenPacket udp4 on an IPv6 address: %v", err)
+	}
+	if _, err := e.Listen("tcp6", "192.0.2.1:80"); !isNoSuitable(err) {
+		t.Errorf("Listen tcp6 on an IPv4 address: %v", err)
+	}
+	if _, err := e.Listen("tcp4", "[2001:db8::1]:80"); !isNoSuitable(err) {
+		t.Errorf("Listen tcp4 on an IPv6 address: %v", err)
 	}
 	if _, err := e.ListenTCPAddrPort("udp4", netip.AddrPort{}, TCPListenConfig{}); !isUnknownNetwork(err) {
 		t.Errorf("ListenTCPAddrPort udp4: %v", err)
@@ -77,18 +88,75 @@ func TestDialErrors(t *testing.T) {
 	if _, err := e.DialUDPAddrPort("tcp4", netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.1:53")); !isUnknownNetwork(err) {
 		t.Errorf("DialUDPAddrPort tcp4: %v", err)
 	}
-	if _, err := e.DialTCPAddrPort("tcp", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::1]:80")); !isIPv6(err) {
-		t.Errorf("DialTCPAddrPort to IPv6: %v", err)
+	if _, err := e.DialTCPAddrPort("tcp4", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::1]:80")); !isNoSuitable(err) {
+		t.Errorf("DialTCPAddrPort tcp4 to IPv6: %v", err)
+	}
+}
+
+// TestCheckAddrUDP: Go's net rules for UDP addresses: "udp4" IPv4 (a
+// v4-mapped address unmapped), "udp6" native IPv6 only, "udp" either; the
+// wildcard is [::] (dual-stack) for "udp" when the engine has IPv6.
+func TestCheckAddrUDP(t *testing.T) {
+	for _, c := range []struct {
+		network, addr string
+		dual          bool
+		want          string // "" for an error
+	}{
+		{"udp", "", false, "0.0.0.0:7"},
+		{"udp", "", true, "[::]:7"},
+		{"udp4", "", true, "0.0.0.0:7"},
+		{"udp6", "", false, "[::]:7"},
+		{"udp", "192.0.2.1", true, "192.0.2.1:7"},
+		{"udp", "::ffff:192.0.2.1", true, "192.0.2.1:7"},
+		{"udp", "2001:db8::1", false, "[2001:db8::1]:7"},
+		{"udp", "::", false, "[::]:7"},
+		{"udp4", "::ffff:192.0.2.1", true, "192.0.2.1:7"},
+		{"udp4", "2001:db8::1", true, ""},
+		{"udp6", "192.0.2.1", true, ""},
+		{"udp6", "::ffff:192.0.2.1", true, ""},
+		{"udp6", "fe80::1%eth0", true, "[fe80::1]:7"},
+	} {
+		var a netip.Addr
+		if c.addr != "" {
+			a = netip.MustParseAddr(c.addr)
+		}
+		got, err := checkSockAddr(c.network, netip.AddrPortFrom(a, 7), c.dual)
+		if c.want == "" && err == nil || c.want != "" && (err != nil || got.String() != c.want) {
+			t.Errorf("checkSockAddr(%s, %s, dual %v) = %v, %v; want %q", c.network, c.addr, c.dual, got, err, c.want)
+		}
+	}
+}
+
+// TestResolveFamilies: a name with A and AAAA records: "udp" tries both,
+// the family the engine has addresses of first (IPv4 on an engine with
+// none of IPv6; IPv6 on an IPv6-only engine); "udp6" and "udp4" one
+// family; TCP likewise.
+func TestResolveFamilies(t *testing.T) {
+	res := fakeResolver{"both.test": {netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.1")}}
+	v4only := &Dialer{Engine: &Engine{}, Resolver: res}
+	v6only := &Dialer{Engine: &Engine{host: &inet4.Host{}, host6: &inet6.Host{}}, Resolver: res}
+	for _, c := range []struct {
+		d                    *Dialer
+		proto, network, want string
+	}{
+		{v4only, "udp", "udp", "[192.0.2.1:53 [2001:db8::1]:53]"},
+		{v6only, "udp", "udp", "[[2001:db8::1]:53 192.0.2.1:53]"},
+		{v4only, "udp", "udp6", "[[2001:db8::1]:53]"},
+		{v6only, "udp", "udp4", "[192.0.2.1:53]"},
+		{v4only, "tcp", "tcp", "[192.0.2.1:53 [2001:db8::1]:53]"},
+		{v6only, "tcp", "tcp6", "[[2001:db8::1]:53]"},
+		{v4only, "tcp", "tcp4", "[192.0.2.1:53]"},
+	} {
+		got, err := c.d.resolve(context.Background(), c.proto, c.network, "both.test:53")
+		if err != nil || fmt.Sprint(got) != c.want {
+			t.Errorf("resolve %s: %v, %v; want %s", c.network, got, err, c.want)
+		}
 	}
 }
 
 func isUnknownNetwork(err error) bool {
 	var u net.UnknownNetworkError
 	return errors.As(err, &u)
-}
-
-func isIPv6(err error) bool {
-	return errors.Is(err, ErrIPv6Unsupported) && errors.Is(err, syscall.EAFNOSUPPORT)
 }
 
 func isAddrError(err error) bool {

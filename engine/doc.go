@@ -8,7 +8,7 @@
 //		Interface: "eth1",
 //		Addrs:     []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
 //	})
-//	c, err := eng.ListenUDP("udp4", ":7", engine.SocketOptions{}) // before or after Start
+//	c, err := eng.ListenUDP("udp", ":7", engine.SocketOptions{}) // before or after Start
 //	go func() {
 //		n, from, err := c.ReadFromUDPAddrPort(buf)
 //		_, err = c.WriteToUDPAddrPort(buf[:n], from)
@@ -32,10 +32,14 @@
 // the concrete types, with socket options; their AddrPort variants
 // (ListenTCPAddrPort, ListenUDPAddrPort, DialTCPAddrPort,
 // DialUDPAddrPort) take netip.AddrPort values and parse nothing. The
-// network picks the protocol as in net.Dial: "tcp" and "tcp4" are TCP,
-// "udp" and "udp4" UDP; an unknown name is a net.UnknownNetworkError, and
-// IPv6 ("tcp6", "udp6", an IPv6 address) ErrIPv6Unsupported (wrapping
-// EAFNOSUPPORT) until the engine has IPv6 sockets. Errors are
+// network picks the protocol as in net.Dial: "tcp", "tcp4" and "tcp6" are
+// TCP, "udp", "udp4" and "udp6" UDP; an unknown name is a
+// net.UnknownNetworkError. Both follow Go's net over a dual-stack kernel
+// (UDP is described here; TCP's listeners likewise): "udp" on the wildcard (":7", "[::]:7") is
+// one IPv6 socket that takes IPv4 too when the engine has IPv6 addresses
+// (IPv4 peers named ::ffff:a.b.c.d, answered over IPv4), "udp6" is IPv6
+// only (IPV6_V6ONLY), an IPv4 address or "udp4" makes an IPv4 socket, and
+// a dial makes a socket of the peer's family. Errors are
 // *net.OpError wrapping the kernel's errno, as the kernel's sockets
 // give them.
 //
@@ -80,7 +84,8 @@
 //     Config.RxChecksum; socket or connection lookup, delivery, or ICMP
 //     port unreachable and RST); IPv6 to the engine's IPv6 addresses
 //     (stack/inet6: Neighbor Discovery, echo in place, reassembly, ICMPv6
-//     errors; no UDP or TCP over IPv6 yet);
+//     errors; UDP as over IPv4, the checksum required; no TCP over IPv6
+//     yet);
 //  2. takes frames other workers steered to it (flows it owns);
 //  3. takes the datagrams applications queued for it, resolves their next
 //     hop (parking them while ARP resolves), fragments them into UMEM frames
@@ -121,7 +126,7 @@
 // a buffer from a pool (sync.Pool: per-P caches, nothing shared on the fast
 // path) and queued on the socket's ring; a full receive buffer drops and
 // counts (DropRecvBuffer), as SO_RCVBUF does. Sending builds the whole
-// IPv4/UDP datagram on the application's goroutine and queues it to the
+// IPv4/UDP (or IPv6/UDP) datagram on the application's goroutine and queues it to the
 // owning worker's tx queue; a full queue waits within the write deadline,
 // as a blocking send waits for room in a full socket buffer (it never
 // returns ENOBUFS for a send).
@@ -131,12 +136,17 @@
 // ip(7) and socket(7) options come in two shapes, as in Go's net: those a
 // program sets before bind or connect are a SocketOptions value given to
 // ListenUDP, TCPListenConfig or a Dialer (SO_REUSEADDR, SO_REUSEPORT,
-// IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT, SO_BROADCAST);
+// IPV6_V6ONLY, IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT,
+// SO_BROADCAST);
 // those that change later are methods of the connections (SetTTL, SetTOS,
 // SetMTUDiscover, PathMTU for IP_MTU, SetBroadcast, SetRecvErr/ReadError
 // for IP_RECVERR's error queue, SetControlMessage/ReadMsg/WriteMsg for
 // IP_RECVTTL, IP_RECVTOS and IP_PKTINFO, as golang.org/x/net/ipv4 shapes
-// them). Options are atomics a sender or a worker reads per datagram or
+// them; on an IPv6 socket their ipv6(7) counterparts: SetHopLimit for
+// IPV6_UNICAST_HOPS, SetTrafficClass for IPV6_TCLASS, SetMulticastHopLimit,
+// the same SetMTUDiscover modes, SetDontFragment for IPV6_DONTFRAG, and
+// the control flags for IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS and
+// IPV6_RECVPKTINFO). Options are atomics a sender or a worker reads per datagram or
 // segment, never a lock. Errnos are the kernel's: EACCES for a broadcast
 // without SO_BROADCAST, ENETUNREACH for a TCP connect to a broadcast or
 // multicast address, EMSGSIZE past the path MTU under IP_PMTUDISC_DO or

@@ -21,19 +21,32 @@ import (
 // endpoint, ACK and wakeup. testing.AllocsPerRun counts the whole
 // process's allocations, the worker goroutine's included.
 
-// echoConn dials an echo server on the peer (a child) from the engine and
-// warms the connection up: its buffers grow, the pools fill.
-func echoConn(tb testing.TB) (net.Conn, func()) {
+// echoConn dials an echo server on the peer (a child) from the engine,
+// over IPv6 when v6 is set, and warms the connection up: its buffers
+// grow, the pools fill.
+func echoConn(tb testing.TB, v6 bool) (net.Conn, func()) {
 	tb.Helper()
-	bed := testbed.New(tb, testbed.Config{})
-	eng := enginetest.Start(tb, bed, engine.Config{})
+	bed := testbed.New(tb, testbed.Config{IPv6: v6})
+	cfg := engine.Config{}
 	to := netip.AddrPortFrom(bed.PeerAddr, 7600)
+	if v6 {
+		cfg = engine.Config{IPv6NoDAD: true, Addrs: []netip.Prefix{
+			netip.PrefixFrom(bed.EngineAddr, bed.Prefix.Bits()), netip.PrefixFrom(bed.EngineAddr6, 64)}}
+		to = netip.AddrPortFrom(bed.PeerAddr6, 7600)
+	}
+	eng := enginetest.Start(tb, bed, cfg)
 	if _, err := startPeerChild(tb, bed).ask(peerCmd{Op: "serve", To: to.String(), Mode: "echo"}); err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := eng.DialContext(ctx, "tcp4", to.String())
+	var c net.Conn
+	var err error
+	if v6 {
+		c, err = eng.DialContext(ctx, "tcp6", to.String())
+	} else {
+		c, err = eng.DialContext(ctx, "tcp4", to.String())
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,26 +67,35 @@ func echoConn(tb testing.TB) (net.Conn, func()) {
 }
 
 // TestTCPEchoAllocs: a 64-byte round trip on an established engine
-// connection allocates nothing, in the application or the worker.
+// connection allocates nothing, in the application or the worker, over
+// IPv4 and over IPv6.
 func TestTCPEchoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	_, roundTrip := echoConn(t)
-	if allocs := testing.AllocsPerRun(2000, roundTrip); allocs != 0 {
-		t.Errorf("%.3f allocations per round trip on an established connection, want 0", allocs)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) {
+			_, roundTrip := echoConn(t, v6)
+			if allocs := testing.AllocsPerRun(2000, roundTrip); allocs != 0 {
+				t.Errorf("%.3f allocations per round trip on an established connection, want 0", allocs)
+			}
+		})
 	}
 }
 
 // BenchmarkTCPEcho: one op is a 64-byte round trip through an engine
-// connection and the peer kernel's echo; allocs/op is the whole
-// process's, the engine worker's included.
+// connection and the peer kernel's echo, over IPv4 and IPv6; allocs/op is
+// the whole process's, the engine worker's included.
 //
 //	go test ./engine -run '^$' -bench TCPEcho -benchtime=20000x
 func BenchmarkTCPEcho(b *testing.B) {
-	_, roundTrip := echoConn(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		roundTrip()
+	for _, v6 := range []bool{false, true} {
+		b.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(b *testing.B) {
+			_, roundTrip := echoConn(b, v6)
+			b.ReportAllocs()
+			for b.Loop() {
+				roundTrip()
+			}
+		})
 	}
 }

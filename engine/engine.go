@@ -111,9 +111,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.reserved = slices.Clone(cfg.ReservedPorts)
-	addrs4, _ := splitAddrs(cfg.Addrs)
 	e.tab, err = socktab.New(socktab.Config{
-		Addrs:        addrs4,
+		Addrs:        cfg.Addrs, // both families: IPv6 sockets bind IPv6 addresses
 		BindService:  cfg.BindService,
 		NonlocalBind: cfg.NonlocalBind,
 		DenyWildcard: cfg.DenyWildcard,
@@ -178,9 +177,9 @@ func (e *Engine) build() error {
 			return fmt.Errorf("engine: %w", err)
 		}
 	}
-	e.udp = udp.New(udp.Config{Host: e.host, Table: e.tab, Bufs: e.bufs, State: &e.state, RecvBuffer: cfg.RecvBuffer})
+	e.udp = udp.New(udp.Config{Host: e.host, Host6: e.host6, Table: e.tab, Bufs: e.bufs, State: &e.state, RecvBuffer: cfg.RecvBuffer})
 	e.tcp, err = tcpsock.New(tcpsock.Config{
-		Host: e.host, Table: e.tab, State: &e.state,
+		Host: e.host, Host6: e.host6, Table: e.tab, State: &e.state,
 		SendBuffer: cfg.TCPSendBuffer, RecvBuffer: cfg.TCPRecvBuffer, SendBufferMax: cfg.TCPSendBufferMax,
 		MaxTimeWait: cfg.TCPMaxTimeWait, MaxConnections: cfg.TCPMaxConnections, Memory: cfg.tcpMemory(),
 		MTUProbing: cfg.TCPMTUProbing, Congestion: cfg.TCPCongestion, Queues: cfg.Queues, Somaxconn: cfg.TCPSomaxconn,
@@ -211,14 +210,17 @@ func (e *Engine) build() error {
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
+		var l6 *inet6.Layer
 		if e.host6 != nil {
-			l6, err := e.host6.NewLayer(dp, randUint64())
-			if err != nil {
+			if l6, err = e.host6.NewLayer(dp, randUint64()); err != nil {
 				return fmt.Errorf("engine: %w", err)
 			}
 			l.SetIPv6(l6)
 		}
 		e.udp.AddWorker(l)
+		if l6 != nil {
+			e.udp.AddWorker6(l6)
+		}
 		if err := e.tcp.AddWorker(l); err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}

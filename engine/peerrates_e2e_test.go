@@ -107,7 +107,7 @@ func shortConn(to netip.AddrPort, src netip.Addr, port int) error {
 // for as long as the child lives, closes what it accepts (c.Mode "close")
 // or echoes it ("echo").
 func serve(c peerCmd) error {
-	ln, err := net.Listen("tcp4", c.To)
+	ln, err := net.Listen("tcp", c.To) // either family, from the address
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ const (
 	DefaultProbeInterval = 600_000_000_000         // tcp_probe_interval: MTU probing searches again after it
 	DefaultProbeThresh   = 8                       // tcp_probe_threshold: search range (bytes) that ends a search
 	MinPathMTU           = 552                     // net.ipv4.route.min_pmtu: lower ICMP values are raised to it
+	MinPathMTU6          = 1280                    // IPv6's minimum link MTU (RFC 8200 5): Packet Too Big never lowers below it
 	minSndMSS            = 48                      // tcp_min_snd_mss: the smallest segment (payload and options)
 	retries1             = 3                       // tcp_retries1: unanswered RTOs before black-hole detection
 	maxWScale            = 14                      // RFC 7323
@@ -72,15 +73,21 @@ type Config struct {
 	// LocalPort and RemotePort are copied into every emitted header.
 	LocalPort, RemotePort uint16
 	// MSS is the largest segment payload we accept and send: the link's
-	// MTU - 40. It clamps the peer's MSS, and our SYN advertises it (or
-	// PathMTU - 40 when that is less). Default 1460.
+	// MTU - 40 (MTU - 60 over IPv6). It clamps the peer's MSS, and our SYN
+	// advertises it (or PathMTU - 40, - 60, when that is less). Default
+	// 1460.
 	MSS int
 	// PathMTU is the path MTU (IP packet size) toward the peer when the
 	// connection opens: the engine's cached value for the destination.
-	// Zero means the link's (MSS + 40); other values are clamped to
-	// [MinPathMTU, MSS + 40]. ICMP fragmentation needed lowers it later
+	// Zero means the link's (MSS + 40, or + 60); other values are clamped
+	// to [MinPathMTU, MSS + 40] ([MinPathMTU6, MSS + 60] over IPv6). ICMP
+	// fragmentation needed (ICMPv6 Packet Too Big) lowers it later
 	// (Endpoint.ICMPFragNeeded); segments never exceed it.
 	PathMTU int
+	// IPv6 says that the connection runs over IPv6: every size above
+	// counts 60 bytes of IP and TCP headers instead of 40, and the path
+	// MTU never falls below MinPathMTU6 (1280) instead of MinPathMTU.
+	IPv6 bool
 	// MTUProbing is packetization-layer path MTU discovery (RFC 4821), as
 	// Linux's net.ipv4.tcp_mtu_probing: off (default), on once an ICMP
 	// black hole is detected, or always. BaseMSS, MTUProbeFloor,
@@ -192,9 +199,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("tcp: MSS %d out of range [64, 65495]: %w", c.MSS, ErrConfig)
 	}
 	if c.PathMTU <= 0 {
-		c.PathMTU = c.MSS + 40
+		c.PathMTU = c.MSS + c.headers()
 	}
-	c.PathMTU = min(max(c.PathMTU, MinPathMTU), c.MSS+40)
+	c.PathMTU = min(max(c.PathMTU, c.minPathMTU()), c.MSS+c.headers())
 	if c.MTUProbing > MTUProbingAlways {
 		return c, fmt.Errorf("tcp: MTUProbing %d: want 0, 1 or 2: %w", c.MTUProbing, ErrConfig)
 	}
@@ -296,4 +303,22 @@ type Totals struct {
 	// SRTT is the smoothed round-trip time in microseconds, counted at
 	// every RTT sample an endpoint takes (updateRTT).
 	SRTT hist.Log2
+}
+
+// headers is the size of the IP and TCP headers without options: 40
+// bytes over IPv4, 60 over IPv6.
+func (c *Config) headers() int {
+	if c.IPv6 {
+		return 60
+	}
+	return 40
+}
+
+// minPathMTU is the smallest path MTU: MinPathMTU (IPv4's min_pmtu) or
+// MinPathMTU6.
+func (c *Config) minPathMTU() int {
+	if c.IPv6 {
+		return MinPathMTU6
+	}
+	return MinPathMTU
 }

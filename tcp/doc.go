@@ -101,9 +101,10 @@
 //
 // ICMP errors are Linux's tcp_v4_err. The quoted sequence number must lie
 // in [snd.una, snd.max) (RFC 5927; the rest are counted as
-// OutOfWindowIcmps and ignored). Fragmentation needed lowers the path MTU
-// to the next-hop MTU (never below MinPathMTU, 552, never up) and the MSS
-// with it; the segments in flight now too large are marked lost and resent
+// OutOfWindowIcmps and ignored). Fragmentation needed (ICMPv6 Packet Too
+// Big over IPv6, Config.IPv6, whose headers count 60 bytes instead of 40)
+// lowers the path MTU to the next-hop MTU (never below MinPathMTU, 552, or
+// MinPathMTU6, 1280, never up) and the MSS with it; the segments in flight now too large are marked lost and resent
 // at once at the new size (tcp_simple_retransmit: no window reduction, it
 // is not congestion). With SACK they are RACK's records, split where the
 // new MSS falls as NextSeg resends them; SACKed ones are left alone.

@@ -482,7 +482,7 @@ func (e *Endpoint) mss() int { return e.segMax - e.optLen() }
 
 // advMSS is the MSS our SYN advertises: the link's, or the path MTU's
 // when that is less (Linux's advmss follows the route's MTU).
-func (e *Endpoint) advMSS() int { return min(e.cfg.MSS, e.cfg.PathMTU-40) }
+func (e *Endpoint) advMSS() int { return min(e.cfg.MSS, e.cfg.PathMTU-e.cfg.headers()) }
 
 func (e *Endpoint) tsNow(now int64) uint32 { return uint32(now/nsPerTS) + e.cfg.TSOffset }
 

@@ -60,10 +60,11 @@ func (e *Endpoint) checkInvariants() error {
 // full segment within the path MTU and the peer's MSS, an outstanding MTU
 // probe in flight.
 func (e *Endpoint) checkPMTU() error {
-	if e.pmtu > e.cfg.MSS+40 || e.pmtu < min(MinPathMTU, e.cfg.MSS+40) {
-		return fmt.Errorf("path MTU %d outside [%d, %d]", e.pmtu, MinPathMTU, e.cfg.MSS+40)
+	hl := e.cfg.headers()
+	if e.pmtu > e.cfg.MSS+hl || e.pmtu < min(e.cfg.minPathMTU(), e.cfg.MSS+hl) {
+		return fmt.Errorf("path MTU %d outside [%d, %d]", e.pmtu, e.cfg.minPathMTU(), e.cfg.MSS+hl)
 	}
-	if e.segMax < minSndMSS || e.segMax > max(min(e.pmtu-40, e.sndMSS), minSndMSS) {
+	if e.segMax < minSndMSS || e.segMax > max(min(e.pmtu-hl, e.sndMSS), minSndMSS) {
 		return fmt.Errorf("segMax %d, path MTU %d, peer MSS %d", e.segMax, e.pmtu, e.sndMSS)
 	}
 	if m := &e.mtup; m.probeSize != 0 {

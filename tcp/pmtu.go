@@ -8,7 +8,7 @@ import "syscall"
 //
 // Sizes. pmtu is the path MTU (an IP packet's size) the engine gave at
 // open, lowered by ICMP fragmentation needed. segMax is what a full
-// segment carries (payload and options): pmtu - 40, no more than the
+// segment carries (payload and options): pmtu - 40 (- 60 over IPv6), no more than the
 // peer's MSS, no less than tcp_min_snd_mss (48), and, while MTU probing
 // is on, no more than its search low's; mss() takes the timestamp option
 // off it. The congestion window is in bytes and keeps its size when the
@@ -60,7 +60,9 @@ func (e *Endpoint) MSS() int { return e.mss() }
 // yet acknowledged data (RFC 5927 4.1; snd.max because our snd.nxt may
 // have gone back after an RTO); otherwise the message is ignored and
 // counted (OutOfWindowIcmps). An MTU below MinPathMTU is raised to it and
-// records EMSGSIZE as the soft error, as Linux does. A value at or above
+// records EMSGSIZE as the soft error, as Linux does; over IPv6 (a Packet
+// Too Big) one below MinPathMTU6 is raised to 1280, without a soft error
+// (Linux's tcp_v6_mtu_reduced). A value at or above
 // the current path MTU changes nothing: ICMP never raises it. A lower one
 // becomes the path MTU, the MSS follows, and every segment in flight now
 // larger than the MSS is marked lost and resent at once in pieces of the
@@ -70,9 +72,11 @@ func (e *Endpoint) ICMPFragNeeded(now int64, seq Seq, mtu int) bool {
 	if !e.icmpAcceptable(seq) {
 		return false
 	}
-	if mtu < MinPathMTU {
-		mtu = MinPathMTU
-		e.softErr = errno16(syscall.EMSGSIZE) // Linux: the path may not recover
+	if lo := e.cfg.minPathMTU(); mtu < lo {
+		mtu = lo
+		if !e.cfg.IPv6 {
+			e.softErr = errno16(syscall.EMSGSIZE) // Linux: the path may not recover
+		}
 	}
 	if mtu >= e.pmtu {
 		return true
@@ -192,10 +196,10 @@ func (e *Endpoint) optLen() int {
 // mtuToSeg is Linux's __tcp_mtu_to_mss: the payload and options a segment
 // in a packet of mtu bytes carries, clamped to the peer's MSS, at least
 // tcp_min_snd_mss.
-func (e *Endpoint) mtuToSeg(mtu int) int { return max(min(mtu-40, e.sndMSS), minSndMSS) }
+func (e *Endpoint) mtuToSeg(mtu int) int { return max(min(mtu-e.cfg.headers(), e.sndMSS), minSndMSS) }
 
 // mssToMTU is the packet size of a segment with mss bytes of payload.
-func (e *Endpoint) mssToMTU(mss int) int { return mss + e.optLen() + 40 }
+func (e *Endpoint) mssToMTU(mss int) int { return mss + e.optLen() + e.cfg.headers() }
 
 // syncMSS recomputes segMax (Linux's tcp_sync_mss) and reports whether
 // the MSS changed.
@@ -223,7 +227,7 @@ func (e *Endpoint) resyncMSS() {
 func (e *Endpoint) mtupInit(now int64) {
 	m := &e.mtup
 	*m = mtuProbe{enabled: e.cfg.MTUProbing == MTUProbingAlways, stamp: now}
-	m.searchHigh = e.sndMSS + 40
+	m.searchHigh = e.sndMSS + e.cfg.headers()
 	m.searchLow = e.mssToMTU(e.cfg.BaseMSS)
 	e.syncMSS()
 }
@@ -327,7 +331,7 @@ func (e *Endpoint) mtuCheckReprobe(now int64) {
 	if now-m.stamp < e.cfg.ProbeInterval {
 		return
 	}
-	m.searchHigh = min(e.sndMSS+40, e.pmtu)
+	m.searchHigh = min(e.sndMSS+e.cfg.headers(), e.pmtu)
 	m.searchLow = e.mssToMTU(e.mss())
 	m.stamp = now
 }

@@ -190,3 +190,42 @@ func TestPMTUSeedSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestPathMTUIPv6: over IPv6 (Config.IPv6) the headers are 60 bytes: the
+// SYN advertises MTU - 60, segments fill the path MTU with 60 bytes of
+// headers, and a Packet Too Big lowers the path MTU to no less than 1280
+// (without a soft error), resending what no longer fits.
+func TestPathMTUIPv6(t *testing.T) {
+	ca, cb := baseConfig(1000), baseConfig(5000)
+	ca.IPv6, cb.IPv6 = true, true
+	ca.MSS, cb.MSS = 1440, 1440
+	d, _ := Dial(0, ca)
+	if syn := one(t, d, 0); d.PathMTU() != 1500 || syn.h.Options.MSS != 1440 {
+		t.Fatalf("pmtu %d, SYN advertises %d: want 1500, 1440", d.PathMTU(), syn.h.Options.MSS)
+	}
+	a, _, _ := pair(t, ca, cb)
+	if a.MSS() != 1440-12 {
+		t.Fatalf("MSS %d, want %d", a.MSS(), 1440-12)
+	}
+	a.SendRing().Write(make([]byte, 6000))
+	sent := out(t, a, 0)
+	for _, p := range sent {
+		if n := wireSize(&p) + 20; n > 1500 {
+			t.Fatalf("a %d-byte IPv6 packet over a 1500-byte path", n)
+		}
+	}
+	if !a.ICMPFragNeeded(ms, Seq(sent[0].h.Seq), 1000) || a.PathMTU() != MinPathMTU6 || a.softErr != 0 {
+		t.Fatalf("Packet Too Big 1000: pmtu %d soft %v, want 1280 and none", a.PathMTU(), a.softErr)
+	}
+	if a.MSS() != MinPathMTU6-60-12 {
+		t.Fatalf("MSS %d after the Packet Too Big, want %d", a.MSS(), MinPathMTU6-72)
+	}
+	for _, p := range out(t, a, ms) {
+		if n := wireSize(&p) + 20; n > MinPathMTU6 {
+			t.Fatalf("resent a %d-byte IPv6 packet over a 1280-byte path", n)
+		}
+	}
+	if err := a.checkInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}

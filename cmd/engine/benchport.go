@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net"
 	"net/netip"
@@ -28,10 +28,9 @@ type benchPortFlags struct {
 
 // add registers -i, --addr, --queues, --mode, --xdp-mode, --poll and
 // --progress on fs.
-func (b *benchPortFlags) add(fs *flag.FlagSet) {
+func (b *benchPortFlags) add(fs *pflag.FlagSet) {
 	c := &b.cfg
-	fs.StringVar(&c.Interface, "i", "", "`interface` to drive (required)")
-	fs.StringVar(&c.Interface, "interface", "", "same as -i")
+	fs.StringVarP(&c.Interface, "interface", "i", "", "`interface` to drive (required)")
 	fs.Func("addr", "IPv4 `CIDR` the harness owns on the link, e.g. 198.18.0.1/24 (required): it answers ARP for it and receives what is sent to it", func(v string) error {
 		p, err := parsePrefix(v)
 		if err == nil {
@@ -116,7 +115,7 @@ type benchTargetFlags struct {
 	gateway netip.Addr
 }
 
-func (t *benchTargetFlags) add(fs *flag.FlagSet) {
+func (t *benchTargetFlags) add(fs *pflag.FlagSet) {
 	fs.Func("to", "the device under test, `IP:PORT` (required): a UDP echo measures round trips", func(v string) error {
 		ap, err := netip.ParseAddrPort(v)
 		if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {

@@ -77,8 +77,7 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 	o := &benchTCPOptions{}
 	c, l := &o.cfg, &o.load
 	fs := flagSet("bench tcp", benchTCPSynopsis)
-	fs.StringVar(&c.Interface, "i", "", "`interface` to run the engine on (required)")
-	fs.StringVar(&c.Interface, "interface", "", "same as -i")
+	fs.StringVarP(&c.Interface, "interface", "i", "", "`interface` to run the engine on (required)")
 	fs.Func("addr", "IPv4 `CIDR` the engine owns and connects from, e.g. 198.18.0.1/24 (required, repeatable)", func(v string) error {
 		p, err := parsePrefix(v)
 		if err == nil {
@@ -87,8 +86,7 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 		return err
 	})
 	fs.StringVar(&o.url, "url", "", "the server: http://IP[:PORT]/PATH, or tcp://IP:PORT for raw, connect and bulk modes (required)")
-	fs.IntVar(&l.Conns, "c", 16, "connections (bulk: streams) at once")
-	fs.IntVar(&l.Conns, "connections", 16, "same as -c")
+	fs.IntVarP(&l.Conns, "connections", "c", 16, "connections (bulk: streams) at once")
 	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "how long requests are started")
 	fs.Float64Var(&l.Rate, "rate", 0, "requests (connect mode: connections) per second, open-loop; 0: closed-loop")
 	mode, dir, compare := "http", "up", ""
@@ -99,7 +97,7 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 	fs.IntVar(&l.ResponseSize, "response-size", 64, "raw exchanges: bytes read per request")
 	fs.IntVar(&l.BufferSize, "buffer", 0, "read buffer per connection in bytes (default 4096; bulk: the write and read size, default 65536)")
 	fs.DurationVar(&l.Timeout, "timeout", 5*time.Second, "a connect or a request with no answer within this is an error")
-	fs.Func("H", "extra request header `line` (repeatable), e.g. -H 'Accept: text/html'", func(v string) error {
+	fs.FuncP("header", "H", "extra request header `line` (repeatable), e.g. -H 'Accept: text/html'", func(v string) error {
 		l.Header = append(l.Header, v)
 		return nil
 	})

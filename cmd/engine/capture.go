@@ -53,16 +53,14 @@ func runCapture(args []string, stdout, stderr io.Writer) error {
 	out := ""
 	var a capture.Args
 	var dddFile string
-	fs.StringVar(&out, "w", "", "write the pcapng to `FILE`, or - for standard output (default - when it is not a terminal)")
-	fs.Uint64Var(&a.Count, "c", 0, "stop after `COUNT` frames (default: until interrupted)")
-	fs.Uint64Var(&a.Count, "count", 0, "same as -c")
-	fs.IntVar(&a.Snaplen, "s", datapath.MaxSnaplen, "keep at most `SNAPLEN` bytes of each frame (1-4096)")
-	fs.IntVar(&a.Snaplen, "snaplen", datapath.MaxSnaplen, "same as -s")
+	fs.StringVarP(&out, "write", "w", "", "write the pcapng to `FILE`, or - for standard output (default - when it is not a terminal)")
+	fs.Uint64VarP(&a.Count, "count", "c", 0, "stop after `COUNT` frames (default: until interrupted)")
+	fs.IntVarP(&a.Snaplen, "snaplen", "s", datapath.MaxSnaplen, "keep at most `SNAPLEN` bytes of each frame (1-4096)")
 	fs.StringVar(&a.Filter, "filter", "", "capture the frames that match `EXPR` (host, net, port, proto...; see above)")
 	fs.StringVar(&a.BPF, "filter-ddd", "", "capture the frames a classic BPF `PROGRAM` accepts, as tcpdump -ddd prints it")
 	fs.StringVar(&dddFile, "filter-ddd-file", "", "read the --filter-ddd program from `FILE`")
 	fs.IntVar(&a.Slots, "ring", datapath.DefaultTapSlots, "each worker's capture ring, in `FRAMES` (a power of two)")
-	quiet := fs.Bool("q", false, "print no summary at the end")
+	quiet := fs.BoolP("quiet", "q", false, "print no summary at the end")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}

@@ -1,32 +1,43 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
 	"github.com/xdpengine/engine/afxdp"
 )
 
+const detachSynopsis = `
+Usage: engine detach -i IFACE
+
+Remove the engine's XDP program (` + afxdp.ProgramName + `) from IFACE, whether a
+previous run left it attached through netlink or through a pinned or
+still-held BPF link. Programs of other names are left alone.`
+
 // runDetach removes the engine's XDP program from an interface, whether a
 // previous run left it attached through netlink or through a pinned or
 // still-held BPF link. Programs of other names are left alone.
 func runDetach(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("detach", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ifname := fs.String("i", "", "interface to remove the engine's XDP program from (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: engine detach -i IF\n\nRemove the engine's XDP program ("+afxdp.ProgramName+") from IF.")
-		fs.PrintDefaults()
+	fs := flagSet("detach", detachSynopsis)
+	ifname := fs.StringP("interface", "i", "", "`interface` to remove the engine's XDP program from (required)")
+	asJSON := fs.BoolP("json", "j", false, "print the result as JSON: interface, removed (the programs removed, as strings)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if *ifname == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if *ifname == "" {
+		return usagef("no interface: run engine detach -i IF")
 	}
 	removed, err := afxdp.DetachStale(*ifname)
+	if *asJSON && err == nil {
+		out := struct {
+			Interface string   `json:"interface"`
+			Removed   []string `json:"removed"`
+		}{*ifname, []string{}}
+		for _, p := range removed {
+			out.Removed = append(out.Removed, fmt.Sprint(p))
+		}
+		return writeJSON(stdout, out)
+	}
 	for _, p := range removed {
 		fmt.Fprintf(stdout, "removed %v from %s\n", p, *ifname)
 	}

@@ -52,6 +52,10 @@ func TestDetachRemovesStaleProgram(t *testing.T) {
 	if code := run([]string{"detach", "-i", bed.HostIf}, &out, &errb); code != 0 || !strings.Contains(out.String(), "no engine XDP program") {
 		t.Fatalf("second detach: exit %d, %q", code, out.String())
 	}
+	out.Reset()
+	if code := run([]string{"detach", "-ji", bed.HostIf}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"removed": []`) {
+		t.Fatalf("detach --json: exit %d, %q", code, out.String())
+	}
 	if code := run([]string{"detach", "-i", "xebnosuchif0"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "no such interface") {
 		t.Fatalf("unknown interface: exit %d, %q", code, errb.String())
 	}

@@ -1,9 +1,10 @@
 // Command engine runs the kernel-bypass packet engine and inspects a running
 // one. It only wires the project's packages together; the work lives in them.
 //
-//	engine serve -i IFACE --addr CIDR [--addr CIDR6 ...] [--gateway ADDR] [--nodad] [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT] [--lb FILE] [flags]
-//	engine stats [-i IFACE | --ctl PATH] [--json] [-a]
-//	engine ss    [-t] [-u] [-a|-l] [-H] [--info] [-i IFACE | --ctl PATH] [state STATE] [sport|dport OP :PORT]
+//	engine serve -i IFACE --addr CIDR [--addr CIDR6 ...] [--gateway ADDR] [--nodad] [--echo udp|tcp:PORT ...] [--discard udp|tcp:PORT ...] [--http PORT [--http-expose-status]] [--lb FILE] [--config FILE] [flags]
+//	engine status [-i IFACE | --ctl PATH] [--json] [-w INTERVAL]
+//	engine stats [-i IFACE | --ctl PATH] [--json] [-a] [-w INTERVAL [-c COUNT]]
+//	engine ss    [-t] [-u] [-a|-l] [-n] [-H] [-e] [-m] [--info] [-s] [--json] [-i IFACE | --ctl PATH] [state STATE] [sport|dport OP :PORT]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
 //	engine lb    [-i IFACE | --ctl PATH] show [--json] | flows [--vip VIP] [--limit N] [--json] | reload | lookup VIP SRC:PORT
@@ -12,14 +13,69 @@
 //	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT] [--mac MAC]
 //	engine capture [-i IFACE | --ctl PATH] [-w FILE|-] [-c N] [-s SNAPLEN] [--filter EXPR | --filter-ddd PROG]
 //	engine bench udp|rfc2544|reflect|tcp -i IFACE --addr CIDR ... (the traffic harness: engine bench -h)
-//	engine detach -i IFACE
-//	engine version
+//	engine detach -i IFACE [--json]
+//	engine version [--json] | engine --version
+//	engine completion bash
+//	engine man DIR
+//
+// # Command line
+//
+// Flags are GNU-style (spf13/pflag; every command keeps this package's
+// dispatcher, commands(), rather than cobra, whose man-page generator
+// would bring go-md2man and blackfriday for what docs.go does in a page):
+// a short and a long form for the common ones (-i/--interface,
+// -a/--all, -j/--json, -w, -c, -s), short booleans bundled (ss -tua), a
+// value attached (-ieth1, --addr=CIDR) or not. flagSet makes each
+// command's set and its help, which lists each flag once (an older
+// second name, --socket for --ctl, is hidden); longCompat still accepts
+// the single-dash long flags Go's flag package took (-addr). The flag sets
+// are also what `engine man` (troff pages, docs.go) and `engine
+// completion bash` (completion.go) are generated from: they run each
+// command with --help and record its set, so neither can drift from what
+// the command parses.
+//
+// Exit status, for every command: 0 on success (and -h); 1 on a runtime
+// error (no engine running, no permission, an interface or address that
+// cannot be used, a change the engine refused); 2 on a usage error (an
+// unknown flag, a bad value, a missing or extra argument, an invalid
+// --config or --lb file). Each message says what to do.
+//
+// --json prints JSON with stable snake_case names wherever a command
+// reports something: stats (engine.Stats as the engine sent it), stats -w
+// (one statsRates object a line: time, interval_seconds, total and queues
+// of rates named by their metric family without _total and its label
+// values, packets_rx, drops_checksum), status (engineStatus), ss
+// (ssEntryJSON; ss -s: ssSummary), neigh, ports, lb, detach and version
+// (versionInfo). The control socket's own wire format (socktab.Entry for
+// "ss.stream") is not the user's: ss converts it.
+//
+// `engine version` prints the version the Makefile stamps (-ldflags -X
+// main.version=$(git describe --tags --always --dirty)), and the VCS
+// revision, its time and whether the tree was modified as Go records them
+// (debug.ReadBuildInfo: vcs.revision, vcs.time, vcs.modified).
+//
+// `engine status` is one screen: the "config" answer, two "stats"
+// snapshots -w apart (1s by default) for the packet and bit rates, the TCP
+// gauges (established, TIME-WAIT, orphans) and the listeners and UDP
+// sockets counted from "ss.stream". `engine stats -w INTERVAL` prints each
+// counter's change per second (levels left out: they have no rate) every
+// interval, until SIGINT or -c COUNT intervals.
+//
+// `engine ss` adds -m (skmem:(rQUEUED,rbRING,tQUEUED,tbRING): the bytes
+// queued both ways and the ring memory the connection holds for them,
+// from the TCP endpoint's Info), -e (the socket's identifier) and -s (a
+// summary counted from the stream: sockets by protocol, family and state,
+// orphans from the counters); -n is accepted (names are never resolved).
 //
 // # Model
 //
 // `engine serve` is the only command that touches an interface. It builds
-// an engine.Engine from its flags, opens the built-in services on it (echo
-// and discard over UDP and TCP, an HTTP status page), serves a control
+// an engine.Engine from its flags (and --config FILE: a YAML mapping whose
+// keys are the long flags, a list for a repeatable one; the command line
+// overrides a key, a repeatable flag's whole list; an unknown key or a bad
+// value names the file and line and exits with status 2; the same
+// goccy/go-yaml parser as lb/config; packaging/engine.yaml is an example), opens the built-in services on it (echo
+// and discard over UDP and TCP, an HTTP page), serves a control
 // socket and, when asked, Prometheus
 // metrics (and pprof), then runs until SIGINT or SIGTERM, when it closes the engine
 // (sockets closed, XDP program detached) and logs the final counters.
@@ -33,8 +89,11 @@
 // repeated for several; an IPv6-only engine is allowed. An IPv6 address is
 // used once duplicate address detection found it unique (Start waits about
 // a second; --nodad skips it); the IPv6 layer answers ping, neighbor
-// discovery and ICMPv6 errors, but the built-in services are IPv4 only (no
-// UDP or TCP over IPv6 yet). --gateway takes an address of either family,
+// discovery and ICMPv6 errors. The built-in UDP echo and discard listen
+// dual-stack on [::]:PORT when the engine has an IPv6 address (IPv4
+// peers are answered over IPv4, from the address they wrote to), on
+// 0.0.0.0:PORT otherwise; the TCP services are IPv4 only until TCP
+// serves IPv6. --gateway takes an address of either family,
 // once each (an IPv6 gateway may be link-local).
 //
 // `engine stats`, `engine ss`, `engine neigh`, `engine ports` and
@@ -72,6 +131,19 @@
 // memory figures are engine-wide (worker 0 reports them): the table shows
 // them in its total column only, the metrics as one sample without a queue
 // label; orphans, refusals and aborts are per queue.
+//
+// --http PORT serves a page on the engine's own TCP, on the data-plane
+// addresses that anyone on the link reaches: by default one line that says
+// an engine is there (no version, interface, counter or peer: those are an
+// information leak). --http-expose-status makes it the status page (/ with
+// the counters and sockets, /stats.json, /metrics); --metrics serves the
+// metrics on an address of the operator's choice instead.
+//
+// --tcp-sndbuf, --tcp-sndbuf-max, --tcp-rcvbuf, --tcp-max-time-wait and
+// --tcp-congestion set TCPSendBuffer, TCPSendBufferMax, TCPRecvBuffer,
+// TCPMaxTimeWait and TCPCongestion (tcp_wmem, tcp_rmem,
+// tcp_max_tw_buckets, tcp_congestion_control); --ports and
+// --reserved-ports the ephemeral range and the reserved ports.
 //
 // The TCP echo and discard services hold no buffer while a connection is
 // idle: each connection's goroutine waits with TCPConn.WaitReadable and

@@ -250,6 +250,31 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("engine stats --json: %+v", st.Total)
 	}
 
+	// engine stats -w: rates, two intervals; engine status, text and JSON.
+	out, stderr, code = engineCmd(t, "stats", "-w", "200ms", "-c", "2", "-i", bed.HostIf)
+	if code != 0 || strings.Count(out, "per second") != 2 || !strings.Contains(out, "rx packets") {
+		t.Errorf("engine stats -w 200ms -c 2: exit %d, stderr %q:\n%s", code, stderr, out)
+	}
+	out, _, code = engineCmd(t, "stats", "-w", "100ms", "-c", "1", "--json", "-i", bed.HostIf)
+	var rates statsRates
+	if err := json.Unmarshal([]byte(out), &rates); code != 0 || err != nil || rates.Interval <= 0 || len(rates.Queues) != 1 {
+		t.Errorf("engine stats -w --json: exit %d, %v:\n%s", code, err, out)
+	} else if _, ok := rates.Total["packets_rx"]; !ok {
+		t.Errorf("engine stats -w --json: no packets_rx rate:\n%s", out)
+	}
+	out, stderr, code = engineCmd(t, "status", "-w", "200ms", "-i", bed.HostIf)
+	t.Logf("engine status:\n%s", out)
+	if code != 0 || !strings.Contains(out, "on "+bed.HostIf+" (veth)") || !strings.Contains(out, "pps") ||
+		!strings.Contains(out, "2 sockets") || !strings.Contains(out, bed.EngineAddr.String()) {
+		t.Errorf("engine status: exit %d, stderr %q:\n%s", code, stderr, out)
+	}
+	out, _, code = engineCmd(t, "status", "--json", "-w", "0", "-i", bed.HostIf)
+	var es engineStatus
+	if err := json.Unmarshal([]byte(out), &es); code != 0 || err != nil || es.Interface != bed.HostIf || es.UDPSockets != 2 ||
+		es.Rates != nil || !es.Running || es.Drops < 1 {
+		t.Errorf("engine status --json -w 0: exit %d, %v: %+v\n%s", code, err, es, out)
+	}
+
 	// engine ss.
 	out, stderr, code = engineCmd(t, "ss", "-ua", "-i", bed.HostIf)
 	t.Logf("engine ss -ua -i %s:\n%s", bed.HostIf, out)
@@ -431,7 +456,7 @@ func TestServeTCPServices(t *testing.T) {
 	enginetest.NeedTool(t, "curl")
 	sock := filepath.Join(t.TempDir(), "engine.sock")
 	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
-		"--echo", "tcp:7", "--discard", "tcp:9", "--echo", "udp:7", "--http", "8080", "--ctl", sock)
+		"--echo", "tcp:7", "--discard", "tcp:9", "--echo", "udp:7", "--http", "8080", "--http-expose-status", "--ctl", sock)
 	info := srv.waitControl(t, sock)
 	if !slices.Contains(info.Echo, "tcp:7") || !slices.Contains(info.Echo, "discard tcp:9") || info.HTTP != 8080 {
 		t.Fatalf("config: %+v", info)

@@ -29,12 +29,17 @@ type echoService struct {
 }
 
 func newEchoService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*echoService, error) {
-	c, err := eng.ListenUDP("udp4", spec.listenAddr(), engine.SocketOptions{})
+	// "udp" as Go's net takes it: ":PORT" is one dual-stack socket on
+	// [::]:PORT when the engine has IPv6 addresses (IPv4 peers read as
+	// ::ffff:a.b.c.d and are answered over IPv4), 0.0.0.0:PORT otherwise;
+	// a given address makes a socket of its family.
+	c, err := eng.ListenUDP("udp", spec.listenAddr(), engine.SocketOptions{})
 	if err != nil {
 		return nil, err
 	}
-	// IP_PKTINFO: a wildcard service answers from the address each
-	// request was sent to, not from the engine's first address.
+	// IP_PKTINFO and IPV6_PKTINFO: a wildcard service answers from the
+	// address each request was sent to, not from the engine's first
+	// address.
 	c.SetControlMessage(engine.FlagDst, true)
 	return &echoService{spec: spec, conn: c, log: log}, nil
 }

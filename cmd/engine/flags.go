@@ -1,8 +1,10 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
+	"github.com/spf13/pflag"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -154,33 +156,97 @@ func parseCPUs(s string) ([]int, error) {
 	return cpus, nil
 }
 
-// expandShort turns combined single-letter flags ("-ua") into separate ones
-// ("-u", "-a"), as ss(8) users type them. Only arguments made entirely of
-// letters in boolFlags are expanded; everything after "--" is left alone.
-func expandShort(args []string, boolFlags string) []string {
+// flagSet returns a GNU-style flag set (spf13/pflag: -i IFACE, --interface
+// IFACE, --interface=IFACE, bundled letters as in -tua) whose usage prints
+// synopsis, then each flag once, in the order it was defined. The set is
+// recorded for `engine man` and `engine completion` when they ask for it.
+func flagSet(name, synopsis string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), strings.TrimSpace(synopsis))
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fmt.Fprint(fs.Output(), fs.FlagUsagesWrapped(100))
+	}
+	recordFlagSet(name, synopsis, fs)
+	return fs
+}
+
+// longCompat rewrites the single-dash long flags that Go's flag package
+// accepted (-addr, -ctl=PATH) as GNU long flags (--addr, --ctl=PATH) when
+// fs defines such a long flag, so that older scripts keep working. Short
+// flags, bundles of them (-tua) and a value attached to a short flag
+// (-ieth0) are left alone, as is everything after "--".
+func longCompat(fs *pflag.FlagSet, args []string) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if len(a) > 2 && a[0] == '-' && a[1] != '-' && strings.Trim(a[1:], boolFlags) == "" {
-			for _, c := range a[1:] {
-				out = append(out, "-"+string(c))
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			if name, _, _ := strings.Cut(a[1:], "="); len(name) > 1 && fs.Lookup(name) != nil {
+				a = "-" + a
 			}
-			continue
 		}
 		out = append(out, a)
 	}
 	return out
 }
 
-// flagSet returns a FlagSet whose usage prints synopsis, then the flags.
-func flagSet(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), strings.TrimSpace(synopsis))
-		fmt.Fprintln(fs.Output(), "\nFlags (one or two dashes):")
-		fs.PrintDefaults()
+// parseGNU parses args with fs: -h or --help prints the help on stdout and
+// returns errHelp; a bad flag returns a usageError (exit status 2). With
+// interspersed, flags may come after positional arguments; without, the
+// first one ends the flags.
+func parseGNU(fs *pflag.FlagSet, args []string, stdout io.Writer, interspersed bool) error {
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(interspersed)
+	if err := fs.Parse(longCompat(fs, args)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return errHelp
+		}
+		if w := badBundle(fs, args); w != "" && strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+			return usagef("unknown flag %s (short flags are one letter, long ones take two dashes: see -h)", w)
+		}
+		return usagef("%v", err)
 	}
-	return fs
+	return nil
+}
+
+// badBundle returns the first argument written as a single-dash word
+// (-frob) that looks like a long flag rather than a bundle of short ones
+// with a typo: two of its letters or more are no short flag.
+func badBundle(fs *pflag.FlagSet, args []string) string {
+	for _, a := range args {
+		if a == "--" {
+			return ""
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if f := fs.ShorthandLookup(name[:1]); f != nil && f.NoOptDefVal == "" {
+			continue // a short flag with its value attached: -ieth0
+		}
+		unknown := 0
+		for _, c := range name {
+			if fs.ShorthandLookup(string(c)) == nil {
+				unknown++
+			}
+		}
+		if unknown >= 2 {
+			return a
+		}
+	}
+	return ""
+}
+
+// hideAlias defines name as a hidden second name of the flag target (kept
+// for scripts written before the flag was renamed): help lists the flag
+// once.
+func hideAlias(fs *pflag.FlagSet, target, name string) {
+	f := fs.Lookup(target)
+	fs.Var(f.Value, name, "same as --"+target)
+	_ = fs.MarkHidden(name)
 }

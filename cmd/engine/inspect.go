@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net/netip"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,10 +22,10 @@ import (
 // target is where a client command finds the engine: -i IFACE or --ctl.
 type target struct{ iface, path string }
 
-func (t *target) flags(fs *flag.FlagSet) {
-	fs.StringVar(&t.iface, "i", "", "`interface` of the engine to ask (its control socket is "+ctl.SocketPath("IFACE")+")")
+func (t *target) flags(fs *pflag.FlagSet) {
+	fs.StringVarP(&t.iface, "interface", "i", "", "`interface` of the engine to ask (its control socket is "+ctl.SocketPath("IFACE")+")")
 	fs.StringVar(&t.path, "ctl", "", "control socket `path` of the engine to ask (instead of -i)")
-	fs.StringVar(&t.path, "socket", "", "same as --ctl")
+	hideAlias(fs, "ctl", "socket")
 }
 
 // dial connects to the engine's control socket. With neither -i nor --ctl,
@@ -87,7 +89,7 @@ func liveSockets() []string {
 }
 
 const statsSynopsis = `
-Usage: engine stats [-i IFACE | --ctl PATH] [--json] [-a]
+Usage: engine stats [-i IFACE | --ctl PATH] [--json] [-a] [-w INTERVAL [-c COUNT]]
 
 Print a running engine's counters, per queue and in total: packets and bytes,
 drops by reason, AF_XDP ring counters, IPv4 reassembly and fragmentation,
@@ -96,23 +98,55 @@ shown in the total column only); then, for an engine with a load
 balancer, its VIPs and backends as 'engine lb show' prints them. Rows that
 are zero everywhere are hidden unless -a, except the main ones. --json prints
 engine.Stats as the engine sent it, with its stable snake_case names
-(total.rx_packets, workers[0].tcp.active_opens, total.xsk.rx_ring_full).`
+(total.rx_packets, workers[0].tcp.active_opens, total.xsk.rx_ring_full).
+
+With -w INTERVAL (1s, 500ms) it prints rates instead: each counter's change
+per second over every interval, per queue and in total (levels, such as
+frames in a ring, left out), until interrupted or -c COUNT times. With
+--json, one object a line: {"time", "interval_seconds", "total": {NAME:
+RATE}, "queues": [{NAME: RATE}]}, NAME the metric family without _total
+and its label values (packets_rx, bytes_tx, drops_checksum).`
 
 func runStats(args []string, stdout, stderr io.Writer) error {
 	var t target
 	fs := flagSet("stats", statsSynopsis)
 	t.flags(fs)
-	asJSON := fs.Bool("json", false, "print the raw counters as JSON")
-	all := fs.Bool("a", false, "show every counter, zero or not")
-	fs.BoolVar(all, "all", false, "same as -a")
+	asJSON := fs.BoolP("json", "j", false, "print the raw counters as JSON")
+	all := fs.BoolP("all", "a", false, "show every counter, zero or not")
+	interval := fs.DurationP("interval", "w", 0, "print rates (changes per second) every `INTERVAL`, e.g. 1s (default: the counters once)")
+	count := fs.IntP("count", "c", 0, "with -w, stop after `COUNT` intervals (default: until interrupted)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	switch {
+	case *interval < 0 || (*interval > 0 && *interval < 10*time.Millisecond):
+		return usagef("-w %v: want an interval of 10ms or more, e.g. 1s", *interval)
+	case *count < 0:
+		return usagef("-c %d: want a count of 1 or more", *count)
+	case *count > 0 && *interval == 0:
+		return usagef("-c needs -w INTERVAL: engine stats -w 1s -c %d", *count)
 	}
 	c, err := t.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if *interval > 0 {
+		stop := make(chan struct{})
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-sigs:
+				close(stop)
+			case <-done:
+			}
+		}()
+		return watchStats(c, stdout, *interval, *count, *asJSON, *all, stop)
+	}
 	if *asJSON {
 		var raw json.RawMessage
 		if err := c.Call("stats", nil, &raw); err != nil {

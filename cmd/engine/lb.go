@@ -208,7 +208,7 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	r := &lbRequest{}
 	fs := flagSet("lb", lbSynopsis)
 	r.t.flags(fs)
-	fs.BoolVar(&r.asJSON, "json", false, "print what the engine sent, as JSON")
+	fs.BoolVarP(&r.asJSON, "json", "j", false, "print what the engine sent, as JSON")
 	rest, err := parseFlagsUntilArg(fs, args, stdout)
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	before := r.t
 	r.t.flags(sfs) // sets the defaults: keep what came before the subcommand
 	r.t = before
-	sfs.BoolVar(&r.asJSON, "json", r.asJSON, "print what the engine sent, as JSON")
+	sfs.BoolVarP(&r.asJSON, "json", "j", r.asJSON, "print what the engine sent, as JSON")
 	var a lbArgs
 	var fa *lbFlowsArgs
 	switch verb {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net/netip"
 	"strconv"
@@ -55,7 +55,7 @@ type lbFlowJSON struct {
 }
 
 // addFlowsFlags defines the flags of flows on fs.
-func addFlowsFlags(fs *flag.FlagSet) *lbFlowsArgs {
+func addFlowsFlags(fs *pflag.FlagSet) *lbFlowsArgs {
 	a := &lbFlowsArgs{Limit: lbFlowsDefault}
 	fs.Func("vip", "list the flows of `VIP` (ADDR:PORT/PROTO) only", func(v string) error {
 		k, err := config.ParseVIPKey(v)

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"net"
 	"net/netip"
@@ -20,7 +19,7 @@ import (
 // words.
 
 // addVIPFlags defines vip add's flags on fs, to be parsed into a.
-func addVIPFlags(fs *flag.FlagSet, a *lbArgs) {
+func addVIPFlags(fs *pflag.FlagSet, a *lbArgs) {
 	fs.StringVar(&a.Forwarding, "forwarding", "", "how packets reach the backends: nat, dsr-l2, dsr-ipip, dsr-gue or dsr-vxlan (required)")
 	fs.Func("backend", "add the backend `ADDR[=WEIGHT][@MAC]` (repeatable; weight 0 to 65535, default 1; MAC: dsr-vxlan's, required there)", func(v string) error {
 		b, err := parseBackendArg(v)
@@ -172,30 +171,20 @@ func forwardingText(mode string, guePort uint16, vni *uint32, vxlanPort uint16) 
 
 // parseFlagsUntilArg parses the flags before the first argument that is
 // not one and returns the rest.
-func parseFlagsUntilArg(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil, errHelp
-		}
-		return nil, usagef("%v", err)
+func parseFlagsUntilArg(fs *pflag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	if err := parseGNU(fs, args, stdout, false); err != nil {
+		return nil, err
 	}
 	return fs.Args(), nil
 }
 
 // parseInterspersed parses flags placed anywhere among the positional
 // arguments, which it returns in order.
-func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	var pos []string
-	for {
-		rest, err := parseFlagsUntilArg(fs, args, stdout)
-		if err != nil || len(rest) == 0 {
-			return pos, err
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
+func parseInterspersed(fs *pflag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	if err := parseGNU(fs, args, stdout, true); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 // parseBackendAddr parses a backend: an IPv4 address, no port.

@@ -102,7 +102,7 @@ func TestLBUsageErrors(t *testing.T) {
 		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.11", "70000"}, `weight "70000": want 0 to 65535`},
 		{[]string{"lb", "backend", "drain", "198.18.0.100:80/sctp", "198.18.0.11"}, `protocol "sctp": use tcp or udp`},
 		{[]string{"lb", "lookup", lbTestVIP, "198.18.0.2"}, `client "198.18.0.2": want its IPv4 ADDR:PORT`},
-		{[]string{"lb", "show", "--frob"}, "flag provided but not defined: -frob"},
+		{[]string{"lb", "show", "--frob"}, "unknown flag: --frob"},
 		{[]string{"lb", "-i", "a", "--ctl", "b", "show"}, "give -i IFACE or --ctl PATH, not both"},
 
 		// Tunnel settings with the wrong mode, or missing.
@@ -129,11 +129,11 @@ func TestLBUsageErrors(t *testing.T) {
 		{[]string{"lb", "vip", "add", lbTestVIP, "--forwarding", "dsr-vxlan", "--vni", "1", "--backend", "198.18.0.11@02:00:5e:10:00:01=2"},
 			`backend "198.18.0.11@02:00:5e:10:00:01=2": write the weight before the MAC, ADDR=WEIGHT@MAC`},
 		{[]string{"lb", "backend", "add", lbTestVIP, "198.18.0.13", "--mac", "00:00:00:00:00:00"}, "give the address of the backend's VXLAN device, not zero"},
-		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.13", "1", "--mac", "02:00:5e:10:00:01"}, "flag provided but not defined: -mac"},
+		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.13", "1", "--mac", "02:00:5e:10:00:01"}, "unknown flag: --mac"},
 
 		// Flows.
 		{[]string{"lb", "flows", lbTestVIP}, "wrong number of arguments: engine lb flows [--vip VIP] [--limit N] [--json]"},
-		{[]string{"lb", "flows", "--limit", "0"}, `invalid value "0" for flag -limit: "0": want 1 to 100000`},
+		{[]string{"lb", "flows", "--limit", "0"}, `invalid argument "0" for "--limit" flag: "0": want 1 to 100000`},
 		{[]string{"lb", "flows", "--limit", "100001"}, `"100001": want 1 to 100000`},
 		{[]string{"lb", "flows", "--vip", "198.18.0.100:80"}, "no protocol: want ADDR:PORT/PROTO"},
 	} {

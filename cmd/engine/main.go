@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
 )
 
 // command is one subcommand: engine NAME [flags].
@@ -20,7 +18,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the engine on an interface, with built-in echo services", runServe},
-		{"stats", "print a running engine's counters (per queue and total)", runStats},
+		{"status", "one screen about a running engine: interface, addresses, uptime, rates, connections, drops", runStatus},
+		{"stats", "print a running engine's counters (per queue and total), or their rates (-w)", runStats},
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
@@ -29,6 +28,8 @@ func commands() []command {
 		{"bench", "generate, reflect and measure traffic (packets and connections)", runBench},
 		{"detach", "remove the engine's XDP program left on an interface (-i IF)", runDetach},
 		{"version", "print the engine's version and build information", runVersion},
+		{"completion", "print a shell completion script (bash)", runCompletion},
+		{"man", "write the manual pages (troff) to a directory", runMan},
 	}
 }
 
@@ -58,6 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-V" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
@@ -89,64 +93,18 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'engine COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'engine COMMAND -h' for a command's flags, 'engine --version' for the version.")
+	fmt.Fprintln(w, "Exit status: 0 success, 1 runtime error, 2 usage error (bad flag or argument).")
 }
 
-// parseFlags parses args with fs. -h prints the help on stdout and returns
-// errHelp; a bad flag returns a usageError; positional arguments are
+// parseFlags parses args with fs (parseGNU); positional arguments are
 // refused.
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return errHelp
-		}
-		return usagef("%v", err)
+func parseFlags(fs *pflag.FlagSet, args []string, stdout io.Writer) error {
+	if err := parseGNU(fs, args, stdout, true); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q (every option is a flag)", fs.Arg(0))
 	}
-	return nil
-}
-
-// buildVersion is the module version and VCS revision the binary was built
-// from.
-func buildVersion() (version, goVersion string) {
-	version, goVersion = "(devel)", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		var mods []string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				version += " " + s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					mods = append(mods, "modified")
-				}
-			}
-		}
-		if len(mods) > 0 {
-			version += " (" + strings.Join(mods, ", ") + ")"
-		}
-	}
-	return version, goVersion
-}
-
-func runVersion(args []string, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: engine version\n\nPrint the engine's version and build information.")
-	}
-	if err := parseFlags(fs, args, stdout); err != nil {
-		return err
-	}
-	v, goVersion := buildVersion()
-	fmt.Fprintf(stdout, "engine %s (%s)\n", v, goVersion)
 	return nil
 }

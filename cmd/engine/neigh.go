@@ -48,7 +48,7 @@ func runNeigh(args []string, stdout, stderr io.Writer) error {
 	var t target
 	fs := flagSet("neigh", neighSynopsis)
 	t.flags(fs)
-	asJSON := fs.Bool("json", false, "print the entries as JSON")
+	asJSON := fs.BoolP("json", "j", false, "print the entries as JSON")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}

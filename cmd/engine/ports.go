@@ -28,6 +28,26 @@ type portsJSON struct {
 	Reserved []portalloc.Range `json:"reserved"`
 }
 
+// portsOut is what engine ports --json prints: {"range": {"first",
+// "last"}, "reserved": [{"first", "last"}]}.
+type portsOut struct {
+	Range    portRangeOut   `json:"range"`
+	Reserved []portRangeOut `json:"reserved"`
+}
+
+type portRangeOut struct {
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+}
+
+func (p portsJSON) out() portsOut {
+	o := portsOut{Range: portRangeOut(p.Range), Reserved: []portRangeOut{}}
+	for _, r := range p.Reserved {
+		o.Reserved = append(o.Reserved, portRangeOut(r))
+	}
+	return o
+}
+
 func portsOf(eng *engine.Engine) portsJSON {
 	p := portsJSON{Range: eng.PortRange(), Reserved: eng.ReservedPorts()}
 	if p.Reserved == nil {
@@ -74,7 +94,7 @@ func runPorts(args []string, stdout, stderr io.Writer) error {
 	var t target
 	fs := flagSet("ports", portsSynopsis)
 	t.flags(fs)
-	asJSON := fs.Bool("json", false, "print the configuration as JSON")
+	asJSON := fs.BoolP("json", "j", false, "print the configuration as JSON")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -106,9 +126,7 @@ func runPorts(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return writeJSON(stdout, p.out())
 	}
 	fmt.Fprintf(stdout, "ip_local_port_range\t%d\t%d\n", p.Range.First, p.Range.Last)
 	var rs []string

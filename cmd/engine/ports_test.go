@@ -50,4 +50,8 @@ func TestPortsCommand(t *testing.T) {
 	}
 	out, _, _ = engineCmd(t, "ports", "--ctl", sock)
 	want(out, "50000\t50999", "")
+	out, _, _ = engineCmd(t, "ports", "-j", "--ctl", sock)
+	if !strings.Contains(out, `"first": 50000`) || !strings.Contains(out, `"reserved": []`) {
+		t.Errorf("engine ports --json: want snake_case fields:\n%s", out)
+	}
 }

@@ -35,9 +35,13 @@ Usage: engine serve -i IFACE --addr CIDR [--addr CIDR ...] [--echo udp|tcp:PORT 
 Run the engine on IFACE: the XDP program takes the traffic to the --addr
 addresses from the kernel, and the engine's userspace stack answers ARP and
 ICMP echo for them and serves the built-in services: echo (RFC 862) and
-discard (RFC 863) over UDP and TCP, and a small HTTP status page (/ for the
-counters and sockets, /stats.json, /metrics). Everything else on IFACE still
-reaches the kernel.
+discard (RFC 863) over UDP and TCP, and a small HTTP page. Everything else
+on IFACE still reaches the kernel.
+
+The --http page says only that the engine serves: anyone who reaches the
+data-plane addresses reaches it. --http-expose-status makes it the status
+page (/ with the counters and sockets, /stats.json, /metrics); --metrics
+serves the metrics on an address of your choice (127.0.0.1 by default).
 
 With --lb FILE it is also an L4 load balancer: FILE (YAML, described in
 lb/config) lists the VIPs and their backends; 'engine lb' shows and changes
@@ -57,6 +61,7 @@ type serveOptions struct {
 	cfg            engine.Config
 	echo           []echoSpec // --echo and --discard, UDP and TCP
 	httpPort       uint16
+	httpExpose     bool // --http-expose-status
 	ctlPath        string
 	metricsAddr    string
 	metricsAllowWC bool
@@ -71,8 +76,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	c := &o.cfg
 	fs := flagSet("serve", serveSynopsis)
-	fs.StringVar(&c.Interface, "i", "", "`interface` to serve (required)")
-	fs.StringVar(&c.Interface, "interface", "", "same as -i")
+	fs.StringVarP(&c.Interface, "interface", "i", "", "`interface` to serve (required)")
 	fs.Func("addr", "IPv4 or IPv6 `CIDR` the engine owns, e.g. 198.18.0.1/24 or 2001:db8::1/64 (required, repeatable)", func(v string) error {
 		p, err := parsePrefix(v)
 		if err == nil {
@@ -114,7 +118,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		}
 		return err
 	})
-	fs.Func("http", "serve a small HTTP page with the engine's counters and sockets on TCP `PORT` of every engine address (/, /stats.json, /metrics)", func(v string) error {
+	fs.Func("http", "serve a small HTTP page on TCP `PORT` of every engine address; it shows nothing of the engine's state unless --http-expose-status", func(v string) error {
 		port, err := strconv.ParseUint(v, 10, 16)
 		if err != nil || port == 0 {
 			return fmt.Errorf("%q: want a TCP port, 1-65535", v)
@@ -122,6 +126,8 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		o.httpPort = uint16(port)
 		return nil
 	})
+	fs.BoolVar(&o.httpExpose, "http-expose-status", false, "make --http's page the status page (counters and sockets) and add /stats.json and /metrics: "+
+		"anyone who reaches the data-plane addresses sees them (default: off; --metrics serves them on an address of your choice)")
 	fs.IntVar(&c.Queues, "queues", 0, "queues (and workers) to use, from queue 0 (default: all of the interface's queues)")
 	mode, xdpMode, poll, rxCsum := "auto", "auto", "adaptive", "auto"
 	fs.StringVar(&mode, "mode", mode, "AF_XDP bind `mode`: auto (zero-copy, else copy), zerocopy (fail where the driver cannot), copy")
@@ -140,6 +146,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.IntVar(&c.TCPMaxConnections, "tcp-max-connections", engine.DefaultTCPMaxConnections,
 		"TCP connections in any state, all workers together (each worker's table is sized for its share at start, about 150 bytes a connection)")
 	tcpMemFlags(fs, c)
+	tcpTuneFlags(fs, c)
 	fs.BoolVar(&c.Decap.IPIP, "decap-ipip", false, "unwrap IPv4-in-IPv4 packets to the engine's addresses (a balancer's dsr-ipip: the engine as the backend, the VIP a transparent address of its sockets)")
 	fs.BoolVar(&c.Decap.GUE, "decap-gue", false, "unwrap GUE variant 1 packets (a balancer's dsr-gue) arriving on UDP --decap-gue-port")
 	fs.Func("decap-gue-port", "UDP `port` of GUE with --decap-gue (default 6080, Katran's)", func(v string) error {
@@ -188,9 +195,16 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		return o.logLevel.UnmarshalText([]byte(v))
 	})
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	configFile := fs.String("config", "", "read flags from this YAML `file`: its keys are the long flags (interface, addr, echo, tcp-mem...), "+
+		"a list for a repeatable flag; the command line overrides the file (packaging/engine.yaml is an example)")
 	fs.StringVar(&o.lbFile, "lb", "", "be an L4 load balancer with the VIPs of this YAML `file` (lb/config); SIGHUP re-reads it, `engine lb` changes it")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return nil, err
+	}
+	if *configFile != "" {
+		if err := applyServeConfig(*configFile, fs); err != nil {
+			return nil, usagef("--config: %v", err)
+		}
 	}
 
 	if c.Interface == "" {
@@ -233,6 +247,9 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		if !s.Addr.Addr().IsUnspecified() && !c.NonlocalBind && !owns(c.Addrs, s.Addr.Addr()) {
 			return nil, usagef("--%s %s: %s is not an --addr of the engine", s.Kind, s, s.Addr.Addr())
 		}
+	}
+	if o.httpExpose && o.httpPort == 0 {
+		return nil, usagef("--http-expose-status needs --http PORT")
 	}
 	if o.metricsAddr != "" {
 		if _, err := metrics.CheckAddr(o.metricsAddr, o.metricsAllowWC); err != nil {
@@ -480,67 +497,6 @@ func (s *server) teardown() error {
 		errs = append(errs, s.eng.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// serveInfo is the answer to the "config" control command.
-type serveInfo struct {
-	Version   string         `json:"version"`
-	Pid       int            `json:"pid"`
-	Running   bool           `json:"running"` // false while starting
-	Started   time.Time      `json:"started"`
-	Interface string         `json:"interface"`
-	Addrs     []netip.Prefix `json:"addrs"`
-	Gateway   string         `json:"gateway,omitempty"`
-	Neighbors []string       `json:"neighbors,omitempty"` // static ARP entries, ADDR=MAC
-	Queues    int            `json:"queues"`
-	MTU       int            `json:"mtu"`
-	Mode      string         `json:"mode"`
-	XDPMode   string         `json:"xdp_mode"`
-	Poll      string         `json:"poll"`
-	Driver    string         `json:"driver"`
-	// RxChecksum is the policy asked for; TrustPartial what it gave on
-	// this interface's driver.
-	RxChecksum   string   `json:"rx_checksum"`
-	TrustPartial bool     `json:"trust_partial_checksums"`
-	Echo         []string `json:"echo"` // every --echo and --discard service
-	HTTP         int      `json:"http,omitempty"`
-	Control      string   `json:"control"`
-	Metrics      string   `json:"metrics,omitempty"`
-	LB           string   `json:"lb,omitempty"` // the --lb file
-}
-
-func (s *server) info() serveInfo {
-	c := &s.opts.cfg
-	v, _ := buildVersion()
-	in := serveInfo{
-		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
-		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
-		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
-		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
-		LB: s.opts.lbFile,
-	}
-	if s.running.Load() {
-		in.Running, in.Started = true, s.started
-	}
-	if c.Gateway.IsValid() {
-		in.Gateway = c.Gateway.String()
-	}
-	if c.Gateway6.IsValid() {
-		in.Gateway = strings.TrimPrefix(in.Gateway+","+c.Gateway6.String(), ",")
-	}
-	for _, n := range c.Neighbors {
-		in.Neighbors = append(in.Neighbors, n.Addr.String()+"="+n.MAC.String())
-	}
-	for _, es := range s.echo {
-		in.Echo = append(in.Echo, es.spec.label())
-	}
-	for _, ts := range s.tcp {
-		in.Echo = append(in.Echo, ts.spec.label())
-	}
-	if s.http != nil {
-		in.HTTP = int(s.opts.httpPort)
-	}
-	return in
 }
 
 func (s *server) handleControl() {

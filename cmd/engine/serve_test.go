@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -76,11 +78,12 @@ func TestUsageErrors(t *testing.T) {
 		{withLo("--ring-size", "100"), 2, "ring size 100: want a power of two"},
 		{withLo("--mtu", "100"), 2, "MTU 100"},
 		{with("extra"), 2, `unexpected argument "extra"`},
-		{with("--no-such-flag"), 2, "flag provided but not defined: -no-such-flag"},
+		{with("--no-such-flag"), 2, "unknown flag: --no-such-flag"},
 		// Runtime errors (status 1) that need no privileges either.
 		{[]string{"serve", "-i", "xebnosuch0", "--addr", "198.18.0.1/24"}, 1, `interface "xebnosuch0"`},
 		{[]string{"ss", "-a", "-l", "--ctl", "/nonexistent/engine.sock"}, 2, "give -a or -l"},
-		{[]string{"ss", "-x"}, 2, "flag provided but not defined"},
+		{[]string{"ss", "-x"}, 2, "unknown shorthand flag: 'x' in -x"},
+		{[]string{"stats", "-frob"}, 2, "unknown flag -frob (short flags are one letter"},
 		{[]string{"ss", "-i", "a", "--ctl", "b"}, 2, "give -i IFACE or --ctl PATH, not both"},
 		{[]string{"ss", "--ctl", "/nonexistent/engine.sock"}, 1, "no engine is running at /nonexistent/engine.sock: start one with `engine serve"},
 		{[]string{"stats", "-i", "xebnosuch0"}, 1, "no engine is running on xebnosuch0 (no control socket /run/engine/xebnosuch0.sock): start one with `engine serve -i xebnosuch0 --addr CIDR`"},
@@ -149,17 +152,43 @@ func TestParseServe(t *testing.T) {
 	}
 }
 
-func TestExpandShort(t *testing.T) {
+// TestGNUFlags checks GNU-style parsing: bundled letters, attached values,
+// --flag=value, and the single-dash long flags Go's flag package took.
+func TestGNUFlags(t *testing.T) {
 	for _, tc := range []struct{ in, want []string }{
-		{[]string{"-ua"}, []string{"-u", "-a"}},
-		{[]string{"-tuan", "-i", "eth0"}, []string{"-t", "-u", "-a", "-n", "-i", "eth0"}},
-		{[]string{"-u", "--ctl", "/x"}, []string{"-u", "--ctl", "/x"}},
-		{[]string{"-ieth0"}, []string{"-ieth0"}}, // not all letters are boolean flags
-		{[]string{"--", "-ua"}, []string{"--", "-ua"}},
+		{[]string{"-ua"}, []string{"-ua"}},
+		{[]string{"-addr", "x", "-ctl=/p"}, []string{"--addr", "x", "--ctl=/p"}},
+		{[]string{"-ieth0", "-i", "eth0"}, []string{"-ieth0", "-i", "eth0"}}, // a value attached to -i
+		{[]string{"--", "-addr"}, []string{"--", "-addr"}},
+		{[]string{"-nosuch"}, []string{"-nosuch"}},
 	} {
-		if got := expandShort(tc.in, "tualnH4"); !slices.Equal(got, tc.want) {
-			t.Errorf("expandShort(%q) = %q, want %q", tc.in, got, tc.want)
+		fs := flagSet("t", "")
+		fs.StringP("interface", "i", "", "")
+		fs.String("addr", "", "")
+		fs.String("ctl", "", "")
+		if got := longCompat(fs, tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("longCompat(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+	for _, args := range [][]string{
+		{"-i", "eth1", "--addr", "198.18.0.1/24", "--queues", "2"},
+		{"-ieth1", "--addr=198.18.0.1/24", "--queues=2"},
+		{"--interface", "eth1", "-addr", "198.18.0.1/24", "-queues", "2"}, // Go flag's spelling
+	} {
+		o, err := parseServe(args, io.Discard)
+		if err != nil || o.cfg.Interface != "eth1" || len(o.cfg.Addrs) != 1 || o.cfg.Queues != 2 {
+			t.Errorf("parseServe(%q) = %+v, %v", args, o, err)
+		}
+	}
+	// Bundled booleans (ss -tua) and one help listing per flag.
+	var out, errb bytes.Buffer
+	if code := run([]string{"ss", "-tulaH", "--ctl", "/nonexistent/engine.sock"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "give -a or -l") {
+		t.Errorf("ss -tulaH: exit %d, stderr %q; want the -a/-l conflict, so every letter parsed", code, errb.String())
+	}
+	out.Reset()
+	run([]string{"serve", "--help"}, &out, &errb)
+	if n := strings.Count(out.String(), "--interface"); n != 1 || !strings.Contains(out.String(), "-i, --interface") {
+		t.Errorf("serve --help lists --interface %d times, want once as -i, --interface:\n%s", n, out.String())
 	}
 }
 
@@ -265,5 +294,30 @@ func TestWriteSSNetid(t *testing.T) {
 		"udp   ESTAB  512    0      198.18.0.1:40000   198.18.0.2:53\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestHTTPPageOnly: --http without --http-expose-status serves a page that
+// tells nothing of the engine, and neither /stats.json nor /metrics.
+func TestHTTPPageOnly(t *testing.T) {
+	h := &httpService{srv: &server{opts: &serveOptions{}}}
+	mux := h.mux(false)
+	for path, want := range map[string]int{"/": 200, "/stats.json": 404, "/metrics": 404, "/debug/pprof/": 404} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, want)
+		}
+		if path == "/" && rec.Body.String() != httpPlainPage {
+			t.Errorf("GET /: %q, want only %q", rec.Body.String(), httpPlainPage)
+		}
+	}
+	if _, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--http-expose-status"}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "needs --http PORT") {
+		t.Errorf("--http-expose-status without --http: %v, want a usage error", err)
+	}
+	o, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--http", "80", "--http-expose-status"}, io.Discard)
+	if err != nil || !o.httpExpose || o.httpPort != 80 {
+		t.Errorf("--http 80 --http-expose-status: %+v, %v", o, err)
 	}
 }

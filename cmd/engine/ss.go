@@ -124,16 +124,26 @@ func streamSS(ctx context.Context, w io.Writer, eng *engine.Engine, p socktab.Pr
 }
 
 const ssSynopsis = `
-Usage: engine ss [-t] [-u] [-a | -l] [-H] [--info] [-i IFACE | --ctl PATH] [FILTER]
+Usage: engine ss [-t] [-u] [-a | -l] [-n] [-H] [-e] [-m] [--info] [-s] [--json] [-i IFACE | --ctl PATH] [FILTER]
 
 List a running engine's sockets the way ss(8) lists the kernel's: State,
 Recv-Q, Send-Q, Local Address:Port, Peer Address:Port (numeric, as with -n).
 Like ss, it shows connected sockets by default, listening ones (for UDP:
 unconnected) with -l, and both with -a; -t and -u select TCP and UDP (both,
-with a Netid column, when neither is given). Letters combine: engine ss -ta.
+with a Netid column, when neither is given). Letters combine: engine ss -tam.
 --info adds ss -i's second line for TCP connections (congestion control,
 window scale, rto, rtt, mss, cwnd, ssthresh, bytes, retransmits); -i itself
-names the interface, as in the other engine commands.
+names the interface, as in the other engine commands. -m adds the memory a
+TCP connection holds, as skmem:(rQUEUED,rbRING,tQUEUED,tbRING): the bytes
+queued to read and to send and the ring memory held for each. -e adds the
+socket's identifier (sk:ID). -n is accepted: names are never resolved. -s
+prints a summary instead: sockets by protocol, family and state.
+
+--json prints [{"netid", "state", "recv_q", "send_q", "local", "peer",
+"id" (-e), "tcp_info" (--info: cc, rto_ns, rtt_ns, mss, cwnd_bytes,
+bytes_sent, ...), "memory" (-m: recv_queued_bytes, recv_ring_bytes,
+send_queued_bytes, send_ring_bytes)}]; with -s, {"total", "tcp", "udp"},
+each protocol's {"total", "ipv4", "ipv6", "states": {STATE: N}}.
 
 FILTER is a subset of ss's: state STATE (repeatable; established, syn-sent,
 syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack,
@@ -153,16 +163,19 @@ func runSS(args []string, stdout, stderr io.Writer) error {
 	var t target
 	fs := flagSet("ss", ssSynopsis)
 	t.flags(fs)
-	tcp := fs.Bool("t", false, "TCP sockets")
-	udp := fs.Bool("u", false, "UDP sockets")
-	all := fs.Bool("a", false, "listening and connected sockets")
-	listening := fs.Bool("l", false, "listening sockets only (UDP: unconnected)")
-	noHeader := fs.Bool("H", false, "no header line")
-	fs.Bool("n", true, "numeric addresses and ports (always; accepted for ss compatibility)")
-	fs.Bool("4", true, "IPv4 sockets (the engine has no others yet; accepted for ss compatibility)")
+	tcp := fs.BoolP("tcp", "t", false, "TCP sockets")
+	udp := fs.BoolP("udp", "u", false, "UDP sockets")
+	all := fs.BoolP("all", "a", false, "listening and connected sockets")
+	listening := fs.BoolP("listening", "l", false, "listening sockets only (UDP: unconnected)")
+	noHeader := fs.BoolP("no-header", "H", false, "no header line")
+	fs.BoolP("numeric", "n", true, "numeric addresses and ports (always; accepted for ss compatibility)")
+	fs.BoolP("ipv4", "4", true, "IPv4 sockets (the engine has no others yet; accepted for ss compatibility)")
 	info := fs.Bool("info", false, "show TCP internals (ss -i: cc, rtt, rto, mss, cwnd, bytes, retransmits); -i names the interface here")
-	asJSON := fs.Bool("json", false, "print the entries as JSON")
-	if err := parseFlagsWithArgs(fs, expandShort(args, "tualnH4"), stdout); err != nil {
+	extended := fs.BoolP("extended", "e", false, "show each socket's identifier in the engine (sk:ID)")
+	memory := fs.BoolP("memory", "m", false, "show the memory a TCP connection holds: bytes queued and ring memory, both ways")
+	summary := fs.BoolP("summary", "s", false, "print a summary: sockets by protocol, family and state")
+	asJSON := fs.BoolP("json", "j", false, "print the entries as JSON")
+	if err := parseFlagsWithArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if *all && *listening {
@@ -177,17 +190,22 @@ func runSS(args []string, stdout, stderr io.Writer) error {
 	}
 	which := "connected"
 	switch {
-	case *all:
+	case *all, *summary:
 		which = "all"
 	case *listening:
 		which = "listening"
 	}
+	show := ssShow{extended: *extended, info: *info, memory: *memory}
 	var out ssOutput
+	var sum *ssSummary
 	switch {
+	case *summary:
+		sum = &ssSummary{}
+		out = sum
 	case *asJSON:
-		out = &ssJSON{w: stdout}
+		out = &ssJSON{w: stdout, show: show}
 	default:
-		out = newSSText(stdout, *tcp && *udp, *noHeader)
+		out = newSSText(stdout, *tcp && *udp, *noHeader, show)
 	}
 	for _, p := range []struct {
 		on   bool
@@ -196,11 +214,39 @@ func runSS(args []string, stdout, stderr io.Writer) error {
 		if !p.on {
 			continue
 		}
-		if err := streamFrom(&t, ssArgs{Proto: p.name, Which: which, Info: *info, Filter: filter}, out); err != nil {
+		a := ssArgs{Proto: p.name, Which: which, Info: *info || *memory, Filter: filter}
+		if *summary {
+			a.Filter = nil
+		}
+		if err := streamFrom(&t, a, out); err != nil {
 			return err
 		}
 	}
+	if sum != nil {
+		if err := ssOrphans(&t, sum); err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, sum)
+		}
+		return writeSSSummary(stdout, sum)
+	}
 	return out.Close()
+}
+
+// ssOrphans fills the summary's TCP orphans from the engine's counters.
+func ssOrphans(t *target, sum *ssSummary) error {
+	c, err := t.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var st engine.Stats
+	if err := c.Call("stats", nil, &st); err != nil {
+		return err
+	}
+	sum.TCP.Orphans = st.Total.TCP.CurrOrphans
+	return nil
 }
 
 // streamFrom reads one "ss.stream" into out. Each command takes a
@@ -245,12 +291,13 @@ type ssOutput interface {
 // json.Encoder.SetIndent("", "  ") prints a []socktab.Entry, an entry at a
 // time.
 type ssJSON struct {
-	w io.Writer
-	n int
+	w    io.Writer
+	show ssShow
+	n    int
 }
 
 func (j *ssJSON) Entry(e *socktab.Entry) error {
-	b, err := json.MarshalIndent(e, "  ", "  ")
+	b, err := json.MarshalIndent(ssEntryOut(e, j.show), "  ", "  ")
 	if err != nil {
 		return err
 	}
@@ -278,13 +325,14 @@ func (j *ssJSON) Close() error {
 type ssText struct {
 	tw    *tabwriter.Writer
 	netid bool
+	show  ssShow
 }
 
-func newSSText(w io.Writer, netid, noHeader bool) *ssText {
+func newSSText(w io.Writer, netid, noHeader bool, show ssShow) *ssText {
 	if noHeader {
 		w = &skipLine{w: w}
 	}
-	t := &ssText{tw: tabwriter.NewWriter(w, 0, 8, 1, ' ', 0), netid: netid}
+	t := &ssText{tw: tabwriter.NewWriter(w, 0, 8, 1, ' ', 0), netid: netid, show: show}
 	if netid {
 		fmt.Fprintln(t.tw, "Netid\tState\tRecv-Q\tSend-Q\tLocal Address:Port\tPeer Address:Port")
 	} else {
@@ -300,7 +348,7 @@ func (t *ssText) Entry(e *socktab.Entry) error {
 		if e.Peer.IsValid() {
 			peer = e.Peer.String()
 		}
-		_, err = fmt.Fprintf(t.tw, "%s\t%s\t%d\t%d\t%s\t%s\n", protoName(e.Proto), e.StateName(), e.RecvQ, e.SendQ, e.Local, peer)
+		_, err = fmt.Fprintf(t.tw, "%s\t%s\t%d\t%d\t%s\t%s", protoName(e.Proto), e.StateName(), e.RecvQ, e.SendQ, e.Local, peer)
 	} else {
 		peer := hostPort(netip.IPv4Unspecified(), "*")
 		if e.Local.Addr().Is6() {
@@ -309,11 +357,15 @@ func (t *ssText) Entry(e *socktab.Entry) error {
 		if e.Peer.IsValid() {
 			peer = hostPort(e.Peer.Addr(), fmt.Sprint(e.Peer.Port()))
 		}
-		_, err = fmt.Fprintf(t.tw, "%s\t%d\t%d\t%s\t%s\n", e.StateName(), e.RecvQ, e.SendQ,
+		_, err = fmt.Fprintf(t.tw, "%s\t%d\t%d\t%s\t%s", e.StateName(), e.RecvQ, e.SendQ,
 			hostPort(e.Local.Addr(), fmt.Sprint(e.Local.Port())), peer)
 	}
-	if err == nil && e.TCP != nil {
-		_, err = fmt.Fprintf(t.tw, "\t %s\n", e.TCP)
+	same, second := ssExtra(e, t.show)
+	if err == nil {
+		_, err = fmt.Fprintf(t.tw, "%s\n", same)
+	}
+	if err == nil && second != "" {
+		_, err = fmt.Fprintf(t.tw, "\t %s\n", second)
 	}
 	return err
 }
@@ -352,7 +404,7 @@ func (s *skipLine) Write(p []byte) (int, error) {
 
 // writeSSNetid prints entries of several protocols with ss's Netid column.
 func writeSSNetid(w io.Writer, entries []socktab.Entry) error {
-	t := newSSText(w, true, false)
+	t := newSSText(w, true, false, ssShow{info: true})
 	for i := range entries {
 		if err := t.Entry(&entries[i]); err != nil {
 			return err

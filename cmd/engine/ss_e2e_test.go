@@ -80,6 +80,7 @@ func TestSSStream(t *testing.T) {
 	}
 	defer srv.Close()
 	handleSS(srv, eng)
+	srv.Handle("stats", func(json.RawMessage) (any, error) { return eng.Stats(), nil }) // ss -s's orphans
 	defer func(b int) { ssBatch = b }(ssBatch)
 	ssBatch = batch
 
@@ -114,9 +115,28 @@ func TestSSStream(t *testing.T) {
 	if l := ss("-tl"); strings.Count(l, "\n") != 2 || !strings.Contains(l, "LISTEN") {
 		t.Errorf("engine ss -tl:\n%s", l)
 	}
-	var es []socktab.Entry
+	var es []ssEntryJSON
 	if err := json.Unmarshal([]byte(ss("-ta", "--json")), &es); err != nil || len(es) != n+1 {
 		t.Errorf("engine ss -ta --json: %d entries, %v; want %d", len(es), err, n+1)
+	}
+	// -m: each connection's memory, queued bytes and rings (none held by an
+	// idle connection); --info not asked, no tcp_info.
+	es = nil
+	if err := json.Unmarshal([]byte(ss("-tme", "--json", "state", "established")), &es); err != nil || len(es) != n {
+		t.Errorf("engine ss -tme --json: %d entries, %v; want %d", len(es), err, n)
+	} else if m := es[0].Memory; m == nil || es[0].Netid != "tcp" || es[0].State != "ESTAB" || es[0].TCPInfo != nil {
+		t.Errorf("engine ss -tme --json: first entry %+v, memory %+v", es[0], m)
+	}
+	if m := ss("-tmH", "state", "established"); strings.Count(m, "skmem:(r") != n {
+		t.Errorf("engine ss -tm: want one skmem line per connection:\n%s", head(m))
+	}
+	// -s: the summary, text and JSON.
+	var sum ssSummary
+	if err := json.Unmarshal([]byte(ss("-s", "--json")), &sum); err != nil || sum.TCP.States["ESTAB"] != n || sum.TCP.States["LISTEN"] != 1 || sum.TCP.IPv4 != n+1 {
+		t.Errorf("engine ss -s --json: %+v, %v; want %d established, 1 listener", sum, err, n)
+	}
+	if s := ss("-s"); !strings.Contains(s, fmt.Sprintf("estab %d", n)) || !strings.Contains(s, "Transport Total") {
+		t.Errorf("engine ss -s:\n%s", s)
 	}
 	// Filters, applied by the engine.
 	one := peers[n/2].LocalAddr().(*net.TCPAddr).Port

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"errors"
-	"flag"
+	"github.com/spf13/pflag"
 	"io"
 	"slices"
 	"strconv"
@@ -135,16 +134,7 @@ func (f *ssFilter) matchPorts(e *socktab.Entry) bool {
 }
 
 // parseFlagsWithArgs is parseFlags for a command that takes arguments
-// after its flags (fs.Args()).
-func parseFlagsWithArgs(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return errHelp
-		}
-		return usagef("%v", err)
-	}
-	return nil
+// among its flags (fs.Args()).
+func parseFlagsWithArgs(fs *pflag.FlagSet, args []string, stdout io.Writer) error {
+	return parseGNU(fs, args, stdout, true)
 }

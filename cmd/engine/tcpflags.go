@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"math"
 	"strconv"
 	"strings"
@@ -16,7 +16,7 @@ import (
 // --tcp-pool-max and --somaxconn. Unset, each keeps engine.Config's
 // default (zero); engine.New checks what the flags cannot (low <= pressure
 // <= high, the minimum buffer against the others).
-func tcpMemFlags(fs *flag.FlagSet, c *engine.Config) {
+func tcpMemFlags(fs *pflag.FlagSet, c *engine.Config) {
 	fs.Func("tcp-mem", "TCP buffer memory limits `LOW,PRESSURE,HIGH` in bytes (K, M, G: powers of 1024), like net.ipv4.tcp_mem: "+
 		"above PRESSURE buffers stop growing and idle ones are trimmed until below LOW; above HIGH new connections are refused "+
 		"(default: a sixteenth of this machine's memory for PRESSURE, LOW three quarters of it, HIGH twice LOW)", func(v string) error {
@@ -68,6 +68,46 @@ func tcpMemFlags(fs *flag.FlagSet, c *engine.Config) {
 		}
 		c.TCPSomaxconn = n
 		return nil
+	})
+}
+
+// tcpTuneFlags registers the TCP limits users tune besides the memory's:
+// --tcp-sndbuf, --tcp-rcvbuf, --tcp-sndbuf-max, --tcp-max-time-wait and
+// --tcp-congestion (engine.Config's TCPSendBuffer, TCPRecvBuffer,
+// TCPSendBufferMax, TCPMaxTimeWait, TCPCongestion). Unset, the engine's
+// defaults apply; engine.New checks them against each other.
+func tcpTuneFlags(fs *pflag.FlagSet, c *engine.Config) {
+	pow2 := func(dst *int) func(string) error {
+		return func(v string) error {
+			n, err := parseBytes(v)
+			if err != nil || n&(n-1) != 0 || n > math.MaxInt32 {
+				return fmt.Errorf("%q: want a power of two of bytes, e.g. 262144 or 256K", v)
+			}
+			*dst = int(n)
+			return nil
+		}
+	}
+	fs.Func("tcp-sndbuf", "each TCP connection's send buffer, in `bytes` (a power of two, K and M accepted), "+
+		"like tcp_wmem[1] (default 256K)", pow2(&c.TCPSendBuffer))
+	fs.Func("tcp-sndbuf-max", "the send buffer's auto-tuning ceiling, in `bytes` (a power of two), like tcp_wmem[2] (default 4M)", pow2(&c.TCPSendBufferMax))
+	fs.Func("tcp-rcvbuf", "each TCP connection's largest receive buffer (the auto-tuning ceiling), in `bytes` (a power of two), "+
+		"like tcp_rmem[2] (default 4M)", pow2(&c.TCPRecvBuffer))
+	fs.Func("tcp-max-time-wait", "connections in TIME-WAIT, all workers together, like net.ipv4.tcp_max_tw_buckets; "+
+		"past it a connection closes at once (default 262144, or --tcp-max-connections when smaller)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q: want a number of connections, 1 or more", v)
+		}
+		c.TCPMaxTimeWait = n
+		return nil
+	})
+	fs.Func("tcp-congestion", "TCP congestion control `algorithm`: cubic (default) or reno, like net.ipv4.tcp_congestion_control", func(v string) error {
+		switch v {
+		case "cubic", "reno":
+			c.TCPCongestion = v
+			return nil
+		}
+		return fmt.Errorf("%q: want cubic or reno", v)
 	})
 }
 

@@ -47,7 +47,7 @@ type tcpService struct {
 }
 
 func newTCPService(eng *engine.Engine, spec echoSpec, log *slog.Logger) (*tcpService, error) {
-	ln, err := eng.Listen("tcp4", spec.listenAddr())
+	ln, err := eng.Listen("tcp", spec.listenAddr()) // the wildcard is dual-stack with IPv6 addresses
 	if err != nil {
 		return nil, err
 	}
@@ -138,9 +138,13 @@ func (s *tcpService) close() {
 	s.mu.Unlock()
 }
 
-// httpService serves a small status page over the engine's own TCP: the
-// counters as `engine stats` prints them, the sockets as `engine ss`, the
-// raw counters as JSON and the Prometheus metrics.
+// httpService serves a small page over the engine's own TCP, on the
+// data-plane addresses that anyone on the link reaches. By default the page
+// says only that the engine serves: its counters, sockets and metrics would
+// tell a stranger about the host's traffic and peers. With
+// --http-expose-status it is the status page: the counters as `engine
+// stats` prints them, the sockets as `engine ss`, the raw counters as JSON
+// (/stats.json) and the Prometheus metrics (/metrics).
 type httpService struct {
 	srv *server
 	ln  net.Listener
@@ -148,18 +152,35 @@ type httpService struct {
 }
 
 func newHTTPService(s *server, port uint16) (*httpService, error) {
-	ln, err := s.eng.Listen("tcp4", fmt.Sprintf(":%d", port))
+	ln, err := s.eng.Listen("tcp", fmt.Sprintf(":%d", port)) // IPv4 and IPv6
 	if err != nil {
 		return nil, err
 	}
 	h := &httpService{srv: s, ln: ln}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.page)
-	mux.HandleFunc("GET /stats.json", h.statsJSON)
-	mux.Handle("GET /metrics", s.metricsHandler())
-	h.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	h.hs = &http.Server{Handler: h.mux(s.opts.httpExpose), ReadHeaderTimeout: 10 * time.Second}
 	return h, nil
 }
+
+// mux routes the page; with expose, the status page, /stats.json and
+// /metrics.
+func (h *httpService) mux(expose bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	if !expose {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, httpPlainPage)
+		})
+		return mux
+	}
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.HandleFunc("GET /stats.json", h.statsJSON)
+	mux.Handle("GET /metrics", h.srv.metricsHandler())
+	return mux
+}
+
+// httpPlainPage is all --http serves without --http-expose-status: no
+// version, interface, counter or peer.
+const httpPlainPage = "engine: this address is served by a kernel-bypass packet engine.\n"
 
 func (h *httpService) run(wg *sync.WaitGroup) {
 	defer wg.Done()

@@ -3,10 +3,11 @@ package datapath
 import "sync"
 
 // Buffer sizes: SmallBuf holds a whole frame at any MTU the UMEM allows;
-// LargeBuf holds the biggest IPv4 datagram.
+// LargeBuf holds the biggest IPv4 datagram and the biggest IPv6 packet
+// (a 40-byte header and a 65,535-byte payload).
 const (
 	SmallBuf = 4096
-	LargeBuf = 65536
+	LargeBuf = 65536 + 40
 )
 
 // Buf is a packet buffer that moves between goroutines through rings (a

@@ -37,8 +37,9 @@
 //   - Otherwise the transport registered for the next header (Register; a
 //     Transport gets Received packets and ICMPError values). With none,
 //     as Linux: UDP with a valid checksum gets a port unreachable, TCP is
-//     counted and dropped (TCP over IPv6 is not built: no RST), No Next
-//     Header is consumed, anything else gets a parameter problem code 1
+//     counted and dropped (the engine always registers its TCP, which
+//     answers a segment for no socket with a RST), No Next Header is
+//     consumed, anything else gets a parameter problem code 1
 //     pointing at the Next Header that named it (InUnknownProtos).
 //
 // Neighbor Discovery (package ndp) runs per worker: a neighbor cache with
@@ -91,9 +92,11 @@
 // routes off the link) and Router Solicitations, address
 // autoconfiguration, Redirects (validated and ignored), the routing header
 // (segments left 0 is skipped, anything else refused), jumbograms,
-// IPsec, source-specific MLD, forwarding. Transports over IPv6 (UDP, TCP)
-// register here next; until then the layer answers them as a host without
-// sockets would.
+// IPsec, source-specific MLD, forwarding. UDP (stack/udp) and TCP
+// (stack/tcpsock) register on every worker; a next header nothing registered for is answered as a
+// host without sockets would. A registered transport calls back NoSocket
+// for a datagram no socket takes (counted, port unreachable) and sends
+// with SendUntil, which waits within a socket's deadline.
 //
 // Counters are stats.IPv6 (snmp6's names), published with the worker's.
 // Nothing on the receive path allocates: an echo answered in place, a

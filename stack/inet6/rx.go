@@ -204,7 +204,8 @@ func (l *Layer) deliver(r *Received) int {
 		l.st.DropNoSocket++
 		l.SendICMPError(r.IP, r.LinkMcast, header.ICMPv6DstUnreachable, header.ICMPv6PortUnreachable, 0)
 	case header.ProtocolTCP:
-		// TCP over IPv6 is not served yet: no RST, counted and dropped.
+		// No TCP registered (the engine always registers stack/tcpsock,
+		// which answers a segment for no socket with a RST): counted, dropped.
 		l.c.InNoPorts++
 		l.st.DropNoSocket++
 	case header.ProtocolNoNext:

@@ -22,12 +22,19 @@ type Options struct {
 	// share an address and port; packets are spread over them by flow
 	// hash.
 	ReusePort bool
-	// Freebind is IP_FREEBIND: bind an address the engine does not own
-	// (yet). Nothing reaches such a socket until the address is the
-	// engine's.
+	// V6Only is IPV6_V6ONLY: an IPv6 socket takes IPv6 traffic only. Off
+	// (net.ipv6.bindv6only=0, Linux's default), an IPv6 socket bound to
+	// [::] also takes IPv4 traffic, its IPv4 peers seen as ::ffff:a.b.c.d;
+	// the "udp6" network sets it, as Go's net does. Ignored by IPv4
+	// sockets.
+	V6Only bool
+	// Freebind is IP_FREEBIND (IPV6_FREEBIND on an IPv6 socket): bind an
+	// address the engine does not own (yet). Nothing reaches such a
+	// socket until the address is the engine's.
 	Freebind bool
-	// Transparent is IP_TRANSPARENT: bind an address the engine does not
-	// own and receive the traffic for it, as a transparent proxy or a load
+	// Transparent is IP_TRANSPARENT (IPv4 only: IPV6_TRANSPARENT is not
+	// supported, EOPNOTSUPP): bind an address the engine does not own and
+	// receive the traffic for it, as a transparent proxy or a load
 	// balancer does; a packet to the address reaches the engine when the
 	// network routes it there (the engine does not answer ARP for it). It
 	// also allows any source address in WriteMsg. From the first
@@ -39,15 +46,17 @@ type Options struct {
 	// that only has to make the 4-tuple unique, so many connections to
 	// different peers share local ports.
 	BindAddressNoPort bool
-	// Broadcast is SO_BROADCAST (UDP): allow sending to, and connecting
-	// to, a broadcast address. Without it both fail with EACCES.
+	// Broadcast is SO_BROADCAST (UDP over IPv4): allow sending to, and
+	// connecting to, a broadcast address. Without it both fail with
+	// EACCES. IPv6 has no broadcast.
 	Broadcast bool
 	// NextHop, when set, is the neighbor on the link that every packet of
 	// the socket is sent to, whatever the route toward its destination
 	// says (the destination stays): what a host route `ip route add DST
 	// via NEXTHOP` does, for one socket. The load balancer's health checks
 	// use it to reach a direct-server-return backend at the VIP it owns.
-	// It must be on one of the engine's prefixes (else ENETUNREACH).
+	// It must be on one of the engine's prefixes of the socket's family
+	// (else ENETUNREACH).
 	NextHop netip.Addr
 }
 
@@ -68,11 +77,14 @@ func (o Options) CheckNextHop(op string, prefixes []netip.Prefix) error {
 // Table returns the options the socket table applies.
 func (o Options) Table() socktab.Options {
 	return socktab.Options{ReuseAddr: o.ReuseAddr, ReusePort: o.ReusePort,
-		Freebind: o.Freebind || o.Transparent, BindAddressNoPort: o.BindAddressNoPort}
+		Freebind: o.Freebind || o.Transparent, BindAddressNoPort: o.BindAddressNoPort, V6Only: o.V6Only}
 }
 
-// PMTUDisc is a socket's path MTU discovery mode, ip(7)'s IP_MTU_DISCOVER,
-// numbered as Linux numbers it.
+// PMTUDisc is a socket's path MTU discovery mode, ip(7)'s IP_MTU_DISCOVER
+// and ipv6(7)'s IPV6_MTU_DISCOVER, numbered as Linux numbers both. IPv6
+// has no DF bit: the source fragments, so Dont and Want fragment what
+// exceeds the path MTU, and Do and Probe refuse it with EMSGSIZE, as
+// Linux's UDPv6 does.
 type PMTUDisc int32
 
 const (
@@ -106,3 +118,7 @@ func (d PMTUDisc) String() string {
 
 // DefaultTTL is net.ipv4.ip_default_ttl.
 const DefaultTTL = 64
+
+// DefaultHopLimit is net.ipv6.conf.*.hop_limit, the hop limit of unicast
+// IPv6 packets (IPV6_UNICAST_HOPS -1).
+const DefaultHopLimit = 64

@@ -34,8 +34,14 @@ type bindView struct {
 }
 
 func (s *Socket) view() bindView {
-	return bindView{s.family, s.local.Addr(), s.opts.V6Only, s.opts.ReuseAddr, s.opts.ReusePort, s.opts.Owner,
+	v := bindView{s.family, s.local.Addr(), s.opts.V6Only, s.opts.ReuseAddr, s.opts.ReusePort, s.opts.Owner,
 		s.state == StateListen, s.state == StateTimeWait}
+	if v.family == IPv6 && v.addr.IsValid() && v.type6() == v6Other {
+		// __inet6_bind sets sk_ipv6only on a bind to a specific address
+		// that is not v4-mapped: such a socket never overlaps IPv4.
+		v.v6only = true
+	}
+	return v
 }
 
 // rcvSaddr4 is the socket's IPv4 receive address (inet_rcv_saddr); the zero

@@ -22,7 +22,11 @@
 //     socket on :: overlaps IPv4 addresses unless V6Only (default false, as
 //     net.ipv6.bindv6only=0); a v4-mapped bind is an IPv4 bind, and
 //     ::ffff:0.0.0.0 is the IPv4 wildcard of an IPv6 socket (it takes every
-//     IPv4 address and no IPv6 traffic; V6Only refuses it with EINVAL).
+//     IPv4 address and no IPv6 traffic; V6Only refuses it with EINVAL). An
+//     IPv6 socket bound to a specific address that is not v4-mapped counts
+//     as V6Only, as __inet6_bind sets sk_ipv6only for it: it never
+//     conflicts with an IPv4 bind (engine's TestDualStackBindConflicts
+//     compares this with the kernel).
 //   - Accepted connections (Accept) and TIME-WAIT sockets keep their port:
 //     a child shares its listener's port and copies its options, so after
 //     the listener closes a new bind or listen on that address and port gets

@@ -36,6 +36,9 @@ type TCPInfo struct {
 	SegsOut, SegsIn      uint64
 	SndWnd, RcvWnd       uint32
 	RcvSpace             int
+	// RecvRing and SendRing are the ring memory the connection holds now,
+	// in bytes (ss -m's rb and tb).
+	RecvRing, SendRing int
 }
 
 // String formats the details as ss -ti's second line.

@@ -65,6 +65,7 @@ type Conn struct {
 	orphan    bool // counted in the worker's orphans (memory.go)
 	lastState tcp.State
 	ipID      uint16
+	flow      uint32 // IPv6 flow label, set by the first segment (sink6.go)
 
 	// Shared. Each store by the worker is followed by a signal, and each
 	// waiter announces itself (rwait, wwait) before its last look, so a

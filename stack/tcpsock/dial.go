@@ -17,38 +17,55 @@ import (
 
 // Dial connects to rap from laddr (the zero value: an address and port the
 // engine chooses, steered so that the replies reach the worker that owns
-// the connection). It waits for the handshake like connect(2):
-// ECONNREFUSED when the peer answers RST, ETIMEDOUT after the SYN retries;
-// ctx bounds the wait.
+// the connection). network is "tcp4", "tcp6" or "tcp" (sockFamily: the
+// peer's address chooses IPv4 or IPv6). It waits for the handshake like
+// connect(2): ECONNREFUSED when the peer answers RST, ETIMEDOUT after the
+// SYN retries, the errno of an ICMP or ICMPv6 error that is hard in
+// SYN-SENT; ctx bounds the wait.
 func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrPort, opts sock.Options) (*Conn, error) {
-	if network != "tcp" && network != "tcp4" {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
-	}
-	rap = netip.AddrPortFrom(rap.Addr().Unmap(), rap.Port())
+	fam, ra, v6only, err := s.sockFamily(network, rap.Addr(), false)
 	raddr := net.TCPAddrFromAddrPort(rap)
-	if !rap.Addr().Is4() {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: syscall.EAFNOSUPPORT}
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	if s.host.IsBroadcast(rap.Addr()) || rap.Addr().IsMulticast() {
+	rap = netip.AddrPortFrom(ra, rap.Port())
+	raddr = net.TCPAddrFromAddrPort(rap)
+	v6 := fam == socktab.IPv6
+	if (!v6 && s.host.IsBroadcast(ra)) || ra.IsMulticast() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
 	}
 	if !s.cfg.State.Running() {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: net.ErrClosed}
 	}
-	if err := opts.CheckNextHop("connect", s.host.Addrs()); err != nil {
+	prefixes := s.host.Addrs()
+	if v6 {
+		prefixes = nil
+		if s.host6 != nil {
+			prefixes = s.host6.Addrs()
+		}
+		if opts.Transparent {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: errTransparent6}
+		}
+	}
+	if err := opts.CheckNextHop("connect", prefixes); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	st, err := s.tab.Open(socktab.TCP, socktab.IPv4, opts.Table(), nil)
+	opts.V6Only = opts.V6Only || v6only
+	st, err := s.tab.Open(socktab.TCP, fam, opts.Table(), nil)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	if laddr.IsValid() {
-		if err := s.tab.Bind(st, netip.AddrPortFrom(laddr.Addr().Unmap(), laddr.Port())); err != nil {
+		la := laddr.Addr()
+		if !v6 {
+			la = la.Unmap()
+		}
+		if err := s.tab.Bind(st, netip.AddrPortFrom(la, laddr.Port())); err != nil {
 			s.tab.Close(st)
 			return nil, sock.Relabel(err, "dial", network)
 		}
 		if opts.Transparent {
-			if err := s.host.AddTransparent(laddr.Addr().Unmap()); err != nil {
+			if err := s.host.AddTransparent(la); err != nil {
 				s.tab.Close(st)
 				return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 			}
@@ -60,7 +77,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		return nil, sock.Relabel(err, "dial", network)
 	}
 	key := flowtable.KeyFrom(rap, local, header.ProtocolTCP)
-	owner := s.workers[s.host.Owner(key).Queue()]
+	owner := s.owner(key)
 	t, _ := syncookie.TupleFromKey(key)
 	now := s.host.Nanotime()
 	cfg := owner.tcpConfig(rap.Addr(), local.Port(), rap.Port(), tcp.Seq(s.jar.ISN(t, now)), s.tsOffset(t))

@@ -1,7 +1,7 @@
 // Package tcpsock is the engine's TCP socket layer: Conn (a net.Conn),
 // Listener (a net.Listener), Dial, and one worker part per queue that runs
-// package tcp's sans-I/O endpoints (the inet4.Transport of protocol 6 and
-// a datapath.Layer).
+// package tcp's sans-I/O endpoints (the inet4.Transport of protocol 6, the
+// inet6.Transport of next header 6, and a datapath.Layer).
 //
 // Ownership and demux. A connection belongs to the worker its 5-tuple
 // steers to (the hash socktab.Connect chooses ports with: the NIC's RSS
@@ -12,6 +12,30 @@
 // segment that misses it on a worker that is not the owner is handed to
 // the owner. Only then is the socket table consulted, for a listener (SYN,
 // SYN-cookie ACK) or for nothing (RST).
+//
+// IPv6 (demux6.go, sink6.go, family.go). With Config.Host6 each worker is
+// also the transport of next header 6 on its inet6.Layer (worker6): IPv6
+// segments are checked with the IPv6 pseudo-header (a partial checksum
+// trusted where inet6.Host.TrustPartial says so), looked up by their IPv6
+// 5-tuple in the same flowtable.Index, handed to the owning worker with
+// inet6.Layer.Steer, and answered with a RST when no socket takes them.
+// The sink writes a 40-byte IPv6 header (hop limit and traffic class from
+// IP_TTL and IP_TOS; the flow label of the 4-tuple, a keyed hash, as
+// Linux's auto_flowlabels) toward the next hop inet6.Layer.NextHop
+// resolved, or parks the segment behind Neighbor Discovery
+// (inet6.Layer.SendDatagram) as the IPv4 path parks behind ARP. The MSS is
+// the IPv6 MTU less 60 (tcp.Config.IPv6); ICMPv6 Packet Too Big lowers the
+// path MTU (never below 1280), other ICMPv6 errors are hard or soft as
+// Linux's tcp_v6_err makes them (fatal6). SYN cookies and ISNs hash the
+// 16-byte addresses (syncookie.Tuple, MSSTable6).
+//
+// Families follow Go's net (sockFamily): "tcp4" and "tcp6" (IPV6_V6ONLY)
+// sockets, and "tcp", whose wildcard listener is one dual-stack IPv6
+// socket on [::] when the engine has IPv6 addresses. Its IPv4 connections
+// are IPv4 on the wire and in the tables, and show v4-mapped addresses
+// (::ffff:a.b.c.d) to the application (Listener.adopt) and in listings;
+// the socket table gives an IPv4 SYN to an IPv4 listener of the port
+// first.
 //
 // Timers: a binary min-heap of connections keyed by Endpoint.NextTimer,
 // run every round with the round's clock; the worker's sleep ends by the

@@ -67,8 +67,11 @@ func (c *Conn) MTUDiscover() sock.PMTUDisc {
 	return sock.PMTUDiscWant
 }
 
-// PathMTU returns the path MTU toward the peer (IP_MTU).
+// PathMTU returns the path MTU toward the peer (IP_MTU, IPV6_MTU).
 func (c *Conn) PathMTU() (int, error) {
+	if c.remote.Is6() && c.s.host6 != nil {
+		return c.s.host6.PathMTU(c.remote), nil
+	}
 	return c.s.host.PathMTU(c.remote), nil
 }
 

@@ -49,6 +49,7 @@ type Listener struct {
 	laddr   netip.AddrPort
 	ls      []*tcp.Listener // one per worker, by queue
 	backlog int             // accept queue capacity, all workers together
+	v6      bool            // an IPv6 socket (dual-stack on [::] unless V6Only): adopt
 
 	mu   sync.Mutex // guards byEP, children, the accept queues' consumer side, closed transitions
 	byEP map[*tcp.Endpoint]*Conn
@@ -65,12 +66,24 @@ type Listener struct {
 	deadline atomic.Int64
 }
 
-// Listen opens a TCP listener on ap with cfg.
+// Listen opens a TCP listener on ap with cfg. network is "tcp4", "tcp6"
+// or "tcp" (sockFamily: the wildcard is a dual-stack [::] when the engine
+// has IPv6 addresses, as with Go's net).
 func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Listener, error) {
 	if s.cfg.State.Closed() {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
 	}
-	ln := &Listener{s: s, net: network, byEP: map[*tcp.Endpoint]*Conn{}, children: map[*Conn]struct{}{},
+	fam, a, v6only, err := s.sockFamily(network, ap.Addr(), true)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+	}
+	ap = netip.AddrPortFrom(a, ap.Port())
+	opts := cfg.SocketOptions
+	opts.V6Only = opts.V6Only || v6only
+	if cfg.Transparent && fam == socktab.IPv6 && !a.Is4In6() {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: errTransparent6}
+	}
+	ln := &Listener{s: s, net: network, v6: fam == socktab.IPv6, byEP: map[*tcp.Endpoint]*Conn{}, children: map[*Conn]struct{}{},
 		twChildren: map[*timeWait]struct{}{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	backlog := s.backlog(cfg.Backlog)
 	for range s.workers {
@@ -81,7 +94,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 		ln.ls = append(ln.ls, l)
 	}
 	ln.backlog = len(s.workers) * roundPow2(backlog)
-	st, err := s.tab.Open(socktab.TCP, socktab.IPv4, cfg.SocketOptions.Table(), ln)
+	st, err := s.tab.Open(socktab.TCP, fam, opts.Table(), ln)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 	}
@@ -96,7 +109,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 	}
 	ln.laddr = s.tab.Local(st)
 	if cfg.Transparent {
-		if err := s.host.AddTransparent(ln.laddr.Addr()); err != nil {
+		if err := s.host.AddTransparent(ln.laddr.Addr().Unmap()); err != nil {
 			s.tab.Close(st)
 			return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 		}

@@ -26,6 +26,7 @@ func connEntry(c *Conn, info bool) socktab.Entry {
 			Unacked: in.Unacked, Retrans: uint64(in.Backoff), RetransSegs: st.Retrans,
 			BytesSent: st.BytesOut, BytesRcvd: st.BytesIn, SegsOut: st.SegsOut, SegsIn: st.SegsIn,
 			SndWnd: in.SndWnd, RcvWnd: in.RcvWnd, RcvSpace: in.RcvBuf,
+			RecvRing: in.RecvRing, SendRing: in.SendRing,
 		}
 	}
 	return e

@@ -10,7 +10,8 @@ import (
 )
 
 // sink builds segments straight into UMEM frames: Ethernet, IPv4 (DF
-// set: TCP never fragments, its MSS comes from the MTU) and TCP.
+// set: TCP never fragments, its MSS comes from the MTU) or IPv6
+// (sink6.go), and TCP.
 type sink struct {
 	w        *worker
 	c        *Conn // nil for a RST or cookie with no connection
@@ -18,6 +19,7 @@ type sink struct {
 	via      netip.Addr // the connection's NextHop, if any
 	one      [1]uint64  // the frame being built
 	failed   bool
+	v6       bool // src and dst are IPv6 addresses: emit6
 }
 
 // ethHeaderLen is the Ethernet header before the IPv4 packet.
@@ -25,6 +27,7 @@ const ethHeaderLen = 14
 
 func (s *sink) to(src, dst netip.Addr, c *Conn) {
 	s.src, s.dst, s.c, s.failed, s.via = src, dst, c, false, netip.Addr{}
+	s.v6 = dst.Is6()
 	if c != nil {
 		s.via = c.via
 	}
@@ -32,6 +35,9 @@ func (s *sink) to(src, dst netip.Addr, c *Conn) {
 
 // Emit implements tcp.Sink.
 func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
+	if s.v6 {
+		return s.emit6(h, p1, p2)
+	}
 	w := s.w
 	hl := h.Len()
 	total := 20 + hl + len(p1) + len(p2)

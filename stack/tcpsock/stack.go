@@ -12,6 +12,7 @@ import (
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/tcp"
@@ -21,7 +22,10 @@ import (
 
 // Config configures the TCP layer of an engine.
 type Config struct {
-	Host  *inet4.Host
+	Host *inet4.Host
+	// Host6 is the IPv6 layer (nil: IPv4 only). Its workers' layers
+	// must be made before AddWorker adds TCP to them.
+	Host6 *inet6.Host
 	Table *socktab.Table
 	State *sock.State
 
@@ -45,6 +49,7 @@ type Config struct {
 type Stack struct {
 	cfg       Config
 	host      *inet4.Host
+	host6     *inet6.Host // nil without IPv6
 	tab       *socktab.Table
 	jar       *syncookie.Jar        // SYN cookies, ISNs, timestamp offsets
 	challenge *tcp.ChallengeLimiter // RFC 5961 challenge ACKs, shared by every connection
@@ -69,7 +74,7 @@ func New(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpsock: %w", err)
 	}
-	s := &Stack{cfg: cfg, host: cfg.Host, tab: cfg.Table, jar: jar,
+	s := &Stack{cfg: cfg, host: cfg.Host, host6: cfg.Host6, tab: cfg.Table, jar: jar,
 		challenge:       tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
 		conns:           map[*Conn]struct{}{},
 		listeners:       map[*Listener]struct{}{},
@@ -96,7 +101,8 @@ func (s *Stack) tableCapacity() int {
 }
 
 // AddWorker adds TCP to a worker (in queue order): it registers as the
-// transport of protocol 6 on l and as a layer of l's datapath.
+// transport of protocol 6 on l, and of next header 6 on the worker's IPv6
+// layer when there is one (Config.Host6), and as a layer of l's datapath.
 func (s *Stack) AddWorker(l *inet4.Layer) error {
 	q, err := sock.NewQueue[command](commandRing)
 	if err != nil {
@@ -123,6 +129,15 @@ func (s *Stack) AddWorker(l *inet4.Layer) error {
 	}
 	w.sink.w = w
 	l.Register(header.ProtocolTCP, w)
+	if h6 := s.host6; h6 != nil {
+		if l.Queue() >= len(h6.Layers()) {
+			conns.Close()
+			tw.Close()
+			return fmt.Errorf("tcpsock: worker %d has no IPv6 layer", l.Queue())
+		}
+		w.l6 = h6.Layers()[l.Queue()]
+		w.l6.Register(header.ProtocolTCP, (*worker6)(w))
+	}
 	dp.AddLayer(w)
 	s.workers = append(s.workers, w)
 	return nil
@@ -185,15 +200,24 @@ func (s *Stack) Pools() PoolStats {
 }
 
 // tcpConfig is the endpoint configuration for a connection of this engine
-// that worker w owns. remote is the peer's address: the connection starts
-// with the path MTU learned toward it (ICMP fragmentation needed, any
-// socket's).
+// that worker w owns. remote is the peer's address (as on the wire: an
+// IPv4 peer unmapped): the connection starts with the path MTU learned
+// toward it (ICMP fragmentation needed, ICMPv6 Packet Too Big, any
+// socket's), and its MSS is the link MTU less 40 bytes of headers, 60
+// over IPv6.
 func (w *worker) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, tsOff uint32) tcp.Config {
 	s := w.s
+	mtu, pmtu, v6 := s.host.MTU(), 0, remote.Is6()
+	if v6 && s.host6 != nil {
+		mtu, pmtu = s.host6.MTU(), s.host6.PathMTU(remote)
+	} else if !v6 {
+		pmtu = s.host.PathMTU(remote)
+	}
 	return tcp.Config{
 		LocalPort: lport, RemotePort: rport,
-		MSS:        s.host.MTU() - 40,
-		PathMTU:    s.host.PathMTU(remote),
+		MSS:        mtu - headerLen(v6),
+		PathMTU:    pmtu,
+		IPv6:       v6,
 		MTUProbing: s.cfg.MTUProbing,
 		ISS:        iss,
 		TSOffset:   tsOff,
@@ -208,6 +232,32 @@ func (w *worker) tcpConfig(remote netip.Addr, lport, rport uint16, iss tcp.Seq, 
 		Buffers:    &s.rings,
 		Endpoints:  &s.endpoints,
 	}
+}
+
+// headerLen is the IP and TCP headers' size without options: 40 bytes,
+// 60 over IPv6.
+func headerLen(v6 bool) int {
+	if v6 {
+		return header.IPv6HeaderLen + 20
+	}
+	return 40
+}
+
+// linkMSS is the MSS of the link's MTU: MTU - 40, or MTU - 60 over IPv6.
+func (s *Stack) linkMSS(v6 bool) int {
+	if v6 && s.host6 != nil {
+		return s.host6.MTU() - headerLen(true)
+	}
+	return s.host.MTU() - headerLen(false)
+}
+
+// owner returns the worker that owns the connection of key (arrival
+// order): the one the steering function gives for it, IPv4 or IPv6.
+func (s *Stack) owner(key flowtable.Key) *worker {
+	if len(s.workers) == 1 {
+		return s.workers[0]
+	}
+	return s.workers[s.host.Owner(key).Queue()]
 }
 
 // tsOffset is a connection's timestamp offset: a keyed hash of its tuple

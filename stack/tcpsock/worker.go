@@ -9,6 +9,7 @@ import (
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/stack/stats"
@@ -70,6 +71,7 @@ type twRelease struct {
 type worker struct {
 	s     *Stack
 	l     *inet4.Layer
+	l6    *inet6.Layer // nil without IPv6 (demux6.go)
 	dp    *datapath.Worker
 	st    *stats.Worker
 	wk    *datapath.Waker
@@ -140,6 +142,14 @@ func (w *worker) Input(r inet4.Received) {
 			return
 		}
 	}
+	w.segment(&key, p, c, tw, r.LinkBcast)
+}
+
+// segment handles a segment (p: its TCP header and data, the checksum
+// checked) of the flow key that this worker owns, IPv4 or IPv6: c and tw
+// are what its tables hold for key.
+func (w *worker) segment(key *flowtable.Key, p []byte, c *Conn, tw *timeWait, linkBcast bool) {
+	st := &w.st.TCP
 	seg := &w.seg
 	if err := seg.Parse(p); err != nil {
 		st.InErrs++
@@ -151,17 +161,17 @@ func (w *worker) Input(r inet4.Received) {
 		if c.ep.Input(w.l.Now(), seg) == tcp.Reopen {
 			iss := c.ep.ReopenISN()
 			w.serviceTCP(c) // frees it: the endpoint is CLOSED
-			w.tcpListen(key, seg, ip.Src(), ip.Dst(), r.LinkBcast, iss)
+			w.tcpListen(*key, seg, key.SrcAddrPort().Addr(), key.DstAddrPort().Addr(), linkBcast, iss)
 			return
 		}
 		w.serviceTCP(c)
 		return
 	}
 	if tw != nil {
-		w.twInput(tw, key, seg, ip.Src(), ip.Dst(), r.LinkBcast)
+		w.twInput(tw, *key, seg, key.SrcAddrPort().Addr(), key.DstAddrPort().Addr(), linkBcast)
 		return
 	}
-	w.tcpListen(key, seg, ip.Src(), ip.Dst(), r.LinkBcast, 0)
+	w.tcpListen(*key, seg, key.SrcAddrPort().Addr(), key.DstAddrPort().Addr(), linkBcast, 0)
 }
 
 // tcpListen handles a segment that no connection took: a listener's SYN or
@@ -201,6 +211,7 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst netip.A
 			st.PassiveOpens++
 			c := w.s.newConn(w, ep, key)
 			c.ln = ln
+			ln.adopt(c)
 			ln.register(ep, c)
 			w.synq[ln]++
 			if !w.insert(c) {
@@ -234,7 +245,7 @@ func (w *worker) sendCookie(key flowtable.Key, seg *tcp.Segment, src, dst netip.
 	if seg.Options.HasMSS {
 		peerMSS = seg.Options.MSS
 	}
-	peerMSS = min(peerMSS, uint16(w.s.host.MTU()-40))
+	peerMSS = min(peerMSS, uint16(w.s.linkMSS(key.Family == flowtable.FamilyIPv6)))
 	cookie, mss := w.s.jar.Make(t, uint32(seg.Seq), peerMSS, w.l.Now())
 	h := &w.hdr
 	*h = header.TCPFields{
@@ -298,6 +309,7 @@ func (w *worker) cookieACK(ln *Listener, l *tcp.Listener, key flowtable.Key, seg
 	st.PassiveOpens++
 	c := w.s.newConn(w, ep, key)
 	c.ln = ln
+	ln.adopt(c)
 	ln.register(ep, c)
 	if !w.insert(c) {
 		c.ep.Abort(w.l.Now())

@@ -27,12 +27,18 @@ import (
 // SO_RCVBUF); when the application does not keep up, new datagrams are
 // dropped and counted, and the workers never wait for it.
 type Conn struct {
-	s     *Stack
-	sock  *socktab.Socket
-	net   string
-	laddr netip.AddrPort
-	raddr netip.AddrPort // valid when connected
-	owner *inet4.Layer   // worker that sends for a connected socket (an unconnected one: the worker steered per destination)
+	s      *Stack
+	sock   *socktab.Socket
+	net    string
+	fam    socktab.Family // IPv6: takes IPv6 traffic and, dual-stack, IPv4 (its peers v4-mapped)
+	v6only bool           // IPV6_V6ONLY (an IPv6 socket)
+	laddr  netip.AddrPort
+	raddr  netip.AddrPort // valid when connected
+	// owner is the worker that sends for a connected socket (an
+	// unconnected one: the worker steered per destination). Stored once
+	// the socket table gave the port, after which a worker may already
+	// look the socket up (a nil owner: the worker that received it).
+	owner atomic.Pointer[inet4.Layer]
 
 	rx      *ring.MPMC[rxItem]
 	rxBytes atomic.Int64
@@ -47,6 +53,7 @@ type Conn struct {
 	opts                        udpOpts      // ip(7) options (udpopts.go)
 	errq                        errQueue     // IP_RECVERR (udperrq.go)
 	mc                          *igmp.Socket // multicast memberships (multicast.go)
+	mc6                         groups6      // IPv6 memberships (opts6.go)
 	bcastPort                   uint16       // the port registered for broadcasts (bind); 0: none
 }
 
@@ -137,8 +144,21 @@ func (c *Conn) wait(deadline *atomic.Int64) error {
 	}
 }
 
+// mapped returns a as the socket names it: an IPv4 address v4-mapped
+// (::ffff:a.b.c.d) for an IPv6 socket, as Linux reports an IPv4 peer to a
+// dual-stack socket. It does not allocate.
+func (c *Conn) mapped(a netip.Addr) netip.Addr {
+	if c.fam == socktab.IPv6 && a.Is4() {
+		return netip.AddrFrom16(a.As16())
+	}
+	return a
+}
+
 // ReadFromUDPAddrPort reads one datagram into p (the rest of a longer
 // datagram is discarded, as with a kernel socket) and returns its sender.
+// An IPv6 socket names an IPv4 sender in v4-mapped form (::ffff:a.b.c.d),
+// as Go's net does for a dual-stack socket (netip.Addr.Unmap gives the
+// IPv4 address).
 func (c *Conn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
 	it, err := c.dequeue()
 	if err != nil {
@@ -196,8 +216,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // WriteToUDPAddrPort sends p to addr. A datagram larger than the path MTU is
 // fragmented, unless SetMTUDiscover asked for PMTUDiscDo or PMTUDiscProbe:
-// then it fails with EMSGSIZE. More than 65,507 bytes always fails with
-// EMSGSIZE; a broadcast destination without SetBroadcast(true), with EACCES.
+// then it fails with EMSGSIZE. More than 65,507 bytes (65,527 over IPv6)
+// always fails with EMSGSIZE; a broadcast destination without
+// SetBroadcast(true), with EACCES. An IPv6 socket sends to an IPv4 address,
+// or its v4-mapped form, over IPv4 (ENETUNREACH with IPV6_V6ONLY); an IPv4
+// socket cannot send to an IPv6 address (EAFNOSUPPORT).
 func (c *Conn) WriteToUDPAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	return c.write(p, addr, sendOpts{})
 }
@@ -209,21 +232,52 @@ func (c *Conn) write(p []byte, addr netip.AddrPort, so sendOpts) (int, error) {
 	if err := c.takeSoftError(); err != nil {
 		return 0, c.opErr("write", os.NewSyscallError("sendto", err))
 	}
-	dst := addr.Addr().Unmap()
-	if !dst.Is4() {
-		return 0, c.opErr("write", os.NewSyscallError("sendto", syscall.EAFNOSUPPORT))
+	dst, v6, err := c.destination(addr.Addr())
+	if err == nil && so.src.IsValid() && so.src.Is6() != v6 {
+		err = syscall.EINVAL // a source of the other family
 	}
-	if len(p) > MaxPayload {
+	if err != nil {
+		return 0, c.opErr("write", os.NewSyscallError("sendto", err))
+	}
+	if v6 && len(p) > MaxPayload6 || !v6 && len(p) > MaxPayload {
 		return 0, c.opErr("write", os.NewSyscallError("sendto", syscall.EMSGSIZE))
 	}
 	if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
-	err := c.send(netip.AddrPortFrom(dst, addr.Port()), p, so)
+	if v6 {
+		err = c.send6(netip.AddrPortFrom(dst, addr.Port()), p, so)
+	} else {
+		err = c.send(netip.AddrPortFrom(dst, addr.Port()), p, so)
+	}
 	if err != nil {
 		return 0, c.opErr("write", err)
 	}
 	return len(p), nil
+}
+
+// destination returns the address a datagram to a goes to and whether it
+// goes over IPv6, as Linux's udpv6_sendmsg decides for an IPv6 socket: an
+// IPv4 address (or its v4-mapped form) goes over IPv4 unless the socket is
+// IPV6_V6ONLY, which a bind to a native IPv6 address sets (ENETUNREACH). An IPv4
+// socket sends IPv4 only (EAFNOSUPPORT).
+func (c *Conn) destination(a netip.Addr) (netip.Addr, bool, error) {
+	if c.fam == socktab.IPv4 {
+		if a = a.Unmap(); !a.Is4() {
+			return a, false, syscall.EAFNOSUPPORT
+		}
+		return a, false, nil
+	}
+	if !a.Is4() && !a.Is4In6() {
+		if !a.IsValid() {
+			return a, true, syscall.EINVAL
+		}
+		return a, true, nil
+	}
+	if c.v6only {
+		return a, false, syscall.ENETUNREACH
+	}
+	return a.Unmap(), false, nil
 }
 
 // WriteTo implements net.PacketConn.
@@ -349,4 +403,4 @@ func (c *Conn) SetIncomingQueue(q int) error {
 // IncomingQueue returns the queue (worker) that sends for the socket: for
 // a connected socket, the one its peer's datagrams are steered to, as
 // SO_INCOMING_CPU reports a socket's CPU.
-func (c *Conn) IncomingQueue() int { return c.owner.Queue() }
+func (c *Conn) IncomingQueue() int { return c.owner.Load().Queue() }

@@ -21,9 +21,13 @@ type SockError struct {
 	// unreachable, EMSGSIZE for fragmentation needed, EHOSTUNREACH, ...),
 	// as Linux's icmp_err_convert maps it.
 	Errno syscall.Errno
-	// Type and Code are the ICMP message's (SO_EE_ORIGIN_ICMP).
+	// Type and Code are the ICMP message's (SO_EE_ORIGIN_ICMP), or the
+	// ICMPv6 message's when ICMPv6 is set (SO_EE_ORIGIN_ICMP6).
 	Type, Code uint8
-	// Info is the next-hop MTU of a "fragmentation needed", else zero.
+	// ICMPv6 says the error came in ICMPv6, about an IPv6 datagram.
+	ICMPv6 bool
+	// Info is the next-hop MTU of a "fragmentation needed" or an ICMPv6
+	// Packet Too Big, else zero.
 	Info uint32
 	// Offender is the host that sent the ICMP message (SO_EE_OFFENDER).
 	Offender netip.Addr
@@ -48,7 +52,8 @@ type errQueue struct {
 	dropped uint64
 }
 
-// SetRecvErr turns IP_RECVERR on or off. When on, every ICMP error about a
+// SetRecvErr turns IP_RECVERR (and IPV6_RECVERR: one switch for both
+// families of a dual-stack socket) on or off. When on, every ICMP error about a
 // datagram the socket sent is queued for ReadError, and the next read or
 // write returns its errno once, for an unconnected socket too; when off
 // (the default) an unconnected socket sees no ICMP errors and a connected
@@ -82,9 +87,13 @@ func (c *Conn) ReadError() (SockError, error) {
 // queueError records an ICMP error for IP_RECVERR (worker side; errors
 // are rare and bounded, so a mutex and a copy of the quote are fine).
 func (c *Conn) queueError(k *datapath.Waker, ip header.IPv4, re *icmp.ReceivedError, quote []byte) {
-	e := SockError{Errno: re.Errno, Type: re.Type, Code: re.Code, Info: uint32(re.MTU),
-		Offender: ip.Src(), Dst: netip.AddrPortFrom(netip.AddrFrom4(re.Remote), re.RemotePort),
-		Payload: append([]byte(nil), quote...)}
+	c.queueSockError(k, SockError{Errno: re.Errno, Type: re.Type, Code: re.Code, Info: uint32(re.MTU),
+		Offender: ip.Src(), Dst: netip.AddrPortFrom(c.mapped(netip.AddrFrom4(re.Remote)), re.RemotePort),
+		Payload: append([]byte(nil), quote...)})
+}
+
+// queueSockError appends e to the error queue and reports its errno once.
+func (c *Conn) queueSockError(k *datapath.Waker, e SockError) {
 	c.errq.mu.Lock()
 	if len(c.errq.q) >= errQueueMax {
 		c.errq.dropped++
@@ -93,7 +102,7 @@ func (c *Conn) queueError(k *datapath.Waker, ip header.IPv4, re *icmp.ReceivedEr
 	}
 	c.errq.q = append(c.errq.q, e)
 	c.errq.mu.Unlock()
-	c.setSoftError(k, re.Errno)
+	c.setSoftError(k, e.Errno)
 }
 
 // quotedPayload returns the UDP payload an ICMP error quotes (after the

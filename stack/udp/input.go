@@ -55,12 +55,12 @@ func (w *worker) Input(r inet4.Received) {
 		w.st.DropProto++
 		return
 	}
-	if match == socktab.MatchExact && !r.Steered && r.Frame != nil && c.owner != w.l {
-		w.l.Steer(c.owner, &r)
+	if o := c.owner.Load(); match == socktab.MatchExact && !r.Steered && r.Frame != nil && o != nil && o != w.l {
+		w.l.Steer(o, &r)
 		return
 	}
-	from := netip.AddrPortFrom(ip.Src(), u.SrcPort())
-	if !c.deliver(w.l.Waker(), u.Payload(), from, rxMeta{dst: ip.Dst(), ttl: ip.TTL(), tos: ip.TOS()}) {
+	from := netip.AddrPortFrom(c.mapped(ip.Src()), u.SrcPort())
+	if !c.deliver(w.l.Waker(), u.Payload(), from, rxMeta{dst: c.mapped(ip.Dst()), ttl: ip.TTL(), tos: ip.TOS()}) {
 		w.st.DropRecvBuffer++
 	}
 }
@@ -98,6 +98,9 @@ func (w *worker) fanout(socks []*socktab.Socket, ip header.IPv4, u header.UDP) {
 	src, dst := ip.Src4(), ip.Dst4()
 	from := netip.AddrPortFrom(ip.Src(), u.SrcPort())
 	m := rxMeta{dst: ip.Dst(), ttl: ip.TTL(), tos: ip.TOS()}
+	from6 := netip.AddrPortFrom(netip.AddrFrom16(from.Addr().As16()), from.Port()) // for IPv6 sockets
+	m6 := m
+	m6.dst = netip.AddrFrom16(m.dst.As16())
 	delivered := false
 	for i, s := range socks {
 		socks[i] = nil // the slice is the worker's, kept for the next datagram
@@ -106,7 +109,11 @@ func (w *worker) fanout(socks []*socktab.Socket, ip header.IPv4, u header.UDP) {
 			continue
 		}
 		delivered = true
-		if !c.deliver(w.l.Waker(), u.Payload(), from, m) {
+		f, cm := from, m
+		if c.fam == socktab.IPv6 {
+			f, cm = from6, m6
+		}
+		if !c.deliver(w.l.Waker(), u.Payload(), f, cm) {
 			w.st.DropRecvBuffer++
 		}
 	}

@@ -33,13 +33,21 @@ func (c *Conn) membership(op string, group netip.Addr, call func(now int64, h *i
 // engine reports the membership with IGMPv3 and the socket receives the
 // datagrams sent to the group and its port. At most 20 groups per socket
 // (igmp_max_memberships: ENOBUFS past it); joining twice is EADDRINUSE.
+// An IPv6 group (IPV6_JOIN_GROUP, an IPv6 socket only) is reported with
+// MLDv2, and only the sockets that joined it receive its datagrams.
 func (c *Conn) JoinGroup(group netip.Addr) error {
+	if group.Is6() && !group.Is4In6() && group.IsMulticast() {
+		return c.join6(group)
+	}
 	return c.membership("join", group, func(now int64, h *igmp.Host) error { return h.Join(now, c.mc, group.Unmap()) })
 }
 
-// LeaveGroup leaves group (IP_DROP_MEMBERSHIP); EADDRNOTAVAIL if the
-// socket had not joined it.
+// LeaveGroup leaves group (IP_DROP_MEMBERSHIP, IPV6_LEAVE_GROUP);
+// EADDRNOTAVAIL if the socket had not joined it.
 func (c *Conn) LeaveGroup(group netip.Addr) error {
+	if group.Is6() && !group.Is4In6() && group.IsMulticast() {
+		return c.leave6(group)
+	}
 	return c.membership("leave", group, func(now int64, h *igmp.Host) error { return h.Leave(now, c.mc, group.Unmap()) })
 }
 
@@ -126,4 +134,7 @@ func (c *Conn) SetMulticastInterface(addr netip.Addr) error {
 }
 
 // dropMemberships leaves every group when the socket closes.
-func (c *Conn) dropMemberships() { c.s.host.DropMemberships(c.mc) }
+func (c *Conn) dropMemberships() {
+	c.s.host.DropMemberships(c.mc)
+	c.dropMemberships6()
+}

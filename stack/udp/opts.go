@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/xdpengine/engine/stack/sock"
+	"github.com/xdpengine/engine/stack/socktab"
 )
 
 // ControlFlags choose what ReadMsg reports about a datagram, as ip(7)'s
@@ -61,6 +62,9 @@ type udpOpts struct {
 	mcTTL     atomic.Int32               // IP_MULTICAST_TTL + 1; 0: the default
 	mcNoLoop  atomic.Bool                // IP_MULTICAST_LOOP off
 	mcIf      atomic.Pointer[netip.Addr] // IP_MULTICAST_IF; nil or zero: the default
+	hops      atomic.Int32               // IPV6_UNICAST_HOPS; 0: default
+	tclass    atomic.Int32               // IPV6_TCLASS
+	mcHops    atomic.Int32               // IPV6_MULTICAST_HOPS + 1; 0: the default
 
 	// Set at open, read-only after.
 	nonlocal    bool       // IP_FREEBIND or IP_TRANSPARENT: any source address
@@ -132,14 +136,18 @@ func (c *Conn) SetDontFragment(df bool) {
 	}
 }
 
-// PathMTU returns the path MTU toward the connected peer (IP_MTU): the link
-// MTU, or less if an ICMP "fragmentation needed" said so within the last
-// 10 minutes. An unconnected socket gets ENOTCONN.
+// PathMTU returns the path MTU toward the connected peer (IP_MTU, IPV6_MTU
+// for an IPv6 peer): the link MTU, or less if an ICMP "fragmentation
+// needed" or an ICMPv6 Packet Too Big said so within the last 10 minutes.
+// An unconnected socket gets ENOTCONN.
 func (c *Conn) PathMTU() (int, error) {
 	if !c.raddr.IsValid() {
 		return 0, c.opErr("get", os.NewSyscallError("getsockopt IP_MTU", syscall.ENOTCONN))
 	}
-	return c.s.host.PathMTU(c.raddr.Addr()), nil
+	if a := c.raddr.Addr(); a.Is6() && !a.Is4In6() && c.s.host6 != nil {
+		return c.s.host6.PathMTU(a), nil
+	}
+	return c.s.host.PathMTU(c.raddr.Addr().Unmap()), nil
 }
 
 // SetControlMessage turns on (or off) the reports flags names for the
@@ -155,6 +163,25 @@ func (c *Conn) SetControlMessage(flags ControlFlags, on bool) {
 			return
 		}
 	}
+}
+
+// localFor returns the engine's address a datagram sent to dst by from
+// came to (IP_PKTINFO's ipi_spec_dst, IPV6_PKTINFO's address): dst when it
+// is one of the engine's, else the engine's address toward from. An IPv6
+// socket names an IPv4 one v4-mapped, as Linux does.
+func (c *Conn) localFor(dst, from netip.Addr) netip.Addr {
+	d := dst.Unmap()
+	if d.Is4() {
+		if c.s.host.IsLocal(d) {
+			return dst
+		}
+		return c.mapped(c.s.host.SourceFor(from.Unmap()))
+	}
+	h6 := c.s.host6
+	if h6 == nil || h6.Owns(d) {
+		return dst
+	}
+	return h6.SourceFor(from)
 }
 
 // ReadMsg reads one datagram like ReadFromUDPAddrPort and reports what
@@ -175,10 +202,7 @@ func (c *Conn) ReadMsg(p []byte) (n int, cm ControlMessage, from netip.AddrPort,
 	}
 	if flags&FlagDst != 0 {
 		cm.Dst = it.dst
-		cm.Local = cm.Dst
-		if !c.s.host.IsLocal(it.dst) {
-			cm.Local = c.s.host.SourceFor(it.from.Addr())
-		}
+		cm.Local = c.localFor(it.dst, it.from.Addr())
 		cm.IfIndex = c.s.host.Ifindex()
 	}
 	return n, cm, it.from, nil
@@ -205,7 +229,9 @@ func (c *Conn) WriteMsg(p []byte, cm *ControlMessage, addr netip.AddrPort) (int,
 		so.ttl, so.tos = uint8(cm.TTL), uint8(cm.TOS)
 		if cm.Src.IsValid() && !cm.Src.IsUnspecified() {
 			src := cm.Src.Unmap()
-			if !src.Is4() || (!c.s.host.Owns(src) && !c.opts.nonlocal) {
+			h6 := c.s.host6
+			owned := src.Is4() && c.s.host.Owns(src) || src.Is6() && h6 != nil && h6.Owns(src)
+			if src.Is6() && c.fam == socktab.IPv4 || !owned && !c.opts.nonlocal {
 				return 0, c.opErr("write", os.NewSyscallError("sendmsg", syscall.EADDRNOTAVAIL))
 			}
 			so.src = src

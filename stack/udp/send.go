@@ -38,7 +38,7 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 		}
 		src = h.Addrs()[0].Addr() // the one link: its first address
 	}
-	if a := c.laddr.Addr(); a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && !h.IsBroadcast(a) {
+	if a := c.laddr.Addr().Unmap(); a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && !h.IsBroadcast(a) {
 		src = a
 	}
 	if mcast {
@@ -78,7 +78,7 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 	copy(pkt[28:], p)
 	u.UpdateChecksum(src.As4(), d.As4())
 
-	w := c.owner
+	w := c.owner.Load()
 	if !c.raddr.IsValid() && len(s.workers) > 1 {
 		// An unconnected socket sends each datagram through the worker
 		// its peer's answers are steered to: a busy listener's

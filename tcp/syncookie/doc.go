@@ -1,4 +1,4 @@
-// Package syncookie makes and checks IPv4 SYN cookies, and generates
+// Package syncookie makes and checks SYN cookies (IPv4 and IPv6), and generates
 // RFC 6528 initial sequence numbers: the keyed secrets a listener needs to
 // answer a SYN flood without keeping state, modelled on Linux
 // (net/ipv4/syncookies.c) and keyed with SipHash-2-4 (internal/siphash).
@@ -48,6 +48,12 @@
 // runs ahead of the clock; CheckTS refuses a TSecr later than the clock. The bits are not authenticated (nor are they in
 // Linux): whoever can forge them has passed the cookie check for the ISN.
 // Without timestamps a cookie connection has no window scaling, SACK or ECN.
+//
+// IPv6. A tuple's 32 bytes of addresses are first folded into one 64-bit
+// word by SipHash under a fourth key (derived from the ISN key), which
+// takes the place of IPv4's two addresses in the formula above (and in
+// the ISN's); the MSS index is into MSSTable6 (1220, 1420, 1440, 8940:
+// Linux's msstab for IPv6).
 //
 // # ISNs
 //

@@ -17,15 +17,14 @@ import (
 var testSecret = [16]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 
 func testTuple() Tuple {
-	return Tuple{Src: [4]byte{198, 18, 0, 2}, Dst: [4]byte{198, 18, 0, 1}, SrcPort: 40000, DstPort: 80}
+	return Tuple4([4]byte{198, 18, 0, 2}, [4]byte{198, 18, 0, 1}, 40000, 80)
 }
 
 func randomTuple(r *rand.Rand) Tuple {
-	var t Tuple
-	binary.BigEndian.PutUint32(t.Src[:], r.Uint32())
-	binary.BigEndian.PutUint32(t.Dst[:], r.Uint32())
-	t.SrcPort, t.DstPort = uint16(r.Uint32()), uint16(r.Uint32())
-	return t
+	var src, dst [4]byte
+	binary.BigEndian.PutUint32(src[:], r.Uint32())
+	binary.BigEndian.PutUint32(dst[:], r.Uint32())
+	return Tuple4(src, dst, uint16(r.Uint32()), uint16(r.Uint32()))
 }
 
 func TestNew(t *testing.T) {
@@ -49,8 +48,9 @@ func TestTupleFromKey(t *testing.T) {
 		t.Fatalf("TupleFromKey: %+v %v, want %+v", got, ok, testTuple())
 	}
 	k6 := flowtable.KeyFrom(netip.MustParseAddrPort("[2001:db8::2]:1"), netip.MustParseAddrPort("[2001:db8::1]:2"), 6)
-	if _, ok := TupleFromKey(k6); ok {
-		t.Fatal("TupleFromKey accepted an IPv6 key")
+	t6, ok := TupleFromKey(k6)
+	if !ok || !t6.IPv6 || t6.Src != netip.MustParseAddr("2001:db8::2").As16() || t6.SrcPort != 1 || t6.DstPort != 2 {
+		t.Fatalf("TupleFromKey of an IPv6 key: %+v %v", t6, ok)
 	}
 }
 
@@ -160,10 +160,10 @@ func TestSingleBitChangesRejected(t *testing.T) {
 		bit := r.IntN(fields)
 		switch {
 		case bit < 32:
-			tup.Src[bit/8] ^= 1 << (bit % 8)
+			tup.Src[12+bit/8] ^= 1 << (bit % 8)
 		case bit < 64:
 			bit -= 32
-			tup.Dst[bit/8] ^= 1 << (bit % 8)
+			tup.Dst[12+bit/8] ^= 1 << (bit % 8)
 		case bit < 80:
 			tup.SrcPort ^= 1 << (bit - 64)
 		case bit < 96:
@@ -239,8 +239,8 @@ func TestGolden(t *testing.T) {
 // H2 over those and the word count<<2|index.
 func docFormula(j *Jar, tup Tuple, peerISN uint32, mss uint16, now int64) uint32 {
 	var m [24]byte
-	copy(m[0:4], []byte{tup.Dst[3], tup.Dst[2], tup.Dst[1], tup.Dst[0]})
-	copy(m[4:8], []byte{tup.Src[3], tup.Src[2], tup.Src[1], tup.Src[0]})
+	copy(m[0:4], []byte{tup.Dst[15], tup.Dst[14], tup.Dst[13], tup.Dst[12]})
+	copy(m[4:8], []byte{tup.Src[15], tup.Src[14], tup.Src[13], tup.Src[12]})
 	binary.LittleEndian.PutUint32(m[8:], peerISN)
 	binary.LittleEndian.PutUint16(m[12:], tup.DstPort)
 	binary.LittleEndian.PutUint16(m[14:], tup.SrcPort)
@@ -330,5 +330,49 @@ func TestNoAllocation(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations", n)
+	}
+}
+
+// TestIPv6 checks cookies and ISNs over IPv6 tuples: a cookie checks
+// for its own tuple and MSSTable6's MSS, and a change to any byte of
+// either 16-byte address (the high bytes too, which an IPv4 tuple does
+// not have) fails the check and moves the ISN.
+func TestIPv6(t *testing.T) {
+	j := NewFromSecret(testSecret)
+	k := flowtable.KeyFrom(netip.MustParseAddrPort("[2001:2::2]:40000"), netip.MustParseAddrPort("[2001:2::1]:80"), 6)
+	tup, _ := TupleFromKey(k)
+	now := int64(5 * Minute)
+	for _, tc := range []struct{ peer, want uint16 }{{536, 1220}, {1220, 1220}, {1440, 1440}, {1460, 1440}, {9000, 8940}} {
+		c, mss := j.Make(tup, 777, tc.peer, now)
+		if mss != tc.want {
+			t.Errorf("peer MSS %d: cookie promises %d, want %d", tc.peer, mss, tc.want)
+		}
+		if got, ok := j.Check(tup, 777, c+1, now+Minute); !ok || got != tc.want {
+			t.Errorf("peer MSS %d: Check %d %v", tc.peer, got, ok)
+		}
+		for i := range 32 {
+			u := tup
+			if i < 16 {
+				u.Src[i] ^= 0x80
+			} else {
+				u.Dst[i-16] ^= 0x80
+			}
+			if _, ok := j.Check(u, 777, c+1, now); ok {
+				t.Errorf("address byte %d changed: the cookie still checks", i)
+			}
+			if j.ISN(u, now) == j.ISN(tup, now) {
+				t.Errorf("address byte %d changed: same ISN", i)
+			}
+		}
+	}
+	// The same addresses as IPv4 and IPv6 tuples hash apart.
+	v4 := Tuple4([4]byte{198, 18, 0, 2}, [4]byte{198, 18, 0, 1}, 40000, 80)
+	v6 := v4
+	v6.IPv6 = true
+	if j.ISN(v4, now) == j.ISN(v6, now) {
+		t.Error("an IPv4 tuple and the IPv6 tuple of its mapped addresses have the same ISN")
+	}
+	if n := testing.AllocsPerRun(100, func() { j.Make(tup, 1, 1440, now) }); n != 0 {
+		t.Errorf("Make over IPv6 allocates %v times", n)
 	}
 }
