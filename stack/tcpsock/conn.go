@@ -56,6 +56,7 @@ type Conn struct {
 	// closes it.
 	sock atomic.Pointer[socktab.Socket]
 	ln   *Listener // passive opens: the listener that made it
+	held heldLinks // in the Stack's list of held connections (held.go)
 
 	// Worker only.
 	timerAt   int64
@@ -371,9 +372,7 @@ func (c *Conn) Close() error {
 	// announces itself in rwait or wwait before its last look at closed).
 	sock.Notify(c.rnotify)
 	sock.Notify(c.wnotify)
-	c.s.mu.Lock()
-	delete(c.s.conns, c)
-	c.s.mu.Unlock()
+	c.s.untrack(c)
 	// A Read or Write in progress sees closed and leaves; one that starts
 	// later sees closed first. Then the rings are free, and the
 	// application's reference goes before the command does, so the

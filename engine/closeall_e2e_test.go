@@ -1,0 +1,76 @@
+package engine_test
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// TestCloseClosesHeldTCP: the engine's Close closes every TCP connection
+// the application still holds, accepted and dialed (the held lists'
+// shards), and none it closed already: each blocked Read returns
+// net.ErrClosed.
+func TestCloseClosesHeldTCP(t *testing.T) {
+	const n = 40
+	bed := testbed.New(t, testbed.Config{})
+	eng, err := engine.New(enginetest.ConfigFor(bed, engine.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	ln, err := eng.ListenTCP("tcp4", ":7630", engine.TCPListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.PeerEchoTCP(t, bed, 7631)
+	var held []*engine.TCPConn
+	for i := range n {
+		if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7630)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := ln.AcceptTCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := eng.DialTCPAddrPort("tcp4", netip.AddrPort{}, netip.AddrPortFrom(bed.PeerAddr, 7631))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 0 { // closed by the application: not closed twice
+			a.Close()
+			d.Close()
+			continue
+		}
+		held = append(held, a, d)
+	}
+	errs := make(chan error, len(held))
+	for _, c := range held {
+		go func() {
+			_, err := c.Read(make([]byte, 16))
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // the reads block
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range held {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("a held connection's Read after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a held connection's Read still blocks after Close")
+		}
+	}
+}
