@@ -166,15 +166,32 @@ type scaledBed struct {
 	queues int
 	rss    *testbed.RSS // nil: veth's own queue choice
 	split  cpuSplit
+	host6  netip.Addr // the caller's kernel's IPv6 address (::3) on a dual-stack bed, else invalid
 }
 
 // startScaled builds the bed and starts the engine with cfg (its Queues,
 // RSS and CPUs are set here), confining this process when the CPUs are
 // split.
 func startScaled(tb testing.TB, queues int, cfg engine.Config) *scaledBed {
+	return startScaledBed(tb, queues, cfg, false)
+}
+
+// startScaledBed is startScaled; with dual the bed and the engine have
+// IPv6 as well (see family_test.go): the engine owns EngineAddr6/64 too
+// (without DAD) and the caller's kernel ::3 (s.host6).
+func startScaledBed(tb testing.TB, queues int, cfg engine.Config, dual bool) *scaledBed {
 	tb.Helper()
 	s := &scaledBed{queues: queues, split: splitCPUs(queues, largestQueues(tb))}
-	s.bed = testbed.New(tb, testbed.Config{HostKernelAddr: true, Queues: queues})
+	s.bed = testbed.New(tb, testbed.Config{HostKernelAddr: true, Queues: queues, IPv6: dual})
+	if dual {
+		var err error
+		if s.host6, err = s.bed.AddHostAddr6(); err != nil {
+			tb.Fatal(err)
+		}
+		cfg.IPv6NoDAD = true
+		cfg.Addrs = []netip.Prefix{netip.PrefixFrom(s.bed.EngineAddr, s.bed.Prefix.Bits()),
+			netip.PrefixFrom(s.bed.EngineAddr6, s.bed.Prefix6.Bits())}
+	}
 	if *rssFlag && queues > 1 {
 		r := testbed.DefaultRSS(queues)
 		if err := s.bed.EmulateRSS(r); err != nil {
@@ -231,12 +248,13 @@ func cpuList(cpus []int) string {
 // peerPorts returns n source ports from first on for flows from the peer
 // (src) to dst, chosen so that they spread round robin over the queues:
 // with RSS emulated, port i is one that lands on queue i mod N; without,
-// consecutive ports (veth's hash decides).
+// and over IPv6 (the emulation hashes IPv4 only), consecutive ports
+// (veth's hash decides).
 func (s *scaledBed) peerPorts(src netip.Addr, dst netip.AddrPort, first uint16, n int) []uint16 {
 	ports := make([]uint16, 0, n)
 	p := first
 	for len(ports) < n {
-		if s.rss == nil || s.rss.Queue(netip.AddrPortFrom(src, p), dst) == len(ports)%s.queues {
+		if s.rss == nil || !dst.Addr().Is4() || s.rss.Queue(netip.AddrPortFrom(src, p), dst) == len(ports)%s.queues {
 			ports = append(ports, p)
 		}
 		p++
@@ -342,9 +360,15 @@ func (q *queueShares) report(b *testing.B) {
 // or a single one with one queue. They close when tb ends.
 func (s *scaledBed) engineListeners(tb testing.TB, port uint16) []net.Listener {
 	tb.Helper()
+	return s.engineListenersOn(tb, "tcp4", port)
+}
+
+// engineListenersOn is engineListeners on network ("tcp4", "tcp6").
+func (s *scaledBed) engineListenersOn(tb testing.TB, network string, port uint16) []net.Listener {
+	tb.Helper()
 	var lns []net.Listener
 	for q := range s.queues {
-		ln, err := s.eng.ListenTCP("tcp4", fmt.Sprintf(":%d", port),
+		ln, err := s.eng.ListenTCP(network, fmt.Sprintf(":%d", port),
 			engine.TCPListenConfig{SocketOptions: engine.SocketOptions{ReusePort: s.queues > 1}})
 		if err != nil {
 			tb.Fatal(err)
@@ -364,10 +388,17 @@ func (s *scaledBed) engineListeners(tb testing.TB, port uint16) []net.Listener {
 // address and port, a SO_REUSEPORT group when more than one.
 func (s *scaledBed) kernelListeners(tb testing.TB, port uint16) []net.Listener {
 	tb.Helper()
+	return s.kernelListenersOn(tb, netip.AddrPortFrom(s.bed.HostAddr, port))
+}
+
+// kernelListenersOn is kernelListeners on addr (the bed's .3 or, on a
+// dual-stack bed, s.host6).
+func (s *scaledBed) kernelListenersOn(tb testing.TB, addr netip.AddrPort) []net.Listener {
+	tb.Helper()
 	lc := reusePortConfig(s.queues > 1)
 	var lns []net.Listener
 	for range s.queues {
-		ln, err := lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(s.bed.HostAddr, port).String())
+		ln, err := lc.Listen(context.Background(), tcpNet(addr.Addr()), addr.String())
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -377,12 +408,14 @@ func (s *scaledBed) kernelListeners(tb testing.TB, port uint16) []net.Listener {
 	return lns
 }
 
-// engineUDP and kernelUDP are engineListeners and kernelListeners for UDP.
-func (s *scaledBed) engineUDP(tb testing.TB, port uint16) []*engine.UDPConn {
+// engineUDP and kernelUDP are engineListenersOn and kernelListenersOn for
+// UDP: engineUDP's network is "udp4" or "udp6", kernelUDP's address the
+// bed's .3 or, on a dual-stack bed, s.host6.
+func (s *scaledBed) engineUDP(tb testing.TB, network string, port uint16) []*engine.UDPConn {
 	tb.Helper()
 	var cs []*engine.UDPConn
 	for q := range s.queues {
-		c, err := s.eng.ListenUDP("udp4", fmt.Sprintf(":%d", port), engine.SocketOptions{ReusePort: s.queues > 1})
+		c, err := s.eng.ListenUDP(network, fmt.Sprintf(":%d", port), engine.SocketOptions{ReusePort: s.queues > 1})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -397,12 +430,12 @@ func (s *scaledBed) engineUDP(tb testing.TB, port uint16) []*engine.UDPConn {
 	return cs
 }
 
-func (s *scaledBed) kernelUDP(tb testing.TB, port uint16) []*net.UDPConn {
+func (s *scaledBed) kernelUDP(tb testing.TB, addr netip.AddrPort) []*net.UDPConn {
 	tb.Helper()
 	lc := reusePortConfig(s.queues > 1)
 	var cs []*net.UDPConn
 	for range s.queues {
-		c, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(s.bed.HostAddr, port).String())
+		c, err := lc.ListenPacket(context.Background(), udpNet(addr.Addr()), addr.String())
 		if err != nil {
 			tb.Fatal(err)
 		}

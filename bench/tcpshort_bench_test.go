@@ -167,9 +167,14 @@ func concurrentlyOn(n, clients int, fn func(i, n int) error) error {
 	return err
 }
 
-// kernelDial connects to to through the kernel's stack.
+// kernelDial connects to to (IPv4, or IPv6 in brackets) through the
+// kernel's stack.
 func kernelDial(to string) func() (net.Conn, error) {
-	return func() (net.Conn, error) { return net.DialTimeout("tcp4", to, 5*time.Second) }
+	network := "tcp4"
+	if ap, err := netip.ParseAddrPort(to); err == nil && !ap.Addr().Is4() {
+		network = "tcp6"
+	}
+	return func() (net.Conn, error) { return net.DialTimeout(network, to, 5*time.Second) }
 }
 
 // shortConns makes n connections one after another: connect, send 64
@@ -203,7 +208,14 @@ func shortConns(dial func() (net.Conn, error), n int) error {
 // namespace), rounds alternating. One op is one connection to each server.
 // clients=1 is one connection at a time (a chain of wakeups between
 // threads: latency-bound); clients=16 and 64 keep that many in flight, as a
-// load tool does.
+// load tool does. engine-allocs/conn counts this process's allocations
+// during the engine's rounds (its servers' goroutines included) per
+// connection, less the harness's own per round (allocCounter).
+//
+// The innermost sub-benchmarks are the address families of -families
+// (ipv4, ipv6; see family_test.go), on one dual-stack bed: over IPv6 the
+// engine's listeners are "tcp6" ones, the kernel's on the bed's ::3, the
+// generator's connections from ::2.
 //
 // queues=N runs the engine with N workers on a bed of N queues (see
 // queues_test.go for how flows spread and how the CPUs are split). Each
@@ -215,13 +227,16 @@ func shortConns(dial func() (net.Conn, error), n int) error {
 // packets the engine received and sent, steered/pkt the share handed to
 // another worker.
 //
-//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy -queues=1,2]
+//	go test ./bench -run '^$' -bench TCPShortConn -benchtime=3000x -count=5 [-args -poll=busy -queues=1,2 -families=ipv4,ipv6]
 func BenchmarkTCPShortConn(b *testing.B) {
 	forQueues(b, benchTCPShortConn)
 }
 
+// shortSides are the engine's and the kernel's servers of one family.
+type shortSides struct{ toEngine, toKernel netip.AddrPort }
+
 func benchTCPShortConn(b *testing.B, queues int) {
-	s := startScaled(b, queues, engine.Config{Poll: pollFlag(b)})
+	s := startScaledBed(b, queues, engine.Config{Poll: pollFlag(b)}, dualStack(b))
 	bed, eng := s.bed, s.eng
 	b.Logf("queues=%d: %v; steering %s", queues, s.split, eng.Steering())
 	// Tens of thousands of connections leave TIME-WAITs at the client: let
@@ -229,64 +244,82 @@ func benchTCPShortConn(b *testing.B, queues int) {
 	if err := bed.Do(wideClientPorts); err != nil {
 		b.Fatal(err)
 	}
-	for _, ln := range s.engineListeners(b, 5301) {
-		go shortServer(ln)
-	}
-	for _, ln := range s.kernelListeners(b, 5302) {
-		go shortServer(ln)
-	}
-	toEngine := netip.AddrPortFrom(bed.EngineAddr, 5301)
-	toKernel := netip.AddrPortFrom(bed.HostAddr, 5302)
 	gen := startShortClient(b, bed, s)
-	for _, to := range []netip.AddrPort{toEngine, toKernel} { // warm up: ARP, caches
-		if _, err := gen.round(to, 20, 1); err != nil {
-			b.Fatalf("warm-up to %v: %v", to, err)
+	sides := map[string]shortSides{}
+	for i, f := range families(b) {
+		engAddr, kerAddr, _ := s.addrs(b, f)
+		port := 5301 + 2*uint16(i) // 5301/5302 for the first family, 5303/5304 for the second
+		for _, ln := range s.engineListenersOn(b, f.tcp(), port) {
+			go shortServer(ln)
 		}
+		for _, ln := range s.kernelListenersOn(b, netip.AddrPortFrom(kerAddr, port+1)) {
+			go shortServer(ln)
+		}
+		side := shortSides{netip.AddrPortFrom(engAddr, port), netip.AddrPortFrom(kerAddr, port+1)}
+		for _, to := range []netip.AddrPort{side.toEngine, side.toKernel} { // warm up: ARP or NDP, caches
+			if _, err := gen.round(to, 20, 1); err != nil {
+				b.Fatalf("warm-up to %v: %v", to, err)
+			}
+		}
+		sides[f.name] = side
 	}
 	for _, clients := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			const round = 500
-			var engRate, kerRate []float64
-			var engCPU, kerCPU time.Duration // machine CPU (all processes, softirq) during the rounds
-			var engN, kerN int
-			shares := newQueueShares(eng)
-			b.ReportAllocs()
-			for done := 0; done < b.N; done += round {
-				n := min(round, b.N-done)
-				for _, side := range []struct {
-					to    netip.AddrPort
-					rates *[]float64
-					cpu   *time.Duration
-					conns *int
-				}{{toEngine, &engRate, &engCPU, &engN}, {toKernel, &kerRate, &kerCPU, &kerN}} {
-					if side.to == toEngine {
-						shares.start()
-					}
-					before := machineCPU()
-					el, err := gen.round(side.to, n, clients)
-					if err != nil {
-						b.Fatalf("to %v: %v", side.to, err)
-					}
-					*side.cpu += machineCPU() - before
-					if side.to == toEngine {
-						shares.stop()
-					}
-					*side.conns += n
-					*side.rates = append(*side.rates, float64(n)/el.Seconds())
-				}
-			}
-			b.StopTimer()
-			e, k := median(engRate), median(kerRate)
-			b.ReportMetric(e, "engine-conn/s")
-			b.ReportMetric(k, "kernel-conn/s")
-			if engN > 0 && kerN > 0 {
-				b.ReportMetric(float64(engCPU.Microseconds())/float64(engN), "engine-cpu-µs/conn")
-				b.ReportMetric(float64(kerCPU.Microseconds())/float64(kerN), "kernel-cpu-µs/conn")
-			}
-			b.ReportMetric(e/k, "engine/kernel")
-			shares.report(b)
+			forFamilies(b, func(b *testing.B, f family) { shortConnRounds(b, eng, gen, sides[f.name], clients) })
 		})
 	}
+}
+
+// shortConnRounds is one sub-benchmark of BenchmarkTCPShortConn: b.N
+// connections to each of the engine's and the kernel's servers, in rounds
+// that alternate between them.
+func shortConnRounds(b *testing.B, eng *engine.Engine, gen *shortClient, srv shortSides, clients int) {
+	const round = 500
+	toEngine, toKernel := srv.toEngine, srv.toKernel
+	var engRate, kerRate []float64
+	var engCPU, kerCPU time.Duration // machine CPU (all processes, softirq) during the rounds
+	var engN, kerN int
+	shares := newQueueShares(eng)
+	var allocs allocCounter
+	allocs.calibrate(func() { gen.round(toEngine, 0, clients) })
+	b.ReportAllocs()
+	for done := 0; done < b.N; done += round {
+		n := min(round, b.N-done)
+		for _, side := range []struct {
+			to    netip.AddrPort
+			rates *[]float64
+			cpu   *time.Duration
+			conns *int
+		}{{toEngine, &engRate, &engCPU, &engN}, {toKernel, &kerRate, &kerCPU, &kerN}} {
+			if side.to == toEngine {
+				shares.start()
+				allocs.start()
+			}
+			before := machineCPU()
+			el, err := gen.round(side.to, n, clients)
+			if err != nil {
+				b.Fatalf("to %v: %v", side.to, err)
+			}
+			*side.cpu += machineCPU() - before
+			if side.to == toEngine {
+				allocs.stop()
+				shares.stop()
+			}
+			*side.conns += n
+			*side.rates = append(*side.rates, float64(n)/el.Seconds())
+		}
+	}
+	b.StopTimer()
+	e, k := median(engRate), median(kerRate)
+	b.ReportMetric(e, "engine-conn/s")
+	b.ReportMetric(k, "kernel-conn/s")
+	if engN > 0 && kerN > 0 {
+		b.ReportMetric(float64(engCPU.Microseconds())/float64(engN), "engine-cpu-µs/conn")
+		b.ReportMetric(float64(kerCPU.Microseconds())/float64(kerN), "kernel-cpu-µs/conn")
+		b.ReportMetric(allocs.per(engN), "engine-allocs/conn")
+	}
+	b.ReportMetric(e/k, "engine/kernel")
+	shares.report(b)
 }
 
 // wideClientPorts lets the clients of the namespace it runs in reuse

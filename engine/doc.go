@@ -52,6 +52,17 @@
 // dial's deadline as net.Dialer does. Its DialContext fits
 // http.Transport.DialContext.
 //
+// # Ping
+//
+// Ping sends one ICMP or ICMPv6 echo request (PingOptions: size,
+// TTL/hop limit, identifier, sequence number) through a worker's send
+// path, as any datagram of an application, and waits for the reply until
+// its context ends (ErrNoEchoReply). Outstanding requests wait in a small
+// per-engine registry keyed by (source, identifier, sequence number); the
+// workers' ICMP and ICMPv6 receive paths hand it every echo reply
+// (inet4.Config.EchoReply, inet6.Config.EchoReply), which costs one atomic
+// load while no ping waits. Repeating (ping -c) is the caller's.
+//
 // # Lifecycle and failures
 //
 // Start returns once the workers run; Run starts (unless Start did),

@@ -67,6 +67,7 @@ type Engine struct {
 	tcp     *tcpsock.Stack
 	lb      *lb.Balancer // nil without Config.LoadBalancer
 	workers []*datapath.Worker
+	pings   pings // outstanding echo requests (Ping)
 
 	prog      *afxdp.Program
 	mu        sync.Mutex // guards lifecycle transitions
@@ -161,7 +162,8 @@ func (e *Engine) build() error {
 		TrustPartial: e.trustPartial, Hook: cfg.Hook, HookFragments: cfg.HookFragments,
 		FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue, Steering: e.steer,
 		Bufs: e.bufs, State: &e.state, Epoch: e.epoch, Logger: e.log,
-		Decap: inet4.Decap{IPIP: cfg.Decap.IPIP, GUEPort: cfg.Decap.GUEPort},
+		Decap:     inet4.Decap{IPIP: cfg.Decap.IPIP, GUEPort: cfg.Decap.GUEPort},
+		EchoReply: e.pings.reply,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -171,7 +173,7 @@ func (e *Engine) build() error {
 			Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
 			Addrs: addrs6, Gateway: cfg.Gateway6, Neighbors: statics6, NoDAD: cfg.IPv6NoDAD,
 			TrustPartial: e.trustPartial, FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue,
-			Bufs: e.bufs, Epoch: e.epoch, Logger: e.log,
+			Bufs: e.bufs, Epoch: e.epoch, Logger: e.log, EchoReply: e.pings.reply,
 		})
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)

@@ -90,9 +90,12 @@ func (ext *IPv6Ext) problem(code uint8, ptr int) {
 //   - Fragment header: recorded in ext; a second one is ErrBadExtHeader.
 //     After a non-first fragment's header the walk stops. A first
 //     fragment (offset 0, more set) whose chain does not reach the
-//     upper-layer header within the packet is ErrIncompleteChain (RFC
-//     7112; the RFC's code 3 is set but Linux sends nothing: Report
-//     false).
+//     upper-layer header within the packet, or holds less than the whole
+//     TCP, UDP or ICMPv6 header, is ErrIncompleteChain (RFC 7112): a
+//     parameter problem, code 3, pointer 0, as Linux sends it
+//     (ipv6frag_thdr_truncated). Linux lets pass a first fragment that
+//     ends exactly where a further extension header starts; here it is
+//     incomplete, as the RFC says (engine/frag6_scapy_e2e_test.go).
 //   - ESP, AH and No Next Header end the walk with Proto set to them.
 //   - More than IPv6MaxExtHeaders headers: ErrExtChainTooLong. A header
 //     that runs past the packet: ErrTruncated.
@@ -109,7 +112,7 @@ func ParseIPv6Ext(ip IPv6, ext *IPv6Ext) error {
 		case ProtocolHopByHop, ProtocolRouting, ProtocolFragment, ProtocolDestOpts:
 		default:
 			ext.Proto, ext.Offset, ext.NextHeaderOffset = nh, off, nhOff
-			if ext.firstFragment() && off >= len(ip) && nh != ProtocolNoNext {
+			if ext.firstFragment() && nh != ProtocolNoNext && len(ip)-off < upperHeaderMin(nh) {
 				return ext.incomplete()
 			}
 			return nil
@@ -171,8 +174,23 @@ func (ext *IPv6Ext) firstFragment() bool {
 }
 
 func (ext *IPv6Ext) incomplete() error {
-	ext.ProblemCode = ICMPv6IncompleteChain
+	ext.problem(ICMPv6IncompleteChain, 0)
 	return ErrIncompleteChain
+}
+
+// upperHeaderMin is how much of an upper-layer header a first fragment
+// must hold to be complete, as Linux counts it (ipv6frag_thdr_truncated):
+// the whole TCP, UDP or ICMPv6 header, a byte of any other.
+func upperHeaderMin(proto uint8) int {
+	switch proto {
+	case ProtocolTCP:
+		return TCPMinHeaderLen
+	case ProtocolUDP:
+		return UDPHeaderLen
+	case ProtocolICMPv6:
+		return ICMPv6HeaderLen
+	}
+	return 1
 }
 
 func (ext *IPv6Ext) truncated() error {

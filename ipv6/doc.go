@@ -46,7 +46,12 @@
 //     still to come are dropped too: the key is remembered, without its
 //     buffer, until the packet's timeout (ErrOverlap, then ErrDiscarded).
 //     A fragment entirely inside data received, with identical bytes, is a
-//     duplicate dropped alone (ErrDuplicate), as Linux treats it.
+//     duplicate dropped alone (ErrDuplicate). Linux differs in two ways
+//     (engine/frag6_scapy_e2e_test.go): it drops alone any fragment inside
+//     one run of fragments received, whatever its bytes, and keeps the
+//     first copy; and its runs grow only by fragments arriving in order,
+//     so a copy across two fragments that came out of order is for it an
+//     overlap.
 //
 // Only the first fragment's unfragmentable part is kept (RFC 8200 4.5);
 // the reassembled packet is it, with the Next Header that named the

@@ -20,6 +20,8 @@
 #   nftables        nft: loss rules and the kernel NAT baseline in tests
 #   curl            HTTP client against the engine's TCP in tests
 #   python3         a second UDP client in the checksum tests
+#   python3-scapy   crafted IPv6 fragments (engine/frag6_scapy_e2e_test.go),
+#                   run by Debian's /usr/bin/python3, not a pyenv one
 #   procps          sysctl: per-namespace settings in tests
 #   gcc, libc6-dev  cgo, which `go test -race` needs
 #   git, make       `make lint` lists files with git ls-files
@@ -35,7 +37,7 @@ cd "$(dirname "$0")/.."
 profile=${1:-demo}
 [ $# -gt 0 ] && shift
 demo_pkgs=(iproute2 iputils-ping ca-certificates)
-test_pkgs=(nftables curl python3 procps gcc libc6-dev git make tcpdump wrk netsniff-ng systemd)
+test_pkgs=(nftables curl python3 python3-scapy procps gcc libc6-dev git make tcpdump wrk netsniff-ng systemd)
 case "$profile" in
 demo) pkgs=("${demo_pkgs[@]}") ;;
 test) pkgs=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;
@@ -49,7 +51,7 @@ pkgs+=("$@")
 # The command each package provides, to check for on a machine without dpkg.
 declare -A provides=(
   [iproute2]=ip [iputils-ping]=ping [nftables]=nft [curl]=curl [python3]=python3
-  [procps]=sysctl [gcc]=gcc [git]=git [make]=make [tcpdump]=tcpdump [wrk]=wrk
+  [python3-scapy]=scapy [procps]=sysctl [gcc]=gcc [git]=git [make]=make [tcpdump]=tcpdump [wrk]=wrk
   [netsniff-ng]=trafgen [systemd]=systemd-analyze
 )
 

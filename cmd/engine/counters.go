@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/xdpengine/engine/engine"
@@ -89,9 +90,14 @@ func (c *counter) value(ws []engine.WorkerStats) uint64 {
 	return v
 }
 
-// counters lists every counter in table order. The rows of a family
-// need not be contiguous; the first one sets its help.
-var counters = []counter{
+// counters lists every counter in table order: the link's, IPv4's and the
+// transports', then IPv6's (counters6.go). The rows of a family need not
+// be contiguous; the first one sets its help.
+var counters = slices.Concat(counters4, counters6)
+
+// counters4 are the counters of the link, IPv4, ICMP, ARP and the
+// transports (both families).
+var counters4 = []counter{
 	{section: "packets", row: "rx packets", always: true, family: "packets_total", labels: direction("rx"),
 		help: "Frames received from the AF_XDP rx ring (direction rx) and handed to the tx ring (tx).", get: func(w *engine.WorkerStats) uint64 { return w.RxPackets }},
 	{section: "packets", row: "rx bytes", always: true, family: "bytes_total", labels: direction("rx"),

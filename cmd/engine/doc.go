@@ -6,6 +6,7 @@
 //	engine stats [-i IFACE | --ctl PATH] [--json] [-a] [-w INTERVAL [-c COUNT]]
 //	engine ss    [-t] [-u] [-a|-l] [-n] [-H] [-e] [-m] [--info] [-s] [--json] [-i IFACE | --ctl PATH] [state STATE] [sport|dport OP :PORT]
 //	engine neigh [-i IFACE | --ctl PATH] [--json]
+//	engine ping  [-i IFACE | --ctl PATH] [-c COUNT] [-s SIZE] [-t TTL] [-W TIMEOUT] [--interval INTERVAL] [--json] ADDR
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
 //	engine lb    [-i IFACE | --ctl PATH] show [--json] | flows [--vip VIP] [--limit N] [--json] | reload | lookup VIP SRC:PORT
 //	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2|dsr-ipip|dsr-gue|dsr-vxlan
@@ -92,12 +93,11 @@
 // discovery and ICMPv6 errors. The built-in UDP echo and discard listen
 // dual-stack on [::]:PORT when the engine has an IPv6 address (IPv4
 // peers are answered over IPv4, from the address they wrote to), on
-// 0.0.0.0:PORT otherwise; the TCP services are IPv4 only until TCP
-// serves IPv6. --gateway takes an address of either family,
+// 0.0.0.0:PORT otherwise; the TCP services likewise. --gateway takes an address of either family,
 // once each (an IPv6 gateway may be link-local).
 //
-// `engine stats`, `engine ss`, `engine neigh`, `engine ports` and
-// `engine lb` are clients of the control
+// `engine stats`, `engine ss`, `engine neigh`, `engine ping`, `engine
+// ports` and `engine lb` are clients of the control
 // socket (internal/ctl, one JSON object per line): they ask the running
 // engine for its counters (engine.Stats), its socket table (socktab.Entry)
 // and its ARP tables (engine.Neighbors) and render them; they never open the interface themselves. The control
@@ -112,7 +112,11 @@
 // from the workers ssBatch (1,024) at a time and written as they come, so
 // the engine never holds a listing of a million connections; what
 // `engine ss` uses), "neigh"
-// (the workers' ARP entries), "ports", "ports.set", "ports.reserve",
+// (the workers' ARP entries), "ping" (args {"addr", "id", "seq", "size",
+// "ttl", "timeout_ms"}: one echo request sent by engine.Ping, answered
+// with its engine.PingResult once the reply came, or an error after
+// timeout_ms, at most 8 s; `engine ping` calls it once per request),
+// "ports", "ports.set", "ports.reserve",
 // "version", "config" (the effective configuration, the pid, the start
 // time and the metrics address actually bound), and the load balancer's
 // "lb.*" below.

@@ -94,7 +94,8 @@ Usage: engine stats [-i IFACE | --ctl PATH] [--json] [-a] [-w INTERVAL [-c COUNT
 Print a running engine's counters, per queue and in total: packets and bytes,
 drops by reason, AF_XDP ring counters, IPv4 reassembly and fragmentation,
 tunnel decapsulation, ICMP, ARP, TCP and TCP memory (engine-wide figures,
-shown in the total column only); then, for an engine with a load
+shown in the total column only), and with IPv6 addresses IPv6 (snmp6's
+Ip6 counters, reassembly and fragmentation), ICMPv6 by type and NDP; then, for an engine with a load
 balancer, its VIPs and backends as 'engine lb show' prints them. Rows that
 are zero everywhere are hidden unless -a, except the main ones. --json prints
 engine.Stats as the engine sent it, with its stable snake_case names

@@ -22,6 +22,7 @@ func commands() []command {
 		{"stats", "print a running engine's counters (per queue and total), or their rates (-w)", runStats},
 		{"ss", "list a running engine's sockets, like ss(8)", runSS},
 		{"neigh", "list a running engine's ARP neighbors, like ip neigh", runNeigh},
+		{"ping", "send ICMP/ICMPv6 echo requests from a running engine, like ping(8)", runPing},
 		{"ports", "show or change a running engine's ephemeral port range and reserved ports", runPorts},
 		{"capture", "capture the frames a running engine receives and sends, as pcapng", runCapture},
 		{"lb", "show or change a running engine's load balancer (VIPs, backends), like ipvsadm", runLB},

@@ -503,6 +503,7 @@ func (s *server) handleControl() {
 	s.ctl.Handle("stats", func(json.RawMessage) (any, error) { return s.eng.Stats(), nil })
 	handleSS(s.ctl, s.eng)
 	s.ctl.Handle("neigh", func(json.RawMessage) (any, error) { return neighbors(s.eng), nil })
+	s.ctl.Handle("ping", func(raw json.RawMessage) (any, error) { return handlePing(s.eng, raw) })
 	s.ctl.Handle("ports", func(json.RawMessage) (any, error) { return portsOf(s.eng), nil })
 	s.ctl.Handle("ports.set", func(raw json.RawMessage) (any, error) { return handlePortsSet(s.eng, raw) })
 	s.ctl.Handle("ports.reserve", func(raw json.RawMessage) (any, error) { return handlePortsReserve(s.eng, raw) })

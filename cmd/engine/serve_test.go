@@ -220,6 +220,9 @@ func sampleStats() engine.Stats {
 	// Engine-wide memory figures come from queue 0 only; orphans per queue.
 	w0.TCP.MemBytes, w0.TCP.MemPeakBytes, w0.TCP.PoolBytes, w0.TCP.MemGrows = 1<<20, 3<<20, 65536, 300
 	w0.TCP.CurrOrphans = 1
+	w0.IPv6.InReceives, w0.IPv6.InDelivers, w0.IPv6.OutRequests = 6, 5, 4
+	w0.IPv6.ICMP.InMsgs, w0.IPv6.ICMP.InEchos, w0.IPv6.ICMP.OutMsgs, w0.IPv6.ICMP.OutEchoReplies = 3, 2, 2, 2
+	w0.IPv6.NDP.Entries, w0.IPv6.NDP.DADProbes, w0.IPv6.NDP.DADUnique = 1, 1, 1
 	w1 := engine.WorkerStats{Queue: 1, RxPackets: 123456789, RxBytes: 7, DropChecksum: 3}
 	w1.Reasm.ReasmOverlaps = 2
 	w1.TCP.CurrOrphans, w1.TCP.MemRefused = 2, 5
@@ -267,8 +270,8 @@ func TestStatsTable(t *testing.T) {
 	}
 	b.Reset()
 	writeStatsTable(&b, sampleStats(), true)
-	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+9 {
-		t.Errorf("-a: %d lines, want %d (header, 9 sections, every counter):\n%s", n, len(counters)+10, b.String())
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+13 {
+		t.Errorf("-a: %d lines, want %d (header, 13 sections, every counter):\n%s", n, len(counters)+14, b.String())
 	}
 	// One queue: no total column.
 	st = sampleStats()

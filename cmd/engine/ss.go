@@ -345,6 +345,9 @@ func (t *ssText) Entry(e *socktab.Entry) error {
 	var err error
 	if t.netid {
 		peer := "0.0.0.0:*"
+		if e.Local.Addr().Is6() {
+			peer = "[::]:*"
+		}
 		if e.Peer.IsValid() {
 			peer = e.Peer.String()
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/xdpengine/engine/afxdp"
 )
 
-// exchanges runs the four exchanges from the peer kernel; a failed one is
+// exchanges runs the four IPv4 exchanges from the peer kernel; a failed one is
 // reported and the next one still runs.
 func (d *demo) exchanges() {
 	b := d.bed
@@ -179,10 +179,10 @@ func (d *demo) closedPort() error {
 	return nil
 }
 
-// inspect shows the engine's own view: engine stats, engine ss -ua and a
-// few metrics.
+// inspect shows the engine's own view: engine stats, engine ss -tua (the
+// dual-stack listeners) and a few metrics.
 func (d *demo) inspect() {
-	for _, args := range [][]string{{"stats", "--ctl", d.ctlPath}, {"ss", "-ua", "--ctl", d.ctlPath}} {
+	for _, args := range [][]string{{"stats", "--ctl", d.ctlPath}, {"ss", "-tua", "--ctl", d.ctlPath}} {
 		d.section("engine " + args[0])
 		d.printf("$ engine %s\n", strings.Join(args, " "))
 		out, err := exec.Command(d.enginePath, args...).CombinedOutput()
@@ -206,7 +206,8 @@ func (d *demo) inspect() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, "#") && (strings.HasPrefix(line, "engine_rx_packets_total") ||
 			strings.Contains(line, `reason="no_socket"`) || strings.HasPrefix(line, "engine_ipv4_reasm_ok_total") ||
-			strings.HasPrefix(line, "engine_echo_datagrams_total")) {
+			strings.HasPrefix(line, "engine_echo_datagrams_total") || strings.HasPrefix(line, "engine_ipv6_packets_total") ||
+			strings.HasPrefix(line, `engine_icmpv6_messages_total{direction="in",queue="0",type="echo"}`)) {
 			d.printf("%s\n", line)
 			shown++
 		}

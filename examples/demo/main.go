@@ -95,6 +95,7 @@ func (d *demo) run() (code int) {
 		d.fail("setup", err)
 	} else {
 		d.exchanges()
+		d.exchanges6()
 		d.inspect()
 		d.stopEngine()
 	}
@@ -106,7 +107,7 @@ func (d *demo) run() (code int) {
 		d.printf("\ndemo: FAILED: %s\n", strings.Join(failures, ", "))
 		return 1
 	}
-	d.printf("\ndemo: all 4 exchanges succeeded\n")
+	d.printf("\ndemo: all 7 exchanges succeeded\n")
 	return 0
 }
 
@@ -117,13 +118,15 @@ func (d *demo) setup() error {
 		return err
 	}
 	d.section("test bed")
-	d.bed, err = testbed.Create(testbed.Config{Queues: d.queues})
+	d.bed, err = testbed.Create(testbed.Config{Queues: d.queues, IPv6: true})
 	if err != nil {
 		return err
 	}
 	b := d.bed
-	d.printf("  engine side: %-14s mac %s, no kernel address; the engine owns %s (in userspace)\n", b.HostIf, b.HostMAC, b.EngineAddr)
-	d.printf("  peer side:   %-14s mac %s, kernel address %s, in namespace %s\n", b.PeerIf, b.PeerMAC, b.PeerAddr, b.NetnsName)
+	d.printf("  engine side: %-14s mac %s, no kernel address; the engine owns %s and %s (in userspace)\n",
+		b.HostIf, b.HostMAC, b.EngineAddr, b.EngineAddr6)
+	d.printf("  peer side:   %-14s mac %s, kernel addresses %s and %s, in namespace %s\n",
+		b.PeerIf, b.PeerMAC, b.PeerAddr, b.PeerAddr6, b.NetnsName)
 
 	if d.enginePath == "" {
 		d.enginePath = filepath.Join(d.tmpDir, "engine")
@@ -139,7 +142,8 @@ func (d *demo) setup() error {
 	d.section("starting the engine")
 	d.ctlPath = filepath.Join(d.tmpDir, "engine.sock")
 	args := []string{"serve", "-i", b.HostIf, "--addr", netip.PrefixFrom(b.EngineAddr, b.Prefix.Bits()).String(),
-		"--echo", "udp:7", "--metrics", "127.0.0.1:0", "--ctl", d.ctlPath}
+		"--addr", netip.PrefixFrom(b.EngineAddr6, 64).String(), "--nodad",
+		"--echo", "udp:7", "--echo", "tcp:7", "--metrics", "127.0.0.1:0", "--ctl", d.ctlPath}
 	d.printf("$ engine %s\n", strings.Join(args, " "))
 	t0 := time.Now()
 	if err := d.startEngine(args); err != nil {

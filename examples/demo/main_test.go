@@ -70,13 +70,21 @@ func TestDemo(t *testing.T) {
 		"engine: 41 fragments received, 1 datagram reassembled; 1 datagram fragmented into 41 fragments",
 		"60000 bytes, byte-for-byte equal",
 		`the peer's read returned "connection refused"`,
-		"State  Recv-Q Send-Q Local Address:Port Peer Address:Port\nUNCONN 0      0      0.0.0.0:7 ",
+		"ping6 from the peer kernel",
+		"ok: the engine answered ICMPv6 echo from userspace",
+		"$ engine ping --ctl ",
+		"ok: echo requests built by the engine",
+		`"hello over IPv6 (udp6)", echoed in `,
+		`"hello over IPv6 (tcp6)", echoed in `,
+		"udp   UNCONN 0      0      [::]:7             [::]:*",
+		"tcp   LISTEN 0      4096   [::]:7             [::]:*",
+		`engine_ipv6_packets_total{direction="in",queue="0"} `,
 		`engine_drops_total{queue="0",reason="no_socket"} 1`,
 		`msg="final counters"`,
 		"engine serve exited with status 0",
 		"no XDP program left on xeb",
 		"nothing left behind",
-		"demo: all 4 exchanges succeeded",
+		"demo: all 7 exchanges succeeded",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
@@ -84,6 +92,9 @@ func TestDemo(t *testing.T) {
 	}
 	if !regexp.MustCompile(`\n  datagrams reassembled +1\n`).MatchString(text) {
 		t.Errorf("demo output lacks the stats row \"datagrams reassembled 1\"")
+	}
+	if n := strings.Count(text, "3 packets transmitted, 3 received, 0% packet loss"); n != 4 {
+		t.Errorf("%d pings of 3 answered, want 4 (the peer's over IPv4 and IPv6, the engine's over both)", n)
 	}
 	if strings.Contains(text, "FAILED") {
 		t.Errorf("demo reported a failure")

@@ -47,6 +47,11 @@ type Config struct {
 	// Decap says which tunnels the engine terminates: the far end of a
 	// load balancer's direct server return (decap.go).
 	Decap Decap
+	// EchoReply, when set, is given every ICMP echo reply that arrives
+	// (for the engine's own pings): its source, identifier, sequence
+	// number, TTL and the ICMP message's length. It runs on the worker
+	// and must return at once.
+	EchoReply func(src netip.Addr, id, seq uint16, ttl uint8, n int)
 }
 
 // StaticNeighbor is a static ARP entry: Addr is at MAC.

@@ -274,8 +274,9 @@ func (l *Layer) deliver(r *Received) int {
 // addr4 is an IPv4 address of the wire as a netip.Addr.
 func addr4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
 
-// handleICMP answers echo requests and gives errors to the transport
-// whose packet they quote. It returns the length of an echo reply written
+// handleICMP answers echo requests, hands echo replies to
+// Config.EchoReply and gives errors to the transport whose packet they
+// quote. It returns the length of an echo reply written
 // in place into r.Frame.
 func (l *Layer) handleICMP(r *Received) int {
 	m, err := header.ParseICMPv4(r.IP.Payload())
@@ -287,7 +288,14 @@ func (l *Layer) handleICMP(r *Received) int {
 	if !r.Steered {
 		l.icmpc.CountIn(m.Type())
 	}
-	if m.Type() != header.ICMPv4Echo {
+	switch m.Type() {
+	case header.ICMPv4Echo:
+	case header.ICMPv4EchoReply:
+		if f := l.h.cfg.EchoReply; f != nil { // the engine's own pings
+			f(r.IP.Src(), m.Ident(), m.Seq(), r.IP.TTL(), len(m))
+		}
+		return 0
+	default:
 		l.handleICMPError(r, m)
 		return 0
 	}

@@ -36,6 +36,11 @@ type Config struct {
 	Bufs         *datapath.Bufs
 	Epoch        time.Time // the workers' clock origin
 	Logger       *slog.Logger
+	// EchoReply, when set, is given every ICMPv6 echo reply that arrives
+	// for one of the engine's addresses (for the engine's own pings): its
+	// source, identifier, sequence number, hop limit and the ICMPv6
+	// message's length. It runs on the worker and must return at once.
+	EchoReply func(src netip.Addr, id, seq uint16, hopLimit uint8, n int)
 }
 
 // StaticNeighbor is a static neighbor cache entry: Addr is at MAC.

@@ -60,7 +60,7 @@ func errnoOf(typ, code uint8) syscall.Errno {
 
 // handleICMPv6 checks an ICMPv6 message and acts on it: Neighbor
 // Discovery, MLD, echo (answered in place when it came alone in its
-// frame), errors (given to the transport whose packet they quote). It
+// frame), echo replies (to Config.EchoReply), errors (given to the transport whose packet they quote). It
 // returns the length of an echo reply written into r.Frame.
 func (l *Layer) handleICMPv6(r *Received) int {
 	m, err := header.ParseICMPv6(r.Payload())
@@ -101,6 +101,10 @@ func (l *Layer) handleICMPv6(r *Received) int {
 	switch typ {
 	case header.ICMPv6EchoRequest:
 		return l.echo(r, m)
+	case header.ICMPv6EchoReply:
+		if f := l.h.cfg.EchoReply; f != nil { // the engine's own pings
+			f(r.IP.Src(), m.Ident(), m.Seq(), r.IP.HopLimit(), len(m))
+		}
 	case header.ICMPv6DstUnreachable, header.ICMPv6PacketTooBig, header.ICMPv6TimeExceeded, header.ICMPv6ParamProblem:
 		l.handleICMPv6Error(r, m)
 	}

@@ -2,6 +2,7 @@ package inet6
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -327,6 +328,43 @@ func TestReassemblyTimeout(t *testing.T) {
 	}
 	if !bytes.HasPrefix(frags[0], m.Payload()[:100]) {
 		t.Error("the error does not quote the first fragment")
+	}
+}
+
+// TestIncompleteChain: a first fragment without the whole upper-layer
+// header (here 16 bytes of a TCP header) is dropped with a parameter
+// problem, code 3, pointer 0, as Linux answers it (RFC 7112); its other
+// fragment alone is kept silently.
+func TestIncompleteChain(t *testing.T) {
+	cfg := testConfig()
+	cfg.Neighbors = []StaticNeighbor{{Addr: peerIP, MAC: peerMAC}}
+	l := newTestLayer(t, cfg, true)
+	frag := func(off int, more bool, data []byte) []byte {
+		fh := make([]byte, 8, 8+len(data))
+		fh[0] = header.ProtocolTCP
+		w := uint16(off)
+		if more {
+			w |= 1
+		}
+		binary.BigEndian.PutUint16(fh[2:], w)
+		binary.BigEndian.PutUint32(fh[4:], 77)
+		return packet6(peerIP, ourIP, header.ProtocolFragment, 64, append(fh, data...))
+	}
+	first := frag(0, true, make([]byte, 16))
+	l.Frame(frameOf(ourMAC, peerMAC, first))
+	_, _, m := sentICMP(t, l.link.only(t))
+	if m.Type() != header.ICMPv6ParamProblem || m.Code() != header.ICMPv6IncompleteChain || m.Pointer() != 0 {
+		t.Errorf("sent type %d code %d pointer %d, want parameter problem 3 at 0", m.Type(), m.Code(), m.Pointer())
+	}
+	if !bytes.Equal(m.Payload(), first) {
+		t.Error("the error does not quote the first fragment")
+	}
+	l.Frame(frameOf(ourMAC, peerMAC, frag(16, false, make([]byte, 8))))
+	if n := l.link.count(); n != 0 {
+		t.Errorf("%d frames sent for the second fragment", n)
+	}
+	if l.st.IPv6.InHdrErrors != 1 {
+		t.Errorf("InHdrErrors %d, want 1", l.st.IPv6.InHdrErrors)
 	}
 }
 
