@@ -102,6 +102,9 @@
 // filter attached before the socket is bound, without the frames the host
 // sends. The host kernel and the engine then answer each for their own
 // groups, from their own addresses, as two hosts on the link would.
+// ICMPv6Tap (OpenICMPv6Tap) does the same for what IPv6 leaves to the host
+// on ff02::1: Router Advertisements and MLD queries (behind the 8-byte
+// Router Alert hop-by-hop header MLD carries), untagged.
 //
 // # Broadcast
 //

@@ -22,7 +22,8 @@ import (
 //     group-specific queries included, which the engine's MLD host answers).
 //
 // Everything else of IPv6 stays the host's: its link-local traffic, Router
-// Advertisements and MLD general queries (to ff02::1), and multicast the
+// Advertisements and MLD general queries (to ff02::1: ICMPv6Tap gives
+// the engine a copy), and multicast the
 // engine did not join. One exception, for DAD: a Neighbor Advertisement to
 // all nodes (ff02::1) whose target is an owned address goes to the engine,
 // which defends the address or learns that it is a duplicate (the host

@@ -143,9 +143,10 @@ type Config struct {
 	// Gateway6 is the IPv6 next hop for destinations outside every IPv6
 	// prefix of Addrs: inside one of those prefixes, or link-local (a
 	// router's fe80:: address, as `ip -6 route add default via fe80::1
-	// dev IFACE`). Zero: such destinations are unreachable. Default
-	// routers learned from Router Advertisements are not supported (the
-	// advertisements to ff02::1 stay with the host kernel).
+	// dev IFACE`). Zero: the default router learned from Router
+	// Advertisements (read from an AF_PACKET tap: the host kernel handles
+	// them too), and until one is learned such destinations are
+	// unreachable.
 	Gateway6 netip.Addr
 	// IPv6NoDAD assigns the IPv6 addresses at once, without Duplicate
 	// Address Detection (`ip addr add ... nodad`). By default Start sends

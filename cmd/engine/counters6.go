@@ -132,4 +132,8 @@ var counters6 = []counter{
 		get:  func(w *engine.WorkerStats) uint64 { return w.IPv6.NDP.DADUnique }},
 	{section: "ndp", row: "dad duplicate", family: "ndp_dad_results_total", labels: []label{{"result", "duplicate"}},
 		get: func(w *engine.WorkerStats) uint64 { return w.IPv6.NDP.DADDuplicate }},
+	ndpCounter("router adverts", "ndp_router_adverts_total", "Router Advertisements read from the link (the ICMPv6 tap).",
+		func(w *engine.WorkerStats) uint64 { return w.IPv6.NDP.RouterAdverts }),
+	ndpCounter("router adverts used", "ndp_router_adverts_used_total", "Router Advertisements found valid and learned from (default routers, prefixes, MTU).",
+		func(w *engine.WorkerStats) uint64 { return w.IPv6.NDP.RouterAdvertsUsed }),
 }

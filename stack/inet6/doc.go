@@ -3,7 +3,8 @@
 // Host holds what the workers share: the engine's IPv6 addresses (those
 // configured, and those Duplicate Address Detection found unique: the only
 // ones used), the route (on-link prefixes, link-local destinations, one
-// gateway, Config.Gateway, which may be link-local), the path MTUs learned
+// gateway, Config.Gateway, which may be link-local, else the default
+// router learned from Router Advertisements), the path MTUs learned
 // from Packet Too Big (10 minutes, never below 1280, RFC 8201), the
 // fragment identifications (random, ipv6.IDGenerator) and the MLDv2 host of
 // the groups joined (JoinGroup, LeaveGroup: the XDP program steers a
@@ -79,18 +80,31 @@
 // burst of 6 then one a second per destination, 1000 a second in all;
 // Packet Too Big exempt).
 //
+// Router Advertisements and MLD general queries go to ff02::1, which the
+// XDP program leaves to the host kernel (XDP cannot copy a frame): worker
+// 0 reads a copy of them at its ticks from an AF_PACKET tap
+// (afxdp.ICMPv6Tap, opened by Attach; as inet4 reads IGMP queries), while
+// the kernel handles them too. An advertisement (hop limit 255, a
+// link-local source, checksum and ParseNDP) goes to the host's
+// ndp.RouterList and teaches every worker's neighbor cache the router's
+// link-layer address; Route then sends what is off the link, when
+// Config.Gateway is not set, to the default router (the first unexpired;
+// a router lifetime of 0 withdraws it), treats the advertised on-link
+// prefixes as on the link, and an MTU option below the link MTU lowers it
+// (MTU, PathMTU; never below 1280). NDP.RouterAdverts and
+// RouterAdvertsUsed count them (worker 0); invalid ones count in
+// NDP.InErrors. A query goes to the MLD host, which answers it for the
+// groups joined.
+//
 // MLD: reports leave worker 0 from the interface's link-local address
 // (the host kernel's, derived from the MAC: the kernel answers Neighbor
-// Discovery for it), hop limit 1, behind a Router Alert. General queries
-// go to ff02::1, which the XDP program leaves to the host kernel: the
-// engine answers only group-specific queries to the groups it joined, and
-// a router relying on general queries forgets its groups after the
-// listener interval (about 260 s) unless they are joined again.
+// Discovery for it), hop limit 1, behind a Router Alert. Group-specific
+// queries to a joined group reach the engine through the XDP program;
+// general queries through the tap.
 //
-// Not supported: default routers learned from Router Advertisements (the
-// advertisements to ff02::1 stay with the host kernel; Config.Gateway
-// routes off the link) and Router Solicitations, address
-// autoconfiguration, Redirects (validated and ignored), the routing header
+// Not supported: Router Solicitations (the engine waits for the periodic
+// advertisements), router preferences and route information options,
+// address autoconfiguration, Redirects (validated and ignored), the routing header
 // (segments left 0 is skipped, anything else refused), jumbograms,
 // IPsec, source-specific MLD, forwarding. UDP (stack/udp) and TCP
 // (stack/tcpsock) register on every worker; a next header nothing registered for is answered as a

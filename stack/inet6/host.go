@@ -62,6 +62,7 @@ type Host struct {
 	ids       *ipv6.IDGenerator
 	pmtu      pmtuCache
 	layers    []*Layer // by queue
+	ra        routers  // learned from Router Advertisements
 
 	// usable holds the addresses past DAD (all of them with NoDAD);
 	// workers load it per packet and refresh their responders when gen
@@ -95,6 +96,7 @@ func NewHost(cfg Config) (*Host, error) {
 		h.owned[p.Addr()] = p
 		h.solicited[header.SolicitedNodeMulticast(p.Addr().As16())] = true
 	}
+	h.initRouters()
 	h.mld = mld.New(mld.Config{MTU: header.IPv6MinMTU}) // reports fit the layer's frame scratch
 	h.groups.Store(&map[[16]byte]struct{}{})
 	none := []netip.Prefix{}
@@ -113,22 +115,29 @@ func NewHost(cfg Config) (*Host, error) {
 	return h, nil
 }
 
-// Attach makes the XDP program follow the groups joined (Start).
+// Attach makes the XDP program follow the groups joined and opens the
+// ICMPv6 tap (Start).
 func (h *Host) Attach(prog *afxdp.Program) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.prog = prog
 	for g := range *h.groups.Load() {
 		if err := prog.AddGroup(netip.AddrFrom16(g)); err != nil {
+			h.mu.Unlock()
 			return fmt.Errorf("inet6: %w", err)
 		}
 	}
 	h.mldDue.Store(true)
+	h.mu.Unlock()
+	if err := h.startRouters(); err != nil {
+		// Config.Gateway still routes, and group-specific queries come.
+		h.cfg.Logger.Warn("IPv6 Router Advertisements and general MLD queries will not be seen", "err", err)
+	}
 	return nil
 }
 
-// Detach forgets the program (it is being closed).
+// Detach forgets the program (it is being closed) and closes the tap.
 func (h *Host) Detach() {
+	h.stopRouters()
 	h.mu.Lock()
 	h.prog = nil
 	h.mu.Unlock()
@@ -188,8 +197,14 @@ func (h *Host) dadResult(a16 [16]byte, unique bool) {
 // MAC returns the interface's Ethernet address.
 func (h *Host) MAC() header.MAC { return h.cfg.MAC }
 
-// MTU returns the link MTU.
-func (h *Host) MTU() int { return h.cfg.MTU }
+// MTU returns the link MTU: Config.MTU, or less when a Router
+// Advertisement's MTU option said so (never below 1280).
+func (h *Host) MTU() int {
+	if m := h.ra.mtu.Load(); m != 0 {
+		return int(m)
+	}
+	return h.cfg.MTU
+}
 
 // TrustPartial reports whether workers accept UDP and TCP packets whose
 // checksum field holds only the pseudo-header sum.
@@ -229,8 +244,10 @@ func isLinkLocal(a [16]byte) bool { return a[0] == 0xfe && a[1]&0xc0 == 0x80 }
 // (RFC 6724's rules that matter with one interface and no temporary
 // addresses: the usable address whose prefix holds dst, then the one
 // whose prefix holds the next hop, then the first). A destination inside
-// a prefix of a usable address, or link-local, is on the link; anything
-// else goes through Config.Gateway. ok is false when there is no usable
+// a prefix of a usable address, link-local, or in a prefix a Router
+// Advertisement said is on-link, is on the link; anything else goes
+// through Config.Gateway, or when it is not set through the default router
+// learned from Router Advertisements. ok is false when there is no usable
 // address, or no route.
 func (h *Host) Route(dst netip.Addr) (next, src netip.Addr, ok bool) {
 	us := *h.usable.Load()
@@ -246,6 +263,15 @@ func (h *Host) Route(dst netip.Addr) (next, src netip.Addr, ok bool) {
 		return dst, us[0].Addr(), true
 	}
 	gw := h.cfg.Gateway
+	if lr := h.ra.learned.Load(); lr != nil {
+		now := h.Nanotime()
+		if lr.onLink(now, dst.As16()) {
+			return dst, us[0].Addr(), true
+		}
+		if !gw.IsValid() && lr.router.IsValid() && lr.routerExp > now {
+			gw = lr.router
+		}
+	}
 	if !gw.IsValid() {
 		return next, src, false
 	}
@@ -271,7 +297,7 @@ func (h *Host) SourceFor(dst netip.Addr) netip.Addr {
 
 // PathMTU returns the path MTU toward dst: the link MTU, or less when a
 // Packet Too Big said so within the last 10 minutes (never below 1280).
-func (h *Host) PathMTU(dst netip.Addr) int { return h.pmtu.get(dst, h.cfg.MTU, time.Now()) }
+func (h *Host) PathMTU(dst netip.Addr) int { return h.pmtu.get(dst, h.MTU(), time.Now()) }
 
 // Learn records mtu toward dst (from a Packet Too Big, RFC 8201).
 func (h *Host) Learn(dst netip.Addr, mtu int) { h.pmtu.update(dst, mtu, time.Now()) }

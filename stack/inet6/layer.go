@@ -108,6 +108,8 @@ type Layer struct {
 	ndpOut    [128]byte
 	frameOut  [ethHeaderLen + header.IPv6MinMTU]byte
 	ndpErrors uint64 // router messages and MLD that failed validation
+	raIn      uint64 // Router Advertisements read from the tap (worker 0)
+	raUsed    uint64 // of those, the valid ones learned
 	limc      icmp.Counters
 	addrs     []uint64
 	reqs      []Datagram
@@ -241,12 +243,14 @@ func (l *Layer) Round() int {
 	return n + l.txq.Grant(l.dp.Waker())
 }
 
-// Tick implements datapath.Layer: reassembly, neighbor and MLD timers.
+// Tick implements datapath.Layer: reassembly, neighbor and MLD timers,
+// and the ICMPv6 tap (worker 0).
 func (l *Layer) Tick() {
 	now := l.Now()
 	l.reasm.Expire(now)
 	l.cache.Tick(now, l.solicit, l.dropParked)
 	if l.queue == 0 {
+		l.pollTap()
 		l.pollMLD()
 	}
 }
@@ -275,6 +279,7 @@ func (l *Layer) Publish(s *stats.Worker) {
 	n.Evictions, n.TableFull, n.LearnRefused = cs.Evictions, cs.TableFull, cs.LearnRefused
 	n.InErrors = l.resp.Stats.InErrors + l.ndpErrors
 	n.Conflicts = l.resp.Stats.Conflicts + l.learn.Stats.Conflicts
+	n.RouterAdverts, n.RouterAdvertsUsed = l.raIn, l.raUsed
 	if l.dad != nil {
 		n.DADProbes, n.DADUnique, n.DADDuplicate = l.dad.Stats.Probes, l.dad.Stats.Unique, l.dad.Stats.Duplicates
 	}

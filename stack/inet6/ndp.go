@@ -11,9 +11,10 @@ import (
 // the neighbor cache and DAD, and a message from the link is handed to
 // every other worker so that each cache learns it. Router Solicitations
 // and Redirects are validated and ignored (a host; redirects are not
-// supported); a Router Advertisement that reaches the engine (unicast:
-// those to ff02::1 stay with the host kernel) teaches its source's
-// link-layer address only.
+// supported); a Router Advertisement that reaches the engine through the
+// XDP program (unicast to one of its addresses) teaches its source's
+// link-layer address only: the router list learns from those the ICMPv6
+// tap reads (router.go), which also come here.
 func (l *Layer) handleNDP(r *Received, m header.ICMPv6) {
 	if r.Frame == nil && !r.Steered {
 		return // reassembled: NDP must not be fragmented (RFC 6980)

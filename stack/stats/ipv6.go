@@ -61,18 +61,20 @@ type ICMPv6 struct {
 
 // NDP are the neighbor cache's, the responder's and DAD's counters.
 type NDP struct {
-	Entries      int    `json:"entries"`       // neighbor cache entries (a gauge)
-	Solicits     uint64 `json:"solicits"`      // resolutions and probes the cache asked for
-	QueueDrops   uint64 `json:"queue_drops"`   // packets refused by a full pending queue
-	Failed       uint64 `json:"failed"`        // resolutions that failed
-	Evictions    uint64 `json:"evictions"`     // entries evicted to make room
-	TableFull    uint64 `json:"table_full"`    // new addresses refused: the cache was full
-	LearnRefused uint64 `json:"learn_refused"` // entries a received message would have created, refused (a flood of sources)
-	InErrors     uint64 `json:"in_errors"`     // NDP messages that failed validation (RFC 4861: hop limit 255, code 0, options)
-	Conflicts    uint64 `json:"conflicts"`     // advertisements from another node for one of our addresses
-	DADProbes    uint64 `json:"dad_probes"`    // DAD probes sent
-	DADUnique    uint64 `json:"dad_unique"`    // addresses found unique
-	DADDuplicate uint64 `json:"dad_duplicate"` // addresses found duplicate (not used)
+	Entries           int    `json:"entries"`             // neighbor cache entries (a gauge)
+	Solicits          uint64 `json:"solicits"`            // resolutions and probes the cache asked for
+	QueueDrops        uint64 `json:"queue_drops"`         // packets refused by a full pending queue
+	Failed            uint64 `json:"failed"`              // resolutions that failed
+	Evictions         uint64 `json:"evictions"`           // entries evicted to make room
+	TableFull         uint64 `json:"table_full"`          // new addresses refused: the cache was full
+	LearnRefused      uint64 `json:"learn_refused"`       // entries a received message would have created, refused (a flood of sources)
+	InErrors          uint64 `json:"in_errors"`           // NDP messages that failed validation (RFC 4861: hop limit 255, code 0, options)
+	Conflicts         uint64 `json:"conflicts"`           // advertisements from another node for one of our addresses
+	DADProbes         uint64 `json:"dad_probes"`          // DAD probes sent
+	DADUnique         uint64 `json:"dad_unique"`          // addresses found unique
+	DADDuplicate      uint64 `json:"dad_duplicate"`       // addresses found duplicate (not used)
+	RouterAdverts     uint64 `json:"router_adverts"`      // Router Advertisements read from the ICMPv6 tap
+	RouterAdvertsUsed uint64 `json:"router_adverts_used"` // of those, the valid ones learned (routers, prefixes, MTU)
 }
 
 // CountIn counts a received ICMPv6 message of type t.
@@ -198,6 +200,8 @@ func (t *NDP) Add(w *NDP) {
 	t.DADProbes += w.DADProbes
 	t.DADUnique += w.DADUnique
 	t.DADDuplicate += w.DADDuplicate
+	t.RouterAdverts += w.RouterAdverts
+	t.RouterAdvertsUsed += w.RouterAdvertsUsed
 }
 
 func addIPv6Frag(t, w *ipv6.Stats) {
