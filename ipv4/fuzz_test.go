@@ -24,7 +24,7 @@ func checkAccounting(t *testing.T, r *Reassembler) {
 		}
 		want := r.qOverhd
 		if q.buf != nil {
-			want += len(q.buf.b)
+			want += len(q.buf.B)
 		}
 		if q.mem != want {
 			t.Fatalf("queue accounts %d bytes, holds %d", q.mem, want)

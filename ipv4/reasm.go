@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/fragbuf"
 )
 
 // Defaults, the values of Linux's sysctls where one exists.
@@ -96,7 +97,7 @@ type Fragment struct {
 type Reassembler struct {
 	cfg     Config
 	table   qtable
-	pool    *pool
+	pool    *fragbuf.Pool
 	oldest  *queue // head of the age list (creation order)
 	newest  *queue
 	freeQ   []*queue
@@ -112,7 +113,7 @@ func NewReassembler(cfg Config) *Reassembler {
 	r := &Reassembler{
 		cfg:   cfg,
 		table: newQtable(cfg.MaxQueues, cfg.Seed),
-		pool:  newPool(cfg.HighThresh),
+		pool:  fragbuf.NewPool(headroom, cfg.HighThresh),
 		freeQ: make([]*queue, 0, cfg.MaxQueues),
 	}
 	r.qOverhd = int(unsafe.Sizeof(queue{})) + (cfg.MaxFragments+1)*int(unsafe.Sizeof(interval{}))
@@ -192,7 +193,7 @@ func (r *Reassembler) Add(f *Fragment, now int64) (d Datagram, ok bool, err erro
 	if i < len(q.ivs) && int(q.ivs[i].start) < end {
 		iv := q.ivs[i]
 		if int(iv.start) <= start && end <= int(iv.end) &&
-			bytes.Equal(q.buf.b[headroom+start:headroom+end], f.Payload) {
+			bytes.Equal(q.buf.B[headroom+start:headroom+end], f.Payload) {
 			r.stats.ReasmDuplicates++
 			return d, false, ErrDuplicate
 		}
@@ -207,10 +208,10 @@ func (r *Reassembler) Add(f *Fragment, now int64) (d Datagram, ok bool, err erro
 	}
 
 	// Commit.
-	copy(q.buf.b[headroom+start:], f.Payload)
+	copy(q.buf.B[headroom+start:], f.Payload)
 	if start == 0 {
 		hl := len(f.Header)
-		copy(q.buf.b[headroom-hl:headroom], f.Header)
+		copy(q.buf.B[headroom-hl:headroom], f.Header)
 		q.hdrLen = hl
 		q.firstIn = true
 	}
@@ -238,11 +239,11 @@ func (r *Reassembler) complete(q *queue) (d Datagram, ok bool, err error) {
 	}
 	buf := q.buf
 	q.buf = nil
-	hdr := buf.b[headroom-q.hdrLen : headroom]
+	hdr := buf.B[headroom-q.hdrLen : headroom]
 	finishHeader(hdr, total)
 	r.release(q)
 	r.stats.ReasmOKs++
-	return Datagram{b: buf.b[headroom-q.hdrLen : headroom+q.end], buf: buf, gen: buf.gen, pool: r.pool}, true, nil
+	return Datagram{b: buf.B[headroom-q.hdrLen : headroom+q.end], lease: r.pool.Lease(buf)}, true, nil
 }
 
 // searchRuns returns the index of the first run whose end is after off.
@@ -357,12 +358,12 @@ func (r *Reassembler) evictOldest(keep *queue) bool {
 // class if needed.
 func (r *Reassembler) reserve(q *queue, end int) error {
 	c := classFor(end)
-	if q.buf != nil && c <= q.buf.class {
+	if q.buf != nil && c <= q.buf.Class() {
 		return nil
 	}
 	old := 0
 	if q.buf != nil {
-		old = len(q.buf.b)
+		old = len(q.buf.B)
 	}
 	grow := headroom + classSize(c) - old
 	if !r.makeRoom(grow, q) {
@@ -370,10 +371,10 @@ func (r *Reassembler) reserve(q *queue, end int) error {
 		r.stats.ReasmMemDrops++
 		return ErrNoMemory
 	}
-	nb := r.pool.get(c)
+	nb := r.pool.Get(c)
 	if q.buf != nil {
-		copy(nb.b, q.buf.b)
-		r.pool.put(q.buf)
+		copy(nb.B, q.buf.B)
+		r.pool.Put(q.buf)
 	}
 	q.buf = nb
 	q.mem += grow
@@ -401,7 +402,7 @@ func (r *Reassembler) release(q *queue) {
 		r.newest = q.prev
 	}
 	if q.buf != nil {
-		r.pool.put(q.buf)
+		r.pool.Put(q.buf)
 		q.buf = nil
 	}
 	r.mem -= q.mem
@@ -426,7 +427,7 @@ func (r *Reassembler) Expire(now int64) int {
 				data = first
 			}
 			r.stats.ReasmTimeExceeded++
-			r.cfg.OnTimeExceeded(q.buf.b[headroom-q.hdrLen : headroom+data])
+			r.cfg.OnTimeExceeded(q.buf.B[headroom-q.hdrLen : headroom+data])
 		}
 		r.fail(q)
 		n++

@@ -1,6 +1,10 @@
 package ipv4
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/xdpengine/engine/internal/fragbuf"
+)
 
 // FragKey identifies the datagram a fragment belongs to (RFC 791): source,
 // destination, identification and protocol.
@@ -17,18 +21,18 @@ type interval struct{ start, end int32 }
 type queue struct {
 	key      FragKey
 	hash     uint64
-	deadline int64      // creation time + timeout; never extended
-	prev     *queue     // age list: older
-	next     *queue     // age list: newer
-	buf      *buffer    // payload storage; nil until the first data
-	ivs      []interval // received runs, sorted, disjoint, coalesced
-	end      int        // payload length, valid when lastIn
-	maxEnd   int        // highest end received
-	hdrLen   int        // the first fragment's header length, when firstIn
-	nfrags   int        // fragments taken, duplicates included
-	firstIn  bool       // the offset-0 fragment arrived
-	lastIn   bool       // the MF-clear fragment arrived
-	mem      int        // bytes accounted for this queue
+	deadline int64           // creation time + timeout; never extended
+	prev     *queue          // age list: older
+	next     *queue          // age list: newer
+	buf      *fragbuf.Buffer // payload storage; nil until the first data
+	ivs      []interval      // received runs, sorted, disjoint, coalesced
+	end      int             // payload length, valid when lastIn
+	maxEnd   int             // highest end received
+	hdrLen   int             // the first fragment's header length, when firstIn
+	nfrags   int             // fragments taken, duplicates included
+	firstIn  bool            // the offset-0 fragment arrived
+	lastIn   bool            // the MF-clear fragment arrived
+	mem      int             // bytes accounted for this queue
 }
 
 // qtable maps FragKey to *queue: open addressing with linear probing and

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/fragbuf"
 )
 
 // Defaults, Linux's sysctl values where one exists.
@@ -106,7 +107,7 @@ func (f *Fragment) Data() []byte { return f.Packet[f.HdrOffset+fragHdrLen:] }
 type Reassembler struct {
 	cfg     Config
 	table   qtable
-	pool    *pool
+	pool    *fragbuf.Pool
 	oldest  *queue // age list head (creation order = deadline order)
 	newest  *queue
 	freeQ   []*queue
@@ -123,7 +124,7 @@ func NewReassembler(cfg Config) *Reassembler {
 	r := &Reassembler{
 		cfg:   cfg,
 		table: newQtable(cfg.MaxQueues, cfg.Seed),
-		pool:  newPool(cfg.HighThresh),
+		pool:  fragbuf.NewPool(headroom, cfg.HighThresh),
 		freeQ: make([]*queue, 0, cfg.MaxQueues),
 		quote: make([]byte, QuoteLen),
 	}
@@ -212,7 +213,7 @@ func (r *Reassembler) Add(f *Fragment, now int64) (d Datagram, ok bool, err erro
 	if i < len(q.ivs) && int(q.ivs[i].start) < end {
 		iv := q.ivs[i]
 		if int(iv.start) <= start && end <= int(iv.end) &&
-			bytes.Equal(q.buf.b[headroom+start:headroom+end], data) {
+			bytes.Equal(q.buf.B[headroom+start:headroom+end], data) {
 			r.stats.ReasmDuplicates++
 			return d, false, ErrDuplicate
 		}
@@ -225,9 +226,9 @@ func (r *Reassembler) Add(f *Fragment, now int64) (d Datagram, ok bool, err erro
 		return d, false, err
 	}
 
-	copy(q.buf.b[headroom+start:], data)
+	copy(q.buf.B[headroom+start:], data)
 	if start == 0 {
-		copy(q.buf.b[headroom-hl:headroom], p[:hl])
+		copy(q.buf.B[headroom-hl:headroom], p[:hl])
 		copy(q.fragHdr[:], p[hl:hl+fragHdrLen])
 		q.hdrLen, q.prevNH, q.nextHdr, q.firstLen = hl, f.PrevNextHeader, f.NextHeader, n
 		q.firstIn = true
@@ -273,12 +274,12 @@ func (r *Reassembler) complete(q *queue) (d Datagram, ok bool, err error) {
 	}
 	buf := q.buf
 	q.buf = nil
-	pkt := buf.b[headroom-q.hdrLen : headroom+q.end]
+	pkt := buf.B[headroom-q.hdrLen : headroom+q.end]
 	pkt[q.prevNH] = q.nextHdr
 	binary.BigEndian.PutUint16(pkt[4:], uint16(pl))
 	r.release(q)
 	r.stats.ReasmOKs++
-	return Datagram{b: pkt, buf: buf, gen: buf.gen, pool: r.pool}, true, nil
+	return Datagram{b: pkt, lease: r.pool.Lease(buf)}, true, nil
 }
 
 // searchRuns returns the index of the first run ending after off.
@@ -390,12 +391,12 @@ func (r *Reassembler) evictOldest(keep *queue) bool {
 // needed.
 func (r *Reassembler) reserve(q *queue, end int) error {
 	c := classFor(end)
-	if q.buf != nil && c <= q.buf.class {
+	if q.buf != nil && c <= q.buf.Class() {
 		return nil
 	}
 	old := 0
 	if q.buf != nil {
-		old = len(q.buf.b)
+		old = len(q.buf.B)
 	}
 	grow := headroom + classSize(c) - old
 	if !r.makeRoom(grow, q) {
@@ -403,10 +404,10 @@ func (r *Reassembler) reserve(q *queue, end int) error {
 		r.stats.ReasmMemDrops++
 		return ErrNoMemory
 	}
-	nb := r.pool.get(c)
+	nb := r.pool.Get(c)
 	if q.buf != nil {
-		copy(nb.b, q.buf.b)
-		r.pool.put(q.buf)
+		copy(nb.B, q.buf.B)
+		r.pool.Put(q.buf)
 	}
 	q.buf = nb
 	q.mem += grow
@@ -426,7 +427,7 @@ func (r *Reassembler) fail(q *queue) {
 func (r *Reassembler) kill(q *queue) {
 	r.stats.ReasmFails++
 	if q.buf != nil {
-		r.pool.put(q.buf)
+		r.pool.Put(q.buf)
 		q.buf = nil
 	}
 	r.mem -= q.mem - r.qOverhd
@@ -449,7 +450,7 @@ func (r *Reassembler) release(q *queue) {
 		r.newest = q.prev
 	}
 	if q.buf != nil {
-		r.pool.put(q.buf)
+		r.pool.Put(q.buf)
 		q.buf = nil
 	}
 	r.mem -= q.mem
@@ -485,9 +486,9 @@ func (r *Reassembler) Expire(now int64) int {
 // firstQuote rebuilds q's first fragment as received, cut to QuoteLen.
 func (r *Reassembler) firstQuote(q *queue) []byte {
 	b := r.quote
-	n := copy(b, q.buf.b[headroom-q.hdrLen:headroom])
+	n := copy(b, q.buf.B[headroom-q.hdrLen:headroom])
 	n += copy(b[n:], q.fragHdr[:])
-	n += copy(b[n:], q.buf.b[headroom:headroom+q.firstLen])
+	n += copy(b[n:], q.buf.B[headroom:headroom+q.firstLen])
 	return b[:n]
 }
 

@@ -22,7 +22,7 @@ func checkAccounting(t testing.TB, r *Reassembler) {
 		}
 		want := r.qOverhd
 		if q.buf != nil {
-			want += len(q.buf.b)
+			want += len(q.buf.B)
 		}
 		if q.mem != want || (q.dead && q.buf != nil) {
 			t.Fatalf("queue accounts %d bytes, holds %d (dead %v)", q.mem, want, q.dead)
@@ -444,15 +444,15 @@ func TestDatagramRelease(t *testing.T) {
 	for i := range fs {
 		d2, _, _ = r.Add(&fs[i], 0)
 	}
-	if d2.buf != d.buf {
+	if d2.lease.Buffer() != d.lease.Buffer() {
 		t.Error("released buffer not reused")
 	}
 	d.Release() // stale: must not free the buffer d2 holds
-	if !d2.buf.inUse || len(r.pool.free[d2.buf.class]) != 0 {
+	if b := d2.lease.Buffer(); !b.InUse() || r.pool.Free(b.Class()) != 0 {
 		t.Error("a stale Release freed a buffer in use")
 	}
 	d2.Release()
-	if d2.buf.inUse {
+	if d2.lease.Buffer().InUse() {
 		t.Error("Release did not free")
 	}
 }

@@ -3,6 +3,8 @@ package ipv6
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/xdpengine/engine/internal/fragbuf"
 )
 
 // FragKey identifies the datagram a fragment belongs to (RFC 8200 4.5):
@@ -20,15 +22,15 @@ type interval struct{ start, end int32 }
 type queue struct {
 	key      FragKey
 	hash     uint64
-	deadline int64      // creation time + timeout; never extended
-	prev     *queue     // age list: older
-	next     *queue     // age list: newer
-	buf      *buffer    // storage; nil until the first data and after a kill
-	ivs      []interval // received runs, sorted, disjoint, coalesced
-	end      int        // fragmentable length, valid when lastIn
-	maxEnd   int        // highest end received
-	nfrags   int        // fragments taken, duplicates included
-	mem      int        // bytes accounted for this queue
+	deadline int64           // creation time + timeout; never extended
+	prev     *queue          // age list: older
+	next     *queue          // age list: newer
+	buf      *fragbuf.Buffer // storage; nil until the first data and after a kill
+	ivs      []interval      // received runs, sorted, disjoint, coalesced
+	end      int             // fragmentable length, valid when lastIn
+	maxEnd   int             // highest end received
+	nfrags   int             // fragments taken, duplicates included
+	mem      int             // bytes accounted for this queue
 	// From the first fragment (offset 0), when firstIn:
 	hdrLen   int     // unfragmentable part (IPv6 header and extension headers)
 	prevNH   int     // offset of the Next Header field naming the fragment header
