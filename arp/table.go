@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/handleq"
 )
 
 // State is a neighbor entry's state; see the package comment.
@@ -68,12 +69,10 @@ type entry struct {
 	mac     header.MAC
 	state   State
 	probes  int
-	updated int64 // last confirmation
-	used    int64 // last lookup
-	timer   int64 // next state-machine deadline
-	nq      int   // packets waiting
-	qhead   int32 // first waiting packet's node (when nq > 0)
-	qtail   int32 // last one's
+	updated int64         // last confirmation
+	used    int64         // last lookup
+	timer   int64         // next state-machine deadline
+	q       handleq.Queue // packets waiting
 }
 
 // Table is the neighbor table.
@@ -82,12 +81,8 @@ type Table struct {
 	index   map[[4]byte]int32
 	entries []entry
 	free    []int32
-	// Waiting packets: nodes of singly linked lists, one per entry, taken
-	// from and returned to a free list; QueueTotal nodes in all.
-	qnext []int32
-	qval  []uint64
-	qfree int32 // first free node, -1 when none
-	Stats Stats
+	q       handleq.Pool // the nodes of the entries' queues, QueueTotal in all
+	Stats   Stats
 }
 
 // NewTable returns an empty table.
@@ -115,11 +110,7 @@ func NewTable(cfg Config) *Table {
 	}
 	t := &Table{cfg: cfg, index: make(map[[4]byte]int32, cfg.MaxEntries),
 		entries: make([]entry, cfg.MaxEntries), free: make([]int32, 0, cfg.MaxEntries),
-		qnext: make([]int32, cfg.QueueTotal), qval: make([]uint64, cfg.QueueTotal)}
-	for i := range t.qnext {
-		t.qnext[i] = int32(i) + 1
-	}
-	t.qnext[len(t.qnext)-1] = -1
+		q: handleq.NewPool(cfg.QueueTotal)}
 	for i := cfg.MaxEntries - 1; i >= 0; i-- {
 		t.free = append(t.free, int32(i))
 	}
@@ -192,38 +183,17 @@ func (t *Table) Lookup(now int64, ip [4]byte, handle uint64, hasHandle bool) (he
 }
 
 func (t *Table) enqueue(e *entry, h uint64) bool {
-	if e.nq >= t.cfg.QueueLen || t.qfree < 0 {
+	if e.q.Len() >= t.cfg.QueueLen || !t.q.Push(&e.q, h) {
 		t.Stats.QueueDrops++
 		return false
 	}
-	n := t.qfree
-	t.qfree = t.qnext[n]
-	t.qval[n], t.qnext[n] = h, -1
-	if e.nq == 0 {
-		e.qhead = n
-	} else {
-		t.qnext[e.qtail] = n
-	}
-	e.qtail = n
-	e.nq++
 	return true
 }
 
 // drain empties e's queue, in arrival order, passing each waiting packet
 // to fn when fn is not nil. The queue is detached first, so fn may use the
 // table.
-func (t *Table) drain(e *entry, fn func(handle uint64)) {
-	n, k := e.qhead, e.nq
-	e.nq = 0
-	for ; k > 0; k-- {
-		next, h := t.qnext[n], t.qval[n]
-		t.qnext[n], t.qfree = t.qfree, n
-		if fn != nil {
-			fn(h)
-		}
-		n = next
-	}
-}
+func (t *Table) drain(e *entry, fn func(handle uint64)) { t.q.Drain(&e.q, fn) }
 
 // insert adds ip, evicting per the package's policy when full.
 func (t *Table) insert(now int64, ip [4]byte) (int32, error) {
@@ -382,7 +352,7 @@ type Neighbor struct {
 func (t *Table) List(out []Neighbor) []Neighbor {
 	for _, i := range t.index {
 		e := &t.entries[i]
-		out = append(out, Neighbor{IP: e.ip, MAC: e.mac, State: e.state, Queued: e.nq, Updated: e.updated, Used: e.used})
+		out = append(out, Neighbor{IP: e.ip, MAC: e.mac, State: e.state, Queued: e.q.Len(), Updated: e.updated, Used: e.used})
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/handleq"
 )
 
 // State is a neighbor entry's reachability state (RFC 4861 7.3.2).
@@ -86,12 +87,10 @@ type entry struct {
 	router  bool
 	learned bool // created by a received message and not looked up since
 	probes  int
-	updated int64 // last confirmation
-	used    int64 // last lookup
-	timer   int64 // next state-machine deadline
-	nq      int
-	qhead   int32
-	qtail   int32
+	updated int64         // last confirmation
+	used    int64         // last lookup
+	timer   int64         // next state-machine deadline
+	q       handleq.Queue // packets waiting
 }
 
 // Cache is the neighbor cache of one interface.
@@ -102,12 +101,10 @@ type Cache struct {
 	entries   []entry
 	free      []int32
 	learned   int
-	qnext     []int32
-	qval      []uint64
-	qfree     int32
-	reachable int64 // ReachableTime in use
-	base      int64 // BaseReachableTime in use
-	recompute int64 // when ReachableTime is drawn again
+	q         handleq.Pool // the nodes of the entries' queues, QueueTotal in all
+	reachable int64        // ReachableTime in use
+	base      int64        // BaseReachableTime in use
+	recompute int64        // when ReachableTime is drawn again
 	Stats     Stats
 }
 
@@ -138,11 +135,7 @@ func NewCache(cfg Config) *Cache {
 	}
 	c := &Cache{cfg: cfg, rnd: cfg.Rand, index: make(map[[16]byte]int32, cfg.MaxEntries),
 		entries: make([]entry, cfg.MaxEntries), free: make([]int32, 0, cfg.MaxEntries),
-		qnext: make([]int32, cfg.QueueTotal), qval: make([]uint64, cfg.QueueTotal)}
-	for i := range c.qnext {
-		c.qnext[i] = int32(i) + 1
-	}
-	c.qnext[len(c.qnext)-1] = -1
+		q: handleq.NewPool(cfg.QueueTotal)}
 	for i := cfg.MaxEntries - 1; i >= 0; i-- {
 		c.free = append(c.free, int32(i))
 	}
@@ -242,38 +235,17 @@ func (c *Cache) Lookup(now int64, ip [16]byte, handle uint64, hasHandle bool) (h
 }
 
 func (c *Cache) enqueue(e *entry, h uint64) bool {
-	if e.nq >= c.cfg.QueueLen || c.qfree < 0 {
+	if e.q.Len() >= c.cfg.QueueLen || !c.q.Push(&e.q, h) {
 		c.Stats.QueueDrops++
 		return false
 	}
-	n := c.qfree
-	c.qfree = c.qnext[n]
-	c.qval[n], c.qnext[n] = h, -1
-	if e.nq == 0 {
-		e.qhead = n
-	} else {
-		c.qnext[e.qtail] = n
-	}
-	e.qtail = n
-	e.nq++
 	return true
 }
 
 // drain empties e's queue in arrival order, passing each handle to fn
 // when fn is not nil; the queue is detached first, so fn may use the
 // cache.
-func (c *Cache) drain(e *entry, fn func(handle uint64)) {
-	n, k := e.qhead, e.nq
-	e.nq = 0
-	for ; k > 0; k-- {
-		next, h := c.qnext[n], c.qval[n]
-		c.qnext[n], c.qfree = c.qfree, n
-		if fn != nil {
-			fn(h)
-		}
-		n = next
-	}
-}
+func (c *Cache) drain(e *entry, fn func(handle uint64)) { c.q.Drain(&e.q, fn) }
 
 // insert adds ip. When full it evicts the least recently used STALE
 // entry, else the least recently used REACHABLE, DELAY or PROBE one;
@@ -534,7 +506,7 @@ func (c *Cache) List(out []Neighbor) []Neighbor {
 	for _, i := range c.index {
 		e := &c.entries[i]
 		out = append(out, Neighbor{IP: e.ip, MAC: e.mac, State: e.state, IsRouter: e.router,
-			Queued: e.nq, Updated: e.updated, Used: e.used})
+			Queued: e.q.Len(), Updated: e.updated, Used: e.used})
 	}
 	return out
 }
