@@ -13,8 +13,8 @@ import (
 )
 
 // TestCloseClosesHeldTCP: the engine's Close closes every TCP connection
-// the application still holds, accepted and dialed (the held lists'
-// shards), and none it closed already: each blocked Read returns
+// the application still holds, accepted and dialed, and none it closed
+// already: each blocked Read returns
 // net.ErrClosed.
 func TestCloseClosesHeldTCP(t *testing.T) {
 	const n = 40

@@ -56,7 +56,6 @@ type Conn struct {
 	// closes it.
 	sock atomic.Pointer[socktab.Socket]
 	ln   *Listener // passive opens: the listener that made it
-	held heldLinks // in the Stack's list of held connections (held.go)
 
 	// Worker only.
 	timerAt   int64
@@ -372,7 +371,9 @@ func (c *Conn) Close() error {
 	// announces itself in rwait or wwait before its last look at closed).
 	sock.Notify(c.rnotify)
 	sock.Notify(c.wnotify)
-	c.s.untrack(c)
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
 	// A Read or Write in progress sees closed and leaves; one that starts
 	// later sees closed first. Then the rings are free, and the
 	// application's reference goes before the command does, so the

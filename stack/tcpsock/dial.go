@@ -128,3 +128,14 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	}
 	return c, nil
 }
+
+// track registers c for CloseAll.
+func (s *Stack) track(c *Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.State.Closed() {
+		return net.ErrClosed
+	}
+	s.conns[c] = struct{}{}
+	return nil
+}

@@ -60,8 +60,8 @@ type Stack struct {
 	newCC     func() cc.Algorithm   // Config.Congestion's constructor
 	workers   []*worker
 
-	held      [heldShards]heldShard // the connections the application holds (held.go)
-	mu        sync.Mutex            // guards listeners
+	mu        sync.Mutex // guards conns and listeners
+	conns     map[*Conn]struct{}
 	listeners map[*Listener]struct{}
 	// acceptPortFails counts, by owner queue, accepted connections the
 	// socket table refused (holdPort): TCPStats.AcceptPortFails.
@@ -76,6 +76,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, host: cfg.Host, host6: cfg.Host6, tab: cfg.Table, jar: jar,
 		challenge:       tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
+		conns:           map[*Conn]struct{}{},
 		listeners:       map[*Listener]struct{}{},
 		acceptPortFails: make([]atomic.Uint64, cfg.Queues),
 	}
@@ -158,10 +159,10 @@ func (s *Stack) CloseAll() {
 	for ln := range s.listeners {
 		all = append(all, ln)
 	}
-	s.mu.Unlock()
-	for _, c := range s.heldConns() {
+	for c := range s.conns {
 		all = append(all, c)
 	}
+	s.mu.Unlock()
 	for _, c := range all {
 		c.Close()
 	}
