@@ -10,6 +10,8 @@ import (
 // workers, flows handed between them) with the burst pre-pass prefetching
 // every table, however small: the balancer forwards as without it.
 func TestNATTwoWorkersPrefetched(t *testing.T) {
-	defer lb.SetPrefetchMinKeys(1)()
+	// Restored by a cleanup registered first, so it runs last: after the
+	// engines' workers, which read the setting, have stopped.
+	t.Cleanup(lb.SetPrefetchMinKeys(1))
 	TestNATTwoWorkers(t)
 }
