@@ -75,6 +75,9 @@ type ProgramConfig struct {
 	// sub-interface for them, while the engine's stack has none and would
 	// drop them. Set it only for a receiver that handles the tag.
 	VLAN bool
+	// FastPath, if positive, gives the program a fast path (fastpath.go)
+	// of this many entries per queue: FastTable.
+	FastPath int
 }
 
 // Program is the engine's XDP program attached to one interface, with its
@@ -111,6 +114,10 @@ type Program struct {
 	lnk      link.Link
 	replaced []StaleProgram
 	closed   bool
+	// The fast path (fastpath.go): one table per queue, and the map of
+	// them the program looks up by the receiving queue.
+	fast      []*FastTable
+	fastOuter *ebpf.Map
 }
 
 // StaleProgram describes an engine program found on an interface.
@@ -181,7 +188,17 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 		KeySize: 4, ValueSize: portBitmapSize, MaxEntries: 1}); err != nil {
 		return nil, bpfErr("create broadcast port map", err)
 	}
-	insns := programInsns(cfg.VLAN)
+	if cfg.FastPath > 0 {
+		if err := p.newFastPath(cfg.Queues, cfg.FastPath); err != nil {
+			return nil, err
+		}
+	}
+	insns := programInsns(cfg.VLAN, cfg.FastPath > 0)
+	if cfg.FastPath > 0 {
+		if err := insns.AssociateMap("engine_fast", p.fastOuter); err != nil {
+			return nil, err
+		}
+	}
 	if err := insns.AssociateMap("engine_addrs", p.addrs); err != nil {
 		return nil, err
 	}
@@ -421,6 +438,7 @@ func (p *Program) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
+	errs = append(errs, p.closeFast()...)
 	if p.mcfd >= 0 {
 		errs = append(errs, unix.Close(p.mcfd)) // the kernel drops its memberships
 	}
@@ -449,7 +467,7 @@ func be16(v uint16) int32 {
 // protocol to a group stay the host's. 255.255.255.255, and an address
 // whose value in the address map is addrBroadcast, go to the broadcast
 // port check (broadcastInsns).
-func programInsns(vlan bool) asm.Instructions {
+func programInsns(vlan, fast bool) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // ctx->data
@@ -462,7 +480,7 @@ func programInsns(vlan bool) asm.Instructions {
 	if vlan {
 		insns = append(insns, asm.JEq.Imm(asm.R5, be16(0x8100), "vlan"))
 	}
-	insns = append(insns, l3(14, "")...)
+	insns = append(insns, l3(14, "", fast)...)
 	insns = append(insns, l3v6(14, "")...)
 	if vlan {
 		insns = append(insns,
@@ -471,7 +489,7 @@ func programInsns(vlan bool) asm.Instructions {
 			asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 			asm.LoadMem(asm.R5, asm.R2, 16, asm.Half), // inner EtherType
 		)
-		insns = append(insns, l3(18, "_vlan")...)
+		insns = append(insns, l3(18, "_vlan", false)...)
 		insns = append(insns, l3v6(18, "_vlan")...)
 	}
 	insns = append(insns,
@@ -502,6 +520,9 @@ func programInsns(vlan bool) asm.Instructions {
 	)
 	insns = append(insns, broadcastInsns()...)
 	insns = append(insns, lookup6Insns()...)
+	if fast {
+		insns = append(insns, fastInsns()...)
+	}
 	return append(insns,
 		asm.Mov.Imm(asm.R0, xdpPass).WithSymbol("pass"),
 		asm.Return(),
@@ -510,17 +531,25 @@ func programInsns(vlan bool) asm.Instructions {
 
 const xdpPass = 2
 
-// l3 checks an IPv4 or ARP header at off and loads the address to look up.
-func l3(off int32, sfx string) asm.Instructions {
-	return asm.Instructions{
+// l3 checks an IPv4 or ARP header at off and loads the address to look up;
+// with fast, an IPv4 packet goes through the fast path first (fastInsns),
+// which comes back to "ipv4_slow".
+func l3(off int32, sfx string, fast bool) asm.Instructions {
+	ipv4 := asm.Instructions{asm.Mov.Imm(asm.R7, off).WithSymbol("ipv4" + sfx)}
+	if fast {
+		ipv4 = append(ipv4, asm.Ja.Label("fast"))
+	}
+	ipv4 = append(ipv4,
+		asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("ipv4_slow"+sfx),
+		asm.Add.Imm(asm.R4, off+20),
+		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+	)
+	return append(asm.Instructions{
 		asm.JEq.Imm(asm.R5, be16(0x0800), "ipv4"+sfx),
 		asm.JEq.Imm(asm.R5, be16(0x0806), "arp"+sfx),
 		asm.JEq.Imm(asm.R5, be16(0x86dd), "ipv6"+sfx),
 		asm.Ja.Label("pass"),
-		asm.Mov.Imm(asm.R7, off).WithSymbol("ipv4" + sfx),
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, off+20),
-		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
+	}, append(ipv4,
 		asm.LoadMem(asm.R5, asm.R2, int16(off+16), asm.Word), // daddr
 		asm.JEq.Imm32(asm.R5, -1, "bcheck"),                  // 255.255.255.255
 		asm.LoadMem(asm.R4, asm.R2, int16(off+16), asm.Byte), // its first octet
@@ -535,5 +564,5 @@ func l3(off int32, sfx string) asm.Instructions {
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
 		asm.LoadMem(asm.R5, asm.R2, int16(off+24), asm.Word), // target protocol address
 		asm.Ja.Label("lookup"),
-	}
+	)...)
 }

@@ -14,8 +14,9 @@ import (
 // (the tests that attach a program) is what the verifier checks; this
 // runs without privileges.
 func TestProgramInsnsLabels(t *testing.T) {
-	for _, vlan := range []bool{false, true} {
-		insns := programInsns(vlan)
+	for _, c := range []struct{ vlan, fast bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		vlan := c.vlan
+		insns := programInsns(vlan, c.fast)
 		syms := map[string]bool{}
 		for _, ins := range insns {
 			if s := ins.Symbol(); s != "" {

@@ -1,0 +1,226 @@
+package afxdp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// TestFastEntryLayout: FastEntry is the map value the program reads at
+// fixed offsets.
+func TestFastEntryLayout(t *testing.T) {
+	var e FastEntry
+	if s := unsafe.Sizeof(e); s != FastEntrySize {
+		t.Fatalf("size %d, want %d", s, FastEntrySize)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"SrcMAC", unsafe.Offsetof(e.SrcMAC), 6}, {"Src", unsafe.Offsetof(e.Src), 12},
+		{"Dst", unsafe.Offsetof(e.Dst), 16}, {"SrcPort", unsafe.Offsetof(e.SrcPort), 20},
+		{"IPDelta", unsafe.Offsetof(e.IPDelta), 24}, {"L4Delta", unsafe.Offsetof(e.L4Delta), 28},
+		{"Flags", unsafe.Offsetof(e.Flags), 32}, {"Packets", unsafe.Offsetof(e.Packets), 40},
+		{"Bytes", unsafe.Offsetof(e.Bytes), 48}, {"Last", unsafe.Offsetof(e.Last), 56},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s at %d, want %d", c.name, c.got, c.want)
+		}
+	}
+}
+
+// fastFrame builds an Ethernet + IPv4 + TCP or UDP frame with full
+// checksums and a payload of n bytes; flags are TCP's.
+func fastFrame(proto uint8, src, dst [4]byte, sport, dport uint16, flags byte, n int) []byte {
+	l4len := 8
+	if proto == header.ProtocolTCP {
+		l4len = 20
+	}
+	f := make([]byte, 14+20+l4len+n)
+	copy(f[0:6], []byte{2, 0, 0, 0, 0, 1})
+	copy(f[6:12], []byte{2, 0, 0, 0, 0, 2})
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := header.IPv4(f[14:])
+	ip[0] = 0x45
+	ip.SetTotalLength(uint16(20 + l4len + n))
+	ip.SetID(0x1234)
+	ip.SetFlagsFragmentOffset(header.IPv4FlagDontFragment, 0)
+	ip.SetTTL(64)
+	ip.SetProtocol(proto)
+	ip.SetSrc4(src)
+	ip.SetDst4(dst)
+	ip.UpdateChecksum()
+	for i := range n {
+		f[14+20+l4len+i] = byte(i * 7)
+	}
+	l4 := f[34:]
+	if proto == header.ProtocolTCP {
+		t := header.TCP(l4)
+		t.SetSrcPort(sport)
+		t.SetDstPort(dport)
+		t.SetSeq(1000)
+		t.SetAck(2000)
+		l4[12] = 5 << 4
+		l4[13] = flags
+		binary.BigEndian.PutUint16(l4[14:], 65535)
+		t.UpdateChecksum(src, dst)
+	} else {
+		u := header.UDP(l4)
+		u.SetSrcPort(sport)
+		u.SetDstPort(dport)
+		u.SetLength(uint16(8 + n))
+		u.UpdateChecksum(src, dst)
+	}
+	return f
+}
+
+// TestFastPathProgram runs the steering program with a fast path on
+// frames (BPF_PROG_TEST_RUN, no traffic): a packet of an entry comes back
+// rewritten for XDP_TX with valid checksums and is counted; everything the
+// workers must see (SYN, FIN, RST, fragments, options, partial checksums,
+// no entry) takes the steering path (here XDP_PASS: no socket is
+// registered).
+func TestFastPathProgram(t *testing.T) {
+	testbed.RequirePrivileged(t)
+	bed := testbed.New(t, testbed.Config{})
+	vip := bed.EngineAddr.As4()
+	prog, err := AttachProgram(bed.HostIf, ProgramConfig{Addrs: []netip.Addr{bed.EngineAddr}, FastPath: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	tab := prog.FastTable(0)
+	if tab == nil || prog.FastTable(1) != nil {
+		t.Fatal("FastTable(0) missing or FastTable(1) present on one queue")
+	}
+	client := [4]byte{198, 18, 200, 7}
+	backend := [4]byte{198, 18, 200, 11}
+	snat := [4]byte{198, 18, 200, 1}
+	beMAC := [6]byte{2, 0xbe, 0, 0, 0, 11}
+	ourMAC := [6]byte{2, 0xee, 0, 0, 0, 1}
+	run := func(frame []byte) (uint32, []byte) {
+		t.Helper()
+		out := make([]byte, len(frame)+256)
+		ret, err := prog.prog.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret, out[:len(frame)]
+	}
+	const pass, tx = xdpPass, xdpTX
+
+	for _, proto := range []uint8{header.ProtocolUDP, header.ProtocolTCP} {
+		in := fastFrame(proto, client, vip, 40001, 80, header.TCPFlagACK, 100)
+		if ret, _ := run(in); ret != pass {
+			t.Fatalf("proto %d without an entry: %d, want XDP_PASS", proto, ret)
+		}
+		k := FastKeyOf(client, vip, 40001, 80, proto)
+		e := FastEntry{DstMAC: beMAC, SrcMAC: ourMAC}
+		e.SetNAT(k, snat, backend, 33000, 8080)
+		if err := tab.Put(k, &e); err != nil {
+			t.Fatal(err)
+		}
+		before := Monotonic()
+		ret, out := run(in)
+		if ret != tx {
+			t.Fatalf("proto %d with a NAT entry: %d, want XDP_TX", proto, ret)
+		}
+		want := fastFrame(proto, snat, backend, 33000, 8080, header.TCPFlagACK, 100)
+		copy(want[0:6], beMAC[:])
+		copy(want[6:12], ourMAC[:])
+		if !bytes.Equal(out, want) {
+			t.Errorf("proto %d NAT:\n got %x\nwant %x", proto, out, want)
+		}
+		var got FastEntry
+		if !tab.Lookup(k, &got) || got.Packets != 1 || got.Bytes != uint64(len(in)-14) ||
+			int64(got.Last) < before || int64(got.Last) > Monotonic() {
+			t.Errorf("proto %d counters: %+v (frame %d bytes, window %d..)", proto, got, len(in), before)
+		}
+		if proto == header.ProtocolTCP {
+			for _, fl := range []byte{header.TCPFlagSYN, header.TCPFlagFIN | header.TCPFlagACK, header.TCPFlagRST} {
+				if ret, _ := run(fastFrame(proto, client, vip, 40001, 80, fl, 0)); ret != pass {
+					t.Errorf("TCP flags %#x: %d, want XDP_PASS (the worker tracks them)", fl, ret)
+				}
+			}
+		}
+		// A partial checksum: the pseudo-header's sum alone.
+		partial := fastFrame(proto, client, vip, 40001, 80, header.TCPFlagACK, 100)
+		off := 14 + 20 + 6
+		if proto == header.ProtocolTCP {
+			off = 14 + 20 + 16
+		}
+		binary.BigEndian.PutUint16(partial[off:], header.PseudoHeaderChecksum(proto, client, vip, uint16(len(partial)-34)))
+		if ret, _ := run(partial); ret != pass {
+			t.Errorf("proto %d partial checksum: %d, want XDP_PASS (the worker completes it)", proto, ret)
+		}
+		// A fragment and a header with options.
+		frag := fastFrame(proto, client, vip, 40001, 80, header.TCPFlagACK, 100)
+		header.IPv4(frag[14:]).SetFlagsFragmentOffset(header.IPv4FlagMoreFragments, 0)
+		header.IPv4(frag[14:]).UpdateChecksum()
+		if ret, _ := run(frag); ret != pass {
+			t.Errorf("proto %d fragment: %d, want XDP_PASS", proto, ret)
+		}
+		opts := fastFrame(proto, client, vip, 40001, 80, header.TCPFlagACK, 100)
+		opts[14] = 0x46
+		if ret, _ := run(opts); ret != pass {
+			t.Errorf("proto %d with options: %d, want XDP_PASS", proto, ret)
+		}
+	}
+
+	// UDP without a checksum keeps none.
+	in := fastFrame(header.ProtocolUDP, client, vip, 40002, 80, 0, 10)
+	binary.BigEndian.PutUint16(in[14+20+6:], 0)
+	k := FastKeyOf(client, vip, 40002, 80, header.ProtocolUDP)
+	e := FastEntry{DstMAC: beMAC, SrcMAC: ourMAC}
+	e.SetNAT(k, snat, backend, 33001, 8080)
+	if err := tab.Put(k, &e); err != nil {
+		t.Fatal(err)
+	}
+	ret, out := run(in)
+	ip := header.IPv4(out[14:])
+	if ret != tx || header.UDP(ip.Payload()).Checksum() != 0 || !ip.ChecksumValid() || ip.Dst4() != backend {
+		t.Errorf("UDP without checksum: ret %d, %x", ret, out)
+	}
+
+	// DSR: the Ethernet addresses alone.
+	in = fastFrame(header.ProtocolTCP, client, vip, 40003, 80, header.TCPFlagACK|header.TCPFlagPSH, 33)
+	k = FastKeyOf(client, vip, 40003, 80, header.ProtocolTCP)
+	if err := tab.Put(k, &FastEntry{DstMAC: beMAC, SrcMAC: ourMAC}); err != nil {
+		t.Fatal(err)
+	}
+	ret, out = run(in)
+	want := bytes.Clone(in)
+	copy(want[0:6], beMAC[:])
+	copy(want[6:12], ourMAC[:])
+	if ret != tx || !bytes.Equal(out, want) {
+		t.Errorf("DSR: ret %d\n got %x\nwant %x", ret, out, want)
+	}
+
+	// Scan sees the four entries, Delete returns one with its counters.
+	for pass := 0; pass < 2; pass++ {
+		n := 0
+		for {
+			ended, err := tab.Scan(3, func(*FastKey, *FastEntry) { n++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ended {
+				break
+			}
+		}
+		if n != 4 {
+			t.Errorf("scan %d saw %d entries, want 4", pass, n)
+		}
+	}
+	var last FastEntry
+	if !tab.Delete(k, &last) || last.Packets != 1 || tab.Delete(k, &last) {
+		t.Errorf("Delete: %+v", last)
+	}
+}
