@@ -558,7 +558,7 @@ func l3(off int32, sfx string, fast bool) asm.Instructions {
 		asm.LoadMem(asm.R4, asm.R2, int16(off+9), asm.Byte), // multicast: protocol
 		asm.JEq.Imm(asm.R4, 17, "mlookup"),                  // UDP: the joined groups
 		asm.Ja.Label("pass"),
-		asm.Mov.Imm(asm.R7, 0).WithSymbol("arp" + sfx),
+		asm.Mov.Imm(asm.R7, 0).WithSymbol("arp"+sfx),
 		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, off+28),
 		asm.JGT.Reg(asm.R4, asm.R3, "pass"),
