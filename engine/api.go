@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 	"github.com/xdpengine/engine/stack/sock"
 	"github.com/xdpengine/engine/stack/tcpsock"
 	"github.com/xdpengine/engine/stack/udp"
@@ -38,6 +39,9 @@ type (
 	SockError = udp.SockError
 	// NeighborEntry is one worker's ARP entry, as `ip neigh` lists it.
 	NeighborEntry = inet4.NeighborEntry
+	// RouterSolicitation sets the IPv6 Router Solicitations
+	// (Config.IPv6RouterSolicitation).
+	RouterSolicitation = inet6.RouterSolicitation
 	// Hook is the extension point between parsing and transport
 	// dispatch (load balancer, traffic harness).
 	Hook = inet4.Hook

@@ -156,6 +156,11 @@ type Config struct {
 	// logged as an error, counted (WorkerStats.IPv6.NDP.DADDuplicate),
 	// given back to the host and never used.
 	IPv6NoDAD bool
+	// IPv6RouterSolicitation sets the Router Solicitations sent when
+	// Gateway6 is not set, until a Router Advertisement is heard (zero
+	// fields: Linux's 3, 4 s apart, the first after up to 1 s; Count < 0:
+	// none).
+	IPv6RouterSolicitation RouterSolicitation
 	// Neighbors are static ARP entries (Linux's `ip neigh replace ADDR
 	// lladdr MAC nud permanent`): next hops the engine never resolves,
 	// ages or probes, and that ARP does not change. Each must be on the

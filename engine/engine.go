@@ -172,6 +172,7 @@ func (e *Engine) build() error {
 		e.host6, err = inet6.NewHost(inet6.Config{
 			Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
 			Addrs: addrs6, Gateway: cfg.Gateway6, Neighbors: statics6, NoDAD: cfg.IPv6NoDAD,
+			RouterSolicitation: cfg.IPv6RouterSolicitation,
 			TrustPartial: e.trustPartial, FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue,
 			Bufs: e.bufs, Epoch: e.epoch, Logger: e.log, EchoReply: e.pings.reply,
 		})

@@ -91,10 +91,26 @@
 // Config.Gateway is not set, to the default router (the first unexpired;
 // a router lifetime of 0 withdraws it), treats the advertised on-link
 // prefixes as on the link, and an MTU option below the link MTU lowers it
-// (MTU, PathMTU; never below 1280). NDP.RouterAdverts and
-// RouterAdvertsUsed count them (worker 0); invalid ones count in
-// NDP.InErrors. A query goes to the MLD host, which answers it for the
-// groups joined.
+// (MTU, PathMTU; never below 1280). An advertisement unicast to one of
+// the engine's addresses (a router's answer to a solicitation) comes
+// through the XDP program, not the tap, and is learned alike by the worker
+// that received it. NDP.RouterAdverts and RouterAdvertsUsed count them;
+// invalid ones count in NDP.InErrors. A query goes to the MLD host, which
+// answers it for the groups joined.
+//
+// Router Solicitations (RFC 4861 6.3.7, as Linux's router_solicitations,
+// router_solicitation_interval and router_solicitation_delay): when
+// Config.Gateway is not set, worker 0, once DAD ended with a usable
+// address (at once with NoDAD), waits a random delay up to 1 s (the
+// engine's DAD has none of its own), then sends up to 3 solicitations 4 s
+// apart to ff02::2 from its first usable address, with the source
+// link-layer option and hop limit 255, at its ticks; the first valid
+// advertisement heard (tap or unicast, before or after) stops them for
+// good, as Linux's IF_RA_RCVD does. Config.RouterSolicitation changes the
+// count, interval and delay (engine.Config.IPv6RouterSolicitation);
+// ICMP.OutRouterSolicits counts them. Linux doubles the interval after
+// each one (RFC 7559's backoff, rtr_solicit_max_interval); the engine
+// keeps RFC 4861's fixed interval.
 //
 // MLD: reports leave worker 0 from the interface's link-local address
 // (the host kernel's, derived from the MAC: the kernel answers Neighbor
@@ -102,8 +118,7 @@
 // queries to a joined group reach the engine through the XDP program;
 // general queries through the tap.
 //
-// Not supported: Router Solicitations (the engine waits for the periodic
-// advertisements), router preferences and route information options,
+// Not supported: router preferences and route information options,
 // address autoconfiguration, Redirects (validated and ignored), the routing header
 // (segments left 0 is skipped, anything else refused), jumbograms,
 // IPsec, source-specific MLD, forwarding. UDP (stack/udp) and TCP

@@ -28,6 +28,10 @@ type Config struct {
 	// NoDAD assigns the addresses at once, without Duplicate Address
 	// Detection (`ip addr add ... nodad`).
 	NoDAD bool
+	// RouterSolicitation sets the Router Solicitations sent, when Gateway
+	// is not set, until a Router Advertisement is heard (zero: Linux's 3,
+	// 4 s apart, after a random delay up to 1 s).
+	RouterSolicitation RouterSolicitation
 	// TrustPartial accepts UDP and TCP packets whose checksum field holds
 	// only the pseudo-header sum (for the transports).
 	TrustPartial bool

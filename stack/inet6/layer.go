@@ -48,6 +48,7 @@ type Received struct {
 	nhOff       int  // the Next Header field that names Proto (parameter problem code 1)
 	routerAlert bool // a hop-by-hop Router Alert option was present (MLD)
 	tentative   bool // to a tentative address: Neighbor Discovery only
+	tapped      bool // read from the ICMPv6 tap (router.go), not received through the XDP program
 }
 
 // Src returns the packet's source address.
@@ -97,6 +98,7 @@ type Layer struct {
 	resp    *ndp.Responder // messages from the link
 	learn   *ndp.Responder // messages other workers hand over: learns, never answers
 	dad     *ndp.DAD       // worker 0 only
+	rs      solicitor      // Router Solicitations (worker 0 only)
 	limiter *icmp.Limiter
 	gen     uint64 // Host.gen the responders' addresses follow
 
@@ -164,6 +166,7 @@ func (h *Host) newLayer(dp *datapath.Worker, out link, queue int, st *stats.Work
 		l.dad = ndp.NewDAD(ndp.DADConfig{MaxDelayNs: -1, Result: h.dadResult})
 		l.resp.DAD, l.learn.DAD = l.dad, l.dad
 	}
+	l.initSolicitor()
 	l.refreshAddrs()
 	l.reasm = ipv6.NewReassembler(ipv6.Config{
 		HighThresh:     h.cfg.FragMemory,
@@ -244,7 +247,7 @@ func (l *Layer) Round() int {
 }
 
 // Tick implements datapath.Layer: reassembly, neighbor and MLD timers,
-// and the ICMPv6 tap (worker 0).
+// the ICMPv6 tap and the Router Solicitations (worker 0).
 func (l *Layer) Tick() {
 	now := l.Now()
 	l.reasm.Expire(now)
@@ -252,6 +255,7 @@ func (l *Layer) Tick() {
 	if l.queue == 0 {
 		l.pollTap()
 		l.pollMLD()
+		l.solicitRouters()
 	}
 }
 

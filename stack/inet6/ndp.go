@@ -11,10 +11,11 @@ import (
 // the neighbor cache and DAD, and a message from the link is handed to
 // every other worker so that each cache learns it. Router Solicitations
 // and Redirects are validated and ignored (a host; redirects are not
-// supported); a Router Advertisement that reaches the engine through the
-// XDP program (unicast to one of its addresses) teaches its source's
-// link-layer address only: the router list learns from those the ICMPv6
-// tap reads (router.go), which also come here.
+// supported); a Router Advertisement teaches its source's link-layer
+// address, and goes to the router list (router.go) when it reached the
+// engine through the XDP program unicast to one of its addresses (an
+// answer to a Router Solicitation); the router list learns the others
+// from the ICMPv6 tap, whose advertisements also come here.
 func (l *Layer) handleNDP(r *Received, m header.ICMPv6) {
 	if r.Frame == nil && !r.Steered {
 		return // reassembled: NDP must not be fragmented (RFC 6980)
@@ -51,6 +52,9 @@ func (l *Layer) handleNDP(r *Received, m header.ICMPv6) {
 		}
 		if mac, ok := header.RouterAdvertisement(msg).Options().LinkLayer(header.NDPOptionSourceLinkLayer); ok {
 			l.cache.Observe(now, src, mac, ndp.RouterSet, l.flushParked)
+		}
+		if fromLink && !r.tapped && dst[0] != 0xff { // unicast to us
+			l.learnUnicastRA(r, m)
 		}
 	default:
 		if err := header.ParseNDP(msg, hop, src, dst); err != nil {

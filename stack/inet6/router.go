@@ -22,6 +22,7 @@ type routers struct {
 	list    *ndp.RouterList
 	buf     []byte                  // tap reads (worker 0)
 	learned atomic.Pointer[learned] // nil until an advertisement was learned
+	heard   atomic.Bool             // a valid advertisement was learned: Router Solicitations stop
 	mtu     atomic.Int32            // the link MTU an advertisement lowered (0: none)
 }
 
@@ -95,7 +96,7 @@ func (l *Layer) tapFrame(now int64, f []byte) {
 		return
 	}
 	r := Received{Frame: f, IP: ip, Offset: l.ext.Offset, Proto: header.ProtocolICMPv6,
-		LinkMcast: eth.Dst()[0]&1 != 0, nhOff: l.ext.NextHeaderOffset, routerAlert: l.ext.RouterAlert}
+		LinkMcast: eth.Dst()[0]&1 != 0, nhOff: l.ext.NextHeaderOffset, routerAlert: l.ext.RouterAlert, tapped: true}
 	m, err := header.ParseICMPv6(r.Payload())
 	if err != nil || !m.ChecksumValid(ip.Src16(), ip.Dst16()) {
 		return
@@ -132,7 +133,26 @@ func (h *Host) learnRA(now int64, ip header.IPv6, m header.ICMPv6) bool {
 	}
 	h.ra.mtu.Store(mtu)
 	h.publishRouters(now)
+	h.ra.heard.Store(true)
 	return true
+}
+
+// learnUnicastRA gives the router list a Router Advertisement (valid:
+// ParseNDP passed) that came through the XDP program, unicast to one of
+// the engine's addresses: a router's answer to a Router Solicitation
+// (RFC 4861 6.2.6 lets it answer the solicitation's source directly),
+// which the host kernel, and so the tap, never sees.
+func (l *Layer) learnUnicastRA(r *Received, m header.ICMPv6) {
+	h := l.h
+	l.raIn++
+	h.ra.mu.Lock()
+	ok := h.learnRA(h.Nanotime(), r.IP, m)
+	h.ra.mu.Unlock()
+	if ok {
+		l.raUsed++
+	} else {
+		l.ndpErrors++
+	}
 }
 
 // publishRouters stores a new snapshot of the router list.

@@ -104,6 +104,14 @@
 // IPv4 sockets and not on IPv6 ones, so a dual-stack socket gets IPv4
 // broadcasts but not IPv4 multicast unless it joins the group.
 //
+// A UDP datagram to an IPv6 group (ff00::/8) fans out too, as Linux's
+// __udp6_lib_mcast_deliver: to every IPv6 socket on the port whose
+// receive address is :: (IPV6_V6ONLY or not) or the group, connected
+// only to the datagram's source if at all, SO_REUSEPORT members each;
+// IPv4 sockets and IPv6 ones on a unicast or v4-mapped address get none.
+// The caller applies the membership filter (inet6_mc_check:
+// IPV6_MULTICAST_ALL, which Linux sets by default on IPv6 sockets).
+//
 // # Concurrency and memory
 //
 // Control-plane calls (Open, Bind, Listen, Connect, Accept, SetState,
@@ -124,7 +132,7 @@
 //
 // # Not modelled
 //
-// SO_BINDTODEVICE and VRFs, IPv6 multicast, multicast group membership
+// SO_BINDTODEVICE and VRFs, multicast group membership
 // and source filters (the engine's), net.ipv4.ip_autobind_reuse, sendto's autobind
 // of an unconnected UDP socket (the engine's own send path), the AF_UNSPEC
 // compatibility of bind(2) on IPv4 sockets, and the local routes that make

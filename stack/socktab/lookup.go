@@ -48,9 +48,10 @@ type group struct {
 type snapshot struct {
 	m map[listenKey]*group
 	// fan holds, by UDP port, the sockets that may take a copy of a
-	// broadcast or multicast datagram (see LookupAll); maxFan is the
-	// longest list.
+	// broadcast or multicast datagram (see LookupAll), fan6 those that
+	// may take an IPv6 group's; maxFan is the longest list.
 	fan    map[uint16][]fanEntry
+	fan6   map[uint16][]fanEntry6
 	maxFan int
 }
 
@@ -147,8 +148,8 @@ func (t *Table) publish() {
 		}
 		m[k] = g
 	}
-	fan, maxFan := t.fanout()
-	t.snap.Store(&snapshot{m: m, fan: fan, maxFan: maxFan}) // pairs with Load in Lookup, LookupOn, LookupAll, MaxFanout
+	fan, fan6, maxFan := t.fanout()
+	t.snap.Store(&snapshot{m: m, fan: fan, fan6: fan6, maxFan: maxFan}) // pairs with Load in Lookup, LookupOn, LookupAll, MaxFanout
 }
 
 // Lookup finds the socket for an arriving packet (k in arrival order: Src is

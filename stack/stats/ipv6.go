@@ -73,7 +73,7 @@ type NDP struct {
 	DADProbes         uint64 `json:"dad_probes"`          // DAD probes sent
 	DADUnique         uint64 `json:"dad_unique"`          // addresses found unique
 	DADDuplicate      uint64 `json:"dad_duplicate"`       // addresses found duplicate (not used)
-	RouterAdverts     uint64 `json:"router_adverts"`      // Router Advertisements read from the ICMPv6 tap
+	RouterAdverts     uint64 `json:"router_adverts"`      // Router Advertisements read from the ICMPv6 tap, or unicast to an engine address
 	RouterAdvertsUsed uint64 `json:"router_adverts_used"` // of those, the valid ones learned (routers, prefixes, MTU)
 }
 

@@ -18,8 +18,9 @@
 // virtual link; over IPv6 it is mandatory, and a zero one is dropped and
 // counted as Linux drops it), looks the datagram up in the socket table
 // with the packet's family (exact 5-tuple, specific bind, wildcard; every
-// matching socket for an IPv4 multicast or broadcast; for an IPv6 group,
-// the socket found, if it joined the group), hands a connected socket's
+// matching socket for an IPv4 multicast or broadcast, and for an IPv6
+// group, each filtered by its memberships and IP_MULTICAST_ALL or
+// IPV6_MULTICAST_ALL), hands a connected socket's
 // datagram to the worker that owns its flow, and copies the payload into
 // a pool buffer on the socket's receive ring; a full receive buffer drops
 // and counts. No socket: ICMP or ICMPv6 port unreachable (rate-limited by
@@ -42,8 +43,11 @@
 // Linux's UDPv6 does. Largest payloads: 65,507 bytes over IPv4, 65,527
 // over IPv6.
 //
+// A datagram to an IPv6 group goes, as Linux's __udp6_lib_mcast_deliver,
+// to every IPv6 socket on its port bound to :: or to the group (and, if
+// connected, to the sender) that joined the group or leaves
+// IPV6_MULTICAST_ALL on (the default; SetMulticastAll), one copy each.
+//
 // Not supported over IPv6: source-specific multicast, IPV6_MULTICAST_IF,
-// IPV6_MULTICAST_LOOP, flow labels, IPV6_TRANSPARENT (EOPNOTSUPP), and
-// the delivery of one IPv6 group datagram to several sockets on a port
-// (IPv4's fan-out): the socket the lookup finds takes it if it joined.
+// IPV6_MULTICAST_LOOP, flow labels, IPV6_TRANSPARENT (EOPNOTSUPP).
 package udp

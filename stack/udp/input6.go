@@ -19,14 +19,15 @@ type worker6 struct {
 	l   *inet6.Layer
 	l4  *inet4.Layer // the same worker's IPv4 layer (sockets name their worker by it)
 	st  *stats.Worker
-	key flowtable.Key // scratch: built in place
+	key flowtable.Key     // scratch: built in place
+	fan []*socktab.Socket // LookupAll's result for a datagram to a group
 }
 
 // Input implements inet6.Transport: it checks the checksum (mandatory over
 // IPv6: a zero one is dropped, as Linux drops it; a partial one passes on
-// a virtual link), looks the datagram up among the IPv6 sockets, hands a
-// connected socket's datagram to the worker that owns its flow, or
-// answers port unreachable.
+// a virtual link), looks the datagram up among the IPv6 sockets (every
+// matching socket for a group), hands a connected socket's datagram to
+// the worker that owns its flow, or answers port unreachable.
 func (w *worker6) Input(r inet6.Received) {
 	u, err := header.ParseUDP(r.Payload())
 	if err != nil || int(u.Length()) != len(u) {
@@ -53,25 +54,18 @@ func (w *worker6) Input(r inet6.Received) {
 	k := &w.key
 	*k = flowtable.Key{Src: src, Dst: dst, SrcPort: u.SrcPort(), DstPort: u.DstPort(),
 		Proto: header.ProtocolUDP, Family: flowtable.FamilyIPv6}
-	mcast := dst[0] == 0xff
+	if socks, fan := w.s.tab.LookupAll(k, w.fan[:0]); fan {
+		w.fanout(socks, r.IP, u)
+		return
+	}
 	st, match := w.s.tab.LookupOn(k, w.l.Queue())
 	if match == socktab.MatchNone {
-		if mcast {
-			w.st.DropNoSocket++ // no ICMP about a multicast (RFC 4443 2.4(e))
-			return
-		}
 		w.l.NoSocket(&r)
 		return
 	}
 	c, ok := st.Endpoint().(*Conn)
 	if !ok {
 		w.st.DropProto++
-		return
-	}
-	if mcast && !c.mc6.has(dst) {
-		// An IPv6 socket takes a group's datagrams only when it joined
-		// the group (Linux's IPv6 sockets have no multicast-all default).
-		w.st.DropNoSocket++
 		return
 	}
 	if o := c.owner.Load(); match == socktab.MatchExact && !r.Steered && o != nil && o != w.l4 {
@@ -82,6 +76,33 @@ func (w *worker6) Input(r inet6.Received) {
 	m := rxMeta{dst: netip.AddrFrom16(dst), ttl: r.IP.HopLimit(), tos: r.IP.TrafficClass()}
 	if !c.deliver(w.l4.Waker(), u.Payload(), from, m) {
 		w.st.DropRecvBuffer++
+	}
+}
+
+// fanout delivers a datagram to an IPv6 group to every socket the socket
+// table matched whose own filter wants it (IPV6_JOIN_GROUP,
+// IPV6_MULTICAST_ALL), as Linux's __udp6_lib_mcast_deliver: each gets a
+// copy; none is a silent drop (no ICMPv6 about a multicast, RFC 4443
+// 2.4(e)).
+func (w *worker6) fanout(socks []*socktab.Socket, ip header.IPv6, u header.UDP) {
+	dst := ip.Dst16()
+	from := netip.AddrPortFrom(ip.Src(), u.SrcPort())
+	m := rxMeta{dst: netip.AddrFrom16(dst), ttl: ip.HopLimit(), tos: ip.TrafficClass()}
+	delivered := false
+	for i, s := range socks {
+		socks[i] = nil // the slice is the worker's, kept for the next datagram
+		c, ok := s.Endpoint().(*Conn)
+		if !ok || !c.mc6.accept(dst) {
+			continue
+		}
+		delivered = true
+		if !c.deliver(w.l4.Waker(), u.Payload(), from, m) {
+			w.st.DropRecvBuffer++
+		}
+	}
+	w.fan = socks[:0]
+	if !delivered {
+		w.st.DropNoSocket++
 	}
 }
 

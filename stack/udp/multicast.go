@@ -34,7 +34,9 @@ func (c *Conn) membership(op string, group netip.Addr, call func(now int64, h *i
 // datagrams sent to the group and its port. At most 20 groups per socket
 // (igmp_max_memberships: ENOBUFS past it); joining twice is EADDRINUSE.
 // An IPv6 group (IPV6_JOIN_GROUP, an IPv6 socket only) is reported with
-// MLDv2, and only the sockets that joined it receive its datagrams.
+// MLDv2; every IPv6 socket on the port receives its datagrams (bound to
+// :: or to the group) when it joined the group or leaves
+// IPV6_MULTICAST_ALL on (SetMulticastAll), as on Linux.
 func (c *Conn) JoinGroup(group netip.Addr) error {
 	if group.Is6() && !group.Is4In6() && group.IsMulticast() {
 		return c.join6(group)
@@ -85,8 +87,13 @@ func (c *Conn) IncludeSourceSpecificGroup(group, source netip.Addr) error {
 
 // SetMulticastAll sets IP_MULTICAST_ALL: on (the default, as Linux), a
 // socket bound to the wildcard also receives datagrams of groups other
-// sockets joined; off, only of the groups it joined itself.
-func (c *Conn) SetMulticastAll(on bool) { c.mc.SetMulticastAll(on) }
+// sockets joined; off, only of the groups it joined itself. On an IPv6
+// socket it sets IPV6_MULTICAST_ALL too (on by default, as Linux's), the
+// same choice for IPv6 groups.
+func (c *Conn) SetMulticastAll(on bool) {
+	c.mc.SetMulticastAll(on)
+	c.mc6.noAll.Store(!on)
+}
 
 // SetMulticastTTL sets the TTL of datagrams sent to a group
 // (IP_MULTICAST_TTL): 0 to 255, -1 for the default 1.

@@ -92,9 +92,18 @@ func (c *Conn) MulticastHopLimit() int {
 // groups6 are the IPv6 groups a socket joined: the socket's calls change
 // them under mu; workers read the published copy per multicast datagram.
 type groups6 struct {
-	mu  sync.Mutex
-	set atomic.Pointer[[][16]byte]
+	mu    sync.Mutex
+	set   atomic.Pointer[[][16]byte]
+	noAll atomic.Bool // IPV6_MULTICAST_ALL off
 }
+
+// accept reports whether the socket takes a datagram to the group g
+// (Linux's inet6_mc_check without source filters): when it joined g, or
+// with IPV6_MULTICAST_ALL (on by default: inet6_create sets it) when it
+// did not, as the engine received g only because some socket joined it
+// (or it is a group the interface is always in). Workers; no lock, no
+// allocation.
+func (g *groups6) accept(a [16]byte) bool { return g.has(a) || !g.noAll.Load() }
 
 // has reports whether g was joined (workers; no lock, no allocation).
 func (g *groups6) has(a [16]byte) bool {
