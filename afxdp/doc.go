@@ -71,6 +71,14 @@
 // or a pinned link, is replaced; DetachStale removes one (engine detach -i
 // IF). CloseOnSignal closes sockets and program on SIGINT/SIGTERM.
 //
+// With ProgramConfig.FastPath the program first looks an untagged IPv4
+// TCP or UDP packet up in its queue's fast path table (fastpath.go,
+// FastTable: 5-tuple → rewrite): a hit is rewritten (Ethernet addresses,
+// and addresses, ports and checksums by precomputed RFC 1624 deltas),
+// counted, time-stamped and sent back out (XDP_TX). Fragments, IPv4
+// options, TCP segments with SYN, FIN or RST, and packets whose checksum
+// is only the pseudo-header's sum (partial) always take the steering path.
+//
 // # Multicast
 //
 // Program.AddGroup puts an IPv4 multicast group in the program's group map

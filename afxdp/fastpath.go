@@ -190,8 +190,11 @@ func (p *Program) FastTable(queue int) *FastTable {
 // newFastPath makes the outer map (queue → table) and one table per queue
 // of entries entries each.
 func (p *Program) newFastPath(queues, entries int) error {
+	// Not preallocated: entries are allocated as flows come (a table is
+	// sized for the connection tracking's share of the queue, often far
+	// more than are ever in it).
 	inner := &ebpf.MapSpec{Name: "engine_fastq", Type: ebpf.Hash, KeySize: FastKeySize,
-		ValueSize: FastEntrySize, MaxEntries: uint32(entries)}
+		ValueSize: FastEntrySize, MaxEntries: uint32(entries), Flags: unix.BPF_F_NO_PREALLOC}
 	var err error
 	if p.fastOuter, err = ebpf.NewMap(&ebpf.MapSpec{Name: "engine_fast", Type: ebpf.ArrayOfMaps,
 		KeySize: 4, ValueSize: 4, MaxEntries: uint32(queues), InnerMap: inner}); err != nil {

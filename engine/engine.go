@@ -173,7 +173,7 @@ func (e *Engine) build() error {
 			Interface: cfg.Interface, Ifindex: e.ifindex, MAC: e.mac, MTU: cfg.MTU,
 			Addrs: addrs6, Gateway: cfg.Gateway6, Neighbors: statics6, NoDAD: cfg.IPv6NoDAD,
 			RouterSolicitation: cfg.IPv6RouterSolicitation,
-			TrustPartial: e.trustPartial, FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue,
+			TrustPartial:       e.trustPartial, FragMemory: cfg.FragMemory, TxQueue: cfg.TxQueue,
 			Bufs: e.bufs, Epoch: e.epoch, Logger: e.log, EchoReply: e.pings.reply,
 		})
 		if err != nil {
@@ -268,9 +268,30 @@ func (e *Engine) Start() (err error) {
 	for _, p := range e.cfg.Addrs {
 		addrs = append(addrs, p.Addr())
 	}
-	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: e.host.Broadcasts()})
+	pcfg := afxdp.ProgramConfig{Mode: e.cfg.XDPMode, Addrs: addrs, Broadcasts: e.host.Broadcasts()}
+	if c := e.cfg.LoadBalancer; c != nil {
+		// The fast path, for the VIPs that use it (lb.VIP.FastPath): as
+		// many keys as the workers' connection tables hold, allocated as
+		// they come.
+		mf := c.MaxFlows
+		if mf <= 0 {
+			mf = lb.DefaultMaxFlows
+		}
+		share := max(1, mf/e.cfg.Queues)
+		pcfg.FastPath = 2*share + share/4
+	}
+	e.prog, err = afxdp.AttachProgram(e.cfg.Interface, pcfg)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
+	}
+	if pcfg.FastPath > 0 {
+		if err := e.lb.SetFastPath(e.prog.FastTable, afxdp.Monotonic()-e.workers[0].Nanotime()); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if e.driver == "veth" && e.prog.Mode() == afxdp.XDPNative {
+			e.log.Info("load balancer fast path on veth in native XDP mode: the peer receives its XDP_TX frames only with NAPI (GRO on, or an XDP program); otherwise use --xdp-mode generic",
+				"interface", e.cfg.Interface)
+		}
 	}
 	for _, st := range e.prog.Replaced() {
 		e.log.Warn("replaced an XDP program left by an earlier run", "interface", e.cfg.Interface, "program", st)

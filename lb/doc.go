@@ -68,6 +68,37 @@
 // fields Forward reads first lead the flow record, in the 16 bytes the
 // table prefetches. BenchmarkConntrack measures it at 1M flows per worker.
 //
+// # XDP fast path
+//
+// A VIP with FastPath (nat and dsr-l2) has its established flows
+// forwarded by the engine's XDP program itself (fastpath.go,
+// afxdp.FastTable): once a worker forwarded a UDP flow's packet, or an
+// established TCP flow's (a NAT flow's reply too), it puts the rewrite it
+// made — Ethernet addresses and, for NAT, addresses and ports with the
+// RFC 1624 checksum deltas — in its queue's table, and the program applies
+// it to the flow's next packets and sends them back out (XDP_TX): no copy
+// to the worker, no system call. The worker keeps the flow in its
+// connection table and still sees what changes it: TCP segments with SYN,
+// FIN or RST (a FIN or RST takes the flow out of the table: a closing flow
+// ends in the worker), fragments, IPv4 options, packets with partial
+// checksums (a Linux sender on a virtual link: the worker completes them,
+// and does not install a flow whose packet came that way), and packets
+// that land on another queue. Each entry counts packets and bytes and
+// stamps its last packet; a worker reads its table back a share at each
+// tick (a whole pass in about a second) into the VIP's and backend's
+// counters and the flows' idle times, and once more before it would
+// expire a flow, so a flow busy in XDP does not time out. A backend that
+// goes down has its flows taken out with them; a drained one keeps them.
+// A table holds as many keys as the worker's connection table (a NAT flow
+// has two), allocated as they come; a full one leaves flows in the worker,
+// counted (FastPath).
+//
+// On veth (containers, the test bed), XDP_TX frames reach the peer only in
+// generic XDP mode or when the peer has an XDP program of its own: in
+// native mode the kernel queues them for a peer with NAPI but wakes it
+// only when the peer has an XDP program (drivers/net/veth.c, veth_xdp_flush).
+// A NIC needs nothing.
+//
 // # Configuration
 //
 // SetConfig checks a configuration, builds every VIP's Maglev table and
@@ -95,5 +126,7 @@
 //
 // Drops are counted by reason (DropReason) per VIP and worker.
 //
-// Not yet: answering ARP for VIPs, IPv6.
+// Not yet: answering ARP for VIPs, IPv6, the fast path for tunnel DSR modes
+// and for a second interface (XDP_TX sends back out of the one a packet
+// came in on).
 package lb

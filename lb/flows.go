@@ -23,6 +23,9 @@ type Flow struct {
 	State string
 	// Idle is how long since the flow's last packet (either direction).
 	Idle time.Duration
+	// FastPath: the flow's packets are forwarded by the XDP fast path
+	// (Config.FastPath); Idle is then as of the last read-back.
+	FastPath bool
 }
 
 // stateNames are the flow states by timeout class.
@@ -73,6 +76,7 @@ func (f *forwarder) list(vip string, limit int) []Flow {
 				}
 			}
 		}
+		e.FastPath = fl.fast&(fastFwd|fastRev) != 0
 		if fl.snatPort != 0 {
 			e.SNAT = netip.AddrPortFrom(f.b.p.SNAT, fl.snatPort)
 		}

@@ -44,6 +44,10 @@ type flow struct {
 	cport    uint16
 	fwd      flowtable.Key // the client's key (arrival order)
 	rev      flowtable.Key // NAT: the backend's reply key (arrival order)
+	fast     uint8         // fast path state: fastFwd, fastRev, fastFailed (owner only)
+	// fastSeen are the program's counters of the client's key [0] and the
+	// reply key [1] at the last count (fastCount; owner only).
+	fastSeen [2]struct{ packets, bytes uint64 }
 }
 
 // forwarder is the balancer on one worker: its connection tracking
@@ -65,6 +69,7 @@ type forwarder struct {
 	// timeouts are the idle timeouts ct has (Balancer.timeouts once the
 	// worker applied them).
 	timeouts *Timeouts
+	fast     *fastPath // nil without Config.FastPath (fastpath.go)
 }
 
 // AddWorker adds the balancer to a worker's IPv4 layer (in queue order);
@@ -75,7 +80,7 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 		maxFlows = DefaultMaxFlows
 	}
 	t = t.withDefaults()
-	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue(), scratch: make([]byte, 1<<16)}
+	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue(), scratch: make([]byte, 1<<16), timeouts: &t}
 	ct, err := flowtable.NewIndex[flow](flowtable.Config{
 		Capacity:     2*maxFlows + maxFlows/4, // a NAT flow has two keys
 		IdleTimeouts: t.classes(),
@@ -115,8 +120,13 @@ func (f *forwarder) Tick() {
 			f.timeouts = t
 		}
 	}
-	f.ct.Sweep(f.l.Now(), 1024)
+	now := f.l.Now()
+	f.ct.Sweep(now, 1024)
 	for i, fl := range f.gone {
+		if f.fastKeep(fl, now) {
+			f.gone[i] = nil // busy in the fast path: back in the table
+			continue
+		}
 		if fl.v.cfg.Mode == NAT {
 			f.ct.Delete(fl.rev)
 			f.ports(fl.proto).Release(fl.rev)
@@ -124,6 +134,7 @@ func (f *forwarder) Tick() {
 		f.gone[i] = nil
 	}
 	f.gone = f.gone[:0]
+	f.fastSync()
 }
 
 func (f *forwarder) ports(proto uint8) *portalloc.Allocator {
@@ -206,7 +217,13 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	if partial {
 		completeChecksum(ip)
 	}
-	return f.send(p, fl.be.addr, v.cfg.Mode == DSRL2)
+	verdict := f.send(p, fl.be.addr, v.cfg.Mode == DSRL2)
+	// A flow whose packets come with partial checksums would stay in
+	// the worker all the same (the program leaves them to it).
+	if verdict == inet4.Transmit && of == f && f.fast != nil && !partial {
+		f.fastAfterForward(fl, &key, p)
+	}
+	return verdict
 }
 
 // reply translates a NAT reply (backend → the engine's port) back to the
@@ -234,7 +251,11 @@ func (f *forwarder) reply(p *inet4.Packet, key *flowtable.Key, of *forwarder, h 
 		f.track(fl, ip.Payload(), p.Now)
 	}
 	of.ct.LookupTouch(&fl.fwd, p.Now) // the flow lives while its replies do
-	return f.send(p, fl.client, false)
+	verdict := f.send(p, fl.client, false)
+	if verdict == inet4.Transmit && of == f && f.fast != nil && !partial {
+		f.fastAfterReply(fl, key, p)
+	}
+	return verdict
 }
 
 func (fl *flow) bePort() uint16 {
@@ -310,6 +331,9 @@ func (f *forwarder) track(fl *flow, l4 []byte, now int64) {
 	}
 	if c != fl.class && f.ct.SetClass(fl.fwd, c, now) == nil {
 		fl.class = c
+		if c == classClosing {
+			f.fastRemove(fl) // a closing flow ends in the worker
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ func FromConfig(c *config.Config) (Config, error) {
 	}
 	for _, v := range c.VIPs {
 		nv := VIP{Addr: v.Addr, Port: v.Port, Proto: uint8(v.Proto), TableSize: v.TableSize,
-			SourceHash: v.Hash == config.HashSource, GUEPort: v.GUEPort, VXLANPort: v.VXLANPort, VNI: v.VNI}
+			SourceHash: v.Hash == config.HashSource, GUEPort: v.GUEPort, VXLANPort: v.VXLANPort, VNI: v.VNI,
+			FastPath: v.FastPath}
 		modes := map[config.Mode]Mode{config.NAT: NAT, config.DSRL2: DSRL2, config.DSRIPIP: DSRIPIP,
 			config.DSRGUE: DSRGUE, config.DSRVXLAN: DSRVXLAN}
 		m, ok := modes[v.Forwarding]

@@ -140,6 +140,7 @@ func (f *forwarder) forget(key string) {
 		}
 	}
 	for _, fl := range doomed {
+		f.fastRemove(fl)
 		f.ct.Delete(fl.fwd)
 		if fl.v.cfg.Mode == NAT {
 			f.ct.Delete(fl.rev)

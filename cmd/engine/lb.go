@@ -80,6 +80,8 @@ type lbState struct {
 	File      string          `json:"file"`
 	Conntrack lbConntrackJSON `json:"conntrack"`
 	VIPs      []lbVIPJSON     `json:"vips"`
+	// FastPath counts the XDP fast path's use (absent without one).
+	FastPath *lbFastPathJSON `json:"fast_path,omitempty"`
 	// Unavailable names what the engine cannot report yet ("flows",
 	// "health"): those fields are null.
 	Unavailable []string `json:"unavailable,omitempty"`
@@ -96,6 +98,13 @@ type lbConntrackJSON struct {
 	UDP            string `json:"udp"`
 }
 
+type lbFastPathJSON struct {
+	Entries   int64  `json:"entries"`    // keys in the tables now (a NAT flow has two)
+	Installs  uint64 `json:"installs"`   // keys put in the tables
+	TableFull uint64 `json:"table_full"` // keys not put: a table was full
+	Errors    uint64 `json:"errors"`     // keys not put: a system call failed
+}
+
 type lbVIPJSON struct {
 	VIP        string `json:"vip"` // ADDR:PORT/PROTO
 	Forwarding string `json:"forwarding"`
@@ -106,6 +115,7 @@ type lbVIPJSON struct {
 	VXLANPort   uint16  `json:"vxlan_port,omitempty"`
 	Hash        string  `json:"hash"`
 	TableSize   uint32  `json:"table_size"`
+	FastPath    bool    `json:"fast_path"`
 	HealthCheck string  `json:"health_check"` // the type configured: tcp, http, udp, none
 	Packets     uint64  `json:"packets"`
 	Bytes       uint64  `json:"bytes"`
@@ -145,6 +155,7 @@ type lbArgs struct {
 	GUEPort    uint16         `json:"gue_port,omitempty"`   // dsr-gue (default 6080)
 	VNI        *uint32        `json:"vni,omitempty"`        // dsr-vxlan (required)
 	VXLANPort  uint16         `json:"vxlan_port,omitempty"` // dsr-vxlan (default 4789)
+	FastPath   bool           `json:"fast_path,omitempty"`  // vip add: nat and dsr-l2
 	Backends   []lbBackendArg `json:"backends,omitempty"`   // vip add
 }
 

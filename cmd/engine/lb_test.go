@@ -69,6 +69,8 @@ type fakeBalancer struct {
 	asked []int                                // the max of every Flows call
 }
 
+func (f *fakeBalancer) FastPath() (lb.FastPathStats, bool) { return lb.FastPathStats{}, false }
+
 func (f *fakeBalancer) Flows(vip string, max int, _ time.Duration) []lb.Flow {
 	f.mu.Lock()
 	defer f.mu.Unlock()

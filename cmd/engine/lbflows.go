@@ -52,6 +52,9 @@ type lbFlowJSON struct {
 	Queue   int             `json:"queue"`          // the worker that owns the flow
 	State   string          `json:"state"`          // syn, established, closing or udp (its idle timeout's class)
 	IdleNs  int64           `json:"idle_ns"`        // since the flow's last packet, either direction
+	// FastPath: the XDP program forwards the flow (idle_ns is then as of
+	// the last read-back, within about a second).
+	FastPath bool `json:"fast_path"`
 }
 
 // addFlowsFlags defines the flags of flows on fs.
@@ -100,6 +103,9 @@ func printFlows(w io.Writer, raw json.RawMessage) error {
 		state := f.State
 		if state == "" {
 			state = "-"
+		}
+		if f.FastPath {
+			state += "+xdp"
 		}
 		rows = append(rows, []string{f.Proto, f.Client.String(), vip, f.Backend.String(), snat, state,
 			shortDuration(time.Duration(f.IdleNs).Round(100 * time.Millisecond)), strconv.Itoa(f.Queue)})

@@ -53,6 +53,7 @@ type balancer interface {
 	Stats() []lb.VIPStats
 	Lookup(vip netip.AddrPort, proto uint8, src netip.AddrPort) (netip.Addr, error)
 	Flows(vip string, max int, timeout time.Duration) []lb.Flow
+	FastPath() (lb.FastPathStats, bool)
 }
 
 // lbFlowsTimeout is how long lb.flows waits for each worker's list.
@@ -221,11 +222,14 @@ func (c *lbControl) stateLocked() lbState {
 	for _, s := range c.bal.Stats() {
 		stats[s.VIP] = s
 	}
+	if fp, ok := c.bal.FastPath(); ok {
+		st.FastPath = &lbFastPathJSON{Entries: fp.Entries, Installs: fp.Installs, TableFull: fp.Full, Errors: fp.Errors}
+	}
 	for _, v := range c.model.VIPs {
 		s := stats[v.Key()]
 		flows := s.Flows
 		j := lbVIPJSON{VIP: v.Key(), Forwarding: v.Forwarding.String(), GUEPort: v.GUEPort, VXLANPort: v.VXLANPort,
-			Hash: v.Hash.String(), TableSize: v.TableSize, HealthCheck: v.Health.Type.String(),
+			Hash: v.Hash.String(), TableSize: v.TableSize, FastPath: v.FastPath, HealthCheck: v.Health.Type.String(),
 			Packets: s.Packets, Bytes: s.Bytes, NewFlows: s.NewFlows, Drops: s.Drops, DropsByReason: map[string]uint64{},
 			Flows: &flows, Backends: []lbBackendJSON{}}
 		if v.Forwarding == config.DSRVXLAN {
@@ -331,7 +335,7 @@ func (c *lbControl) flows(a lbFlowsArgs) (lbFlowsJSON, error) {
 	for _, f := range list {
 		_, proto, _ := strings.Cut(f.VIP, "/")
 		j := lbFlowJSON{Proto: proto, VIP: f.VIP, Client: f.Client, Backend: f.Backend, Queue: f.Queue,
-			State: f.State, IdleNs: int64(f.Idle)}
+			State: f.State, IdleNs: int64(f.Idle), FastPath: f.FastPath}
 		if f.SNAT.IsValid() {
 			snat := f.SNAT
 			j.SNAT = &snat
@@ -392,7 +396,8 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 		if err != nil {
 			return nil, err
 		}
-		v := config.VIP{Addr: k.Addr, Port: k.Port, Proto: k.Proto, TableSize: a.TableSize, GUEPort: a.GUEPort, VXLANPort: a.VXLANPort}
+		v := config.VIP{Addr: k.Addr, Port: k.Port, Proto: k.Proto, TableSize: a.TableSize, GUEPort: a.GUEPort, VXLANPort: a.VXLANPort,
+			FastPath: a.FastPath}
 		if v.Forwarding, err = checkVIPArgs(&a); err != nil {
 			return nil, err
 		}

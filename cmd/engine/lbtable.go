@@ -31,6 +31,9 @@ func writeLBTable(w io.Writer, st lbState) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Load balancer from %s: %d VIP%s; conntrack: max %d flows, idle timeouts tcp_syn %s, tcp_established %s, tcp_closing %s, udp %s\n\n",
 		st.File, len(st.VIPs), plural(len(st.VIPs)), ct.MaxFlows, ct.TCPSyn, ct.TCPEstablished, ct.TCPClosing, ct.UDP)
+	if fp := st.FastPath; fp != nil {
+		fmt.Fprintf(&b, "XDP fast path: %d keys now, %d installed, %d refused (table full), %d errors\n\n", fp.Entries, fp.Installs, fp.TableFull, fp.Errors)
+	}
 	rows := [][]string{
 		{"VIP", "Forward", "Hash", "Check", "Packets", "Bytes", "NewFlows", "Drops", "Flows"},
 		{"  -> Backend", "Weight", "State", "Health", "Packets", "Bytes", "NewFlows", "", "Flows"},
@@ -38,6 +41,9 @@ func writeLBTable(w io.Writer, st lbState) error {
 	var drops []string
 	for _, v := range st.VIPs {
 		fwd := forwardingText(v.Forwarding, v.GUEPort, v.VNI, v.VXLANPort)
+		if v.FastPath {
+			fwd += "+xdp"
+		}
 		rows = append(rows, []string{v.VIP, fwd, v.Hash, v.HealthCheck, num(v.Packets), num(v.Bytes), num(v.NewFlows), num(v.Drops), opt("flows", v.Flows)})
 		for _, be := range v.Backends {
 			health := "-"

@@ -222,6 +222,9 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if b := s.eng.Balancer(); b != nil {
 		collectLB(ch, b.Stats())
+		if fp, ok := b.FastPath(); ok {
+			collectFastPath(ch, fp)
+		}
 	}
 }
 
@@ -306,6 +309,23 @@ func collectLB(ch chan<- prometheus.Metric, st []lb.VIPStats) {
 			add(lbBackendWeight, g, float64(b.Weight), v.VIP, be)
 		}
 	}
+}
+
+var (
+	fastEntriesDesc = prometheus.NewDesc(metricPrefix+"lb_fast_path_entries",
+		"Keys in the XDP fast path's tables now (a NAT flow has two).", nil, nil)
+	fastInstallsDesc = prometheus.NewDesc(metricPrefix+"lb_fast_path_installs_total",
+		"Keys the workers put in the XDP fast path's tables.", nil, nil)
+	fastRefusedDesc = prometheus.NewDesc(metricPrefix+"lb_fast_path_refused_total",
+		"Keys not put in the fast path, by reason: table_full, error (a failed system call).", []string{"reason"}, nil)
+)
+
+// collectFastPath emits the fast path's counters.
+func collectFastPath(ch chan<- prometheus.Metric, fp lb.FastPathStats) {
+	ch <- prometheus.MustNewConstMetric(fastEntriesDesc, prometheus.GaugeValue, float64(fp.Entries))
+	ch <- prometheus.MustNewConstMetric(fastInstallsDesc, prometheus.CounterValue, float64(fp.Installs))
+	ch <- prometheus.MustNewConstMetric(fastRefusedDesc, prometheus.CounterValue, float64(fp.Full), "table_full")
+	ch <- prometheus.MustNewConstMetric(fastRefusedDesc, prometheus.CounterValue, float64(fp.Errors), "error")
 }
 
 func protoName(p socktab.Proto) string {

@@ -111,6 +111,14 @@
 //     reach different backends unless hash is source. nat must rewrite the
 //     whole datagram, hence reassembles.
 //
+// fast_path (default false; nat and dsr-l2): a flow's packets are
+// forwarded by the engine's XDP program itself (XDP_TX), not by a worker,
+// once the flow is established (UDP: from its second packet). The workers
+// still see each flow's first packet, TCP segments with SYN, FIN or RST,
+// fragments and packets with partial checksums; counters and idle times
+// are read back about once a second. See lb's package documentation for
+// what it needs on a veth interface.
+//
 // health: the check run against each backend, at its address (not the
 // VIP's), by the balancer. A backend is up after rise consecutive successes
 // and down after fall consecutive failures; down backends get no new flows.

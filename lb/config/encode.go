@@ -70,6 +70,9 @@ func writeVIP(b *bytes.Buffer, v *VIP) {
 	if v.Fragments != FragReassemble {
 		fmt.Fprintf(b, "    fragments: %s\n", v.Fragments)
 	}
+	if v.FastPath {
+		b.WriteString("    fast_path: true\n")
+	}
 	if v.Forwarding == DSRGUE && v.GUEPort != DefaultGUEPort {
 		fmt.Fprintf(b, "    gue_port: %d\n", v.GUEPort)
 	}
