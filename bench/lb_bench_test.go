@@ -56,6 +56,19 @@ import (
 // this kernel. The backends count and drop the data frames at their
 // ingress (an nftables netdev counter): they do not answer.
 //
+// The paths nat-xdp and dsr-l2-xdp are the same two modes on VIPs .103 and
+// .104 with the XDP fast path (lb.VIP.FastPath): after a flow's first
+// packet the engine's XDP program forwards it (XDP_TX) without the worker.
+// While they are measured, and only then, the peer's end of the engine's
+// link has an XDP program that passes every frame: in native mode veth
+// delivers XDP_TX frames promptly only to a peer with one
+// (testbed.AttachPeerPassXDP); a NIC needs nothing. veth runs the
+// receiving end's NAPI, and so the XDP program, on the sending CPU: these
+// paths are forwarded on the generator's CPU and usually cap it
+// (gen-capped), where the kernel balancer's receive moves to the
+// forwarding CPU by RPS; the CPU figures are machine-wide and compare.
+// afxdp.BenchmarkFastPathProgram times the program alone.
+//
 // The client is the bed's peer namespace: a load generator process of its
 // own (lbgen_test.go) sends 10,000 UDP flows (source ports) with full
 // checksums at a fixed offered rate, with AF_PACKET on the link toward the
@@ -121,7 +134,7 @@ func BenchmarkLBForward(b *testing.B) {
 
 func benchLBForward(b *testing.B, queues int) {
 	l := newLBForwardBed(b, queues)
-	for _, mode := range []string{lbModeNAT, lbModeDSR, lbModeKernel} {
+	for _, mode := range []string{lbModeNAT, lbModeDSR, lbModeNATXDP, lbModeDSRXDP, lbModeKernel} {
 		for _, size := range []int{64, 1400} {
 			key := mode + "/" + sizeName(size)
 			b.Run(key, func(b *testing.B) {
@@ -171,6 +184,8 @@ func benchLBForward(b *testing.B, queues int) {
 const (
 	lbModeNAT    = "nat"
 	lbModeDSR    = "dsr-l2"
+	lbModeNATXDP = "nat-xdp"    // nat with the XDP fast path (lb.VIP.FastPath)
+	lbModeDSRXDP = "dsr-l2-xdp" // dsr-l2 with the XDP fast path
 	lbModeKernel = "kernel-dnat"
 	lbModeDirect = "direct" // client → backends, no balancer: the baseline
 )
@@ -253,7 +268,7 @@ func newLBForwardBed(tb testing.TB, queues int) *lbForwardBed {
 		a[3] = n
 		return netip.AddrFrom4(a)
 	}
-	vipNAT, vipDSR, vipKernel := vip(100), vip(101), vip(102)
+	vipNAT, vipDSR, vipKernel, vipNATXDP, vipDSRXDP := vip(100), vip(101), vip(102), vip(103), vip(104)
 	ctx := context.Background()
 	run := func(c *testbed.Cmd, input string) {
 		tb.Helper()
@@ -272,6 +287,7 @@ func newLBForwardBed(tb testing.TB, queues int) *lbForwardBed {
 		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
 		direct = append(direct, genDst{MAC: h.MAC, Addr: h.Addr})
 		run(h.Command(ctx, "ip", "addr", "add", vipDSR.String()+"/32", "dev", "lo"), "")
+		run(h.Command(ctx, "ip", "addr", "add", vipDSRXDP.String()+"/32", "dev", "lo"), "")
 		run(h.Command(ctx, "nft", "-f", "-"), fmt.Sprintf(`table netdev lbsink {
 	counter data { }
 	chain in {
@@ -327,7 +343,8 @@ func newLBForwardBed(tb testing.TB, queues int) *lbForwardBed {
 
 	// The client's routes, as in lb's tests (the generator addresses its
 	// frames to the next hop itself).
-	for _, rt := range [][2]netip.Addr{{vipNAT, bed.EngineAddr}, {vipDSR, bed.EngineAddr}, {vipKernel, r.Addr}} {
+	for _, rt := range [][2]netip.Addr{{vipNAT, bed.EngineAddr}, {vipDSR, bed.EngineAddr}, {vipNATXDP, bed.EngineAddr},
+		{vipDSRXDP, bed.EngineAddr}, {vipKernel, r.Addr}} {
 		run(bed.Command(ctx, "ip", "route", "add", rt[0].String()+"/32", "via", rt[1].String()), "")
 	}
 
@@ -335,12 +352,16 @@ func newLBForwardBed(tb testing.TB, queues int) *lbForwardBed {
 	cfg := engine.Config{Queues: queues, Poll: pollFlag(tb), LoadBalancer: &lb.Config{VIPs: []lb.VIP{
 		{Addr: vipNAT, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends},
 		{Addr: vipDSR, Proto: header.ProtocolUDP, Mode: lb.DSRL2, Backends: backends},
+		{Addr: vipNATXDP, Proto: header.ProtocolUDP, Mode: lb.NAT, Backends: backends, FastPath: true},
+		{Addr: vipDSRXDP, Proto: header.ProtocolUDP, Mode: lb.DSRL2, Backends: backends, FastPath: true},
 	}}}
 	cfg.CPUs = lbWorkerCPUs(l.fwdCPUs, queues)
 	l.eng = enginetest.Start(tb, bed, cfg)
 
 	l.paths[lbModeNAT] = &lbPath{lbModeNAT, bed.PeerIf, []genDst{{bed.HostMAC, vipNAT}}}
 	l.paths[lbModeDSR] = &lbPath{lbModeDSR, bed.PeerIf, []genDst{{bed.HostMAC, vipDSR}}}
+	l.paths[lbModeNATXDP] = &lbPath{lbModeNATXDP, bed.PeerIf, []genDst{{bed.HostMAC, vipNATXDP}}}
+	l.paths[lbModeDSRXDP] = &lbPath{lbModeDSRXDP, bed.PeerIf, []genDst{{bed.HostMAC, vipDSRXDP}}}
 	l.paths[lbModeKernel] = &lbPath{lbModeKernel, r.PortIf, []genDst{{r.MAC, vipKernel}}}
 	l.paths[lbModeDirect] = &lbPath{lbModeDirect, testbed.SegmentBridge, direct}
 	l.gen = startLBGen(tb, bed)
@@ -539,9 +560,32 @@ func (l *lbForwardBed) measure(tb testing.TB, mode string, size, run int) *lbCas
 		if mode != lbModeKernel {
 			l.measure(tb, lbModeKernel, size, len(l.results[key]))
 		}
+		detach := l.peerXDP(tb, mode)
 		l.results[key] = append(l.results[key], l.measureOnce(tb, mode, size))
+		detach()
 	}
 	return l.results[key][run]
+}
+
+// peerXDP readies the bed for mode: the fast path's modes need an XDP
+// program on the peer's end of the engine's link, through which veth
+// delivers XDP_TX frames in native mode (testbed.AttachPeerPassXDP), and
+// only they get one, so that the other paths run as before. It returns
+// what undoes it.
+func (l *lbForwardBed) peerXDP(tb testing.TB, mode string) (undo func()) {
+	tb.Helper()
+	if mode != lbModeNATXDP && mode != lbModeDSRXDP {
+		return func() {}
+	}
+	detach, err := l.bed.AttachPeerPassXDP()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		if err := detach(); err != nil {
+			tb.Error(err)
+		}
+	}
 }
 
 // measureOnce searches mode's loss-free rate at size, confirms it, and
@@ -683,7 +727,8 @@ func boolMetric(v bool) float64 {
 // latency.
 func TestLBForwardBed(t *testing.T) {
 	l := newLBForwardBed(t, 1)
-	for _, mode := range []string{lbModeNAT, lbModeDSR, lbModeKernel, lbModeDirect} {
+	for _, mode := range []string{lbModeNAT, lbModeDSR, lbModeNATXDP, lbModeDSRXDP, lbModeKernel, lbModeDirect} {
+		undo := l.peerXDP(t, mode)
 		for _, size := range []int{64, 1400} {
 			p := l.paths[mode]
 			l.trial(t, p, size, lbWarmupRate, lbWarmupTime, lbProbeRate) // creates the flows
@@ -706,5 +751,6 @@ func TestLBForwardBed(t *testing.T) {
 					percentileMicros(tr.lat, 0), percentileMicros(tr.lat, 1))
 			}
 		}
+		undo()
 	}
 }

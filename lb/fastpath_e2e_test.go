@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
-
 	"github.com/xdpengine/engine/afxdp"
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/header"
@@ -52,7 +48,11 @@ func newFastBed(t *testing.T, mode lb.Mode, xdp afxdp.XDPMode, full bool, timeou
 	}
 	b := &fastBed{bed: bed, hosts: hosts, vip: enginetest.RouteVIP(t, bed, 0)}
 	if xdp == afxdp.XDPNative {
-		peerPassXDP(t, bed)
+		detach, err := bed.AttachPeerPassXDP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { detach() })
 	}
 	var backends []lb.Backend
 	for _, h := range hosts {
@@ -74,32 +74,6 @@ func newFastBed(t *testing.T, mode lb.Mode, xdp afxdp.XDPMode, full bool, timeou
 	}}
 	b.eng = enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg, XDPMode: xdp})
 	return b
-}
-
-// peerPassXDP attaches a program that passes every frame to the bed's
-// PeerIf, in the peer namespace, until the test ends.
-func peerPassXDP(t *testing.T, bed *testbed.Bed) {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	if err := bed.Do(func() error {
-		ifi, err := net.InterfaceByName(bed.PeerIf)
-		if err != nil {
-			return err
-		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index})
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		return nil
-	}); err != nil {
-		t.Fatalf("XDP_PASS on %s: %v", bed.PeerIf, err)
-	}
 }
 
 // serveEcho runs a TCP echo server on port 7 of h and a UDP one on udp.
