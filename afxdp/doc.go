@@ -74,8 +74,10 @@
 // With ProgramConfig.FastPath the program first looks an untagged IPv4
 // TCP or UDP packet up in its queue's fast path table (fastpath.go,
 // FastTable: 5-tuple → rewrite): a hit is rewritten (Ethernet addresses,
-// and addresses, ports and checksums by precomputed RFC 1624 deltas),
-// counted, time-stamped and sent back out (XDP_TX). Fragments, IPv4
+// and addresses, ports and checksums by precomputed RFC 1624 deltas) or
+// put behind outer headers (IPIP, GUE, VXLAN: bpf_xdp_adjust_head, the
+// lengths and the outer checksum set per packet), counted, time-stamped
+// and sent back out (XDP_TX). Fragments, IPv4
 // options, TCP segments with SYN, FIN or RST, and packets whose checksum
 // is only the pseudo-header's sum (partial) always take the steering path.
 //

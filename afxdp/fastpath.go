@@ -19,16 +19,17 @@ import (
 // virtual link), so connection tracking stays theirs.
 //
 // A table is keyed by the packet's 5-tuple as it arrives (FastKey) and
-// holds what to write (FastEntry): the Ethernet addresses, and for NAT the
+// holds what to write (FastEntry): the Ethernet addresses, for NAT the
 // addresses and ports with the checksum deltas of the change (RFC 1624),
-// so the program never sums the packet. Each entry counts its packets and
+// so the program never sums the packet, and for tunnels the outer headers
+// to put in front of it. Each entry counts its packets and
 // bytes and stamps the time of its last packet (CLOCK_MONOTONIC), which
 // the owner reads back (FastTable.Scan) to age its flows and count them.
 
 // FastKeySize and FastEntrySize are the map's key and value sizes.
 const (
 	FastKeySize   = 16
-	FastEntrySize = 64
+	FastEntrySize = 128
 )
 
 // FastKey is a packet's IPv4 5-tuple as it arrives: source and destination
@@ -60,15 +61,62 @@ type FastEntry struct {
 	// to the IPv4 and TCP/UDP checksums (SetNAT computes them).
 	IPDelta, L4Delta uint32
 	Flags            uint32
-	_                uint32
-	// Written by the program: packets, bytes (IPv4 total length) and the
-	// CLOCK_MONOTONIC time of the last packet in nanoseconds.
+	// MaxInner is, with an encapsulation, the longest packet (IPv4 total
+	// length) that fits the MTU once encapsulated (SetEncap).
+	MaxInner uint16
+	_        uint16
+	// Written by the program: packets, bytes (IPv4 total length, before
+	// any encapsulation) and the CLOCK_MONOTONIC time of the last packet
+	// in nanoseconds.
 	Packets, Bytes, Last uint64
+	// Encap is the outer headers put in front of the packet (SetEncap).
+	Encap [FastEncapMax]byte
 }
 
-// FastNAT makes the program rewrite addresses and ports, not only the
-// Ethernet header.
-const FastNAT = 1
+// Flags of a FastEntry: FastNAT rewrites addresses and ports, not only the
+// Ethernet header; FastIPIP, FastGUE and FastVXLAN put the packet in the
+// outer headers of Encap (20, 28 and 50 bytes).
+const (
+	FastNAT   = 1
+	FastIPIP  = 2
+	FastGUE   = 4
+	FastVXLAN = 8
+)
+
+// FastEncapMax is the room for outer headers in an entry.
+const FastEncapMax = 64
+
+// fastEncapLens are the outer headers' lengths by flag.
+var fastEncapLens = map[uint32]int{FastIPIP: 20, FastGUE: 28, FastVXLAN: 50}
+
+// SetEncap makes e put a packet in the outer headers outer (an IPv4
+// header, protocol 4 for FastIPIP or UDP for FastGUE and FastVXLAN, then
+// the UDP header and what follows it), as a packet of tos and df gets them:
+// the program sends only packets with that TOS and DF bit this way (the
+// others go to the workers), sets the outer total length, UDP length and
+// IPv4 checksum of each, and only packets of at most maxInner bytes.
+// outer's lengths and checksum are ignored.
+func (e *FastEntry) SetEncap(kind uint32, outer []byte, maxInner int) error {
+	n, ok := fastEncapLens[kind]
+	if !ok || len(outer) != n {
+		return fmt.Errorf("%w: fast path encapsulation %d of %d bytes", ErrConfig, kind, len(outer))
+	}
+	e.Flags |= kind
+	copy(e.Encap[:], outer)
+	ip := e.Encap[:20]
+	binary.BigEndian.PutUint16(ip[2:], 0)  // total length: the program's
+	binary.BigEndian.PutUint16(ip[10:], 0) // checksum: of the rest, below
+	if kind != FastIPIP {
+		binary.BigEndian.PutUint16(e.Encap[24:], 0) // UDP length: the program's
+	}
+	var s uint32
+	for i := 0; i < 20; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(fold32(s)))
+	e.MaxInner = uint16(min(maxInner, 0xffff))
+	return nil
+}
 
 // SetNAT makes e rewrite a packet of key k to come from src:sport and go
 // to dst:dport, with the checksum deltas of that change.
@@ -318,6 +366,10 @@ func fastInsns() asm.Instructions {
 		asm.Add.Reg(asm.R4, asm.R8),
 		asm.Add.Imm(asm.R4, 2),
 		asm.JGT.Reg(asm.R4, asm.R3, "fast_miss"),
+		asm.LoadMem(asm.R4, asm.R9, 32, asm.Word), // flags
+		asm.JEq.Imm(asm.R4, FastIPIP, "fast_encap_ipip"),
+		asm.JEq.Imm(asm.R4, FastGUE, "fast_encap_gue"),
+		asm.JEq.Imm(asm.R4, FastVXLAN, "fast_encap_vxlan"),
 		// Ethernet addresses.
 		asm.LoadMem(asm.R4, asm.R9, 0, asm.Word),
 		asm.StoreMem(asm.R2, 0, asm.R4, asm.Word),
@@ -348,7 +400,7 @@ func fastInsns() asm.Instructions {
 		asm.LoadMem(asm.R5, asm.R9, 28, asm.Word).WithSymbol("fast_l4"),
 	)
 	insns = append(insns, csumUpdate(asm.R4, asm.R5, asm.R1)...)
-	return append(insns,
+	insns = append(insns,
 		asm.JNE.Imm(asm.R4, 0, "fast_l4_store"),
 		asm.JNE.Imm(asm.R8, ip+20+6, "fast_l4_store"),
 		asm.Mov.Imm(asm.R4, 0xffff), // UDP sends a computed 0 as 0xffff
@@ -366,6 +418,97 @@ func fastInsns() asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word).WithSymbol("fast_miss"),
 		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word),
 		asm.Ja.Label("ipv4_slow"),
+	)
+	insns = append(insns, encapInsns(FastIPIP, "ipip")...)
+	insns = append(insns, encapInsns(FastGUE, "gue")...)
+	return append(insns, encapInsns(FastVXLAN, "vxlan")...)
+}
+
+// encapInsns is the fast path's encapsulation of kind, entered at
+// "fast_encap_"+name with r2 = data (the Ethernet, IPv4 and TCP or UDP
+// headers in bounds), r6 = ctx and r9 = the entry. A packet whose TOS or
+// DF bit differs from the outer header's template, or that would not fit
+// the MTU once encapsulated, goes to "fast_miss" unchanged; otherwise the
+// frame grows by the outer headers in front (bpf_xdp_adjust_head), which
+// are copied from the entry with their lengths and checksum set, after a
+// new Ethernet header.
+func encapInsns(kind uint32, name string) asm.Instructions {
+	const ip, tmpl = 14, 64
+	n := int16(fastEncapLens[kind])
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R4, asm.R2, ip+1, asm.Byte).WithSymbol("fast_encap_" + name), // TOS
+		asm.LoadMem(asm.R5, asm.R9, tmpl+1, asm.Byte),
+		asm.JNE.Reg(asm.R4, asm.R5, "fast_miss"),
+		asm.LoadMem(asm.R4, asm.R2, ip+6, asm.Byte), // DF, in the flags' byte
+		asm.And.Imm(asm.R4, 0x40),
+		asm.LoadMem(asm.R5, asm.R9, tmpl+6, asm.Byte),
+		asm.And.Imm(asm.R5, 0x40),
+		asm.JNE.Reg(asm.R4, asm.R5, "fast_miss"),
+		asm.LoadMem(asm.R4, asm.R2, ip+2, asm.Half), // the packet's length
+		asm.HostTo(asm.BE, asm.R4, asm.Half),
+		asm.LoadMem(asm.R5, asm.R9, 36, asm.Half), // MaxInner
+		asm.JGT.Reg(asm.R4, asm.R5, "fast_miss"),
+		asm.StoreMem(asm.RFP, -32, asm.R4, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, int32(-n)),
+		asm.FnXdpAdjustHead.Call(),
+		asm.JNE.Imm(asm.R0, 0, "fast_miss"),
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word),
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, int32(ip+n+20)),
+		asm.JGT.Reg(asm.R4, asm.R3, "fast_abort_"+name), // cannot be: the frame grew by n
+		// Ethernet: the entry's addresses, IPv4.
+		asm.LoadMem(asm.R4, asm.R9, 0, asm.Word),
+		asm.StoreMem(asm.R2, 0, asm.R4, asm.Word),
+		asm.LoadMem(asm.R4, asm.R9, 4, asm.Word),
+		asm.StoreMem(asm.R2, 4, asm.R4, asm.Word),
+		asm.LoadMem(asm.R4, asm.R9, 8, asm.Word),
+		asm.StoreMem(asm.R2, 8, asm.R4, asm.Word),
+		asm.StoreImm(asm.R2, 12, int64(be16(0x0800)), asm.Half),
+	}
+	// The outer headers, a word at a time (and a half word for VXLAN's 50).
+	for off := int16(0); off < n; off += 4 {
+		size := asm.Word
+		if n-off < 4 {
+			size = asm.Half
+		}
+		insns = append(insns,
+			asm.LoadMem(asm.R4, asm.R9, tmpl+off, size),
+			asm.StoreMem(asm.R2, ip+off, asm.R4, size),
+		)
+	}
+	insns = append(insns,
+		// Total length and checksum (the template's is of a zero length).
+		asm.LoadMem(asm.R5, asm.RFP, -32, asm.DWord),
+		asm.Add.Imm(asm.R5, int32(n)),
+		asm.Mov.Reg(asm.R4, asm.R5),
+		asm.HostTo(asm.BE, asm.R4, asm.Half),
+		asm.StoreMem(asm.R2, ip+2, asm.R4, asm.Half),
+		asm.LoadMem(asm.R1, asm.R2, ip+10, asm.Half),
+	)
+	insns = append(insns, csumUpdate(asm.R1, asm.R4, asm.R0)...)
+	insns = append(insns, asm.StoreMem(asm.R2, ip+10, asm.R1, asm.Half))
+	if kind != FastIPIP {
+		insns = append(insns,
+			asm.Mov.Reg(asm.R4, asm.R5),
+			asm.Sub.Imm(asm.R4, 20),
+			asm.HostTo(asm.BE, asm.R4, asm.Half),
+			asm.StoreMem(asm.R2, ip+20+4, asm.R4, asm.Half),
+		)
+	}
+	return append(insns,
+		// Counters: the packet's own length.
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R9, asm.R1, asm.DWord, 40),
+		asm.LoadMem(asm.R1, asm.RFP, -32, asm.DWord),
+		asm.AddAtomic.Mem(asm.R9, asm.R1, asm.DWord, 48),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.R9, 56, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R0, xdpTX),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("fast_abort_"+name), // XDP_ABORTED
+		asm.Return(),
 	)
 }
 

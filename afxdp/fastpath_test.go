@@ -27,8 +27,9 @@ func TestFastEntryLayout(t *testing.T) {
 		{"SrcMAC", unsafe.Offsetof(e.SrcMAC), 6}, {"Src", unsafe.Offsetof(e.Src), 12},
 		{"Dst", unsafe.Offsetof(e.Dst), 16}, {"SrcPort", unsafe.Offsetof(e.SrcPort), 20},
 		{"IPDelta", unsafe.Offsetof(e.IPDelta), 24}, {"L4Delta", unsafe.Offsetof(e.L4Delta), 28},
-		{"Flags", unsafe.Offsetof(e.Flags), 32}, {"Packets", unsafe.Offsetof(e.Packets), 40},
-		{"Bytes", unsafe.Offsetof(e.Bytes), 48}, {"Last", unsafe.Offsetof(e.Last), 56},
+		{"Flags", unsafe.Offsetof(e.Flags), 32}, {"MaxInner", unsafe.Offsetof(e.MaxInner), 36},
+		{"Packets", unsafe.Offsetof(e.Packets), 40}, {"Bytes", unsafe.Offsetof(e.Bytes), 48},
+		{"Last", unsafe.Offsetof(e.Last), 56}, {"Encap", unsafe.Offsetof(e.Encap), 64},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s at %d, want %d", c.name, c.got, c.want)
@@ -107,12 +108,12 @@ func TestFastPathProgram(t *testing.T) {
 	ourMAC := [6]byte{2, 0xee, 0, 0, 0, 1}
 	run := func(frame []byte) (uint32, []byte) {
 		t.Helper()
-		out := make([]byte, len(frame)+256)
-		ret, err := prog.prog.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
+		opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+		ret, err := prog.prog.Run(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ret, out[:len(frame)]
+		return ret, opts.DataOut
 	}
 	const pass, tx = xdpPass, xdpTX
 
@@ -203,6 +204,8 @@ func TestFastPathProgram(t *testing.T) {
 		t.Errorf("DSR: ret %d\n got %x\nwant %x", ret, out, want)
 	}
 
+	testFastEncap(t, tab, run, client, vip, beMAC, ourMAC)
+
 	// Scan sees the four entries, Delete returns one with its counters.
 	for pass := 0; pass < 2; pass++ {
 		n := 0
@@ -215,8 +218,8 @@ func TestFastPathProgram(t *testing.T) {
 				break
 			}
 		}
-		if n != 4 {
-			t.Errorf("scan %d saw %d entries, want 4", pass, n)
+		if n != 7 {
+			t.Errorf("scan %d saw %d entries, want 7", pass, n)
 		}
 	}
 	var last FastEntry
@@ -280,5 +283,86 @@ func BenchmarkFastPathProgram(b *testing.B) {
 			}
 			b.ReportMetric(float64(per.Nanoseconds()), "kernel-ns/pkt")
 		})
+	}
+}
+
+// testFastEncap: entries that encapsulate (IPIP, GUE, VXLAN) put the
+// packet, unchanged, behind a new Ethernet header and their outer headers
+// with the right lengths and a valid checksum; a packet whose TOS or DF
+// bit differs from the template's, or too long for the MTU once
+// encapsulated, is left to the steering path untouched.
+func testFastEncap(t *testing.T, tab *FastTable, run func([]byte) (uint32, []byte), client, vip [4]byte, beMAC, ourMAC [6]byte) {
+	t.Helper()
+	backend, us := [4]byte{198, 18, 200, 11}, [4]byte{198, 18, 200, 1}
+	for i, c := range []struct {
+		kind uint32
+		n    int
+	}{{FastIPIP, 20}, {FastGUE, 28}, {FastVXLAN, 50}} {
+		sport := uint16(41000 + i)
+		in := fastFrame(header.ProtocolTCP, client, vip, sport, 80, header.TCPFlagACK, 100)
+		inner := header.IPv4(in[14:])
+		inner.SetTOS(0x10)
+		inner.UpdateChecksum()
+		outer := make([]byte, c.n)
+		o := header.IPv4(outer[:20])
+		o[0] = 0x45
+		o.SetTOS(0x10)
+		o.SetFlagsFragmentOffset(header.IPv4FlagDontFragment, 0)
+		o.SetTTL(64)
+		o.SetProtocol(4)
+		o.SetSrc4(us)
+		o.SetDst4(backend)
+		if c.kind != FastIPIP {
+			o.SetProtocol(header.ProtocolUDP)
+			binary.BigEndian.PutUint16(outer[20:], 50000+uint16(i))
+			binary.BigEndian.PutUint16(outer[22:], 6080)
+			for j := 28; j < c.n; j++ {
+				outer[j] = byte(j) // VXLAN header and inner Ethernet: copied as they are
+			}
+		}
+		k := FastKeyOf(client, vip, sport, 80, header.ProtocolTCP)
+		e := FastEntry{DstMAC: beMAC, SrcMAC: ourMAC}
+		if err := e.SetEncap(c.kind, outer, 1500-c.n); err != nil {
+			t.Fatal(err)
+		}
+		if err := tab.Put(k, &e); err != nil {
+			t.Fatal(err)
+		}
+		ret, out := run(in)
+		if ret != xdpTX || len(out) != len(in)+c.n {
+			t.Fatalf("encap %d: ret %d, %d bytes out of %d", c.kind, ret, len(out), len(in))
+		}
+		got := header.IPv4(out[14:])
+		if !bytes.Equal(out[0:6], beMAC[:]) || !bytes.Equal(out[6:12], ourMAC[:]) || binary.BigEndian.Uint16(out[12:]) != 0x0800 ||
+			!got.ChecksumValid() || int(got.TotalLength()) != len(in)-14+c.n || got.Dst4() != backend || got.TOS() != 0x10 ||
+			!bytes.Equal(out[14+c.n:], in[14:]) {
+			t.Errorf("encap %d:\n got %x", c.kind, out)
+		}
+		if c.kind != FastIPIP {
+			if ul := binary.BigEndian.Uint16(out[14+24:]); int(ul) != len(in)-14+c.n-20 || !bytes.Equal(out[14+28:14+c.n], outer[28:]) {
+				t.Errorf("encap %d: UDP length %d, rest %x", c.kind, ul, out[14+28:14+c.n])
+			}
+		}
+		var st FastEntry
+		if !tab.Lookup(k, &st) || st.Packets != 1 || st.Bytes != uint64(len(in)-14) {
+			t.Errorf("encap %d counters: %d packets, %d bytes", c.kind, st.Packets, st.Bytes)
+		}
+		for what, mod := range map[string]func([]byte){
+			"TOS":      func(f []byte) { header.IPv4(f[14:]).SetTOS(0); header.IPv4(f[14:]).UpdateChecksum() },
+			"DF":       func(f []byte) { header.IPv4(f[14:]).SetFlagsFragmentOffset(0, 0); header.IPv4(f[14:]).UpdateChecksum() },
+			"too long": func(f []byte) {},
+		} {
+			f := bytes.Clone(in)
+			mod(f)
+			if what == "too long" {
+				e.MaxInner = uint16(len(in) - 15)
+				if err := tab.Put(k, &e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ret, out := run(f); ret != xdpPass || !bytes.Equal(out, f) {
+				t.Errorf("encap %d, %s differs: ret %d, frame changed %v", c.kind, what, ret, !bytes.Equal(out, f))
+			}
+		}
 	}
 }

@@ -85,8 +85,8 @@ type VIP struct {
 	// come, unreassembled, to the backend of a hash of what every fragment
 	// carries (fragments.go); else they are reassembled first.
 	HashFragments bool
-	// FastPath (NAT and DSRL2) hands the VIP's established flows to the
-	// XDP program's fast path (fastpath.go).
+	// FastPath hands the VIP's established flows to the XDP program's
+	// fast path (fastpath.go).
 	FastPath bool
 	Backends []Backend
 	// Health checks every backend (Kind zero or health.KindNone: none,
@@ -358,9 +358,6 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		}
 		if v.HealthAtVIP && v.Mode != DSRL2 {
 			return nil, fmt.Errorf("lb: VIP %s: health checks at the VIP need dsr-l2 (%v: not supported yet; check the backends' own addresses): %w", v.Key(), v.Mode, ErrConfig)
-		}
-		if v.FastPath && v.Mode != NAT && v.Mode != DSRL2 {
-			return nil, fmt.Errorf("lb: VIP %s: the fast path forwards nat and dsr-l2 flows, not %v: %w", v.Key(), v.Mode, ErrConfig)
 		}
 		if v.VNI >= 1<<24 {
 			return nil, fmt.Errorf("lb: VIP %s: VNI %d: want 0 to 16777215: %w", v.Key(), v.VNI, ErrConfig)

@@ -70,14 +70,17 @@
 //
 // # XDP fast path
 //
-// A VIP with FastPath (nat and dsr-l2) has its established flows
-// forwarded by the engine's XDP program itself (fastpath.go,
-// afxdp.FastTable): once a worker forwarded a UDP flow's packet, or an
-// established TCP flow's (a NAT flow's reply too), it puts the rewrite it
-// made — Ethernet addresses and, for NAT, addresses and ports with the
-// RFC 1624 checksum deltas — in its queue's table, and the program applies
-// it to the flow's next packets and sends them back out (XDP_TX): no copy
-// to the worker, no system call. The worker keeps the flow in its
+// A VIP with FastPath has its established flows forwarded by the engine's
+// XDP program itself (fastpath.go, afxdp.FastTable): once a worker
+// forwarded a UDP flow's packet, or an established TCP flow's (a NAT
+// flow's reply too), in place, it puts the rewrite it made — Ethernet
+// addresses; for NAT, addresses and ports with the RFC 1624 checksum
+// deltas; for tunnel DSR, the outer headers it wrote — in its queue's
+// table, and the program applies it to the flow's next packets and sends
+// them back out (XDP_TX): no copy to the worker, no system call. A tunnel
+// entry takes only packets with the TOS and DF bit of the one it was made
+// from, and that fit the MTU once encapsulated: the others (which may need
+// ICMP "fragmentation needed" or outer fragments) go to the worker. The worker keeps the flow in its
 // connection table and still sees what changes it: TCP segments with SYN,
 // FIN or RST (a FIN or RST takes the flow out of the table: a closing flow
 // ends in the worker), fragments, IPv4 options, packets with partial
@@ -126,7 +129,6 @@
 //
 // Drops are counted by reason (DropReason) per VIP and worker.
 //
-// Not yet: answering ARP for VIPs, IPv6, the fast path for tunnel DSR modes
-// and for a second interface (XDP_TX sends back out of the one a packet
-// came in on).
+// Not yet: answering ARP for VIPs, the fast path for IPv6 VIPs and for a
+// second interface (XDP_TX sends back out of the one a packet came in on).
 package lb

@@ -96,12 +96,14 @@ func fastKey(k *flowtable.Key) afxdp.FastKey {
 	return afxdp.FastKeyOf([4]byte(k.Src[12:]), [4]byte(k.Dst[12:]), k.SrcPort, k.DstPort, k.Proto)
 }
 
-// fastReady reports a flow the fast path may take: NAT or dsr-l2, UDP or
-// an established TCP flow (owner only).
+// fastReady reports a flow the fast path may take: a UDP or an
+// established TCP flow of a VIP with FastPath (owner only).
 func fastReady(fl *flow) bool {
-	m := fl.v.cfg.Mode
-	return fl.v.cfg.FastPath && (m == NAT || m == DSRL2) && (fl.proto == header.ProtocolUDP || fl.class == classEstablished)
+	return fl.v.cfg.FastPath && (fl.proto == header.ProtocolUDP || fl.class == classEstablished)
 }
+
+// fastEncap is the fast path's encapsulation of each tunnel mode.
+var fastEncap = map[Mode]uint32{DSRIPIP: afxdp.FastIPIP, DSRGUE: afxdp.FastGUE, DSRVXLAN: afxdp.FastVXLAN}
 
 // fastInstall puts key's rewrite in the table, as the worker just made it
 // of frame (its Ethernet addresses, and for NAT the translation to
@@ -110,10 +112,20 @@ func (f *forwarder) fastInstall(fl *flow, key *flowtable.Key, frame []byte, bit 
 	fp := f.fast
 	k := fastKey(key)
 	fp.e = afxdp.FastEntry{DstMAC: [6]byte(frame[0:6]), SrcMAC: [6]byte(frame[6:12])}
-	if fl.v.cfg.Mode == NAT {
+	var err error
+	switch m := fl.v.cfg.Mode; m {
+	case NAT:
 		fp.e.SetNAT(k, src, dst, sport, dport)
+	case DSRIPIP, DSRGUE, DSRVXLAN:
+		// The outer headers the worker just wrote in front of the
+		// packet, in place (the program sets their lengths).
+		o := overhead(m)
+		err = fp.e.SetEncap(fastEncap[m], frame[header.EthernetHeaderLen:header.EthernetHeaderLen+o], f.b.p.Host.MTU()-o)
 	}
-	if err := fp.t.Put(k, &fp.e); err != nil {
+	if err == nil {
+		err = fp.t.Put(k, &fp.e)
+	}
+	if err != nil {
 		if errors.Is(err, afxdp.ErrFastFull) {
 			fp.st.Full.Add(1)
 		} else {

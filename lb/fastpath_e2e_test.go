@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,5 +291,127 @@ func TestFastPathPartialChecksums(t *testing.T) {
 	b.echoUDP(t, c, 200)
 	if _, installs, _ := b.counters(t); installs != 0 {
 		t.Errorf("%d keys installed for flows with partial checksums, want 0", installs)
+	}
+}
+
+// TestFastPathVXLAN: a dsr-vxlan VIP's established flows are encapsulated
+// by the XDP program for kernel VXLAN backends: an 8 MiB upload arrives
+// whole at one backend (its answer names it and the size), while the
+// workers receive a small part of the client's segments. Full-sized
+// segments do not fit the MTU once encapsulated: the program leaves them
+// to the worker, which answers ICMP "fragmentation needed" as without the
+// fast path, and the client's smaller segments then take the fast path.
+func TestFastPathVXLAN(t *testing.T) {
+	testbed.RequirePrivileged(t)
+	bed := testbed.New(t, testbed.Config{FullChecksums: true})
+	hosts, err := bed.AddSegmentHosts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detach, err := bed.AttachPeerPassXDP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { detach() })
+	vip := enginetest.RouteVIP(t, bed, 0)
+	var backends []lb.Backend
+	for i, h := range hosts {
+		mac := header.MAC{2, 0, 0x5e, 0x10, 0, byte(i + 1)}
+		run(t, h, "ip", "link", "add", "vx0", "address", mac.String(), "type", "vxlan", "id", fmt.Sprint(vxlanVNI),
+			"dstport", "4789", "local", h.Addr.String(), "dev", h.Ifname)
+		run(t, h, "ip", "link", "set", "vx0", "up")
+		run(t, h, "ip", "addr", "add", vip.String()+"/32", "dev", "lo")
+		run(t, h, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.vx0.rp_filter=0")
+		serveUpload(t, h, 81, fmt.Sprintf("backend-%d", i))
+		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1, MAC: mac})
+	}
+	eng := enginetest.Start(t, bed, engine.Config{LoadBalancer: &lb.Config{VIPs: []lb.VIP{
+		{Addr: vip, Port: 81, Proto: header.ProtocolTCP, Mode: lb.DSRVXLAN, VNI: vxlanVNI, Backends: backends, FastPath: true},
+	}}})
+	rx0 := eng.Stats().Total.RxPackets
+	c, err := enginetest.PeerDialTCP(t, bed, netip.AddrPortFrom(vip, 81))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const size = 8 << 20
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	answer, err := io.ReadAll(c)
+	if err != nil || !bytes.HasSuffix(answer, []byte(fmt.Sprintf(" %d", size))) {
+		t.Fatalf("upload of %d bytes: answer %q, %v", size, answer, err)
+	}
+	rx := eng.Stats().Total.RxPackets - rx0
+	fp, _ := eng.Balancer().FastPath()
+	var vp uint64
+	enginetest.WaitFor(t, "the VIP's counters to include the fast path's", func() bool {
+		vp = eng.Balancer().Stats()[0].Packets
+		return vp > 4*rx
+	})
+	t.Logf("dsr-vxlan: %s; %d packets through the VIP, %d received by the workers; fast path %+v", answer, vp, rx, fp)
+	if fp.Installs == 0 || eng.Stats().Total.ICMP.OutDestUnreachs == 0 {
+		t.Errorf("fast path %+v, ICMP unreachables sent %d: want an install and the worker's fragmentation needed",
+			fp, eng.Stats().Total.ICMP.OutDestUnreachs)
+	}
+}
+
+// TestFastPathToEngineBackends: dsr-ipip and dsr-gue VIPs' flows are
+// encapsulated by the XDP program for two engines that decapsulate them
+// (this kernel has no ipip or fou module): 500 datagrams of one UDP flow
+// are answered from the VIP, the workers of the balancer seeing few of
+// them.
+func TestFastPathToEngineBackends(t *testing.T) {
+	testbed.RequirePrivileged(t)
+	for _, mode := range []lb.Mode{lb.DSRIPIP, lb.DSRGUE} {
+		t.Run(mode.String(), func(t *testing.T) {
+			bed := testbed.New(t, testbed.Config{FullChecksums: true})
+			if _, err := bed.AddSegmentHosts(1); err != nil {
+				t.Fatal(err)
+			}
+			detach, err := bed.AttachPeerPassXDP()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { detach() })
+			vip := enginetest.RouteVIP(t, bed, 0)
+			var backends []lb.Backend
+			for i := range 2 {
+				backends = append(backends, lb.Backend{Addr: engineBackend(t, bed, vip, fmt.Sprintf("backend-%d", i)), Weight: 1})
+			}
+			eng := enginetest.Start(t, bed, engine.Config{LoadBalancer: &lb.Config{VIPs: []lb.VIP{
+				{Addr: vip, Port: 53, Proto: header.ProtocolUDP, Mode: mode, Backends: backends, FastPath: true},
+			}}})
+			rx0 := eng.Stats().Total.RxPackets
+			c := enginetest.PeerDialUDP(t, bed, netip.AddrPortFrom(vip, 53))
+			buf := make([]byte, 2048)
+			const n = 500
+			for i := range n {
+				msg := fmt.Sprintf("datagram %d", i)
+				var err error
+				for range 5 { // the first may wait for ARP
+					c.Write([]byte(msg))
+					c.SetReadDeadline(time.Now().Add(time.Second))
+					var k int
+					if k, err = c.Read(buf); err == nil {
+						if !strings.HasSuffix(string(buf[:k]), ":"+msg) {
+							t.Fatalf("datagram %d: answer %q", i, buf[:k])
+						}
+						break
+					}
+				}
+				if err != nil {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+			}
+			rx := eng.Stats().Total.RxPackets - rx0
+			fp, _ := eng.Balancer().FastPath()
+			t.Logf("%v: %d datagrams, %d received by the workers; fast path %+v", mode, n, rx, fp)
+			if fp.Installs != 1 || rx > n/10 {
+				t.Errorf("fast path %+v, the workers received %d of %d datagrams: want one install and few", fp, rx, n)
+			}
+		})
 	}
 }

@@ -212,7 +212,11 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 		if partial {
 			completeChecksum(ip)
 		}
-		return f.tunnel(p, v, fl.be, fl.entropy)
+		verdict := f.tunnel(p, v, fl.be, fl.entropy)
+		if verdict == inet4.Transmit && of == f && f.fast != nil && !partial {
+			f.fastAfterForward(fl, &key, p)
+		}
+		return verdict
 	}
 	if partial {
 		completeChecksum(ip)

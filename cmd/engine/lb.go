@@ -155,7 +155,7 @@ type lbArgs struct {
 	GUEPort    uint16         `json:"gue_port,omitempty"`   // dsr-gue (default 6080)
 	VNI        *uint32        `json:"vni,omitempty"`        // dsr-vxlan (required)
 	VXLANPort  uint16         `json:"vxlan_port,omitempty"` // dsr-vxlan (default 4789)
-	FastPath   bool           `json:"fast_path,omitempty"`  // vip add: nat and dsr-l2
+	FastPath   bool           `json:"fast_path,omitempty"`  // vip add
 	Backends   []lbBackendArg `json:"backends,omitempty"`   // vip add
 }
 

@@ -29,7 +29,7 @@ func addVIPFlags(fs *pflag.FlagSet, a *lbArgs) {
 		return err
 	})
 	fs.StringVar(&a.Hash, "hash", "", "what a new flow's hash covers: 5-tuple (default) or source (client affinity)")
-	fs.BoolVar(&a.FastPath, "fast-path", false, "nat and dsr-l2: forward established flows in XDP (the engine's XDP program), not in the workers")
+	fs.BoolVar(&a.FastPath, "fast-path", false, "forward established flows in XDP (the engine's XDP program), not in the workers")
 	fs.Func("table-size", "Maglev table `size`, a prime (default 65537)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {

@@ -37,7 +37,7 @@ type VIP struct {
 	GUEPort       uint16 // UDP destination port of dsr-gue; 0 in other modes
 	VNI           uint32 // VXLAN network identifier of dsr-vxlan; 0 in other modes
 	VXLANPort     uint16 // UDP destination port of dsr-vxlan; 0 in other modes
-	FastPath      bool   // established flows forwarded in XDP (nat and dsr-l2)
+	FastPath      bool   // established flows forwarded in XDP
 	Health        Health
 	Backends      []Backend
 }

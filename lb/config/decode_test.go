@@ -103,8 +103,6 @@ func TestParseErrors(t *testing.T) {
 			"6:5: vips[0].portt: unknown key: did you mean port?", ErrInvalid},
 		{"unknown key far from any", vipHead + "    bogus: 1\n",
 			"6:5: vips[0].bogus: unknown key: use address, port, protocol, forwarding, table_size, hash, on_backend_down, fragments, gue_port, vni, vxlan_port, fast_path, health, backends", ErrInvalid},
-		{"fast path of a tunnel", strings.Replace(vipHead, "forwarding: nat", "forwarding: dsr-ipip", 1) + "    fast_path: true\n",
-			"6:16: vips[0].fast_path: the fast path forwards nat and dsr-l2 flows, not dsr-ipip: remove fast_path or use one of those", ErrInvalid},
 		{"unknown top-level key", "vip: []\n",
 			"1:1: vip: unknown key: did you mean vips?", ErrInvalid},
 		{"wrong type", strings.Replace(vipHead, "port: 80", "port: eighty", 1),

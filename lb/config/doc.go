@@ -111,9 +111,10 @@
 //     reach different backends unless hash is source. nat must rewrite the
 //     whole datagram, hence reassembles.
 //
-// fast_path (default false; nat and dsr-l2): a flow's packets are
-// forwarded by the engine's XDP program itself (XDP_TX), not by a worker,
-// once the flow is established (UDP: from its second packet). The workers
+// fast_path (default false): a flow's packets are forwarded by the
+// engine's XDP program itself (XDP_TX), rewritten or encapsulated as the
+// worker does, not by a worker, once the flow is established (UDP: from
+// its second packet). The workers
 // still see each flow's first packet, TCP segments with SYN, FIN or RST,
 // fragments and packets with partial checksums; counters and idle times
 // are read back about once a second. See lb's package documentation for

@@ -102,10 +102,6 @@ func (v *validator) vip(vip *VIP, base string) {
 	if lookupName(downNames, vip.OnBackendDown.String()) < 0 {
 		v.add(join(base, "on_backend_down"), ErrInvalid, "%s is not an action: use %s", vip.OnBackendDown, choices(downNames))
 	}
-	if vip.FastPath && vip.Forwarding != NAT && vip.Forwarding != DSRL2 {
-		v.add(join(base, "fast_path"), ErrInvalid,
-			"the fast path forwards nat and dsr-l2 flows, not %s: remove fast_path or use one of those", vip.Forwarding)
-	}
 	switch {
 	case lookupName(fragNames, vip.Fragments.String()) < 0:
 		v.add(join(base, "fragments"), ErrInvalid, "%s is not a fragment mode: use %s", vip.Fragments, choices(fragNames))
