@@ -347,7 +347,8 @@ type Config struct {
 	// these VIPs (package lb): their traffic is forwarded to backends by
 	// Maglev with connection tracking, in NAT or DSR mode; Engine.Balancer
 	// changes them while the engine runs. NAT flows leave from the
-	// engine's first address.
+	// engine's first address of their family (IPv6 VIPs need an IPv6
+	// address; the balancer needs an IPv4 address all the same).
 	LoadBalancer *lb.Config
 	// Logger receives the engine's logs (nil: slog.Default()).
 	Logger *slog.Logger

@@ -191,9 +191,16 @@ func (e *Engine) build() error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if c := cfg.LoadBalancer; c != nil {
-		e.lb = lb.New(lb.Params{Host: e.host, SNAT: addrs4[0].Addr(),
+		p := lb.Params{Host: e.host, Host6: e.host6,
 			TCPPorts: e.tab.Allocator(socktab.TCP), UDPPorts: e.tab.Allocator(socktab.UDP),
-			Dial: e.healthDial, Logger: e.log})
+			Dial: e.healthDial, Logger: e.log}
+		if len(addrs4) > 0 {
+			p.SNAT = addrs4[0].Addr()
+		}
+		if len(addrs6) > 0 {
+			p.SNAT6 = addrs6[0].Addr()
+		}
+		e.lb = lb.New(p)
 	}
 	for q := range cfg.Queues {
 		cpu := -1
@@ -235,6 +242,11 @@ func (e *Engine) build() error {
 			share := max(1, mf/cfg.Queues)
 			if err := e.lb.AddWorker(l, share, cfg.LoadBalancer.Timeouts); err != nil {
 				return fmt.Errorf("engine: %w", err)
+			}
+			if l6 != nil {
+				if err := e.lb.AddWorker6(l6); err != nil {
+					return fmt.Errorf("engine: %w", err)
+				}
 			}
 		}
 	}

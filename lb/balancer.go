@@ -3,6 +3,7 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/xdpengine/engine/lb/maglev"
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 )
 
 // Mode is how a VIP forwards to its backends.
@@ -101,13 +103,14 @@ type VIP struct {
 	HealthAtVIP bool
 }
 
-// Key is the VIP as the CLI writes it, "198.18.0.100:80/tcp".
+// Key is the VIP as the CLI writes it, "198.18.0.100:80/tcp" or, for an
+// IPv6 VIP, "[2001:db8::100]:80/tcp".
 func (v *VIP) Key() string {
 	p := "tcp"
 	if v.Proto == header.ProtocolUDP {
 		p = "udp"
 	}
-	return fmt.Sprintf("%v:%d/%s", v.Addr, v.Port, p)
+	return netip.AddrPortFrom(v.Addr, v.Port).String() + "/" + p
 }
 
 // Timeouts are the connection-tracking idle timeouts (a zero field: its
@@ -168,6 +171,11 @@ type Params struct {
 	Host *inet4.Host
 	// SNAT is the engine address NAT flows come from.
 	SNAT netip.Addr
+	// Host6 is the engine's IPv6 state (nil: an engine without IPv6
+	// addresses, which refuses IPv6 VIPs); SNAT6 is the address IPv6 NAT
+	// flows come from (the engine's first IPv6 address).
+	Host6 *inet6.Host
+	SNAT6 netip.Addr
 	// Ports are the engine's port allocators by protocol (the socket
 	// table's): NAT ports come from the owning worker's shard, so that
 	// replies reach that worker, and never collide with the engine's own
@@ -204,6 +212,8 @@ type Balancer struct {
 // state is one configuration, built.
 type state struct {
 	vips map[vipKey]*vip
+	// vips6 are the IPv6 VIPs (forward6.go).
+	vips6 map[vipKey6]*vip
 	// frags holds, by address and protocol (port 0), the VIP whose table
 	// routes fragments that are not reassembled (fragments.go).
 	frags map[vipKey]*vip
@@ -225,10 +235,12 @@ type vip struct {
 }
 
 type backend struct {
-	addr  [4]byte
-	port  uint16
-	mac   header.MAC // dsr-vxlan: the inner frame's destination
-	stats counterSet
+	addr   [4]byte  // an IPv4 backend's
+	addr16 [16]byte // an IPv6 backend's
+	ip     netip.Addr
+	port   uint16
+	mac    header.MAC // dsr-vxlan: the inner frame's destination
+	stats  counterSet
 }
 
 // counters are one worker's counts of a VIP's or a backend's traffic:
@@ -314,7 +326,13 @@ func (b *Balancer) SetConfig(c Config) error {
 		}
 	}
 	for _, v := range c.VIPs {
-		if err := b.p.Host.AddTransparent(v.Addr); err != nil {
+		var err error
+		if v.Addr.Is6() {
+			err = b.p.Host6.AddTransparent(v.Addr) // build checked that there is one
+		} else {
+			err = b.p.Host.AddTransparent(v.Addr)
+		}
+		if err != nil {
 			return fmt.Errorf("lb: VIP %s: %w", v.Key(), err)
 		}
 	}
@@ -335,11 +353,12 @@ func (b *Balancer) Config() Config {
 
 // build makes the running state of c (its weights as they apply now).
 func (b *Balancer) build(c *Config) (*state, error) {
-	st := &state{vips: map[vipKey]*vip{}, frags: map[vipKey]*vip{}}
+	st := &state{vips: map[vipKey]*vip{}, vips6: map[vipKey6]*vip{}, frags: map[vipKey]*vip{}}
 	for i := range c.VIPs {
 		v := &c.VIPs[i]
-		if !v.Addr.Is4() {
-			return nil, fmt.Errorf("lb: VIP %v: IPv4 only (IPv6 is not supported yet): %w", v.Addr, ErrConfig)
+		v.Addr = v.Addr.WithZone("")
+		if err := b.checkFamily(v); err != nil {
+			return nil, err
 		}
 		if v.Proto != header.ProtocolTCP && v.Proto != header.ProtocolUDP {
 			return nil, fmt.Errorf("lb: VIP %s: protocol %d: want tcp or udp: %w", v.Key(), v.Proto, ErrConfig)
@@ -362,16 +381,21 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		if v.VNI >= 1<<24 {
 			return nil, fmt.Errorf("lb: VIP %s: VNI %d: want 0 to 16777215: %w", v.Key(), v.VNI, ErrConfig)
 		}
-		k := vipKey{v.Addr.As4(), v.Port, v.Proto}
-		if st.vips[k] != nil {
-			return nil, fmt.Errorf("lb: VIP %s given twice: %w", v.Key(), ErrConfig)
+		k, k6 := vipKey{port: v.Port, proto: v.Proto}, vipKey6{port: v.Port, proto: v.Proto}
+		if v.Addr.Is6() {
+			k6.addr = v.Addr.As16()
+			if st.vips6[k6] != nil {
+				return nil, fmt.Errorf("lb: VIP %s given twice: %w", v.Key(), ErrConfig)
+			}
+		} else {
+			k.addr = v.Addr.As4()
+			if st.vips[k] != nil {
+				return nil, fmt.Errorf("lb: VIP %s given twice: %w", v.Key(), ErrConfig)
+			}
 		}
 		mb := make([]maglev.Backend, 0, len(v.Backends))
 		byKey := map[string]*backend{}
 		for _, be := range v.Backends {
-			if !be.Addr.Is4() {
-				return nil, fmt.Errorf("lb: VIP %s: backend %v: IPv4 only: %w", v.Key(), be.Addr, ErrConfig)
-			}
 			key := be.Addr.String()
 			if byKey[key] != nil {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
@@ -379,7 +403,13 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			if v.Mode == DSRVXLAN && be.MAC == (header.MAC{}) {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v: dsr-vxlan needs the MAC of the backend's VXLAN device: %w", v.Key(), be.Addr, ErrConfig)
 			}
-			byKey[key] = &backend{addr: be.Addr.As4(), port: be.Port, mac: be.MAC, stats: make(counterSet, len(b.fwds))}
+			nb := &backend{ip: be.Addr, port: be.Port, mac: be.MAC, stats: make(counterSet, len(b.fwds))}
+			if be.Addr.Is6() {
+				nb.addr16 = be.Addr.As16()
+			} else {
+				nb.addr = be.Addr.As4()
+			}
+			byKey[key] = nb
 			mb = append(mb, maglev.Backend{Key: key, Weight: be.Weight})
 		}
 		t, err := maglev.Build(mb, v.TableSize, b.p.Seed)
@@ -390,7 +420,15 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		for _, m := range t.Backends() {
 			nv.backends = append(nv.backends, byKey[m.Key])
 		}
-		if old := b.cur.Load(); old != nil {
+		old := b.cur.Load()
+		if v.Addr.Is6() {
+			if old != nil {
+				nv.inherit(old.vips6[k6])
+			}
+			st.vips6[k6] = nv
+			continue
+		}
+		if old != nil {
 			nv.inherit(old.vips[k])
 		}
 		st.vips[k] = nv
@@ -411,11 +449,60 @@ func (v *vip) inherit(old *vip) {
 	v.stats = old.stats
 	for _, nb := range v.backends {
 		for _, ob := range old.backends {
-			if ob.addr == nb.addr {
+			if ob.ip == nb.ip {
 				nb.stats = ob.stats
 			}
 		}
 	}
+}
+
+// all yields every VIP, IPv4 then IPv6.
+func (s *state) all() iter.Seq[*vip] {
+	return func(yield func(*vip) bool) {
+		for _, v := range s.vips {
+			if !yield(v) {
+				return
+			}
+		}
+		for _, v := range s.vips6 {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// checkFamily checks v's address family: an IPv4 VIP with IPv4 backends,
+// or an IPv6 VIP with IPv6 backends in the modes IPv6 supports, on an
+// engine with an IPv6 address.
+func (b *Balancer) checkFamily(v *VIP) error {
+	if !v.Addr.Is4() && !v.Addr.Is6() || v.Addr.Is4In6() {
+		return fmt.Errorf("lb: VIP %v: not an IPv4 or IPv6 address: %w", v.Addr, ErrConfig)
+	}
+	for _, be := range v.Backends {
+		if be.Addr.Is4() != v.Addr.Is4() || be.Addr.Is4In6() {
+			return fmt.Errorf("lb: VIP %s: backend %v: a VIP and its backends must be of one address family (IPv4 with IPv4, IPv6 with IPv6; mixed families are not supported yet): %w",
+				v.Key(), be.Addr, ErrConfig)
+		}
+	}
+	if v.Addr.Is4() {
+		return nil
+	}
+	switch {
+	case v.Mode != NAT && v.Mode != DSRL2:
+		return fmt.Errorf("lb: VIP %s: forwarding %v over IPv6 is not supported yet (IPv6 VIPs use nat or dsr-l2): %w", v.Key(), v.Mode, ErrConfig)
+	case v.FastPath:
+		return fmt.Errorf("lb: VIP %s: the XDP fast path does not forward IPv6 yet: remove FastPath: %w", v.Key(), ErrConfig)
+	case v.HashFragments:
+		return fmt.Errorf("lb: VIP %s: hashed fragments are not supported over IPv6 yet (IPv6 fragments are reassembled): %w", v.Key(), ErrConfig)
+	case v.HealthAtVIP:
+		return fmt.Errorf("lb: VIP %s: health checks at an IPv6 VIP are not supported yet (check the backends' own addresses): %w", v.Key(), ErrConfig)
+	case b.p.Host6 == nil:
+		return fmt.Errorf("lb: VIP %s: the engine has no IPv6 address: %w", v.Key(), ErrConfig)
+	case v.Mode == NAT && !b.p.SNAT6.IsValid():
+		return fmt.Errorf("lb: VIP %s: nat needs an IPv6 address of the engine to send from: %w", v.Key(), ErrConfig)
+	}
+	return nil
 }
 
 // lookup finds the VIP of a packet: the exact port, else the VIP of every
@@ -434,15 +521,30 @@ func (b *Balancer) Lookup(vipAddr netip.AddrPort, proto uint8, src netip.AddrPor
 	if st == nil {
 		return netip.Addr{}, fmt.Errorf("lb: no configuration")
 	}
-	v := st.lookup(vipAddr.Addr().As4(), vipAddr.Port(), proto)
+	va, sa := vipAddr.Addr().Unmap(), src.Addr().Unmap()
+	var v *vip
+	if va.Is6() {
+		v = st.lookup6(va.As16(), vipAddr.Port(), proto)
+	} else {
+		v = st.lookup(va.As4(), vipAddr.Port(), proto)
+	}
 	if v == nil {
 		return netip.Addr{}, fmt.Errorf("lb: no VIP %v/%d", vipAddr, proto)
 	}
-	i := v.table.Lookup(flowHash(v, src.Addr().As4(), vipAddr.Addr().As4(), src.Port(), vipAddr.Port(), proto, b.p.Seed))
+	if sa.Is6() != va.Is6() {
+		return netip.Addr{}, fmt.Errorf("lb: VIP %s: client %v is of the other address family", v.key, sa)
+	}
+	var h uint64
+	if va.Is6() {
+		h = flowHash6(v, sa.As16(), va.As16(), src.Port(), vipAddr.Port(), proto, b.p.Seed)
+	} else {
+		h = flowHash(v, sa.As4(), va.As4(), src.Port(), vipAddr.Port(), proto, b.p.Seed)
+	}
+	i := v.table.Lookup(h)
 	if i < 0 {
 		return netip.Addr{}, fmt.Errorf("lb: VIP %s has no backend taking new flows", v.key)
 	}
-	return netip.AddrFrom4(v.backends[i].addr), nil
+	return v.backends[i].ip, nil
 }
 
 // VIPStats are one VIP's counters, with its backends'. A VIP counts the
@@ -478,14 +580,14 @@ func (b *Balancer) Stats() []VIPStats {
 	}
 	counts := b.flowCounts()
 	var out []VIPStats
-	for _, v := range st.vips {
+	for v := range st.all() {
 		vs := VIPStats{VIP: v.key}
 		vs.Packets, vs.Bytes, vs.NewFlows, vs.DropsBy = v.stats.sum()
 		for _, d := range vs.DropsBy {
 			vs.Drops += d
 		}
 		for i, be := range v.backends {
-			bs := BackendStats{Addr: netip.AddrFrom4(be.addr), Weight: v.table.Backend(i).Weight, Up: true}
+			bs := BackendStats{Addr: be.ip, Weight: v.table.Backend(i).Weight, Up: true}
 			bs.Packets, bs.Bytes, bs.NewFlows, _ = be.stats.sum()
 			if b.checker != nil && checked(&v.cfg) {
 				h, ok := b.checker.State(v.key + " " + bs.Addr.String())

@@ -6,7 +6,8 @@
 // # Datapath
 //
 // The balancer plugs into each worker's IPv4 layer as its
-// inet4.Forwarder (after the Hook, before transport dispatch; a fragmented
+// inet4.Forwarder, and into its IPv6 layer as its inet6.Forwarder (the
+// same object; IPv6 VIPs, forward6.go), (after the Hook, before transport dispatch; a fragmented
 // datagram is seen once, reassembled, unless its VIP hashes fragments:
 // fragments.go) and into the worker's loop as a
 // datapath.Layer (it ages its connection table at every tick). For a packet
@@ -108,9 +109,25 @@
 // swaps the snapshot in atomically; on error the running one stays. Maglev
 // tables are deterministic for a configuration and Params.Seed, so two
 // instances with the same configuration send a flow to the same backend.
-// VIP addresses are added to the engine's transparent addresses (the XDP
-// program steers them; the engine does not answer ARP for them: route them
-// to the engine).
+// VIP addresses are added to the engine's transparent addresses
+// (inet4.Host.AddTransparent, inet6.Host.AddTransparent: the XDP program
+// steers them; the engine does not answer ARP or Neighbor Discovery for
+// them: route them to the engine).
+//
+// # IPv6
+//
+// An IPv6 VIP has IPv6 backends (one family per VIP: a mixed VIP is
+// refused) and forwards in NAT or DSRL2 mode, TCP and UDP, as IPv4 does:
+// its flows live in the same connection tables under IPv6 keys, with the
+// same timeouts, owner and Maglev tables (the hash of the IPv6 5-tuple, or
+// of the client's address); NAT sends from the engine's first IPv6 address
+// (Params.SNAT6) with a port of the owning worker's shard, and rewrites
+// addresses and ports with RFC 1624 updates of the TCP or UDP checksum
+// (IPv6 has no header checksum; the transport's covers the
+// pseudo-header), partial checksums completed; DSRL2 sends to the
+// backend's MAC found by Neighbor Discovery. Fragments are reassembled by
+// the IPv6 layer and forwarded whole through the send path. The IPv4 path
+// is unchanged: no IPv4 packet reaches forward6.go.
 //
 // ICMP errors about VIP flows are matched by the header they quote and go
 // to the side that sent that packet, translated (icmp.go). Health checks
@@ -129,6 +146,9 @@
 //
 // Drops are counted by reason (DropReason) per VIP and worker.
 //
-// Not yet: answering ARP for VIPs, the fast path for IPv6 VIPs and for a
-// second interface (XDP_TX sends back out of the one a packet came in on).
+// Not yet: answering ARP for VIPs; for IPv6 VIPs, the tunnel DSR modes,
+// the fast path, hashed fragments, health checks at the VIP and the
+// forwarding of ICMPv6 errors (Packet Too Big and the others go to the
+// engine's own stack); mixed-family VIPs; the fast path out of a second
+// interface (XDP_TX sends back out of the one a packet came in on).
 package lb

@@ -65,8 +65,8 @@ func (f *forwarder) list(vip string, limit int) []Flow {
 		if k != fl.fwd || vip != "" && fl.v.key != vip {
 			continue // a NAT flow's reply key, or another VIP
 		}
-		e := Flow{VIP: fl.v.key, Client: netip.AddrPortFrom(addr4(fl.client), fl.cport),
-			Backend: netip.AddrPortFrom(addr4(fl.be.addr), fl.bePort()), Queue: f.queue}
+		e := Flow{VIP: fl.v.key, Client: netip.AddrPortFrom(fl.clientAddr(), fl.cport),
+			Backend: netip.AddrPortFrom(fl.be.ip, fl.bePort()), Queue: f.queue}
 		if c, seen, ok := f.ct.Meta(k); ok && int(c) < len(stateNames) {
 			e.State, e.Idle = stateNames[c], time.Duration(max(now-seen, 0))
 			if fl.rev != (flowtable.Key{}) {
@@ -78,7 +78,11 @@ func (f *forwarder) list(vip string, limit int) []Flow {
 		}
 		e.FastPath = fl.fast&(fastFwd|fastRev) != 0
 		if fl.snatPort != 0 {
-			e.SNAT = netip.AddrPortFrom(f.b.p.SNAT, fl.snatPort)
+			snat := f.b.p.SNAT
+			if fl.be.ip.Is6() {
+				snat = f.b.p.SNAT6
+			}
+			e.SNAT = netip.AddrPortFrom(snat, fl.snatPort)
 		}
 		out = append(out, e)
 		if limit > 0 && len(out) >= limit {
@@ -113,7 +117,7 @@ func (f *forwarder) count() map[string]uint64 {
 	out := map[string]uint64{}
 	for k, fl := range f.ct.All() {
 		if k == fl.fwd {
-			out[fl.v.key+" "+addr4(fl.be.addr).String()]++
+			out[fl.v.key+" "+fl.be.ip.String()]++
 		}
 	}
 	return out

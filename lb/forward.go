@@ -12,6 +12,7 @@ import (
 	"github.com/xdpengine/engine/portalloc"
 	"github.com/xdpengine/engine/stack/datapath"
 	"github.com/xdpengine/engine/stack/inet4"
+	"github.com/xdpengine/engine/stack/inet6"
 	"github.com/xdpengine/engine/stack/stats"
 )
 
@@ -58,6 +59,7 @@ type forwarder struct {
 	datapath.NoLayer
 	b     *Balancer
 	l     *inet4.Layer
+	l6    *inet6.Layer // the worker's IPv6 layer (AddWorker6); nil without IPv6
 	st    *stats.Worker
 	ct    *flowtable.Index[flow]
 	burst burstCache // the keys of the last burst: owners and hashes (prefetch.go)
@@ -288,8 +290,19 @@ func (f *forwarder) newFlow(v *vip, key *flowtable.Key, now int64) (*flow, DropR
 		class = classSyn
 	}
 	fl.class = class
+	var rev flowtable.Key
 	if v.cfg.Mode == NAT {
-		rev := flowtable.KeyFrom4(fl.be.addr, f.b.p.SNAT.As4(), fl.bePort(), 0, key.Proto)
+		rev = flowtable.KeyFrom4(fl.be.addr, f.b.p.SNAT.As4(), fl.bePort(), 0, key.Proto)
+	}
+	return f.admit(v, fl, key, rev, now)
+}
+
+// admit gives a new flow (fl, with its class) its NAT port toward rev (the
+// backend's reply key without its port) and puts it in the table; nil and
+// why when it cannot have one. Both families.
+func (f *forwarder) admit(v *vip, fl *flow, key *flowtable.Key, rev flowtable.Key, now int64) (*flow, DropReason) {
+	class := fl.class
+	if v.cfg.Mode == NAT {
 		port, err := f.ports(key.Proto).Shard(f.queue).Connect(rev)
 		if err != nil {
 			return nil, DropTableFull // the shard's ports toward this backend are used up
@@ -414,3 +427,11 @@ func flowHash(v *vip, src, dst [4]byte, sport, dport uint16, proto uint8, seed u
 }
 
 func addr4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
+
+// clientAddr returns the flow's client address (either family).
+func (fl *flow) clientAddr() netip.Addr {
+	if fl.fwd.Family == flowtable.FamilyIPv6 {
+		return netip.AddrFrom16(fl.fwd.Src)
+	}
+	return addr4(fl.client)
+}

@@ -135,7 +135,7 @@ func (b *Balancer) forgetFlows(key string) {
 func (f *forwarder) forget(key string) {
 	var doomed []*flow
 	for k, fl := range f.ct.All() {
-		if k == fl.fwd && fl.v.key+" "+addr4(fl.be.addr).String() == key {
+		if k == fl.fwd && fl.v.key+" "+fl.be.ip.String() == key {
 			doomed = append(doomed, fl)
 		}
 	}

@@ -290,7 +290,10 @@ func parseLB(args []string, stdout io.Writer) (*lbRequest, error) {
 	case "lookup":
 		k, _ := config.ParseVIPKey(pos[0])
 		src, err := netip.ParseAddrPort(pos[1])
-		if err != nil || !src.Addr().Is4() {
+		if err != nil || src.Addr().Is4() != k.Addr.Is4() || src.Addr().Is4In6() {
+			if k.Addr.Is6() {
+				return nil, usagef("lookup: client %q: want its IPv6 [ADDR]:PORT (an IPv6 VIP's clients are IPv6), e.g. [2001:db8::2]:40000", pos[1])
+			}
 			return nil, usagef("lookup: client %q: want its IPv4 ADDR:PORT, e.g. 198.18.0.2:40000", pos[1])
 		}
 		r.cmd, r.args, r.print = "lb.lookup", lbLookupArgs{VIP: netip.AddrPortFrom(k.Addr, k.Port), Proto: k.Proto.String(), Src: src}, printLookup

@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/lb/config"
@@ -188,16 +189,16 @@ func parseInterspersed(fs *pflag.FlagSet, args []string, stdout io.Writer) ([]st
 	return fs.Args(), nil
 }
 
-// parseBackendAddr parses a backend: an IPv4 address, no port.
+// parseBackendAddr parses a backend: an IPv4 or IPv6 address, no port.
 func parseBackendAddr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
-	if err == nil && a.Is4() {
+	if err == nil && (a.Is4() || a.Is6() && !a.Is4In6() && a.Zone() == "") {
 		return a, nil
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Is4() {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return netip.Addr{}, fmt.Errorf("backend %q: give its address only, %s: a backend serves on the port the client sent to", s, ap.Addr())
 	}
-	return netip.Addr{}, fmt.Errorf("backend %q is not an IPv4 address, e.g. 198.18.0.11", s)
+	return netip.Addr{}, fmt.Errorf("backend %q is not an IPv4 or IPv6 address, e.g. 198.18.0.11 or 2001:db8::11", s)
 }
 
 func parseWeight(s string) (uint32, error) {

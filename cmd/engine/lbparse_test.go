@@ -97,7 +97,7 @@ func TestLBUsageErrors(t *testing.T) {
 		{[]string{"lb", "vip", "remove", "198.18.0.100/tcp"}, "no port"},
 		{[]string{"lb", "backend", "add", lbTestVIP}, "wrong number of arguments: engine lb backend add VIP ADDR [WEIGHT]"},
 		{[]string{"lb", "backend", "add", lbTestVIP, "198.18.0.11:8080"}, "give its address only, 198.18.0.11: a backend serves on the port the client sent to"},
-		{[]string{"lb", "backend", "add", lbTestVIP, "web1"}, `backend "web1" is not an IPv4 address`},
+		{[]string{"lb", "backend", "add", lbTestVIP, "web1"}, `backend "web1" is not an IPv4 or IPv6 address`},
 		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.11"}, "wrong number of arguments: engine lb backend weight VIP ADDR WEIGHT"},
 		{[]string{"lb", "backend", "weight", lbTestVIP, "198.18.0.11", "70000"}, `weight "70000": want 0 to 65535`},
 		{[]string{"lb", "backend", "drain", "198.18.0.100:80/sctp", "198.18.0.11"}, `protocol "sctp": use tcp or udp`},

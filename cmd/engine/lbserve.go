@@ -429,7 +429,7 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 		reg("lb.backend."+verb, with(func(a lbArgs) (any, error) {
 			addr, err := netip.ParseAddr(a.Backend)
 			if err != nil {
-				return nil, fmt.Errorf("backend %q is not an IPv4 address", a.Backend)
+				return nil, fmt.Errorf("backend %q is not an IP address", a.Backend)
 			}
 			w := uint32(config.DefaultWeight)
 			if a.Weight != nil {

@@ -289,7 +289,10 @@ func ParseVIPKey(s string) (VIPKey, error) {
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
-		return bad("address %q is not an IPv4 address: %s", host, form)
+		return bad("address %q is not an IP address: %s", host, form)
+	}
+	if addr.Is6() && !strings.HasPrefix(ap, "[") {
+		return bad("an IPv6 address goes in brackets, like [%s]:%s/%s", host, portText, protoText)
 	}
 	if msg, err := checkAddr(addr); msg != "" {
 		return VIPKey{}, &Error{Msg: fmt.Sprintf("VIP %q: %s", s, msg), Err: err}

@@ -112,11 +112,17 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type: quoted bool", vipHead + "    backends:\n      - {address: 198.18.1.11, drain: \"true\"}\n",
 			`7:39: vips[0].backends[0].drain: want true or false, got the string "true"`, ErrInvalid},
 		{"bad address", strings.Replace(vipHead, "198.18.0.100", "198.18.0.300", 1),
-			`2:14: vips[0].address: "198.18.0.300" is not an IPv4 address: write one like 198.18.0.100`, ErrInvalid},
-		{"IPv6 VIP", strings.Replace(vipHead, "198.18.0.100", "2001:db8::1", 1),
-			"2:14: vips[0].address: 2001:db8::1 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address", ErrNotSupported},
-		{"IPv6 backend", vipHead + "    backends:\n      - {address: 198.18.1.11}\n      - {address: \"2001:db8::2\"}\n",
-			"8:19: vips[0].backends[1].address: 2001:db8::2 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address", ErrNotSupported},
+			`2:14: vips[0].address: "198.18.0.300" is not an IP address: write one like 198.18.0.100 or 2001:db8::100`, ErrInvalid},
+		{"IPv6 backend of an IPv4 VIP", vipHead + "    backends:\n      - {address: 198.18.1.11}\n      - {address: \"2001:db8::2\"}\n",
+			"8:19: vips[0].backends[1].address: 2001:db8::2 is an IPv6 backend of an IPv4 VIP, and mixing address families is not supported yet: use an IPv4 address", ErrNotSupported},
+		{"IPv4 backend of an IPv6 VIP", strings.Replace(vipHead, "198.18.0.100", "\"2001:db8::1\"", 1) + "    backends:\n      - {address: \"2001:db8::11\"}\n      - {address: 198.18.1.12}\n",
+			"8:19: vips[0].backends[1].address: 198.18.1.12 is an IPv4 backend of an IPv6 VIP, and mixing address families is not supported yet: use an IPv6 address", ErrNotSupported},
+		{"IPv6 tunnel", strings.Replace(strings.Replace(vipHead, "198.18.0.100", "\"2001:db8::1\"", 1), "forwarding: nat", "forwarding: dsr-ipip", 1),
+			"5:17: vips[0].forwarding: dsr-ipip over IPv6 is not supported yet: use nat or dsr-l2 for an IPv6 VIP", ErrNotSupported},
+		{"IPv6 fast path", strings.Replace(vipHead, "198.18.0.100", "\"2001:db8::1\"", 1) + "    fast_path: true\n",
+			"6:16: vips[0].fast_path: the XDP fast path does not forward IPv6 yet: remove fast_path", ErrNotSupported},
+		{"IPv6 link-local VIP", strings.Replace(vipHead, "198.18.0.100", "\"fe80::1\"", 1),
+			"2:14: vips[0].address: fe80::1 is a link-local address: use a global address, like 2001:db8::100", ErrInvalid},
 		{"duplicate VIP", vipHead + "  - {address: 198.18.0.100, port: 80, protocol: tcp, forwarding: dsr-l2}\n",
 			"6:5: vips[1]: duplicate VIP 198.18.0.100:80/tcp (also vips[0], line 2): remove one, or change its address, port or protocol", ErrExists},
 		{"duplicate backend", vipHead + "    backends:\n      - {address: 198.18.1.11}\n      - {address: 198.18.1.11, weight: 2}\n",
@@ -269,13 +275,18 @@ func TestParseVIPKey(t *testing.T) {
 	if k, err := ParseVIPKey("198.18.0.100:0/udp"); err != nil || k != (VIPKey{vipAddr, 0, UDP}) {
 		t.Errorf("ParseVIPKey(port 0) = %v, %v", k, err)
 	}
+	v6 := netip.MustParseAddr("2001:db8::1")
+	if k, err := ParseVIPKey("[2001:db8::1]:80/tcp"); err != nil || k != (VIPKey{v6, 80, TCP}) || k.String() != "[2001:db8::1]:80/tcp" {
+		t.Errorf("ParseVIPKey(IPv6) = %v, %v", k, err)
+	}
 	for in, want := range map[string]string{
-		"198.18.0.100:80":       `VIP "198.18.0.100:80": no protocol: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
-		"198.18.0.100/tcp":      `VIP "198.18.0.100/tcp": no port: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
-		"198.18.0.100:80/sctp":  `VIP "198.18.0.100:80/sctp": protocol "sctp": use tcp or udp (want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port))`,
-		"198.18.0.100:http/tcp": `VIP "198.18.0.100:http/tcp": port "http": want a number from 0 to 65535 (want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port))`,
-		"lb1:80/tcp":            `VIP "lb1:80/tcp": address "lb1" is not an IPv4 address: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
-		"[2001:db8::1]:80/tcp":  `VIP "[2001:db8::1]:80/tcp": 2001:db8::1 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address`,
+		"198.18.0.100:80":         `VIP "198.18.0.100:80": no protocol: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
+		"198.18.0.100/tcp":        `VIP "198.18.0.100/tcp": no port: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
+		"198.18.0.100:80/sctp":    `VIP "198.18.0.100:80/sctp": protocol "sctp": use tcp or udp (want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port))`,
+		"198.18.0.100:http/tcp":   `VIP "198.18.0.100:http/tcp": port "http": want a number from 0 to 65535 (want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port))`,
+		"lb1:80/tcp":              `VIP "lb1:80/tcp": address "lb1" is not an IP address: want ADDR:PORT/PROTO, like 198.18.0.100:80/tcp (port 0: every port)`,
+		"2001:db8::1:80/tcp":      `VIP "2001:db8::1:80/tcp": an IPv6 address goes in brackets, like [2001:db8::1]:80/tcp`,
+		"[::ffff:1.2.3.4]:80/tcp": `VIP "[::ffff:1.2.3.4]:80/tcp": ::ffff:1.2.3.4 is an IPv4-mapped IPv6 address: write it as 1.2.3.4`,
 	} {
 		_, err := ParseVIPKey(in)
 		if err == nil || err.Error() != want {

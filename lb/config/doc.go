@@ -48,9 +48,13 @@
 //
 // # VIP keys
 //
-// address (required): the IPv4 address clients connect to: a host address,
-// not 0.0.0.0, a loopback, multicast or the broadcast address. IPv6 is not
-// supported yet and is refused with ErrNotSupported.
+// address (required): the IPv4 or IPv6 address clients connect to: a host
+// address, not 0.0.0.0 or ::, a loopback, multicast, link-local (IPv6) or
+// the broadcast address. Its backends are of the same family: mixing
+// families is not supported yet (ErrNotSupported, at the backend's line).
+// An IPv6 VIP forwards in nat or dsr-l2 only, without fast_path,
+// fragments: hash3 or health target: vip (ErrNotSupported). An IPv6 VIP's
+// key brackets the address: [2001:db8::100]:80/tcp.
 //
 // port (required): the TCP or UDP port, 1 to 65535, or 0 for every port.
 // A port-0 VIP and VIPs of specific ports may share an address and
@@ -191,7 +195,7 @@
 // the file) as an ErrorList, or a single *Error. Problems of syntax, type
 // and range come first: the checks across fields (duplicates, timeout
 // against interval, ...) run once the whole file decodes. Errors match, with
-// errors.Is, one of ErrInvalid, ErrNotSupported (IPv6), ErrExists
+// errors.Is, one of ErrInvalid, ErrNotSupported (what IPv6 VIPs cannot do yet, mixed families), ErrExists
 // (duplicates) and ErrNotFound (helpers: no such VIP or backend).
 //
 // # Saving

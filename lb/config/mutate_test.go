@@ -107,8 +107,11 @@ func TestMutationErrors(t *testing.T) {
 
 	n, err := c.AddVIP(VIP{Addr: vipAddr, Port: 80, Proto: TCP, Forwarding: DSRL2})
 	wantErr(t, n, err, ErrExists, `198.18.0.100:80/tcp: the VIP exists already: change its backends, or remove it first with "engine lb vip remove"`)
-	n, err = c.AddVIP(VIP{Addr: v6, Port: 80, Proto: TCP, Forwarding: NAT})
-	wantErr(t, n, err, ErrNotSupported, "[2001:db8::1]:80/tcp: address: 2001:db8::1 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address")
+	n, err = c.AddVIP(VIP{Addr: v6, Port: 80, Proto: TCP, Forwarding: DSRGUE})
+	wantErr(t, n, err, ErrNotSupported, "[2001:db8::1]:80/tcp: forwarding: dsr-gue over IPv6 is not supported yet: use nat or dsr-l2 for an IPv6 VIP")
+	if n, err := c.AddVIP(VIP{Addr: v6, Port: 80, Proto: TCP, Forwarding: NAT, Backends: []Backend{{Addr: netip.MustParseAddr("2001:db8::11"), Weight: 1}}}); err != nil || n.VIPs[len(n.VIPs)-1].Key() != "[2001:db8::1]:80/tcp" {
+		t.Errorf("AddVIP(IPv6) = %v", err)
+	}
 	n, err = c.AddVIP(VIP{Addr: vipAddr, Port: 0, Proto: TCP, Forwarding: NAT})
 	wantErr(t, n, err, ErrInvalid, "198.18.0.100:0/tcp: health.port: the VIP serves every port (port: 0), so its health check needs a port: add one (health: {type: tcp, port: N}), or use health: {type: none}")
 	n, err = c.AddVIP(VIP{Addr: vipAddr, Port: 81, Proto: TCP, Forwarding: NAT, TableSize: 100})
@@ -122,7 +125,7 @@ func TestMutationErrors(t *testing.T) {
 	n, err = c.AddBackend(exampleKey, Backend{Addr: be11, Weight: 1})
 	wantErr(t, n, err, ErrExists, `198.18.0.100:80/tcp: backend 198.18.1.11 is already in it: change its weight with "engine lb backend weight", or remove it first`)
 	n, err = c.AddBackend(exampleKey, Backend{Addr: v6, Weight: 1})
-	wantErr(t, n, err, ErrNotSupported, "198.18.0.100:80/tcp: backend: 2001:db8::1 is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address")
+	wantErr(t, n, err, ErrNotSupported, "198.18.0.100:80/tcp: backends[2].address: 2001:db8::1 is an IPv6 backend of an IPv4 VIP, and mixing address families is not supported yet: use an IPv4 address")
 	n, err = c.AddBackend(exampleKey, Backend{Addr: be99, Weight: 70000})
 	wantErr(t, n, err, ErrInvalid, "198.18.0.100:80/tcp: backends[2].weight: 70000 is above 65535: use 0 to 65535")
 	n, err = c.AddBackend("198.18.0.100:80/udp", Backend{Addr: be99, Weight: 1})

@@ -291,14 +291,14 @@ func (d *decoder) address(n ast.Node, path string) netip.Addr {
 	s := d.resolve(n, path)
 	if _, ok := s.(*ast.StringNode); !ok {
 		if s != nil {
-			d.wrongType(s, path, "an IPv4 address like 198.18.0.100")
+			d.wrongType(s, path, "an IP address like 198.18.0.100")
 		}
 		return netip.Addr{}
 	}
 	text := s.(*ast.StringNode).Value
 	a, err := netip.ParseAddr(text)
 	if err != nil {
-		d.errAt(posOf(s), path, ErrInvalid, "%q is not an IPv4 address: write one like 198.18.0.100", text)
+		d.errAt(posOf(s), path, ErrInvalid, "%q is not an IP address: write one like 198.18.0.100 or 2001:db8::100", text)
 	}
 	return a
 }

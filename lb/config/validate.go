@@ -102,6 +102,7 @@ func (v *validator) vip(vip *VIP, base string) {
 	if lookupName(downNames, vip.OnBackendDown.String()) < 0 {
 		v.add(join(base, "on_backend_down"), ErrInvalid, "%s is not an action: use %s", vip.OnBackendDown, choices(downNames))
 	}
+	v.family(vip, base)
 	switch {
 	case lookupName(fragNames, vip.Fragments.String()) < 0:
 		v.add(join(base, "fragments"), ErrInvalid, "%s is not a fragment mode: use %s", vip.Fragments, choices(fragNames))
@@ -146,6 +147,45 @@ func (v *validator) vip(vip *VIP, base string) {
 			v.add(path+".mac", ErrInvalid, "%v is a group address: use the unicast address of the backend's VXLAN device", b.MAC)
 		}
 	}
+}
+
+// family checks what an IPv6 VIP may have: IPv6 backends (a VIP and its
+// backends are of one family), nat or dsr-l2, no fast path, no hashed
+// fragments, no health check at the VIP.
+func (v *validator) family(vip *VIP, base string) {
+	if !vip.Addr.IsValid() {
+		return
+	}
+	for j, b := range vip.Backends {
+		if b.Addr.IsValid() && !b.Addr.Is4In6() && b.Addr.Is4() != vip.Addr.Is4() {
+			v.add(join(base, fmt.Sprintf("backends[%d].address", j)), ErrNotSupported,
+				"%s is an %s backend of an %s VIP, and mixing address families is not supported yet: use an %s address",
+				b.Addr, familyName(b.Addr), familyName(vip.Addr), familyName(vip.Addr))
+		}
+	}
+	if vip.Addr.Is4() {
+		return
+	}
+	if vip.Forwarding != NAT && vip.Forwarding != DSRL2 {
+		v.add(join(base, "forwarding"), ErrNotSupported,
+			"%s over IPv6 is not supported yet: use nat or dsr-l2 for an IPv6 VIP", vip.Forwarding)
+	}
+	if vip.FastPath {
+		v.add(join(base, "fast_path"), ErrNotSupported, "the XDP fast path does not forward IPv6 yet: remove fast_path")
+	}
+	if vip.Fragments == FragHash3 {
+		v.add(join(base, "fragments"), ErrNotSupported, "hash3 is not supported over IPv6 yet: use fragments: reassemble")
+	}
+	if vip.Health.AtVIP {
+		v.add(join(base, "health.target"), ErrNotSupported, "target: vip is not supported for an IPv6 VIP yet: use target: backend")
+	}
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // modePort checks gue_port and vxlan_port: set in their mode, zero in others.
@@ -249,8 +289,10 @@ func checkAddr(a netip.Addr) (string, error) {
 		return "no address: add one, like 198.18.0.100", ErrInvalid
 	case a.Is4In6():
 		return fmt.Sprintf("%s is an IPv4-mapped IPv6 address: write it as %s", a, a.Unmap()), ErrInvalid
-	case a.Is6():
-		return fmt.Sprintf("%s is an IPv6 address, and IPv6 is not supported yet: use an IPv4 address", a), ErrNotSupported
+	case a.Zone() != "":
+		return fmt.Sprintf("%s has a zone: use a global address, like 2001:db8::100", a), ErrInvalid
+	case a.Is6() && a.IsLinkLocalUnicast():
+		return fmt.Sprintf("%s is a link-local address: use a global address, like 2001:db8::100", a), ErrInvalid
 	case a.IsUnspecified():
 		return fmt.Sprintf("%s is the unspecified address: use the address of a host", a), ErrInvalid
 	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):

@@ -118,10 +118,21 @@
 // queries to a joined group reach the engine through the XDP program;
 // general queries through the tap.
 //
+// Forwarder (forward.go, as inet4's): a protocol that forwards instead of
+// terminating (the load balancer) sees every unicast packet to the engine
+// that passed the checks above, before ICMPv6 and transport dispatch (a
+// fragmented packet once, reassembled, without its frame), and decides:
+// Pass to the engine's stack, Drop, Transmit in place, or Route through
+// the send path (Packet.Via names the next hop of a DSR packet).
+// Host.AddTransparent makes the XDP program steer an address the engine
+// does not own (a VIP) and the layer take its packets; the engine neither
+// answers Neighbor Discovery for it nor sends from it. SteerForward hands
+// a frame to the Forwarder of the worker that owns its flow.
+//
 // Not supported: router preferences and route information options,
 // address autoconfiguration, Redirects (validated and ignored), the routing header
 // (segments left 0 is skipped, anything else refused), jumbograms,
-// IPsec, source-specific MLD, forwarding. UDP (stack/udp) and TCP
+// IPsec, source-specific MLD, routing (packets not to the engine). UDP (stack/udp) and TCP
 // (stack/tcpsock) register on every worker; a next header nothing registered for is answered as a
 // host without sockets would. A registered transport calls back NoSocket
 // for a datagram no socket takes (counted, port unreachable) and sends

@@ -73,8 +73,11 @@ type Host struct {
 	// moves.
 	usable atomic.Pointer[[]netip.Prefix]
 	gen    atomic.Uint64
+	// transparent holds the addresses the engine receives for without
+	// owning them (AddTransparent: the load balancer's VIPs); nil: none.
+	transparent atomic.Pointer[map[[16]byte]struct{}]
 
-	mu       sync.Mutex // guards prog, mld, groups' copies, dad*
+	mu       sync.Mutex // guards prog, mld, groups' and transparent's copies, dad*
 	prog     *afxdp.Program
 	mld      *mld.Host
 	mldDue   atomic.Bool                           // a report may be due now: worker 0 polls
@@ -124,6 +127,14 @@ func NewHost(cfg Config) (*Host, error) {
 func (h *Host) Attach(prog *afxdp.Program) error {
 	h.mu.Lock()
 	h.prog = prog
+	if t := h.transparent.Load(); t != nil {
+		for a := range *t {
+			if err := prog.AddAddr(netip.AddrFrom16(a)); err != nil {
+				h.mu.Unlock()
+				return fmt.Errorf("inet6: %w", err)
+			}
+		}
+	}
 	for g := range *h.groups.Load() {
 		if err := prog.AddGroup(netip.AddrFrom16(g)); err != nil {
 			h.mu.Unlock()
@@ -239,6 +250,48 @@ func (h *Host) Usable(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// AddTransparent makes traffic to the unicast address a reach the engine
+// (the XDP program's address map) although the engine does not own it: a
+// load balancer's VIP, which the engine neither answers Neighbor
+// Discovery for nor uses as a source. The IPv6 layer offers its packets to
+// the Forwarder, then to the engine's own stack. An address stays until
+// the engine closes.
+func (h *Host) AddTransparent(a netip.Addr) error {
+	a = a.WithZone("")
+	if !a.Is6() || a.Is4In6() || a.IsMulticast() || a.IsUnspecified() {
+		return fmt.Errorf("inet6: %v is not an IPv6 unicast address", a)
+	}
+	if h.Owns(a) || h.isTransparent(a.As16()) {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := map[[16]byte]struct{}{}
+	if old := h.transparent.Load(); old != nil {
+		for k := range *old {
+			next[k] = struct{}{}
+		}
+	}
+	if h.prog != nil {
+		if err := h.prog.AddAddr(a); err != nil {
+			return fmt.Errorf("inet6: %w", err)
+		}
+	}
+	next[a.As16()] = struct{}{}
+	h.transparent.Store(&next)
+	return nil
+}
+
+// isTransparent reports whether a was added with AddTransparent.
+func (h *Host) isTransparent(a [16]byte) bool {
+	t := h.transparent.Load()
+	if t == nil {
+		return false
+	}
+	_, ok := (*t)[a]
+	return ok
 }
 
 // isLinkLocal reports whether a is in fe80::/10.

@@ -89,6 +89,8 @@ type Layer struct {
 	st    *stats.Worker
 	c     *stats.IPv6 // &st.IPv6
 	proto [256]Transport
+	fwd   Forwarder // nil: none (SetForwarder)
+	pkt   Packet    // the Forwarder's scratch (forward.go)
 	now   func() int64
 
 	txq     *sock.Queue[Datagram] // applications → worker

@@ -18,7 +18,7 @@ func TestSteerKindsAreIPv6s(t *testing.T) {
 	if steerBase != inet4.SteerIPv6 {
 		t.Fatalf("steerBase %d, inet4.SteerIPv6 %d: inet4 would not hand these items over", steerBase, inet4.SteerIPv6)
 	}
-	for _, k := range []uint8{steerNDP, steerFrame, steerDatagram} {
+	for _, k := range []uint8{steerNDP, steerFrame, steerDatagram, steerForward} {
 		if k < inet4.SteerIPv6 {
 			t.Errorf("kind %d below inet4.SteerIPv6", k)
 		}

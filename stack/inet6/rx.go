@@ -13,6 +13,7 @@ const (
 	steerNDP            = steerBase + iota // an NDP packet (IPv6 header first) every worker learns from
 	steerFrame                             // a frame of a flow the receiver owns
 	steerDatagram                          // a reassembled packet (IPv6 header first) of such a flow
+	steerForward                           // a frame for the receiver's Forwarder (SteerForward)
 
 	flagLinkMcast uint8 = 1 << 0 // sent to a link-layer multicast address
 	flagChecked   uint8 = 1 << 1 // the transport checksum was verified
@@ -36,6 +37,11 @@ func (l *Layer) Steered(it *datapath.Steered) {
 	switch it.Kind {
 	case steerNDP:
 		l.ndpSteered(b)
+	case steerForward:
+		l.st.SteeredIn++
+		if n := l.forwardSteered(b); n > 0 && l.dp != nil {
+			l.dp.SendFrame(b[:n])
+		}
 	case steerFrame, steerDatagram:
 		l.st.SteeredIn++
 		var ip header.IPv6
@@ -110,7 +116,7 @@ func (l *Layer) handleIPv6(frame []byte, eth header.Ethernet) int {
 			l.st.DropNotLocal++
 			return 0
 		}
-	} else if !l.usable(dst) {
+	} else if !l.usable(dst) && !l.h.isTransparent(dst) {
 		if !l.h.Owns(ip.Dst()) {
 			l.c.InAddrErrors++
 			l.st.DropNotLocal++
@@ -145,6 +151,11 @@ func (l *Layer) handleIPv6(frame []byte, eth header.Ethernet) int {
 		}
 		return 0
 	}
+	if l.fwd != nil && !tentative && dst[0] != 0xff {
+		if n, done := l.forward(frame, ip, ext.Offset, ext.Proto); done {
+			return n
+		}
+	}
 	r := Received{Frame: frame, IP: ip, Offset: ext.Offset, Proto: ext.Proto, LinkMcast: linkMcast,
 		nhOff: ext.NextHeaderOffset, routerAlert: ext.RouterAlert, tentative: tentative}
 	return l.deliver(&r)
@@ -174,6 +185,11 @@ func (l *Layer) handleDatagram(pkt []byte, linkMcast bool) {
 			l.SendICMPError(ip, linkMcast, header.ICMPv6ParamProblem, l.ext.ProblemCode, l.ext.ProblemPointer)
 		}
 		return
+	}
+	if l.fwd != nil && ip.Dst16()[0] != 0xff {
+		if _, done := l.forward(nil, ip, l.ext.Offset, l.ext.Proto); done {
+			return
+		}
 	}
 	r := Received{IP: ip, Offset: l.ext.Offset, Proto: l.ext.Proto, LinkMcast: linkMcast,
 		nhOff: l.ext.NextHeaderOffset, routerAlert: l.ext.RouterAlert}
