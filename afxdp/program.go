@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -78,6 +79,14 @@ type ProgramConfig struct {
 	// FastPath, if positive, gives the program a fast path (fastpath.go)
 	// of this many entries per queue: FastTable.
 	FastPath int
+	// Prelude, if set, runs first on every frame, with r1 = ctx: it
+	// returns an action of its own or jumps to the label "steer" with r1
+	// = ctx for the steering. PreludeMaps are the maps its instructions
+	// reference by name. The traffic generator's live mode (bench/xdpgen)
+	// is one: frames it gives the program itself (Program.Run) carry a
+	// mark in their metadata.
+	Prelude     asm.Instructions
+	PreludeMaps map[string]*ebpf.Map
 }
 
 // Program is the engine's XDP program attached to one interface, with its
@@ -193,7 +202,12 @@ func AttachProgram(ifname string, cfg ProgramConfig) (_ *Program, err error) {
 			return nil, err
 		}
 	}
-	insns := programInsns(cfg.VLAN, cfg.FastPath > 0)
+	insns := append(slices.Clip(cfg.Prelude), programInsns(cfg.VLAN, cfg.FastPath > 0)...)
+	for name, m := range cfg.PreludeMaps {
+		if err := insns.AssociateMap(name, m); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.FastPath > 0 {
 		if err := insns.AssociateMap("engine_fast", p.fastOuter); err != nil {
 			return nil, err
@@ -469,7 +483,7 @@ func be16(v uint16) int32 {
 // port check (broadcastInsns).
 func programInsns(vlan, fast bool) asm.Instructions {
 	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.Mov.Reg(asm.R6, asm.R1).WithSymbol("steer"),
 		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // ctx->data
 		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // ctx->data_end
 		asm.Mov.Reg(asm.R4, asm.R2),

@@ -45,6 +45,13 @@ import (
 // machine's other work included), to tell a real gain from work that
 // moved out of the generator's account.
 //
+// Two sub-benchmarks: tx-ring, xdpgen's default (frames written into the
+// AF_XDP transmit ring, which a copy-mode driver such as veth's sends
+// inside sendto, a socket buffer and a copy each), and live, its live
+// mode (the kernel runs the port's XDP program on the frame with
+// BPF_PROG_RUN and sends each run's frame with XDP_TX: no socket buffer,
+// no copy from user space; bench/xdpgen/live.go).
+//
 // trafgen is not installed by .ci/run (benchmarks do not run in CI):
 //
 //	apt-get install netsniff-ng
@@ -54,8 +61,24 @@ func BenchmarkGenerator(b *testing.B) {
 	if err != nil {
 		b.Fatalf("trafgen is not installed (apt-get install netsniff-ng): %v", err)
 	}
+	b.Run("tx-ring", func(b *testing.B) { benchGenerator(b, path, false) })
+	b.Run("live", func(b *testing.B) { benchGenerator(b, path, true) })
+}
+
+// benchGenerator is BenchmarkGenerator with xdpgen's live mode or not.
+// Live mode needs the peer's end to have an XDP program (veth hands XDP_TX
+// frames only to a peer with NAPI): it has one for both generators then,
+// so that the peer receives alike.
+func benchGenerator(b *testing.B, path string, live bool) {
 	bed := testbed.New(b, testbed.Config{})
-	p := genPort(b, bed.HostIf, netip.PrefixFrom(bed.EngineAddr, bed.Prefix.Bits()))
+	if live {
+		detach, err := bed.AttachPeerPassXDP()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { detach() })
+	}
+	p := genPortConfig(b, xdpgen.Config{Interface: bed.HostIf, Addr: netip.PrefixFrom(bed.EngineAddr, bed.Prefix.Bits()), Live: live})
 	sp := stream.Spec{
 		Kind: stream.UDP, SrcMAC: p.MAC(), DstMAC: header.MAC{0x02, 0, 0, 0, 0, 0x99},
 		Src: stream.AddrRange{First: bed.EngineAddr}, Dst: stream.AddrRange{First: bed.PeerAddr},
@@ -113,13 +136,8 @@ func BenchmarkGenerator(b *testing.B) {
 	b.Logf("xdpgen %s: %.0f pps, %.0f pps/core; trafgen: %.0f pps, %.0f pps/core", p.Mode(), x, xc, t, tc)
 }
 
-// genPort opens an xdpgen port (in the calling thread's namespace) and
-// closes it when b ends.
-func genPort(b *testing.B, ifname string, addr netip.Prefix) *xdpgen.Port {
-	return genPortConfig(b, xdpgen.Config{Interface: ifname, Addr: addr})
-}
-
-// genPortConfig is genPort with a whole Config.
+// genPortConfig opens an xdpgen port (in the calling thread's namespace)
+// and closes it when b ends.
 func genPortConfig(b *testing.B, cfg xdpgen.Config) *xdpgen.Port {
 	p, err := xdpgen.Open(cfg)
 	if err != nil {

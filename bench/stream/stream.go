@@ -147,6 +147,12 @@ func (s *Stream) Reset() {
 	}
 }
 
+// Advance counts n frames of a fixed-size stream as sent without writing
+// them, for a sender that writes them itself (xdpgen's live mode sets
+// their sequence numbers in the kernel): Count and the next sequence
+// number move on by n.
+func (s *Stream) Advance(n uint64) { s.seq += n }
+
 // ID returns the stream id its signatures carry.
 func (s *Stream) ID() uint16 { return s.id }
 

@@ -44,6 +44,22 @@
 // Nothing is allocated per packet (the trackers and histograms are kept
 // from one run to the next).
 //
+// # Live mode
+//
+// With Config.Live the kernel sends instead of the transmit ring (live.go):
+// the steering program gets a prelude that takes frames marked in their
+// metadata, and a worker runs the program on each stream's first frame
+// with BPF_PROG_RUN in live-frame mode (afxdp.LiveRunner) as many times as
+// its pacer allows, up to 256 frames a run. For each frame the prelude
+// writes the IPv4 ID, the source port (an incrementing range), the
+// signature's sequence number (from the stream's state in a map) and time
+// (CLOCK_MONOTONIC shifted to the port's clock), sets both checksums from
+// sums the worker made of the first frame, and sends it (XDP_TX). The
+// worker counts what it asked for (Stream.Advance); a failed run counts
+// its frames as errors and ends the run with the error. Receiving is
+// unchanged. The program must be attached in native mode: a run of a
+// program outside the kernel's XDP dispatcher waits for a grace period.
+//
 // # Pacing
 //
 // Rates are per stream, split evenly between the workers. A bucket whose

@@ -106,6 +106,11 @@ func (p *Port) Run(ctx context.Context, t Traffic) (*Result, error) {
 	err := p.coordinate(ctx, rs, &t, col)
 	rs.stop.Store(true)
 	wg.Wait()
+	for _, w := range p.ws {
+		if w.liveErr != nil && err == nil {
+			err = fmt.Errorf("xdpgen: live mode: queue %d: %d frames not sent: %w", w.queue, w.liveErrs, w.liveErr)
+		}
+	}
 	if iv, ok := col.interval(p.Now(), rs.start, true); ok && t.Progress != nil {
 		t.Progress(iv)
 	}

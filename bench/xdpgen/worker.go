@@ -103,6 +103,14 @@ type worker struct {
 	lastTx, nextStats                        int64
 	cpu                                      time.Duration
 	live                                     live
+
+	// Live mode (live.go): the streams' first frames, this round's count
+	// per stream, the BPF_PROG_RUN options, and failed runs.
+	lives    []liveStream
+	liveN    []int
+	liveRun  *afxdp.LiveRunner
+	liveErrs uint64 // frames not sent
+	liveErr  error  // the first failure of the run
 }
 
 func newWorker(p *Port, s *afxdp.Socket, q int) *worker {
@@ -166,6 +174,11 @@ func (w *worker) prepare(rs *runState, t *Traffic, streams []*stream.Stream, rat
 		w.hist[0].Reset()
 		w.hist[1].Reset()
 	}
+	if w.p.live != nil {
+		if err := w.prepareLive(t, streams); err != nil {
+			return err
+		}
+	}
 	clear(w.tags)
 	w.cur.Store(0)
 	w.swap.Store(false)
@@ -200,7 +213,7 @@ func (w *worker) publish() {
 	l.received.Store(w.received)
 	l.receivedBytes.Store(w.receivedBytes)
 	l.other.Store(w.other)
-	l.errors.Store(w.errNow)
+	l.errors.Store(w.errNow + w.liveErrs)
 	l.arp.Store(w.arps)
 	l.reflected.Store(w.reflected)
 	l.lastTx.Store(w.lastTx)
@@ -257,7 +270,11 @@ func (w *worker) generate() {
 			w.live.done.Store(true)
 		}
 		if sending {
-			w.transmit(now)
+			if w.p.live != nil {
+				w.transmitLive(now)
+			} else {
+				w.transmit(now)
+			}
 			if !w.spin && k == 0 {
 				d := w.mux.Wait(now)
 				if w.tl != nil {

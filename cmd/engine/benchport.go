@@ -57,6 +57,7 @@ func (b *benchPortFlags) add(fs *pflag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want adaptive or busy", v)
 	})
+	fs.BoolVar(&c.Live, "live", false, "udp, rfc2544: the kernel sends the frames (XDP live-frame mode, BPF_PROG_RUN, Linux 5.18): several times the rate per core, for untagged UDP of one size, one address each way, an incrementing --flows range at most; a veth peer needs an XDP program or GRO on")
 	b.progress = "auto"
 	fs.Func("progress", "a progress line every second on stderr: auto (on a terminal; default), on, off", func(v string) error {
 		switch v {
