@@ -41,6 +41,7 @@ type Waker struct {
 	q       *ring.SPSC[chan struct{}] // worker → delivery goroutine
 	pending []chan struct{}           // this round's wakeups (worker only)
 	armed   atomic.Bool               // an eventfd write is not yet consumed
+	soloP   bool                      // GOMAXPROCS is 1: the delivery goroutine needs the worker's P
 	efd     int
 	f       *os.File // efd, registered with the netpoller
 	done    sync.WaitGroup
@@ -83,7 +84,11 @@ func (k *Waker) Flush() {
 	if len(k.pending) == 0 {
 		return
 	}
-	if k.direct {
+	if k.direct || k.soloP {
+		// With GOMAXPROCS=1 a worker locked to its thread delivers too:
+		// the netpoller would find the delivery goroutine's eventfd
+		// only when the scheduler has nothing else to run, and the
+		// worker, yielding, is always runnable.
 		for _, ch := range k.pending {
 			notify(ch)
 		}
