@@ -252,6 +252,12 @@ type counters struct {
 	_                        [8]byte // 64 bytes: a cache line each
 }
 
+// add counts packets packets of bytes bytes (the owning worker's set).
+func (c *counters) add(packets, bytes uint64) {
+	c.packets.Add(packets)
+	c.bytes.Add(bytes)
+}
+
 // DropReason says why the balancer dropped a packet to a VIP.
 type DropReason uint8
 

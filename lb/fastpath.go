@@ -195,13 +195,9 @@ func (f *forwarder) fastCount(fl *flow, reply bool, e *afxdp.FastEntry) {
 		return
 	}
 	seen.packets, seen.bytes = e.Packets, e.Bytes
-	vc := &fl.v.stats[f.queue]
-	vc.packets.Add(dp)
-	vc.bytes.Add(db)
+	fl.v.stats[f.queue].add(dp, db)
 	if !reply {
-		bc := &fl.be.stats[f.queue]
-		bc.packets.Add(dp)
-		bc.bytes.Add(db)
+		fl.be.stats[f.queue].add(dp, db)
 	}
 }
 

@@ -198,11 +198,8 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 		f.track(fl, l4, p.Now)
 	}
 	n := uint64(len(ip))
-	vc, bc := &v.stats[f.queue], &fl.be.stats[f.queue]
-	vc.packets.Add(1)
-	vc.bytes.Add(n)
-	bc.packets.Add(1)
-	bc.bytes.Add(n)
+	v.stats[f.queue].add(1, n)
+	fl.be.stats[f.queue].add(1, n)
 	partial := f.partial(ip)
 	switch v.cfg.Mode {
 	case NAT:
@@ -242,9 +239,7 @@ func (f *forwarder) reply(p *inet4.Packet, key *flowtable.Key, of *forwarder, h 
 	}
 	ip := p.IP
 	n := uint64(len(ip))
-	vc := &fl.v.stats[f.queue]
-	vc.packets.Add(1)
-	vc.bytes.Add(n)
+	fl.v.stats[f.queue].add(1, n)
 	partial := f.partial(ip)
 	ip.RewriteSrc(fl.v.cfg.Addr.As4())
 	ip.RewriteSrcPort(fl.vport)

@@ -105,11 +105,8 @@ func (f *forwarder) forward6(p *inet6.Packet) inet6.Verdict {
 		f.track(fl, l4, p.Now)
 	}
 	n := uint64(len(ip))
-	vc, bc := &v.stats[f.queue], &fl.be.stats[f.queue]
-	vc.packets.Add(1)
-	vc.bytes.Add(n)
-	bc.packets.Add(1)
-	bc.bytes.Add(n)
+	v.stats[f.queue].add(1, n)
+	fl.be.stats[f.queue].add(1, n)
 	if v.cfg.Mode == NAT {
 		partial := f.partial6(ip, proto, l4)
 		rewrite6(ip, proto, l4, f.b.p.SNAT6.As16(), fl.be.addr16, fl.snatPort, fl.bePort())
@@ -131,9 +128,7 @@ func (f *forwarder) reply6(p *inet6.Packet, key *flowtable.Key, of *forwarder, h
 	}
 	ip, l4 := p.IP, p.Payload()
 	n := uint64(len(ip))
-	vc := &fl.v.stats[f.queue]
-	vc.packets.Add(1)
-	vc.bytes.Add(n)
+	fl.v.stats[f.queue].add(1, n)
 	partial := f.partial6(ip, fl.proto, l4)
 	rewrite6(ip, fl.proto, l4, fl.v.cfg.Addr.As16(), fl.fwd.Src, fl.vport, fl.cport)
 	if partial {

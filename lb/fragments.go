@@ -71,11 +71,8 @@ func (f *forwarder) Fragment(p *inet4.Packet) inet4.Verdict {
 	}
 	be := v.backends[i]
 	n := uint64(len(ip))
-	vc, bc := &v.stats[f.queue], &be.stats[f.queue]
-	vc.packets.Add(1)
-	vc.bytes.Add(n)
-	bc.packets.Add(1)
-	bc.bytes.Add(n)
+	v.stats[f.queue].add(1, n)
+	be.stats[f.queue].add(1, n)
 	if overhead(v.cfg.Mode) > 0 {
 		return f.tunnel(p, v, be, entropyPort(h))
 	}
