@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +59,7 @@ func TestTCPCloseStorm(t *testing.T) {
 		}
 	})
 	to := enginetest.EngineAddr(bed, 7300)
+	dialStart := time.Now()
 	if err := bed.Do(func() error {
 		for len(peers) < stormConns {
 			c, err := net.DialTimeout("tcp4", to.String(), 5*time.Second)
@@ -80,6 +82,8 @@ func TestTCPCloseStorm(t *testing.T) {
 		}
 	}
 
+	t.Logf("%d connections opened and accepted in %v", stormConns, time.Since(dialStart))
+
 	go0 := make(chan struct{})
 	var ready, wg sync.WaitGroup
 	for _, c := range conns {
@@ -94,7 +98,9 @@ func TestTCPCloseStorm(t *testing.T) {
 	start := time.Now()
 	close(go0)
 	if !waitGroupWithin(&wg, stormBudget) {
-		t.Fatalf("%d closes at once: not done in %v", stormConns, stormBudget)
+		tcp := eng.Stats().Total.TCP
+		t.Fatalf("%d closes at once: not done in %v (%d goroutines; engine TCP counters %+v)",
+			stormConns, stormBudget, runtime.NumGoroutine(), tcp)
 	}
 	closed := time.Since(start)
 	// Every peer sees the FIN (EOF), in the budget too.
@@ -149,6 +155,7 @@ func TestTCPDialStorm(t *testing.T) {
 	to := netip.AddrPortFrom(bed.PeerAddr, 7301).String()
 	ctx, cancel := context.WithTimeout(context.Background(), stormBudget)
 	defer cancel()
+
 	go0 := make(chan struct{})
 	var ready, wg sync.WaitGroup
 	conns := make([]net.Conn, stormConns)

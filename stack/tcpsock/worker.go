@@ -158,6 +158,10 @@ func (w *worker) segment(key *flowtable.Key, p []byte, c *Conn, tw *timeWait, li
 	}
 	st.InSegs++
 	if c != nil {
+		if c.ep.State() == tcp.SynReceived {
+			w.handshakeInput(c, seg)
+			return
+		}
 		if c.ep.Input(w.l.Now(), seg) == tcp.Reopen {
 			iss := c.ep.ReopenISN()
 			w.serviceTCP(c) // frees it: the endpoint is CLOSED
@@ -237,6 +241,20 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst netip.A
 			w.tcpReset(seg, key, linkBcast)
 		}
 	}
+}
+
+// handshakeInput handles a segment for a passive connection in
+// SYN-RECEIVED. A handshake ACK that finds the accept queue full is dropped
+// (the SYN-ACK is resent) and counted as ListenOverflows and ListenDrops,
+// as Linux counts it in tcp_v4_syn_recv_sock.
+func (w *worker) handshakeInput(c *Conn, seg *tcp.Segment) {
+	before := c.ep.Stats().AcceptOverflow
+	c.ep.Input(w.l.Now(), seg) // no Reopen: that is for TIME-WAIT
+	if c.ep.Stats().AcceptOverflow != before {
+		w.st.TCP.ListenOverflows++
+		w.st.TCP.ListenDrops++
+	}
+	w.serviceTCP(c)
 }
 
 // sendCookie answers a SYN with a SYN cookie SYN-ACK (RFC 4987).
