@@ -48,9 +48,9 @@ type Config struct {
 	// NewRand returns the random source of shard i (shard -1: the source of
 	// bind(0) choices). nil: PCG sources seeded from crypto/rand.
 	NewRand func(shard int) rand.Source
-	// Probes bounds the random probes of a connect before the linear walk
-	// (zero: 256 per shard, at most 8192). A TCP connect spends half of
-	// them on each parity.
+	// Probes bounds the random probes of a UDP connect before the linear
+	// walk (zero: 256 per shard, at most 8192). A TCP connect walks from
+	// its destination's hint instead (see the package documentation).
 	Probes int
 }
 
@@ -154,7 +154,8 @@ func New(cfg Config) (*Allocator, error) {
 	}
 	a.cur.Store(rs)
 	for i := range ns {
-		a.shards = append(a.shards, &Shard{a: a, id: i, rnd: newRand(i), dests: map[flowtable.Key]*portSet{}})
+		rnd := newRand(i)
+		a.shards = append(a.shards, &Shard{a: a, id: i, rnd: rnd, secret: rnd.Uint64(), dests: map[flowtable.Key]*portSet{}})
 	}
 	return a, nil
 }

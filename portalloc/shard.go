@@ -22,6 +22,39 @@ type Shard struct {
 	// with DstPort 0, the set holds the local ports in use toward it.
 	dests map[flowtable.Key]*portSet
 	count int
+	// TCP connects choose as Linux's __inet_hash_connect does (RFC 6056
+	// Algorithm 4, double-hash): a destination's walk starts at a keyed
+	// hash of it (secret) plus perturb[its bucket], and each success
+	// moves that bucket on past the port taken. Successive connections
+	// to one destination take successive ports, so a port released a
+	// moment ago comes back only after the range has gone round: the
+	// peer's TIME-WAIT of the last connection (a server that closes
+	// first) is not met again at once with a sequence number and a
+	// timestamp it must refuse (a RST, then a SYN resent a second later).
+	secret  uint64
+	perturb [perturbSize]uint32
+}
+
+// perturbSize is the number of buckets of Shard.perturb (Linux has 65536
+// per host; a shard serves its worker's connects).
+const perturbSize = 256
+
+// hint returns where a TCP connect toward k's destination starts its walk,
+// as an offset into a range of n ports, and the bucket to move on.
+func (s *Shard) hint(k *flowtable.Key, n int) (start, bucket int) {
+	d := *k
+	d.DstPort = 0
+	h := d.Hash(s.secret)
+	bucket = int(h>>32) & (perturbSize - 1)
+	return int((uint32(h) + s.perturb[bucket]) % uint32(n)), bucket
+}
+
+// advance moves bucket on after a connect took the port walked steps
+// offsets past its start: by the walk plus a little randomness, as Linux
+// does (max(i, random(8)*2) + 2: maximal randomness under low contention,
+// none under high).
+func (s *Shard) advance(bucket, walked int) {
+	s.perturb[bucket] += uint32(max(walked, 2*int(s.rnd.Uint64()%8)) + 2)
 }
 
 // ID returns the shard's index.
@@ -122,7 +155,14 @@ func (s *Shard) connectPass(k flowtable.Key, excl bool, only int) (uint16, error
 		if set.mine == nil || set.gen != r.gen {
 			s.computeMine(set, r)
 		}
-		if p, found := s.scan(set, r, excl, only); found {
+		start, bucket := -1, 0
+		if a.proto != UDP {
+			start, bucket = s.hint(&k, int(r.n))
+		}
+		if p, found := s.scan(set, r, excl, only, start); found {
+			if start >= 0 {
+				s.advance(bucket, (int(p-r.first)-start+int(r.n))%int(r.n))
+			}
 			s.insert(set, p, r)
 			return p, nil
 		}
@@ -140,6 +180,27 @@ func (s *Shard) connectPass(k flowtable.Key, excl bool, only int) (uint16, error
 
 	n := int(r.n)
 	pars, np := a.passes()
+	if np == 2 {
+		// TCP: Linux's walk from the destination's hint, the preferred
+		// parity first.
+		start, bucket := s.hint(&k, n)
+		for pi, par := range pars[:np] {
+			if only >= 0 && pi != only {
+				continue
+			}
+			for i := range n {
+				off := (start + i) % n
+				if off&1 != par {
+					continue
+				}
+				if p := r.first + uint16(off); ok(p) {
+					s.advance(bucket, i)
+					return take(p)
+				}
+			}
+		}
+		return 0, a.exhausted()
+	}
 	budget := max(a.probes/np, 1)
 	for pi, par := range pars[:np] {
 		if only >= 0 && pi != only {
@@ -283,14 +344,17 @@ const (
 	oddBits  = 0xaaaaaaaaaaaaaaaa
 )
 
-// scan chooses a port for a busy destination from its bitmaps: a random
-// start, then the first free port walking forward (wrapping); for TCP of
-// the preferred parity first (offset from the range's first port even),
-// then the other, Linux's __inet_hash_connect order. Each word tests 64
-// ports at once.
-func (s *Shard) scan(set *portSet, r *ranges, excl bool, only int) (uint16, bool) {
+// scan chooses a port for a busy destination from its bitmaps: from the
+// offset off (TCP: the destination's hint) or a random one (off < 0), the
+// first free port walking forward (wrapping); for TCP of the preferred
+// parity first (offset from the range's first port even), then the other,
+// Linux's __inet_hash_connect order. Each word tests 64 ports at once.
+func (s *Shard) scan(set *portSet, r *ranges, excl bool, only, off int) (uint16, bool) {
 	a := s.a
-	start := uint32(r.first) + uint32(reduce(uint32(s.rnd.Uint64()), int(r.n)))
+	if off < 0 {
+		off = reduce(uint32(s.rnd.Uint64()), int(r.n))
+	}
+	start := uint32(r.first) + uint32(off)
 	w0, b0 := start/64, start%64
 	masks := [2]uint64{evenBits, oddBits}
 	par := [2]uint16{r.pref(), r.pref() ^ 1} // absolute parities, in order
