@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,33 @@ func millionConns(t *testing.T) int {
 		n = 1_000_000
 	}
 	return n
+}
+
+// profileRates writes a CPU profile of this process (engine, application
+// and the test's own dialers) to $ENGINE_TCP_MILLION_PROFILE/rates-NAME.prof
+// until the function it returns is called; without the variable it does
+// nothing. `go tool pprof -diff_base` of the two shows what a million open
+// connections add to each new one.
+func profileRates(t *testing.T, name string) func() {
+	dir := os.Getenv("ENGINE_TCP_MILLION_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "rates-"+name+".prof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+		t.Logf("CPU profile of the rates: %s", f.Name())
+	}
 }
 
 // Bytes of memory one idle connection needs, to check that the machine
@@ -89,7 +118,9 @@ func TestTCPMillion(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rounds, round = 5, 1500 * time.Millisecond
+	stopProfile := profileRates(t, "none")
 	none, err := rb.measure(rounds, round)
+	stopProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +158,9 @@ func TestTCPMillion(t *testing.T) {
 		t.Errorf("an idle connection costs %d bytes of Go heap, want at most %d and at most the kernel's %d", heap, idleConnBudget, kernel)
 	}
 
+	stopProfile = profileRates(t, "million")
 	with, err := rb.measure(rounds, round)
+	stopProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
