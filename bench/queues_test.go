@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -146,16 +147,35 @@ func confine(tb testing.TB, cpus []int, procs int) {
 		}
 		return nil
 	}
+	confinedProcs.Store(int32(procs))
 	procs = runtime.GOMAXPROCS(procs)
 	if err := apply(&set); err != nil {
 		tb.Fatalf("confine to CPUs %v: %v", cpus, err)
 	}
 	tb.Cleanup(func() {
+		confinedProcs.Store(0)
 		runtime.GOMAXPROCS(procs)
 		if err := apply(&all); err != nil {
 			tb.Errorf("restore the CPU mask: %v", err)
 		}
 	})
+}
+
+// confinedProcs is the GOMAXPROCS of the confinement in force (0: none).
+var confinedProcs atomic.Int32
+
+// reconfine sets GOMAXPROCS back to the confinement's. The testing package
+// sets it to the -cpu value (by default the machine's count) before each
+// -count run of a sub-benchmark but the first: without this, a bed made
+// once for its sub-benchmarks ran its first round of each with the
+// confinement's GOMAXPROCS (1 on this 2-core machine) and the others with
+// 2 Ps on one CPU, whose threads the kernel then time-sliced (TCPLoadVsWrk
+// at 64 connections: p99 8-12 ms instead of 2.7, ×0.83-0.95 wrk instead
+// of ×1.23-1.27).
+func reconfine() {
+	if p := int(confinedProcs.Load()); p > 0 {
+		runtime.GOMAXPROCS(p)
+	}
 }
 
 // scaledBed is a bed of N queues with an engine of N workers beside the
@@ -304,7 +324,11 @@ type queueShares struct {
 	steered, stBefore uint64
 }
 
+// newQueueShares starts the counts for eng. It also re-applies the CPU
+// confinement's GOMAXPROCS (reconfine): every side-by-side benchmark body
+// calls it first, at each -count run.
 func newQueueShares(eng *engine.Engine) *queueShares {
+	reconfine()
 	n := len(eng.Stats().Workers)
 	return &queueShares{eng: eng, pkts: make([]uint64, n), rx: make([]uint64, n)}
 }
