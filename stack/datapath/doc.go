@@ -38,11 +38,10 @@
 // PollBusy never sleeps; PollAdaptive spins for SpinTime after the last
 // work (yielding the core between empty polls) and then sleeps on the
 // socket and an eventfd; PollInterrupt sleeps whenever a round found
-// nothing. With GOMAXPROCS 1, a worker that is an ordinary goroutine
-// sleeps parked in the Go netpoller, on an epoll instance of its own
-// (netsleep.go), so that the program's only P serves its other goroutines
-// at once; otherwise, and with a thread of its own (Config.OwnThread), a
-// worker sleeps in poll(2). Producers wake a sleeping worker with Wake after their enqueue;
+// nothing. A worker that is an ordinary goroutine sleeps parked in the Go
+// netpoller, on an epoll instance of its own (netsleep.go), so that its P
+// serves the program's other goroutines at once; one with a thread of its
+// own (Config.OwnThread) sleeps in poll(2). Producers wake a sleeping worker with Wake after their enqueue;
 // the worker announces its sleep before its last look at its queues
 // (Layer.Pending), so no wakeup is lost.
 //

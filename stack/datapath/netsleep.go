@@ -11,9 +11,9 @@ import (
 )
 
 // netSleep is how a worker that is an ordinary goroutine (not
-// Config.OwnThread) sleeps when GOMAXPROCS is 1: parked in the Go
-// runtime's netpoller on an epoll instance of its own that watches the
-// AF_XDP socket and the worker's eventfd, instead of blocked in poll(2).
+// Config.OwnThread) sleeps: parked in the Go runtime's netpoller on an
+// epoll instance of its own that watches the AF_XDP socket and the
+// worker's eventfd, instead of blocked in poll(2).
 //
 // A goroutine blocked in a system call keeps its P until the runtime's
 // monitor thread takes it back, which it does only at its next look, from
@@ -27,14 +27,6 @@ import (
 // worker gives its P back at once, and the runtime wakes it when the epoll
 // instance becomes readable (a frame on the socket, a write to the
 // eventfd) or at the deadline.
-//
-// With more Ps the worker keeps poll(2): the other Ps serve the program,
-// and poll(2) returns on the frame itself, while a parked goroutine waits
-// for a P to poll the network, which a P busy with goroutines that do not
-// block does only at the monitor's 10 ms look. (With every such worker in
-// the netpoller, the full suite at GOMAXPROCS 2 failed two tests that pass
-// with poll(2), send-buffer auto-tuning and Close of held connections; not
-// analysed further.)
 type netSleep struct {
 	f    *os.File        // the epoll instance, registered with the netpoller
 	rc   syscall.RawConn // f's

@@ -61,7 +61,7 @@ type Worker struct {
 	inbox    []*ring.SPSC[Steered] // inbox[i]: from worker i
 	peers    []*Worker
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
-	nsleep   *netSleep   // how it sleeps when not OwnThread and GOMAXPROCS is 1 (netsleep.go); nil: poll(2)
+	nsleep   *netSleep   // how it sleeps when not OwnThread (netsleep.go); nil: poll(2)
 	stop     atomic.Bool
 	failed   atomic.Pointer[failure] // why the loop ended, if it failed (fail.go)
 	pub      atomic.Pointer[stats.Worker]
@@ -209,12 +209,9 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 			w.cfg.Logger.Warn("cannot pin worker", "queue", w.queue, "cpu", w.cfg.CPU, "err", err)
 		}
 	}
-	if !w.cfg.OwnThread && w.nsleep == nil && runtime.GOMAXPROCS(0) == 1 {
-		// An ordinary goroutine whose P is the program's only one sleeps
-		// in the netpoller (netsleep.go); poll(2) if that cannot be set
-		// up. With more Ps it sleeps in poll(2): the others serve the
-		// program meanwhile, and poll(2) returns on the frame itself,
-		// not when a P next polls the network.
+	if !w.cfg.OwnThread && w.nsleep == nil {
+		// An ordinary goroutine sleeps in the netpoller (netsleep.go);
+		// poll(2) if that cannot be set up.
 		if ns, err := newNetSleep(w.sock.FD(), w.efd); err == nil {
 			w.nsleep = ns
 		} else {
