@@ -36,14 +36,24 @@
 // # Waiting
 //
 // PollBusy never sleeps; PollAdaptive spins for SpinTime after the last
-// work (yielding the core between empty polls) and then sleeps on the
-// socket and an eventfd; PollInterrupt sleeps whenever a round found
-// nothing. A worker that is an ordinary goroutine sleeps parked in the Go
-// netpoller, on an epoll instance of its own (netsleep.go), so that its P
-// serves the program's other goroutines at once; one with a thread of its
-// own (Config.OwnThread) sleeps in poll(2). Producers wake a sleeping worker with Wake after their enqueue;
+// work (yielding the core between empty polls) and then sleeps in poll(2)
+// on the socket and an eventfd; PollInterrupt sleeps whenever a round found
+// nothing. Producers wake a sleeping worker with Wake after their enqueue;
 // the worker announces its sleep before its last look at its queues
 // (Layer.Pending), so no wakeup is lost.
+//
+// A known limit: a worker that is an ordinary goroutine keeps its P while
+// it sleeps in poll(2), until the runtime's monitor takes it back (20 µs
+// to 10 ms later), and while the only P is there nothing polls the
+// netpoller. With GOMAXPROCS 1 an idle engine thus delays the program's
+// other goroutines that wait on the network (a Go server beside it in
+// BenchmarkTCPShortConn: 13k-19k connections a second instead of 21k-23k).
+// Parking the worker in the netpoller instead (an epoll instance on the
+// socket and the eventfd) removed that, but delayed the worker itself
+// whenever the P was busy with runnable goroutines, which poll the network
+// only when the run queues are empty or at the monitor's 10 ms look: the
+// full suite failed with it (a 2,500-connection load's connects timed
+// out, a balancer trial did not resolve its backends), so it is not in.
 //
 // # Capture
 //
