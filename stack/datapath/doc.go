@@ -49,11 +49,12 @@
 // other goroutines that wait on the network (a Go server beside it in
 // BenchmarkTCPShortConn: 13k-19k connections a second instead of 21k-23k).
 // Parking the worker in the netpoller instead (an epoll instance on the
-// socket and the eventfd) removed that, but delayed the worker itself
-// whenever the P was busy with runnable goroutines, which poll the network
-// only when the run queues are empty or at the monitor's 10 ms look: the
-// full suite failed with it (a 2,500-connection load's connects timed
-// out, a balancer trial did not resolve its backends), so it is not in.
+// socket and the eventfd) removed that, but a parked worker waits for a P
+// to poll the network, which a P busy with runnable goroutines does only
+// when its run queues are empty or at the monitor's 10 ms look. With every
+// such worker parked there, the full suite (GOMAXPROCS 2) failed two tests
+// that pass with poll(2); parking only at GOMAXPROCS 1 was not tested
+// conclusively (its suite run overlapped another). Neither is in.
 //
 // # Capture
 //
