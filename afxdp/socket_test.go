@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpengine/engine/internal/testbed"
 	"github.com/xdpengine/engine/internal/udpframe"
-	"golang.org/x/sys/unix"
 )
 
 func udpPayload(b []byte) []byte { return udpframe.Payload(b) }
@@ -231,6 +232,9 @@ func TestHostTrafficPassesToKernel(t *testing.T) {
 	sendTo(t, pfd, e.bed.HostAddr, 5001, "for the host")
 	buf := make([]byte, 64)
 	n, _, err := unix.Recvfrom(hfd, buf, 0)
+	for err == unix.EINTR { // SO_RCVTIMEO: a signal is not restarted (signal(7))
+		n, _, err = unix.Recvfrom(hfd, buf, 0)
+	}
 	if err != nil || string(buf[:n]) != "for the host" {
 		t.Fatalf("host kernel socket: %q, %v", buf[:n], err)
 	}

@@ -66,10 +66,13 @@ func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 			t.Fatal(err)
 		}
 		cl := kernelSocket(t, bed, unix.SOCK_STREAM, false)
-		if err := unix.Connect(cl, &unix.SockaddrInet4{Addr: bed.PeerAddr.As4(), Port: port}); err != nil {
+		if err := enginetest.ConnectKernel(cl, &unix.SockaddrInet4{Addr: bed.PeerAddr.As4(), Port: port}); err != nil {
 			t.Fatal(err)
 		}
-		conn, _, err := unix.Accept(ln)
+		conn, err := enginetest.RetryEINTR(func() (int, error) {
+			nfd, _, err := unix.Accept(ln)
+			return nfd, err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +173,7 @@ func TestEphemeralPortsAgainstKernel(t *testing.T) {
 	var kerr, eerr error
 	for range last - first + 2 {
 		fd := kernelSocket(t, bed, unix.SOCK_STREAM, false)
-		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 7950}); err != nil {
+		if err := enginetest.ConnectKernel(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: 7950}); err != nil {
 			kerr = err
 			break
 		}
@@ -288,7 +291,7 @@ func TestBindAddressNoPortAndFreebind(t *testing.T) {
 			if kerr == nil {
 				kerr = unix.Bind(fd, &unix.SockaddrInet4{Addr: bed.PeerAddr.As4()})
 				if kerr == nil {
-					kerr = unix.Connect(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: port})
+					kerr = enginetest.ConnectKernel(fd, &unix.SockaddrInet4{Addr: bed.EngineAddr.As4(), Port: port})
 				}
 				if kerr == nil {
 					kernelConns++

@@ -428,7 +428,10 @@ func TestUDPRecvErr(t *testing.T) {
 	if err := k.SendTo([]byte("anyone?"), netip.AddrPortFrom(bed.EngineAddr, 6509)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, _, err := unix.Recvmsg(k.FD, buf, nil, 0); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, err := enginetest.RetryEINTR(func() (int, error) {
+		n, _, _, _, err := unix.Recvmsg(k.FD, buf, nil, 0)
+		return n, err
+	}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("kernel read after the engine's port unreachable: %v, want ECONNREFUSED", err)
 	}
 	oob := make([]byte, 256)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -329,13 +330,7 @@ func dialRaw(to netip.AddrPort, src netip.Addr, port int) (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("bind %v:%d: %w", src, port, err)
 	}
-	err = unix.Connect(fd, &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())})
-	if err == unix.EINTR {
-		// A signal (the Go runtime's preemption) interrupted the wait;
-		// the handshake goes on: wait for it to end.
-		err = waitConnected(fd)
-	}
-	if err != nil {
+	if err := enginetest.ConnectKernel(fd, &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())}); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -360,42 +355,6 @@ func raiseNoFile(n int) error {
 	return nil
 }
 
-// waitConnected waits for the connect in progress on fd (10 s at most).
-func waitConnected(fd int) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-		n, err := unix.Poll(pfd, int(time.Until(deadline)/time.Millisecond))
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return err
-		case n == 0:
-			return unix.ETIMEDOUT
-		}
-		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err != nil {
-			return err
-		}
-		if soerr != 0 {
-			return unix.Errno(soerr)
-		}
-		return nil
-	}
-}
-
-// retryEINTR runs a blocking system call again when a signal interrupted
-// it before it did anything.
-func retryEINTR(f func() (int, error)) (int, error) {
-	for {
-		n, err := f()
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
-
 func closeAll(fds []int) {
 	for i, fd := range fds {
 		if fd >= 0 {
@@ -417,12 +376,12 @@ func exchangeAll(fds []int, msg []byte, parallel int) error {
 			defer wg.Done()
 			buf := make([]byte, len(msg))
 			for i := p * per; i < min(len(fds), (p+1)*per); i++ {
-				if _, err := retryEINTR(func() (int, error) { return unix.Write(fds[i], msg) }); err != nil {
+				if _, err := enginetest.RetryEINTR(func() (int, error) { return unix.Write(fds[i], msg) }); err != nil {
 					errs <- fmt.Errorf("connection %d: write: %w", i, err)
 					return
 				}
 				for got := 0; got < len(msg); {
-					n, err := retryEINTR(func() (int, error) { return unix.Read(fds[i], buf[got:]) })
+					n, err := enginetest.RetryEINTR(func() (int, error) { return unix.Read(fds[i], buf[got:]) })
 					if err != nil || n <= 0 {
 						errs <- fmt.Errorf("connection %d: read %d of %d bytes: %v", i, got, len(msg), err)
 						return

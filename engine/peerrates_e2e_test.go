@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -95,7 +96,7 @@ func shortConn(to netip.AddrPort, src netip.Addr, port int) error {
 	}
 	defer unix.Close(fd)
 	var b [1]byte
-	n, err := retryEINTR(func() (int, error) { return unix.Read(fd, b[:]) })
+	n, err := enginetest.RetryEINTR(func() (int, error) { return unix.Read(fd, b[:]) })
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	if err != nil || n != 0 {
 		return fmt.Errorf("waiting for the server's FIN: %d bytes, %v", n, err)

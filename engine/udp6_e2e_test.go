@@ -312,7 +312,12 @@ func TestUDP6Options(t *testing.T) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	recv := func() (msg string, hops, tclass int, from unix.Sockaddr) {
 		buf, oob := make([]byte, 256), make([]byte, 256)
-		n, oobn, _, sa, err := unix.Recvmsg(fd, buf, oob, 0)
+		var oobn int
+		var sa unix.Sockaddr
+		n, err := enginetest.RetryEINTR(func() (n int, err error) {
+			n, oobn, _, sa, err = unix.Recvmsg(fd, buf, oob, 0)
+			return n, err
+		})
 		if err != nil {
 			t.Fatalf("kernel recvmsg: %v", err)
 		}

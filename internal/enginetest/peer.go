@@ -168,7 +168,12 @@ func (k *KernelUDP) SendTo(p []byte, to netip.AddrPort) error {
 func (k *KernelUDP) Recv(tb testing.TB) (payload string, ttl, tos int, from netip.AddrPort) {
 	tb.Helper()
 	buf, oob := make([]byte, 2048), make([]byte, 256)
-	n, oobn, _, sa, err := unix.Recvmsg(k.FD, buf, oob, 0)
+	var oobn int
+	var sa unix.Sockaddr
+	n, err := RetryEINTR(func() (n int, err error) {
+		n, oobn, _, sa, err = unix.Recvmsg(k.FD, buf, oob, 0)
+		return n, err
+	})
 	if err != nil {
 		tb.Fatalf("kernel recvmsg: %v", err)
 	}

@@ -166,7 +166,11 @@ func sockPort(sa unix.Sockaddr, err error) (int, error) {
 // waitFD polls fd for events, up to two seconds.
 func waitFD(fd int, events int16) error {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	deadline := time.Now().Add(2 * time.Second)
 	n, err := unix.Poll(pfd, 2000)
+	for err == unix.EINTR && time.Now().Before(deadline) {
+		n, err = unix.Poll(pfd, int(time.Until(deadline)/time.Millisecond))
+	}
 	if err == nil && n == 0 {
 		err = errors.New("poll: timed out")
 	}
