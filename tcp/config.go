@@ -284,7 +284,9 @@ type BufferPool interface {
 // once its owners called Recycle (the same contract as ReleaseBuffers:
 // nobody touches it any more). Both are called from the goroutines that
 // create and recycle endpoints, so an implementation shared between
-// workers must be safe for concurrent use (a sync.Pool is).
+// workers must be safe for concurrent use (a sync.Pool is). A recycled
+// endpoint keeps its congestion control when that is a cc.Resetter, so
+// the endpoints of one pool must come from Configs with the same NewCC.
 type EndpointPool interface {
 	Get() *Endpoint
 	Put(e *Endpoint)

@@ -154,20 +154,30 @@ func newEndpoint(now int64, c Config) (*Endpoint, error) {
 	if c.Endpoints != nil {
 		e = c.Endpoints.Get()
 	}
+	var alg cc.Algorithm
 	if e != nil {
 		txr := e.txq.r // keep a small RACK queue's memory, drop the rest
 		if len(txr) > keepTxRecs {
 			txr = nil
 		}
+		// Its congestion control too, when it can start over: the
+		// endpoints of one pool share a NewCC (EndpointPool).
+		if r, ok := e.cc.(cc.Resetter); ok {
+			r.Reset()
+			alg = e.cc
+		}
 		*e = Endpoint{txq: txQueue{r: txr}}
 	} else {
 		e = new(Endpoint)
+	}
+	if alg == nil {
+		alg = c.NewCC()
 	}
 	// The rings start without memory: the send ring gets it from the
 	// application's first Write, the receive ring from the first data.
 	e.snd.init(e)
 	e.rcv.init(nil)
-	e.cfg, e.cc = c, c.NewCC()
+	e.cfg, e.cc = c, alg
 	e.iss = c.ISS
 	e.sndUna, e.sndNxt, e.sndMax, e.sndBase = e.iss, e.iss, e.iss, e.iss.Add(1)
 	e.recoverSeq = e.iss

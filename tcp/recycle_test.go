@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/xdpengine/engine/tcp/cc"
 )
 
 // slicePool is an EndpointPool for tests.
@@ -22,10 +24,10 @@ func (p *slicePool) Put(e *Endpoint) { p.free = append(p.free, e) }
 
 // exchange runs a connection through data both ways (enough to grow the
 // RACK queue) and a graceful close, and returns the segments b sent.
-func exchange(t *testing.T, pool *slicePool) (a, b *Endpoint, trace []string) {
+func exchange(t *testing.T, pool *slicePool, newCC func() cc.Algorithm) (a, b *Endpoint, trace []string) {
 	t.Helper()
 	ca, cb := baseConfig(1000), baseConfig(5000)
-	cb.Endpoints = pool
+	cb.Endpoints, cb.NewCC = pool, newCC
 	a, b, _ = pair(t, ca, cb)
 	data := bytes.Repeat([]byte("recycle!"), 20000) // 160 KB: many segments in flight
 	now := int64(1_000_000)
@@ -57,30 +59,46 @@ func exchange(t *testing.T, pool *slicePool) (a, b *Endpoint, trace []string) {
 
 // TestRecycledEndpointStartsFresh: an endpoint that served a connection
 // and went back through Recycle serves the next one exactly as a fresh
-// allocation does (same segments), keeping none of its state.
+// allocation does (same segments), keeping none of its state; its
+// congestion control is reset and reused.
 func TestRecycledEndpointStartsFresh(t *testing.T) {
-	_, fresh, want := exchange(t, &slicePool{})
-	if fresh.State() != Closed && fresh.State() != TimeWait {
-		t.Fatalf("first connection ended in %v", fresh.State())
-	}
-	pool := &slicePool{}
-	pool.Put(fresh) // as Recycle does, with the pool in the config
-	fresh.recycled = true
-	_, again, got := exchange(t, pool)
-	if again != fresh {
-		t.Fatalf("the pool's endpoint was not reused")
-	}
-	if len(got) != len(want) {
-		t.Fatalf("recycled endpoint sent %d segments, a fresh one %d", len(got), len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("segment %d: recycled %s, fresh %s", i, got[i], want[i])
-		}
-	}
-	again.Recycle()
-	again.Recycle() // once only
-	if len(pool.free) != 1 {
-		t.Fatalf("Recycle twice put %d endpoints in the pool, want 1", len(pool.free))
+	for _, tc := range []struct {
+		name  string
+		newCC func() cc.Algorithm
+		reuse bool // a cc.Resetter: the endpoint keeps it
+	}{
+		{"cubic", func() cc.Algorithm { return cc.NewCubic() }, true},
+		{"not a Resetter", newTestReno, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, fresh, want := exchange(t, &slicePool{}, tc.newCC)
+			if fresh.State() != Closed && fresh.State() != TimeWait {
+				t.Fatalf("first connection ended in %v", fresh.State())
+			}
+			pool := &slicePool{}
+			pool.Put(fresh) // as Recycle does, with the pool in the config
+			fresh.recycled = true
+			alg := fresh.cc
+			_, again, got := exchange(t, pool, tc.newCC)
+			if again != fresh {
+				t.Fatalf("the pool's endpoint was not reused")
+			}
+			if (again.cc == alg) != tc.reuse {
+				t.Fatalf("congestion control reused: %v, want %v", again.cc == alg, tc.reuse)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("recycled endpoint sent %d segments, a fresh one %d", len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("segment %d: recycled %s, fresh %s", i, got[i], want[i])
+				}
+			}
+			again.Recycle()
+			again.Recycle() // once only
+			if len(pool.free) != 1 {
+				t.Fatalf("Recycle twice put %d endpoints in the pool, want 1", len(pool.free))
+			}
+		})
 	}
 }

@@ -20,6 +20,13 @@ type Ack struct {
 	Now int64
 }
 
+// Resetter is an Algorithm that can start over as if just made by its
+// constructor, keeping its configuration: a recycled endpoint reuses its
+// congestion control instead of allocating one per connection.
+type Resetter interface {
+	Reset()
+}
+
 // Algorithm is a congestion controller for one connection.
 type Algorithm interface {
 	// Name is the algorithm's name as Linux's tcp_congestion_control

@@ -65,6 +65,9 @@ func NewCubicConfig(cfg CubicConfig) *Cubic { return &Cubic{cfg: cfg} }
 // Name returns "cubic", as Linux spells it.
 func (c *Cubic) Name() string { return "cubic" }
 
+// Reset implements Resetter: the state NewCubicConfig(cfg) returns.
+func (c *Cubic) Reset() { *c = Cubic{cfg: c.cfg} }
+
 // Init starts with RFC 6928's initial window and an infinite ssthresh.
 func (c *Cubic) Init(mss int, now int64) {
 	*c = Cubic{cfg: c.cfg, mss: clampMSS(mss), ssthresh: InfiniteSsthresh}

@@ -25,6 +25,9 @@ func NewReno() *Reno { return &Reno{} }
 // Name returns "reno", as Linux spells it.
 func (r *Reno) Name() string { return "reno" }
 
+// Reset implements Resetter: the state NewReno returns.
+func (r *Reno) Reset() { *r = Reno{} }
+
 // Init starts with RFC 6928's initial window and an infinite ssthresh.
 func (r *Reno) Init(mss int, now int64) {
 	r.mss = clampMSS(mss)
