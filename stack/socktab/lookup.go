@@ -3,7 +3,6 @@ package socktab
 import (
 	"cmp"
 	"slices"
-	"sync/atomic"
 
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/portalloc"
@@ -209,63 +208,4 @@ type ExactTable interface {
 	Get(k flowtable.Key) *Socket
 	Put(k flowtable.Key, s *Socket)
 	Delete(k flowtable.Key)
-}
-
-// cowExact is the default ExactTable: exactShards copy-on-write maps,
-// chosen by the key's hash, each published through an atomic pointer. A
-// connect or close copies one shard: about 25 entries with 100,000
-// connections (TIME-WAIT included: a traffic harness keeps tens of
-// thousands). BenchmarkConnectClose at 100,000: 18 µs a connect and close
-// with 4096 shards, 301 µs with 64.
-type cowExact struct {
-	shards [exactShards]atomic.Pointer[map[flowtable.Key]*Socket]
-}
-
-const exactShards = 4096 // a power of two
-
-func newCOWExact() *cowExact { return &cowExact{} }
-
-func exactShard(k *flowtable.Key) int {
-	return int(portalloc.HashKey(k, 0x9e3779b97f4a7c15) & (exactShards - 1))
-}
-
-func (c *cowExact) Get(k flowtable.Key) *Socket {
-	m := c.shards[exactShard(&k)].Load() // pairs with Store in Put/Delete
-	if m == nil {
-		return nil
-	}
-	return (*m)[k]
-}
-
-func (c *cowExact) Put(k flowtable.Key, s *Socket) {
-	sh := &c.shards[exactShard(&k)]
-	var n map[flowtable.Key]*Socket
-	if old := sh.Load(); old != nil {
-		n = make(map[flowtable.Key]*Socket, len(*old)+1)
-		for kk, v := range *old {
-			n[kk] = v
-		}
-	} else {
-		n = map[flowtable.Key]*Socket{}
-	}
-	n[k] = s
-	sh.Store(&n) // pairs with Load in Get
-}
-
-func (c *cowExact) Delete(k flowtable.Key) {
-	sh := &c.shards[exactShard(&k)]
-	old := sh.Load()
-	if old == nil {
-		return
-	}
-	if _, ok := (*old)[k]; !ok {
-		return
-	}
-	n := make(map[flowtable.Key]*Socket, len(*old))
-	for kk, v := range *old {
-		if kk != k {
-			n[kk] = v
-		}
-	}
-	sh.Store(&n) // pairs with Load in Get
 }
