@@ -43,13 +43,14 @@ import (
 // never dropped (a command the worker never ran) only costs the reuse: the
 // collector frees the memory.
 type Conn struct {
-	s             *Stack
-	owner         *worker
-	ep            *tcp.Endpoint
-	key           flowtable.Key // arrival order: Src is the peer
-	local, remote netip.Addr
-	laddr, raddr  netip.AddrPort
-	via           netip.Addr // Options.NextHop: the neighbor every segment goes to (set before the worker sees c)
+	s     *Stack
+	owner *worker
+	ep    *tcp.Endpoint
+	key   flowtable.Key // arrival order: Src is the peer
+	// mapped: the application sees the IPv4 addresses of key as
+	// v4-mapped IPv6 ones (a dual-stack listener's connection: adopt).
+	mapped bool
+	via    netip.Addr // Options.NextHop: the neighbor every segment goes to (set before the worker sees c)
 	// sock is the socket-table entry that holds the port: a Dial's, set
 	// before the worker sees the connection, or an accepted one's, set when
 	// its listener closes (holdPort); freeTCP swaps in freedSock and
@@ -93,13 +94,17 @@ type Conn struct {
 	readDeadline, writeDeadline atomic.Int64 // UnixNano; 0: none
 	rmu, wmu                    sync.Mutex   // one reader, one writer at a time (the rings are SPSC)
 	ipOpts                      tcpIPOpts    // IP_TTL, IP_TOS, IP_MTU_DISCOVER (tcpipopts.go)
+
+	// The Stack's list of connections the application holds, for
+	// CloseAll (guarded by Stack.mu): a list, not a map, so that the
+	// millionth connection costs what the first does.
+	appPrev, appNext *Conn
+	tracked          bool
 }
 
 func (s *Stack) newConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *Conn {
 	c := &Conn{s: s, owner: owner, ep: ep, key: key,
 		rnotify: make(chan struct{}, 1), wnotify: make(chan struct{}, 1)}
-	c.raddr, c.laddr = key.SrcAddrPort(), key.DstAddrPort()
-	c.remote, c.local = c.raddr.Addr(), c.laddr.Addr()
 	c.refs.Store(2) // the worker's and the application's
 	return c
 }
@@ -371,9 +376,7 @@ func (c *Conn) Close() error {
 	// announces itself in rwait or wwait before its last look at closed).
 	sock.Notify(c.rnotify)
 	sock.Notify(c.wnotify)
-	c.s.mu.Lock()
-	delete(c.s.conns, c)
-	c.s.mu.Unlock()
+	c.s.untrack(c)
 	// A Read or Write in progress sees closed and leaves; one that starts
 	// later sees closed first. Then the rings are free, and the
 	// application's reference goes before the command does, so the
@@ -518,10 +521,10 @@ func (c *Conn) lingerWait(d time.Duration) {
 }
 
 // LocalAddr returns the local address.
-func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.laddr) }
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.laddrPort()) }
 
 // RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddrPort()) }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -556,12 +559,25 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *Conn) opErr(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: net.TCPAddrFromAddrPort(c.laddr),
-		Addr: net.TCPAddrFromAddrPort(c.raddr), Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: net.TCPAddrFromAddrPort(c.laddrPort()),
+		Addr: net.TCPAddrFromAddrPort(c.raddrPort()), Err: err}
 }
 
 // String describes the connection for logs.
-func (c *Conn) String() string { return fmt.Sprintf("tcp %v -> %v", c.laddr, c.raddr) }
+func (c *Conn) String() string { return fmt.Sprintf("tcp %v -> %v", c.laddrPort(), c.raddrPort()) }
+
+// laddrPort and raddrPort are the local and remote addresses as the
+// application sees them (derived from key, not stored: a connection's
+// memory is what a million of them cost).
+func (c *Conn) laddrPort() netip.AddrPort { return c.appAddr(c.key.DstAddrPort()) }
+func (c *Conn) raddrPort() netip.AddrPort { return c.appAddr(c.key.SrcAddrPort()) }
+
+func (c *Conn) appAddr(ap netip.AddrPort) netip.AddrPort {
+	if c.mapped {
+		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())
+	}
+	return ap
+}
 
 var _ net.Conn = (*Conn)(nil)
 

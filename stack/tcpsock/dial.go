@@ -24,18 +24,16 @@ import (
 // SYN-SENT; ctx bounds the wait.
 func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrPort, opts sock.Options) (*Conn, error) {
 	fam, ra, v6only, err := s.sockFamily(network, rap.Addr(), false)
-	raddr := net.TCPAddrFromAddrPort(rap)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	rap = netip.AddrPortFrom(ra, rap.Port())
-	raddr = net.TCPAddrFromAddrPort(rap)
 	v6 := fam == socktab.IPv6
 	if (!v6 && s.host.IsBroadcast(ra)) || ra.IsMulticast() {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
+		return nil, dialError(network, rap, os.NewSyscallError("connect", syscall.ENETUNREACH))
 	}
 	if !s.cfg.State.Running() {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: net.ErrClosed}
+		return nil, dialError(network, rap, net.ErrClosed)
 	}
 	prefixes := s.host.Addrs()
 	if v6 {
@@ -44,16 +42,16 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			prefixes = s.host6.Addrs()
 		}
 		if opts.Transparent {
-			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: errTransparent6}
+			return nil, dialError(network, rap, errTransparent6)
 		}
 	}
 	if err := opts.CheckNextHop("connect", prefixes); err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	opts.V6Only = opts.V6Only || v6only
 	st, err := s.tab.Open(socktab.TCP, fam, opts.Table(), nil)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	if laddr.IsValid() {
 		la := laddr.Addr()
@@ -67,7 +65,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		if opts.Transparent {
 			if err := s.host.AddTransparent(la); err != nil {
 				s.tab.Close(st)
-				return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+				return nil, dialError(network, rap, err)
 			}
 		}
 	}
@@ -84,7 +82,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	ep, err := tcp.Dial(now, cfg)
 	if err != nil {
 		s.tab.Close(st)
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	c := s.newConn(owner, ep, key)
 	c.via = opts.NextHop
@@ -92,7 +90,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	if err := c.send(command{op: cmdOpen, c: c}); err != nil {
 		s.tab.Close(st)
 		c.releaseApp() // the worker never had it: the collector takes the rings
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	for {
 		if c.estab.Load() {
@@ -100,12 +98,12 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		}
 		if en := c.errno.Load(); en != 0 {
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap),
 				Err: os.NewSyscallError("connect", syscall.Errno(en))}
 		}
 		if c.gone.Load() {
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr,
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap),
 				Err: os.NewSyscallError("connect", syscall.ECONNRESET)}
 		}
 		c.wwait.Add(1)
@@ -118,15 +116,21 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		if err != nil {
 			c.send(command{op: cmdAbort, c: c})
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: raddr, Err: err}
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap), Err: err}
 		}
 	}
 	if err := s.track(c); err != nil {
 		c.send(command{op: cmdAbort, c: c})
 		c.releaseApp()
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		return nil, dialError(network, rap, err)
 	}
 	return c, nil
+}
+
+// dialError is Dial's error about the connection to rap (its address
+// made only on failure: a dial allocates none).
+func dialError(network string, rap netip.AddrPort, err error) error {
+	return &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(rap), Err: err}
 }
 
 // track registers c for CloseAll.
@@ -136,6 +140,28 @@ func (s *Stack) track(c *Conn) error {
 	if s.cfg.State.Closed() {
 		return net.ErrClosed
 	}
-	s.conns[c] = struct{}{}
+	c.appNext = s.appConns
+	if c.appNext != nil {
+		c.appNext.appPrev = c
+	}
+	s.appConns, c.tracked = c, true
 	return nil
+}
+
+// untrack takes c off CloseAll's list, if it is on it.
+func (s *Stack) untrack(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.tracked {
+		return
+	}
+	if c.appPrev != nil {
+		c.appPrev.appNext = c.appNext
+	} else {
+		s.appConns = c.appNext
+	}
+	if c.appNext != nil {
+		c.appNext.appPrev = c.appPrev
+	}
+	c.appPrev, c.appNext, c.tracked = nil, nil, false
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/stack/socktab"
 )
 
@@ -79,9 +80,5 @@ func SockFamily(network string, a netip.Addr, listen, has6 bool) (fam socktab.Fa
 // v4-mapped (::ffff:a.b.c.d), as accept(2) gives them on an AF_INET6
 // socket and Go's net reports them. Before the connection is published.
 func (ln *Listener) adopt(c *Conn) {
-	if !ln.v6 || c.laddr.Addr().Is6() {
-		return
-	}
-	c.laddr = netip.AddrPortFrom(netip.AddrFrom16(c.laddr.Addr().As16()), c.laddr.Port())
-	c.raddr = netip.AddrPortFrom(netip.AddrFrom16(c.raddr.Addr().As16()), c.raddr.Port())
+	c.mapped = ln.v6 && c.key.Family == flowtable.FamilyIPv4
 }

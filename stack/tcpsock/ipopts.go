@@ -69,10 +69,11 @@ func (c *Conn) MTUDiscover() sock.PMTUDisc {
 
 // PathMTU returns the path MTU toward the peer (IP_MTU, IPV6_MTU).
 func (c *Conn) PathMTU() (int, error) {
-	if c.remote.Is6() && c.s.host6 != nil {
-		return c.s.host6.PathMTU(c.remote), nil
+	remote := c.key.SrcAddrPort().Addr()
+	if remote.Is6() && c.s.host6 != nil {
+		return c.s.host6.PathMTU(remote), nil
 	}
-	return c.s.host.PathMTU(c.remote), nil
+	return c.s.host.PathMTU(remote), nil
 }
 
 // segmentIP returns the TTL, TOS and DF of c's segments (c may be nil: a

@@ -15,7 +15,7 @@ func connEntry(c *Conn, info bool) socktab.Entry {
 	e := socktab.Entry{
 		Proto: socktab.TCP, State: socktab.State(in.State),
 		RecvQ: uint64(in.RecvQ), SendQ: uint64(in.SendQ),
-		Local: c.laddr, Peer: c.raddr,
+		Local: c.laddrPort(), Peer: c.raddrPort(),
 	}
 	if info {
 		st := in.Stats

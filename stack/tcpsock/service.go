@@ -11,7 +11,7 @@ import (
 // and either frees it (CLOSED) or reschedules its timer.
 func (w *worker) serviceTCP(c *Conn) {
 	s := &w.sink
-	s.to(c.local, c.remote, c)
+	s.to(c.key.DstAddrPort().Addr(), c.key.SrcAddrPort().Addr(), c)
 	c.ep.Output(w.l.Now(), s)
 	if s.failed && !c.retrying {
 		c.retrying = true

@@ -60,8 +60,8 @@ type Stack struct {
 	newCC     func() cc.Algorithm   // Config.Congestion's constructor
 	workers   []*worker
 
-	mu        sync.Mutex // guards conns and listeners
-	conns     map[*Conn]struct{}
+	mu        sync.Mutex // guards appConns and listeners
+	appConns  *Conn      // the connections the application holds: a list through Conn.appNext
 	listeners map[*Listener]struct{}
 	// acceptPortFails counts, by owner queue, accepted connections the
 	// socket table refused (holdPort): TCPStats.AcceptPortFails.
@@ -76,7 +76,6 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, host: cfg.Host, host6: cfg.Host6, tab: cfg.Table, jar: jar,
 		challenge:       tcp.NewChallengeLimiter(tcp.DefaultChallengeLimit),
-		conns:           map[*Conn]struct{}{},
 		listeners:       map[*Listener]struct{}{},
 		acceptPortFails: make([]atomic.Uint64, cfg.Queues),
 	}
@@ -159,7 +158,7 @@ func (s *Stack) CloseAll() {
 	for ln := range s.listeners {
 		all = append(all, ln)
 	}
-	for c := range s.conns {
+	for c := s.appConns; c != nil; c = c.appNext {
 		all = append(all, c)
 	}
 	s.mu.Unlock()
