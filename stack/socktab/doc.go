@@ -122,11 +122,12 @@
 // LookupAll live in an immutable snapshot rebuilt from the bound sockets
 // on each change (O(bound sockets); connections are not read, except the
 // rare UDP socket connected from a broadcast or multicast bind) and
-// published through an atomic.Pointer; connected sockets live
-// in an ExactTable whose default is 4096 copy-on-write maps, each
-// published through an atomic.Pointer (a connect or accept copies 1/4096
-// of the connections, TIME-WAIT included: a stand-in until the lock-free
-// flow table implements ExactTable). Lookup, LookupOn, IsFanout and
+// published through an atomic.Pointer; connected sockets live in an
+// ExactTable whose default is 4096 copy-on-write shards (a list of up to
+// 8 connections, a map beyond), each published through an
+// atomic.Pointer (a connect or accept copies 1/4096 of the connections,
+// TIME-WAIT included: a stand-in until the lock-free flow table
+// implements ExactTable). Lookup, LookupOn, IsFanout and
 // LookupAll take no lock and allocate nothing (LookupAll appends into the
 // caller's slice, at most MaxFanout sockets).
 //

@@ -103,7 +103,7 @@ type Config struct {
 	// ReuseportSeed seeds the hash that spreads packets over a
 	// SO_REUSEPORT group.
 	ReuseportSeed uint64
-	// Exact holds connected sockets by 5-tuple (nil: a copy-on-write map).
+	// Exact holds connected sockets by 5-tuple (nil: copy-on-write shards).
 	Exact ExactTable
 }
 
