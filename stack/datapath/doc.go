@@ -36,25 +36,28 @@
 // # Waiting
 //
 // PollBusy never sleeps; PollAdaptive spins for SpinTime after the last
-// work (yielding the core between empty polls) and then sleeps in poll(2)
-// on the socket and an eventfd; PollInterrupt sleeps whenever a round found
+// work (yielding the core between empty polls) and then sleeps on the
+// socket and an eventfd; PollInterrupt sleeps whenever a round found
 // nothing. Producers wake a sleeping worker with Wake after their enqueue;
 // the worker announces its sleep before its last look at its queues
 // (Layer.Pending), so no wakeup is lost.
 //
-// A known limit: a worker that is an ordinary goroutine keeps its P while
-// it sleeps in poll(2), until the runtime's monitor takes it back (20 µs
+// Where it sleeps: a worker with a thread of its own (Config.OwnThread),
+// or one in a program with more than one P, sleeps in poll(2). A worker
+// that is an ordinary goroutine while GOMAXPROCS is 1 (looked at before
+// each sleep) parks in the Go netpoller instead, on an epoll instance of
+// its own on the socket and the eventfd (netsleep.go). A goroutine in a
+// system call keeps its P until the runtime's monitor takes it back (20 µs
 // to 10 ms later), and while the only P is there nothing polls the
-// netpoller. With GOMAXPROCS 1 an idle engine thus delays the program's
+// netpoller: with GOMAXPROCS 1 a worker in poll(2) delayed the program's
 // other goroutines that wait on the network (a Go server beside it in
-// BenchmarkTCPShortConn: 13k-19k connections a second instead of 21k-23k).
-// Parking the worker in the netpoller instead (an epoll instance on the
-// socket and the eventfd) removed that, but a parked worker waits for a P
-// to poll the network, which a P busy with runnable goroutines does only
-// when its run queues are empty or at the monitor's 10 ms look. With every
-// such worker parked there, the full suite (GOMAXPROCS 2) failed two tests
-// that pass with poll(2); parking only at GOMAXPROCS 1 was not tested
-// conclusively (its suite run overlapped another). Neither is in.
+// BenchmarkTCPShortConn: 13k-19k connections a second instead of
+// 21k-23k). With more Ps the others serve the program, and poll(2)
+// returns on the frame itself, while a parked worker waits for a P to
+// poll the network, which a P busy with runnable goroutines does only
+// when its run queues are empty or at the monitor's 10 ms look: with every
+// worker parked, the full suite at GOMAXPROCS 2 failed two tests that pass
+// with poll(2) (send-buffer auto-tuning, Close of held connections).
 //
 // # Capture
 //

@@ -61,6 +61,7 @@ type Worker struct {
 	inbox    []*ring.SPSC[Steered] // inbox[i]: from worker i
 	peers    []*Worker
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
+	nsleep   *netSleep   // how it sleeps when not OwnThread, while GOMAXPROCS is 1 (netsleep.go); nil: poll(2)
 	stop     atomic.Bool
 	failed   atomic.Pointer[failure] // why the loop ended, if it failed (fail.go)
 	pub      atomic.Pointer[stats.Worker]
@@ -206,6 +207,19 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 		set.Set(w.cfg.CPU)
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
 			w.cfg.Logger.Warn("cannot pin worker", "queue", w.queue, "cpu", w.cfg.CPU, "err", err)
+		}
+	}
+	if !w.cfg.OwnThread && w.nsleep == nil {
+		// An ordinary goroutine sleeps in the netpoller while its P is
+		// the program's only one (netsleep.go; looked at before each
+		// sleep: a program may change GOMAXPROCS); poll(2) if that cannot
+		// be set up. With more Ps it sleeps in poll(2): the others serve
+		// the program meanwhile, and poll(2) returns on the frame itself,
+		// not when a P next polls the network.
+		if ns, err := newNetSleep(w.sock.FD(), w.efd); err == nil {
+			w.nsleep = ns
+		} else {
+			w.cfg.Logger.Warn("worker sleeps in poll(2)", "queue", w.queue, "err", err)
 		}
 	}
 	w.now = w.Nanotime()
@@ -375,6 +389,14 @@ func (w *Worker) sleep() {
 		}
 		timeout = int(min(ms, sleepTimeout))
 	}
+	if w.nsleep != nil && runtime.GOMAXPROCS(0) == 1 {
+		if w.nsleep.wait(time.Duration(timeout)*time.Millisecond, w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0, w.efd) {
+			var buf [8]byte
+			unix.Read(w.efd, buf[:])
+		}
+		w.sleeping.Store(false)
+		return
+	}
 	fds := []unix.PollFd{{Fd: int32(w.sock.FD()), Events: unix.POLLIN}, {Fd: int32(w.efd), Events: unix.POLLIN}}
 	if w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 {
 		fds[0].Events |= unix.POLLOUT
@@ -464,6 +486,10 @@ func (w *Worker) Close() error {
 	if w.sock != nil {
 		err = w.sock.Close()
 		w.sock = nil
+	}
+	if w.nsleep != nil {
+		w.nsleep.close()
+		w.nsleep = nil
 	}
 	if w.efd >= 0 {
 		unix.Close(w.efd)

@@ -1,0 +1,112 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// netSleep is how a worker that is an ordinary goroutine (not
+// Config.OwnThread) sleeps when GOMAXPROCS is 1: parked in the Go
+// runtime's netpoller on an epoll instance of its own that watches the
+// AF_XDP socket and the worker's eventfd, instead of blocked in poll(2).
+//
+// A goroutine blocked in a system call keeps its P until the runtime's
+// monitor thread takes it back, which it does only at its next look, from
+// 20 µs up to 10 ms apart when the program is quiet; and while the only P
+// sits in the call, nothing runs the netpoller either (the monitor polls
+// it every 10 ms). With GOMAXPROCS 1 an idle engine thus held up every
+// other goroutine of the process that waits on the network: a Go server
+// beside it (BenchmarkTCPShortConn's kernel side, 64 clients) swung
+// between 13k and 19k connections a second from run to run, and did 23k
+// in every run once the worker slept in the netpoller. Parked there, the
+// worker gives its P back at once, and the runtime wakes it when the epoll
+// instance becomes readable (a frame on the socket, a write to the
+// eventfd) or at the deadline.
+//
+// With more Ps the worker keeps poll(2): the other Ps serve the program,
+// and poll(2) returns on the frame itself, while a parked goroutine waits
+// for a P to poll the network, which a P busy with goroutines that do not
+// block does only at the monitor's 10 ms look. (With every such worker in
+// the netpoller, the full suite at GOMAXPROCS 2 failed two tests that pass
+// with poll(2), send-buffer auto-tuning and Close of held connections; not
+// analysed further.)
+type netSleep struct {
+	f    *os.File        // the epoll instance, registered with the netpoller
+	rc   syscall.RawConn // f's
+	sock int             // the AF_XDP socket
+	out  bool            // the socket is watched for EPOLLOUT too
+	evs  [2]unix.EpollEvent
+}
+
+// newNetSleep makes the epoll instance watching sock and efd (readable).
+func newNetSleep(sock, efd int) (*netSleep, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("datapath: epoll_create1: %w", err)
+	}
+	for _, fd := range []int{sock, efd} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(epfd)
+			return nil, fmt.Errorf("datapath: epoll_ctl add %d: %w", fd, err)
+		}
+	}
+	// Non-blocking, so that os.NewFile registers it with the netpoller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("datapath: epoll instance non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "datapath-sleep")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("datapath: epoll instance: %w", err)
+	}
+	return &netSleep{f: f, rc: rc, sock: sock}, nil
+}
+
+// wait parks the calling goroutine until the socket is readable (or
+// writable, with out: an interrupt-mode worker waiting for transmit
+// completions), the eventfd is, or timeout has passed. It reports whether
+// the eventfd was readable when it woke.
+func (s *netSleep) wait(timeout time.Duration, out bool, efd int) bool {
+	if out != s.out {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.sock)}
+		if out {
+			ev.Events |= unix.EPOLLOUT
+		}
+		var err error
+		_ = s.rc.Control(func(fd uintptr) {
+			err = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, s.sock, &ev)
+		})
+		if err == nil {
+			s.out = out
+		}
+	}
+	if err := s.f.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return false
+	}
+	// The instance's own list is level-triggered: epoll_wait with a zero
+	// timeout says whether anything is ready now; if not, Read parks the
+	// goroutine until the netpoller sees the instance become readable.
+	n := 0
+	_ = s.rc.Read(func(fd uintptr) bool {
+		var err error
+		n, err = unix.EpollWait(int(fd), s.evs[:], 0)
+		return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
+	})
+	for _, ev := range s.evs[:max(n, 0)] {
+		if int(ev.Fd) == efd {
+			return true
+		}
+	}
+	return false
+}
+
+// close closes the epoll instance (not the descriptors it watches).
+func (s *netSleep) close() error { return s.f.Close() }
