@@ -182,6 +182,7 @@ func (p *Port) result(t *Traffic, rs *runState, col *collector) *Result {
 	for i := range n {
 		sr := &r.Streams[i]
 		sr.OfferedRate, sr.Frames = t.Streams[i].Rate, t.Streams[i].Spec.Size
+		sr.Measured = len(p.ws) > 0 && p.ws[0].streams[i].Signed()
 		for wi, w := range p.ws {
 			id := uint16(wi*n + i)
 			res := all.Result(id, w.streams[i].Count())
@@ -196,6 +197,10 @@ func (p *Port) result(t *Traffic, rs *runState, col *collector) *Result {
 			if len(p.ws) == 1 {
 				sr.Latency = res.Latency
 			}
+		}
+		if !sr.Measured {
+			sr.Received, sr.Lost = 0, 0
+			r.Unmeasured += sr.Sent
 		}
 		if sr.Sent > 0 {
 			sr.Loss = float64(sr.Lost) / float64(sr.Sent)

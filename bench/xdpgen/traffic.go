@@ -103,6 +103,10 @@ func perSecond(n uint64, d time.Duration) float64 {
 
 // StreamResult is one stream's outcome, over all workers.
 type StreamResult struct {
+	// Measured: the stream's frames carry a signature (stream.Spec.Sign),
+	// so what comes back is counted; an unmeasured stream's Received and
+	// Lost stay 0 and it is left out of Result's Lost and Loss.
+	Measured                   bool
 	Sent, Received, Lost       uint64
 	Duplicates, Reordered      uint64
 	Late, MaxReorder, BadTime  uint64
@@ -120,7 +124,10 @@ type Result struct {
 	Duration time.Duration
 	// Sent and Received are frames over all streams; Received counts
 	// each sequence number once (duplicates apart).
-	Sent, Received, Lost     uint64
+	Sent, Received, Lost uint64
+	// Unmeasured is the part of Sent from streams without a signature
+	// (StreamResult.Measured), which Lost and Loss leave out.
+	Unmeasured               uint64
 	SentBytes, ReceivedBytes uint64 // without FCS
 	Duplicates, Reordered    uint64
 	Other, Errors            uint64 // as in Interval
@@ -142,11 +149,12 @@ func (r *Result) SentPPS() float64 { return perSecond(r.Sent, r.Duration) }
 func (r *Result) ReceivedPPS() float64 { return perSecond(r.Received, r.Duration) }
 
 // Loss returns Lost/Sent.
+// Loss returns the fraction of the measured streams' frames lost.
 func (r *Result) Loss() float64 {
-	if r.Sent == 0 {
+	if r.Sent == r.Unmeasured {
 		return 0
 	}
-	return float64(r.Lost) / float64(r.Sent)
+	return float64(r.Lost) / float64(r.Sent-r.Unmeasured)
 }
 
 // PPSPerCore returns frames sent per second of the workers' CPU time.

@@ -18,8 +18,9 @@ import (
 )
 
 const benchUDPSynopsis = `
-Usage: engine bench udp -i IFACE --addr CIDR --to IP:PORT [--rate PPS] [--duration 10s | --count N]
-                        [--size 64|imix|64-1518] [--flows N] [--json FILE] [--report FILE.html]
+Usage: engine bench udp -i IFACE --addr CIDR --to IP:PORT [--rate PPS | --rate-bps BPS]
+                        [--duration 10s | --count N] [--size 64|imix|64-1518] [--flows N]
+                        [--streams FILE.yaml] [--json FILE] [--report FILE.html]
                         [--compare kernel] [flags]
 
 Send UDP frames from --addr to --to through AF_XDP on IFACE, one worker per
@@ -49,6 +50,16 @@ latency distribution.
 --addr's subnet; if IFACE has none, --addr's address is added to IFACE for
 that run and removed afterwards.
 
+--rate-bps sets the rate in bits per second on the wire (frames with the
+FCS, plus preamble and inter-frame gap: 10e9 is 14.88 Mpps of 64-byte
+frames) instead of frames per second.
+
+` + benchStreamsHelp + `
+
+--json FILE then also has "streams": per stream template, offered,
+measured (signed), sent, received, lost, loss_ratio, duplicates, reordered, rate_pps, received_pps
+and, with one queue, latency_ns.
+
 Example:
   engine bench udp -i eth1 --addr 198.18.0.1/24 --to 198.18.0.2:7 --rate 100000 --duration 10s --report udp.html`
 
@@ -56,6 +67,8 @@ type benchUDPOptions struct {
 	port      benchPortFlags
 	target    benchTargetFlags
 	rate      float64
+	rateBPS   float64         // --rate-bps: bits per second on the wire, instead of rate
+	streams   []xdpgen.Stream // --streams: several streams instead of the one the flags describe
 	duration  time.Duration
 	count     uint64
 	size      stream.Sizes
@@ -82,6 +95,9 @@ func parseBenchUDP(args []string, stdout io.Writer) (*benchUDPOptions, error) {
 	o.port.add(fs)
 	o.target.add(fs)
 	fs.Float64Var(&o.rate, "rate", 0, "frames per second, all workers together (0: as fast as possible)")
+	fs.Float64Var(&o.rateBPS, "rate-bps", 0, "bits per second on the wire, FCS, preamble and gap counted (instead of --rate)")
+	var streamsPath string
+	fs.StringVar(&streamsPath, "streams", "", "send the streams of YAML `FILE` (see above) instead of one UDP stream")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (0 with --count: until the count)")
 	fs.Uint64Var(&o.count, "count", 0, "frames to send (0: no limit)")
 	fs.Func("size", "frame `size` with FCS: 64, imix (64/594/1518, 7:4:1), MIN-MAX (random) or MIN-MAX:inc (default 64)", func(v string) error {
@@ -114,8 +130,10 @@ func parseBenchUDP(args []string, stdout io.Writer) (*benchUDPOptions, error) {
 		return nil, err
 	}
 	switch {
-	case o.rate < 0:
-		return nil, usagef("--rate %v: want 0 (as fast as possible) or more", o.rate)
+	case o.rate < 0 || o.rateBPS < 0:
+		return nil, usagef("--rate %v, --rate-bps %v: want 0 (as fast as possible) or more", o.rate, o.rateBPS)
+	case o.rate > 0 && o.rateBPS > 0:
+		return nil, usagef("--rate and --rate-bps: give one of them")
 	case o.duration < 0 || o.duration == 0 && o.count == 0:
 		return nil, usagef("--duration %v: want a positive duration, or 0 with --count", o.duration)
 	case o.flows < 1:
@@ -132,6 +150,19 @@ func parseBenchUDP(args []string, stdout io.Writer) (*benchUDPOptions, error) {
 	if _, err := stream.New(o.spec(header.MAC{}, header.MAC{})); err != nil {
 		return nil, usagef("--size %s: %v", o.size, err)
 	}
+	if streamsPath != "" {
+		for _, f := range []string{"size", "flows", "src-port", "rate", "rate-bps", "compare"} {
+			if fs.Changed(f) {
+				return nil, usagef("--%s does not apply with --streams: give it in the file, per stream", f)
+			}
+		}
+		var err error
+		o.streams, err = readBenchStreams(streamsPath, benchStreamsDefaults{src: o.port.cfg.Addr.Addr(),
+			dst: o.target.to.Addr(), dstPort: o.target.to.Port(), catchUp: o.catchUp.Seconds()})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
 }
 
@@ -147,11 +178,31 @@ func (o *benchUDPOptions) spec(src, dst header.MAC) stream.Spec {
 	}
 }
 
+// trafficStreams are the streams to send: --streams' or the flags' one.
+func (o *benchUDPOptions) trafficStreams(src, dst header.MAC) []xdpgen.Stream {
+	if o.streams != nil {
+		return withMACs(o.streams, src, dst)
+	}
+	return []xdpgen.Stream{{Spec: o.spec(src, dst), Rate: o.pacerRate()}}
+}
+
+// offeredPPS is the single stream's rate in frames per second (0: as
+// fast as possible); from --rate-bps, at the mean frame size.
+func (o *benchUDPOptions) offeredPPS() float64 {
+	if o.rateBPS > 0 {
+		return o.rateBPS / (8 * (o.size.Mean() + pacer.WireOverhead))
+	}
+	return o.rate
+}
+
 // pacerRate is the rate of the options, with --catch-up's burst.
 func (o *benchUDPOptions) pacerRate() pacer.Rate {
 	r := pacer.Rate{Value: o.rate}
-	if o.rate > 0 {
-		r.Burst = uint64(o.rate*o.catchUp.Seconds()) + 1
+	if o.rateBPS > 0 {
+		r = pacer.Rate{Value: o.rateBPS, Unit: pacer.BitsL1}
+	}
+	if r.Value > 0 {
+		r.Burst = burstFor(r, o.catchUp.Seconds())
 	}
 	return r
 }
@@ -189,7 +240,7 @@ func (o *benchUDPOptions) runEngine(ctx context.Context, p *xdpgen.Port, stderr 
 		return nil, err
 	}
 	t := xdpgen.Traffic{
-		Streams:  []xdpgen.Stream{{Spec: o.spec(p.MAC(), dst), Rate: o.pacerRate()}},
+		Streams:  o.trafficStreams(p.MAC(), dst),
 		Duration: o.duration, Count: o.count, Drain: o.drain,
 	}
 	if o.drain == 0 {
@@ -218,7 +269,7 @@ func (o *benchUDPOptions) runKernel(ctx context.Context, stderr io.Writer) (*ker
 	defer undo()
 	cfg := kernelgen.Config{
 		Interface: o.port.cfg.Interface, Local: local, FirstPort: o.srcPort, Target: o.target.to,
-		Size: o.size, Flows: min(o.flows, kernelgen.MaxFlows), Rate: o.rate, CatchUp: o.catchUp,
+		Size: o.size, Flows: min(o.flows, kernelgen.MaxFlows), Rate: o.offeredPPS(), CatchUp: o.catchUp,
 		Duration: o.duration, Count: o.count, Drain: o.drain,
 	}
 	if o.catchUp == 0 {

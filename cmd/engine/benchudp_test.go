@@ -42,6 +42,8 @@ func TestBenchStatelessUsage(t *testing.T) {
 		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--size", "big"}, 2, "frame size out of range"},
 		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--compare", "dpdk"}, 2, "only kernel"},
 		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--flows", "0"}, 2, "--flows 0"},
+		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--rate", "5", "--rate-bps", "9"}, 2, "give one of them"},
+		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--streams", "/nonexistent.yaml"}, 2, "--streams: open /nonexistent.yaml"},
 		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--duration", "0"}, 2, "--duration 0s"},
 		{[]string{"bench", "udp", "-i", "x", "--addr", "198.18.0.1", "--to", "198.18.0.2:7"}, 2, "no prefix length"},
 		{[]string{"bench", "rfc2544", "-i", "x", "--addr", "198.18.0.1/24", "--to", "198.18.0.2:7", "--sizes", "64,20"}, 2, "want sizes"},
@@ -239,5 +241,81 @@ func TestBenchReflectCommand(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "reflected 20;") {
 		t.Errorf("output: %s", out.String())
+	}
+}
+
+// TestBenchUDPStreams runs engine bench udp with a --streams file of
+// three streams against a kernel in the peer namespace: UDP to its echo
+// from random source ports, ICMP echo at a rate in bits per second (the
+// kernel answers both with the payload, signature included), and TCP SYNs
+// to a closed port (the kernel answers RST, which carries no signature:
+// counted as other). Each stream's figures come out per stream.
+func TestBenchUDPStreams(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	benchPeerEcho(t, bed, 7)
+	dir := t.TempDir()
+	streams := filepath.Join(dir, "streams.yaml")
+	// 2,000 ICMP echoes a second of 128-byte frames: 2000*(128+20)*8 bits.
+	if err := os.WriteFile(streams, []byte(`streams:
+  - template: udp
+    rate: 3000
+    src_port: 20000-20015:random
+    size: 64-256
+  - template: icmp-echo
+    rate_bps: 2368000
+    size: 128
+  - template: tcp-syn
+    rate: 500
+    dst_port: 9
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jsonPath := filepath.Join(dir, "udp.json")
+	addr := fmt.Sprintf("%v/%d", bed.EngineAddr, bed.Prefix.Bits())
+	stdout, stderr, code := engineCmd(t, "bench", "udp", "-i", bed.HostIf, "--addr", addr,
+		"--to", netip.AddrPortFrom(bed.PeerAddr, 7).String(), "--streams", streams, "--duration", "2s",
+		"--json", jsonPath, "--catch-up", "250ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	t.Logf("stdout:\n%s", stdout)
+	var j struct {
+		Lost    uint64 `json:"lost"`
+		Other   uint64 `json:"other"`
+		Streams []struct {
+			Template string  `json:"template"`
+			Sent     uint64  `json:"sent"`
+			Received uint64  `json:"received"`
+			RatePPS  float64 `json:"rate_pps"`
+		} `json:"streams"`
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &j); err != nil || len(j.Streams) != 3 {
+		t.Fatalf("%v, %d streams\n%s", err, len(j.Streams), b)
+	}
+	for i, want := range []struct {
+		template string
+		pps      float64
+		back     bool
+	}{{"udp", 3000, true}, {"icmp-echo", 2000, true}, {"tcp-syn", 500, false}} {
+		s := j.Streams[i]
+		if s.Template != want.template || s.RatePPS < 0.95*want.pps || s.RatePPS > 1.02*want.pps {
+			t.Errorf("stream %d: %s at %.0f pps, want %s at %.0f", i+1, s.Template, s.RatePPS, want.template, want.pps)
+		}
+		if want.back && s.Received != s.Sent || !want.back && s.Received != 0 {
+			t.Errorf("stream %d (%s): %d of %d back", i+1, s.Template, s.Received, s.Sent)
+		}
+	}
+	if tcp := j.Streams[2].Sent; j.Other < tcp*9/10 {
+		t.Errorf("other %d: want about the %d SYNs' resets", j.Other, tcp)
+	}
+	if j.Lost != 0 {
+		t.Errorf("lost %d: the unmeasured SYNs count as lost", j.Lost)
+	}
+	if !strings.Contains(stdout, "stream 2 icmp-echo") || !strings.Contains(stdout, "stream 3 tcp-syn (500 pps): sent") {
+		t.Errorf("no per-stream lines: %s", stdout)
 	}
 }

@@ -69,8 +69,47 @@ type benchUDPJSON struct {
 	Flows      int     `json:"flows"`
 	OfferedPPS float64 `json:"offered_pps"`
 	benchUDPFigures
-	Kernel *benchUDPFigures `json:"kernel,omitempty"`
-	Ratio  *benchUDPRatio   `json:"ratio,omitempty"`
+	Streams []benchStreamFigures `json:"streams,omitempty"`
+	Kernel  *benchUDPFigures     `json:"kernel,omitempty"`
+	Ratio   *benchUDPRatio       `json:"ratio,omitempty"`
+}
+
+// benchStreamFigures is one stream's figures (--streams).
+type benchStreamFigures struct {
+	Template    string            `json:"template"`
+	Offered     string            `json:"offered"`
+	Measured    bool              `json:"measured"`
+	Sent        uint64            `json:"sent"`
+	Received    uint64            `json:"received"`
+	Lost        uint64            `json:"lost"`
+	LossRatio   float64           `json:"loss_ratio"`
+	Duplicates  uint64            `json:"duplicates"`
+	Reordered   uint64            `json:"reordered"`
+	RatePPS     float64           `json:"rate_pps"`
+	ReceivedPPS float64           `json:"received_pps"`
+	LatencyNs   *benchLatencyJSON `json:"latency_ns,omitempty"`
+	latency     measure.Latency
+}
+
+func benchStreamsFigures(streams []xdpgen.Stream, r *xdpgen.Result) []benchStreamFigures {
+	out := make([]benchStreamFigures, 0, len(r.Streams))
+	for i, s := range r.Streams {
+		f := benchStreamFigures{Offered: s.OfferedRate.String(), Measured: s.Measured, Sent: s.Sent, Received: s.Received, Lost: s.Lost,
+			LossRatio: s.Loss, Duplicates: s.Duplicates, Reordered: s.Reordered, RatePPS: s.SentPPS,
+			ReceivedPPS: s.ReceivedPPS, latency: s.Latency}
+		if i < len(streams) {
+			f.Template = streams[i].Spec.Kind.String()
+			if streams[i].CaptureTiming > 0 {
+				f.Offered = fmt.Sprintf("capture timing x%g", streams[i].CaptureTiming)
+			}
+		}
+		if s.Latency.Count > 0 {
+			l := benchLatencyOf(s.Latency)
+			f.LatencyNs = &l
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // benchUDPRatio is the engine's figures over the kernel's.
@@ -130,7 +169,11 @@ func (u *benchUDPOut) json() benchUDPJSON {
 	j := benchUDPJSON{
 		Test: "udp", Interface: o.port.cfg.Interface, Mode: u.mode, Queues: u.queues,
 		Source: o.port.cfg.Addr.Addr().String(), Target: o.target.to.String(), FrameSize: o.size.String(),
-		Flows: o.flows, OfferedPPS: o.rate, benchUDPFigures: benchEngineFigures(u.engine),
+		Flows: o.flows, OfferedPPS: o.offeredPPS(), benchUDPFigures: benchEngineFigures(u.engine),
+	}
+	if o.streams != nil {
+		j.FrameSize, j.Flows, j.OfferedPPS = "per stream", 0, 0
+		j.Streams = benchStreamsFigures(o.streams, u.engine)
 	}
 	if u.kernel != nil {
 		k := benchKernelFigures(u.kernel, o.size.Mean())
@@ -151,8 +194,13 @@ func (u *benchUDPOut) writeText(w io.Writer) {
 	if j.OfferedPPS > 0 {
 		offered = benchRate(j.OfferedPPS) + " offered"
 	}
-	fmt.Fprintf(w, "engine bench udp: %s -> %s on %s (%s, %d queue(s)), %s-byte frames, %d flow(s), %s\n",
-		j.Source, j.Target, j.Interface, j.Mode, j.Queues, j.FrameSize, j.Flows, offered)
+	if j.Streams != nil {
+		fmt.Fprintf(w, "engine bench udp: %d streams (--streams), -> %s on %s (%s, %d queue(s))\n",
+			len(j.Streams), j.Target, j.Interface, j.Mode, j.Queues)
+	} else {
+		fmt.Fprintf(w, "engine bench udp: %s -> %s on %s (%s, %d queue(s)), %s-byte frames, %d flow(s), %s\n",
+			j.Source, j.Target, j.Interface, j.Mode, j.Queues, j.FrameSize, j.Flows, offered)
+	}
 	line := func(name string, f *benchUDPFigures) {
 		fmt.Fprintf(w, "%-7s sent %d in %.2fs (%s, %.1f Mb/s)  received %d (%s)  lost %d (%.3f%%)  duplicates %d  reordered %d  errors %d\n",
 			name, f.Sent, f.DurationS, benchRate(f.RatePPS), f.TxBPS/1e6, f.Received, benchRate(f.ReceivedPPS),
@@ -161,6 +209,19 @@ func (u *benchUDPOut) writeText(w io.Writer) {
 		fmt.Fprintf(w, "%-7s cpu %.2fs (%s per core)\n", "", f.CPUS, benchRate(f.PPSPerCore))
 	}
 	line("engine", &j.benchUDPFigures)
+	for i, s := range j.Streams {
+		if !s.Measured {
+			fmt.Fprintf(w, "stream %d %s (%s): sent %d (%s)  not measured (its frames have no room for a signature)\n",
+				i+1, s.Template, s.Offered, s.Sent, benchRate(s.RatePPS))
+			continue
+		}
+		fmt.Fprintf(w, "stream %d %s (%s): sent %d (%s)  received %d (%s)  lost %d (%.3f%%)  duplicates %d  reordered %d\n",
+			i+1, s.Template, s.Offered, s.Sent, benchRate(s.RatePPS), s.Received, benchRate(s.ReceivedPPS),
+			s.Lost, 100*s.LossRatio, s.Duplicates, s.Reordered)
+		if s.LatencyNs != nil {
+			fmt.Fprintf(w, "%-7s latency %s\n", "", benchLatencyText(s.latency))
+		}
+	}
 	if j.Kernel != nil {
 		line("kernel", j.Kernel)
 		fmt.Fprintf(w, "ratio   engine/kernel: received rate x%.2f, rate per core x%.2f, latency p50 x%.2f, p99 x%.2f\n",
