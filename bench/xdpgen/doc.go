@@ -77,6 +77,12 @@
 // asks (an atomic flag), so that Run reads the other without a lock; the
 // worker never waits. Counters are readable at any time.
 //
+// A stream whose frames carry no signature (stream.SignOff, or SignAuto
+// with frames too small for one) is sent and counted but not measured:
+// StreamResult.Measured is false, and Result.Lost and Loss leave it out
+// (Result.Unmeasured counts its frames). An Interval's Loss does not know
+// streams apart and counts such frames as lost.
+//
 // # Reflect
 //
 // Reflect turns every IPv4 frame around in place (package reflector:

@@ -9,7 +9,9 @@
 // caller (the engine's worker reads the clock once per burst); an algorithm
 // never reads the clock itself. An Algorithm belongs to one connection and is
 // used by one goroutine (the worker that owns the connection): no locking,
-// no allocation after construction.
+// no allocation after construction. A Resetter (CUBIC and NewReno are)
+// starts over in place, so that a recycled connection reuses its
+// algorithm.
 //
 // The sender drives an algorithm through five events:
 //
