@@ -80,8 +80,7 @@
 // A stream whose frames carry no signature (stream.SignOff, or SignAuto
 // with frames too small for one) is sent and counted but not measured:
 // StreamResult.Measured is false, and Result.Lost and Loss leave it out
-// (Result.Unmeasured counts its frames). An Interval's Loss does not know
-// streams apart and counts such frames as lost.
+// (Result.Unmeasured counts its frames), as does an Interval's Loss.
 //
 // # Reflect
 //

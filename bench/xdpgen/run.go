@@ -24,6 +24,7 @@ const swapTimeout = 100 * time.Millisecond
 // Reflect, every frame.
 type Counters struct {
 	Sent, SentBytes, Received, ReceivedBytes uint64
+	Unmeasured                               uint64 // of Sent: frames without a signature
 	Other, Errors                            uint64 // as in Interval
 	ARP                                      uint64 // ARP requests answered
 	Reflected                                uint64 // frames Reflect sent back
@@ -38,6 +39,7 @@ func sum(ws []*worker) Counters {
 	for _, w := range ws {
 		l := &w.live
 		c.Sent += l.sent.Load()
+		c.Unmeasured += l.unmeasured.Load()
 		c.SentBytes += l.sentBytes.Load()
 		c.Received += l.received.Load()
 		c.ReceivedBytes += l.receivedBytes.Load()
@@ -268,7 +270,7 @@ func (c *collector) interval(now, start int64, final bool) (Interval, bool) {
 		Elapsed: time.Duration(now - start), Length: time.Duration(now - c.prevAt),
 		Sent: cur.Sent - c.prev.Sent, Received: cur.Received - c.prev.Received,
 		SentBytes: cur.SentBytes - c.prev.SentBytes, ReceivedBytes: cur.ReceivedBytes - c.prev.ReceivedBytes,
-		TotalSent: cur.Sent, TotalReceived: cur.Received, Other: cur.Other, Errors: cur.Errors,
+		TotalSent: cur.Sent, TotalReceived: cur.Received, TotalUnmeasured: cur.Unmeasured, Other: cur.Other, Errors: cur.Errors,
 		Latency: measure.Summarize(c.iv),
 	}
 	c.prev, c.prevAt = cur, now

@@ -74,9 +74,12 @@ type Interval struct {
 	SentBytes, ReceivedBytes uint64 // their bytes, without FCS
 	// Totals since the start of the run.
 	TotalSent, TotalReceived uint64
-	Other                    uint64 // frames received that carry none of the run's signatures
-	Errors                   uint64 // frames the kernel dropped on receive, transmit errors
-	Latency                  measure.Latency
+	// TotalUnmeasured is the part of TotalSent from streams without a
+	// signature, which Loss leaves out.
+	TotalUnmeasured uint64
+	Other           uint64 // frames received that carry none of the run's signatures
+	Errors          uint64 // frames the kernel dropped on receive, transmit errors
+	Latency         measure.Latency
 }
 
 // SentPPS returns the period's transmit rate in frames per second.
@@ -85,13 +88,14 @@ func (iv Interval) SentPPS() float64 { return perSecond(iv.Sent, iv.Length) }
 // ReceivedPPS returns the period's receive rate in frames per second.
 func (iv Interval) ReceivedPPS() float64 { return perSecond(iv.Received, iv.Length) }
 
-// Loss returns the fraction of the frames sent so far not received yet
-// (frames in flight count as missing).
+// Loss returns the fraction of the measured frames sent so far not
+// received yet (frames in flight count as missing).
 func (iv Interval) Loss() float64 {
-	if iv.TotalSent == 0 || iv.TotalReceived >= iv.TotalSent {
+	measured := iv.TotalSent - iv.TotalUnmeasured
+	if measured == 0 || iv.TotalReceived >= measured {
 		return 0
 	}
-	return float64(iv.TotalSent-iv.TotalReceived) / float64(iv.TotalSent)
+	return float64(measured-iv.TotalReceived) / float64(measured)
 }
 
 func perSecond(n uint64, d time.Duration) float64 {

@@ -47,9 +47,10 @@ type runState struct {
 type live struct {
 	sent, sentBytes, received, receivedBytes atomic.Uint64
 	other, errors, arp, reflected            atomic.Uint64
-	lastTx                                   atomic.Int64 // Port.Now of the last frame generated
-	done                                     atomic.Bool  // finished sending
-	_                                        [64]byte     // keep workers' counters off each other's cache lines
+	unmeasured                               atomic.Uint64 // of sent: frames without a signature
+	lastTx                                   atomic.Int64  // Port.Now of the last frame generated
+	done                                     atomic.Bool   // finished sending
+	_                                        [64]byte      // keep workers' counters off each other's cache lines
 }
 
 // worker serves one socket. Everything but live, swap and cur belongs to
@@ -98,6 +99,7 @@ type worker struct {
 
 	// The worker's own counters, published to live.
 	sent, sentBytes, received, receivedBytes uint64
+	unmeasured                               uint64 // of sent: frames of streams without a signature
 	other, arps, reflected                   uint64
 	errBase, errNow                          uint64 // kernel counters at the start, now
 	lastTx, nextStats                        int64
@@ -188,7 +190,7 @@ func (w *worker) prepare(rs *runState, t *Traffic, streams []*stream.Stream, rat
 }
 
 func (w *worker) resetCounters() {
-	w.sent, w.sentBytes, w.received, w.receivedBytes = 0, 0, 0, 0
+	w.sent, w.sentBytes, w.received, w.receivedBytes, w.unmeasured = 0, 0, 0, 0, 0
 	w.other, w.arps, w.reflected, w.errNow, w.lastTx, w.nextStats = 0, 0, 0, 0, 0, 0
 	w.cpu = 0
 	w.live.done.Store(false)
@@ -209,6 +211,7 @@ func (w *worker) kernelErrors() uint64 {
 func (w *worker) publish() {
 	l := &w.live
 	l.sent.Store(w.sent)
+	l.unmeasured.Store(w.unmeasured)
 	l.sentBytes.Store(w.sentBytes)
 	l.received.Store(w.received)
 	l.receivedBytes.Store(w.receivedBytes)
@@ -362,6 +365,9 @@ func (w *worker) transmit(now int64) {
 		w.nspare--
 		addr := w.spare[w.nspare]
 		l := w.write(i, addr, now)
+		if !w.streams[i].Signed() {
+			w.unmeasured++
+		}
 		w.txd[n] = afxdp.Desc{Addr: addr, Len: uint32(l)}
 		w.sentBytes += uint64(l)
 		n++

@@ -280,6 +280,9 @@ func TestBenchUDPStreams(t *testing.T) {
 	}
 	t.Logf("stdout:\n%s", stdout)
 	var j struct {
+		Intervals []struct {
+			Loss float64 `json:"loss_ratio"`
+		} `json:"intervals"`
 		Lost    uint64 `json:"lost"`
 		Other   uint64 `json:"other"`
 		Streams []struct {
@@ -314,6 +317,11 @@ func TestBenchUDPStreams(t *testing.T) {
 	}
 	if j.Lost != 0 {
 		t.Errorf("lost %d: the unmeasured SYNs count as lost", j.Lost)
+	}
+	for i, iv := range j.Intervals {
+		if iv.Loss > 0.05 { // frames in flight only; the SYNs are 9% of the frames
+			t.Errorf("interval %d: loss %.3f: the unmeasured SYNs count as lost", i, iv.Loss)
+		}
 	}
 	if !strings.Contains(stdout, "stream 2 icmp-echo") || !strings.Contains(stdout, "stream 3 tcp-syn (500 pps): sent") {
 		t.Errorf("no per-stream lines: %s", stdout)
