@@ -17,7 +17,9 @@
 // WriteBatch), to the sockets in turn; between batches it sleeps in
 // nanosleep with a 1 µs timer slack. One receiver goroutine per socket
 // reads batches with recvmmsg and feeds a measure.Tracker of its own;
-// the trackers are merged at the end. A datagram that the kernel refuses
+// the trackers are merged at the end. Each receiver also records a
+// batch's latencies, under a mutex of its own, into an interval histogram
+// that the reporting goroutine takes at each Interval's end (its latency). A datagram that the kernel refuses
 // (a send error) was generated, so it counts as lost.
 //
 // Sizes are Ethernet frame sizes, as in package stream: the kernel adds

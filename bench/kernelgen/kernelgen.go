@@ -72,11 +72,13 @@ type Config struct {
 	Progress func(Interval)
 }
 
-// Interval is what one report period saw: frames sent and received.
+// Interval is what one report period saw: frames sent and received, and
+// the latency of those received.
 type Interval struct {
 	Elapsed, Length          time.Duration
 	Sent, Received           uint64
 	TotalSent, TotalReceived uint64
+	Latency                  measure.Latency
 }
 
 // Result is a run's outcome, in the terms of bench/xdpgen's.
@@ -145,18 +147,22 @@ func (c *Config) setDefaults() error {
 
 // run is one Run's shared state.
 type run struct {
-	cfg       Config
-	epoch     time.Time
-	start     int64
-	conns     []*net.UDPConn
-	sent      atomic.Uint64
-	received  atomic.Uint64
-	sendDone  atomic.Bool
-	stop      atomic.Bool
-	lastTx    int64 // the sender's; read after it ends
-	sendErrs  uint64
-	trackers  []*measure.Tracker
-	hists     []*hdrhistogram.Histogram
+	cfg      Config
+	epoch    time.Time
+	start    int64
+	conns    []*net.UDPConn
+	sent     atomic.Uint64
+	received atomic.Uint64
+	sendDone atomic.Bool
+	stop     atomic.Bool
+	lastTx   int64 // the sender's; read after it ends
+	sendErrs uint64
+	trackers []*measure.Tracker
+	hists    []*hdrhistogram.Histogram
+	// The receivers' latencies of the current interval: each records a
+	// batch's under its mutex, watch takes them at the interval's end.
+	ivMu      []sync.Mutex
+	ivHists   []*hdrhistogram.Histogram
 	senderErr error
 }
 
@@ -188,7 +194,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		r.trackers = append(r.trackers, t)
 		r.hists = append(r.hists, hdrhistogram.New(1, int64(measure.DefaultMaxLatency), 3))
+		r.ivHists = append(r.ivHists, hdrhistogram.New(1, int64(measure.DefaultMaxLatency), 3))
 	}
+	r.ivMu = make([]sync.Mutex, len(r.conns))
 	st, err := stream.New(stream.Spec{
 		Kind: stream.UDP, Src: stream.AddrRange{First: cfg.Local}, Dst: stream.AddrRange{First: cfg.Target.Addr()},
 		SrcPort: stream.PortRange{First: max(cfg.FirstPort, 1)}, DstPort: stream.PortRange{First: cfg.Target.Port()},
@@ -346,6 +354,7 @@ func (r *run) receive(i int) {
 		ms[j].Buffers = [][]byte{make([]byte, 65536)}
 	}
 	var sig signature.Signature
+	lats := make([]int64, 0, len(ms))
 	for {
 		n, err := pc.ReadBatch(ms, 0)
 		if err != nil {
@@ -355,16 +364,24 @@ func (r *run) receive(i int) {
 			continue // a transient error (an ICMP unreachable reported on the socket)
 		}
 		now := r.now()
+		lats = lats[:0]
 		for _, m := range ms[:n] {
 			if !signature.Decode(m.Buffers[0][:m.N], &sig) || sig.Stream != 0 || sig.TxNs < r.start {
 				continue
 			}
 			t.Observe(sig, now)
 			if lat := now - sig.TxNs; lat >= 0 {
-				_ = h.RecordValue(min(max(lat, 1), int64(measure.DefaultMaxLatency)))
+				lat = min(max(lat, 1), int64(measure.DefaultMaxLatency))
+				_ = h.RecordValue(lat)
+				lats = append(lats, lat)
 			}
 			r.received.Add(1)
 		}
+		r.ivMu[i].Lock()
+		for _, lat := range lats {
+			_ = r.ivHists[i].RecordValue(lat)
+		}
+		r.ivMu[i].Unlock()
 	}
 }
 
@@ -378,6 +395,7 @@ func (r *run) watch(ctx context.Context, sendDone <-chan struct{}, ctxErr *error
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	next := r.start + int64(r.cfg.Interval)
+	ivh := hdrhistogram.New(1, int64(measure.DefaultMaxLatency), 3)
 	for {
 		select {
 		case <-ctx.Done():
@@ -390,8 +408,15 @@ func (r *run) watch(ctx context.Context, sendDone <-chan struct{}, ctxErr *error
 		now := r.now()
 		s, rc := r.sent.Load(), r.received.Load()
 		if now >= next {
+			ivh.Reset()
+			for i := range r.ivHists {
+				r.ivMu[i].Lock()
+				ivh.Merge(r.ivHists[i])
+				r.ivHists[i].Reset()
+				r.ivMu[i].Unlock()
+			}
 			iv := Interval{Elapsed: time.Duration(now - r.start), Length: time.Duration(now - prevAt),
-				Sent: s - prevS, Received: rc - prevR, TotalSent: s, TotalReceived: rc}
+				Sent: s - prevS, Received: rc - prevR, TotalSent: s, TotalReceived: rc, Latency: measure.Summarize(ivh)}
 			ivs = append(ivs, iv)
 			if r.cfg.Progress != nil {
 				r.cfg.Progress(iv)

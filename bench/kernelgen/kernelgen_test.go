@@ -52,6 +52,16 @@ func TestEcho(t *testing.T) {
 	if len(ivs) < 3 {
 		t.Errorf("%d intervals of 0.5 s in 2 s", len(ivs))
 	}
+	var samples uint64
+	for i, iv := range ivs {
+		samples += iv.Latency.Count
+		if iv.Received > 0 && (iv.Latency.Count == 0 || iv.Latency.P50 <= 0 || iv.Latency.P99 < iv.Latency.P50) {
+			t.Errorf("interval %d: %d received, latency %+v", i, iv.Received, iv.Latency)
+		}
+	}
+	if samples == 0 || samples > 10000 {
+		t.Errorf("%d latency samples over the intervals, want some and at most 10000", samples)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

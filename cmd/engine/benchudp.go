@@ -282,7 +282,8 @@ func (o *benchUDPOptions) runKernel(ctx context.Context, stderr io.Writer) (*ker
 	if show {
 		cfg.Progress = func(iv kernelgen.Interval) {
 			benchProgressLine(stderr, "kernel", xdpgen.Interval{Elapsed: iv.Elapsed, Length: iv.Length,
-				Sent: iv.Sent, Received: iv.Received, TotalSent: iv.TotalSent, TotalReceived: iv.TotalReceived})
+				Sent: iv.Sent, Received: iv.Received, TotalSent: iv.TotalSent, TotalReceived: iv.TotalReceived,
+				Latency: iv.Latency})
 		}
 	}
 	res, err := kernelgen.Run(ctx, cfg)

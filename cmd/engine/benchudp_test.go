@@ -122,8 +122,15 @@ func TestBenchUDPCompareKernel(t *testing.T) {
 				t.Errorf("%q: latency_ns.%s = %v", path, k, lat[k])
 			}
 		}
-		if iv, _ := f["intervals"].([]any); len(iv) < 2 {
+		iv, _ := f["intervals"].([]any)
+		if len(iv) < 2 {
 			t.Errorf("%q: %d intervals in 2 s", path, len(iv))
+		}
+		for i, x := range iv {
+			m, _ := x.(map[string]any)
+			if p50, _ := m["p50_ns"].(float64); i < 2 && p50 <= 0 { // a second of echoes has a latency
+				t.Errorf("%q: interval %d: p50_ns %v", path, i, m["p50_ns"])
+			}
 		}
 	}
 	if r, _ := j["ratio"].(map[string]any); r == nil || r["received_pps"] == nil {

@@ -159,7 +159,7 @@ func benchKernelFigures(r *kernelgen.Result, meanSize float64) benchUDPFigures {
 		}
 		f.Intervals = append(f.Intervals, benchIntervalOut{T: iv.Elapsed.Seconds(),
 			SentPPS: benchDiv(float64(iv.Sent), iv.Length.Seconds()), ReceivedPPS: benchDiv(float64(iv.Received), iv.Length.Seconds()),
-			LossRatio: loss})
+			LossRatio: loss, P50: int64(iv.Latency.P50), P99: int64(iv.Latency.P99)})
 	}
 	return f
 }
@@ -262,6 +262,20 @@ func (u *benchUDPOut) report() *report.Report {
 		{Name: "from, to", Value: j.Source + " -> " + j.Target},
 		{Name: "frames", Value: fmt.Sprintf("%s bytes, %d flow(s)", j.FrameSize, j.Flows)},
 	})
+	if j.Streams != nil {
+		var rows []report.Row
+		for i, s := range j.Streams {
+			v := fmt.Sprintf("sent %d (%s), not measured", s.Sent, benchRate(s.RatePPS))
+			if s.Measured {
+				v = fmt.Sprintf("sent %d (%s), received %d, lost %d (%.3f%%)", s.Sent, benchRate(s.RatePPS), s.Received, s.Lost, 100*s.LossRatio)
+				if s.LatencyNs != nil {
+					v += ", latency " + benchLatencyText(s.latency)
+				}
+			}
+			rows = append(rows, report.Row{Name: fmt.Sprintf("%d %s (%s)", i+1, s.Template, s.Offered), Value: v})
+		}
+		r.Table("Streams", rows)
+	}
 	var rate, lat []report.Series
 	for _, p := range paths {
 		f := p.f
