@@ -389,8 +389,9 @@ func (w *Worker) sleep() {
 		}
 		timeout = int(min(ms, sleepTimeout))
 	}
+	out := w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 // waiting for transmit completions too
 	if w.nsleep != nil && runtime.GOMAXPROCS(0) == 1 {
-		if w.nsleep.wait(time.Duration(timeout)*time.Millisecond, w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0, w.efd) {
+		if w.nsleep.wait(time.Duration(timeout)*time.Millisecond, out, w.efd) {
 			var buf [8]byte
 			unix.Read(w.efd, buf[:])
 		}
@@ -398,7 +399,7 @@ func (w *Worker) sleep() {
 		return
 	}
 	fds := []unix.PollFd{{Fd: int32(w.sock.FD()), Events: unix.POLLIN}, {Fd: int32(w.efd), Events: unix.POLLIN}}
-	if w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 {
+	if out {
 		fds[0].Events |= unix.POLLOUT
 	}
 	unix.Poll(fds, timeout)

@@ -45,6 +45,19 @@ func (e *exactSet) len() int {
 	return len(e.small)
 }
 
+// get returns k's socket in the set, nil when none.
+func (e *exactSet) get(k *flowtable.Key) *Socket {
+	if e.big != nil {
+		return e.big[*k]
+	}
+	for i := range e.small {
+		if e.small[i].k == *k {
+			return e.small[i].s
+		}
+	}
+	return nil
+}
+
 func newCOWExact() *cowExact { return &cowExact{} }
 
 func exactShard(k *flowtable.Key) int {
@@ -56,15 +69,7 @@ func (c *cowExact) Get(k flowtable.Key) *Socket {
 	if set == nil {
 		return nil
 	}
-	if set.big != nil {
-		return set.big[k]
-	}
-	for i := range set.small {
-		if set.small[i].k == k {
-			return set.small[i].s
-		}
-	}
-	return nil
+	return set.get(&k)
 }
 
 func (c *cowExact) Put(k flowtable.Key, s *Socket) {
@@ -98,7 +103,7 @@ func (c *cowExact) Put(k flowtable.Key, s *Socket) {
 func (c *cowExact) Delete(k flowtable.Key) {
 	sh := &c.shards[exactShard(&k)]
 	old := sh.Load()
-	if old == nil || c.Get(k) == nil {
+	if old == nil || old.get(&k) == nil {
 		return
 	}
 	if old.len() == 1 {

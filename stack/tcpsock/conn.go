@@ -99,7 +99,6 @@ type Conn struct {
 	// CloseAll (guarded by Stack.mu): a list, not a map, so that the
 	// millionth connection costs what the first does.
 	appPrev, appNext *Conn
-	tracked          bool
 }
 
 func (s *Stack) newConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *Conn {

@@ -25,15 +25,15 @@ import (
 func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrPort, opts sock.Options) (*Conn, error) {
 	fam, ra, v6only, err := s.sockFamily(network, rap.Addr(), false)
 	if err != nil {
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	rap = netip.AddrPortFrom(ra, rap.Port())
 	v6 := fam == socktab.IPv6
 	if (!v6 && s.host.IsBroadcast(ra)) || ra.IsMulticast() {
-		return nil, dialError(network, rap, os.NewSyscallError("connect", syscall.ENETUNREACH))
+		return nil, dialError(network, nil, rap, os.NewSyscallError("connect", syscall.ENETUNREACH))
 	}
 	if !s.cfg.State.Running() {
-		return nil, dialError(network, rap, net.ErrClosed)
+		return nil, dialError(network, nil, rap, net.ErrClosed)
 	}
 	prefixes := s.host.Addrs()
 	if v6 {
@@ -42,16 +42,16 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			prefixes = s.host6.Addrs()
 		}
 		if opts.Transparent {
-			return nil, dialError(network, rap, errTransparent6)
+			return nil, dialError(network, nil, rap, errTransparent6)
 		}
 	}
 	if err := opts.CheckNextHop("connect", prefixes); err != nil {
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	opts.V6Only = opts.V6Only || v6only
 	st, err := s.tab.Open(socktab.TCP, fam, opts.Table(), nil)
 	if err != nil {
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	if laddr.IsValid() {
 		la := laddr.Addr()
@@ -65,7 +65,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		if opts.Transparent {
 			if err := s.host.AddTransparent(la); err != nil {
 				s.tab.Close(st)
-				return nil, dialError(network, rap, err)
+				return nil, dialError(network, nil, rap, err)
 			}
 		}
 	}
@@ -82,7 +82,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	ep, err := tcp.Dial(now, cfg)
 	if err != nil {
 		s.tab.Close(st)
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	c := s.newConn(owner, ep, key)
 	c.via = opts.NextHop
@@ -90,7 +90,7 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	if err := c.send(command{op: cmdOpen, c: c}); err != nil {
 		s.tab.Close(st)
 		c.releaseApp() // the worker never had it: the collector takes the rings
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	for {
 		if c.estab.Load() {
@@ -98,13 +98,11 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		}
 		if en := c.errno.Load(); en != 0 {
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap),
-				Err: os.NewSyscallError("connect", syscall.Errno(en))}
+			return nil, dialError(network, c.LocalAddr(), rap, os.NewSyscallError("connect", syscall.Errno(en)))
 		}
 		if c.gone.Load() {
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap),
-				Err: os.NewSyscallError("connect", syscall.ECONNRESET)}
+			return nil, dialError(network, c.LocalAddr(), rap, os.NewSyscallError("connect", syscall.ECONNRESET))
 		}
 		c.wwait.Add(1)
 		if c.estab.Load() || c.errno.Load() != 0 || c.gone.Load() {
@@ -116,21 +114,22 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		if err != nil {
 			c.send(command{op: cmdAbort, c: c})
 			c.releaseApp()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.LocalAddr(), Addr: net.TCPAddrFromAddrPort(rap), Err: err}
+			return nil, dialError(network, c.LocalAddr(), rap, err)
 		}
 	}
 	if err := s.track(c); err != nil {
 		c.send(command{op: cmdAbort, c: c})
 		c.releaseApp()
-		return nil, dialError(network, rap, err)
+		return nil, dialError(network, nil, rap, err)
 	}
 	return c, nil
 }
 
-// dialError is Dial's error about the connection to rap (its address
-// made only on failure: a dial allocates none).
-func dialError(network string, rap netip.AddrPort, err error) error {
-	return &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(rap), Err: err}
+// dialError is Dial's error about the connection from src (nil: not
+// chosen yet) to rap (its address made only on failure: a dial allocates
+// none).
+func dialError(network string, src net.Addr, rap netip.AddrPort, err error) error {
+	return &net.OpError{Op: "dial", Net: network, Source: src, Addr: net.TCPAddrFromAddrPort(rap), Err: err}
 }
 
 // track registers c for CloseAll.
@@ -144,7 +143,7 @@ func (s *Stack) track(c *Conn) error {
 	if c.appNext != nil {
 		c.appNext.appPrev = c
 	}
-	s.appConns, c.tracked = c, true
+	s.appConns = c
 	return nil
 }
 
@@ -152,8 +151,8 @@ func (s *Stack) track(c *Conn) error {
 func (s *Stack) untrack(c *Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !c.tracked {
-		return
+	if c.appPrev == nil && s.appConns != c {
+		return // not on the list
 	}
 	if c.appPrev != nil {
 		c.appPrev.appNext = c.appNext
@@ -163,5 +162,5 @@ func (s *Stack) untrack(c *Conn) {
 	if c.appNext != nil {
 		c.appNext.appPrev = c.appPrev
 	}
-	c.appPrev, c.appNext, c.tracked = nil, nil, false
+	c.appPrev, c.appNext = nil, nil
 }
