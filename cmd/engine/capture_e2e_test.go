@@ -123,7 +123,10 @@ func TestCaptureMatchesPeer(t *testing.T) {
 	peerFile, engFile := filepath.Join(dir, "peer.pcap"), filepath.Join(dir, "engine.pcapng")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	td := bed.Command(ctx, "tcpdump", "-Z", "root", "-i", bed.PeerIf, "-n", "-U", "--immediate-mode", "-w", peerFile, "port 7")
+	// -B 16384: the reference must see every frame; with its default 2 MiB
+	// buffer, a CI run under -race once had the peer's tcpdump drop 7 of 72
+	// frames ("dropped by kernel") while the engine captured them all.
+	td := bed.Command(ctx, "tcpdump", "-Z", "root", "-i", bed.PeerIf, "-B", "16384", "-n", "-U", "--immediate-mode", "-w", peerFile, "port 7")
 	tdErr := &syncBuffer{}
 	td.Stderr = tdErr
 	if err := td.Start(); err != nil {
