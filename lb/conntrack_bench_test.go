@@ -32,7 +32,12 @@ import (
 //     the balancer's burst pre-pass (prefetch.go); x-chains8 is its time
 //     per lookup over the chains8 figure of the same round;
 //   - rehash: Index.Prefetch, then LookupTouch (which hashes again);
-//   - lookupbatch: Index.LookupBatch of the burst, for comparison.
+//   - lookupbatch: Index.LookupBatch of the burst, for comparison;
+//   - table4: the same keys in a flowtable.Table4 whose values hold the
+//     fields Forward reads first (a backend index and the NAT port):
+//     PrefetchHash of the burst, then LookupTouchHashed of each key;
+//   - table4+record: a Table4 whose values index a slab of flow records,
+//     each read after its lookup.
 //
 // One op is a burst; ns/lookup is per key; nothing allocates.
 //
@@ -108,6 +113,52 @@ func BenchmarkConntrack(b *testing.B) {
 			return sum
 		})
 	})
+	// table4: the same keys in a flowtable.Table4, each value holding
+	// what Forward reads first (the backend's index in a slice and the
+	// NAT port): one cache line a lookup, nothing behind it.
+	// table4: the same keys in a flowtable.Table4, each value holding
+	// what Forward reads first (the backend's index in a slice and the
+	// NAT port): one cache line a lookup, nothing behind it.
+	// table4+record: the value is the index of the flow's record in a
+	// slab (one []flow), which the lookup then reads: two lines.
+	var burst4 [ctBurst]flowtable.Key4
+	run4 := func(name string, t4 *flowtable.Table4, read func(v uint64) uint64) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i, sum := 0, uint64(0)
+			done := onThread(b, ctBurst)
+			for b.Loop() {
+				if i+ctBurst > len(s.order4) {
+					i = 0
+				}
+				copy(burst4[:], s.order4[i:])
+				now := int64(i) << flowtable.StampShift
+				t4.PrefetchHash(burst4[:], hs[:])
+				for j := range burst4 {
+					if v, ok := t4.LookupTouchHashed(burst4[j], hs[j], now); ok {
+						sum += read(v)
+					}
+				}
+				i += ctBurst
+			}
+			if sum == 0 {
+				b.Fatal("no flow found")
+			}
+			cpu := done()
+			sinkConntrack += sum
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*ctBurst)
+			b.ReportMetric(ns, "ns/lookup")
+			if chains8 > 0 && cpuChains8 > 0 {
+				b.ReportMetric(ns/chains8, "x-chains8")
+				b.ReportMetric(cpu/cpuChains8, "cpu-x-chains8")
+			}
+		})
+	}
+	run4("table4", s.t4, func(v uint64) uint64 { return uint64(s.bes[v&0xffff].port) + v>>16&0xffff })
+	run4("table4+record", s.t4r, func(v uint64) uint64 {
+		fl := &s.slab[v]
+		return uint64(fl.snatPort) + uint64(fl.be.port)
+	})
 	var out [ctBurst]*flow
 	b.Run("lookupbatch", func(b *testing.B) {
 		bursts(b, func(burst []flowtable.Key, now int64) (sum uint64) {
@@ -158,9 +209,14 @@ func threadNanos() int64 {
 }
 
 type conntrackSetup struct {
-	ix    *flowtable.Index[flow]
-	order []flowtable.Key // every key of every flow, in random order
-	mem   *memlat.Buffer
+	ix     *flowtable.Index[flow]
+	order  []flowtable.Key // every key of every flow, in random order
+	mem    *memlat.Buffer
+	t4     *flowtable.Table4
+	order4 []flowtable.Key4 // order's keys, packed
+	bes    []*backend
+	t4r    *flowtable.Table4 // the keys to their flow's index in slab
+	slab   []flow
 }
 
 // getConntrackSetup builds the table once per process (every -count round
@@ -206,6 +262,41 @@ var getConntrackSetup = sync.OnceValue(func() *conntrackSetup {
 		panic("the connection table did not get a huge-page mapping")
 	}
 	rng.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
+	if s.t4, err = flowtable.NewTable4(flowtable.Config{Capacity: 2*ctFlows + ctFlows/4, IdleTimeouts: []int64{0, 1, 2, 3, 4},
+		Rand: rng}, nil); err != nil {
+		panic(err)
+	}
+	s.bes = bes
+	if s.t4r, err = flowtable.NewTable4(flowtable.Config{Capacity: 2*ctFlows + ctFlows/4, IdleTimeouts: []int64{0, 1, 2, 3, 4},
+		Rand: rng}, nil); err != nil {
+		panic(err)
+	}
+	s.slab = make([]flow, 0, ctFlows)
+	slot := map[*flow]uint64{}
+	for _, k := range s.order {
+		k4 := flowtable.MakeKey4([4]byte(k.Src[12:]), [4]byte(k.Dst[12:]), k.SrcPort, k.DstPort, k.Proto)
+		fl := ix.Lookup(&k)
+		be := 0
+		for be < nBackends && bes[be] != fl.be {
+			be++
+		}
+		if err := s.t4.Insert(k4, uint64(be)|uint64(fl.snatPort)<<16, 0, 0); err != nil {
+			panic(err)
+		}
+		i, ok := slot[fl]
+		if !ok {
+			i = uint64(len(s.slab))
+			slot[fl] = i
+			s.slab = append(s.slab, *fl)
+		}
+		if err := s.t4r.Insert(k4, i, 0, 0); err != nil {
+			panic(err)
+		}
+		s.order4 = append(s.order4, k4)
+	}
+	if !s.t4.Stats().Mapped {
+		panic("the Table4 did not get a huge-page mapping")
+	}
 	if s.mem, err = memlat.New(128<<20, true, 7); err != nil {
 		panic(err)
 	}
