@@ -38,7 +38,7 @@ type Table4 struct {
 	// timeouts are Config.IdleTimeouts in stamp units (rounded up; 0:
 	// never expires).
 	timeouts []uint32
-	onRemove func(Key4, uint64, RemoveReason)
+	onRemove func(Key4, Entry4, RemoveReason)
 	cursor   uint64 // next bucket Sweep visits; writer only
 
 	// Counters: written by the writer (Load+Store), loaded by Stats.
@@ -95,7 +95,7 @@ const (
 // goroutine; it must not call the table's writer methods). Idle timeouts
 // are kept in units of 1<<StampShift ns, rounded up. Errors wrap
 // ErrConfig. Call Close when done.
-func NewTable4(cfg Config, onRemove func(k Key4, v uint64, why RemoveReason)) (*Table4, error) {
+func NewTable4(cfg Config, onRemove func(k Key4, e Entry4, why RemoveReason)) (*Table4, error) {
 	if cfg.OnRemove != nil {
 		return nil, fmt.Errorf("%w: Config.OnRemove is set; a Table4 takes its callback as NewTable4's onRemove", ErrConfig)
 	}
@@ -183,34 +183,46 @@ func (t *Table4) Lookup(k Key4) (uint64, bool) {
 }
 
 // LookupHashed is Lookup with k's hash already computed (Hash or
-// PrefetchHash).
-func (t *Table4) LookupHashed(k Key4, h uint64) (uint64, bool) {
-	v, b, _ := t.lookup(k, h)
-	return v, b != nil
+// PrefetchHash); it also returns the entry's timeout class.
+func (t *Table4) LookupHashed(k Key4, h uint64) (uint64, Class, bool) {
+	v, b, e := t.lookup(k, h)
+	if b == nil {
+		return 0, 0, false
+	}
+	return v, e.class, true
 }
 
 // LookupTouch is Lookup that also records now (the caller's monotonic ns;
 // a clock read once per burst is enough) as the entry's last-seen time.
 func (t *Table4) LookupTouch(k Key4, now int64) (uint64, bool) {
-	return t.LookupTouchHashed(k, hash4(k, t.s0, t.s1), now)
+	v, _, ok := t.LookupTouchHashed(k, hash4(k, t.s0, t.s1), now)
+	return v, ok
 }
 
-// LookupTouchHashed is LookupTouch with k's hash already computed.
-func (t *Table4) LookupTouchHashed(k Key4, h uint64, now int64) (uint64, bool) {
+// LookupTouchHashed is LookupTouch with k's hash already computed; it
+// also returns the entry's timeout class.
+func (t *Table4) LookupTouchHashed(k Key4, h uint64, now int64) (uint64, Class, bool) {
 	v, b, e := t.lookup(k, h)
 	if b == nil {
-		return 0, false
+		return 0, 0, false
 	}
 	// The store only when the time moved on: most packets of a flow land
 	// within one stamp unit, and leave the line clean.
-	if st := uint32(now >> StampShift); b.stamp[e].Load() != st {
-		b.stamp[e].Store(st)
+	if st := uint32(now >> StampShift); b.stamp[e.i].Load() != st {
+		b.stamp[e.i].Store(st)
 	}
-	return v, true
+	return v, e.class, true
+}
+
+// hit is where lookup found a key: the entry's index in its bucket and
+// its class.
+type hit struct {
+	i     int
+	class Class
 }
 
 // lookup finds k (hash h): its value, bucket and entry, or a nil bucket.
-func (t *Table4) lookup(k Key4, h uint64) (uint64, *bucket4, int) {
+func (t *Table4) lookup(k Key4, h uint64) (uint64, *bucket4, hit) {
 	i := h & t.mask
 	for range t.maxProbe {
 		b := &t.buckets[i]
@@ -218,19 +230,19 @@ func (t *Table4) lookup(k Key4, h uint64) (uint64, *bucket4, int) {
 			s := b.seq.Load()
 			if s&1 == 0 {
 				e := -1
-				var v uint64
-				if b.addrs[0].Load() == k.addrs && (b.rest[0].Load()^k.rest)>>23 == 1 {
+				var v, r uint64
+				if r = b.rest[0].Load(); b.addrs[0].Load() == k.addrs && (r^k.rest)>>23 == 1 {
 					e, v = 0, b.value[0].Load()
-				} else if b.addrs[1].Load() == k.addrs && (b.rest[1].Load()^k.rest)>>23 == 1 {
+				} else if r = b.rest[1].Load(); b.addrs[1].Load() == k.addrs && (r^k.rest)>>23 == 1 {
 					e, v = 1, b.value[1].Load()
 				}
 				over := b.over.Load()
 				if b.seq.Load() == s {
 					if e >= 0 {
-						return v, b, e
+						return v, b, hit{e, Class(r)}
 					}
 					if over == 0 {
-						return 0, nil, 0
+						return 0, nil, hit{}
 					}
 					break
 				}
@@ -241,7 +253,7 @@ func (t *Table4) lookup(k Key4, h uint64) (uint64, *bucket4, int) {
 		}
 		i = (i + 1) & t.mask
 	}
-	return 0, nil, 0
+	return 0, nil, hit{}
 }
 
 // find returns k's bucket index and entry, or -1. Writer only (no
@@ -365,14 +377,30 @@ func (t *Table4) SetClass(k Key4, c Class, now int64) error {
 	return nil
 }
 
-// Meta returns k's timeout class and value. Writer only.
-func (t *Table4) Meta(k Key4) (c Class, v uint64, ok bool) {
+// Entry4 is what a Table4 holds for a key besides the key.
+type Entry4 struct {
+	Value uint64
+	Class Class
+	stamp uint32 // last seen, in stamp units
+}
+
+// Idle returns how long before now (ns) the entry was last seen, in whole
+// stamp units (0 for a time after now).
+func (e Entry4) Idle(now int64) int64 {
+	return int64(max(int32(uint32(now>>StampShift)-e.stamp), 0)) << StampShift
+}
+
+// LastSeen returns the entry's last-seen time as of now: now less Idle.
+func (e Entry4) LastSeen(now int64) int64 { return now - e.Idle(now) }
+
+// Meta returns k's entry. Writer only.
+func (t *Table4) Meta(k Key4) (Entry4, bool) {
 	i, e := t.find(k)
 	if e < 0 {
-		return 0, 0, false
+		return Entry4{}, false
 	}
-	b := &t.buckets[i]
-	return Class(b.rest[e].Load()), b.value[e].Load(), true
+	_, en := t.entry(i, e)
+	return en, true
 }
 
 // Delete removes k and returns its value. Writer only.
@@ -388,9 +416,11 @@ func (t *Table4) Delete(k Key4) (uint64, error) {
 }
 
 // entry returns entry e of bucket i. Writer only.
-func (t *Table4) entry(i uint64, e int) (Key4, uint64) {
+func (t *Table4) entry(i uint64, e int) (Key4, Entry4) {
 	b := &t.buckets[i]
-	return Key4{addrs: b.addrs[e].Load(), rest: b.rest[e].Load() &^ key4Low}, b.value[e].Load()
+	r := b.rest[e].Load()
+	return Key4{addrs: b.addrs[e].Load(), rest: r &^ key4Low},
+		Entry4{Value: b.value[e].Load(), Class: Class(r), stamp: b.stamp[e].Load()}
 }
 
 // drop removes entry e of bucket i for Sweep or an eviction, counts it and
@@ -453,8 +483,8 @@ func (t *Table4) Sweep(now int64, budget int) int {
 
 // All iterates over the keys and values in table order. Writer only; the
 // loop body must not change the table.
-func (t *Table4) All() iter.Seq2[Key4, uint64] {
-	return func(yield func(Key4, uint64) bool) {
+func (t *Table4) All() iter.Seq2[Key4, Entry4] {
+	return func(yield func(Key4, Entry4) bool) {
 		for i := range t.buckets {
 			for e := range Table4Entries {
 				if t.buckets[i].rest[e].Load()&e4Used == 0 {

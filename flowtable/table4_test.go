@@ -87,8 +87,8 @@ func TestTable4AgainstMap(t *testing.T) {
 			c := Class(r.IntN(3))
 			if err := tab.SetClass(k, c, int64(step)); in != (err == nil) {
 				t.Fatalf("step %d: set class %v (present %v): %v", step, k, in, err)
-			} else if got, _, _ := tab.Meta(k); in && got != c {
-				t.Fatalf("step %d: class %d, want %d", step, got, c)
+			} else if e, _ := tab.Meta(k); in && e.Class != c {
+				t.Fatalf("step %d: class %d, want %d", step, e.Class, c)
 			}
 		default:
 			v, err := tab.Delete(k)
@@ -137,9 +137,9 @@ func checkTable4(t *testing.T, tab *Table4, keys []Key4, ref map[Key4]uint64) {
 		}
 	}
 	n := 0
-	for k, v := range tab.All() {
-		if ref[k] != v {
-			t.Fatalf("All: %v = %d, want %d", k, v, ref[k])
+	for k, e := range tab.All() {
+		if ref[k] != e.Value {
+			t.Fatalf("All: %v = %d, want %d", k, e.Value, ref[k])
 		}
 		n++
 	}
@@ -155,7 +155,7 @@ func TestTable4Aging(t *testing.T) {
 	const ms = int64(1e6)
 	var removed []Key4
 	tab, err := NewTable4(Config{Capacity: 64, IdleTimeouts: []int64{0, 10 * ms, 100 * ms}},
-		func(k Key4, _ uint64, why RemoveReason) {
+		func(k Key4, _ Entry4, why RemoveReason) {
 			if why != RemoveExpired {
 				t.Errorf("%v removed: %v", k, why)
 			}
@@ -177,6 +177,13 @@ func TestTable4Aging(t *testing.T) {
 		tab.Sweep(at, len(tab.buckets))
 	}
 	sweep(now + 5*ms)
+	if e, ok := tab.Meta(long); !ok || e.Class != 2 || e.Idle(now+5*ms) < 4*ms || e.Idle(now+5*ms) > 5*ms ||
+		e.Idle(now-ms) != 0 || e.LastSeen(now+5*ms) != now+5*ms-e.Idle(now+5*ms) {
+		t.Errorf("entry %+v: idle %d ns 5 ms after its insert", e, e.Idle(now+5*ms))
+	}
+	if _, c, ok := tab.LookupHashed(short, tab.Hash(short)); !ok || c != 1 {
+		t.Errorf("LookupHashed: class %d, %v", c, ok)
+	}
 	if _, ok := tab.LookupTouch(touched, now+8*ms); !ok || len(removed) != 0 {
 		t.Fatalf("removed %v after 5 ms", removed)
 	}
@@ -212,7 +219,7 @@ func TestTable4Aging(t *testing.T) {
 func TestTable4EvictOldest(t *testing.T) {
 	var evicted []Key4
 	tab, err := NewTable4(Config{Capacity: 8, MaxProbe: 4, Full: FullEvictOldest},
-		func(k Key4, _ uint64, why RemoveReason) {
+		func(k Key4, _ Entry4, why RemoveReason) {
 			if why != RemoveEvicted {
 				t.Errorf("%v: %v", k, why)
 			}

@@ -198,6 +198,10 @@ type Balancer struct {
 	cfg  Config     // as set; the running state has down backends at weight 0
 	cur  atomic.Pointer[state]
 	fwds []*forwarder
+	// vipReg and beReg number the VIPs and backends for the IPv4
+	// connection table (registry.go).
+	vipReg *registry[vip]
+	beReg  *registry[backend]
 	// timeouts are the idle timeouts the workers apply at their next tick.
 	timeouts atomic.Pointer[Timeouts]
 
@@ -232,6 +236,7 @@ type vip struct {
 	table    *maglev.Table
 	backends []*backend
 	stats    counterSet
+	tr       *tracked // its registry slot, shared with its other versions
 }
 
 type backend struct {
@@ -241,6 +246,7 @@ type backend struct {
 	port   uint16
 	mac    header.MAC // dsr-vxlan: the inner frame's destination
 	stats  counterSet
+	tr     *tracked // its registry slot, shared with its other versions
 }
 
 // counters are one worker's counts of a VIP's or a backend's traffic:
@@ -301,7 +307,8 @@ func New(p Params) *Balancer {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
-	b := &Balancer{p: p, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &Balancer{p: p, changed: make(chan struct{}, 1), done: make(chan struct{}),
+		vipReg: newRegistry[vip](), beReg: newRegistry[backend]()}
 	if p.Dial != nil {
 		b.checker = health.New(p.Dial, func(health.Event) {
 			select { // never blocks a check: the loop reads the checker's state
@@ -326,8 +333,12 @@ func (b *Balancer) SetConfig(c Config) error {
 	if err != nil {
 		return err
 	}
+	if err := b.assign(st); err != nil {
+		return err
+	}
 	if b.checker != nil {
 		if err := b.checker.Set(targets(&c)); err != nil {
+			b.discard(st)
 			return fmt.Errorf("lb: health checks: %w: %w", err, ErrConfig)
 		}
 	}
@@ -339,10 +350,12 @@ func (b *Balancer) SetConfig(c Config) error {
 			err = b.p.Host.AddTransparent(v.Addr)
 		}
 		if err != nil {
+			b.discard(st)
 			return fmt.Errorf("lb: VIP %s: %w", v.Key(), err)
 		}
 	}
 	b.cfg = c
+	b.publish(st)
 	b.cur.Store(st)
 	if t := c.Timeouts.withDefaults(); b.timeouts.Load() == nil || *b.timeouts.Load() != t {
 		b.timeouts.Store(&t)
@@ -405,6 +418,12 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			key := be.Addr.String()
 			if byKey[key] != nil {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
+			}
+			if v.Mode == NAT && v.Port == 0 && be.Port != 0 && v.Addr.Is4() {
+				// The reply key's entry names the client's address and
+				// port and the VIP (conntrack4.go): the port the client
+				// sent to is the VIP's, or the backend's.
+				return nil, fmt.Errorf("lb: VIP %s: backend %v: a nat VIP of every port sends each flow to the port its client sent to (a backend port is not supported): %w", v.Key(), be.Addr, ErrConfig)
 			}
 			if v.Mode == DSRVXLAN && be.MAC == (header.MAC{}) {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v: dsr-vxlan needs the MAC of the backend's VXLAN device: %w", v.Key(), be.Addr, ErrConfig)

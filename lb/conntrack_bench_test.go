@@ -2,14 +2,16 @@ package lb
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/internal/memlat"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkConntrack measures connection tracking at one worker's scale:
@@ -33,9 +35,12 @@ import (
 //     per lookup over the chains8 figure of the same round;
 //   - rehash: Index.Prefetch, then LookupTouch (which hashes again);
 //   - lookupbatch: Index.LookupBatch of the burst, for comparison;
-//   - table4: the same keys in a flowtable.Table4 whose values hold the
-//     fields Forward reads first (a backend index and the NAT port):
-//     PrefetchHash of the burst, then LookupTouchHashed of each key;
+//   - table4: the same keys in a flowtable.Table4 as the balancer keeps
+//     its IPv4 flows (conntrack4.go): PrefetchHash of the burst, then
+//     LookupTouchHashed of each key and the reads its translation starts
+//     with (a client key: its backend from the registry, the NAT port; a
+//     reply key: the client's address and port, the VIP from the
+//     registry);
 //   - table4+record: a Table4 whose values index a slab of flow records,
 //     each read after its lookup.
 //
@@ -113,16 +118,12 @@ func BenchmarkConntrack(b *testing.B) {
 			return sum
 		})
 	})
-	// table4: the same keys in a flowtable.Table4, each value holding
-	// what Forward reads first (the backend's index in a slice and the
-	// NAT port): one cache line a lookup, nothing behind it.
-	// table4: the same keys in a flowtable.Table4, each value holding
-	// what Forward reads first (the backend's index in a slice and the
-	// NAT port): one cache line a lookup, nothing behind it.
+	// table4: the keys as the balancer tracks IPv4 flows, each value all
+	// its translation needs: one cache line a lookup, nothing behind it.
 	// table4+record: the value is the index of the flow's record in a
 	// slab (one []flow), which the lookup then reads: two lines.
 	var burst4 [ctBurst]flowtable.Key4
-	run4 := func(name string, t4 *flowtable.Table4, read func(v uint64) uint64) {
+	run4 := func(name string, t4 *flowtable.Table4, read func(v uint64, c flowtable.Class) uint64) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			i, sum := 0, uint64(0)
@@ -135,8 +136,8 @@ func BenchmarkConntrack(b *testing.B) {
 				now := int64(i) << flowtable.StampShift
 				t4.PrefetchHash(burst4[:], hs[:])
 				for j := range burst4 {
-					if v, ok := t4.LookupTouchHashed(burst4[j], hs[j], now); ok {
-						sum += read(v)
+					if v, c, ok := t4.LookupTouchHashed(burst4[j], hs[j], now); ok {
+						sum += read(v, c)
 					}
 				}
 				i += ctBurst
@@ -154,8 +155,13 @@ func BenchmarkConntrack(b *testing.B) {
 			}
 		})
 	}
-	run4("table4", s.t4, func(v uint64) uint64 { return uint64(s.bes[v&0xffff].port) + v>>16&0xffff })
-	run4("table4+record", s.t4r, func(v uint64) uint64 {
+	run4("table4", s.t4, func(v uint64, c flowtable.Class) uint64 {
+		if c == classReverse { // the client's address and port, the VIP's
+			return uint64(s.vipReg.get(revVIP(v)).cfg.Port) + uint64(revCPort(v)) + uint64(revClient(v)[3])
+		}
+		return uint64(s.beReg.get(fwdBackend(v)).port) + uint64(fwdPort(v))
+	})
+	run4("table4+record", s.t4r, func(v uint64, _ flowtable.Class) uint64 {
 		fl := &s.slab[v]
 		return uint64(fl.snatPort) + uint64(fl.be.port)
 	})
@@ -214,7 +220,8 @@ type conntrackSetup struct {
 	mem    *memlat.Buffer
 	t4     *flowtable.Table4
 	order4 []flowtable.Key4 // order's keys, packed
-	bes    []*backend
+	vipReg *registry[vip]
+	beReg  *registry[backend]
 	t4r    *flowtable.Table4 // the keys to their flow's index in slab
 	slab   []flow
 }
@@ -238,12 +245,12 @@ var getConntrackSetup = sync.OnceValue(func() *conntrackSetup {
 		bes[i] = &backend{addr: [4]byte{198, 18, 1, byte(10 + i)}, port: 8080}
 	}
 	snat := [4]byte{198, 18, 0, 1}
-	vip := [4]byte{198, 18, 0, 100}
+	vip4 := [4]byte{198, 18, 0, 100}
 	s := &conntrackSetup{order: make([]flowtable.Key, 0, 2*ctFlows)}
 	for i := 0; i < ctFlows; {
 		client := [4]byte{198, 18 + byte(rng.IntN(2)), byte(rng.IntN(256)), byte(rng.IntN(256))}
 		cport := uint16(1024 + rng.IntN(64512))
-		fwd := flowtable.KeyFrom4(client, vip, cport, 80, header.ProtocolTCP)
+		fwd := flowtable.KeyFrom4(client, vip4, cport, 80, header.ProtocolTCP)
 		be := bes[i%nBackends]
 		port := uint16(i / nBackends) // unique per backend: 65536 each
 		rev := flowtable.KeyFrom4(be.addr, snat, be.port, port, header.ProtocolTCP)
@@ -266,7 +273,13 @@ var getConntrackSetup = sync.OnceValue(func() *conntrackSetup {
 		Rand: rng}, nil); err != nil {
 		panic(err)
 	}
-	s.bes = bes
+	s.vipReg, s.beReg = newRegistry[vip](), newRegistry[backend]()
+	v := &vip{cfg: VIP{Addr: netip.AddrFrom4(vip4), Port: 80}, tr: s.vipReg.track(1)}
+	s.vipReg.publish(v.tr, v)
+	for _, be := range bes {
+		be.tr = s.beReg.track(1)
+		s.beReg.publish(be.tr, be)
+	}
 	if s.t4r, err = flowtable.NewTable4(flowtable.Config{Capacity: 2*ctFlows + ctFlows/4, IdleTimeouts: []int64{0, 1, 2, 3, 4},
 		Rand: rng}, nil); err != nil {
 		panic(err)
@@ -280,7 +293,11 @@ var getConntrackSetup = sync.OnceValue(func() *conntrackSetup {
 		for be < nBackends && bes[be] != fl.be {
 			be++
 		}
-		if err := s.t4.Insert(k4, uint64(be)|uint64(fl.snatPort)<<16, 0, 0); err != nil {
+		val, class := fwdValue(bes[be].tr.slot, fl.snatPort, v.tr.slot, true), classEstablished
+		if k == fl.rev {
+			val, class = revValue(fl.client, fl.cport, v.tr.slot), classReverse
+		}
+		if err := s.t4.Insert(k4, val, class, 0); err != nil {
 			panic(err)
 		}
 		i, ok := slot[fl]

@@ -59,9 +59,12 @@ func (b *Balancer) Flows(vip string, max int, timeout time.Duration) []Flow {
 
 // list lists the worker's flows (worker goroutine).
 func (f *forwarder) list(vip string, limit int) []Flow {
-	var out []Flow
 	now := f.l.Now()
+	out := f.list4(nil, vip, limit, now)
 	for k, fl := range f.ct.All() {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 		if k != fl.fwd || vip != "" && fl.v.key != vip {
 			continue // a NAT flow's reply key, or another VIP
 		}
@@ -115,6 +118,9 @@ func (b *Balancer) flowCounts() map[string]uint64 {
 // count counts the worker's flows by backend (worker goroutine).
 func (f *forwarder) count() map[string]uint64 {
 	out := map[string]uint64{}
+	for x := range f.flows4 {
+		out[x.v.key+" "+x.be.ip.String()]++
+	}
 	for k, fl := range f.ct.All() {
 		if k == fl.fwd {
 			out[fl.v.key+" "+fl.be.ip.String()]++

@@ -57,13 +57,17 @@ type flow struct {
 // the inet4.Forwarder and datapath.Layer the worker calls.
 type forwarder struct {
 	datapath.NoLayer
-	b     *Balancer
-	l     *inet4.Layer
-	l6    *inet6.Layer // the worker's IPv6 layer (AddWorker6); nil without IPv6
-	st    *stats.Worker
+	b  *Balancer
+	l  *inet4.Layer
+	l6 *inet6.Layer // the worker's IPv6 layer (AddWorker6); nil without IPv6
+	st *stats.Worker
+	// ct4 tracks the IPv4 flows (conntrack4.go); ct the IPv6 flows and
+	// those of VIPs with the fast path, as records.
 	ct    *flowtable.Index[flow]
+	ct4   *flowtable.Table4
 	burst burstCache // the keys of the last burst: owners and hashes (prefetch.go)
 	gone  []*flow    // flows the last sweep removed: their reply keys and ports go next
+	gone4 []gone4    // the same of ct4
 	queue int
 	// scratch builds an encapsulated packet that does not fit its frame
 	// (a reassembled datagram, one to be fragmented).
@@ -83,14 +87,20 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 	}
 	t = t.withDefaults()
 	f := &forwarder{b: b, l: l, st: l.Stats(), queue: l.Queue(), scratch: make([]byte, 1<<16), timeouts: &t}
-	ct, err := flowtable.NewIndex[flow](flowtable.Config{
+	cfg := flowtable.Config{
 		Capacity:     2*maxFlows + maxFlows/4, // a NAT flow has two keys
 		IdleTimeouts: t.classes(),
-	}, f.removed)
+	}
+	ct4, err := flowtable.NewTable4(cfg, f.removed4)
 	if err != nil {
 		return fmt.Errorf("lb: connection table: %w", err)
 	}
-	f.ct = ct
+	ct, err := flowtable.NewIndex[flow](cfg, f.removed)
+	if err != nil {
+		ct4.Close()
+		return fmt.Errorf("lb: connection table: %w", err)
+	}
+	f.ct, f.ct4 = ct, ct4
 	l.SetForwarder(f)
 	l.Worker().AddLayer(f)
 	b.fwds = append(b.fwds, f)
@@ -103,6 +113,7 @@ func (b *Balancer) Close() {
 	b.StopHealth()
 	for _, f := range b.fwds {
 		f.ct.Close()
+		f.ct4.Close()
 	}
 }
 
@@ -118,11 +129,13 @@ func (f *forwarder) removed(k flowtable.Key, fl *flow, _ flowtable.RemoveReason)
 // the connection table.
 func (f *forwarder) Tick() {
 	if t := f.b.timeouts.Load(); t != nil && t != f.timeouts {
-		if err := f.ct.SetIdleTimeouts(t.classes()); err == nil {
+		if err := f.ct.SetIdleTimeouts(t.classes()); err == nil && f.ct4.SetIdleTimeouts(t.classes()) == nil {
 			f.timeouts = t
 		}
 	}
 	now := f.l.Now()
+	f.ct4.Sweep(now, 1024)
+	f.reap4(now)
 	f.ct.Sweep(now, 1024)
 	for i, fl := range f.gone {
 		if f.fastKeep(fl, now) {
@@ -168,30 +181,48 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	sport, dport := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
 	var key flowtable.Key
 	key.SetFrom4(src, dst, sport, dport, proto) // in place: hashing reads it back at once
-	q, h, hashed := f.burst.cached(&key)
-	if !hashed {
-		q = f.b.p.Host.Owner(key).Queue()
-	}
-	of := f.b.fwds[q]
-	if !hashed {
-		h = of.ct.Hash(&key)
-	}
+	k4 := flowtable.MakeKey4(src, dst, sport, dport, proto)
 	v := st.lookup(dst, dport, proto)
 	if v == nil {
-		return f.reply(p, &key, of, h)
+		q, h4, hashed := f.burst.cached(k4)
+		if !hashed {
+			q = f.b.p.Host.Owner(key).Queue()
+			h4 = f.b.fwds[q].ct4.Hash(k4)
+		}
+		of := f.b.fwds[q]
+		if verdict, ok := f.reply4(p, k4, of, h4); ok {
+			return verdict
+		}
+		if of.ct.Len() == 0 {
+			return inet4.Pass
+		}
+		return f.reply(p, &key, of, of.ct.Hash(&key))
 	}
-	fl := of.ct.LookupTouchHashed(&key, h, p.Now)
+	if !v.cfg.FastPath {
+		return f.forward4(p, v, k4, &key, l4)
+	}
+	return f.forwardRecord(p, v, k4, &key, l4)
+}
+
+// forwardRecord forwards a packet to VIP v whose flow has a record in the
+// Index: a VIP with the fast path (fastpath.go), or a flow tracked before
+// its VIP got it. A flow tracked in the Table4 before the VIP got the
+// fast path stays there.
+func (f *forwarder) forwardRecord(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *flowtable.Key, l4 []byte) inet4.Verdict {
+	ip, proto := p.IP, k4.Proto()
+	of := f.b.fwds[f.b.p.Host.Owner(*key).Queue()]
+	fl := of.ct.LookupTouchHashed(key, of.ct.Hash(key), p.Now)
+	if fl == nil && of.ct4.Len() > 0 {
+		if _, ok := of.ct4.Lookup(k4); ok {
+			return f.forward4(p, v, k4, key, l4)
+		}
+	}
 	if fl == nil {
 		if of != f {
-			if p.Frame == nil {
-				return f.drop(v, DropOther) // a reassembled datagram of another worker's flow
-			}
-			f.l.SteerForward(of.l, p.Frame) // the owner creates the flow
-			p.Consumed = true
-			return inet4.Drop
+			return f.handOver(p, v, of)
 		}
 		var why DropReason
-		if fl, why = f.newFlow(v, &key, p.Now); fl == nil {
+		if fl, why = f.newFlow(v, key, p.Now); fl == nil {
 			return f.drop(v, why)
 		}
 	} else if of == f && proto == header.ProtocolTCP {
@@ -213,7 +244,7 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 		}
 		verdict := f.tunnel(p, v, fl.be, fl.entropy)
 		if verdict == inet4.Transmit && of == f && f.fast != nil && !partial {
-			f.fastAfterForward(fl, &key, p)
+			f.fastAfterForward(fl, key, p)
 		}
 		return verdict
 	}
@@ -224,9 +255,20 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 	// A flow whose packets come with partial checksums would stay in
 	// the worker all the same (the program leaves them to it).
 	if verdict == inet4.Transmit && of == f && f.fast != nil && !partial {
-		f.fastAfterForward(fl, &key, p)
+		f.fastAfterForward(fl, key, p)
 	}
 	return verdict
+}
+
+// handOver gives the first packet of a new flow to of, the worker that
+// owns it, which creates the flow.
+func (f *forwarder) handOver(p *inet4.Packet, v *vip, of *forwarder) inet4.Verdict {
+	if p.Frame == nil {
+		return f.drop(v, DropOther) // a reassembled datagram of another worker's flow
+	}
+	f.l.SteerForward(of.l, p.Frame)
+	p.Consumed = true
+	return inet4.Drop
 }
 
 // reply translates a NAT reply (backend → the engine's port) back to the

@@ -79,7 +79,12 @@ func (b *Balancer) healthLoop() {
 		case <-b.changed:
 		}
 		b.mu.Lock()
-		if st, err := b.build(b.effective(&b.cfg)); err == nil {
+		st, err := b.build(b.effective(&b.cfg))
+		if err == nil {
+			err = b.assign(st)
+		}
+		if err == nil {
+			b.publish(st)
 			b.cur.Store(st)
 		} else {
 			b.p.Logger.Error("load balancer: cannot apply a health change", "err", err)
@@ -133,6 +138,7 @@ func (b *Balancer) forgetFlows(key string) {
 
 // forget drops the worker's flows of backend key (worker goroutine).
 func (f *forwarder) forget(key string) {
+	f.forget4(key)
 	var doomed []*flow
 	for k, fl := range f.ct.All() {
 		if k == fl.fwd && fl.v.key+" "+fl.be.ip.String() == key {

@@ -44,40 +44,72 @@ func (f *forwarder) icmp(p *inet4.Packet, st *state) inet4.Verdict {
 	if v := st.lookup(qsrc, qsport, proto); v != nil && ip.Dst4() == qsrc {
 		// About a reply from the VIP: the client's key is the reverse.
 		key := flowtable.KeyFrom4(qdst, qsrc, qdport, qsport, proto)
-		fl := f.b.fwds[f.b.p.Host.Owner(key).Queue()].ct.Lookup(&key)
+		of := f.b.fwds[f.b.p.Host.Owner(key).Queue()]
+		if val, ok := of.ct4.Lookup(flowtable.MakeKey4(qdst, qsrc, qdport, qsport, proto)); ok {
+			v, be := f.b.vipReg.get(fwdVIP(val)), f.b.beReg.get(fwdBackend(val))
+			if v == nil || be == nil {
+				return inet4.Pass
+			}
+			return f.icmpToBackend(p, m, q, ql4, v, be, bePort4(be, qsport), fwdPort(val))
+		}
+		fl := of.ct.Lookup(&key)
 		if fl == nil {
 			return inet4.Pass
 		}
-		if fl.v.cfg.Mode == NAT {
-			snat := f.b.p.SNAT.As4()
-			ip.RewriteDst(fl.be.addr)
-			q.RewriteSrc(fl.be.addr)
-			q.RewriteDst(snat)
-			binary.BigEndian.PutUint16(ql4, fl.bePort())
-			binary.BigEndian.PutUint16(ql4[2:], fl.snatPort)
-			m.UpdateChecksum()
-		}
+		port := fl.snatPort
 		if overhead(fl.v.cfg.Mode) > 0 {
-			return f.tunnel(p, fl.v, fl.be, fl.entropy)
+			port = fl.entropy
 		}
-		return f.send(p, fl.be.addr, fl.v.cfg.Mode == DSRL2)
+		return f.icmpToBackend(p, m, q, ql4, fl.v, fl.be, fl.bePort(), port)
 	}
 	if ip.Dst() != f.b.p.SNAT || qsrc != f.b.p.SNAT.As4() {
 		return inet4.Pass
 	}
 	// NAT: about a packet the balancer sent to a backend.
 	key := flowtable.KeyFrom4(qdst, qsrc, qdport, qsport, proto)
-	fl := f.b.fwds[f.b.p.Host.Owner(key).Queue()].ct.Lookup(&key)
+	of := f.b.fwds[f.b.p.Host.Owner(key).Queue()]
+	r4 := flowtable.MakeKey4(qdst, qsrc, qdport, qsport, proto)
+	if val, class, ok := of.ct4.LookupHashed(r4, of.ct4.Hash(r4)); ok && class == classReverse {
+		v := f.b.vipReg.get(revVIP(val))
+		if v == nil {
+			return inet4.Pass
+		}
+		return f.icmpToClient(p, m, q, ql4, v.cfg.Addr.As4(), revClient(val), revCPort(val), vport4(v, qdport))
+	}
+	fl := of.ct.Lookup(&key)
 	if fl == nil || key != fl.rev {
 		return inet4.Pass // the engine's own connection
 	}
-	vip := fl.v.cfg.Addr.As4()
-	ip.RewriteSrc(vip)
-	ip.RewriteDst(fl.client)
-	q.RewriteSrc(fl.client)
+	return f.icmpToClient(p, m, q, ql4, fl.v.cfg.Addr.As4(), fl.client, fl.cport, fl.vport)
+}
+
+// icmpToBackend sends an error about a reply of a flow of v to backend be
+// (bport its port, port the flow's NAT port or entropy), translated as
+// the flow's packets are.
+func (f *forwarder) icmpToBackend(p *inet4.Packet, m header.ICMPv4, q header.IPv4, ql4 []byte, v *vip, be *backend, bport, port uint16) inet4.Verdict {
+	if v.cfg.Mode == NAT {
+		p.IP.RewriteDst(be.addr)
+		q.RewriteSrc(be.addr)
+		q.RewriteDst(f.b.p.SNAT.As4())
+		binary.BigEndian.PutUint16(ql4, bport)
+		binary.BigEndian.PutUint16(ql4[2:], port)
+		m.UpdateChecksum()
+	}
+	if overhead(v.cfg.Mode) > 0 {
+		return f.tunnel(p, v, be, port)
+	}
+	return f.send(p, be.addr, v.cfg.Mode == DSRL2)
+}
+
+// icmpToClient sends an error about a packet to a backend back to the
+// client, as from the VIP about the client's packet.
+func (f *forwarder) icmpToClient(p *inet4.Packet, m header.ICMPv4, q header.IPv4, ql4 []byte, vip, client [4]byte, cport, vport uint16) inet4.Verdict {
+	p.IP.RewriteSrc(vip)
+	p.IP.RewriteDst(client)
+	q.RewriteSrc(client)
 	q.RewriteDst(vip)
-	binary.BigEndian.PutUint16(ql4, fl.cport)
-	binary.BigEndian.PutUint16(ql4[2:], fl.vport)
+	binary.BigEndian.PutUint16(ql4, cport)
+	binary.BigEndian.PutUint16(ql4[2:], vport)
 	m.UpdateChecksum()
-	return f.send(p, fl.client, false)
+	return f.send(p, client, false)
 }

@@ -12,28 +12,30 @@ const prefetchChunk = 64
 // prefetchMinKeys is the size of a connection table below which
 // PrefetchBurst leaves it alone: a small table stays in the caches, and
 // the pre-pass would only add its own work. Measured on the 2-core VM
-// (lookups of a burst of 64 with and without Index.Prefetch, NAT flows of
-// two keys each): 4096 flows 52 ns a lookup against 38, 16384 flows 58
-// against 58, 65536 flows 67 against 126, 262144 flows 87 against 283.
-// Tests lower it.
+// with the records of the Index the IPv4 flows had before Table4 (lookups
+// of a burst of 64 with and without the prefetch, NAT flows of two keys
+// each): 4096 flows 52 ns a lookup against 38, 16384 flows 58 against 58,
+// 65536 flows 67 against 126. Tests lower it.
 var prefetchMinKeys = 1 << 15
 
 // burstCache is what PrefetchBurst learned about the keys of the last
 // burst (the last chunk of a larger one), in arrival order, for Forward:
-// each key's owner and its hash in the owner's table. Both are functions
-// of the key alone (steering and the table's seed do not change), so an
-// entry Forward matches by key is right whatever happened since, and one
-// left over from an earlier burst is as good as a fresh one. Worker
-// goroutine only.
+// each key's owner and its hash in the owner's IPv4 table. Both are
+// functions of the key alone (steering and the table's seeds do not
+// change), so an entry Forward matches by key is right whatever happened
+// since, and one left over from an earlier burst is as good as a fresh
+// one. Worker goroutine only.
 type burstCache struct {
-	keys  [prefetchChunk]flowtable.Key
+	keys  [prefetchChunk]flowtable.Key4
 	hash  [prefetchChunk]uint64
 	owner [prefetchChunk]int32
 	n     int // entries
 	next  int // where Forward looks first: the entry after its last match
-	// Scratch of PrefetchBurst for a burst with more than one owner: the
-	// keys grouped by owner, their hashes, and where each came from.
-	gkeys [prefetchChunk]flowtable.Key
+	// Scratch of PrefetchBurst: the key steering takes, and for a burst
+	// with more than one owner the keys grouped by owner, their hashes,
+	// and where each came from.
+	key   flowtable.Key
+	gkeys [prefetchChunk]flowtable.Key4
 	ghash [prefetchChunk]uint64
 	from  [prefetchChunk]int32
 }
@@ -42,9 +44,9 @@ type burstCache struct {
 // the burst's packets to Forward one by one, it builds the key of each
 // TCP and UDP packet as Forward will (arrival order: a client's packet or
 // a backend's NAT reply, both looked up under that key), finds its owner,
-// and prefetches the keys in the connection table of each one's owner
-// (flowtable.Index.PrefetchHash): bucket header, slot, pointer and the
-// flow record. Forward's lookups then find their cache lines there instead
+// and prefetches each key's bucket in its owner's IPv4 connection table
+// (flowtable.Table4.PrefetchHash: one cache line a key, which holds all
+// Forward needs). Forward's lookups then find their lines there instead
 // of waiting for memory one packet after the other, and take the key's
 // owner and hash from the burst cache instead of computing them again
 // (cached). It changes no state Forward depends on (the cache holds
@@ -60,7 +62,7 @@ func (f *forwarder) PrefetchBurst(tuples []inet4.Tuple) {
 	fwds := f.b.fwds
 	large := false
 	for _, of := range fwds {
-		large = large || of.ct.Len() >= prefetchMinKeys
+		large = large || of.ct4.Len() >= prefetchMinKeys
 	}
 	if !large {
 		return // every table is cache-resident
@@ -70,10 +72,11 @@ func (f *forwarder) PrefetchBurst(tuples []inet4.Tuple) {
 		mixed := false
 		for i := range n {
 			t := &tuples[i]
-			c.keys[i].SetFrom4(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto) // in place: see SetFrom4
+			c.keys[i] = flowtable.MakeKey4(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto)
 			c.owner[i] = int32(f.queue)
 			if len(fwds) > 1 {
-				c.owner[i] = int32(f.b.p.Host.Owner(c.keys[i]).Queue())
+				c.key.SetFrom4(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto) // in place: see SetFrom4
+				c.owner[i] = int32(f.b.p.Host.Owner(c.key).Queue())
 			}
 			mixed = mixed || c.owner[i] != c.owner[0]
 		}
@@ -81,7 +84,7 @@ func (f *forwarder) PrefetchBurst(tuples []inet4.Tuple) {
 		if !mixed {
 			// Usually the NIC's queue owns every flow of the burst: one
 			// batch, in place.
-			if ct := fwds[c.owner[0]].ct; ct.Len() >= prefetchMinKeys {
+			if ct := fwds[c.owner[0]].ct4; ct.Len() >= prefetchMinKeys {
 				ct.PrefetchHash(c.keys[:n], c.hash[:n])
 			} else {
 				c.n = 0
@@ -109,12 +112,12 @@ func (c *burstCache) prefetchGrouped(fwds []*forwarder, n int) {
 			c.gkeys[g], c.from[g] = c.keys[i], int32(i)
 			g++
 		}
-		ct := fwds[q].ct
+		ct := fwds[q].ct4
 		if ct.Len() >= prefetchMinKeys {
 			ct.PrefetchHash(c.gkeys[:g], c.ghash[:g])
 		} else {
 			for j := range g {
-				c.ghash[j] = ct.Hash(&c.gkeys[j])
+				c.ghash[j] = ct.Hash(c.gkeys[j])
 			}
 		}
 		for j := range g {
@@ -130,9 +133,9 @@ func (c *burstCache) prefetchGrouped(fwds []*forwarder, n int) {
 // Packets come in arrival order, some of them not at all (the Hook or the
 // address check dropped them), so the entry after the last match is
 // tried first, and the few after it (a miss costs a few key compares).
-func (c *burstCache) cached(key *flowtable.Key) (owner int, h uint64, ok bool) {
+func (c *burstCache) cached(key flowtable.Key4) (owner int, h uint64, ok bool) {
 	for i := c.next; i < min(c.n, c.next+cacheScan); i++ {
-		if c.keys[i] == *key {
+		if c.keys[i] == key {
 			c.next = i + 1
 			return int(c.owner[i]), c.hash[i], true
 		}

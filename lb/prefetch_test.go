@@ -24,43 +24,7 @@ import (
 func TestPrefetchBurst(t *testing.T) {
 	t.Cleanup(SetPrefetchMinKeys(1)) // the test's tables are tiny
 	const workers = 2
-	steer := portalloc.Metro{Seed: 1, Workers: workers}
-	h, err := inet4.NewHost(inet4.Config{
-		Interface: "none", MAC: header.MAC{2, 0, 0, 0, 0, 1}, MTU: 1500,
-		Addrs:      []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
-		FragMemory: 1 << 20, TxQueue: 64, Steering: steer, Bufs: datapath.NewBufs(0), Epoch: time.Now(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports := func(proto uint8) *portalloc.Allocator {
-		a, err := portalloc.New(portalloc.Config{Proto: proto, Steering: steer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	b := New(Params{Host: h, SNAT: netip.MustParseAddr("198.18.0.1"), TCPPorts: ports(header.ProtocolTCP),
-		UDPPorts: ports(header.ProtocolUDP), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(b.Close)
-	for q := range workers {
-		dp, err := datapath.New(datapath.Config{Queue: q, CPU: -1, Bufs: datapath.NewBufs(0), Epoch: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dp.Close() })
-		l, err := h.NewLayer(dp, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.AddWorker(l, 1024, Timeouts{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := dp.Input().(datapath.BurstInput); !ok {
-			t.Fatalf("worker %d: the balancer's layer takes no bursts", q)
-		}
-	}
+	b, h := newUnitBalancer(t, workers)
 	vip := netip.MustParseAddr("198.18.0.100")
 	if err := b.SetConfig(Config{VIPs: []VIP{{Addr: vip, Port: 80, Proto: header.ProtocolTCP, Mode: NAT,
 		Backends: []Backend{{Addr: netip.MustParseAddr("198.18.1.11"), Weight: 1}}}}}); err != nil {
@@ -71,8 +35,11 @@ func TestPrefetchBurst(t *testing.T) {
 	key := flowtable.KeyFrom4([4]byte{198, 18, 2, 1}, vip.As4(), 40000, 80, header.ProtocolTCP)
 	rev := flowtable.KeyFrom4([4]byte{198, 18, 1, 11}, [4]byte{198, 18, 0, 1}, 80, 50000, header.ProtocolTCP)
 	fl := &flow{fwd: key, rev: rev}
-	for _, k := range []flowtable.Key{key, rev} {
-		if err := b.fwds[h.Owner(k).Queue()].ct.Insert(k, fl, 0); err != nil {
+	four := func(k flowtable.Key) flowtable.Key4 {
+		return flowtable.MakeKey4([4]byte(k.Src[12:]), [4]byte(k.Dst[12:]), k.SrcPort, k.DstPort, k.Proto)
+	}
+	for i, k := range []flowtable.Key{key, rev} {
+		if err := b.fwds[h.Owner(k).Queue()].ct4.Insert(four(k), uint64(i+1), 0, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,19 +78,19 @@ func TestPrefetchBurst(t *testing.T) {
 		if i%5 == 4 {
 			continue // a packet the Hook dropped: the next is found all the same
 		}
-		q, hash, ok := f.burst.cached(&k)
-		if wq := h.Owner(k).Queue(); !ok || q != wq || hash != b.fwds[wq].ct.Hash(&k) {
-			t.Errorf("burst cache, tuple %d: %d, %#x, %v; want %d, %#x, true", i, q, hash, ok, wq, b.fwds[wq].ct.Hash(&k))
+		q, hash, ok := f.burst.cached(four(k))
+		if wq := h.Owner(k).Queue(); !ok || q != wq || hash != b.fwds[wq].ct4.Hash(four(k)) {
+			t.Errorf("burst cache, tuple %d: %d, %#x, %v; want %d, %#x, true", i, q, hash, ok, wq, b.fwds[wq].ct4.Hash(four(k)))
 		}
 	}
 	stray := flowtable.KeyFrom4([4]byte{203, 0, 113, 1}, vip.As4(), 1, 80, header.ProtocolTCP)
-	if _, _, ok := f.burst.cached(&stray); ok {
+	if _, _, ok := f.burst.cached(four(stray)); ok {
 		t.Errorf("burst cache: found a key of no burst")
 	}
 	// The pre-pass changed nothing.
-	for _, k := range []flowtable.Key{key, rev} {
-		if got := b.fwds[h.Owner(k).Queue()].ct.Lookup(&k); got != fl {
-			t.Errorf("after the pre-pass: Lookup(%v) = %p, want %p", k, got, fl)
+	for i, k := range []flowtable.Key{key, rev} {
+		if got, ok := b.fwds[h.Owner(k).Queue()].ct4.Lookup(four(k)); !ok || got != uint64(i+1) {
+			t.Errorf("after the pre-pass: Lookup(%v) = %d, %v, want %d", k, got, ok, i+1)
 		}
 	}
 }
@@ -143,4 +110,48 @@ func TestFlowLayout(t *testing.T) {
 			t.Errorf("flow.%s ends at byte %d, past the 16 prefetched", name, end)
 		}
 	}
+}
+
+// newUnitBalancer makes a balancer on workers workers that run no loop
+// (the test calls their methods itself), on a host without sockets.
+func newUnitBalancer(t *testing.T, workers int) (*Balancer, *inet4.Host) {
+	t.Helper()
+	steer := portalloc.Metro{Seed: 1, Workers: workers}
+	h, err := inet4.NewHost(inet4.Config{
+		Interface: "none", MAC: header.MAC{2, 0, 0, 0, 0, 1}, MTU: 1500,
+		Addrs:      []netip.Prefix{netip.MustParsePrefix("198.18.0.1/24")},
+		FragMemory: 1 << 20, TxQueue: 64, Steering: steer, Bufs: datapath.NewBufs(0), Epoch: time.Now(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := func(proto uint8) *portalloc.Allocator {
+		a, err := portalloc.New(portalloc.Config{Proto: proto, Steering: steer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	b := New(Params{Host: h, SNAT: netip.MustParseAddr("198.18.0.1"), TCPPorts: ports(header.ProtocolTCP),
+		UDPPorts: ports(header.ProtocolUDP), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(b.Close)
+	for q := range workers {
+		dp, err := datapath.New(datapath.Config{Queue: q, CPU: -1, Bufs: datapath.NewBufs(0), Epoch: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dp.Close() })
+		l, err := h.NewLayer(dp, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddWorker(l, 1024, Timeouts{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := dp.Input().(datapath.BurstInput); !ok {
+			t.Fatalf("worker %d: the balancer's layer takes no bursts", q)
+		}
+	}
+	return b, h
 }
