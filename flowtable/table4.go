@@ -77,12 +77,14 @@ var (
 const (
 	e4Used = 1 << 23 // in an entry's rest: the entry holds a key
 	// StampShift: Table4 keeps last-seen times as now>>StampShift in 32
-	// bits (units of about 1.05 ms; they wrap every 52 days, and idle
-	// timeouts are capped at half of that).
+	// bits (units of about 1.05 ms; they wrap every 52 days). Ages stay
+	// below maxAge4, so that an age, and the order of two stamps, is never
+	// read across the wrap.
 	StampShift = 20
-	// maxTimeout4 is the longest idle timeout a Table4 honours, in stamp
-	// units (half the wrap, so an idle time is never read as negative).
-	maxTimeout4 = 1<<31 - 1
+	// maxAge4 is the oldest an entry's stamp gets, in stamp units (about
+	// 13 days): idle timeouts are capped at it, and Sweep moves the stamp
+	// of an entry that never expires up to it (its Idle saturates there).
+	maxAge4 = 1 << 30
 	// Table4Entries is the number of entries in a bucket.
 	Table4Entries = 2
 )
@@ -165,7 +167,7 @@ func (t *Table4) SetIdleTimeouts(ts []int64) error {
 			return fmt.Errorf("IdleTimeouts[%d] = %d, want >= 0 (0: never expires)", c, to)
 		}
 		u := (uint64(to) + 1<<StampShift - 1) >> StampShift
-		units[c] = uint32(min(u, maxTimeout4))
+		units[c] = uint32(min(u, maxAge4))
 	}
 	t.timeouts = units[:256] // classes beyond len(ts) are 0: never expire
 	return nil
@@ -276,10 +278,11 @@ func (t *Table4) find(k Key4) (uint64, int) {
 }
 
 // Insert adds k with value v, class c and last-seen time now. Writer only.
-// It fails with ErrExists if k is present, ErrClass for a class beyond
-// 255, and ErrFull when the MaxProbe buckets from k's home are full under
-// FullRefuse (under FullEvictOldest the entry with the oldest last-seen
-// time there is evicted and reported). It allocates nothing.
+// It fails with ErrExists if k is present, and ErrFull when the MaxProbe
+// buckets from k's home are full under FullRefuse (under FullEvictOldest
+// the entry with the oldest last-seen time there is evicted and
+// reported). A class without a configured timeout never expires (no
+// ErrClass, unlike Table). It allocates nothing.
 func (t *Table4) Insert(k Key4, v uint64, c Class, now int64) error {
 	if _, e := t.find(k); e >= 0 {
 		t.existsRefusals.Store(t.existsRefusals.Load() + 1)
@@ -393,6 +396,10 @@ func (e Entry4) Idle(now int64) int64 {
 // LastSeen returns the entry's last-seen time as of now: now less Idle.
 func (e Entry4) LastSeen(now int64) int64 { return now - e.Idle(now) }
 
+// SeenAfter reports whether e was last seen after o (both entries of a
+// table that Sweep visits: ages saturate at about 13 days, see maxAge4).
+func (e Entry4) SeenAfter(o Entry4) bool { return int32(e.stamp-o.stamp) > 0 }
+
 // Meta returns k's entry. Writer only.
 func (t *Table4) Meta(k Key4) (Entry4, bool) {
 	i, e := t.find(k)
@@ -456,8 +463,10 @@ func (t *Table4) evictOldest(home uint64, now uint32) (uint64, int, int) {
 
 // Sweep visits at most budget buckets from where the last call stopped
 // (wrapping around) and removes the entries idle longer than their class's
-// timeout, reporting each with RemoveExpired. Writer only. It returns the
-// number removed.
+// timeout, reporting each with RemoveExpired; an entry that never expires
+// and is older than about 13 days (maxAge4) gets that age, so that stamps
+// are never compared across their wrap (which needs a pass over the table
+// at least every 13 days). Writer only. It returns the number removed.
 func (t *Table4) Sweep(now int64, budget int) int {
 	st := uint32(now >> StampShift)
 	removed := 0
@@ -471,7 +480,16 @@ func (t *Table4) Sweep(now int64, budget int) int {
 				continue
 			}
 			to := t.timeouts[uint8(r)]
-			if to == 0 || st-b.stamp[e].Load() <= to || int32(st-b.stamp[e].Load()) < 0 {
+			age := st - b.stamp[e].Load()
+			if int32(age) < 0 || age <= to { // a stamp after now: a reader's later clock
+				continue
+			}
+			if to == 0 {
+				if age > maxAge4 {
+					// Pairs with the stamp loads here and in evictOldest;
+					// a racing touch stores a later time, as it should.
+					b.stamp[e].Store(st - maxAge4)
+				}
 				continue
 			}
 			t.drop(i, e, &t.expired, RemoveExpired)

@@ -206,7 +206,23 @@ func TestTable4Aging(t *testing.T) {
 	if _, ok := tab.Lookup(forever); !ok || len(removed) != 3 {
 		t.Fatalf("class 0 expired (removed %v)", removed)
 	}
-	if st := tab.Stats(); st.Expired != 3 || st.Entries != 1 {
+	// 40 days on (past half the stamps' wrap), swept every 10: the entry
+	// that never expires has the oldest age there is, about 13 days, and
+	// reads as seen before a fresh one.
+	for d := int64(10); d <= 40; d += 10 {
+		sweep(now + d*24*3600*1e9)
+	}
+	late := now + 40*24*3600*1e9
+	fresh := randKey4(r)
+	if err := tab.Insert(fresh, 1, 0, late); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := tab.Meta(forever)
+	ef, _ := tab.Meta(fresh)
+	if idle := e.Idle(late); idle < 13*24*3600*1e9 || idle > 13.1*24*3600*1e9 || e.SeenAfter(ef) || !ef.SeenAfter(e) {
+		t.Errorf("40 days idle: Idle %v days, seen after a fresh entry %v", float64(idle)/86400e9, e.SeenAfter(ef))
+	}
+	if st := tab.Stats(); st.Expired != 3 || st.Entries != 2 {
 		t.Errorf("stats %+v", st)
 	}
 	if err := tab.SetIdleTimeouts([]int64{-1}); err == nil {

@@ -135,15 +135,17 @@ func (t Timeouts) withDefaults() Timeouts {
 
 // classes are t as the connection table's idle timeouts by class.
 func (t Timeouts) classes() []int64 {
-	return []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP)}
+	return []int64{0, int64(t.TCPSyn), int64(t.TCPEstablished), int64(t.TCPClosing), int64(t.UDP), 0}
 }
 
 // Config is the balancer's configuration.
 type Config struct {
 	VIPs []VIP
 	// MaxFlows bounds the tracked flows, all workers together (default
-	// 65536; each worker's table holds its share); a full table forwards
-	// new DSR flows by Maglev alone and refuses new NAT flows, counted.
+	// 65536; each worker's tables hold its share: one for IPv4 flows, one
+	// for IPv6 flows and those of VIPs with the fast path, each bounded
+	// alike); a full table forwards new DSR flows by Maglev alone and
+	// refuses new NAT flows, counted.
 	// The tables are sized when the workers start (AddWorker): a change
 	// takes effect at the next start.
 	MaxFlows int
@@ -419,7 +421,7 @@ func (b *Balancer) build(c *Config) (*state, error) {
 			if byKey[key] != nil {
 				return nil, fmt.Errorf("lb: VIP %s: backend %v given twice: %w", v.Key(), be.Addr, ErrConfig)
 			}
-			if v.Mode == NAT && v.Port == 0 && be.Port != 0 && v.Addr.Is4() {
+			if v.Mode == NAT && v.Port == 0 && be.Port != 0 && v.Addr.Is4() && !v.FastPath {
 				// The reply key's entry names the client's address and
 				// port and the VIP (conntrack4.go): the port the client
 				// sent to is the VIP's, or the backend's.

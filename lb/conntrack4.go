@@ -26,7 +26,8 @@ import (
 //
 // and its class is the flow's state (classSyn, classEstablished,
 // classClosing, classUDP). In NAT mode the backend's reply key (backend →
-// the engine's address and port), of class classReverse, holds
+// the engine's address and port), of class classReverse (and
+// classReplyEstablished once a reply made a TCP flow established), holds
 //
 //	bits  0-31  the client's address
 //	bits 32-47  the client's port
@@ -46,6 +47,9 @@ func fwdValue(be, port, vip uint16, nat bool) uint64 {
 	}
 	return v
 }
+
+// isReply reports the class of a reply key.
+func isReply(c flowtable.Class) bool { return c == classReverse || c == classReplyEstablished }
 
 func fwdBackend(v uint64) uint16 { return uint16(v) }
 func fwdPort(v uint64) uint16    { return uint16(v >> 16) }
@@ -95,7 +99,9 @@ func fwdKey4(r flowtable.Key4, rv uint64, v *vip) flowtable.Key4 {
 
 // forward4 forwards a packet of a flow to VIP v (not one of the fast
 // path's): k4 is its key, key the same as a flowtable.Key (for steering).
-func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *flowtable.Key, l4 []byte) inet4.Verdict {
+// fallback lets a flow tracked with a record go to forwardRecord (which
+// does not come back here).
+func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *flowtable.Key, l4 []byte, fallback bool) inet4.Verdict {
 	q, h, hashed := f.burst.cached(k4)
 	if !hashed {
 		q = f.b.p.Host.Owner(*key).Queue()
@@ -104,8 +110,9 @@ func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *fl
 	if !hashed {
 		h = of.ct4.Hash(k4)
 	}
+	var be *backend // a new flow's (an untracked one's slot may be reused at once)
 	val, class, ok := of.ct4.LookupTouchHashed(k4, h, p.Now)
-	if !ok && of.ct.Len() > 0 && of.ct.Lookup(key) != nil {
+	if !ok && fallback && of.ct.Len() > 0 && of.ct.Lookup(key) != nil {
 		// Tracked with a record while its VIP had the fast path.
 		return f.forwardRecord(p, v, k4, key, l4)
 	}
@@ -114,13 +121,15 @@ func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *fl
 			return f.handOver(p, v, of)
 		}
 		var why DropReason
-		if val, ok, why = f.newFlow4(v, k4, p.Now); !ok {
+		if val, be, why = f.newFlow4(v, k4, p.Now); be == nil {
 			return f.drop(v, why)
 		}
 	} else if of == f && k4.Proto() == header.ProtocolTCP {
 		f.track4(k4, class, l4, p.Now)
 	}
-	be := f.b.beReg.get(fwdBackend(val))
+	if be == nil {
+		be = f.b.beReg.get(fwdBackend(val))
+	}
 	if be == nil {
 		return f.drop(v, DropOther) // its slot was reused while the owner removed the flow
 	}
@@ -151,7 +160,7 @@ func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *fl
 // not a reply key here.
 func (f *forwarder) reply4(p *inet4.Packet, k4 flowtable.Key4, of *forwarder, h uint64) (inet4.Verdict, bool) {
 	val, class, ok := of.ct4.LookupTouchHashed(k4, h, p.Now)
-	if !ok || class != classReverse {
+	if !ok || !isReply(class) {
 		return 0, false
 	}
 	v := f.b.vipReg.get(revVIP(val))
@@ -169,18 +178,34 @@ func (f *forwarder) reply4(p *inet4.Packet, k4 flowtable.Key4, of *forwarder, h 
 	if partial {
 		completeChecksum(ip)
 	}
-	if l4 := ip.Payload(); of == f && k4.Proto() == header.ProtocolTCP && len(l4) >= 14 &&
-		l4[13]&(header.TCPFlagFIN|header.TCPFlagRST) != 0 {
-		f.closing4(fwdKey4(k4, val, v), p.Now)
+	if l4 := ip.Payload(); of == f && k4.Proto() == header.ProtocolTCP && len(l4) >= 14 {
+		f.trackReply4(k4, class, fwdKey4(k4, val, v), l4[13], p.Now)
 	}
 	return f.send(p, client, false), true
 }
 
-// closing4 moves the flow of client key k to classClosing (a FIN or RST
-// in a reply). Owner only.
-func (f *forwarder) closing4(k flowtable.Key4, now int64) {
-	if e, ok := f.ct4.Meta(k); ok && e.Class != classClosing {
+// trackReply4 moves a TCP flow on at a reply as track4 does at the
+// client's segments (the owner may see only the replies: the client's
+// packets can land on another worker): the first reply without SYN makes
+// it established (once: the reply key r, of class rc, then says so), a
+// FIN or RST closing. k is the flow's client key. Owner only.
+func (f *forwarder) trackReply4(r flowtable.Key4, rc flowtable.Class, k flowtable.Key4, flags uint8, now int64) {
+	fin := flags&(header.TCPFlagFIN|header.TCPFlagRST) != 0
+	if !fin && (rc == classReplyEstablished || flags&header.TCPFlagSYN != 0) {
+		return
+	}
+	e, ok := f.ct4.Meta(k)
+	if !ok {
+		return
+	}
+	switch {
+	case fin && e.Class != classClosing:
 		f.ct4.SetClass(k, classClosing, now)
+	case !fin && e.Class == classSyn:
+		f.ct4.SetClass(k, classEstablished, now)
+	}
+	if !fin {
+		f.ct4.SetClass(r, classReplyEstablished, now)
 	}
 }
 
@@ -204,14 +229,14 @@ func (f *forwarder) track4(k flowtable.Key4, class flowtable.Class, l4 []byte, n
 }
 
 // newFlow4 gives a new flow of v its backend (Maglev) and, for NAT, its
-// port and reply key, and tracks it; the client key's value, or false and
-// why. A DSR flow the full table cannot hold is forwarded untracked
-// (Maglev alone is still consistent).
-func (f *forwarder) newFlow4(v *vip, k flowtable.Key4, now int64) (uint64, bool, DropReason) {
+// port and reply key, and tracks it; the client key's value and the
+// backend, or a nil backend and why. A DSR flow the full table cannot
+// hold is forwarded untracked (Maglev alone is still consistent).
+func (f *forwarder) newFlow4(v *vip, k flowtable.Key4, now int64) (uint64, *backend, DropReason) {
 	src, dst, sport, dport, proto := k.Src(), k.Dst(), k.SrcPort(), k.DstPort(), k.Proto()
 	i := v.table.Lookup(flowHash(v, src, dst, sport, dport, proto, f.b.p.Seed))
 	if i < 0 {
-		return 0, false, DropNoBackend
+		return 0, nil, DropNoBackend
 	}
 	be := v.backends[i]
 	var port uint16
@@ -223,11 +248,11 @@ func (f *forwarder) newFlow4(v *vip, k flowtable.Key4, now int64) (uint64, bool,
 	// A VIP or backend retired under this worker's state: the flow would
 	// name a slot about to be freed.
 	if !v.tr.claim(f.queue) {
-		return 0, false, DropOther
+		return 0, nil, DropOther
 	}
 	if !be.tr.claim(f.queue) {
 		v.tr.release(f.queue)
-		return 0, false, DropOther
+		return 0, nil, DropOther
 	}
 	unclaim := func() { v.tr.release(f.queue); be.tr.release(f.queue) }
 	nat := v.cfg.Mode == NAT
@@ -237,13 +262,13 @@ func (f *forwarder) newFlow4(v *vip, k flowtable.Key4, now int64) (uint64, bool,
 		var err error
 		if port, err = f.ports(proto).Shard(f.queue).Connect(rev); err != nil {
 			unclaim()
-			return 0, false, DropTableFull // the shard's ports toward this backend are used up
+			return 0, nil, DropTableFull // the shard's ports toward this backend are used up
 		}
 		rk = f.revKey4(k, be, port)
 		if f.ct4.Insert(rk, revValue(src, sport, v.tr.slot), classReverse, now) != nil {
 			f.releasePort4(rk)
 			unclaim()
-			return 0, false, DropTableFull
+			return 0, nil, DropTableFull
 		}
 	}
 	val := fwdValue(be.tr.slot, port, v.tr.slot, nat)
@@ -256,13 +281,13 @@ func (f *forwarder) newFlow4(v *vip, k flowtable.Key4, now int64) (uint64, bool,
 		if nat {
 			f.ct4.Delete(rk)
 			f.releasePort4(rk)
-			return 0, false, DropTableFull
+			return 0, nil, DropTableFull
 		}
 		// DSR: forwarded untracked; the slots stay named by no flow.
 	}
 	v.stats[f.queue].newFlows.Add(1)
 	be.stats[f.queue].newFlows.Add(1)
-	return val, true, 0
+	return val, be, 0
 }
 
 // releasePort4 gives back the NAT port of reply key r.
@@ -271,10 +296,10 @@ func (f *forwarder) releasePort4(r flowtable.Key4) {
 }
 
 // removed4 is the table's callback for an expired entry: a flow's client
-// key, whose reply key and port go (or which comes back) at the next Tick
-// (the callback may not write the table).
+// key, whose reply key and port go (or which comes back) in reap4, right
+// after the sweep (the callback may not write the table).
 func (f *forwarder) removed4(k flowtable.Key4, e flowtable.Entry4, _ flowtable.RemoveReason) {
-	if e.Class != classReverse {
+	if !isReply(e.Class) {
 		f.gone4 = append(f.gone4, gone4{k, e})
 	}
 }
@@ -294,7 +319,9 @@ func (f *forwarder) reap4(now int64) {
 		be := f.b.beReg.get(fwdBackend(g.e.Value))
 		if g.e.Value&natFlag != 0 && be != nil {
 			rk := f.revKey4(g.k, be, fwdPort(g.e.Value))
-			if re, ok := f.ct4.Meta(rk); ok {
+			// SeenAfter: a reply key never expires, so its stamp may have
+			// wrapped; the client key's was seen within its timeout.
+			if re, ok := f.ct4.Meta(rk); ok && re.SeenAfter(g.e) {
 				if seen := re.LastSeen(now); now-seen <= f.timeouts.of(g.e.Class) &&
 					f.ct4.Insert(g.k, g.e.Value, g.e.Class, seen) == nil {
 					continue
@@ -340,7 +367,7 @@ type flow4 struct {
 // body must not change the table.
 func (f *forwarder) flows4(yield func(flow4) bool) {
 	for k, e := range f.ct4.All() {
-		if e.Class == classReverse {
+		if isReply(e.Class) {
 			continue
 		}
 		v, be := f.b.vipReg.get(fwdVIP(e.Value)), f.b.beReg.get(fwdBackend(e.Value))
@@ -372,8 +399,8 @@ func (f *forwarder) list4(out []Flow, vip string, limit int, now int64) []Flow {
 		idle := e.Idle(now)
 		if e.Value&natFlag != 0 {
 			fl.SNAT = netip.AddrPortFrom(f.b.p.SNAT, fwdPort(e.Value))
-			if re, ok := f.ct4.Meta(f.revKey4(k, be, fwdPort(e.Value))); ok {
-				idle = min(idle, re.Idle(now)) // the replies keep the flow alive
+			if re, ok := f.ct4.Meta(f.revKey4(k, be, fwdPort(e.Value))); ok && re.SeenAfter(e) {
+				idle = re.Idle(now) // the replies keep the flow alive
 			}
 		}
 		fl.Idle = time.Duration(idle)

@@ -76,9 +76,9 @@ func TestConfigKeepsSlots(t *testing.T) {
 	v := set(Backend{Addr: be1, Weight: 1})
 	vslot, slot1 := v.tr.slot, v.backends[0].tr.slot
 	k := flowtable.MakeKey4([4]byte{198, 18, 2, 1}, vaddr.As4(), 40000, 80, header.ProtocolTCP)
-	val, ok, why := f.newFlow4(v, k, 0)
-	if !ok || fwdBackend(val) != slot1 || fwdVIP(val) != vslot || val&natFlag == 0 {
-		t.Fatalf("new flow: %#x %v %v", val, ok, why)
+	val, nb, why := f.newFlow4(v, k, 0)
+	if nb == nil || fwdBackend(val) != slot1 || fwdVIP(val) != vslot || val&natFlag == 0 {
+		t.Fatalf("new flow: %#x %v %v", val, nb, why)
 	}
 	// be1 moves to port 8080 and be2 comes: be1:8080 is another backend.
 	v = set(Backend{Addr: be1, Port: 8080, Weight: 1}, Backend{Addr: be2, Weight: 1})
@@ -131,8 +131,8 @@ func TestRepliesKeepFlow(t *testing.T) {
 	k := flowtable.MakeKey4([4]byte{198, 18, 2, 1}, vip.As4(), 40000, 53, header.ProtocolUDP)
 	const s = int64(time.Second)
 	t0 := 100 * s
-	val, ok, _ := f.newFlow4(v, k, t0)
-	if !ok {
+	val, nb, _ := f.newFlow4(v, k, t0)
+	if nb == nil {
 		t.Fatal("no flow")
 	}
 	be := b.beReg.get(fwdBackend(val))
@@ -159,7 +159,69 @@ func TestRepliesKeepFlow(t *testing.T) {
 		t.Fatalf("after the replies stopped: %d entries, %d and %d claims", f.ct4.Len(), v.tr.flows(), be.tr.flows())
 	}
 	// The port went back: the same flow gets a port again.
-	if _, ok, why := f.newFlow4(v, k, t0+41*s); !ok {
+	if _, nb, why := f.newFlow4(v, k, t0+41*s); nb == nil {
 		t.Fatalf("new flow after the end: %v", why)
+	}
+}
+
+// TestReplyTracksTCP: the owner may see only a TCP flow's replies (its
+// client's packets landing on another worker): the first reply without
+// SYN makes the flow established, once, and a FIN closing. A reply key
+// last seen before its client key does not keep the flow (a stamp that
+// wrapped reads as recent).
+func TestReplyTracksTCP(t *testing.T) {
+	b, _ := newUnitBalancer(t, 1)
+	f := b.fwds[0]
+	vaddr := netip.MustParseAddr("198.18.0.100")
+	if err := b.SetConfig(Config{VIPs: []VIP{{Addr: vaddr, Port: 80, Proto: header.ProtocolTCP, Mode: NAT,
+		Backends: []Backend{{Addr: netip.MustParseAddr("198.18.1.11"), Weight: 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Tick()
+	v := b.cur.Load().lookup(vaddr.As4(), 80, header.ProtocolTCP)
+	k := flowtable.MakeKey4([4]byte{198, 18, 2, 1}, vaddr.As4(), 40000, 80, header.ProtocolTCP)
+	const s = int64(time.Second)
+	val, be, _ := f.newFlow4(v, k, 100*s)
+	if be == nil {
+		t.Fatal("no flow")
+	}
+	rk := f.revKey4(k, be, fwdPort(val))
+	class := func(k flowtable.Key4) flowtable.Class {
+		t.Helper()
+		e, ok := f.ct4.Meta(k)
+		if !ok {
+			t.Fatalf("%v is not tracked", k)
+		}
+		return e.Class
+	}
+	f.trackReply4(rk, classReverse, k, header.TCPFlagSYN|header.TCPFlagACK, 101*s)
+	if class(k) != classSyn || class(rk) != classReverse {
+		t.Fatalf("after the SYN-ACK: classes %d, %d", class(k), class(rk))
+	}
+	f.trackReply4(rk, classReverse, k, header.TCPFlagACK, 102*s)
+	if class(k) != classEstablished || class(rk) != classReplyEstablished {
+		t.Fatalf("after a reply without SYN: classes %d, %d", class(k), class(rk))
+	}
+	f.trackReply4(rk, classReplyEstablished, k, header.TCPFlagFIN|header.TCPFlagACK, 103*s)
+	if class(k) != classClosing {
+		t.Fatalf("after a FIN: class %d", class(k))
+	}
+	// The backend went quiet 30 days ago, the client just now: the reply
+	// key's stamp, more than half the stamps' wrap old, reads as recent,
+	// yet the flow ends when the client's key expires (30 s closing).
+	// The worker's sweeps pass over the table meanwhile.
+	late := 102*s + 30*24*3600*s
+	for now := 110 * s; now < late; now += 24 * 3600 * s {
+		f.ct4.LookupTouch(k, now)
+		f.ct4.Sweep(now, f.ct4.Cap())
+	}
+	f.ct4.LookupTouch(k, late)
+	f.ct4.Sweep(late+40*s, f.ct4.Cap())
+	f.reap4(late + 40*s)
+	if f.ct4.Len() != 0 {
+		t.Errorf("%d entries left: a reply seen before the client key kept the flow", f.ct4.Len())
+	}
+	if got := f.list("", 0); len(got) != 0 {
+		t.Errorf("listing after the end: %+v", got)
 	}
 }

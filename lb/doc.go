@@ -51,7 +51,7 @@
 // (SYN, established, closing: FIN or RST seen) and for UDP
 // (DefaultTimeouts). A NAT flow has two keys, the client's and the
 // backend's reply; the replies keep the flow alive. Expired flows give
-// their port back at the next tick.
+// their port back at the tick that expires them (IPv4) or the next one.
 //
 // IPv4 flows live in a flowtable.Table4 (conntrack4.go), where one 64-byte
 // line holds two entries and each entry's 8-byte value is everything the

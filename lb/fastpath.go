@@ -288,5 +288,5 @@ func (t *Timeouts) of(c flowtable.Class) int64 {
 	case classUDP:
 		return int64(t.UDP)
 	}
-	return 0
+	return 0 // the reply keys' classes: removed with their flows
 }

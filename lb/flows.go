@@ -30,7 +30,7 @@ type Flow struct {
 
 // stateNames are the flow states by timeout class.
 var stateNames = [...]string{classReverse: "reply", classSyn: "syn", classEstablished: "established",
-	classClosing: "closing", classUDP: "udp"}
+	classClosing: "closing", classUDP: "udp", classReplyEstablished: "reply"}
 
 // Flows lists the tracked flows of every worker (waiting up to timeout
 // for each), at most max of them (0: all), sorted by VIP then client; vip

@@ -23,16 +23,21 @@ const (
 	classEstablished                        // TCP, more than a SYN seen
 	classClosing                            // TCP, FIN or RST seen
 	classUDP
+	// classReplyEstablished is a NAT reply key whose owner saw a reply
+	// without SYN and made its flow established (conntrack4.go): removed
+	// with its flow, as classReverse.
+	classReplyEstablished
 )
 
 // flow is a tracked connection: the backend it was given and, for NAT, the
 // source port it goes out with. Immutable once inserted, but for class,
 // which only the owning worker reads and writes.
 //
-// The fields Forward reads come first, in 16 bytes: the flow table's
-// batch prefetches the first 16 bytes of a record (flowtable's
+// The fields Forward reads come first, in 16 bytes: an Index's batch
+// prefetches the first 16 bytes of a record (flowtable's
 // prefetchValueBytes), and records are 16-aligned, so one cache line holds
-// them. Layout-sensitive: TestFlowLayout.
+// them. Layout-sensitive: TestFlowLayout. (The burst pre-pass prefetches
+// the IPv4 Table4 only; records are IPv6 flows' and fast-path VIPs'.)
 type flow struct {
 	be       *backend
 	snatPort uint16
@@ -134,7 +139,7 @@ func (f *forwarder) Tick() {
 		}
 	}
 	now := f.l.Now()
-	f.ct4.Sweep(now, 1024)
+	f.ct4.Sweep(now, 4096) // buckets of two entries: as many as the Index's 1024 of eight
 	f.reap4(now)
 	f.ct.Sweep(now, 1024)
 	for i, fl := range f.gone {
@@ -199,7 +204,7 @@ func (f *forwarder) Forward(p *inet4.Packet) inet4.Verdict {
 		return f.reply(p, &key, of, of.ct.Hash(&key))
 	}
 	if !v.cfg.FastPath {
-		return f.forward4(p, v, k4, &key, l4)
+		return f.forward4(p, v, k4, &key, l4, true)
 	}
 	return f.forwardRecord(p, v, k4, &key, l4)
 }
@@ -214,7 +219,7 @@ func (f *forwarder) forwardRecord(p *inet4.Packet, v *vip, k4 flowtable.Key4, ke
 	fl := of.ct.LookupTouchHashed(key, of.ct.Hash(key), p.Now)
 	if fl == nil && of.ct4.Len() > 0 {
 		if _, ok := of.ct4.Lookup(k4); ok {
-			return f.forward4(p, v, k4, key, l4)
+			return f.forward4(p, v, k4, key, l4, false)
 		}
 	}
 	if fl == nil {

@@ -69,7 +69,7 @@ func (f *forwarder) icmp(p *inet4.Packet, st *state) inet4.Verdict {
 	key := flowtable.KeyFrom4(qdst, qsrc, qdport, qsport, proto)
 	of := f.b.fwds[f.b.p.Host.Owner(key).Queue()]
 	r4 := flowtable.MakeKey4(qdst, qsrc, qdport, qsport, proto)
-	if val, class, ok := of.ct4.LookupHashed(r4, of.ct4.Hash(r4)); ok && class == classReverse {
+	if val, class, ok := of.ct4.LookupHashed(r4, of.ct4.Hash(r4)); ok && isReply(class) {
 		v := f.b.vipReg.get(revVIP(val))
 		if v == nil {
 			return inet4.Pass

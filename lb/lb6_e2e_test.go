@@ -30,6 +30,7 @@ type lb6Bed struct {
 	eng      *engine.Engine
 	vip      netip.Addr
 	backends []lb.Backend
+	ports    map[uint16]int // get's client ports (portsClient)
 }
 
 // routeVIP6 routes Prefix6's ::100, which nobody owns, through the
@@ -137,9 +138,10 @@ func (b *lb6Bed) url(path string) string {
 func (b *lb6Bed) get(t *testing.T, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
-	client := enginetest.PeerHTTPClient(b.bed)
-	client.Transport.(*http.Transport).DisableKeepAlives = true
-	client.Timeout = 5 * time.Second
+	if b.ports == nil {
+		b.ports = map[uint16]int{}
+	}
+	client := portsClient(b.bed, b.ports)
 	for i := range n {
 		resp, err := client.Get(b.url("/"))
 		if err != nil {
@@ -169,8 +171,9 @@ func TestNAT6SpreadsByWeight(t *testing.T) {
 	checkShares(t, got, weights, n)
 	st := b.eng.Balancer().Stats()
 	key := netip.AddrPortFrom(b.vip, 80).String() + "/tcp"
-	if len(st) != 1 || st[0].VIP != key || st[0].NewFlows != n {
-		t.Errorf("VIP counters: %+v, want %d new flows of %s", st, n, key)
+	flowsWant := clientFlows(t, b.ports, n)
+	if len(st) != 1 || st[0].VIP != key || st[0].NewFlows != uint64(flowsWant) {
+		t.Errorf("VIP counters: %+v, want %d new flows of %s", st, flowsWant, key)
 	} else {
 		var sum uint64
 		for _, be := range st[0].Backends {
@@ -179,13 +182,13 @@ func TestNAT6SpreadsByWeight(t *testing.T) {
 				t.Errorf("backend %v in the counters: want an IPv6 address", be.Addr)
 			}
 		}
-		if sum != n {
-			t.Errorf("backends' new flows add up to %d, want %d", sum, n)
+		if sum != uint64(flowsWant) {
+			t.Errorf("backends' new flows add up to %d, want %d", sum, flowsWant)
 		}
 	}
 	flows := b.eng.Balancer().Flows("", 0, time.Second)
-	if len(flows) != n {
-		t.Errorf("%d flows listed, want %d", len(flows), n)
+	if len(flows) != flowsWant {
+		t.Errorf("%d flows listed, want %d", len(flows), flowsWant)
 	}
 	for _, f := range flows {
 		if f.SNAT.Addr() != b.bed.EngineAddr6 || f.Client.Addr() != b.bed.PeerAddr6 || f.VIP != key || f.State != "closing" {
@@ -208,8 +211,8 @@ func TestDSRL2v6SpreadsByWeight(t *testing.T) {
 	got := b.get(t, n)
 	t.Logf("dsr-l2 over IPv6: %v", got)
 	checkShares(t, got, weights, n)
-	if st := b.eng.Balancer().Stats(); len(st) != 1 || st[0].NewFlows != n {
-		t.Errorf("VIP counters: %+v, want %d new flows", st, n)
+	if st, want := b.eng.Balancer().Stats(), clientFlows(t, b.ports, n); len(st) != 1 || st[0].NewFlows != uint64(want) {
+		t.Errorf("VIP counters: %+v, want %d new flows", st, want)
 	}
 }
 
