@@ -125,7 +125,7 @@ func (f *forwarder) forward4(p *inet4.Packet, v *vip, k4 flowtable.Key4, key *fl
 			return f.drop(v, why)
 		}
 	} else if of == f && k4.Proto() == header.ProtocolTCP {
-		f.track4(k4, class, l4, p.Now)
+		f.track4(k4, val, class, l4, p.Now)
 	}
 	if be == nil {
 		be = f.b.beReg.get(fwdBackend(val))
@@ -212,12 +212,26 @@ func (f *forwarder) trackReply4(r flowtable.Key4, rc flowtable.Class, k flowtabl
 // track4 moves a TCP flow from SYN to established (a segment without SYN)
 // and to closing (a FIN or RST), never back, as track does; the table is
 // written only when the class changes. Owner only.
-func (f *forwarder) track4(k flowtable.Key4, class flowtable.Class, l4 []byte, now int64) {
-	if len(l4) < 14 || class == classClosing {
+//
+// A SYN alone on a closing flow is a new connection on the same 5-tuple
+// (the client's port came round again while the flow was still tracked):
+// the flow starts over, with the same backend and NAT port.
+func (f *forwarder) track4(k flowtable.Key4, val uint64, class flowtable.Class, l4 []byte, now int64) {
+	if len(l4) < 14 {
+		return
+	}
+	flags := l4[13]
+	if class == classClosing {
+		if flags&(header.TCPFlagSYN|header.TCPFlagACK) == header.TCPFlagSYN {
+			f.ct4.SetClass(k, classSyn, now)
+			if be := f.b.beReg.get(fwdBackend(val)); val&natFlag != 0 && be != nil {
+				f.ct4.SetClass(f.revKey4(k, be, fwdPort(val)), classReverse, now)
+			}
+		}
 		return
 	}
 	c := class
-	switch flags := l4[13]; {
+	switch {
 	case flags&(header.TCPFlagFIN|header.TCPFlagRST) != 0:
 		c = classClosing
 	case flags&header.TCPFlagSYN == 0:

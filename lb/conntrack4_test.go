@@ -166,7 +166,8 @@ func TestRepliesKeepFlow(t *testing.T) {
 
 // TestReplyTracksTCP: the owner may see only a TCP flow's replies (its
 // client's packets landing on another worker): the first reply without
-// SYN makes the flow established, once, and a FIN closing. A reply key
+// SYN makes the flow established, once, and a FIN closing. A SYN alone
+// (not an ACK) on the closing flow starts it over. A reply key
 // last seen before its client key does not keep the flow (a stamp that
 // wrapped reads as recent).
 func TestReplyTracksTCP(t *testing.T) {
@@ -205,6 +206,18 @@ func TestReplyTracksTCP(t *testing.T) {
 	f.trackReply4(rk, classReplyEstablished, k, header.TCPFlagFIN|header.TCPFlagACK, 103*s)
 	if class(k) != classClosing {
 		t.Fatalf("after a FIN: class %d", class(k))
+	}
+	// The client's port comes round again: its SYN starts the flow over.
+	seg := make([]byte, 20)
+	seg[13] = header.TCPFlagACK
+	f.track4(k, val, classClosing, seg, 104*s)
+	if class(k) != classClosing {
+		t.Fatalf("an ACK after the FIN reopened the flow: class %d", class(k))
+	}
+	seg[13] = header.TCPFlagSYN
+	f.track4(k, val, classClosing, seg, 104*s)
+	if class(k) != classSyn || class(rk) != classReverse {
+		t.Fatalf("after a new SYN: classes %d, %d", class(k), class(rk))
 	}
 	// The backend went quiet 30 days ago, the client just now: the reply
 	// key's stamp, more than half the stamps' wrap old, reads as recent,

@@ -48,7 +48,8 @@
 // # Connection tracking
 //
 // Per worker, bounded (Config.MaxFlows), with idle timeouts by TCP state
-// (SYN, established, closing: FIN or RST seen) and for UDP
+// (SYN, established, closing: FIN or RST seen; a SYN alone on a closing
+// flow is a new connection on its 5-tuple and starts it over) and for UDP
 // (DefaultTimeouts). A NAT flow has two keys, the client's and the
 // backend's reply; the replies keep the flow alive. Expired flows give
 // their port back at the tick that expires them (IPv4) or the next one.

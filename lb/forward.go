@@ -376,11 +376,20 @@ func (f *forwarder) admit(v *vip, fl *flow, key *flowtable.Key, rev flowtable.Ke
 // and to closing (a FIN or RST, either way), never back: the ACKs that
 // follow a FIN leave it closing (the owning worker only). The table is
 // written only when the class changes.
+//
+// A SYN alone on a closing flow is a new connection on the same 5-tuple
+// (see track4): the flow starts over.
 func (f *forwarder) track(fl *flow, l4 []byte, now int64) {
-	if len(l4) < 14 || fl.class == classClosing {
+	if len(l4) < 14 {
 		return
 	}
 	flags := l4[13]
+	if fl.class == classClosing {
+		if flags&(header.TCPFlagSYN|header.TCPFlagACK) == header.TCPFlagSYN && f.ct.SetClass(fl.fwd, classSyn, now) == nil {
+			fl.class = classSyn
+		}
+		return
+	}
 	c := fl.class
 	switch {
 	case flags&(header.TCPFlagFIN|header.TCPFlagRST) != 0:
