@@ -29,7 +29,8 @@
 // The slot array (64 bytes a slot, 64-aligned) and the header array (16
 // bytes a bucket) are two separate arrays. Tables of 2 MiB or more live in
 // an anonymous mapping of their own, 2 MiB-aligned, advised MADV_HUGEPAGE
-// and populated by New (Config.NoHugePages keeps them on the Go heap;
+// and populated by New unless Config.NoPopulate (Config.NoHugePages keeps
+// them on the Go heap;
 // Stats.Mapped says which; Close unmaps). A hit touches two cache lines, its
 // bucket header and its slot; a miss one, the header. Headers are a
 // sixteenth of the memory (4 MiB for the 1M-flow table below) and mostly

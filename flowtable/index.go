@@ -81,7 +81,7 @@ func NewIndex[T any](cfg Config, onRemove func(k Key, v *T, why RemoveReason)) (
 	if err != nil {
 		return nil, err
 	}
-	t.ptrs = allocPointers(len(t.slots), t.mem.base != nil)
+	t.ptrs = allocPointers(len(t.slots), t.mem.base != nil, !cfg.NoPopulate)
 	if onRemove != nil {
 		t.onRemove = func(k Key, _ uint64, p unsafe.Pointer, why RemoveReason) {
 			onRemove(k, (*T)(p), why)

@@ -13,8 +13,8 @@ import (
 // never asks the kernel for transparent huge pages, and on kernels whose THP
 // mode is "madvise" (the common default) it gets none. So New maps large
 // tables itself: an anonymous private mapping, aligned to 2 MiB, advised
-// with MADV_HUGEPAGE, and populated at once so that Insert never takes a
-// page fault. The arrays hold only integers (sync/atomic values and bytes),
+// with MADV_HUGEPAGE, and (unless Config.NoPopulate) populated at once so
+// that Insert never takes a page fault. The arrays hold only integers (sync/atomic values and bytes),
 // no Go pointers, so memory the garbage collector does not know about is
 // allowed to hold them. Close unmaps it.
 
@@ -33,8 +33,9 @@ type region struct {
 }
 
 // mapRegion maps size bytes (rounded up to huge pages) at a 2 MiB boundary,
-// advises huge pages and populates the range. The memory is zero.
-func mapRegion(size uintptr) (region, error) {
+// advises huge pages and, if populate, populates the range. The memory is
+// zero.
+func mapRegion(size uintptr, populate bool) (region, error) {
 	size = (size + hugePageSize - 1) &^ (hugePageSize - 1)
 	// Map one huge page more than needed and trim both ends, so that the
 	// region starts on a huge page boundary.
@@ -55,6 +56,9 @@ func mapRegion(size uintptr) (region, error) {
 	// Best effort: without THP support in the kernel (EINVAL) the region
 	// still works with small pages.
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	if !populate {
+		return region{base: base, size: size}, nil
+	}
 	// Fault everything in now rather than on the writer's hot path.
 	// MADV_POPULATE_WRITE (Linux 5.14) honours the huge page advice; on
 	// older kernels touch one byte per small page instead.
@@ -74,11 +78,11 @@ func (r region) unmap() error {
 // allocate gives the table its slot and header arrays: mapped memory when
 // the table is large enough and noHuge is false (falling back to the Go
 // heap if the mapping fails), else the Go heap.
-func allocate(nslots, nbuckets int, noHuge bool) ([]slot, []bucketMeta, region) {
+func allocate(nslots, nbuckets int, noHuge, populate bool) ([]slot, []bucketMeta, region) {
 	slotBytes := uintptr(nslots) * unsafe.Sizeof(slot{})
 	metaBytes := uintptr(nbuckets) * unsafe.Sizeof(bucketMeta{})
 	if !noHuge && slotBytes+metaBytes >= mapMinBytes {
-		if r, err := mapRegion(slotBytes + metaBytes); err == nil {
+		if r, err := mapRegion(slotBytes+metaBytes, populate); err == nil {
 			// Slots first, at the 2 MiB boundary (so each slot is one
 			// cache line); the headers follow (slotBytes is a multiple of
 			// 512, which keeps them 16-aligned).
@@ -102,7 +106,11 @@ func allocate(nslots, nbuckets int, noHuge bool) ([]slot, []bucketMeta, region) 
 // array is freed, which only lets the heap's later use of it have huge
 // pages too. Measured with lb's BenchmarkConntrack (1M flows, batched):
 // about 10 ns a lookup less, of about 100.
-func allocPointers(n int, mapped bool) []unsafe.Pointer {
+//
+// With populate false the array is left as the allocator gave it (fresh
+// memory is faulted in as pointers are stored), without MADV_COLLAPSE,
+// which would fault it all in.
+func allocPointers(n int, mapped, populate bool) []unsafe.Pointer {
 	const ptrSize = unsafe.Sizeof(unsafe.Pointer(nil))
 	if !mapped || uintptr(n)*ptrSize < hugePageSize {
 		return make([]unsafe.Pointer, n)
@@ -112,6 +120,8 @@ func allocPointers(n int, mapped bool) []unsafe.Pointer {
 	p := all[head : head+uintptr(n) : head+uintptr(n)]
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&p[0])), (uintptr(n)*ptrSize)&^(hugePageSize-1))
 	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
-	_ = unix.Madvise(b, unix.MADV_COLLAPSE)
+	if populate {
+		_ = unix.Madvise(b, unix.MADV_COLLAPSE)
+	}
 	return p
 }

@@ -3,6 +3,8 @@ package flowtable
 import (
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // withMapMin sets mapMinBytes for the rest of the test.
@@ -77,7 +79,7 @@ func TestMappedTable(t *testing.T) {
 // TestMapRegion checks the mapping itself: rounded up to huge pages,
 // aligned, zeroed, writable to its last byte.
 func TestMapRegion(t *testing.T) {
-	r, err := mapRegion(hugePageSize + 1)
+	r, err := mapRegion(hugePageSize+1, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +99,43 @@ func TestMapRegion(t *testing.T) {
 	if err := r.unmap(); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := mapRegion(1 << 62); err == nil {
+	if r, err := mapRegion(1<<62, true); err == nil {
 		_ = r.unmap()
 		t.Error("a 4 EiB mapping succeeded")
+	}
+}
+
+// TestMapRegionPopulate: a region is resident from the start when
+// populated, and only where written when not (Config.NoPopulate).
+func TestMapRegionPopulate(t *testing.T) {
+	resident := func(r region) int {
+		t.Helper()
+		vec := make([]byte, r.size/4096)
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(r.base), r.size, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		n := 0
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	for _, populate := range []bool{true, false} {
+		r, err := mapRegion(4*hugePageSize, populate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages := int(r.size / 4096)
+		got := resident(r)
+		if populate && got != pages || !populate && got != 0 {
+			t.Errorf("populate %v: %d of %d pages resident", populate, got, pages)
+		}
+		if !populate {
+			*(*byte)(r.base) = 1
+			if got := resident(r); got == 0 || got > 512 {
+				t.Errorf("after one write: %d pages resident, want one page or one huge page", got)
+			}
+		}
+		r.unmap()
 	}
 }

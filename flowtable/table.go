@@ -111,11 +111,16 @@ type Config struct {
 	// NoHugePages keeps the table on the Go heap. By default a table of
 	// 2 MiB or more (about 32k slots) is an anonymous mapping of its own,
 	// 2 MiB-aligned, advised for transparent huge pages (MADV_HUGEPAGE)
-	// and populated by New, because with 4 KiB pages a random lookup in a
+	// and populated by New (see NoPopulate), because with 4 KiB pages a random lookup in a
 	// large table pays a TLB miss on top of its cache misses; if the
 	// mapping fails, New falls back to the Go heap (Stats.Mapped says
 	// which). Mapped memory is returned by Close only.
 	NoHugePages bool
+	// NoPopulate leaves a mapped table's pages to be faulted in as
+	// entries arrive instead of by New: for a table that may stay empty
+	// or small (its memory then costs only what it holds), at the price of
+	// page faults on the writer's path while it fills.
+	NoPopulate bool
 }
 
 // bucketMeta is a bucket's header, kept apart from the slots so that a
@@ -239,7 +244,7 @@ func New(cfg Config) (*Table, error) {
 		}
 		seed = binary.LittleEndian.Uint64(b[:])
 	}
-	sl, meta, mem := allocate(slots, buckets, cfg.NoHugePages)
+	sl, meta, mem := allocate(slots, buckets, cfg.NoHugePages, !cfg.NoPopulate)
 	var onRemove func(Key, uint64, unsafe.Pointer, RemoveReason)
 	if f := cfg.OnRemove; f != nil {
 		onRemove = func(k Key, v uint64, _ unsafe.Pointer, why RemoveReason) { f(k, v, why) }

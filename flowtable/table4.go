@@ -131,7 +131,7 @@ func NewTable4(cfg Config, onRemove func(k Key4, e Entry4, why RemoveReason)) (*
 	}
 	size := uintptr(nb) * unsafe.Sizeof(bucket4{})
 	if !cfg.NoHugePages && size >= mapMinBytes {
-		if r, err := mapRegion(size); err == nil {
+		if r, err := mapRegion(size, !cfg.NoPopulate); err == nil {
 			t.buckets, t.mem = unsafe.Slice((*bucket4)(r.base), nb), r
 		}
 	}

@@ -66,7 +66,9 @@
 // VIP of every port sends each flow to its client's port (a backend port
 // is refused: the reply key could not name the client's port). IPv6 flows
 // and those of VIPs with the XDP fast path keep a record each, in a
-// flowtable.Index (forward.go, forward6.go, fastpath.go).
+// flowtable.Index (forward.go, forward6.go, fastpath.go), whose memory is
+// faulted in as it fills (flowtable.Config.NoPopulate): an engine without
+// such flows pays for the Table4 alone, 32 bytes an entry.
 // A full table refuses new NAT flows and
 // forwards new DSR flows by Maglev alone (consistent, untracked), counted.
 // Tracked flows keep their backend when the configuration changes (a

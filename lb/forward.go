@@ -100,7 +100,11 @@ func (b *Balancer) AddWorker(l *inet4.Layer, maxFlows int, t Timeouts) error {
 	if err != nil {
 		return fmt.Errorf("lb: connection table: %w", err)
 	}
-	ct, err := flowtable.NewIndex[flow](cfg, f.removed)
+	// The records' table serves IPv6 flows and fast-path VIPs' only: its
+	// pages come as it fills.
+	ixCfg := cfg
+	ixCfg.NoPopulate = true
+	ct, err := flowtable.NewIndex[flow](ixCfg, f.removed)
 	if err != nil {
 		ct4.Close()
 		return fmt.Errorf("lb: connection table: %w", err)
