@@ -111,10 +111,10 @@ type Config struct {
 	// NoHugePages keeps the table on the Go heap. By default a table of
 	// 2 MiB or more (about 32k slots) is an anonymous mapping of its own,
 	// 2 MiB-aligned, advised for transparent huge pages (MADV_HUGEPAGE)
-	// and populated by New (see NoPopulate), because with 4 KiB pages a random lookup in a
-	// large table pays a TLB miss on top of its cache misses; if the
-	// mapping fails, New falls back to the Go heap (Stats.Mapped says
-	// which). Mapped memory is returned by Close only.
+	// and populated by New (see NoPopulate), because with 4 KiB pages a
+	// random lookup in a large table pays a TLB miss on top of its cache
+	// misses; if the mapping fails, New falls back to the Go heap
+	// (Stats.Mapped says which). Mapped memory is returned by Close only.
 	NoHugePages bool
 	// NoPopulate leaves a mapped table's pages to be faulted in as
 	// entries arrive instead of by New: for a table that may stay empty
