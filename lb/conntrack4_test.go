@@ -116,7 +116,8 @@ func TestConfigKeepsSlots(t *testing.T) {
 
 // TestRepliesKeepFlow: a NAT flow whose client went quiet lives on while
 // its backend's replies come within the flow's timeout, and ends with its
-// reply key, its port and its claims when they stop.
+// reply key, its port and its claims when they stop. Starting and ending
+// a flow allocate nothing.
 func TestRepliesKeepFlow(t *testing.T) {
 	b, _ := newUnitBalancer(t, 1)
 	f := b.fwds[0]
@@ -161,6 +162,17 @@ func TestRepliesKeepFlow(t *testing.T) {
 	// The port went back: the same flow gets a port again.
 	if _, nb, why := f.newFlow4(v, k, t0+41*s); nb == nil {
 		t.Fatalf("new flow after the end: %v", why)
+	}
+	// A flow's start and end allocate nothing (no record).
+	k2 := flowtable.MakeKey4([4]byte{198, 18, 2, 2}, vip.As4(), 40001, 53, header.ProtocolUDP)
+	if a := testing.AllocsPerRun(100, func() {
+		val, be, _ := f.newFlow4(v, k2, t0+42*s)
+		if be == nil {
+			t.Fatal("no flow")
+		}
+		f.end4(k2, val, true)
+	}); a != 0 {
+		t.Errorf("%v allocations a flow", a)
 	}
 }
 
