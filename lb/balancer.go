@@ -596,7 +596,10 @@ type BackendStats struct {
 	Up                       bool   // its health checks pass (true without checks)
 	Checked                  bool   // it has health checks
 	Packets, Bytes, NewFlows uint64
-	Flows                    uint64 // tracked now
+	// Flows are tracked now: those naming this backend (its address,
+	// port and MAC; a backend that changed port has its earlier flows
+	// under the earlier one, which Stats no longer lists).
+	Flows uint64
 }
 
 // Stats returns the VIPs' counters.
@@ -620,7 +623,9 @@ func (b *Balancer) Stats() []VIPStats {
 				h, ok := b.checker.State(v.key + " " + bs.Addr.String())
 				bs.Up, bs.Checked = ok && h.Up, true
 			}
-			bs.Flows = counts[v.key+" "+bs.Addr.String()]
+			// IPv4 flows by their claims on the backend (conntrack4.go),
+			// the others as counted in the records' tables.
+			bs.Flows = counts[v.key+" "+bs.Addr.String()] + uint64(max(be.tr.flows(), 0))
 			vs.Flows += bs.Flows
 			vs.Backends = append(vs.Backends, bs)
 		}

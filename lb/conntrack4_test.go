@@ -80,6 +80,10 @@ func TestConfigKeepsSlots(t *testing.T) {
 	if nb == nil || fwdBackend(val) != slot1 || fwdVIP(val) != vslot || val&natFlag == 0 {
 		t.Fatalf("new flow: %#x %v %v", val, nb, why)
 	}
+	// Stats counts it by its claim, without walking the tables.
+	if st := b.Stats(); len(st) != 1 || st[0].Flows != 1 || st[0].Backends[0].Flows != 1 {
+		t.Fatalf("stats with one flow: %+v", st)
+	}
 	// be1 moves to port 8080 and be2 comes: be1:8080 is another backend.
 	v = set(Backend{Addr: be1, Port: 8080, Weight: 1}, Backend{Addr: be2, Weight: 1})
 	if v.tr.slot != vslot {
@@ -99,7 +103,13 @@ func TestConfigKeepsSlots(t *testing.T) {
 		t.Fatalf("the flow's backend after the change: %v", be)
 	}
 	f.end4(k, got, true)
+	if n := b.beReg.get(slot1).tr.flows(); n != 0 {
+		t.Fatalf("%d claims left after the flow ended", n)
+	}
 	set(Backend{Addr: be2, Weight: 1})
+	if st := b.Stats(); len(st) != 1 || st[0].Flows != 0 {
+		t.Errorf("stats without flows: %+v", st)
+	}
 	if old := b.beReg.get(slot1); old != nil && old.ip == be1 && old.port == 0 {
 		t.Error("the slot of a removed backend without flows was not freed")
 	}

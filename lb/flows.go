@@ -95,14 +95,25 @@ func (f *forwarder) list(vip string, limit int) []Flow {
 	return out
 }
 
-// flowCounts counts the tracked flows by backend ("VIP BACKEND") on every
-// worker (nothing from a worker that does not answer within a second).
+// flowCounts counts the flows with records (IPv6 flows, fast-path VIPs')
+// by backend ("VIP BACKEND") on every worker (nothing from a worker that
+// does not answer within a second). The IPv4 flows in the Table4s are
+// counted by their claims (Stats), not by walking the tables: a walk of a
+// million flows would hold the worker for tens of milliseconds at every
+// stats scrape. With every record table empty it asks no worker.
 func (b *Balancer) flowCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	empty := true
+	for _, f := range b.fwds {
+		empty = empty && f.ct.Len() == 0
+	}
+	if empty {
+		return out
+	}
 	dps := make([]*datapath.Worker, len(b.fwds))
 	for i, f := range b.fwds {
 		dps[i] = f.l.Worker()
 	}
-	out := map[string]uint64{}
 	for _, r := range datapath.Gather(dps, func(w *datapath.Worker) any {
 		return b.fwds[w.Queue()].count()
 	}, time.Second) {
@@ -115,12 +126,10 @@ func (b *Balancer) flowCounts() map[string]uint64 {
 	return out
 }
 
-// count counts the worker's flows by backend (worker goroutine).
+// count counts the worker's flows with records by backend (worker
+// goroutine).
 func (f *forwarder) count() map[string]uint64 {
 	out := map[string]uint64{}
-	for x := range f.flows4 {
-		out[x.v.key+" "+x.be.ip.String()]++
-	}
 	for k, fl := range f.ct.All() {
 		if k == fl.fwd {
 			out[fl.v.key+" "+fl.be.ip.String()]++

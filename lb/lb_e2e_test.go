@@ -166,8 +166,8 @@ func TestNATSpreadsByWeight(t *testing.T) {
 	checkShares(t, got, weights, n)
 	st := b.eng.Balancer().Stats()
 	flowsWant := clientFlows(t, b.ports, n)
-	if len(st) != 1 || st[0].NewFlows != uint64(flowsWant) {
-		t.Errorf("VIP counters: %+v, want %d new flows", st, flowsWant)
+	if len(st) != 1 || st[0].NewFlows != uint64(flowsWant) || st[0].Flows != uint64(flowsWant) {
+		t.Errorf("VIP counters: %+v, want %d new flows, all tracked", st, flowsWant)
 	}
 	// Every connection is still tracked (closing): listed with its NAT
 	// port on the engine's address.
