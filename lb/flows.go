@@ -98,9 +98,10 @@ func (f *forwarder) list(vip string, limit int) []Flow {
 // flowCounts counts the flows with records (IPv6 flows, fast-path VIPs')
 // by backend ("VIP BACKEND") on every worker (nothing from a worker that
 // does not answer within a second). The IPv4 flows in the Table4s are
-// counted by their claims (Stats), not by walking the tables: a walk of a
-// million flows would hold the worker for tens of milliseconds at every
-// stats scrape. With every record table empty it asks no worker.
+// counted by their claims (Stats), not by walking the tables: the bare
+// walk of a table holding a million NAT flows takes 26 ms on the 2-core VM,
+// and would hold the worker that long, and more with the counting, at
+// every stats scrape. With every record table empty it asks no worker.
 func (b *Balancer) flowCounts() map[string]uint64 {
 	out := map[string]uint64{}
 	empty := true
