@@ -209,6 +209,13 @@
 // same key may see the table before or after it; a key present for the
 // whole call is found.
 //
+// Table4 has the same contract but for one point: its lookups are
+// lock-free rather than wait-free. A reader that meets a bucket while the
+// writer changes it (the bucket's sequence number odd, or changed between
+// the reader's two loads) reads it again, yielding its thread after a few
+// tries; the writer's change is a few stores, so the reader waits only
+// while the writer's goroutine is preempted inside one.
+//
 // LookupTouch stores now into the entry's last-seen time. If the entry is
 // deleted and its slot reused between the lookup and that store, the store
 // lands on the new entry, making it look fresher by at most the
