@@ -194,12 +194,40 @@ type Table struct {
 
 	cursor uint64 // next bucket Sweep visits; writer-only
 
-	// Counters: the writer updates each with Load+Store (it is the only
-	// writer, so no read-modify-write instruction is needed); Stats loads
-	// them from any goroutine.
+	counters
+}
+
+// counters are a table's counts (Table and Table4): the writer updates
+// each with Load+Store (it is the only writer, so no read-modify-write
+// instruction is needed); Stats and Len load them from any goroutine.
+type counters struct {
 	inserts, deletes, expired, evictions atomic.Uint64
 	fullRefusals, existsRefusals         atomic.Uint64
 	maxDist                              atomic.Uint32
+}
+
+// stats returns the counts as Stats, with the table's capacity and memory.
+func (c *counters) stats(capacity uint64, mapped bool) Stats {
+	s := Stats{
+		Capacity:       capacity,
+		Deletes:        c.deletes.Load(),
+		Expired:        c.expired.Load(),
+		Evictions:      c.evictions.Load(),
+		FullRefusals:   c.fullRefusals.Load(),
+		ExistsRefusals: c.existsRefusals.Load(),
+		MaxProbe:       int(c.maxDist.Load()),
+		Mapped:         mapped,
+	}
+	// Inserts loaded after the removals, so Entries cannot go negative.
+	s.Inserts = c.inserts.Load()
+	s.Entries = s.Inserts - s.Deletes - s.Expired - s.Evictions
+	return s
+}
+
+// len returns the number of live entries.
+func (c *counters) len() int {
+	removed := c.deletes.Load() + c.expired.Load() + c.evictions.Load()
+	return int(c.inserts.Load() - removed)
 }
 
 // New allocates a table. Errors wrap ErrConfig. Call Close when done with a
@@ -583,28 +611,10 @@ type Stats struct {
 }
 
 // Stats returns the counters.
-func (t *Table) Stats() Stats {
-	s := Stats{
-		Capacity:       uint64(len(t.slots)),
-		Deletes:        t.deletes.Load(),
-		Expired:        t.expired.Load(),
-		Evictions:      t.evictions.Load(),
-		FullRefusals:   t.fullRefusals.Load(),
-		ExistsRefusals: t.existsRefusals.Load(),
-		MaxProbe:       int(t.maxDist.Load()),
-		Mapped:         t.mem.base != nil,
-	}
-	// Inserts loaded after the removals, so Entries cannot go negative.
-	s.Inserts = t.inserts.Load()
-	s.Entries = s.Inserts - s.Deletes - s.Expired - s.Evictions
-	return s
-}
+func (t *Table) Stats() Stats { return t.stats(uint64(len(t.slots)), t.mem.base != nil) }
 
 // Len returns the number of live entries. Safe from any goroutine.
-func (t *Table) Len() int {
-	removed := t.deletes.Load() + t.expired.Load() + t.evictions.Load()
-	return int(t.inserts.Load() - removed)
-}
+func (t *Table) Len() int { return t.len() }
 
 // Cap returns the number of slots.
 func (t *Table) Cap() int { return len(t.slots) }

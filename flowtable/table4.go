@@ -41,10 +41,7 @@ type Table4 struct {
 	onRemove func(Key4, Entry4, RemoveReason)
 	cursor   uint64 // next bucket Sweep visits; writer only
 
-	// Counters: written by the writer (Load+Store), loaded by Stats.
-	inserts, deletes, expired, evictions atomic.Uint64
-	fullRefusals, existsRefusals         atomic.Uint64
-	maxDist                              atomic.Uint32
+	counters
 }
 
 // bucket4 is one cache line (the bucket array starts 64-aligned).
@@ -68,6 +65,17 @@ type bucket4 struct {
 	// makes the new entry look fresher, as in Table.
 	stamp [2]atomic.Uint32
 }
+
+// beginWrite makes b's sequence number odd before the writer changes its
+// entries and returns the number endWrite takes. Writer only.
+func (b *bucket4) beginWrite() uint32 {
+	s := b.seq.Load()
+	b.seq.Store(s + 1)
+	return s
+}
+
+// endWrite makes b's sequence number even again, after the change.
+func (b *bucket4) endWrite(s uint32) { b.seq.Store(s + 2) }
 
 var (
 	_ [unsafe.Sizeof(bucket4{}) - 64]struct{}
@@ -304,13 +312,12 @@ func (t *Table4) Insert(k Key4, v uint64, c Class, now int64) error {
 		i, e, d = t.evictOldest(home, uint32(now>>StampShift))
 	}
 	b := &t.buckets[i]
-	s := b.seq.Load()
-	b.seq.Store(s + 1)
+	s := b.beginWrite()
 	b.addrs[e].Store(k.addrs)
 	b.rest[e].Store(k.rest | e4Used | uint64(d)<<8 | uint64(c))
 	b.value[e].Store(v)
 	b.stamp[e].Store(uint32(now >> StampShift))
-	b.seq.Store(s + 2)
+	b.endWrite(s)
 	for j, p := 0, home; j < d; j++ {
 		t.buckets[p].over.Store(t.buckets[p].over.Load() + 1)
 		p = (p + 1) & t.mask
@@ -338,10 +345,9 @@ func (t *Table4) free(i uint64) int {
 func (t *Table4) remove(i uint64, e int) {
 	b := &t.buckets[i]
 	d := (b.rest[e].Load() >> 8) & 0xff
-	s := b.seq.Load()
-	b.seq.Store(s + 1)
+	s := b.beginWrite()
 	b.rest[e].Store(0)
-	b.seq.Store(s + 2)
+	b.endWrite(s)
 	p := (i - d) & t.mask
 	for range d {
 		t.buckets[p].over.Store(t.buckets[p].over.Load() - 1)
@@ -357,10 +363,9 @@ func (t *Table4) Update(k Key4, v uint64) error {
 		return ErrNotFound
 	}
 	b := &t.buckets[i]
-	s := b.seq.Load()
-	b.seq.Store(s + 1)
+	s := b.beginWrite()
 	b.value[e].Store(v)
-	b.seq.Store(s + 2)
+	b.endWrite(s)
 	return nil
 }
 
@@ -372,11 +377,10 @@ func (t *Table4) SetClass(k Key4, c Class, now int64) error {
 		return ErrNotFound
 	}
 	b := &t.buckets[i]
-	s := b.seq.Load()
-	b.seq.Store(s + 1)
+	s := b.beginWrite()
 	b.rest[e].Store(b.rest[e].Load()&^0xff | uint64(c))
 	b.stamp[e].Store(uint32(now >> StampShift))
-	b.seq.Store(s + 2)
+	b.endWrite(s)
 	return nil
 }
 
@@ -517,7 +521,7 @@ func (t *Table4) All() iter.Seq2[Key4, Entry4] {
 }
 
 // Len returns the number of entries. Safe from any goroutine.
-func (t *Table4) Len() int { s := t.Stats(); return int(s.Entries) }
+func (t *Table4) Len() int { return t.len() }
 
 // Cap returns the number of entries the table has room for.
 func (t *Table4) Cap() int { return len(t.buckets) * Table4Entries }
@@ -527,22 +531,7 @@ func (t *Table4) MaxProbe() int { return t.maxProbe }
 
 // Stats returns the counters (Capacity in entries). Safe from any
 // goroutine.
-func (t *Table4) Stats() Stats {
-	s := Stats{
-		Capacity:       uint64(t.Cap()),
-		Deletes:        t.deletes.Load(),
-		Expired:        t.expired.Load(),
-		Evictions:      t.evictions.Load(),
-		FullRefusals:   t.fullRefusals.Load(),
-		ExistsRefusals: t.existsRefusals.Load(),
-		MaxProbe:       int(t.maxDist.Load()),
-		Mapped:         t.mem.base != nil,
-	}
-	// Inserts loaded after the removals, so Entries cannot go negative.
-	s.Inserts = t.inserts.Load()
-	s.Entries = s.Inserts - s.Deletes - s.Expired - s.Evictions
-	return s
-}
+func (t *Table4) Stats() Stats { return t.stats(uint64(t.Cap()), t.mem.base != nil) }
 
 // Close releases a mapped table's memory. The table must not be used
 // after.
