@@ -59,29 +59,15 @@ func BenchmarkConntrack(b *testing.B) {
 		chains8 = s.mem.Bench(b, memlat.MaxChains)
 		cpuChains8 = done()
 	})
-	// bursts runs lookup over the bursts for b's iterations and reports
-	// ns/lookup (and cpu-ns/lookup, the figure against cpu-ns/access).
 	bursts := func(b *testing.B, lookup func(burst []flowtable.Key, now int64) uint64) (float64, float64) {
-		b.ReportAllocs()
-		var burst [ctBurst]flowtable.Key
-		i, sum := 0, uint64(0)
-		done := onThread(b, ctBurst)
-		for b.Loop() {
-			if i+ctBurst > len(s.order) {
-				i = 0
-			}
-			copy(burst[:], s.order[i:])
-			sum += lookup(burst[:], int64(i))
-			i += ctBurst
+		return runBursts(b, s.order, lookup)
+	}
+	// ratios reports a run's time per lookup over chains8's.
+	ratios := func(b *testing.B, ns, cpu float64) {
+		if chains8 > 0 && cpuChains8 > 0 {
+			b.ReportMetric(ns/chains8, "x-chains8")
+			b.ReportMetric(cpu/cpuChains8, "cpu-x-chains8")
 		}
-		if sum == 0 {
-			b.Fatal("no flow found")
-		}
-		cpu := done()
-		sinkConntrack += sum
-		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*ctBurst)
-		b.ReportMetric(ns, "ns/lookup")
-		return ns, cpu
 	}
 	ix := s.ix
 	b.Run("unbatched", func(b *testing.B) {
@@ -103,10 +89,7 @@ func BenchmarkConntrack(b *testing.B) {
 			}
 			return sum
 		})
-		if chains8 > 0 && cpuChains8 > 0 {
-			b.ReportMetric(ns/chains8, "x-chains8")
-			b.ReportMetric(cpu/cpuChains8, "cpu-x-chains8")
-		}
+		ratios(b, ns, cpu)
 	})
 	b.Run("rehash", func(b *testing.B) {
 		bursts(b, func(burst []flowtable.Key, now int64) (sum uint64) {
@@ -122,37 +105,19 @@ func BenchmarkConntrack(b *testing.B) {
 	// its translation needs: one cache line a lookup, nothing behind it.
 	// table4+record: the value is the index of the flow's record in a
 	// slab (one []flow), which the lookup then reads: two lines.
-	var burst4 [ctBurst]flowtable.Key4
 	run4 := func(name string, t4 *flowtable.Table4, read func(v uint64, c flowtable.Class) uint64) {
 		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			i, sum := 0, uint64(0)
-			done := onThread(b, ctBurst)
-			for b.Loop() {
-				if i+ctBurst > len(s.order4) {
-					i = 0
-				}
-				copy(burst4[:], s.order4[i:])
-				now := int64(i) << flowtable.StampShift
-				t4.PrefetchHash(burst4[:], hs[:])
-				for j := range burst4 {
-					if v, c, ok := t4.LookupTouchHashed(burst4[j], hs[j], now); ok {
+			ns, cpu := runBursts(b, s.order4, func(burst []flowtable.Key4, i int64) (sum uint64) {
+				now := i << flowtable.StampShift
+				t4.PrefetchHash(burst, hs[:])
+				for j := range burst {
+					if v, c, ok := t4.LookupTouchHashed(burst[j], hs[j], now); ok {
 						sum += read(v, c)
 					}
 				}
-				i += ctBurst
-			}
-			if sum == 0 {
-				b.Fatal("no flow found")
-			}
-			cpu := done()
-			sinkConntrack += sum
-			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*ctBurst)
-			b.ReportMetric(ns, "ns/lookup")
-			if chains8 > 0 && cpuChains8 > 0 {
-				b.ReportMetric(ns/chains8, "x-chains8")
-				b.ReportMetric(cpu/cpuChains8, "cpu-x-chains8")
-			}
+				return sum
+			})
+			ratios(b, ns, cpu)
 		})
 	}
 	run4("table4", s.t4, func(v uint64, c flowtable.Class) uint64 {
@@ -175,6 +140,33 @@ func BenchmarkConntrack(b *testing.B) {
 			return sum
 		})
 	})
+}
+
+// runBursts runs lookup over bursts of order's keys (copied into a
+// scratch burst, as the forwarder builds them) for b's iterations, with
+// the burst's offset as the clock, and reports ns/lookup and, through
+// onThread, cpu-ns/lookup; it returns both.
+func runBursts[K any](b *testing.B, order []K, lookup func(burst []K, now int64) uint64) (float64, float64) {
+	b.ReportAllocs()
+	var burst [ctBurst]K
+	i, sum := 0, uint64(0)
+	done := onThread(b, ctBurst)
+	for b.Loop() {
+		if i+ctBurst > len(order) {
+			i = 0
+		}
+		copy(burst[:], order[i:])
+		sum += lookup(burst[:], int64(i))
+		i += ctBurst
+	}
+	if sum == 0 {
+		b.Fatal("no flow found")
+	}
+	cpu := done()
+	sinkConntrack += sum
+	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*ctBurst)
+	b.ReportMetric(ns, "ns/lookup")
+	return ns, cpu
 }
 
 const (
