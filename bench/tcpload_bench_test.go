@@ -196,11 +196,12 @@ func wrkRun(tb testing.TB, url string, cpus []int, conns int, d time.Duration) t
 // tcploadBed is a bed of queues queues with an engine beside the host
 // kernel (.3, for wrk and the kernel-socket runs; see startScaled) and the
 // server child in the peer, on the peers' CPUs when the CPUs are split.
-func tcploadBed(tb testing.TB, queues int) (*scaledBed, *tcploadServer) {
+// The engine's workers nap for nap (engine.Config.Nap; 0: they spin).
+func tcploadBed(tb testing.TB, queues int, nap time.Duration) (*scaledBed, *tcploadServer) {
 	tb.Helper()
 	enginetest.NeedTool(tb, "wrk")
 	// The engine's rings sized as `engine bench tcp` sizes them.
-	s := startScaled(tb, queues, engine.Config{Poll: pollFlag(tb), TCPRecvBuffer: 64 << 10, TCPSendBuffer: 16 << 10})
+	s := startScaled(tb, queues, engine.Config{Poll: pollFlag(tb), Nap: nap, TCPRecvBuffer: 64 << 10, TCPSendBuffer: 16 << 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	return s, startTCPLoadServer(tb, s.bed, s.peerCommand(ctx, os.Args[0]), 8080, 1)
@@ -216,17 +217,21 @@ func tcploadBed(tb testing.TB, queues int) (*scaledBed, *tcploadServer) {
 // during an engine round (load generator and engine); the load
 // generator's own is 0 (bench/tcpload's TestAllocsPerRequest). One op is
 // one round of each. queues=N: see queues_test.go; q0-share... are the
-// engine's packets per queue.
+// engine's packets per queue. Each connection count has a bed of its own,
+// whose engine's workers nap as `engine bench tcp --nap auto` makes them
+// (tcpload.Config.WorkerNap: 10 µs at 16 connections or more per worker;
+// -nap=0 makes them spin, -nap=DURATION nap that long).
 //
-//	go test ./bench -run '^$' -bench TCPLoadVsWrk -benchtime=5x [-args -queues=1,2]
+//	go test ./bench -run '^$' -bench TCPLoadVsWrk -benchtime=5x [-args -queues=1,2 -nap=0]
 func BenchmarkTCPLoadVsWrk(b *testing.B) {
 	forQueues(b, func(b *testing.B, queues int) {
-		s, srv := tcploadBed(b, queues)
-		b.Logf("queues=%d: %v", queues, s.split)
 		for _, conns := range []int{16, 64} {
 			b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-				cfg := tcpload.Config{Dial: (&engine.Dialer{Engine: s.eng}).DialContext,
-					Target: netip.AddrPortFrom(s.bed.PeerAddr, 8080), Conns: conns, Duration: 2 * time.Second}
+				cfg := tcpload.Config{Conns: conns, Duration: 2 * time.Second}
+				nap := napFlag(b, cfg, queues)
+				s, srv := tcploadBed(b, queues, nap)
+				b.Logf("queues=%d: %v; nap %v", queues, s.split, nap)
+				cfg.Dial, cfg.Target = (&engine.Dialer{Engine: s.eng}).DialContext, netip.AddrPortFrom(s.bed.PeerAddr, 8080)
 				var e, w []tcploadRound
 				shares := newQueueShares(s.eng)
 				b.ReportAllocs()
@@ -253,7 +258,7 @@ func BenchmarkTCPLoadVsWrk(b *testing.B) {
 //	go test ./bench -run '^$' -bench TCPLoadConnRate -benchtime=5x [-args -queues=1,2]
 func BenchmarkTCPLoadConnRate(b *testing.B) {
 	forQueues(b, func(b *testing.B, queues int) {
-		s, _ := tcploadBed(b, queues)
+		s, _ := tcploadBed(b, queues, 0)
 		for _, conns := range []int{1, 16} {
 			b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 				cfg := tcpload.Config{Target: netip.AddrPortFrom(s.bed.PeerAddr, 8080), Mode: tcpload.Connect, Path: "/",

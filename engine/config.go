@@ -186,6 +186,19 @@ type Config struct {
 	// SpinTime is how long an adaptive worker polls an empty ring before
 	// it sleeps (default 200µs).
 	SpinTime time.Duration
+	// Nap (adaptive polling; default 0, off) turns the spin into timed
+	// sleeps of this length: a worker that finds nothing to do sleeps Nap
+	// on a timer, woken by nothing sooner, and handles what arrived
+	// meanwhile in one round, until SpinTime after its last work (then it
+	// sleeps until woken, as without Nap). It trades up to Nap of latency
+	// per wait for the CPU the spin burned and for larger batches: worth
+	// it when many requests are in flight (a load generator with tens of
+	// connections per worker, a busy server), a loss when few are (one
+	// request at a time waits up to Nap at each step). At most MaxNap.
+	// A nap lasts at least what the machine's timers allow: on the 2-vCPU
+	// test VM 10µs takes ~31µs (datapath.BenchmarkNap). `engine bench tcp`
+	// chooses one for its load (tcpload.Config.WorkerNap).
+	Nap time.Duration
 	// CPUs pins worker i to CPUs[i] when set (len must be the queue count).
 	// A pinned worker keeps an OS thread of its own. An unpinned one (the
 	// default) runs the application goroutines it wakes on its own thread
@@ -377,6 +390,8 @@ const (
 	MaxTCPSomaxconn     = 1 << 20
 	// DefaultTCPMaxConnections is Config.TCPMaxConnections's default.
 	DefaultTCPMaxConnections = 65536
+	// MaxNap is Config.Nap's largest value.
+	MaxNap = time.Millisecond
 )
 
 // ownThread reports whether workers keep an OS thread of their own: when
@@ -461,6 +476,12 @@ func (c *Config) validate() error {
 	}
 	if c.RingSize&(c.RingSize-1) != 0 || c.RingSize < 64 {
 		return bad("ring size %d: want a power of two of at least 64", c.RingSize)
+	}
+	if c.Nap < 0 || c.Nap > MaxNap {
+		return bad("nap %v: want 0 (off) to %v", c.Nap, MaxNap)
+	}
+	if c.Nap > 0 && c.Poll != PollAdaptive {
+		return bad("nap %v: naps replace an adaptive worker's spin; with %v polling leave Nap at 0", c.Nap, c.Poll)
 	}
 	if c.Queues < 0 {
 		return bad("queues %d", c.Queues)

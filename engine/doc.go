@@ -111,7 +111,10 @@
 // Config.SpinTime after the last work, yielding the core between empty
 // polls, and then sleeps in poll(2) on the socket and an eventfd that
 // applications write when they queue work for a sleeping worker;
-// PollInterrupt sleeps whenever a round found nothing.
+// PollInterrupt sleeps whenever a round found nothing. With Config.Nap the
+// adaptive spin is a series of timed sleeps (naps) instead: nothing wakes a
+// napping worker, which then handles what arrived as one batch (less CPU
+// per request when many are in flight, up to Nap more latency per wait).
 //
 // Wakeups (datapath.Waker). A goroutine readied from a P that keeps spinning
 // waits ~120 µs for another P to steal it, so a worker collects its

@@ -208,7 +208,7 @@ func (e *Engine) build() error {
 			cpu = cfg.CPUs[q]
 		}
 		dp, err := datapath.New(datapath.Config{
-			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime,
+			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime, Nap: cfg.Nap,
 			CPU: cpu, OwnThread: cfg.ownThread(), Epoch: e.epoch,
 			Bufs: e.bufs, Logger: e.log, Injector: cfg.faults,
 		})

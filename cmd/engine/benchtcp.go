@@ -63,6 +63,7 @@ type benchTCPOptions struct {
 	jsonPath   string
 	reportPath string
 	compare    bool
+	nap        string // --nap: "auto" or a duration
 }
 
 func init() {
@@ -129,6 +130,9 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 	xsk, poll := "auto", "adaptive"
 	fs.StringVar(&xsk, "xsk-mode", xsk, "AF_XDP bind `mode`: auto, zerocopy or copy (engine serve's --mode)")
 	fs.StringVar(&poll, "poll", poll, "how workers wait: busy, adaptive or interrupt")
+	o.nap = "auto"
+	fs.StringVar(&o.nap, "nap", o.nap, "adaptive workers sleep this `long` on a timer between empty polls instead of spinning: "+
+		"0 (spin), a duration, or auto (10us for closed-loop requests with 16 or more connections per worker, else 0)")
 	fs.Func("ports", "the engine's ephemeral port `range` FIRST-LAST (default 32768-60999)", func(v string) error {
 		r, err := parseRange(v)
 		if err == nil && r.First < 1024 {
@@ -172,6 +176,14 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 	}
 	if c.Poll, err = engine.ParsePollMode(poll); err != nil {
 		return nil, usagef("--poll %q: want busy, adaptive or interrupt", poll)
+	}
+	if o.nap != "auto" {
+		if c.Nap, err = time.ParseDuration(o.nap); err != nil || c.Nap < 0 || c.Nap > engine.MaxNap {
+			return nil, usagef("--nap %q: want auto, 0 or a duration up to %v, e.g. 10us", o.nap, engine.MaxNap)
+		}
+		if c.Nap > 0 && c.Poll != engine.PollAdaptive {
+			return nil, usagef("--nap %v: naps replace an adaptive worker's spin; drop --nap or use --poll adaptive", c.Nap)
+		}
 	}
 	if l.Conns < 1 || l.Duration <= 0 || l.Rate < 0 || l.Timeout <= 0 || l.Ports < 1 {
 		return nil, usagef("-c, --duration, --timeout and --dst-ports want positive values, --rate zero or more")
@@ -239,6 +251,9 @@ func runBenchTCP(args []string, stdout, stderr io.Writer) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
+	if o.nap == "auto" && o.cfg.Poll == engine.PollAdaptive {
+		o.cfg.Nap = o.load.WorkerNap(benchTCPWorkers(&o.cfg))
+	}
 	eng, err := engine.New(o.cfg)
 	if err != nil {
 		if errors.Is(err, engine.ErrConfig) {
@@ -298,6 +313,19 @@ func runBenchTCP(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: no connection to %s succeeded (%s): %s", r.stack, o.load.Target, benchTCPErrors(r.res.Errors), hint)
 	}
 	return nil
+}
+
+// benchTCPWorkers is how many workers the engine will run: --queues, else
+// every queue of the interface (1 if that cannot be read: engine.New then
+// says what is wrong).
+func benchTCPWorkers(c *engine.Config) int {
+	if c.Queues > 0 {
+		return c.Queues
+	}
+	if n, err := afxdp.QueueCount(c.Interface); err == nil && n > 0 {
+		return n
+	}
+	return 1
 }
 
 // benchTCPRun is one load run through one stack.

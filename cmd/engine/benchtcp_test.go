@@ -96,6 +96,9 @@ func TestBenchTCPKernelServer(t *testing.T) {
 	if doc.Stack != "engine" || doc.Kernel == nil || doc.Ratio == nil {
 		t.Fatalf("no comparison in %+v", doc)
 	}
+	if doc.Poll != "adaptive" || doc.NapUS != 0 {
+		t.Errorf("4 connections on one worker: poll %q, nap %vµs; want adaptive, no nap", doc.Poll, doc.NapUS)
+	}
 	for _, r := range []struct {
 		stack string
 		res   *benchTCPStackJSON
@@ -147,6 +150,32 @@ func TestBenchTCPEngineServer(t *testing.T) {
 	if doc.Requests == 0 || doc.Errors.Total != 0 || doc.Requests != s.requests.Load() || s.conns.Load() != 4 {
 		t.Errorf("%d requests, errors %+v; the engine's server answered %d on %d connections",
 			doc.Requests, doc.Errors, s.requests.Load(), s.conns.Load())
+	}
+}
+
+// --nap auto naps the workers for a closed loop of 16 connections or more
+// per worker (the bed has one queue), and every request is answered; an
+// explicit --nap wins.
+func TestBenchTCPNap(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	s := serveBenchTCP(t, enginetest.PeerListenTCP(t, bed, 8080), nil)
+	for _, tc := range []struct {
+		args []string
+		nap  float64
+	}{
+		{[]string{"-c", "32"}, float64(tcpload.Nap / time.Microsecond)},
+		{[]string{"-c", "32", "--nap", "0"}, 0},
+		{[]string{"-c", "2", "--nap", "25us"}, 25},
+		{[]string{"-c", "32", "--rate", "2000"}, 0}, // open loop: latency is the measurement
+	} {
+		before := s.requests.Load()
+		doc := benchTCP(t, bed, append([]string{"--url", peerURL(bed, 8080, "/"), "--duration", "1s"}, tc.args...)...)
+		if doc.NapUS != tc.nap || doc.Poll != "adaptive" {
+			t.Errorf("%v: poll %q, nap %vµs; want adaptive, %vµs", tc.args, doc.Poll, doc.NapUS, tc.nap)
+		}
+		if doc.Requests == 0 || doc.Errors.Total != 0 || s.requests.Load()-before != doc.Requests {
+			t.Errorf("%v: %d requests (the server saw %d), errors %+v", tc.args, doc.Requests, s.requests.Load()-before, doc.Errors)
+		}
 	}
 }
 
@@ -319,6 +348,9 @@ func TestBenchTCPUsage(t *testing.T) {
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "tcp://198.18.0.2:9", "--mode", "bulk", "--rate", "5"}, "--rate"},
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--compare", "dpdk"}, "--compare kernel"},
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2:65535/", "--dst-ports", "2"}, "65535"},
+		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "soon"}, "--nap \"soon\": want auto"},
+		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "2ms"}, "up to 1ms"},
+		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "10us", "--poll", "busy"}, "--poll adaptive"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(append([]string{"bench", "tcp"}, tc.args...), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

@@ -17,6 +17,10 @@ import (
 // level, the kernel's and the ratios beside them with --compare kernel.
 type benchTCPJSON struct {
 	Stack string `json:"stack"`
+	// Poll and NapUS are how the engine's workers waited (--poll, --nap;
+	// the nap in microseconds, 0: they spun).
+	Poll  string  `json:"poll"`
+	NapUS float64 `json:"nap_us"`
 	tcpload.Result
 	Kernel *benchTCPStackJSON `json:"kernel,omitempty"`
 	Ratio  *benchTCPRatio     `json:"ratio,omitempty"`
@@ -64,7 +68,11 @@ func writeBenchTCPText(w io.Writer, o *benchTCPOptions, runs []benchTCPRun) {
 	if l.Mode == tcpload.Bulk {
 		loop = "direction " + l.Direction.String()
 	}
-	fmt.Fprintf(w, "engine bench tcp: %s %s, %d connections, %s, %v\n", l.Mode, o.url, l.Conns, loop, l.Duration)
+	fmt.Fprintf(w, "engine bench tcp: %s %s, %d connections, %s, %v; workers poll %s", l.Mode, o.url, l.Conns, loop, l.Duration, o.cfg.Poll)
+	if o.cfg.Nap > 0 {
+		fmt.Fprintf(w, ", nap %v", o.cfg.Nap)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, f func(r *tcpload.Result) string, ratio func(e, k *tcpload.Result) float64) {
 		fmt.Fprintf(tw, "%-14s\t", name) // padded: left-aligned in a right-aligned table
@@ -154,7 +162,7 @@ func benchTCPErrors(e tcpload.Errors) string {
 // writeBenchTCPFiles writes --json and --report.
 func writeBenchTCPFiles(stdout io.Writer, o *benchTCPOptions, args []string, runs []benchTCPRun) error {
 	if o.jsonPath != "" {
-		doc := benchTCPJSON{Stack: runs[0].stack, Result: runs[0].res}
+		doc := benchTCPJSON{Stack: runs[0].stack, Poll: o.cfg.Poll.String(), NapUS: float64(o.cfg.Nap) / float64(time.Microsecond), Result: runs[0].res}
 		if len(runs) == 2 {
 			doc.Kernel = &benchTCPStackJSON{Stack: runs[1].stack, Result: runs[1].res}
 			doc.Ratio = benchTCPRatioOf(&runs[0].res, &runs[1].res)

@@ -130,6 +130,11 @@ var counters4 = []counter{
 	decapDrop("nested tunnel", "nested", func(w *engine.WorkerStats) uint64 { return w.Decap.DropNested }),
 	decapDrop("inner not local", "not_local", func(w *engine.WorkerStats) uint64 { return w.Decap.DropNotLocal }),
 
+	{section: "worker", row: "sleeps", family: "worker_sleeps_total",
+		help: "Times a worker slept until woken (by a frame, an application's work or a timer).", get: func(w *engine.WorkerStats) uint64 { return w.Sleeps }},
+	{section: "worker", row: "naps", family: "worker_naps_total",
+		help: "Timed sleeps an adaptive worker took between empty polls instead of spinning (serve --nap).", get: func(w *engine.WorkerStats) uint64 { return w.Naps }},
+
 	{section: "af_xdp", row: "fill ring empty", always: true, family: "xsk_fill_ring_empty_total",
 		help: "Times the kernel found the fill ring empty when it needed a frame.", get: func(w *engine.WorkerStats) uint64 { return w.XSK.RxFillRingEmptyDescs }},
 	{section: "af_xdp", row: "rx dropped", always: true, family: "xsk_rx_dropped_total",

@@ -158,6 +158,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 		return nil
 	})
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
+	fs.DurationVar(&c.Nap, "nap", 0, "adaptive workers sleep this long on a timer between empty polls instead of spinning (0: spin; e.g. 10us: less CPU with many requests in flight, up to that much more latency per wait)")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {
 		cpus, err := parseCPUs(v)

@@ -270,8 +270,8 @@ func TestStatsTable(t *testing.T) {
 	}
 	b.Reset()
 	writeStatsTable(&b, sampleStats(), true)
-	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+13 {
-		t.Errorf("-a: %d lines, want %d (header, 13 sections, every counter):\n%s", n, len(counters)+14, b.String())
+	if n := strings.Count(b.String(), "\n"); n != len(counters)+1+14 {
+		t.Errorf("-a: %d lines, want %d (header, 14 sections, every counter):\n%s", n, len(counters)+15, b.String())
 	}
 	// One queue: no total column.
 	st = sampleStats()

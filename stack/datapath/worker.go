@@ -29,6 +29,10 @@ type Config struct {
 	Queue    int           // the NIC queue, and the worker's index
 	Poll     PollMode      // how it waits
 	SpinTime time.Duration // PollAdaptive: how long it spins after the last work
+	// Nap (PollAdaptive, 0: off) makes the spin a series of timed sleeps
+	// of this length (nap.go): the worker then handles what arrived
+	// meanwhile in one round, and costs no CPU in between.
+	Nap time.Duration
 	// CPU pins the worker's thread (negative: not pinned). A pinned or
 	// busy-polling worker keeps an OS thread of its own (OwnThread).
 	CPU       int
@@ -276,7 +280,11 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 				// ksoftirqd) runs now instead of waiting for the
 				// scheduler to preempt a worker that never blocks.
 				// RawSyscall: the worker keeps its P.
-				unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				if w.cfg.Nap > 0 {
+					w.nap()
+				} else {
+					unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				}
 				continue
 			}
 		}
@@ -363,6 +371,7 @@ func (w *Worker) CountRx(n int) {
 
 // sleep waits in poll(2) for the socket or the eventfd.
 func (w *Worker) sleep() {
+	w.st.Sleeps++
 	w.sleeping.Store(true)
 	if w.pending() {
 		w.sleeping.Store(false)

@@ -26,6 +26,11 @@ type Worker struct {
 	// checksum (the pseudo-header sum only, from a Linux sender on a
 	// virtual link; Config.RxChecksum).
 	RxCsumPartial uint64 `json:"rx_csum_partial"`
+	// Naps counts an adaptive worker's timed sleeps between empty polls
+	// (Config.Nap); Sleeps its sleeps until woken (by a frame, an
+	// application or a timer).
+	Naps   uint64 `json:"naps"`
+	Sleeps uint64 `json:"sleeps"`
 
 	// Drops by reason.
 	DropMalformed   uint64 `json:"drop_malformed"`   // failed to parse (Ethernet, ARP, IPv4, ICMP, UDP, TCP)
@@ -175,6 +180,8 @@ func (t *Worker) Add(w *Worker) {
 	t.Steered += w.Steered
 	t.SteeredIn += w.SteeredIn
 	t.RxCsumPartial += w.RxCsumPartial
+	t.Naps += w.Naps
+	t.Sleeps += w.Sleeps
 	t.DropMalformed += w.DropMalformed
 	t.DropChecksum += w.DropChecksum
 	t.DropNotLocal += w.DropNotLocal

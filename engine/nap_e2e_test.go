@@ -1,0 +1,75 @@
+package engine_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/xdpengine/engine/engine"
+	"github.com/xdpengine/engine/internal/enginetest"
+	"github.com/xdpengine/engine/internal/testbed"
+)
+
+// TestNap: an adaptive worker with Config.Nap naps between empty polls
+// while traffic flows and sleeps until woken once it stops. Datagrams
+// sent back to back (each while the worker naps after the last one) and
+// datagrams spaced past SpinTime (5 ms here, longer than an echo takes
+// under the race detector; each while it sleeps) are all echoed by
+// an application on the engine; the worker's counters show both naps and
+// sleeps, and a burst gives more naps than the sleeps that came with it.
+func TestNap(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	eng := enginetest.Start(t, bed, engine.Config{Nap: 20 * time.Microsecond, SpinTime: 5 * time.Millisecond})
+	ec, err := eng.ListenUDP("udp4", ":7662", engine.SocketOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ec.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := ec.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			ec.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	enginetest.PeerResolve(t, bed)
+	c := enginetest.PeerUDP(t, bed, 7662)
+	echo := func(msg []byte) {
+		t.Helper()
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 2048)
+		n, err := c.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("%q: echo %q, %v", msg, buf[:n], err)
+		}
+	}
+	counts := func() (naps, sleeps uint64) {
+		st := eng.Stats().Total // published by the workers on request
+		return st.Naps, st.Sleeps
+	}
+	naps0, sleeps0 := counts()
+	for i := range 2000 {
+		echo(fmt.Appendf(nil, "back to back %d", i))
+	}
+	naps1, sleeps1 := counts()
+	for i := range 20 {
+		time.Sleep(20 * time.Millisecond) // past SpinTime: the worker sleeps
+		echo(fmt.Appendf(nil, "spaced %d", i))
+	}
+	naps2, sleeps2 := counts()
+	t.Logf("back to back: %d naps, %d sleeps; spaced: %d naps, %d sleeps",
+		naps1-naps0, sleeps1-sleeps0, naps2-naps1, sleeps2-sleeps1)
+	if naps1-naps0 <= sleeps1-sleeps0 {
+		t.Errorf("2000 echoes back to back: %d naps, not more than the %d sleeps", naps1-naps0, sleeps1-sleeps0)
+	}
+	if sleeps2-sleeps1 < 20 {
+		t.Errorf("20 echoes 20 ms apart: %d sleeps, want one before each at least", sleeps2-sleeps1)
+	}
+}
