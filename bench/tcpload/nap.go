@@ -20,9 +20,10 @@ const (
 // spinning handles what arrived during the nap in one round, and the
 // server's queue hides the wait: on the 2-vCPU test VM over veth, 16 and
 // 64 connections on one worker ran as many or more requests per second
-// with about 20% less CPU per request (BenchmarkTCPLoadVsWrk). With fewer,
-// every request waits on the naps: 8 connections lost ~9% of their rate,
-// 4 connections half, one connection 40%. Open-loop runs spin too: their
+// with 13-16% less machine CPU per request than wrk, where spinning took
+// 5-8% more (BenchmarkTCPLoadVsWrk). With fewer, every request waits on
+// the naps: 8 connections lost 9% of their rate, 4 connections 53%, one
+// connection 36% (one run each). Open-loop runs spin too: their
 // latency is the measurement, and a nap would add to it; connect and bulk
 // runs were not measured with naps.
 func (c Config) WorkerNap(workers int) time.Duration {
