@@ -22,19 +22,38 @@ func pollFlag(tb testing.TB) engine.PollMode {
 }
 
 var napMode = flag.String("nap", "auto",
-	"BenchmarkTCPLoadVsWrk: the engine's nap (engine.Config.Nap): auto (as engine bench tcp chooses, tcpload.Config.WorkerNap) or a duration (0: spin)")
+	"the engine's naps (engine.Config.Nap) where it polls adaptively: auto (none, except in BenchmarkTCPLoadVsWrk: "+
+		"as engine bench tcp chooses, tcpload.Config.WorkerNap) or a duration for every benchmark (0: spin everywhere)")
 
-// napFlag returns the nap the -nap flag gives load, for workers workers.
-func napFlag(tb testing.TB, load tcpload.Config, workers int) time.Duration {
+// napFlag returns the -nap flag's duration; auto is false when it is one.
+func napFlag(tb testing.TB) (nap time.Duration, auto bool) {
 	if *napMode == "auto" {
-		if pollFlag(tb) != engine.PollAdaptive {
-			return 0
-		}
-		return load.WorkerNap(workers)
+		return 0, true
 	}
 	d, err := time.ParseDuration(*napMode)
 	if err != nil {
 		tb.Fatalf("-nap %q: want auto or a duration", *napMode)
+	}
+	return d, false
+}
+
+// withNap gives cfg the -nap flag's duration when it is one and cfg polls
+// adaptively.
+func withNap(tb testing.TB, cfg *engine.Config) {
+	if d, auto := napFlag(tb); !auto && cfg.Poll == engine.PollAdaptive {
+		cfg.Nap = d
+	}
+}
+
+// loadNap is the nap of an engine that runs load on workers workers:
+// engine bench tcp's choice (tcpload.Config.WorkerNap) unless -nap says.
+func loadNap(tb testing.TB, load tcpload.Config, workers int) time.Duration {
+	d, auto := napFlag(tb)
+	switch {
+	case pollFlag(tb) != engine.PollAdaptive:
+		return 0
+	case auto:
+		return load.WorkerNap(workers)
 	}
 	return d
 }

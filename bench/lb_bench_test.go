@@ -359,6 +359,7 @@ func newLBForwardBed(tb testing.TB, queues int) *lbForwardBed {
 		{Addr: vipDSRXDP, Proto: header.ProtocolUDP, Mode: lb.DSRL2, Backends: backends, FastPath: true},
 	}}}
 	cfg.CPUs = lbWorkerCPUs(l.fwdCPUs, queues)
+	withNap(tb, &cfg)
 	l.eng = enginetest.Start(tb, bed, cfg)
 
 	l.paths[lbModeNAT] = &lbPath{lbModeNAT, bed.PeerIf, []genDst{{bed.HostMAC, vipNAT}}}

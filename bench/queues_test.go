@@ -221,6 +221,9 @@ func startScaledBed(tb testing.TB, queues int, cfg engine.Config, dual bool) *sc
 		cfg.RSS = &afxdp.RSSConfig{Key: r.Key[:], Indirection: r.Indirection, HashFunc: "toeplitz"}
 	}
 	cfg.Queues = queues
+	if cfg.Nap == 0 {
+		withNap(tb, &cfg)
+	}
 	if s.split.engine != nil {
 		// A worker with a thread of its own (pinned, or busy-polling)
 		// holds a P while it polls: the application goroutines and the

@@ -228,7 +228,7 @@ func BenchmarkTCPLoadVsWrk(b *testing.B) {
 		for _, conns := range []int{16, 64} {
 			b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 				cfg := tcpload.Config{Conns: conns, Duration: 2 * time.Second}
-				nap := napFlag(b, cfg, queues)
+				nap := loadNap(b, cfg, queues)
 				s, srv := tcploadBed(b, queues, nap)
 				b.Logf("queues=%d: %v; nap %v", queues, s.split, nap)
 				cfg.Dial, cfg.Target = (&engine.Dialer{Engine: s.eng}).DialContext, netip.AddrPortFrom(s.bed.PeerAddr, 8080)
