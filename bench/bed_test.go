@@ -23,7 +23,8 @@ func pollFlag(tb testing.TB) engine.PollMode {
 
 var napMode = flag.String("nap", "auto",
 	"the engine's naps (engine.Config.Nap) where it polls adaptively: auto (none, except in BenchmarkTCPLoadVsWrk: "+
-		"as engine bench tcp chooses, tcpload.Config.WorkerNap) or a duration for every benchmark (0: spin everywhere)")
+		"as engine bench tcp chooses, tcpload.Config.WorkerNap) or a duration for the side-by-side benchmarks "+
+		"(those on startScaled's beds: UDP echo, TCP short connections, dial, bulk, load against wrk; and the LB's)")
 
 // napFlag returns the -nap flag's duration; auto is false when it is one.
 func napFlag(tb testing.TB) (nap time.Duration, auto bool) {

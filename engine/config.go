@@ -29,6 +29,11 @@ const (
 	PollInterrupt = datapath.PollInterrupt
 )
 
+// NapLength measures how long a nap of d (Config.Nap) lasts on this
+// machine, the median of n: timers that fire late make it far longer than
+// asked, and then spinning costs less latency for the same CPU.
+func NapLength(d time.Duration, n int) time.Duration { return datapath.NapLength(d, n) }
+
 // ParsePollMode parses "adaptive", "busy" or "interrupt".
 func ParsePollMode(s string) (PollMode, error) {
 	for _, m := range []PollMode{PollAdaptive, PollBusy, PollInterrupt} {
@@ -188,16 +193,21 @@ type Config struct {
 	SpinTime time.Duration
 	// Nap (adaptive polling; default 0, off) turns the spin into timed
 	// sleeps of this length: a worker that finds nothing to do sleeps Nap
-	// on a timer, woken by nothing sooner, and handles what arrived
-	// meanwhile in one round, until SpinTime after its last work (then it
-	// sleeps until woken, as without Nap). It trades up to Nap of latency
-	// per wait for the CPU the spin burned and for larger batches: worth
-	// it when many requests are in flight (a load generator with tens of
-	// connections per worker, a busy server), a loss when few are (one
-	// request at a time waits up to Nap at each step). At most MaxNap.
-	// A nap lasts at least what the machine's timers allow: on the 2-vCPU
-	// test VM 10µs takes ~31µs (datapath.BenchmarkNap). `engine bench tcp`
-	// chooses one for its load (tcpload.Config.WorkerNap).
+	// on a timer, woken sooner by nothing but a signal, and handles what
+	// arrived meanwhile in its next rounds (bursts of 64 frames, one
+	// transmit call each), until SpinTime after its last work (then it
+	// sleeps until woken, as without Nap). It trades up to a nap of
+	// latency per wait for the CPU the spin burned and for larger
+	// batches: worth it when many requests are in flight (a load
+	// generator with tens of connections per worker, a busy server), a
+	// loss when few are (one request at a time waits up to a nap at each
+	// step). An unpinned worker holds its P during a nap, so with
+	// GOMAXPROCS=1 the program's other goroutines can wait a nap longer.
+	// What arrives during a nap waits in the rings: keep Nap × the
+	// queue's packet rate well under RingSize. Less than SpinTime, at
+	// most MaxNap. A nap lasts at least what the machine's timers allow:
+	// on the 2-vCPU test VM 10µs takes ~31µs (datapath.NapLength).
+	// `engine bench tcp` chooses one for its load (tcpload.Config.WorkerNap).
 	Nap time.Duration
 	// CPUs pins worker i to CPUs[i] when set (len must be the queue count).
 	// A pinned worker keeps an OS thread of its own. An unpinned one (the
@@ -391,7 +401,7 @@ const (
 	// DefaultTCPMaxConnections is Config.TCPMaxConnections's default.
 	DefaultTCPMaxConnections = 65536
 	// MaxNap is Config.Nap's largest value.
-	MaxNap = time.Millisecond
+	MaxNap = 100 * time.Microsecond
 )
 
 // ownThread reports whether workers keep an OS thread of their own: when
@@ -482,6 +492,9 @@ func (c *Config) validate() error {
 	}
 	if c.Nap > 0 && c.Poll != PollAdaptive {
 		return bad("nap %v: naps replace an adaptive worker's spin; with %v polling leave Nap at 0", c.Nap, c.Poll)
+	}
+	if c.Nap > 0 && c.Nap >= c.SpinTime {
+		return bad("nap %v: a nap must be shorter than the spin it replaces (SpinTime %v)", c.Nap, c.SpinTime)
 	}
 	if c.Queues < 0 {
 		return bad("queues %d", c.Queues)

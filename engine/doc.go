@@ -113,7 +113,7 @@
 // applications write when they queue work for a sleeping worker;
 // PollInterrupt sleeps whenever a round found nothing. With Config.Nap the
 // adaptive spin is a series of timed sleeps (naps) instead: nothing wakes a
-// napping worker, which then handles what arrived as one batch (less CPU
+// napping worker, which then handles what arrived in bursts (less CPU
 // per request when many are in flight, up to Nap more latency per wait).
 //
 // Wakeups (datapath.Waker). A goroutine readied from a P that keeps spinning

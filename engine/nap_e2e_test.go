@@ -12,15 +12,44 @@ import (
 )
 
 // TestNap: an adaptive worker with Config.Nap naps between empty polls
-// while traffic flows and sleeps until woken once it stops. Datagrams
-// sent back to back (each while the worker naps after the last one) and
-// datagrams spaced past SpinTime (5 ms here, longer than an echo takes
-// under the race detector; each while it sleeps) are all echoed by
-// an application on the engine; the worker's counters show both naps and
-// sleeps, and a burst gives more naps than the sleeps that came with it.
+// while traffic flows and sleeps until woken once it stops; without Nap it
+// never naps. Datagrams sent back to back (each while the worker naps
+// after the last one) and datagrams spaced past SpinTime (5 ms here,
+// longer than an echo takes under the race detector; each while it
+// sleeps) are all echoed by an application on the engine; the worker's
+// counters show naps and sleeps, and a burst gives more naps than the
+// sleeps that came with it. The worker is an ordinary goroutine, or
+// pinned to a CPU (a thread of its own, whose timer slack it sets once).
 func TestNap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  engine.Config
+	}{
+		{"goroutine", engine.Config{Nap: 20 * time.Microsecond, SpinTime: 5 * time.Millisecond}},
+		{"pinned", engine.Config{Nap: 20 * time.Microsecond, SpinTime: 5 * time.Millisecond, CPUs: []int{0}}},
+		{"spin", engine.Config{SpinTime: 5 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			naps, sleeps, spacedSleeps := napEchoes(t, tc.cfg)
+			switch {
+			case tc.cfg.Nap == 0 && naps != 0:
+				t.Errorf("no Nap: %d naps", naps)
+			case tc.cfg.Nap > 0 && naps <= sleeps:
+				t.Errorf("2000 echoes back to back: %d naps, not more than the %d sleeps", naps, sleeps)
+			}
+			if spacedSleeps < 20 {
+				t.Errorf("20 echoes 20 ms apart: %d sleeps, want one before each at least", spacedSleeps)
+			}
+		})
+	}
+}
+
+// napEchoes runs the echoes of TestNap on an engine made with cfg and
+// returns the naps and sleeps of the back-to-back part and the sleeps of
+// the spaced one.
+func napEchoes(t *testing.T, cfg engine.Config) (naps, sleeps, spacedSleeps uint64) {
 	bed := testbed.New(t, testbed.Config{})
-	eng := enginetest.Start(t, bed, engine.Config{Nap: 20 * time.Microsecond, SpinTime: 5 * time.Millisecond})
+	eng := enginetest.Start(t, bed, cfg)
 	ec, err := eng.ListenUDP("udp4", ":7662", engine.SocketOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,13 +92,7 @@ func TestNap(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // past SpinTime: the worker sleeps
 		echo(fmt.Appendf(nil, "spaced %d", i))
 	}
-	naps2, sleeps2 := counts()
-	t.Logf("back to back: %d naps, %d sleeps; spaced: %d naps, %d sleeps",
-		naps1-naps0, sleeps1-sleeps0, naps2-naps1, sleeps2-sleeps1)
-	if naps1-naps0 <= sleeps1-sleeps0 {
-		t.Errorf("2000 echoes back to back: %d naps, not more than the %d sleeps", naps1-naps0, sleeps1-sleeps0)
-	}
-	if sleeps2-sleeps1 < 20 {
-		t.Errorf("20 echoes 20 ms apart: %d sleeps, want one before each at least", sleeps2-sleeps1)
-	}
+	_, sleeps2 := counts()
+	t.Logf("back to back: %d naps, %d sleeps; spaced: %d sleeps", naps1-naps0, sleeps1-sleeps0, sleeps2-sleeps1)
+	return naps1 - naps0, sleeps1 - sleeps0, sleeps2 - sleeps1
 }

@@ -25,7 +25,8 @@ import (
 const benchTCPSynopsis = `
 Usage: engine bench tcp -i IFACE --addr CIDR --url http://IP:PORT/PATH [-c CONNS]
                         [--duration 10s] [--rate RPS] [--mode http|raw|connect|bulk]
-                        [--json FILE] [--report FILE.html] [--compare kernel] [flags]
+                        [--nap auto|DURATION] [--json FILE] [--report FILE.html]
+                        [--compare kernel] [flags]
 
 Load a TCP server through the engine's own TCP stack on IFACE, from the
 engine's address --addr, and measure it (package bench/tcpload):
@@ -46,9 +47,15 @@ correction for coordinated omission). --dst-ports N spreads the connections
 over N consecutive ports from the URL's, so one source address can hold more
 connections to one server address than the ephemeral port range has ports.
 
+The engine's workers nap between empty polls instead of spinning (--nap auto:
+10us for closed-loop requests with 16 or more connections per worker, where
+the server's queue hides the wait and the batches save CPU; they spin for
+fewer connections, open loop, connect and bulk, and where a nap lasts over
+50us). --nap 0 always spins.
+
 A progress line is printed every second when stderr is a terminal. --json
 writes every figure (snake_case keys: requests, requests_per_s, errors,
-latency_ns, ...); --report an HTML page with plots. --compare kernel runs the
+latency_ns, poll, nap_us, ...); --report an HTML page with plots. --compare kernel runs the
 same load again through the kernel's sockets on the same interface (the
 kernel needs an address of its own on IFACE) and prints the ratio.
 
@@ -63,8 +70,13 @@ type benchTCPOptions struct {
 	jsonPath   string
 	reportPath string
 	compare    bool
-	nap        string // --nap: "auto" or a duration
+	nap        string        // --nap: "auto" or a duration
+	napTook    time.Duration // --nap auto: how long the nap it would choose lasts here (engine.NapLength)
 }
+
+// benchTCPNapSlow is the longest a nap may last for --nap auto to choose
+// it: a quarter of the spin it replaces.
+const benchTCPNapSlow = engine.DefaultSpinTime / 4
 
 func init() {
 	benchCommands["tcp"] = benchCommand{
@@ -131,8 +143,9 @@ func parseBenchTCP(args []string, stdout io.Writer) (*benchTCPOptions, error) {
 	fs.StringVar(&xsk, "xsk-mode", xsk, "AF_XDP bind `mode`: auto, zerocopy or copy (engine serve's --mode)")
 	fs.StringVar(&poll, "poll", poll, "how workers wait: busy, adaptive or interrupt")
 	o.nap = "auto"
-	fs.StringVar(&o.nap, "nap", o.nap, "adaptive workers sleep this `long` on a timer between empty polls instead of spinning: "+
-		"0 (spin), a duration, or auto (10us for closed-loop requests with 16 or more connections per worker, else 0)")
+	fs.StringVar(&o.nap, "nap", o.nap, "adaptive workers sleep this `auto|duration` on a timer between empty polls instead of spinning: "+
+		"0 (spin), a duration up to 100us, or auto (10us for closed-loop requests with 16 or more connections per worker, "+
+		"if a nap lasts at most 50us here; else spin)")
 	fs.Func("ports", "the engine's ephemeral port `range` FIRST-LAST (default 32768-60999)", func(v string) error {
 		r, err := parseRange(v)
 		if err == nil && r.First < 1024 {
@@ -252,7 +265,14 @@ func runBenchTCP(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.nap == "auto" && o.cfg.Poll == engine.PollAdaptive {
-		o.cfg.Nap = o.load.WorkerNap(benchTCPWorkers(&o.cfg))
+		if nap := o.load.WorkerNap(benchTCPWorkers(&o.cfg)); nap > 0 {
+			// A nap far longer than asked (slow timers) costs latency
+			// for nothing: spin then.
+			o.napTook = engine.NapLength(nap, 21)
+			if o.napTook <= benchTCPNapSlow {
+				o.cfg.Nap = nap
+			}
+		}
 	}
 	eng, err := engine.New(o.cfg)
 	if err != nil {

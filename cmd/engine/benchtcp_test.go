@@ -154,8 +154,8 @@ func TestBenchTCPEngineServer(t *testing.T) {
 }
 
 // --nap auto naps the workers for a closed loop of 16 connections or more
-// per worker (the bed has one queue), and every request is answered; an
-// explicit --nap wins.
+// per worker (the bed has one queue) unless a nap lasts too long here, and
+// every request is answered; an explicit --nap wins.
 func TestBenchTCPNap(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	s := serveBenchTCP(t, enginetest.PeerListenTCP(t, bed, 8080), nil)
@@ -170,6 +170,9 @@ func TestBenchTCPNap(t *testing.T) {
 	} {
 		before := s.requests.Load()
 		doc := benchTCP(t, bed, append([]string{"--url", peerURL(bed, 8080, "/"), "--duration", "1s"}, tc.args...)...)
+		if doc.NapTookUS > float64(benchTCPNapSlow/time.Microsecond) {
+			tc.nap = 0 // auto spins where a nap lasts too long (a loaded machine)
+		}
 		if doc.NapUS != tc.nap || doc.Poll != "adaptive" {
 			t.Errorf("%v: poll %q, nap %vµs; want adaptive, %vµs", tc.args, doc.Poll, doc.NapUS, tc.nap)
 		}
@@ -349,7 +352,7 @@ func TestBenchTCPUsage(t *testing.T) {
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--compare", "dpdk"}, "--compare kernel"},
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2:65535/", "--dst-ports", "2"}, "65535"},
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "soon"}, "--nap \"soon\": want auto"},
-		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "2ms"}, "up to 1ms"},
+		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "2ms"}, "up to 100µs"},
 		{[]string{"-i", "x", "--addr", "198.18.0.1/24", "--url", "http://198.18.0.2/", "--nap", "10us", "--poll", "busy"}, "--poll adaptive"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -18,9 +18,11 @@ import (
 type benchTCPJSON struct {
 	Stack string `json:"stack"`
 	// Poll and NapUS are how the engine's workers waited (--poll, --nap;
-	// the nap in microseconds, 0: they spun).
-	Poll  string  `json:"poll"`
-	NapUS float64 `json:"nap_us"`
+	// the nap in microseconds, 0: they spun); NapTookUS how long the nap
+	// --nap auto would choose lasted here (0 when it chose none).
+	Poll      string  `json:"poll"`
+	NapUS     float64 `json:"nap_us"`
+	NapTookUS float64 `json:"nap_took_us,omitempty"`
 	tcpload.Result
 	Kernel *benchTCPStackJSON `json:"kernel,omitempty"`
 	Ratio  *benchTCPRatio     `json:"ratio,omitempty"`
@@ -57,6 +59,21 @@ func benchTCPRatioOf(e, k *tcpload.Result) *benchTCPRatio {
 	}
 }
 
+// benchTCPWaiting says how the engine's workers waited: the poll mode and
+// the nap (--nap).
+func benchTCPWaiting(o *benchTCPOptions) string {
+	w := "poll " + o.cfg.Poll.String()
+	switch {
+	case o.cfg.Nap > 0 && o.napTook > 0:
+		w += fmt.Sprintf(", nap %v (lasts %v here)", o.cfg.Nap, o.napTook.Round(time.Microsecond))
+	case o.cfg.Nap > 0:
+		w += fmt.Sprintf(", nap %v", o.cfg.Nap)
+	case o.napTook > 0:
+		w += fmt.Sprintf(", no nap (one lasts %v here: timers fire late)", o.napTook.Round(time.Microsecond))
+	}
+	return w
+}
+
 // writeBenchTCPText prints the figures, one column per stack and the
 // ratio when there are two.
 func writeBenchTCPText(w io.Writer, o *benchTCPOptions, runs []benchTCPRun) {
@@ -68,11 +85,7 @@ func writeBenchTCPText(w io.Writer, o *benchTCPOptions, runs []benchTCPRun) {
 	if l.Mode == tcpload.Bulk {
 		loop = "direction " + l.Direction.String()
 	}
-	fmt.Fprintf(w, "engine bench tcp: %s %s, %d connections, %s, %v; workers poll %s", l.Mode, o.url, l.Conns, loop, l.Duration, o.cfg.Poll)
-	if o.cfg.Nap > 0 {
-		fmt.Fprintf(w, ", nap %v", o.cfg.Nap)
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "engine bench tcp: %s %s, %d connections, %s, %v; workers: %s\n", l.Mode, o.url, l.Conns, loop, l.Duration, benchTCPWaiting(o))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, f func(r *tcpload.Result) string, ratio func(e, k *tcpload.Result) float64) {
 		fmt.Fprintf(tw, "%-14s\t", name) // padded: left-aligned in a right-aligned table
@@ -162,7 +175,8 @@ func benchTCPErrors(e tcpload.Errors) string {
 // writeBenchTCPFiles writes --json and --report.
 func writeBenchTCPFiles(stdout io.Writer, o *benchTCPOptions, args []string, runs []benchTCPRun) error {
 	if o.jsonPath != "" {
-		doc := benchTCPJSON{Stack: runs[0].stack, Poll: o.cfg.Poll.String(), NapUS: float64(o.cfg.Nap) / float64(time.Microsecond), Result: runs[0].res}
+		doc := benchTCPJSON{Stack: runs[0].stack, Poll: o.cfg.Poll.String(),
+			NapUS: float64(o.cfg.Nap) / float64(time.Microsecond), NapTookUS: float64(o.napTook) / float64(time.Microsecond), Result: runs[0].res}
 		if len(runs) == 2 {
 			doc.Kernel = &benchTCPStackJSON{Stack: runs[1].stack, Result: runs[1].res}
 			doc.Ratio = benchTCPRatioOf(&runs[0].res, &runs[1].res)
@@ -197,13 +211,17 @@ func benchTCPReport(o *benchTCPOptions, args []string, runs []benchTCPRun) *repo
 	var rate, p50, p99 []report.Series
 	for _, run := range runs {
 		res := &run.res
-		r.Table("Summary: "+run.stack, []report.Row{
+		rows := []report.Row{
 			{Name: "requests", Value: fmt.Sprintf("%d (%s/s)", res.Requests, benchTCPNum(res.RequestsPerS))},
 			{Name: "connects", Value: fmt.Sprintf("%d (%s/s), peak %d open", res.Connects, benchTCPNum(res.ConnectsPerS), res.PeakConns)},
 			{Name: "bytes", Value: fmt.Sprintf("%d sent, %d received, %s", res.BytesSent, res.BytesReceived, benchTCPBits(res.BitsPerS))},
 			{Name: "errors", Value: benchTCPErrors(res.Errors)},
 			{Name: "latency", Value: res.Latency.String()},
-		})
+		}
+		if run.stack == "engine" {
+			rows = append(rows, report.Row{Name: "workers", Value: benchTCPWaiting(o)})
+		}
+		r.Table("Summary: "+run.stack, rows)
 		s := []report.Series{{Name: run.stack}, {Name: run.stack + " p50"}, {Name: run.stack + " p99"}}
 		for _, iv := range res.Intervals {
 			y := iv.RequestsPerS

@@ -225,6 +225,14 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	if c.Poll, err = engine.ParsePollMode(poll); err != nil {
 		return nil, usagef("--poll %q: want busy, adaptive or interrupt", poll)
 	}
+	switch {
+	case c.Nap < 0 || c.Nap > engine.MaxNap:
+		return nil, usagef("--nap %v: want 0 (off) to %v", c.Nap, engine.MaxNap)
+	case c.Nap > 0 && c.Poll != engine.PollAdaptive:
+		return nil, usagef("--nap %v: naps replace an adaptive worker's spin; with %v polling leave Nap at 0 (or use --poll adaptive)", c.Nap, c.Poll)
+	case c.Nap > 0 && c.Nap >= c.SpinTime:
+		return nil, usagef("--nap %v: a nap must be shorter than the spin it replaces (--spin-time %v)", c.Nap, c.SpinTime)
+	}
 	if c.RxChecksum, err = engine.ParseRxChecksum(rxCsum); err != nil {
 		return nil, usagef("--rx-checksum %q: want auto, verify or trust-virtual", rxCsum)
 	}
@@ -433,7 +441,7 @@ func startServer(o *serveOptions, lbModel *config.Config, log *slog.Logger) (_ *
 		services = append(services, fmt.Sprintf("http tcp:%d", o.httpPort))
 	}
 	log.Info("serving", "interface", o.cfg.Interface, "addrs", o.cfg.Addrs, "services", services,
-		"control", o.ctlPath, "metrics", s.metAddr)
+		"poll", o.cfg.Poll.String(), "nap", o.cfg.Nap, "control", o.ctlPath, "metrics", s.metAddr)
 	if s.lb != nil {
 		var vips []string
 		for _, v := range lbModel.VIPs {

@@ -58,6 +58,9 @@ func TestUsageErrors(t *testing.T) {
 		{with("--mode", "fast"), 2, `--mode "fast": want auto, zerocopy or copy`},
 		{with("--xdp-mode", "offload"), 2, "want auto, native or generic"},
 		{with("--poll", "sometimes"), 2, "want busy, adaptive or interrupt"},
+		{with("--nap", "10us", "--poll", "busy"), 2, "with busy polling leave Nap at 0"},
+		{with("--nap", "1ms"), 2, "want 0 (off) to 100µs"},
+		{with("--nap", "50us", "--spin-time", "40us"), 2, "shorter than the spin it replaces"},
 		{with("--queues", "-1"), 2, "--queues -1"},
 		{with("--tcp-mtu-probing", "3"), 2, "want 0, 1 or 2"},
 		{with("--rx-checksum", "trust"), 2, `--rx-checksum "trust": want auto, verify or trust-virtual`},
@@ -223,6 +226,7 @@ func sampleStats() engine.Stats {
 	w0.IPv6.InReceives, w0.IPv6.InDelivers, w0.IPv6.OutRequests = 6, 5, 4
 	w0.IPv6.ICMP.InMsgs, w0.IPv6.ICMP.InEchos, w0.IPv6.ICMP.OutMsgs, w0.IPv6.ICMP.OutEchoReplies = 3, 2, 2, 2
 	w0.IPv6.NDP.Entries, w0.IPv6.NDP.DADProbes, w0.IPv6.NDP.DADUnique = 1, 1, 1
+	w0.Naps, w0.Sleeps = 40, 3
 	w1 := engine.WorkerStats{Queue: 1, RxPackets: 123456789, RxBytes: 7, DropChecksum: 3}
 	w1.Reasm.ReasmOverlaps = 2
 	w1.TCP.CurrOrphans, w1.TCP.MemRefused = 2, 5

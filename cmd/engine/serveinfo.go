@@ -22,6 +22,7 @@ type serveInfo struct {
 	Mode      string         `json:"mode"`
 	XDPMode   string         `json:"xdp_mode"`
 	Poll      string         `json:"poll"`
+	Nap       string         `json:"nap,omitempty"` // --nap, when the workers nap
 	Driver    string         `json:"driver"`
 	// RxChecksum is the policy asked for; TrustPartial what it gave on
 	// this interface's driver.
@@ -45,6 +46,9 @@ func (s *server) info() serveInfo {
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
 		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
 		LB: s.opts.lbFile,
+	}
+	if c.Nap > 0 {
+		in.Nap = c.Nap.String()
 	}
 	if s.running.Load() {
 		in.Running, in.Started = true, s.started

@@ -36,6 +36,7 @@ type engineStatus struct {
 	Mode          string         `json:"mode"`
 	XDPMode       string         `json:"xdp_mode"`
 	Poll          string         `json:"poll"`
+	Nap           string         `json:"nap,omitempty"`
 	Addrs         []netip.Prefix `json:"addrs"`
 	Services      []string       `json:"services"`
 	Control       string         `json:"control"`
@@ -101,7 +102,7 @@ func runStatus(args []string, stdout, _ io.Writer) error {
 	}
 	st := engineStatus{Interface: info.Interface, Driver: info.Driver, Pid: info.Pid, Version: info.Version,
 		Running: info.Running, Queues: info.Queues, MTU: info.MTU, Mode: info.Mode, XDPMode: info.XDPMode,
-		Poll: info.Poll, Addrs: info.Addrs, Services: info.Echo, Control: info.Control, Metrics: info.Metrics, LB: info.LB}
+		Poll: info.Poll, Nap: info.Nap, Addrs: info.Addrs, Services: info.Echo, Control: info.Control, Metrics: info.Metrics, LB: info.LB}
 	if info.HTTP != 0 {
 		st.Services = append(st.Services, fmt.Sprintf("http tcp:%d", info.HTTP))
 	}
@@ -155,7 +156,11 @@ func writeStatus(w io.Writer, st *engineStatus) error {
 		state = "up " + uptime(time.Duration(st.UptimeSeconds*float64(time.Second))).String()
 	}
 	fmt.Fprintf(&b, "engine %s on %s (%s), pid %d, %s\n", st.Version, st.Interface, st.Driver, st.Pid, state)
-	fmt.Fprintf(&b, "  queues    %d, mtu %d, af_xdp %s, xdp %s, poll %s\n", st.Queues, st.MTU, st.Mode, st.XDPMode, st.Poll)
+	poll := st.Poll
+	if st.Nap != "" {
+		poll += ", nap " + st.Nap
+	}
+	fmt.Fprintf(&b, "  queues    %d, mtu %d, af_xdp %s, xdp %s, poll %s\n", st.Queues, st.MTU, st.Mode, st.XDPMode, poll)
 	fmt.Fprintf(&b, "  addrs     %s\n", joinPrefixes(st.Addrs))
 	if len(st.Services) > 0 {
 		fmt.Fprintf(&b, "  services  %s\n", strings.Join(st.Services, ", "))

@@ -41,8 +41,9 @@
 // nothing. With Config.Nap, an adaptive worker's spin is a series of timed
 // sleeps instead (nap.go): it arms no wakeup, so neither the kernel's
 // receive path nor the applications wake it, and it handles what arrived
-// meanwhile as one batch: less CPU per request when many are in flight,
-// up to a nap more latency per wait. Stats count naps and sleeps. Producers wake a sleeping worker with Wake after their enqueue;
+// meanwhile in its next rounds, in bursts: less CPU per request when many
+// are in flight, up to a nap more latency per wait. Stats count naps and
+// sleeps. Producers wake a sleeping worker with Wake after their enqueue;
 // the worker announces its sleep before its last look at its queues
 // (Layer.Pending), so no wakeup is lost.
 //

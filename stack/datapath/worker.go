@@ -72,8 +72,9 @@ type Worker struct {
 	tap      atomic.Pointer[Tap] // packet capture (tap.go); nil when off
 	calls    callQueue
 
-	st  stats.Worker
-	now int64
+	st    stats.Worker
+	now   int64
+	napTS *unix.Timespec // Config.Nap, for nanosleep (nap.go)
 
 	// Scratch space, reused every burst.
 	descs   []afxdp.Desc
@@ -86,6 +87,9 @@ type Worker struct {
 // New makes a worker; Connect links it with the others, Attach gives it
 // its socket, and Run runs it.
 func New(cfg Config) (*Worker, error) {
+	if cfg.Nap < 0 || cfg.Nap > 0 && cfg.Poll == PollAdaptive && cfg.Nap >= cfg.SpinTime {
+		return nil, fmt.Errorf("datapath: nap %v: want 0 or less than the spin time (%v)", cfg.Nap, cfg.SpinTime)
+	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("datapath: eventfd: %w", err)
@@ -99,6 +103,10 @@ func New(cfg Config) (*Worker, error) {
 		items:   make([]Steered, burst),
 	}
 	w.st.Queue = cfg.Queue
+	if cfg.Nap > 0 {
+		ts := unix.NsecToTimespec(int64(cfg.Nap))
+		w.napTS = &ts
+	}
 	if w.wk, err = NewWaker(!cfg.OwnThread); err != nil {
 		unix.Close(efd)
 		return nil, err
@@ -205,6 +213,9 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 		// applications it wakes on its own thread (see Waker).
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if w.cfg.Nap > 0 {
+			setNapSlack() // once: the thread is the worker's alone
+		}
 	}
 	if w.cfg.CPU >= 0 {
 		var set unix.CPUSet
@@ -269,6 +280,9 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 			// connections ran ×13 slower).
 			lastYield = w.now
 			runtime.Gosched()
+			if w.cfg.Nap > 0 {
+				continue // poll what they queued before napping
+			}
 		}
 		switch w.cfg.Poll {
 		case PollBusy:
@@ -279,7 +293,8 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 				// application, a client, softirq work deferred to
 				// ksoftirqd) runs now instead of waiting for the
 				// scheduler to preempt a worker that never blocks.
-				// RawSyscall: the worker keeps its P.
+				// With Nap, a timed sleep instead (nap.go). Either
+				// way a RawSyscall: the worker keeps its P.
 				if w.cfg.Nap > 0 {
 					w.nap()
 				} else {
@@ -371,7 +386,6 @@ func (w *Worker) CountRx(n int) {
 
 // sleep waits in poll(2) for the socket or the eventfd.
 func (w *Worker) sleep() {
-	w.st.Sleeps++
 	w.sleeping.Store(true)
 	if w.pending() {
 		w.sleeping.Store(false)
@@ -399,6 +413,7 @@ func (w *Worker) sleep() {
 		timeout = int(min(ms, sleepTimeout))
 	}
 	out := w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 // waiting for transmit completions too
+	w.st.Sleeps++
 	if w.nsleep != nil && runtime.GOMAXPROCS(0) == 1 {
 		if w.nsleep.wait(time.Duration(timeout)*time.Millisecond, out, w.efd) {
 			var buf [8]byte
