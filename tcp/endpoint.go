@@ -239,11 +239,18 @@ func (e *Endpoint) ReleaseBuffers() {
 // without a pool). The contract is ReleaseBuffers': call it only when
 // neither the worker nor the application can touch the endpoint any more.
 func (e *Endpoint) Recycle() {
+	txr := e.txq.r
 	e.ReleaseBuffers()
 	if e.cfg.Endpoints == nil || e.recycled {
 		return
 	}
 	e.recycled = true
+	if len(txr) <= keepTxRecs {
+		// The next connection's RACK queue (Dial and Accept keep it):
+		// most connections record their segments in the first 64, which
+		// would otherwise be allocated anew (1.5 KB) per connection.
+		e.txq.r = txr
+	}
 	e.cfg.Endpoints.Put(e)
 }
 

@@ -160,7 +160,8 @@ type EndpointFreeList struct {
 	released     atomic.Int64 // endpoints let go of (bound and decay)
 }
 
-// DefaultEndpointPoolMax is EndpointFreeList.Max's default (about 7 MB).
+// DefaultEndpointPoolMax is EndpointFreeList.Max's default: about 7 MB of
+// control blocks (1.8 KB each), 13 MB with the RACK queues they keep.
 const DefaultEndpointPoolMax = 4096
 
 var _ EndpointPool = (*EndpointFreeList)(nil)

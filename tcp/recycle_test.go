@@ -102,3 +102,43 @@ func TestRecycledEndpointStartsFresh(t *testing.T) {
 		})
 	}
 }
+
+// TestRecycleKeepsRACKQueue: Recycle hands the pool an endpoint that keeps
+// a RACK queue of up to keepTxRecs records (the next connection records
+// its segments there instead of allocating 1.5 KB), and drops a larger
+// one. The next connection's first segments allocate no queue.
+func TestRecycleKeepsRACKQueue(t *testing.T) {
+	for _, tc := range []struct {
+		recs int
+		kept bool
+	}{{keepTxRecs, true}, {2 * keepTxRecs, false}} {
+		pool := &slicePool{}
+		c := baseConfig(5000)
+		c.Endpoints = pool
+		e, err := newEndpoint(0, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.txq.r = make([]txRec, tc.recs) // as a connection's sends grew it
+		e.Recycle()
+		if len(pool.free) != 1 {
+			t.Fatalf("%d records: the pool holds %d endpoints, want 1", tc.recs, len(pool.free))
+		}
+		if got := len(pool.free[0].txq.r); (got == tc.recs) != tc.kept || !tc.kept && got != 0 {
+			t.Errorf("%d records: the recycled endpoint keeps %d, want kept=%v", tc.recs, got, tc.kept)
+		}
+	}
+	// A connection through a pool whose endpoint kept its queue: the same
+	// exchange as a fresh endpoint, and its queue is the kept one.
+	pool := &slicePool{}
+	_, first, _ := exchange(t, pool, func() cc.Algorithm { return cc.NewCubic() })
+	first.Recycle()
+	kept := first.txq.r
+	if len(kept) == 0 || len(kept) > keepTxRecs {
+		t.Fatalf("the first connection left a queue of %d records: the exchange should leave one of 1 to %d", len(kept), keepTxRecs)
+	}
+	_, again, _ := exchange(t, pool, func() cc.Algorithm { return cc.NewCubic() })
+	if again != first || len(again.txq.r) == 0 || &again.txq.r[0] != &kept[0] {
+		t.Errorf("the second connection did not record its segments in the kept queue")
+	}
+}
