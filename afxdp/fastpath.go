@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -224,6 +225,26 @@ func Monotonic() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
+}
+
+// MonotonicOffset returns CLOCK_MONOTONIC less the clock now reads (both
+// in nanoseconds), for a BPF program whose bpf_ktime_get_ns must be told
+// in that clock. It keeps the tightest of 16 readings of now, each
+// between two of Monotonic, and takes their midpoint: a single pair of
+// reads is off by however long the thread was held up between them
+// (microseconds, milliseconds under load), which would shift every time
+// the program writes by as much.
+func MonotonicOffset(now func() int64) int64 {
+	best, off := int64(math.MaxInt64), int64(0)
+	for range 16 {
+		m1 := Monotonic()
+		n := now()
+		m2 := Monotonic()
+		if w := m2 - m1; w >= 0 && w < best {
+			best, off = w, m1+w/2-n
+		}
+	}
+	return off
 }
 
 // FastTable returns queue's fast path table; nil when the program has no

@@ -366,3 +366,14 @@ func testFastEncap(t *testing.T, tab *FastTable, run func([]byte) (uint32, []byt
 		}
 	}
 }
+
+// TestMonotonicOffset: against a clock that is CLOCK_MONOTONIC less a
+// known amount, the offset comes out as that amount, within the tightest
+// bracket of its readings.
+func TestMonotonicOffset(t *testing.T) {
+	const shift = 123_456_789
+	off := MonotonicOffset(func() int64 { return Monotonic() - shift })
+	if d := off - shift; d < -50_000 || d > 50_000 {
+		t.Errorf("offset %d, want %d (±50µs)", off, shift)
+	}
+}

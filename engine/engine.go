@@ -297,7 +297,7 @@ func (e *Engine) Start() (err error) {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if pcfg.FastPath > 0 {
-		if err := e.lb.SetFastPath(e.prog.FastTable, afxdp.Monotonic()-e.workers[0].Nanotime()); err != nil {
+		if err := e.lb.SetFastPath(e.prog.FastTable, afxdp.MonotonicOffset(e.workers[0].Nanotime)); err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
 		if e.driver == "veth" && e.prog.Mode() == afxdp.XDPNative {

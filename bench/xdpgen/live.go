@@ -110,7 +110,7 @@ type liveStream struct {
 func (w *worker) prepareLive(t *Traffic, streams []*stream.Stream) error {
 	l := w.p.live
 	w.lives, w.liveN, w.liveErrs, w.liveErr = w.lives[:0], make([]int, len(streams)), 0, nil
-	off := uint64(afxdp.Monotonic() - w.p.Now())
+	off := uint64(afxdp.MonotonicOffset(w.p.Now))
 	for i, st := range streams {
 		sp := &t.Streams[i].Spec
 		if err := checkLive(sp); err != nil {
