@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpengine/engine/bench/cputime"
 	"github.com/xdpengine/engine/engine"
 	"github.com/xdpengine/engine/internal/enginetest"
 	"github.com/xdpengine/engine/internal/testbed"
@@ -333,27 +334,10 @@ func wideClientPorts() error {
 		os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0))
 }
 
-// machineCPU returns the CPU time the whole machine has spent out of idle
-// (every process, interrupts and softirq; /proc/stat, 10 ms ticks), so
-// that the client's and the kernel's share of a connection is counted for
-// both servers alike.
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return time.Duration(busy) * 10 * time.Millisecond // USER_HZ = 100
-}
+// machineCPU is the machine's busy time, every CPU together
+// (cputime.Machine: exact idle residencies, not /proc/stat's busy ticks,
+// which miss short bursts and so undercount the burstier side).
+func machineCPU() time.Duration { return cputime.Machine() }
 
 // TestShortConnGenerator runs the load generator of BenchmarkTCPShortConn
 // for a few connections against both servers, so the harness itself is

@@ -132,6 +132,8 @@ type Result struct {
 	// sleep's overshoot, connects, a connection still busy), which the
 	// latency includes.
 	SendLagNs *LatencyNs `json:"send_lag_ns,omitempty"`
+	// CPU is the CPU time the run took.
+	CPU CPU `json:"cpu"`
 	// Histogram holds every latency recorded (nanoseconds).
 	Histogram *hdrhistogram.Histogram `json:"-"`
 	// Intervals has a Snapshot's figures for every Interval of the run.

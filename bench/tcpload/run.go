@@ -198,6 +198,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	began := time.Now()
 	r.ready.Wait() // every long-lived connection is open (or failed): start the clock
 	r.base = time.Now()
+	cpu0 := readCPU()
 	close(r.started)
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -241,6 +242,7 @@ loop:
 		snapshot(now) // the tail, unless it is a sliver
 	}
 	finish := r.now()
+	cpu1 := readCPU()
 
 	res := Result{Mode: cfg.Mode.String(), Target: cfg.Target.String(), Ports: cfg.Ports, Conns: cfg.Conns,
 		Rate: cfg.Rate, PeakConns: r.peak.Load()}
@@ -280,6 +282,7 @@ loop:
 	res.ConnectsPerS = perSecond(all.connects, res.Elapsed)
 	res.BitsPerS = 8 * perSecond(res.Bytes, res.Elapsed)
 	res.Errors = errorsOf(&all.errs)
+	res.CPU = cpuOf(cpu0, cpu1, all.requests)
 	res.Histogram = scratch
 	res.Latency = measure.Summarize(scratch)
 	res.LatencyNs = Nanoseconds(res.Latency)

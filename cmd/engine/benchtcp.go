@@ -53,11 +53,14 @@ the server's queue hides the wait and the batches save CPU; they spin for
 fewer connections, open loop, connect and bulk, and where a nap lasts over
 50us). --nap 0 always spins.
 
-A progress line is printed every second when stderr is a terminal. --json
-writes every figure (snake_case keys: requests, requests_per_s, errors,
-latency_ns, poll, nap_us, ...); --report an HTML page with plots. --compare kernel runs the
-same load again through the kernel's sockets on the same interface (the
-kernel needs an address of its own on IFACE) and prints the ratio.
+The CPU a run took is reported for this process (the engine, its workers and
+the load) and for the whole machine (a server on it included), in total and
+per request. A progress line is printed every second when stderr is a
+terminal. --json writes every figure (snake_case keys: requests,
+requests_per_s, errors, latency_ns, cpu, poll, nap_us, ...); --report an HTML
+page with plots. --compare kernel runs the same load again through the
+kernel's sockets on the same interface (the kernel needs an address of its
+own on IFACE) and prints the ratio.
 
 Example:
   engine bench tcp -i eth1 --addr 198.18.0.1/24 --url http://198.18.0.2:8080/ -c 64 --duration 10s --compare kernel`

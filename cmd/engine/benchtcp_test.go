@@ -71,7 +71,7 @@ func benchTCP(t *testing.T, bed *testbed.Bed, args ...string) benchTCPJSON {
 		t.Fatalf("%v\n%s", err, b)
 	}
 	// The keys scripts rely on.
-	for _, k := range []string{`"requests"`, `"requests_per_s"`, `"errors"`, `"latency_ns"`, `"p999"`, `"bytes"`} {
+	for _, k := range []string{`"requests"`, `"requests_per_s"`, `"errors"`, `"latency_ns"`, `"p999"`, `"bytes"`, `"cpu"`, `"process_us_per_request"`} {
 		if !bytes.Contains(b, []byte(k)) {
 			t.Errorf("--json has no %s key", k)
 		}
@@ -108,6 +108,9 @@ func TestBenchTCPKernelServer(t *testing.T) {
 			res.LatencyNs.Count != res.Requests || len(res.Intervals) == 0 {
 			t.Errorf("%s: %d requests, %d connects, errors %+v, latency %+v", r.stack, res.Requests, res.Connects, res.Errors, res.LatencyNs)
 		}
+		if c := res.CPU; c.ProcessSeconds <= 0 || c.MachineSeconds <= 0 || c.ProcessUsPerRequest <= 0 || c.MachineUsPerRequest <= 0 {
+			t.Errorf("%s: CPU %+v: a 1 s run that took none", r.stack, c)
+		}
 	}
 	if got, want := s.requests.Load(), doc.Requests+doc.Kernel.Requests; got != want {
 		t.Errorf("the server answered %d requests, the two runs counted %d", got, want)
@@ -115,8 +118,8 @@ func TestBenchTCPKernelServer(t *testing.T) {
 	if s.conns.Load() != 8 {
 		t.Errorf("the server saw %d connections, want 4 per run", s.conns.Load())
 	}
-	if r := doc.Ratio.RequestsPerS; r <= 0 {
-		t.Errorf("ratio %v", r)
+	if r := doc.Ratio; r.RequestsPerS <= 0 || r.ProcessUsPerRequest <= 0 || r.MachineUsPerRequest <= 0 {
+		t.Errorf("ratios %+v", r)
 	}
 	html, err := os.ReadFile(reportPath)
 	if err != nil || !bytes.Contains(html, []byte("<svg")) || !bytes.Contains(html, []byte("kernel")) {

@@ -40,6 +40,9 @@ type benchTCPRatio struct {
 	BitsPerS     float64 `json:"bits_per_s"`
 	LatencyP50   float64 `json:"latency_p50"`
 	LatencyP99   float64 `json:"latency_p99"`
+	// CPU per request, this process's and the machine's.
+	ProcessUsPerRequest float64 `json:"process_us_per_request"`
+	MachineUsPerRequest float64 `json:"machine_us_per_request"`
 }
 
 func benchTCPDiv(a, b float64) float64 {
@@ -56,6 +59,9 @@ func benchTCPRatioOf(e, k *tcpload.Result) *benchTCPRatio {
 		BitsPerS:     benchTCPDiv(e.BitsPerS, k.BitsPerS),
 		LatencyP50:   benchTCPDiv(float64(e.Latency.P50), float64(k.Latency.P50)),
 		LatencyP99:   benchTCPDiv(float64(e.Latency.P99), float64(k.Latency.P99)),
+
+		ProcessUsPerRequest: benchTCPDiv(e.CPU.ProcessUsPerRequest, k.CPU.ProcessUsPerRequest),
+		MachineUsPerRequest: benchTCPDiv(e.CPU.MachineUsPerRequest, k.CPU.MachineUsPerRequest),
 	}
 }
 
@@ -127,6 +133,19 @@ func writeBenchTCPText(w io.Writer, o *benchTCPOptions, runs []benchTCPRun) {
 	row("throughput", func(r *tcpload.Result) string { return benchTCPBits(r.BitsPerS) },
 		div(func(r *tcpload.Result) float64 { return r.BitsPerS }))
 	row("errors", func(r *tcpload.Result) string { return benchTCPErrors(r.Errors) }, nil)
+	if l.Mode != tcpload.Bulk {
+		// Per request: the figure to compare with another tool's (the
+		// machine's includes a server on this machine).
+		row("cpu/request", func(r *tcpload.Result) string {
+			return fmt.Sprintf("%.1fµs", r.CPU.ProcessUsPerRequest)
+		}, div(func(r *tcpload.Result) float64 { return r.CPU.ProcessUsPerRequest }))
+		row("machine/request", func(r *tcpload.Result) string {
+			return fmt.Sprintf("%.1fµs", r.CPU.MachineUsPerRequest)
+		}, div(func(r *tcpload.Result) float64 { return r.CPU.MachineUsPerRequest }))
+	}
+	row("cpu", func(r *tcpload.Result) string {
+		return fmt.Sprintf("%.2fs (machine %.2fs)", r.CPU.ProcessSeconds, r.CPU.MachineSeconds)
+	}, nil)
 	if l.Mode != tcpload.Bulk {
 		for _, p := range []struct {
 			name string
@@ -217,6 +236,8 @@ func benchTCPReport(o *benchTCPOptions, args []string, runs []benchTCPRun) *repo
 			{Name: "bytes", Value: fmt.Sprintf("%d sent, %d received, %s", res.BytesSent, res.BytesReceived, benchTCPBits(res.BitsPerS))},
 			{Name: "errors", Value: benchTCPErrors(res.Errors)},
 			{Name: "latency", Value: res.Latency.String()},
+			{Name: "cpu", Value: fmt.Sprintf("%.2f s in this process (%.1f µs a request), %.2f s on the machine (%.1f µs)",
+				res.CPU.ProcessSeconds, res.CPU.ProcessUsPerRequest, res.CPU.MachineSeconds, res.CPU.MachineUsPerRequest)},
 		}
 		if run.stack == "engine" {
 			rows = append(rows, report.Row{Name: "workers", Value: benchTCPWaiting(o)})
