@@ -38,6 +38,11 @@
 //     request side by side; connections per second against kernel
 //     sockets; 30,000 connections from one address to one server address.
 //
+// The machine's CPU in the side-by-side figures is package bench/cputime's:
+// wall time less exact idle residencies, not /proc/stat's busy ticks,
+// which miss the short bursts of the burstier side (a kernel's softirq
+// work, a worker that naps).
+//
 // Typical run (the machine is shared and noisy: several counts, medians):
 //
 //	go test -run='^$' -bench=Ring -benchtime=200ms -count=5 ./bench/
