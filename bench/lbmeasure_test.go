@@ -4,11 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpengine/engine/bench/cputime"
 	"github.com/xdpengine/engine/internal/testbed"
 )
 
@@ -34,54 +31,9 @@ type lbCPU struct {
 
 func sampleCPU() (lbCPU, error) {
 	c := lbCPU{at: time.Now()}
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return c, err
-	}
-	for _, line := range strings.Split(string(stat), "\n") {
-		f := strings.Fields(line) // cpuN user nice system idle iowait irq softirq steal ...
-		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
-			continue
-		}
-		n, err := strconv.Atoi(f[0][3:])
-		if err != nil {
-			continue
-		}
-		var v [8]int64
-		for i := range v {
-			v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
-		}
-		idle := time.Duration(v[3]+v[4]) * 10 * time.Millisecond // USER_HZ = 100
-		if us, ok := cpuidleResidency(n); ok {
-			idle = us
-		}
-		for len(c.idle) <= n {
-			c.idle = append(c.idle, 0)
-		}
-		c.idle[n] = idle + time.Duration(v[7])*10*time.Millisecond
-	}
-	return c, nil
-}
-
-// cpuidleResidency is the time CPU n spent in its cpuidle states.
-func cpuidleResidency(n int) (time.Duration, bool) {
-	states, _ := filepath.Glob(fmt.Sprintf("/sys/devices/system/cpu/cpu%d/cpuidle/state*/time", n))
-	if len(states) == 0 {
-		return 0, false
-	}
-	var sum time.Duration
-	for _, st := range states {
-		b, err := os.ReadFile(st)
-		if err != nil {
-			return 0, false
-		}
-		us, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		sum += time.Duration(us) * time.Microsecond
-	}
-	return sum, true
+	var err error
+	c.idle, err = cputime.IdleByCPU()
+	return c, err
 }
 
 // busySince returns the CPU time every CPU worked since a, and each CPU's

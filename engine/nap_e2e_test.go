@@ -50,21 +50,7 @@ func TestNap(t *testing.T) {
 func napEchoes(t *testing.T, cfg engine.Config) (naps, sleeps, spacedSleeps uint64) {
 	bed := testbed.New(t, testbed.Config{})
 	eng := enginetest.Start(t, bed, cfg)
-	ec, err := eng.ListenUDP("udp4", ":7662", engine.SocketOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ec.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := ec.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			ec.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
+	enginetest.EchoUDP(t, eng, ":7662")
 	enginetest.PeerResolve(t, bed)
 	c := enginetest.PeerUDP(t, bed, 7662)
 	echo := func(msg []byte) {

@@ -38,22 +38,26 @@ var epoch = time.Now()
 // /proc/stat cannot be read).
 func Machine() time.Duration {
 	at := time.Now()
-	idle, n, ok := idleTime()
-	if !ok {
+	idle, err := IdleByCPU()
+	if err != nil {
 		return 0
 	}
-	return time.Duration(int64(at.Sub(epoch))*int64(n)) - idle
+	var total time.Duration
+	for _, d := range idle {
+		total += d
+	}
+	return time.Duration(int64(at.Sub(epoch))*int64(len(idle))) - total
 }
 
-// idleTime is the idle time of every CPU together since boot, and the
-// number of CPUs.
-func idleTime() (time.Duration, int, bool) {
+// IdleByCPU is each CPU's time not spent working since boot, by CPU
+// number: its cpuidle residency (else /proc/stat's idle and iowait
+// ticks) and the time the hypervisor took from it (steal).
+func IdleByCPU() ([]time.Duration, error) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0, false
+		return nil, err
 	}
-	var total time.Duration
-	n := 0
+	var idle []time.Duration
 	for _, line := range strings.Split(string(stat), "\n") {
 		f := strings.Fields(line) // cpuN user nice system idle iowait irq softirq steal ...
 		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
@@ -67,18 +71,24 @@ func idleTime() (time.Duration, int, bool) {
 			v, _ := strconv.ParseInt(f[i], 10, 64)
 			return time.Duration(v) * 10 * time.Millisecond // USER_HZ = 100
 		}
-		idle, ok := residency(cpu)
+		d, ok := Residency(cpu)
 		if !ok {
-			idle = tick(4) + tick(5)
+			d = tick(4) + tick(5)
 		}
-		total += idle + tick(8)
-		n++
+		for len(idle) <= cpu {
+			idle = append(idle, 0)
+		}
+		idle[cpu] = d + tick(8)
 	}
-	return total, n, n > 0
+	if len(idle) == 0 {
+		return nil, fmt.Errorf("cputime: no cpuN line in /proc/stat")
+	}
+	return idle, nil
 }
 
-// residency is the time CPU n spent in its cpuidle states.
-func residency(n int) (time.Duration, bool) {
+// Residency is the time CPU n spent in its cpuidle states since boot;
+// false where the cpuidle driver does not report them.
+func Residency(n int) (time.Duration, bool) {
 	states, _ := filepath.Glob(fmt.Sprintf("/sys/devices/system/cpu/cpu%d/cpuidle/state*/time", n))
 	if len(states) == 0 {
 		return 0, false
