@@ -483,6 +483,7 @@ func TestUDP6PacketTooBig(t *testing.T) {
 	u[2], u[3] = byte(peerAP.Port()>>8), byte(peerAP.Port())
 	binary.BigEndian.PutUint16(u[4:], 8+1400)
 	msg := append([]byte{2, 0, 0, 0, 0, 0, 1280 >> 8, 1280 & 0xff}, quote...)
+	ptbs := eng.Stats().Total.IPv6.ICMP.InPktTooBigs
 	if err := bed.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 		if err != nil {
@@ -493,9 +494,12 @@ func TestUDP6PacketTooBig(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The worker lowers the path MTU and then gives the socket its error,
+	// in one round: the counters, published between rounds, say the round
+	// is over (the path MTU alone was seen a moment before the error).
 	enginetest.WaitFor(t, "the path MTU to drop to 1280", func() bool {
 		mtu, _ := c.PathMTU()
-		return mtu == 1280
+		return mtu == 1280 && eng.Stats().Total.IPv6.ICMP.InPktTooBigs > ptbs
 	})
 	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.EMSGSIZE) {
 		t.Errorf("next write after Packet Too Big: %v, want EMSGSIZE once", err)
