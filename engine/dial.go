@@ -174,7 +174,8 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
 	}
-	addrs, err := d.resolve(ctx, proto, network, address)
+	var one [1]netip.AddrPort // a literal address: no allocation a dial
+	addrs, err := d.resolve(ctx, proto, network, address, one[:0])
 	if err != nil {
 		return nil, opError("dial", network, nil, err)
 	}
@@ -232,21 +233,22 @@ func partialDeadline(now, deadline time.Time, remaining int) time.Time {
 // resolve returns the addresses to try for address: its literal, or what
 // the Resolver returns for its name, of the families network allows. For
 // "tcp" and "udp", the families the engine has addresses of come first, in
-// the resolver's order within each.
-func (d *Dialer) resolve(ctx context.Context, proto, network, address string) ([]netip.AddrPort, error) {
+// the resolver's order within each. A literal is appended to buf (the
+// caller's array, so that dialing one costs no allocation).
+func (d *Dialer) resolve(ctx context.Context, proto, network, address string, buf []netip.AddrPort) ([]netip.AddrPort, error) {
 	host, port, err := splitAddr(proto, address)
 	if err != nil {
 		return nil, err
 	}
 	if host == "" {
-		return []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), port)}, nil
+		return append(buf, netip.AddrPortFrom(netip.IPv4Unspecified(), port)), nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		ap := netip.AddrPortFrom(a, port)
 		if ap, err = checkSockAddr(network, ap, false); err != nil {
 			return nil, err
 		}
-		return []netip.AddrPort{ap}, nil
+		return append(buf, ap), nil
 	}
 	if d.Resolver == nil {
 		return nil, &net.DNSError{Err: ErrNoResolver.Error(), Name: host, UnwrapErr: ErrNoResolver}

@@ -147,7 +147,7 @@ func TestResolveFamilies(t *testing.T) {
 		{v6only, "tcp", "tcp6", "[[2001:db8::1]:53]"},
 		{v4only, "tcp", "tcp4", "[192.0.2.1:53]"},
 	} {
-		got, err := c.d.resolve(context.Background(), c.proto, c.network, "both.test:53")
+		got, err := c.d.resolve(context.Background(), c.proto, c.network, "both.test:53", nil)
 		if err != nil || fmt.Sprint(got) != c.want {
 			t.Errorf("resolve %s: %v, %v; want %s", c.network, got, err, c.want)
 		}

@@ -96,7 +96,12 @@ func TestTCPMillion(t *testing.T) {
 	if avail := memAvailable(); avail > 0 && avail < int64(n)*millionBytesPerConn+(2<<30) {
 		t.Skipf("%d connections need about %d GiB; %d GiB available", n, (int64(n)*millionBytesPerConn+(2<<30))>>30, avail>>30)
 	}
-	bed := testbed.New(t, testbed.Config{})
+	// The peer kernel holds the other ends of the N connections and the
+	// rate measurements' peers: give it an established hash sized for them
+	// (a bucket each), as a server meant for a million connections would
+	// be sized, so that its own lookups do not slow the rates the test
+	// measures (with the host's 262,144 buckets, chains of four).
+	bed := testbed.New(t, testbed.Config{PeerEhashEntries: ehashFor(n)})
 	cfg := engine.Config{TCPMaxConnections: n + 65536}
 	pre := measureMem(t, bed)
 	eng := enginetest.Start(t, bed, cfg)
@@ -189,6 +194,16 @@ func TestTCPMillion(t *testing.T) {
 		none.dial, with.dial, with.dial/none.dial, verdict(with.dial/none.dial), none.dialCPU, with.dialCPU)
 	// The children close theirs as the test ends, the engine's side then
 	// goes with the engine.
+}
+
+// ehashFor is the smallest power of two that is at least n, at most 16M
+// (the kernel's limit).
+func ehashFor(n int) int {
+	e := 1
+	for e < n && e < 1<<24 {
+		e <<= 1
+	}
+	return e
 }
 
 // heldConns is an application that accepts connections and keeps them,

@@ -77,7 +77,7 @@ type peerCmd struct {
 	Srcs           []string
 	Base, First, N int
 	Msg            []byte
-	Span, Ms       int    // rate: ports per source, duration (ms)
+	Ms             int    // rate: duration (ms)
 	Mode           string // serve: "close" or "echo"
 }
 

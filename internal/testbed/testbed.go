@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +39,15 @@ type Config struct {
 	// and PeerAddr6 (::2, the peer kernel's, without DAD). Off by default:
 	// neighbor discovery is noise in the IPv4 tests.
 	IPv6 bool
+	// PeerEhashEntries gives the peer namespace a TCP established hash
+	// table of its own with this many buckets (a power of two up to 16M;
+	// net.ipv4.tcp_child_ehash_entries), for tests that hold a million
+	// connections in the peer kernel, as a server sized for them would be.
+	// By default a namespace shares the host's table, sized at boot
+	// (262,144 buckets on a 24 GiB machine): a million sockets make its
+	// chains four long, and every lookup of the peer's, the tests'
+	// measurements included, walks them. 0: the host's table.
+	PeerEhashEntries int
 }
 
 // Bed is one veth pair with its peer namespace. Its fields are read-only.
@@ -121,7 +131,7 @@ func Create(cfg Config) (_ *Bed, err error) {
 		b.setAddrs6()
 	}
 
-	if b.peerNS, err = newNamedNetns(b.NetnsName); err != nil {
+	if b.peerNS, err = newNamedNetnsEhash(b.NetnsName, cfg.PeerEhashEntries); err != nil {
 		return nil, fmt.Errorf("testbed: create namespace %s: %w", b.NetnsName, err)
 	}
 	veth := &netlink.Veth{
@@ -317,6 +327,19 @@ func inNetns(ns netns.NsHandle, fn func() error) error {
 // newNamedNetns creates a named namespace (visible to `ip netns`) without
 // moving any of the caller's threads into it for good.
 func newNamedNetns(name string) (netns.NsHandle, error) {
+	return newNamedNetnsEhash(name, 0)
+}
+
+// newNamedNetnsEhash is newNamedNetns with, when ehash > 0, a TCP
+// established hash table of ehash buckets of the namespace's own. The
+// kernel sizes a new namespace's table from tcp_child_ehash_entries of the
+// namespace its creator is in: the thread first enters a namespace of its
+// own, short-lived, sets that there and creates the named one from it, so
+// the host's setting is never touched.
+func newNamedNetnsEhash(name string, ehash int) (netns.NsHandle, error) {
+	if ehash < 0 || ehash&(ehash-1) != 0 || ehash > 1<<24 {
+		return -1, fmt.Errorf("testbed: %d established hash buckets: want a power of two up to %d", ehash, 1<<24)
+	}
 	type result struct {
 		h   netns.NsHandle
 		err error
@@ -330,6 +353,15 @@ func newNamedNetns(name string) (netns.NsHandle, error) {
 			return
 		}
 		defer orig.Close()
+		if ehash > 0 {
+			if err := enterEhashParent(ehash); err != nil {
+				if serr := netns.Set(orig); serr == nil {
+					runtime.UnlockOSThread()
+				}
+				c <- result{-1, err}
+				return
+			}
+		}
 		h, err := netns.NewNamed(name)
 		if serr := netns.Set(orig); serr == nil {
 			runtime.UnlockOSThread()
@@ -338,6 +370,23 @@ func newNamedNetns(name string) (netns.NsHandle, error) {
 	}()
 	r := <-c
 	return r.h, r.err
+}
+
+// enterEhashParent moves the calling (locked) thread into a new unnamed
+// namespace whose tcp_child_ehash_entries is ehash: the namespaces it
+// creates get tables of that size. The namespace goes when the thread
+// leaves it.
+func enterEhashParent(ehash int) error {
+	tmp, err := netns.New()
+	if err != nil {
+		return fmt.Errorf("testbed: namespace for the established hash size: %w", err)
+	}
+	tmp.Close()
+	// /proc/sys/net is the opening thread's namespace's.
+	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", []byte(strconv.Itoa(ehash)), 0); err != nil {
+		return fmt.Errorf("testbed: tcp_child_ehash_entries %d: %w", ehash, err)
+	}
+	return nil
 }
 
 // Close deletes the veth pair and the namespace. It is safe to call twice.

@@ -306,3 +306,35 @@ func TestReadyWhenCreated(t *testing.T) {
 		}
 	}
 }
+
+// Config.PeerEhashEntries gives the peer namespace an established hash of
+// its own, of that size (the sysctl reads it positive; a namespace that
+// shares the host's reads the host's size negated), and leaves the host's
+// tcp_child_ehash_entries as it was.
+func TestPeerEhashEntries(t *testing.T) {
+	hostBefore, err := os.ReadFile("/proc/sys/net/ipv4/tcp_child_ehash_entries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ehash := func(bed *Bed) string {
+		t.Helper()
+		out, err := bed.Command(context.Background(), "cat", "/proc/sys/net/ipv4/tcp_ehash_entries").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	own := New(t, Config{PeerEhashEntries: 1 << 16})
+	if got := ehash(own); got != "65536" {
+		t.Errorf("peer's tcp_ehash_entries with PeerEhashEntries 65536: %s, want 65536", got)
+	}
+	if got := ehash(New(t, Config{})); !strings.HasPrefix(got, "-") {
+		t.Errorf("peer's tcp_ehash_entries by default: %s, want the host's, negative", got)
+	}
+	if hostAfter, err := os.ReadFile("/proc/sys/net/ipv4/tcp_child_ehash_entries"); err != nil || !bytes.Equal(hostAfter, hostBefore) {
+		t.Errorf("host's tcp_child_ehash_entries %q after the beds, %q before (%v)", hostAfter, hostBefore, err)
+	}
+	if _, err := Create(Config{PeerEhashEntries: 1000}); err == nil || !strings.Contains(err.Error(), "power of two") {
+		t.Errorf("PeerEhashEntries 1000: %v, want an error about a power of two", err)
+	}
+}
