@@ -71,7 +71,7 @@ func NewWaker(direct bool) (*Waker, error) {
 // Wake records a wakeup for ch if a goroutine announced that it waits on
 // it (waiting > 0); flush delivers it. Worker only.
 func (k *Waker) Wake(ch chan struct{}, waiting *atomic.Int32) {
-	if waiting.Load() > 0 { // pairs with the waiter's Add(1) before its last look
+	if ch != nil && waiting.Load() > 0 { // pairs with the waiter's Add(1) before its last look
 		k.pending = append(k.pending, ch)
 	}
 }

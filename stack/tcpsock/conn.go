@@ -28,7 +28,9 @@ import (
 // flight at most, pokeQueued); Read copies out of the receive ring and
 // pokes it too (a window update may be due). When a ring is full or empty
 // the goroutine waits on a notify channel that the worker signals from the
-// endpoint's events. A slow reader never blocks the worker: its full
+// endpoint's events, one for readers and one for writers, each made by its
+// first waiter (sock.LazyChan): a connection held idle, or closed without
+// waiting, has none. A slow reader never blocks the worker: its full
 // receive ring closes the advertised window.
 //
 // Ring memory. The rings' memory comes from the engine's ringPool and goes
@@ -89,7 +91,7 @@ type Conn struct {
 	refs       atomic.Int32  // owners of the ring memory (worker, application): see above
 	appDropped atomic.Bool   // releaseApp ran
 
-	rnotify, wnotify            chan struct{} // capacity 1; Close signals both
+	rnotify, wnotify            sock.LazyChan // made by the first waiter; Close signals both
 	rwait, wwait                atomic.Int32
 	readDeadline, writeDeadline atomic.Int64 // UnixNano; 0: none
 	rmu, wmu                    sync.Mutex   // one reader, one writer at a time (the rings are SPSC)
@@ -102,8 +104,7 @@ type Conn struct {
 }
 
 func (s *Stack) newConn(owner *worker, ep *tcp.Endpoint, key flowtable.Key) *Conn {
-	c := &Conn{s: s, owner: owner, ep: ep, key: key,
-		rnotify: make(chan struct{}, 1), wnotify: make(chan struct{}, 1)}
+	c := &Conn{s: s, owner: owner, ep: ep, key: key}
 	c.refs.Store(2) // the worker's and the application's
 	return c
 }
@@ -183,13 +184,13 @@ func (c *Conn) publish(ev tcp.Events) {
 		}
 	}
 	if ev&(tcp.EvReadable|tcp.EvPeerClosed|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
-		k.Wake(c.rnotify, &c.rwait)
+		k.Wake(c.rnotify.Load(), &c.rwait)
 	}
 	if ev&(tcp.EvWritable|tcp.EvEstablished|tcp.EvError|tcp.EvClosed|tcp.EvTimeWait) != 0 {
 		if ev&tcp.EvWritable != 0 && c.ep.SendRing().Cap() < c.s.cfg.SendBufferMax {
 			c.sndWant.Store(int64(c.ep.SendBufWant())) // pairs with the load in growSend
 		}
-		k.Wake(c.wnotify, &c.wwait)
+		k.Wake(c.wnotify.Load(), &c.wwait)
 	}
 }
 
@@ -257,12 +258,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if d := c.readDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		}
+		ch := c.rnotify.Get() // before the announcement: see LazyChan
 		c.rwait.Add(1)
 		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.rwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.rnotify, &c.readDeadline, nil)
+		err := sock.WaitOn(context.Background(), ch, &c.readDeadline, nil)
 		c.rwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, c.opErr("read", err)
@@ -293,12 +295,13 @@ func (c *Conn) WaitReadable() error {
 		if d := c.readDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 			return c.opErr("read", os.ErrDeadlineExceeded)
 		}
+		ch := c.rnotify.Get() // before the announcement: see LazyChan
 		c.rwait.Add(1)
 		if r.Len() > 0 || c.peerFIN.Load() || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.rwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.rnotify, &c.readDeadline, nil)
+		err := sock.WaitOn(context.Background(), ch, &c.readDeadline, nil)
 		c.rwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return c.opErr("read", err)
@@ -349,12 +352,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 			return total, c.opErr("write", os.ErrDeadlineExceeded)
 		}
+		ch := c.wnotify.Get() // before the announcement: see LazyChan
 		c.wwait.Add(1)
 		if c.sendRoom(s) > 0 || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.wwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.wnotify, &c.writeDeadline, nil)
+		err := sock.WaitOn(context.Background(), ch, &c.writeDeadline, nil)
 		c.wwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return total, c.opErr("write", err)
@@ -373,8 +377,8 @@ func (c *Conn) Close() error {
 	}
 	// Wake a Read or Write that waits: it sees closed (each waiter
 	// announces itself in rwait or wwait before its last look at closed).
-	sock.Notify(c.rnotify)
-	sock.Notify(c.wnotify)
+	sock.Notify(c.rnotify.Load())
+	sock.Notify(c.wnotify.Load())
 	c.s.untrack(c)
 	// A Read or Write in progress sees closed and leaves; one that starts
 	// later sees closed first. Then the rings are free, and the
@@ -470,9 +474,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 		return c.opErr("set", syscall.EINVAL)
 	}
 	c.sndLimit.Store(int64(max(bytes, 4096))) // the ring caps it
-	c.wwait.Add(1)
-	sock.Signal(c.wnotify, &c.wwait) // a blocked Write re-reads the limit
-	c.wwait.Add(-1)
+	sock.Notify(c.wnotify.Load())             // a blocked Write re-reads the limit
 	return nil
 }
 
@@ -503,6 +505,7 @@ func (c *Conn) lingerWait(d time.Duration) {
 		}
 		return c.gone.Load() || c.errno.Load() != 0
 	}
+	ch := c.wnotify.Get() // before the announcement: see LazyChan
 	for {
 		c.wwait.Add(1)
 		if acked() {
@@ -510,7 +513,7 @@ func (c *Conn) lingerWait(d time.Duration) {
 			return
 		}
 		select {
-		case <-c.wnotify:
+		case <-ch:
 		case <-t.C:
 			c.wwait.Add(-1)
 			return
@@ -539,9 +542,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.readDeadline.Store(sock.UnixNano(t))
-	c.rwait.Add(1)
-	sock.Signal(c.rnotify, &c.rwait)
-	c.rwait.Add(-1)
+	sock.Notify(c.rnotify.Load()) // a waiter made it before its last look at the deadline
 	return nil
 }
 
@@ -551,9 +552,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return c.opErr("set", net.ErrClosed)
 	}
 	c.writeDeadline.Store(sock.UnixNano(t))
-	c.wwait.Add(1)
-	sock.Signal(c.wnotify, &c.wwait)
-	c.wwait.Add(-1)
+	sock.Notify(c.wnotify.Load()) // a waiter made it before its last look at the deadline
 	return nil
 }
 

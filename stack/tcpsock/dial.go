@@ -104,12 +104,13 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			c.releaseApp()
 			return nil, dialError(network, c.LocalAddr(), rap, os.NewSyscallError("connect", syscall.ECONNRESET))
 		}
+		ch := c.wnotify.Get() // before the announcement: see LazyChan
 		c.wwait.Add(1)
 		if c.estab.Load() || c.errno.Load() != 0 || c.gone.Load() {
 			c.wwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(ctx, c.wnotify, nil, nil)
+		err := sock.WaitOn(ctx, ch, nil, nil)
 		c.wwait.Add(-1)
 		if err != nil {
 			c.send(command{op: cmdAbort, c: c})

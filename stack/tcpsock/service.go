@@ -83,7 +83,7 @@ func (w *worker) tcpTransition(c *Conn, from, to tcp.State) {
 		c.pubState.Store(uint32(to)) // pairs with the loads in TCPConn's listing and lingerWait
 	}
 	if to == tcp.FinWait2 || to == tcp.TimeWait {
-		w.wk.Wake(c.wnotify, &c.wwait) // our FIN is acknowledged: a lingering Close returns
+		w.wk.Wake(c.wnotify.Load(), &c.wwait) // our FIN is acknowledged: a lingering Close returns
 	}
 }
 
@@ -114,8 +114,8 @@ func (w *worker) freeTCP(c *Conn) {
 	}
 	c.pubState.Store(uint32(tcp.Closed))
 	c.gone.Store(true) // pairs with the loads in TCPConn's Read and Write
-	w.wk.Wake(c.rnotify, &c.rwait)
-	w.wk.Wake(c.wnotify, &c.wwait)
+	w.wk.Wake(c.rnotify.Load(), &c.rwait)
+	w.wk.Wake(c.wnotify.Load(), &c.wwait)
 	c.release() // the worker's reference: it never touches the rings again
 }
 
@@ -216,7 +216,7 @@ func (w *worker) tcpCommand(cmd command) {
 			w.st.TCP.SendBufGrowths++
 		}
 		c.growDone.Add(1) // pairs with the loads in waitGrown: the ring is the application's again
-		w.wk.Wake(c.wnotify, &c.wwait)
+		w.wk.Wake(c.wnotify.Load(), &c.wwait)
 	}
 	w.serviceTCP(c)
 }

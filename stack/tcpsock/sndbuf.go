@@ -48,12 +48,13 @@ func (c *Conn) waitGrown() error {
 		if d := c.writeDeadline.Load(); d != 0 && time.Now().UnixNano() >= d {
 			return os.ErrDeadlineExceeded
 		}
+		ch := c.wnotify.Get() // before the announcement: see LazyChan
 		c.wwait.Add(1)
 		if c.growReq.Load() == c.growDone.Load() || c.gone.Load() || c.errno.Load() != 0 || c.closed.Load() {
 			c.wwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(context.Background(), c.wnotify, &c.writeDeadline, nil)
+		err := sock.WaitOn(context.Background(), ch, &c.writeDeadline, nil)
 		c.wwait.Add(-1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
