@@ -22,7 +22,10 @@
 // which the engine must accept on a virtual link as the kernel does.
 // Config.FullChecksums turns transmit checksum offload off on both ends,
 // for the tests that are about full checksums (frames then carry final
-// checksums, as on a wire).
+// checksums, as on a wire). Config.PeerEhashEntries gives the peer
+// namespace a TCP established hash of its own, for tests that hold a
+// million connections in the peer kernel (a namespace shares the host's
+// otherwise).
 //
 // AddSegmentHosts puts more kernel hosts on the bed's link segment, for
 // tests with several hosts on one L2 segment with the engine (a load

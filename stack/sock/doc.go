@@ -3,7 +3,8 @@
 // (Options), ip(7)'s path MTU discovery modes (PMTUDisc), the engine's
 // lifecycle as sockets see it (State), address parsing with Go's net
 // rules (ResolveAddr), the wait and wake protocol between application
-// goroutines and workers (Signal, WaitOn), and a worker's inbound queue
+// goroutines and workers (Signal, WaitOn; LazyChan, a wake-up channel made
+// by its first waiter), and a worker's inbound queue
 // with its wait for room (Queue, Push).
 //
 // # Waiting for room in a worker's queue
