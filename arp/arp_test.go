@@ -352,3 +352,26 @@ func TestPermanent(t *testing.T) {
 		t.Fatalf("third permanent entry in a table of 2: %v", err)
 	}
 }
+
+// Responder.Also adds addresses it answers for as its own (announced
+// VIPs): the reply carries the asked address and the engine's MAC.
+func TestResponderAlso(t *testing.T) {
+	req := golden(t, "arp-request")
+	vip := [4]byte{ipB[0], ipB[1], ipB[2], 100}
+	forVIP := append([]byte(nil), req...)
+	copy(forVIP[14+24:14+28], vip[:]) // the target protocol address
+	r := &Responder{MAC: macB, Addrs: [][4]byte{ipB}, Table: NewTable(Config{})}
+	out := make([]byte, 64)
+	if n, err := r.Input(0, forVIP[14:], out, nil); n != 0 || err != nil {
+		t.Fatalf("request for %v without Also: %d bytes, %v; want no reply", vip, n, err)
+	}
+	r.Also = func(ip [4]byte) bool { return ip == vip }
+	n, err := r.Input(0, forVIP[14:], out, nil)
+	if err != nil || n == 0 {
+		t.Fatalf("request for announced %v: %d bytes, %v; want a reply", vip, n, err)
+	}
+	a := header.ARP(out[14:n])
+	if a.Op() != header.ARPReply || a.SenderIP4() != vip || a.SenderMAC() != macB || a.TargetIP4() != ipA {
+		t.Fatalf("reply: op %d, %v is at %v, to %v; want %v is at %v, to %v", a.Op(), a.SenderIP4(), a.SenderMAC(), a.TargetIP4(), vip, macB, ipA)
+	}
+}

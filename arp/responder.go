@@ -50,6 +50,9 @@ func Gratuitous(buf []byte, mac header.MAC, ip [4]byte) (int, error) {
 type Responder struct {
 	MAC   header.MAC
 	Addrs [][4]byte // the engine's addresses on this link
+	// Also reports the other addresses it answers for, as its own (a load
+	// balancer's announced VIPs); nil: none.
+	Also  func(ip [4]byte) bool
 	Table *Table
 	// Counters.
 	InRequests, InReplies, OutReplies, InErrors uint64
@@ -80,7 +83,7 @@ func (r *Responder) Input(now int64, p []byte, out []byte, flush func(handle uin
 		return 0, ErrBadSender
 	}
 	tip := a.TargetIP4()
-	forUs := r.owns(tip)
+	forUs := r.owns(tip) || (r.Also != nil && r.Also(tip))
 	switch a.Op() {
 	case header.ARPRequest:
 		r.InRequests++

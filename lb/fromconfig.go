@@ -20,7 +20,7 @@ func FromConfig(c *config.Config) (Config, error) {
 	for _, v := range c.VIPs {
 		nv := VIP{Addr: v.Addr, Port: v.Port, Proto: uint8(v.Proto), TableSize: v.TableSize,
 			SourceHash: v.Hash == config.HashSource, GUEPort: v.GUEPort, VXLANPort: v.VXLANPort, VNI: v.VNI,
-			FastPath: v.FastPath}
+			FastPath: v.FastPath, Announce: v.Announce}
 		modes := map[config.Mode]Mode{config.NAT: NAT, config.DSRL2: DSRL2, config.DSRIPIP: DSRIPIP,
 			config.DSRGUE: DSRGUE, config.DSRVXLAN: DSRVXLAN}
 		m, ok := modes[v.Forwarding]

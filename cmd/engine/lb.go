@@ -116,6 +116,7 @@ type lbVIPJSON struct {
 	Hash        string  `json:"hash"`
 	TableSize   uint32  `json:"table_size"`
 	FastPath    bool    `json:"fast_path"`
+	Announce    bool    `json:"announce"`     // the engine answers ARP for the VIP
 	HealthCheck string  `json:"health_check"` // the type configured: tcp, http, udp, none
 	Packets     uint64  `json:"packets"`
 	Bytes       uint64  `json:"bytes"`
@@ -156,6 +157,7 @@ type lbArgs struct {
 	VNI        *uint32        `json:"vni,omitempty"`        // dsr-vxlan (required)
 	VXLANPort  uint16         `json:"vxlan_port,omitempty"` // dsr-vxlan (default 4789)
 	FastPath   bool           `json:"fast_path,omitempty"`  // vip add
+	Announce   bool           `json:"announce,omitempty"`   // vip add
 	Backends   []lbBackendArg `json:"backends,omitempty"`   // vip add
 }
 

@@ -272,7 +272,7 @@ func TestLBCommands(t *testing.T) {
 		{[]string{"backend", "weight", lbTestVIP, "198.18.0.12", "5"}, "has weight 5"},
 		{[]string{"backend", "add", lbTestVIP, "198.18.0.13", "0"}, "added backend 198.18.0.13 to " + lbTestVIP + " with weight 0"},
 		{[]string{"backend", "remove", lbTestVIP, "198.18.0.11"}, "removed backend 198.18.0.11"},
-		{[]string{"vip", "add", "198.18.0.100:53/udp", "--forwarding", "dsr-l2", "--backend", "198.18.0.11", "--backend", "198.18.0.12=4"}, "added VIP 198.18.0.100:53/udp (dsr-l2) with 2 backends"},
+		{[]string{"vip", "add", "198.18.0.100:53/udp", "--forwarding", "dsr-l2", "--backend", "198.18.0.11", "--backend", "198.18.0.12=4", "--announce"}, "added VIP 198.18.0.100:53/udp (dsr-l2) with 2 backends"},
 	} {
 		out, stderr, code := f.lb(step.args...)
 		if code != 0 || !strings.Contains(out, step.out) {
@@ -288,6 +288,14 @@ func TestLBCommands(t *testing.T) {
 	}
 	if b := backendOf(t, st, "198.18.0.100:53/udp", "198.18.0.12"); b.Weight != 4 || len(st.VIPs) != 2 || len(st.VIPs[0].Backends) != 2 {
 		t.Errorf("after vip add: %+v", st)
+	}
+	for _, v := range st.VIPs {
+		if want := v.VIP == "198.18.0.100:53/udp"; v.Announce != want {
+			t.Errorf("VIP %s: announce %v, want %v (vip add --announce)", v.VIP, v.Announce, want)
+		}
+	}
+	if !strings.Contains(f.file(t), "announce: true") {
+		t.Errorf("the file does not keep --announce:\n%s", f.file(t))
 	}
 	m, err := config.Load(f.path)
 	if err != nil || !m.Equal(f.c.current()) {

@@ -229,7 +229,7 @@ func (c *lbControl) stateLocked() lbState {
 		s := stats[v.Key()]
 		flows := s.Flows
 		j := lbVIPJSON{VIP: v.Key(), Forwarding: v.Forwarding.String(), GUEPort: v.GUEPort, VXLANPort: v.VXLANPort,
-			Hash: v.Hash.String(), TableSize: v.TableSize, FastPath: v.FastPath, HealthCheck: v.Health.Type.String(),
+			Hash: v.Hash.String(), TableSize: v.TableSize, FastPath: v.FastPath, Announce: v.Announce, HealthCheck: v.Health.Type.String(),
 			Packets: s.Packets, Bytes: s.Bytes, NewFlows: s.NewFlows, Drops: s.Drops, DropsByReason: map[string]uint64{},
 			Flows: &flows, Backends: []lbBackendJSON{}}
 		if v.Forwarding == config.DSRVXLAN {
@@ -397,7 +397,7 @@ func handleLB(reg func(string, ctl.Handler), c *lbControl) {
 			return nil, err
 		}
 		v := config.VIP{Addr: k.Addr, Port: k.Port, Proto: k.Proto, TableSize: a.TableSize, GUEPort: a.GUEPort, VXLANPort: a.VXLANPort,
-			FastPath: a.FastPath}
+			FastPath: a.FastPath, Announce: a.Announce}
 		if v.Forwarding, err = checkVIPArgs(&a); err != nil {
 			return nil, err
 		}

@@ -171,7 +171,7 @@ func (d *decoder) file(data []byte) *Config {
 }
 
 var vipKeys = []string{"address", "port", "protocol", "forwarding", "table_size", "hash", "on_backend_down",
-	"fragments", "gue_port", "vni", "vxlan_port", "fast_path", "health", "backends"}
+	"fragments", "gue_port", "vni", "vxlan_port", "fast_path", "announce", "health", "backends"}
 
 func (d *decoder) vip(n ast.Node, path string) VIP {
 	var v VIP
@@ -201,6 +201,8 @@ func (d *decoder) vip(n ast.Node, path string) VIP {
 			v.VXLANPort = uint16(d.integer(n, path, 1, 65535))
 		case "fast_path":
 			v.FastPath = d.boolean(n, path)
+		case "announce":
+			v.Announce = d.boolean(n, path)
 		case "health":
 			d.health(n, path, &v.Health)
 		case "backends":

@@ -124,6 +124,13 @@
 // are read back about once a second. See lb's package documentation for
 // what it needs on a veth interface.
 //
+// announce (default false): the engine answers ARP requests for the VIP's
+// address with its own MAC address, as for its own addresses, and sends a
+// gratuitous ARP when the VIP appears, so that clients on the engine's
+// segment reach a VIP of that subnet without a route to the engine (the
+// default needs one: route the VIP to an address of the engine). One VIP
+// with announce covers every VIP of its address. IPv4 VIPs only.
+//
 // health: the check run against each backend, at its address (not the
 // VIP's), by the balancer. A backend is up after rise consecutive successes
 // and down after fall consecutive failures; down backends get no new flows.

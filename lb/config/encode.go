@@ -73,6 +73,9 @@ func writeVIP(b *bytes.Buffer, v *VIP) {
 	if v.FastPath {
 		b.WriteString("    fast_path: true\n")
 	}
+	if v.Announce {
+		b.WriteString("    announce: true\n")
+	}
 	if v.Forwarding == DSRGUE && v.GUEPort != DefaultGUEPort {
 		fmt.Fprintf(b, "    gue_port: %d\n", v.GUEPort)
 	}

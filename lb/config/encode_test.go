@@ -34,7 +34,7 @@ func richConfig() *Config {
 				Backends: []Backend{{Addr: a("198.18.1.11"), Weight: 1, MAC: header.MAC{2, 0, 0x5e, 0x10, 0, 0xab}}}},
 			{Addr: a("198.18.0.103"), Port: 443, Proto: TCP, Forwarding: DSRIPIP, TableSize: 65537,
 				Health: Health{Type: HealthHTTP, Port: 443, Path: "/", Status: 200, Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 2, Fall: 2}},
-			{Addr: a("198.18.0.104"), Port: 443, Proto: TCP, Forwarding: DSRL2, TableSize: 65537, FastPath: true, Health: Health{Type: HealthNone}},
+			{Addr: a("198.18.0.104"), Port: 443, Proto: TCP, Forwarding: DSRL2, TableSize: 65537, FastPath: true, Announce: true, Health: Health{Type: HealthNone}},
 		},
 		Conntrack: Conntrack{MaxFlows: 5, TCPSyn: 10 * time.Second, TCPEstablished: 90 * time.Minute, TCPClosing: 30 * time.Second, UDP: 1},
 	}

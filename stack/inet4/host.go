@@ -78,6 +78,7 @@ type Host struct {
 	transparent atomic.Pointer[transparent] // addresses of IP_TRANSPARENT binds
 	bcastPorts  map[uint16]int              // UDP sockets able to receive broadcasts, by port
 	prog        *afxdp.Program              // the XDP program while the engine runs
+	ann         announcements               // addresses answered in ARP besides the owned ones (announce.go)
 }
 
 // NewHost checks nothing (the engine validated cfg) and prepares the

@@ -99,7 +99,7 @@ func (h *Host) NewLayer(dp *datapath.Worker, seed uint64) (*Layer, error) {
 	for _, p := range h.cfg.Addrs {
 		addrs = append(addrs, p.Addr().As4())
 	}
-	l.resp = &arp.Responder{MAC: h.cfg.MAC, Addrs: addrs, Table: l.arpTab}
+	l.resp = &arp.Responder{MAC: h.cfg.MAC, Addrs: addrs, Table: l.arpTab, Also: h.Announces}
 	l.reasm = ipv4.NewReassembler(ipv4.Config{
 		HighThresh:     h.cfg.FragMemory,
 		LowThresh:      h.cfg.FragMemory * 3 / 4,
@@ -155,6 +155,9 @@ func (l *Layer) Start() {
 func (l *Layer) Round() int {
 	if l.queue == 0 && l.h.mc.due.Load() {
 		l.pollMulticast()
+	}
+	if l.queue == 0 && l.h.ann.due.Load() {
+		l.announce()
 	}
 	n := l.txq.DequeueBurst(l.reqs)
 	for i := range l.reqs[:n] {

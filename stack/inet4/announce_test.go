@@ -1,0 +1,43 @@
+package inet4
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// Announce adds and removes an address the ARP responders answer for;
+// the engine's own addresses are answered anyway and not listed; what is
+// not a unicast IPv4 address is refused; each new one is queued for a
+// gratuitous ARP once.
+func TestAnnounce(t *testing.T) {
+	h := testHost(t, "")
+	vip := netip.MustParseAddr("198.18.0.100")
+	if h.Announces(vip.As4()) {
+		t.Fatal("announces a VIP before Announce")
+	}
+	for range 2 { // the second is a no-op
+		if err := h.Announce(vip, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !h.Announces(vip.As4()) || len(h.Announced()) != 1 || h.Announced()[0] != vip {
+		t.Fatalf("after Announce: Announces %v, Announced %v", h.Announces(vip.As4()), h.Announced())
+	}
+	if len(h.ann.pending) != 1 || !h.ann.due.Load() {
+		t.Fatalf("gratuitous ARPs queued: %v (due %v), want one", h.ann.pending, h.ann.due.Load())
+	}
+	if err := h.Announce(netip.MustParseAddr("198.18.0.1"), true); err != nil || len(h.Announced()) != 1 {
+		t.Fatalf("the engine's own address: %v, Announced %v", err, h.Announced())
+	}
+	for _, bad := range []string{"2001:db8::1", "0.0.0.0", "224.0.0.5", "127.0.0.1"} {
+		if err := h.Announce(netip.MustParseAddr(bad), true); err == nil {
+			t.Errorf("Announce(%s): no error", bad)
+		}
+	}
+	if err := h.Announce(vip, false); err != nil {
+		t.Fatal(err)
+	}
+	if h.Announces(vip.As4()) || len(h.Announced()) != 0 {
+		t.Fatalf("after withdrawal: Announces %v, Announced %v", h.Announces(vip.As4()), h.Announced())
+	}
+}
