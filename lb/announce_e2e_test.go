@@ -18,63 +18,89 @@ import (
 )
 
 // A VIP with Announce on the engine's segment needs no route: the client
-// kernel (the peer namespace, on the bridge) resolves the VIP with ARP,
-// which the engine answers with its own MAC; the engine's gratuitous ARP
-// at start corrects a neighbor entry the client had (Linux updates an
-// existing entry from one, arp_accept or not); withdrawing the
-// announcement leaves ARP for the VIP unanswered.
+// kernel (the peer namespace, on the bridge) resolves the VIP with ARP or
+// Neighbor Discovery, which the engine answers with its own MAC; the
+// engine's announcement at start (a gratuitous ARP, an unsolicited
+// Neighbor Advertisement with the override flag) corrects a neighbor
+// entry the client had, as Linux updates an existing entry from one;
+// withdrawing the announcement leaves the VIP unresolved.
 func TestAnnouncedVIP(t *testing.T) {
-	bed := testbed.New(t, testbed.Config{})
+	for _, v6 := range []bool{false, true} {
+		name := "ipv4"
+		if v6 {
+			name = "ipv6"
+		}
+		t.Run(name, func(t *testing.T) { testAnnouncedVIP(t, v6) })
+	}
+}
+
+func testAnnouncedVIP(t *testing.T, v6 bool) {
+	bed := testbed.New(t, testbed.Config{IPv6: v6})
 	hosts, err := bed.AddSegmentHosts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := bed.Prefix.Addr().As4()
-	a[3] = 100
-	vip := netip.AddrFrom4(a)
 	var backends []lb.Backend
-	for i, h := range hosts {
-		backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
-		enginetest.ServeName(t, h, fmt.Sprintf("backend-%d", i))
-	}
-	neigh := func() string {
-		t.Helper()
-		out, err := bed.Command(context.Background(), "ip", "neigh", "show", vip.String(), "dev", testbed.SegmentBridge).CombinedOutput()
+	var vip netip.Addr
+	ecfg := engine.Config{}
+	family := "-4"
+	if v6 {
+		addrs, err := bed.AddSegmentIPv6(hosts)
 		if err != nil {
-			t.Fatalf("ip neigh show: %v: %s", err, out)
+			t.Fatal(err)
+		}
+		a := bed.Prefix6.Addr().As16()
+		a[14], a[15] = 0x01, 0x00
+		vip = netip.AddrFrom16(a)
+		for i, h := range hosts {
+			backends = append(backends, lb.Backend{Addr: addrs[i], Weight: 1})
+			serveName6(t, h, fmt.Sprintf("backend-%d", i))
+		}
+		ecfg.IPv6NoDAD = true
+		ecfg.Addrs = []netip.Prefix{netip.PrefixFrom(bed.EngineAddr, bed.Prefix.Bits()), netip.PrefixFrom(bed.EngineAddr6, 64)}
+		family = "-6"
+	} else {
+		a := bed.Prefix.Addr().As4()
+		a[3] = 100
+		vip = netip.AddrFrom4(a)
+		for i, h := range hosts {
+			backends = append(backends, lb.Backend{Addr: h.Addr, Weight: 1})
+			enginetest.ServeName(t, h, fmt.Sprintf("backend-%d", i))
+		}
+	}
+	ipNeigh := func(args ...string) string {
+		t.Helper()
+		out, err := bed.Command(context.Background(), "ip", append([]string{family, "neigh"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %s neigh %v: %v: %s", family, args, err, out)
 		}
 		return strings.TrimSpace(string(out))
 	}
-	ipNeigh := func(args ...string) {
-		t.Helper()
-		out, err := bed.Command(context.Background(), "ip", append([]string{"neigh"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip neigh %v: %v: %s", args, err, out)
-		}
-	}
+	neigh := func() string { return ipNeigh("show", vip.String(), "dev", testbed.SegmentBridge) }
 	// A stale entry with another MAC, as a client has for a VIP that
-	// moved: the gratuitous ARP must correct it.
+	// moved: the announcement must correct it.
 	const oldMAC = "02:00:5e:00:00:99"
 	ipNeigh("replace", vip.String(), "lladdr", oldMAC, "dev", testbed.SegmentBridge, "nud", "stale")
 
-	cfg := &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 80, Proto: header.ProtocolTCP, Mode: lb.NAT, Backends: backends, Announce: true}}}
-	eng := enginetest.Start(t, bed, engine.Config{LoadBalancer: cfg})
+	ecfg.LoadBalancer = &lb.Config{VIPs: []lb.VIP{{Addr: vip, Port: 80, Proto: header.ProtocolTCP, Mode: lb.NAT, Backends: backends, Announce: true}}}
+	eng := enginetest.Start(t, bed, ecfg)
 	engMAC := strings.ToLower(bed.HostMAC.String())
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(neigh(), engMAC) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the client's entry for %v after the engine started: %q, want the engine's MAC %s (gratuitous ARP)", vip, neigh(), engMAC)
+			t.Fatalf("the client's entry for %v after the engine started: %q, want the engine's MAC %s (the announcement)", vip, neigh(), engMAC)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Resolved from scratch: the engine answers the client's ARP request.
+	// Resolved from scratch: the engine answers the client's request.
 	ipNeigh("flush", "to", vip.String(), "dev", testbed.SegmentBridge)
 	client := enginetest.PeerHTTPClient(bed)
 	client.Transport.(*http.Transport).DisableKeepAlives = true
+	url := "http://" + netip.AddrPortFrom(vip, 80).String() + "/"
 	got := map[string]int{}
 	for i := range 20 {
-		resp, err := client.Get("http://" + vip.String() + "/")
+		resp, err := client.Get(url)
 		if err != nil {
 			t.Fatalf("request %d to the announced VIP: %v (the client's entry: %q)", i, err, neigh())
 		}
@@ -89,7 +115,7 @@ func TestAnnouncedVIP(t *testing.T) {
 		t.Errorf("the client's entry for %v: %q, want the engine's MAC %s", vip, n, engMAC)
 	}
 
-	// Withdrawn: nobody answers ARP for the VIP any more.
+	// Withdrawn: nobody answers for the VIP any more.
 	c := eng.Balancer().Config()
 	c.VIPs[0].Announce = false
 	if err := eng.Balancer().SetConfig(c); err != nil {
@@ -97,7 +123,7 @@ func TestAnnouncedVIP(t *testing.T) {
 	}
 	ipNeigh("flush", "to", vip.String(), "dev", testbed.SegmentBridge)
 	client.Timeout = 4 * time.Second // the kernel gives up resolving after 3 s
-	if resp, err := client.Get("http://" + vip.String() + "/"); err == nil {
+	if resp, err := client.Get(url); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a request to the VIP after the announcement was withdrawn succeeded (the client's entry: %q)", neigh())
 	}

@@ -90,10 +90,12 @@ type VIP struct {
 	// FastPath hands the VIP's established flows to the XDP program's
 	// fast path (fastpath.go).
 	FastPath bool
-	// Announce makes the engine answer ARP requests for the VIP with its
-	// own MAC address and announce it with a gratuitous ARP, for a VIP on
-	// the engine's segment that clients reach without a route to the
-	// engine (inet4.Host.Announce). IPv4 VIPs only.
+	// Announce makes the engine answer ARP requests (IPv4) or Neighbor
+	// Solicitations (IPv6) for the VIP with its own MAC address and
+	// announce it (a gratuitous ARP, an unsolicited Neighbor
+	// Advertisement), for a VIP on the engine's segment that clients reach
+	// without a route to the engine (inet4.Host.Announce,
+	// inet6.Host.Announce).
 	Announce bool
 	Backends []Backend
 	// Health checks every backend (Kind zero or health.KindNone: none,
@@ -371,10 +373,11 @@ func (b *Balancer) SetConfig(c Config) error {
 	return nil
 }
 
-// announce makes the engine answer ARP for the VIP addresses of cur that
-// ask for it (VIP.Announce; an address counts once however many ports it
-// has) and stops it for those of prev that no longer do. build checked
-// that only IPv4 VIPs ask.
+// announce makes the engine answer ARP or Neighbor Discovery for the VIP
+// addresses of cur that ask for it (VIP.Announce; an address counts once
+// however many ports it has) and stops it for those of prev that no
+// longer do. The addresses are VIPs that build accepted: unicast, and of
+// a family the engine has (no error to expect).
 func (b *Balancer) announce(prev, cur []VIP) {
 	on := map[netip.Addr]bool{}
 	for _, v := range cur {
@@ -382,13 +385,20 @@ func (b *Balancer) announce(prev, cur []VIP) {
 			on[v.Addr] = true
 		}
 	}
+	set := func(a netip.Addr, announce bool) {
+		if a.Is4() {
+			b.p.Host.Announce(a, announce)
+		} else if b.p.Host6 != nil {
+			b.p.Host6.Announce(a, announce)
+		}
+	}
 	for _, v := range prev {
 		if v.Announce && !on[v.Addr] {
-			b.p.Host.Announce(v.Addr, false) // an IPv4 address: no error
+			set(v.Addr, false)
 		}
 	}
 	for a := range on {
-		b.p.Host.Announce(a, true)
+		set(a, true)
 	}
 }
 
@@ -547,8 +557,6 @@ func (b *Balancer) checkFamily(v *VIP) error {
 		return fmt.Errorf("lb: VIP %s: forwarding %v over IPv6 is not supported yet (IPv6 VIPs use nat or dsr-l2): %w", v.Key(), v.Mode, ErrConfig)
 	case v.FastPath:
 		return fmt.Errorf("lb: VIP %s: the XDP fast path does not forward IPv6 yet: remove FastPath: %w", v.Key(), ErrConfig)
-	case v.Announce:
-		return fmt.Errorf("lb: VIP %s: an IPv6 VIP is not announced (no Neighbor Discovery for VIPs yet): route it to the engine's address and remove Announce: %w", v.Key(), ErrConfig)
 	case v.HashFragments:
 		return fmt.Errorf("lb: VIP %s: hashed fragments are not supported over IPv6 yet (IPv6 fragments are reassembled): %w", v.Key(), ErrConfig)
 	case v.HealthAtVIP:

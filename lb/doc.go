@@ -130,10 +130,10 @@
 // instances with the same configuration send a flow to the same backend.
 // VIP addresses are added to the engine's transparent addresses
 // (inet4.Host.AddTransparent, inet6.Host.AddTransparent: the XDP program
-// steers them). The engine answers ARP for an IPv4 VIP with
-// VIP.Announce, and sends a gratuitous ARP when it appears
-// (inet4.Host.Announce); otherwise, and for IPv6 VIPs (no Neighbor
-// Discovery for VIPs), route the VIP to an address of the engine.
+// steers them). With VIP.Announce the engine answers ARP (IPv4) or
+// Neighbor Solicitations (IPv6) for the VIP as for its own addresses and
+// announces it when it appears (inet4.Host.Announce, inet6.Host.Announce);
+// otherwise route the VIP to an address of the engine.
 //
 // # IPv6
 //

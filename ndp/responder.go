@@ -56,9 +56,12 @@ type Reply struct {
 // (RFC 4861 7.2.4) and feeds what Neighbor Discovery messages teach to
 // the Cache, the DAD and the RouterList it is given (each may be nil).
 type Responder struct {
-	MAC    header.MAC
-	Addrs  [][16]byte // the interface's assigned (not tentative) addresses
-	Router bool       // set the R flag in advertisements (a host: false)
+	MAC   header.MAC
+	Addrs [][16]byte // the interface's assigned (not tentative) addresses
+	// Also reports the other addresses it answers solicitations for, as
+	// its own (a load balancer's announced VIPs); nil: none.
+	Also   func(a [16]byte) bool
+	Router bool // set the R flag in advertisements (a host: false)
 	Cache  *Cache
 	DAD    *DAD
 	// Routers loses a router whose advertisement cleared its R flag
@@ -119,7 +122,7 @@ func (r *Responder) solicitation(now int64, src [16]byte, ns header.NeighborSoli
 		}
 		return Reply{}, nil
 	}
-	if !r.owns(target) {
+	if !r.owns(target) && (r.Also == nil || !r.Also(target)) {
 		return Reply{}, nil
 	}
 	sll, hasSLL := ns.Options().LinkLayer(header.NDPOptionSourceLinkLayer)

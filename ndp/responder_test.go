@@ -167,3 +167,23 @@ func TestSolicitationHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Responder.Also adds addresses it answers solicitations for (announced
+// VIPs): the advertisement carries the asked target and the engine's MAC.
+func TestResponderAlso(t *testing.T) {
+	vip := ip(0x64)
+	r := &Responder{MAC: ourMAC, Addrs: [][16]byte{ourAddr}, Cache: newCache(Config{})}
+	out := make([]byte, 64)
+	snm := header.SolicitedNodeMulticast(vip)
+	if rep, err := r.Input(0, 255, ip(2), snm, ns(t, vip, macB, nil), out, nil); err != nil || rep.Len != 0 {
+		t.Fatalf("solicitation for %x without Also: %+v, %v; want no answer", vip, rep, err)
+	}
+	r.Also = func(a [16]byte) bool { return a == vip }
+	rep, err := r.Input(0, 255, ip(2), snm, ns(t, vip, macB, nil), out, nil)
+	if err != nil || rep.Src != vip || rep.Dst != ip(2) || rep.DstMAC != macB {
+		t.Fatalf("solicitation for announced %x: %+v, %v", vip, rep, err)
+	}
+	if !bytes.Equal(out[:rep.Len], na(vip, header.NDPFlagSolicited|header.NDPFlagOverride, ourMAC)) {
+		t.Fatalf("NA %x", out[:rep.Len])
+	}
+}

@@ -121,8 +121,6 @@ func TestParseErrors(t *testing.T) {
 			"5:17: vips[0].forwarding: dsr-ipip over IPv6 is not supported yet: use nat or dsr-l2 for an IPv6 VIP", ErrNotSupported},
 		{"IPv6 fast path", strings.Replace(vipHead, "198.18.0.100", "\"2001:db8::1\"", 1) + "    fast_path: true\n",
 			"6:16: vips[0].fast_path: the XDP fast path does not forward IPv6 yet: remove fast_path", ErrNotSupported},
-		{"IPv6 announce", strings.Replace(vipHead, "198.18.0.100", "\"2001:db8::1\"", 1) + "    announce: true\n",
-			"6:15: vips[0].announce: an IPv6 VIP is not announced (no Neighbor Discovery for VIPs yet): route it to the engine's address and remove announce", ErrNotSupported},
 		{"announce not a boolean", vipHead + "    announce: arp\n",
 			"6:15: vips[0].announce: want true or false, got the string \"arp\"", ErrInvalid},
 		{"IPv6 link-local VIP", strings.Replace(vipHead, "198.18.0.100", "\"fe80::1\"", 1),

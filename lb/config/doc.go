@@ -124,12 +124,13 @@
 // are read back about once a second. See lb's package documentation for
 // what it needs on a veth interface.
 //
-// announce (default false): the engine answers ARP requests for the VIP's
-// address with its own MAC address, as for its own addresses, and sends a
-// gratuitous ARP when the VIP appears, so that clients on the engine's
-// segment reach a VIP of that subnet without a route to the engine (the
-// default needs one: route the VIP to an address of the engine). One VIP
-// with announce covers every VIP of its address. IPv4 VIPs only.
+// announce (default false): the engine answers ARP requests (IPv4) or
+// Neighbor Solicitations (IPv6) for the VIP's address with its own MAC
+// address, as for its own addresses, and announces it when the VIP appears
+// (a gratuitous ARP, an unsolicited Neighbor Advertisement), so that
+// clients on the engine's segment reach a VIP of that subnet without a
+// route to the engine (the default needs one: route the VIP to an address
+// of the engine). One VIP with announce covers every VIP of its address.
 //
 // health: the check run against each backend, at its address (not the
 // VIP's), by the balancer. A backend is up after rise consecutive successes

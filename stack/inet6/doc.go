@@ -125,8 +125,11 @@
 // Pass to the engine's stack, Drop, Transmit in place, or Route through
 // the send path (Packet.Via names the next hop of a DSR packet).
 // Host.AddTransparent makes the XDP program steer an address the engine
-// does not own (a VIP) and the layer take its packets; the engine neither
-// answers Neighbor Discovery for it nor sends from it. SteerForward hands
+// does not own (a VIP) and the layer take its packets; the engine does not
+// send from it, and answers Neighbor Discovery for it only once
+// Host.Announce announced it (announce.go: solicitations for it answered
+// as for the engine's own addresses, its solicited-node group taken, an
+// unsolicited advertisement from worker 0 when added). SteerForward hands
 // a frame to the Forwarder of the worker that owns its flow.
 //
 // Not supported: router preferences and route information options,

@@ -85,6 +85,7 @@ type Host struct {
 	dadLeft  int                                   // addresses whose DAD has not ended
 	dadDone  chan struct{}                         // closed when dadLeft reaches 0
 	dadFails []netip.Addr                          // addresses found duplicate
+	ann      announcements6                        // addresses answered in NDP besides the owned ones (announce.go)
 }
 
 // NewHost prepares the shared state (the engine validated cfg); NewLayer
@@ -369,7 +370,7 @@ func (h *Host) Nanotime() int64 { return int64(time.Since(h.cfg.Epoch)) }
 // multicast address g: all-nodes, the solicited-node group of one of its
 // addresses, or a group a socket joined.
 func (h *Host) takesGroup(g [16]byte) bool {
-	if g == allNodes || h.solicited[g] {
+	if g == allNodes || h.solicited[g] || h.announcesGroup(g) {
 		return true
 	}
 	_, ok := (*h.groups.Load())[g]

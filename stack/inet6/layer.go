@@ -162,7 +162,7 @@ func (h *Host) newLayer(dp *datapath.Worker, out link, queue int, st *stats.Work
 			return nil, fmt.Errorf("inet6: static neighbor %v: %w", n.Addr, err)
 		}
 	}
-	l.resp = &ndp.Responder{MAC: h.cfg.MAC, Cache: l.cache}
+	l.resp = &ndp.Responder{MAC: h.cfg.MAC, Cache: l.cache, Also: h.Announces}
 	l.learn = &ndp.Responder{MAC: h.cfg.MAC, Cache: l.cache}
 	if queue == 0 && !h.cfg.NoDAD {
 		l.dad = ndp.NewDAD(ndp.DADConfig{MaxDelayNs: -1, Result: h.dadResult})
@@ -232,6 +232,9 @@ func (l *Layer) Round() int {
 		l.runDAD()
 		if l.h.mldDue.Load() {
 			l.pollMLD()
+		}
+		if l.h.ann.due.Load() {
+			l.announce()
 		}
 	}
 	if l.h.gen.Load() != l.gen { // DAD ended on an address (worker 0)

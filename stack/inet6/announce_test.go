@@ -1,0 +1,64 @@
+package inet6
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/xdpengine/engine/header"
+	"github.com/xdpengine/engine/ndp"
+)
+
+// Announce: the address is answered (Announces), its solicited-node group
+// received, and worker 0's next round sends one unsolicited Neighbor
+// Advertisement for it (override set, to all-nodes, the engine's MAC);
+// the engine's own address and non-unicast ones are not announced;
+// withdrawal forgets the address and its group.
+func TestAnnounce(t *testing.T) {
+	tl := newTestLayer(t, testConfig(), true)
+	h := tl.h
+	vip := netip.MustParseAddr("2001:db8:1::100")
+	k := vip.As16()
+	g := header.SolicitedNodeMulticast(k)
+	if h.Announces(k) || h.takesGroup(g) {
+		t.Fatal("announced before Announce")
+	}
+	for range 2 { // the second is a no-op
+		if err := h.Announce(vip, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !h.Announces(k) || !h.takesGroup(g) || len(h.Announced()) != 1 {
+		t.Fatalf("after Announce: Announces %v, group %v, Announced %v", h.Announces(k), h.takesGroup(g), h.Announced())
+	}
+	tl.Round()
+	f := tl.link.only(t)
+	ip, err := header.ParseIPv6(header.Ethernet(f).Payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	na := header.NeighborAdvertisement(ip.Payload())
+	if ip.Dst16() != ndp.AllNodes || ip.Src16() != k || na.Target() != k || na.Flags()&header.NDPFlagOverride == 0 || na.Solicited() {
+		t.Fatalf("announcement: %x -> %x, target %x, flags %#x", ip.Src16(), ip.Dst16(), na.Target(), na.Flags())
+	}
+	if mac, ok := na.Options().LinkLayer(header.NDPOptionTargetLinkLayer); !ok || mac != ourMAC {
+		t.Fatalf("announcement's target link-layer address %v (%v), want %v", mac, ok, ourMAC)
+	}
+	tl.Round()
+	if n := tl.link.count(); n != 0 {
+		t.Fatalf("%d more frames in the next round, want none", n)
+	}
+	if err := h.Announce(ourNet.Addr(), true); err != nil || len(h.Announced()) != 1 {
+		t.Fatalf("the engine's own address: %v, Announced %v", err, h.Announced())
+	}
+	for _, bad := range []string{"198.18.0.1", "fe80::1", "ff02::1", "::"} {
+		if err := h.Announce(netip.MustParseAddr(bad), true); err == nil {
+			t.Errorf("Announce(%s): no error", bad)
+		}
+	}
+	if err := h.Announce(vip, false); err != nil {
+		t.Fatal(err)
+	}
+	if h.Announces(k) || h.takesGroup(g) || len(h.Announced()) != 0 {
+		t.Fatal("still announced after the withdrawal")
+	}
+}
