@@ -193,16 +193,19 @@ func (rb *rateBed) dials(d time.Duration) (float64, error) {
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
-	// No timeout a dial: a context with one allocates four objects each
-	// time, which with a million connections open come from fresh pages
-	// (see TestTCPMillion). A lost SYN is retransmitted after a second.
+	// One context for the round, not one a dial: a context with a timeout
+	// allocates four objects, which with a million connections open come
+	// from fresh pages (see TestTCPMillion). A dial still in progress 5 s
+	// after the round's end fails.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(5*time.Second))
+	defer cancel()
 	server := rb.server.String()
 	for range rb.parallel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				c, err := rb.eng.DialContext(context.Background(), "tcp4", server)
+				c, err := rb.eng.DialContext(ctx, "tcp4", server)
 				if err != nil {
 					failed.Add(1)
 					first.CompareAndSwap(nil, err)

@@ -373,35 +373,6 @@ func (b *Balancer) SetConfig(c Config) error {
 	return nil
 }
 
-// announce makes the engine answer ARP or Neighbor Discovery for the VIP
-// addresses of cur that ask for it (VIP.Announce; an address counts once
-// however many ports it has) and stops it for those of prev that no
-// longer do. The addresses are VIPs that build accepted: unicast, and of
-// a family the engine has (no error to expect).
-func (b *Balancer) announce(prev, cur []VIP) {
-	on := map[netip.Addr]bool{}
-	for _, v := range cur {
-		if v.Announce {
-			on[v.Addr] = true
-		}
-	}
-	set := func(a netip.Addr, announce bool) {
-		if a.Is4() {
-			b.p.Host.Announce(a, announce)
-		} else if b.p.Host6 != nil {
-			b.p.Host6.Announce(a, announce)
-		}
-	}
-	for _, v := range prev {
-		if v.Announce && !on[v.Addr] {
-			set(v.Addr, false)
-		}
-	}
-	for a := range on {
-		set(a, true)
-	}
-}
-
 // Config returns the running configuration.
 func (b *Balancer) Config() Config {
 	b.mu.Lock()
@@ -416,6 +387,9 @@ func (b *Balancer) build(c *Config) (*state, error) {
 		v := &c.VIPs[i]
 		v.Addr = v.Addr.WithZone("")
 		if err := b.checkFamily(v); err != nil {
+			return nil, err
+		}
+		if err := b.checkAnnounce(v); err != nil {
 			return nil, err
 		}
 		if v.Proto != header.ProtocolTCP && v.Proto != header.ProtocolUDP {

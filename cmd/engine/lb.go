@@ -116,7 +116,7 @@ type lbVIPJSON struct {
 	Hash        string  `json:"hash"`
 	TableSize   uint32  `json:"table_size"`
 	FastPath    bool    `json:"fast_path"`
-	Announce    bool    `json:"announce"`     // the engine answers ARP for the VIP
+	Announce    bool    `json:"announce"`     // the engine answers ARP / Neighbor Discovery for the VIP
 	HealthCheck string  `json:"health_check"` // the type configured: tcp, http, udp, none
 	Packets     uint64  `json:"packets"`
 	Bytes       uint64  `json:"bytes"`

@@ -31,7 +31,7 @@ func addVIPFlags(fs *pflag.FlagSet, a *lbArgs) {
 	})
 	fs.StringVar(&a.Hash, "hash", "", "what a new flow's hash covers: 5-tuple (default) or source (client affinity)")
 	fs.BoolVar(&a.FastPath, "fast-path", false, "forward established flows in XDP (the engine's XDP program), not in the workers")
-	fs.BoolVar(&a.Announce, "announce", false, "answer ARP for the VIP's address (and announce it): clients on the segment need no route to the engine")
+	fs.BoolVar(&a.Announce, "announce", false, "answer ARP / Neighbor Discovery for the VIP's address and announce it: clients on the segment need no route to the engine")
 	fs.Func("table-size", "Maglev table `size`, a prime (default 65537)", func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {

@@ -45,7 +45,7 @@ func writeLBTable(w io.Writer, st lbState) error {
 			fwd += "+xdp"
 		}
 		if v.Announce {
-			fwd += "+arp"
+			fwd += "+announce"
 		}
 		rows = append(rows, []string{v.VIP, fwd, v.Hash, v.HealthCheck, num(v.Packets), num(v.Bytes), num(v.NewFlows), num(v.Drops), opt("flows", v.Flows)})
 		for _, be := range v.Backends {

@@ -46,7 +46,10 @@ type Config struct {
 	// By default a namespace shares the host's table, sized at boot
 	// (262,144 buckets on a 24 GiB machine): a million sockets make its
 	// chains four long, and every lookup of the peer's, the tests'
-	// measurements included, walks them. 0: the host's table.
+	// measurements included, walks them. The kernel sizes more from it:
+	// tcp_max_tw_buckets (half) and tcp_max_syn_backlog (1/128, at least
+	// 128). Needs Linux 6.1 (Create's error then wraps os.ErrNotExist).
+	// 0: the host's table.
 	PeerEhashEntries int
 }
 
@@ -379,12 +382,12 @@ func newNamedNetnsEhash(name string, ehash int) (netns.NsHandle, error) {
 func enterEhashParent(ehash int) error {
 	tmp, err := netns.New()
 	if err != nil {
-		return fmt.Errorf("testbed: namespace for the established hash size: %w", err)
+		return fmt.Errorf("namespace for the established hash size: %w", err)
 	}
 	tmp.Close()
 	// /proc/sys/net is the opening thread's namespace's.
 	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", []byte(strconv.Itoa(ehash)), 0); err != nil {
-		return fmt.Errorf("testbed: tcp_child_ehash_entries %d: %w", ehash, err)
+		return fmt.Errorf("tcp_child_ehash_entries %d (Linux 6.1 or newer): %w", ehash, err)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ type VIP struct {
 	VNI           uint32 // VXLAN network identifier of dsr-vxlan; 0 in other modes
 	VXLANPort     uint16 // UDP destination port of dsr-vxlan; 0 in other modes
 	FastPath      bool   // established flows forwarded in XDP
-	Announce      bool   // the engine answers ARP for the VIP's address
+	Announce      bool   // the engine answers ARP / Neighbor Discovery for the VIP's address
 	Health        Health
 	Backends      []Backend
 }

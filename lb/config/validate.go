@@ -173,7 +173,6 @@ func (v *validator) family(vip *VIP, base string) {
 	if vip.FastPath {
 		v.add(join(base, "fast_path"), ErrNotSupported, "the XDP fast path does not forward IPv6 yet: remove fast_path")
 	}
-
 	if vip.Fragments == FragHash3 {
 		v.add(join(base, "fragments"), ErrNotSupported, "hash3 is not supported over IPv6 yet: use fragments: reassemble")
 	}

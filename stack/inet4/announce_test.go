@@ -20,14 +20,14 @@ func TestAnnounce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !h.Announces(vip.As4()) || len(h.Announced()) != 1 || h.Announced()[0] != vip {
-		t.Fatalf("after Announce: Announces %v, Announced %v", h.Announces(vip.As4()), h.Announced())
+	if !h.Announces(vip.As4()) || len(h.announced()) != 1 || h.announced()[0] != vip {
+		t.Fatalf("after Announce: Announces %v, Announced %v", h.Announces(vip.As4()), h.announced())
 	}
 	if len(h.ann.pending) != 1 || !h.ann.due.Load() {
 		t.Fatalf("gratuitous ARPs queued: %v (due %v), want one", h.ann.pending, h.ann.due.Load())
 	}
-	if err := h.Announce(netip.MustParseAddr("198.18.0.1"), true); err != nil || len(h.Announced()) != 1 {
-		t.Fatalf("the engine's own address: %v, Announced %v", err, h.Announced())
+	if err := h.Announce(netip.MustParseAddr("198.18.0.1"), true); err != nil || len(h.announced()) != 1 {
+		t.Fatalf("the engine's own address: %v, Announced %v", err, h.announced())
 	}
 	for _, bad := range []string{"2001:db8::1", "0.0.0.0", "224.0.0.5", "127.0.0.1"} {
 		if err := h.Announce(netip.MustParseAddr(bad), true); err == nil {
@@ -37,7 +37,7 @@ func TestAnnounce(t *testing.T) {
 	if err := h.Announce(vip, false); err != nil {
 		t.Fatal(err)
 	}
-	if h.Announces(vip.As4()) || len(h.Announced()) != 0 {
-		t.Fatalf("after withdrawal: Announces %v, Announced %v", h.Announces(vip.As4()), h.Announced())
+	if h.Announces(vip.As4()) || len(h.announced()) != 0 {
+		t.Fatalf("after withdrawal: Announces %v, Announced %v", h.Announces(vip.As4()), h.announced())
 	}
 }

@@ -157,7 +157,7 @@ func (l *Layer) Round() int {
 		l.pollMulticast()
 	}
 	if l.queue == 0 && l.h.ann.due.Load() {
-		l.announce()
+		l.announce(l.Now())
 	}
 	n := l.txq.DequeueBurst(l.reqs)
 	for i := range l.reqs[:n] {
@@ -172,6 +172,9 @@ func (l *Layer) Tick() {
 	l.reasm.Expire(l.Now())
 	if l.queue == 0 {
 		l.pollMulticast()
+		if l.h.ann.due.Load() {
+			l.announce(l.Now())
+		}
 	}
 	l.arpTab.Tick(l.Now(), l.arpRequest, l.arpDrop)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ndp"
@@ -15,11 +16,28 @@ import (
 // unsolicited Neighbor Advertisement (override set, to all-nodes) when they
 // are added: a load balancer's VIPs on the engine's link
 // (lb.VIP.Announce), which clients then reach without a route to the
-// engine. Withdrawing one sends nothing: the neighbors' entries age out.
+// engine. The advertisement goes out AnnounceCount times,
+// AnnounceInterval apart (RFC 4861 7.2.6 allows up to
+// MAX_NEIGHBOR_ADVERTISEMENT, 3). Withdrawing one sends nothing: the
+// neighbors' entries age out.
 type announcements6 struct {
 	set     atomic.Pointer[annSet6] // read by the workers per packet
-	pending [][16]byte              // to announce (guarded by Host.mu)
+	pending []announcing6           // to announce (guarded by Host.mu)
 	due     atomic.Bool             // pending is not empty: worker 0 polls
+	next    atomic.Int64            // when the next ones are due (the workers' clock)
+}
+
+// How many times, and how far apart, an announced address is advertised
+// (as inet4 repeats its gratuitous ARP).
+const (
+	AnnounceCount    = 3
+	AnnounceInterval = time.Second
+)
+
+// announcing6 is an address with the advertisements it still has to send.
+type announcing6 struct {
+	addr [16]byte
+	left int
 }
 
 // annSet6 is one immutable snapshot: the addresses and their
@@ -36,7 +54,7 @@ type annSet6 struct {
 // round.
 func (h *Host) Announce(a netip.Addr, on bool) error {
 	a = a.WithZone("")
-	if !a.Is6() || a.Is4In6() || a.IsMulticast() || a.IsUnspecified() || a.IsLinkLocalUnicast() || a.IsLoopback() {
+	if !a.Is6() || a.Is4In6() || !a.IsGlobalUnicast() {
 		return fmt.Errorf("inet6: announce %v: not a global unicast IPv6 address", a)
 	}
 	if h.Owns(a) {
@@ -66,7 +84,7 @@ func (h *Host) Announce(a netip.Addr, on bool) error {
 	if on {
 		next.addrs[k] = struct{}{}
 		next.groups[g]++
-		h.ann.pending = append(h.ann.pending, k)
+		h.ann.pending = append(h.ann.pending, announcing6{k, AnnounceCount})
 	} else {
 		delete(next.addrs, k)
 		if next.groups[g]--; next.groups[g] <= 0 {
@@ -75,6 +93,7 @@ func (h *Host) Announce(a netip.Addr, on bool) error {
 	}
 	h.ann.set.Store(next)
 	if on {
+		h.ann.next.Store(0)
 		h.ann.due.Store(true)
 		h.wake0()
 	}
@@ -99,8 +118,8 @@ func (h *Host) announcesGroup(g [16]byte) bool {
 	return s != nil && s.groups[g] > 0
 }
 
-// Announced returns the announced addresses.
-func (h *Host) Announced() []netip.Addr {
+// announced returns the announced addresses.
+func (h *Host) announced() []netip.Addr {
 	s := h.ann.set.Load()
 	if s == nil {
 		return nil
@@ -112,21 +131,27 @@ func (h *Host) Announced() []netip.Addr {
 	return out
 }
 
-// announce sends the unsolicited advertisements due (worker 0).
-func (l *Layer) announce() {
-	l.h.mu.Lock()
-	due := l.h.ann.pending
-	l.h.ann.pending = nil
-	l.h.ann.due.Store(false)
-	l.h.mu.Unlock()
-	for _, a := range due {
-		if !l.h.Announces(a) { // withdrawn meanwhile
-			continue
-		}
-		n, err := ndp.PutAnnouncement(l.ndpOut[:], l.h.cfg.MAC, a, false)
-		if err != nil {
-			continue
-		}
-		l.sendICMPFrame(a, ndp.AllNodes, header.MulticastMAC6(ndp.AllNodes), header.NDPHopLimit, l.ndpOut[:n], false)
+// announce sends the unsolicited advertisements due at now (worker 0,
+// from its rounds and ticks while any are pending).
+func (l *Layer) announce(now int64) {
+	if now < l.h.ann.next.Load() {
+		return
 	}
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	kept := l.h.ann.pending[:0]
+	for _, p := range l.h.ann.pending {
+		if !l.h.Announces(p.addr) { // withdrawn meanwhile
+			continue
+		}
+		if n, err := ndp.PutAnnouncement(l.ndpOut[:], l.h.cfg.MAC, p.addr, false); err == nil {
+			l.sendICMPFrame(p.addr, ndp.AllNodes, header.MulticastMAC6(ndp.AllNodes), header.NDPHopLimit, l.ndpOut[:n], false)
+		}
+		if p.left--; p.left > 0 {
+			kept = append(kept, p)
+		}
+	}
+	l.h.ann.pending = kept
+	l.h.ann.next.Store(now + int64(AnnounceInterval))
+	l.h.ann.due.Store(len(kept) > 0)
 }

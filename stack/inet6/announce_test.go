@@ -9,8 +9,9 @@ import (
 )
 
 // Announce: the address is answered (Announces), its solicited-node group
-// received, and worker 0's next round sends one unsolicited Neighbor
-// Advertisement for it (override set, to all-nodes, the engine's MAC);
+// received, and worker 0's next round sends an unsolicited Neighbor
+// Advertisement for it (override set, to all-nodes, the engine's MAC),
+// repeated at ticks AnnounceInterval apart, AnnounceCount in all;
 // the engine's own address and non-unicast ones are not announced;
 // withdrawal forgets the address and its group.
 func TestAnnounce(t *testing.T) {
@@ -27,8 +28,8 @@ func TestAnnounce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !h.Announces(k) || !h.takesGroup(g) || len(h.Announced()) != 1 {
-		t.Fatalf("after Announce: Announces %v, group %v, Announced %v", h.Announces(k), h.takesGroup(g), h.Announced())
+	if !h.Announces(k) || !h.takesGroup(g) || len(h.announced()) != 1 {
+		t.Fatalf("after Announce: Announces %v, group %v, Announced %v", h.Announces(k), h.takesGroup(g), h.announced())
 	}
 	tl.Round()
 	f := tl.link.only(t)
@@ -45,10 +46,28 @@ func TestAnnounce(t *testing.T) {
 	}
 	tl.Round()
 	if n := tl.link.count(); n != 0 {
-		t.Fatalf("%d more frames in the next round, want none", n)
+		t.Fatalf("%d more frames in the next round, want none before AnnounceInterval", n)
 	}
-	if err := h.Announce(ourNet.Addr(), true); err != nil || len(h.Announced()) != 1 {
-		t.Fatalf("the engine's own address: %v, Announced %v", err, h.Announced())
+	for i := 2; i <= AnnounceCount+1; i++ { // the repeats, then nothing
+		tl.now += int64(AnnounceInterval)
+		tl.Tick()
+		want := 1
+		if i > AnnounceCount {
+			want = 0
+		}
+		n := 0 // advertisements; a tick may send MLD reports and solicitations too
+		for _, f := range tl.link.take() {
+			if ip, err := header.ParseIPv6(header.Ethernet(f).Payload()); err == nil && ip.NextHeader() == header.ProtocolICMPv6 &&
+				header.ICMPv6(ip.Payload()).Type() == header.ICMPv6NeighborAdvertisement {
+				n++
+			}
+		}
+		if n != want {
+			t.Fatalf("announcement %d, a tick AnnounceInterval later: %d advertisements, want %d", i, n, want)
+		}
+	}
+	if err := h.Announce(ourNet.Addr(), true); err != nil || len(h.announced()) != 1 {
+		t.Fatalf("the engine's own address: %v, Announced %v", err, h.announced())
 	}
 	for _, bad := range []string{"198.18.0.1", "fe80::1", "ff02::1", "::"} {
 		if err := h.Announce(netip.MustParseAddr(bad), true); err == nil {
@@ -58,7 +77,7 @@ func TestAnnounce(t *testing.T) {
 	if err := h.Announce(vip, false); err != nil {
 		t.Fatal(err)
 	}
-	if h.Announces(k) || h.takesGroup(g) || len(h.Announced()) != 0 {
+	if h.Announces(k) || h.takesGroup(g) || len(h.announced()) != 0 {
 		t.Fatal("still announced after the withdrawal")
 	}
 }

@@ -19,7 +19,8 @@
 //   - header.ParseIPv6 (truncated: InTruncatedPkts; else InHdrErrors), a
 //     multicast source refused, then the destination: a usable address, a
 //     configured one still tentative (Neighbor Discovery only), ff02::1,
-//     the solicited-node group of a configured address, or a joined group;
+//     the solicited-node group of a configured or announced address
+//     (Host.Announce), or a joined group;
 //     anything else is InAddrErrors.
 //   - The extension header walk (header.ParseIPv6Ext): an error that calls
 //     for it is answered with a parameter problem (code and pointer from

@@ -255,8 +255,8 @@ func (h *Host) Usable(a netip.Addr) bool {
 
 // AddTransparent makes traffic to the unicast address a reach the engine
 // (the XDP program's address map) although the engine does not own it: a
-// load balancer's VIP, which the engine neither answers Neighbor
-// Discovery for nor uses as a source. The IPv6 layer offers its packets to
+// load balancer's VIP, which the engine does not use as a source and
+// answers Neighbor Discovery for only once announced (Announce). The IPv6 layer offers its packets to
 // the Forwarder, then to the engine's own stack. An address stays until
 // the engine closes.
 func (h *Host) AddTransparent(a netip.Addr) error {

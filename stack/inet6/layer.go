@@ -234,7 +234,7 @@ func (l *Layer) Round() int {
 			l.pollMLD()
 		}
 		if l.h.ann.due.Load() {
-			l.announce()
+			l.announce(l.Now())
 		}
 	}
 	if l.h.gen.Load() != l.gen { // DAD ended on an address (worker 0)
@@ -261,6 +261,9 @@ func (l *Layer) Tick() {
 		l.pollTap()
 		l.pollMLD()
 		l.solicitRouters()
+		if l.h.ann.due.Load() {
+			l.announce(now)
+		}
 	}
 }
 

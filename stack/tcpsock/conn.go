@@ -474,7 +474,10 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 		return c.opErr("set", syscall.EINVAL)
 	}
 	c.sndLimit.Store(int64(max(bytes, 4096))) // the ring caps it
-	sock.Notify(c.wnotify.Load())             // a blocked Write re-reads the limit
+	// A blocked Write re-reads the limit. Get, not Load: a Write may have
+	// read the old limit (growSend) before it made the channel, and its
+	// last look (the ring's room) does not see the limit.
+	sock.Notify(c.wnotify.Get())
 	return nil
 }
 
