@@ -127,7 +127,8 @@
 // announce (default false): the engine answers ARP requests (IPv4) or
 // Neighbor Solicitations (IPv6) for the VIP's address with its own MAC
 // address, as for its own addresses, and announces it when the VIP appears
-// (a gratuitous ARP, an unsolicited Neighbor Advertisement), so that
+// (a gratuitous ARP, an unsolicited Neighbor Advertisement; three, a
+// second apart), so that
 // clients on the engine's segment reach a VIP of that subnet without a
 // route to the engine (the default needs one: route the VIP to an address
 // of the engine). One VIP with announce covers every VIP of its address.

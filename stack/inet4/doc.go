@@ -6,7 +6,7 @@
 // generator, the addresses of IP_TRANSPARENT binds and the UDP ports that
 // receive broadcasts (both mirrored into the XDP program), the announced
 // addresses (announce.go: ARP answered for them as for the engine's own,
-// with a gratuitous ARP from worker 0 when one is added), and IP
+// with gratuitous ARPs from worker 0 when one is added), and IP
 // multicast: the IGMPv3 host whose group map the XDP program follows, with
 // queries read through a tap and reports sent by worker 0.
 //

@@ -129,8 +129,8 @@
 // does not own (a VIP) and the layer take its packets; the engine does not
 // send from it, and answers Neighbor Discovery for it only once
 // Host.Announce announced it (announce.go: solicitations for it answered
-// as for the engine's own addresses, its solicited-node group taken, an
-// unsolicited advertisement from worker 0 when added). SteerForward hands
+// as for the engine's own addresses, its solicited-node group taken,
+// unsolicited advertisements from worker 0 when added). SteerForward hands
 // a frame to the Forwarder of the worker that owns its flow.
 //
 // Not supported: router preferences and route information options,
