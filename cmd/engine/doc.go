@@ -10,7 +10,7 @@
 //	engine ports [set FIRST-LAST | reserve PORTS] [-i IFACE | --ctl PATH] [--json]
 //	engine lb    [-i IFACE | --ctl PATH] show [--json] | flows [--vip VIP] [--limit N] [--json] | reload | lookup VIP SRC:PORT
 //	engine lb    [-i IFACE | --ctl PATH] vip add VIP --forwarding nat|dsr-l2|dsr-ipip|dsr-gue|dsr-vxlan
-//	                 [--backend ADDR[=WEIGHT][@MAC]]... [--gue-port N] [--vni N] [--vxlan-port N] | vip remove VIP
+//	                 [--backend ADDR[=WEIGHT][@MAC]]... [--gue-port N] [--vni N] [--vxlan-port N] [--fast-path] [--announce] | vip remove VIP
 //	engine lb    [-i IFACE | --ctl PATH] backend add|remove|weight|drain|undrain VIP ADDR [WEIGHT] [--mac MAC]
 //	engine capture [-i IFACE | --ctl PATH] [-w FILE|-] [-c N] [-s SNAPLEN] [--filter EXPR | --filter-ddd PROG]
 //	engine bench udp|rfc2544|reflect|tcp -i IFACE --addr CIDR ... (the traffic harness: engine bench -h)
