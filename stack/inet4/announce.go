@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
-	"time"
 
 	"github.com/xdpengine/engine/arp"
+	"github.com/xdpengine/engine/stack/announce"
 )
 
 // Announced addresses: addresses the engine does not own but answers ARP
@@ -14,29 +14,13 @@ import (
 // addresses, and announces with a gratuitous ARP when they are added (a
 // load balancer's VIPs on the engine's segment, lb.VIP.Announce). Without
 // it a client reaches such an address only through a route to one of the
-// engine's addresses. The gratuitous ARP goes out AnnounceCount times,
-// AnnounceInterval apart (a lost one would leave a neighbor's stale entry
-// until it ages out). Withdrawing one sends nothing: the neighbors' caches
-// expire.
+// engine's addresses. The gratuitous ARP goes out announce.Count times,
+// announce.Interval apart. Withdrawing one sends nothing: the neighbors'
+// caches expire.
 type announcements struct {
-	set     atomic.Pointer[map[[4]byte]struct{}] // read by the workers' ARP responders
-	pending []announcing                         // to announce (guarded by Host.mu)
-	due     atomic.Bool                          // pending is not empty: worker 0 polls
-	next    atomic.Int64                         // when the next ones are due (the workers' clock)
+	set   atomic.Pointer[map[[4]byte]struct{}] // read by the workers' ARP responders
+	sched announce.Schedule[[4]byte]           // gratuitous ARPs to send (worker 0)
 }
-
-// announcing is an address with the announcements it still has to send.
-type announcing struct {
-	ip   [4]byte
-	left int
-}
-
-// How many times, and how far apart, an announced address is announced
-// (keepalived-like senders repeat theirs; RFC 5227 announces twice).
-const (
-	AnnounceCount    = 3
-	AnnounceInterval = time.Second
-)
 
 // Announce starts (on) or stops answering ARP for a, an IPv4 address the
 // XDP program already steers to the engine (AddTransparent), which the
@@ -68,14 +52,12 @@ func (h *Host) Announce(a netip.Addr, on bool) error {
 	}
 	if on {
 		next[k] = struct{}{}
-		h.ann.pending = append(h.ann.pending, announcing{k, AnnounceCount})
 	} else {
 		delete(next, k)
 	}
 	h.ann.set.Store(&next)
 	if on {
-		h.ann.next.Store(0)
-		h.ann.due.Store(true)
+		h.ann.sched.Add(k)
 		if len(h.layers) > 0 {
 			h.layers[0].Wake()
 		}
@@ -110,25 +92,10 @@ func (h *Host) announced() []netip.Addr {
 // announce sends the gratuitous ARPs due at now (worker 0, from its rounds
 // and ticks while any are pending).
 func (l *Layer) announce(now int64) {
-	if now < l.h.ann.next.Load() {
-		return
-	}
-	l.h.mu.Lock()
-	defer l.h.mu.Unlock()
-	kept := l.h.ann.pending[:0]
-	for _, p := range l.h.ann.pending {
-		if !l.h.Announces(p.ip) { // withdrawn meanwhile
-			continue
-		}
+	l.h.ann.sched.Run(now, l.h.Announces, func(ip [4]byte) {
 		var f [arpFrameLen]byte
-		if n, err := arp.Gratuitous(f[:], l.h.cfg.MAC, p.ip); err == nil {
+		if n, err := arp.Gratuitous(f[:], l.h.cfg.MAC, ip); err == nil {
 			l.dp.SendFrame(f[:n])
 		}
-		if p.left--; p.left > 0 {
-			kept = append(kept, p)
-		}
-	}
-	l.h.ann.pending = kept
-	l.h.ann.next.Store(now + int64(AnnounceInterval))
-	l.h.ann.due.Store(len(kept) > 0)
+	})
 }

@@ -23,8 +23,8 @@ func TestAnnounce(t *testing.T) {
 	if !h.Announces(vip.As4()) || len(h.announced()) != 1 || h.announced()[0] != vip {
 		t.Fatalf("after Announce: Announces %v, Announced %v", h.Announces(vip.As4()), h.announced())
 	}
-	if len(h.ann.pending) != 1 || !h.ann.due.Load() {
-		t.Fatalf("gratuitous ARPs queued: %v (due %v), want one", h.ann.pending, h.ann.due.Load())
+	if h.ann.sched.Len() != 1 || !h.ann.sched.Due() {
+		t.Fatalf("gratuitous ARPs queued for %d addresses (due %v), want one", h.ann.sched.Len(), h.ann.sched.Due())
 	}
 	if err := h.Announce(netip.MustParseAddr("198.18.0.1"), true); err != nil || len(h.announced()) != 1 {
 		t.Fatalf("the engine's own address: %v, Announced %v", err, h.announced())

@@ -74,7 +74,7 @@ type Host struct {
 	mc     multicast
 	layers []*Layer // by queue
 
-	mu          sync.Mutex                  // guards the transparent set's copies, bcastPorts, prog, ann's copies and pending
+	mu          sync.Mutex                  // guards the transparent set's copies, bcastPorts, prog, ann.set's copies
 	transparent atomic.Pointer[transparent] // addresses of IP_TRANSPARENT binds
 	bcastPorts  map[uint16]int              // UDP sockets able to receive broadcasts, by port
 	prog        *afxdp.Program              // the XDP program while the engine runs

@@ -156,7 +156,7 @@ func (l *Layer) Round() int {
 	if l.queue == 0 && l.h.mc.due.Load() {
 		l.pollMulticast()
 	}
-	if l.queue == 0 && l.h.ann.due.Load() {
+	if l.queue == 0 && l.h.ann.sched.Due() {
 		l.announce(l.Now())
 	}
 	n := l.txq.DequeueBurst(l.reqs)
@@ -172,7 +172,7 @@ func (l *Layer) Tick() {
 	l.reasm.Expire(l.Now())
 	if l.queue == 0 {
 		l.pollMulticast()
-		if l.h.ann.due.Load() {
+		if l.h.ann.sched.Due() {
 			l.announce(l.Now())
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
-	"time"
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ndp"
+	"github.com/xdpengine/engine/stack/announce"
 )
 
 // Announced addresses: addresses the engine does not own but answers
@@ -16,28 +16,12 @@ import (
 // unsolicited Neighbor Advertisement (override set, to all-nodes) when they
 // are added: a load balancer's VIPs on the engine's link
 // (lb.VIP.Announce), which clients then reach without a route to the
-// engine. The advertisement goes out AnnounceCount times,
-// AnnounceInterval apart (RFC 4861 7.2.6 allows up to
-// MAX_NEIGHBOR_ADVERTISEMENT, 3). Withdrawing one sends nothing: the
-// neighbors' entries age out.
+// engine. The advertisement goes out announce.Count times,
+// announce.Interval apart. Withdrawing one sends nothing: the neighbors'
+// entries age out.
 type announcements6 struct {
-	set     atomic.Pointer[annSet6] // read by the workers per packet
-	pending []announcing6           // to announce (guarded by Host.mu)
-	due     atomic.Bool             // pending is not empty: worker 0 polls
-	next    atomic.Int64            // when the next ones are due (the workers' clock)
-}
-
-// How many times, and how far apart, an announced address is advertised
-// (as inet4 repeats its gratuitous ARP).
-const (
-	AnnounceCount    = 3
-	AnnounceInterval = time.Second
-)
-
-// announcing6 is an address with the advertisements it still has to send.
-type announcing6 struct {
-	addr [16]byte
-	left int
+	set   atomic.Pointer[annSet6]     // read by the workers per packet
+	sched announce.Schedule[[16]byte] // advertisements to send (worker 0)
 }
 
 // annSet6 is one immutable snapshot: the addresses and their
@@ -84,7 +68,6 @@ func (h *Host) Announce(a netip.Addr, on bool) error {
 	if on {
 		next.addrs[k] = struct{}{}
 		next.groups[g]++
-		h.ann.pending = append(h.ann.pending, announcing6{k, AnnounceCount})
 	} else {
 		delete(next.addrs, k)
 		if next.groups[g]--; next.groups[g] <= 0 {
@@ -93,8 +76,7 @@ func (h *Host) Announce(a netip.Addr, on bool) error {
 	}
 	h.ann.set.Store(next)
 	if on {
-		h.ann.next.Store(0)
-		h.ann.due.Store(true)
+		h.ann.sched.Add(k)
 		h.wake0()
 	}
 	return nil
@@ -134,24 +116,9 @@ func (h *Host) announced() []netip.Addr {
 // announce sends the unsolicited advertisements due at now (worker 0,
 // from its rounds and ticks while any are pending).
 func (l *Layer) announce(now int64) {
-	if now < l.h.ann.next.Load() {
-		return
-	}
-	l.h.mu.Lock()
-	defer l.h.mu.Unlock()
-	kept := l.h.ann.pending[:0]
-	for _, p := range l.h.ann.pending {
-		if !l.h.Announces(p.addr) { // withdrawn meanwhile
-			continue
+	l.h.ann.sched.Run(now, l.h.Announces, func(a [16]byte) {
+		if n, err := ndp.PutAnnouncement(l.ndpOut[:], l.h.cfg.MAC, a, false); err == nil {
+			l.sendICMPFrame(a, ndp.AllNodes, header.MulticastMAC6(ndp.AllNodes), header.NDPHopLimit, l.ndpOut[:n], false)
 		}
-		if n, err := ndp.PutAnnouncement(l.ndpOut[:], l.h.cfg.MAC, p.addr, false); err == nil {
-			l.sendICMPFrame(p.addr, ndp.AllNodes, header.MulticastMAC6(ndp.AllNodes), header.NDPHopLimit, l.ndpOut[:n], false)
-		}
-		if p.left--; p.left > 0 {
-			kept = append(kept, p)
-		}
-	}
-	l.h.ann.pending = kept
-	l.h.ann.next.Store(now + int64(AnnounceInterval))
-	l.h.ann.due.Store(len(kept) > 0)
+	})
 }

@@ -6,12 +6,13 @@ import (
 
 	"github.com/xdpengine/engine/header"
 	"github.com/xdpengine/engine/ndp"
+	"github.com/xdpengine/engine/stack/announce"
 )
 
 // Announce: the address is answered (Announces), its solicited-node group
 // received, and worker 0's next round sends an unsolicited Neighbor
 // Advertisement for it (override set, to all-nodes, the engine's MAC),
-// repeated at ticks AnnounceInterval apart, AnnounceCount in all;
+// repeated at ticks announce.Interval apart, announce.Count in all;
 // the engine's own address and non-unicast ones are not announced;
 // withdrawal forgets the address and its group.
 func TestAnnounce(t *testing.T) {
@@ -46,13 +47,13 @@ func TestAnnounce(t *testing.T) {
 	}
 	tl.Round()
 	if n := tl.link.count(); n != 0 {
-		t.Fatalf("%d more frames in the next round, want none before AnnounceInterval", n)
+		t.Fatalf("%d more frames in the next round, want none before announce.Interval", n)
 	}
-	for i := 2; i <= AnnounceCount+1; i++ { // the repeats, then nothing
-		tl.now += int64(AnnounceInterval)
+	for i := 2; i <= announce.Count+1; i++ { // the repeats, then nothing
+		tl.now += int64(announce.Interval)
 		tl.Tick()
 		want := 1
-		if i > AnnounceCount {
+		if i > announce.Count {
 			want = 0
 		}
 		n := 0 // advertisements; a tick may send MLD reports and solicitations too
@@ -63,7 +64,7 @@ func TestAnnounce(t *testing.T) {
 			}
 		}
 		if n != want {
-			t.Fatalf("announcement %d, a tick AnnounceInterval later: %d advertisements, want %d", i, n, want)
+			t.Fatalf("announcement %d, a tick announce.Interval later: %d advertisements, want %d", i, n, want)
 		}
 	}
 	if err := h.Announce(ourNet.Addr(), true); err != nil || len(h.announced()) != 1 {

@@ -233,7 +233,7 @@ func (l *Layer) Round() int {
 		if l.h.mldDue.Load() {
 			l.pollMLD()
 		}
-		if l.h.ann.due.Load() {
+		if l.h.ann.sched.Due() {
 			l.announce(l.Now())
 		}
 	}
@@ -261,7 +261,7 @@ func (l *Layer) Tick() {
 		l.pollTap()
 		l.pollMLD()
 		l.solicitRouters()
-		if l.h.ann.due.Load() {
+		if l.h.ann.sched.Due() {
 			l.announce(now)
 		}
 	}
