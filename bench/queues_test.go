@@ -271,13 +271,12 @@ func cpuList(cpus []int) string {
 // peerPorts returns n source ports from first on for flows from the peer
 // (src) to dst, chosen so that they spread round robin over the queues:
 // with RSS emulated, port i is one that lands on queue i mod N; without,
-// and over IPv6 (the emulation hashes IPv4 only), consecutive ports
-// (veth's hash decides).
+// consecutive ports (veth's hash decides).
 func (s *scaledBed) peerPorts(src netip.Addr, dst netip.AddrPort, first uint16, n int) []uint16 {
 	ports := make([]uint16, 0, n)
 	p := first
 	for len(ports) < n {
-		if s.rss == nil || !dst.Addr().Is4() || s.rss.Queue(netip.AddrPortFrom(src, p), dst) == len(ports)%s.queues {
+		if s.rss == nil || s.rss.Queue(netip.AddrPortFrom(src, p), dst) == len(ports)%s.queues {
 			ports = append(ports, p)
 		}
 		p++

@@ -21,8 +21,8 @@ import (
 // local socket is a random hash per socket (sk_txhash), so a handful of
 // flows can land anywhere, and nothing the receiver knows predicts it.
 // EmulateRSS makes the peer's kernel pick the queue as a NIC's RSS would on
-// receive: from the Toeplitz hash of the packet's IPv4 addresses and TCP or
-// UDP ports. An engine told the same key and table (engine.Config.RSS)
+// receive: from the Toeplitz hash of the packet's IPv4 or IPv6 addresses and
+// TCP or UDP ports. An engine told the same key and table (engine.Config.RSS)
 // then knows where each flow lands, as on a NIC that reports its RSS
 // configuration, and load generators can choose source ports that spread
 // evenly (Queue).
@@ -53,7 +53,7 @@ func DefaultRSS(queues int) RSS {
 }
 
 // maxIndirection bounds the table EmulateRSS takes (NICs have 64 to 512
-// entries), so that every offset in the program fits its 16-bit field.
+// entries).
 const maxIndirection = 512
 
 func (r RSS) check(queues int) error {
@@ -80,14 +80,30 @@ func (r *RSS) window(pos int) uint32 {
 	return w
 }
 
-// lut returns the hash contribution of each of the 12 input bytes (source
-// address, destination address, source port, destination port) for each
-// value: Toeplitz is linear, so the hash is the XOR of 12 lookups.
-func (r *RSS) lut() *[12][256]uint32 {
-	var t [12][256]uint32
+// Input bytes. The hash's input is the source address, the destination
+// address, the source port and the destination port: 12 bytes for IPv4, 36
+// for IPv6. Byte i of the input meets the key's 32 bits from bit 8i on, so
+// the tables of IPv6's 36 bytes serve IPv4's addresses (bytes 0 to 7) too,
+// and IPv4's ports (bytes 8 to 11) get four tables of their own after them.
+const (
+	lutIPv6      = 36          // tables 0-35: IPv6's input; 0-7: IPv4's addresses
+	lutIPv4Ports = lutIPv6     // tables 36-39: IPv4's ports (input bytes 8-11)
+	lutTables    = lutIPv6 + 4 // every table
+	lutBytes     = lutTables * 1024
+)
+
+// lut returns, for each table (see the constants above) and each byte
+// value, the hash contribution of that value at that place: Toeplitz is
+// linear, so the hash is the XOR of one lookup per input byte.
+func (r *RSS) lut() *[lutTables][256]uint32 {
+	var t [lutTables][256]uint32
 	for i := range t {
+		pos := i * 8
+		if i >= lutIPv4Ports {
+			pos = (8 + i - lutIPv4Ports) * 8
+		}
 		for bit := range 8 {
-			w := r.window(i*8 + bit)
+			w := r.window(pos + bit)
 			for v := range 256 {
 				if v&(0x80>>bit) != 0 {
 					t[i][v] ^= w
@@ -99,18 +115,19 @@ func (r *RSS) lut() *[12][256]uint32 {
 }
 
 // Hash is the Toeplitz hash of a TCP or UDP packet from src to dst (the
-// "IPv4 with TCP" column of the verification suite).
+// "IPv4 with TCP" and "IPv6 with TCP" columns of the verification suite).
+// Both addresses must be of one family (an IPv4-mapped address counts as
+// IPv4).
 func (r RSS) Hash(src, dst netip.AddrPort) uint32 {
-	t := r.lut()
-	var in [12]byte
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(in[0:], s[:])
-	copy(in[4:], d[:])
-	binary.BigEndian.PutUint16(in[8:], src.Port())
-	binary.BigEndian.PutUint16(in[10:], dst.Port())
+	s, d := src.Addr().Unmap(), dst.Addr().Unmap()
+	in := append(s.AsSlice(), d.AsSlice()...)
+	in = binary.BigEndian.AppendUint16(in, src.Port())
+	in = binary.BigEndian.AppendUint16(in, dst.Port())
 	var h uint32
-	for i, v := range in {
-		h ^= t[i][v]
+	for pos := range 8 * len(in) {
+		if in[pos/8]&(0x80>>(pos%8)) != 0 {
+			h ^= r.window(pos)
+		}
 	}
 	return h
 }
@@ -127,15 +144,17 @@ func txHash(q, n int) uint32 { return uint32((uint64(2*q+1) << 32) / uint64(2*n)
 
 // rssProgram is the classifier EmulateRSS attaches to the peer's egress.
 // Registers: r6 = skb, r7 = data, r5 = data_end, r8 = the hash, r9 = the
-// map value: the lookup table (12 × 256 words, byte i's at i×1024) and then
-// one word per indirection entry, the skb->hash that selects its queue.
-// Every packet access follows a bounds check against data_end; the port
-// bytes are read through a pointer offset by the IPv4 header's length, the
-// check made on it. IPv4 TCP and UDP (not fragments) are hashed over the
-// 12-byte 4-tuple, other IPv4 over the addresses as a NIC does; anything
-// else (ARP) keeps the kernel's choice. It returns TC_ACT_OK (0) always.
+// map value: the lookup tables (lutTables × 256 words, table i's at
+// i×1024) and then one word per indirection entry, the skb->hash that
+// selects its queue. Every packet access follows a bounds check against
+// data_end; IPv4's port bytes are read through a pointer offset by its
+// header's length, the check made on it. IPv4 TCP and UDP (not fragments)
+// are hashed over the 12-byte 4-tuple, IPv6 TCP and UDP whose header is
+// followed at once by theirs over the 36-byte one, other IPv4 and IPv6
+// packets (ICMP, fragments, extension headers) over the addresses as a NIC
+// does; anything else (ARP) keeps the kernel's choice. It returns
+// TC_ACT_OK (0) always.
 func rssProgram(mask int32) asm.Instructions {
-	const lutLen = 12 * 1024
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
@@ -147,33 +166,38 @@ func rssProgram(mask int32) asm.Instructions {
 		asm.Mov.Reg(asm.R9, asm.R0),
 		asm.LoadMem(asm.R7, asm.R6, 76, asm.Word), // skb->data
 		asm.LoadMem(asm.R5, asm.R6, 80, asm.Word), // skb->data_end
+		asm.Mov.Imm(asm.R8, 0),
 		asm.Mov.Reg(asm.R2, asm.R7),
-		asm.Add.Imm(asm.R2, 34), // Ethernet and the minimal IPv4 header
+		asm.Add.Imm(asm.R2, 14), // Ethernet
 		asm.JGT.Reg(asm.R2, asm.R5, "out"),
 		asm.LoadMem(asm.R1, asm.R7, 12, asm.Half),
+		asm.JEq.Imm(asm.R1, int32(be16(0x86dd)), "ipv6"),
 		asm.JNE.Imm(asm.R1, int32(be16(0x0800)), "out"),
-		asm.Mov.Imm(asm.R8, 0),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Add.Imm(asm.R2, 34), // the minimal IPv4 header
+		asm.JGT.Reg(asm.R2, asm.R5, "out"),
 	}
-	// r8 ^= lut[i][byte] for a byte at off from base.
+	// r8 ^= table i's word for the byte at off from base.
 	xor := func(base asm.Register, off int16, i int) asm.Instructions {
 		return asm.Instructions{
 			asm.LoadMem(asm.R1, base, off, asm.Byte),
 			asm.LSh.Imm(asm.R1, 2),
 			asm.Mov.Reg(asm.R3, asm.R9),
 			asm.Add.Reg(asm.R3, asm.R1),
-			asm.LoadMem(asm.R1, asm.R3, int16(i*1024), asm.Word),
+			asm.Add.Imm(asm.R3, int32(i*1024)), // past a load's 16-bit offset
+			asm.LoadMem(asm.R1, asm.R3, 0, asm.Word),
 			asm.Xor.Reg(asm.R8, asm.R1),
 		}
 	}
-	for i := range 8 { // source and destination addresses
+	for i := range 8 { // IPv4's source and destination addresses
 		insns = append(insns, xor(asm.R7, int16(26+i), i)...)
 	}
 	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.R7, 23, asm.Byte), // protocol
-		asm.JEq.Imm(asm.R1, unix.IPPROTO_TCP, "ports"),
+		asm.JEq.Imm(asm.R1, unix.IPPROTO_TCP, "ports4"),
 		asm.JNE.Imm(asm.R1, unix.IPPROTO_UDP, "set"),
-		asm.LoadMem(asm.R1, asm.R7, 20, asm.Half).WithSymbol("ports"), // flags, fragment offset
-		asm.And.Imm(asm.R1, int32(be16(0x3fff))),                      // MF or an offset: a fragment
+		asm.LoadMem(asm.R1, asm.R7, 20, asm.Half).WithSymbol("ports4"), // flags, fragment offset
+		asm.And.Imm(asm.R1, int32(be16(0x3fff))),                       // MF or an offset: a fragment
 		asm.JNE.Imm(asm.R1, 0, "set"),
 		asm.LoadMem(asm.R1, asm.R7, 14, asm.Byte),
 		asm.And.Imm(asm.R1, 0x0f),
@@ -184,15 +208,36 @@ func rssProgram(mask int32) asm.Instructions {
 		asm.Add.Imm(asm.R3, 14+4),
 		asm.JGT.Reg(asm.R3, asm.R5, "set"),
 	)
-	for j := range 4 { // source and destination ports
-		insns = append(insns, xor(asm.R2, int16(14+j), 8+j)...)
+	for j := range 4 { // IPv4's source and destination ports
+		insns = append(insns, xor(asm.R2, int16(14+j), lutIPv4Ports+j)...)
+	}
+	insns = append(insns,
+		asm.Ja.Label("set"),
+		asm.Mov.Reg(asm.R2, asm.R7).WithSymbol("ipv6"),
+		asm.Add.Imm(asm.R2, 14+40), // the fixed IPv6 header
+		asm.JGT.Reg(asm.R2, asm.R5, "out"),
+	)
+	for i := range 32 { // IPv6's source and destination addresses
+		insns = append(insns, xor(asm.R7, int16(22+i), i)...)
+	}
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.R7, 20, asm.Byte), // next header
+		asm.JEq.Imm(asm.R1, unix.IPPROTO_TCP, "ports6"),
+		asm.JNE.Imm(asm.R1, unix.IPPROTO_UDP, "set"),
+		asm.Mov.Reg(asm.R2, asm.R7).WithSymbol("ports6"),
+		asm.Add.Imm(asm.R2, 14+40+4),
+		asm.JGT.Reg(asm.R2, asm.R5, "set"),
+	)
+	for j := range 4 { // IPv6's source and destination ports
+		insns = append(insns, xor(asm.R7, int16(54+j), 32+j)...)
 	}
 	return append(insns,
 		asm.And.Imm(asm.R8, mask).WithSymbol("set"),
 		asm.LSh.Imm(asm.R8, 2),
 		asm.Mov.Reg(asm.R3, asm.R9),
 		asm.Add.Reg(asm.R3, asm.R8),
-		asm.LoadMem(asm.R2, asm.R3, lutLen, asm.Word),
+		asm.Add.Imm(asm.R3, lutBytes),
+		asm.LoadMem(asm.R2, asm.R3, 0, asm.Word),
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnSetHash.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), // TC_ACT_OK
@@ -209,8 +254,8 @@ func be16(v uint16) uint16 {
 
 // EmulateRSS makes the frames the peer namespace sends on PeerIf arrive on
 // the engine side's queue that r gives, as a NIC's RSS would choose it on
-// receive (see RSS). A tc classifier on PeerIf's egress sets each IPv4
-// packet's hash to one for which the kernel's transmit queue selection
+// receive (see RSS). A tc classifier on PeerIf's egress sets each IPv4 and
+// IPv6 packet's hash to one for which the kernel's transmit queue selection
 // (skb_tx_hash, reciprocal_scale over the queues) picks that queue; a veth
 // delivers a frame sent on transmit queue q to its other end's receive
 // queue q. The peer's sockets cache their transmit queue, and every packet
@@ -231,7 +276,7 @@ func (b *Bed) EmulateRSS(r RSS) error {
 		return err
 	}
 	lut := r.lut()
-	value := make([]byte, 0, 12*1024+4*len(r.Indirection))
+	value := make([]byte, 0, lutBytes+4*len(r.Indirection))
 	for i := range lut {
 		for _, w := range lut[i] {
 			value = binary.NativeEndian.AppendUint32(value, w)
