@@ -55,9 +55,17 @@ import (
 // processing of what a peer sends (veth NAPI, XDP, the AF_XDP copy, the
 // kernel's IP and TCP receive) runs on the sending CPU, so both stacks'
 // receive costs land on the peers' half. With fewer CPUs (this 2-core
-// machine with -queues=1,2) nothing is confined: workers, generators and
-// the kernel share every CPU, and a second queue competes with the peers
-// for the same two cores. -pin also pins worker i to the i-th engine CPU
+// machine with -queues=1,2) no thread is confined to a CPU: workers,
+// generators and the kernel share every CPU, and a second queue competes
+// with the peers for the same two cores; GOMAXPROCS is still N (the
+// kernel side's client process in BenchmarkTCPDial gets the same), so each
+// queue count runs as it does where the CPUs are split. Before 2026-12-06
+// it stayed the machine's count there, 2, which cost the one-queue engine
+// the most: with a P more than it has workers, every round's wakeups make
+// the Go runtime wake a second thread for the idle P and the worker and
+// the goroutines it readied move between the two (UDP echo at 64 B, one
+// queue, unconfined: 173k-188k echoes/s with GOMAXPROCS 2 against
+// 280k-290k with 1; the kernel side 245k-262k either way). -pin also pins worker i to the i-th engine CPU
 // (engine.Config.CPUs; a pinned worker keeps a thread of its own, holding
 // a P while it polls, and wakes the application through a waker goroutine
 // instead of running it to completion), with GOMAXPROCS 2N, as with
@@ -123,9 +131,9 @@ func (s cpuSplit) String() string {
 	return fmt.Sprintf("engine and kernel servers on CPUs %v, peers on CPUs %v", s.engine, s.peers)
 }
 
-// confine moves every thread of this process onto cpus and sets GOMAXPROCS
-// to procs, until tb ends; new threads inherit the mask of the thread that
-// makes them.
+// confine moves every thread of this process onto cpus (none: no thread is
+// moved) and sets GOMAXPROCS to procs, until tb ends; new threads inherit
+// the mask of the thread that makes them.
 func confine(tb testing.TB, cpus []int, procs int) {
 	var set, all unix.CPUSet
 	for _, c := range cpus {
@@ -135,6 +143,9 @@ func confine(tb testing.TB, cpus []int, procs int) {
 		tb.Fatal(err)
 	}
 	apply := func(s *unix.CPUSet) error {
+		if cpus == nil {
+			return nil
+		}
 		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
 			return err
@@ -186,6 +197,7 @@ type scaledBed struct {
 	queues int
 	rss    *testbed.RSS // nil: veth's own queue choice
 	split  cpuSplit
+	procs  int        // this process's GOMAXPROCS (see the comment at the top)
 	host6  netip.Addr // the caller's kernel's IPv6 address (::3) on a dual-stack bed, else invalid
 }
 
@@ -224,19 +236,18 @@ func startScaledBed(tb testing.TB, queues int, cfg engine.Config, dual bool) *sc
 	if cfg.Nap == 0 {
 		withNap(tb, &cfg)
 	}
-	if s.split.engine != nil {
-		// A worker with a thread of its own (pinned, or busy-polling)
-		// holds a P while it polls: the application goroutines and the
-		// waker need as many more.
-		procs := queues
-		if *pinFlag {
-			cfg.CPUs = s.split.engine
-		}
-		if *pinFlag || cfg.Poll == engine.PollBusy {
-			procs = 2 * queues
-		}
-		confine(tb, s.split.engine, procs)
+	// A worker with a thread of its own (pinned, or busy-polling) holds
+	// a P while it polls: the application goroutines and the waker need
+	// as many more.
+	s.procs = queues
+	pin := *pinFlag && s.split.engine != nil
+	if pin {
+		cfg.CPUs = s.split.engine
 	}
+	if pin || cfg.Poll == engine.PollBusy {
+		s.procs = 2 * queues
+	}
+	confine(tb, s.split.engine, s.procs)
 	s.eng = enginetest.Start(tb, s.bed, cfg)
 	return s
 }

@@ -189,6 +189,18 @@ func row(t *testing.T, table, name string) []uint64 {
 	return nil
 }
 
+// checkProcs checks that serve set GOMAXPROCS to one per worker (want),
+// or left the environment's when it inherited GOMAXPROCS.
+func checkProcs(t *testing.T, info serveInfo, want int) {
+	t.Helper()
+	if env := os.Getenv("GOMAXPROCS"); env != "" {
+		want, _ = strconv.Atoi(env)
+	}
+	if info.Procs != want {
+		t.Errorf("serve runs with GOMAXPROCS %d, want %d", info.Procs, want)
+	}
+}
+
 func TestServeEndToEnd(t *testing.T) {
 	bed := testbed.New(t, testbed.Config{})
 	sock := ctl.SocketPath(bed.HostIf)
@@ -198,6 +210,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if info.Interface != bed.HostIf || info.Queues != 1 || len(info.Echo) != 2 || info.Metrics == "" || info.Pid != srv.cmd.Process.Pid {
 		t.Fatalf("config: %+v", info)
 	}
+	checkProcs(t, info, 1)
 	if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("control socket %s: %v, mode %v", sock, err, st.Mode())
 	}
@@ -389,6 +402,7 @@ func TestServeTwoQueues(t *testing.T) {
 	if info.Queues != 2 || info.Poll != "interrupt" || info.Control != sock {
 		t.Fatalf("config: %+v", info)
 	}
+	checkProcs(t, info, 2)
 	echoOnce(t, enginetest.PeerUDP(t, bed, 7), []byte("two queues"))
 	// The wildcard echo answers from the address it was asked on
 	// (IP_PKTINFO): the kernel's connected socket to the second address

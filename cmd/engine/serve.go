@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,7 @@ type serveOptions struct {
 	logLevel       slog.Level
 	logJSON        bool
 	lbFile         string // --lb; loaded by runServe
+	gomaxprocs     int    // --gomaxprocs (0: the engine's preference, see serveProcs)
 }
 
 // parseServe parses and checks the flags; every error is a usage error.
@@ -159,6 +161,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	})
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.Nap, "nap", 0, "adaptive workers sleep this long on a timer between empty polls instead of spinning (0: spin; e.g. 10us: less CPU with many requests in flight, up to that much more latency per wait)")
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "Go's GOMAXPROCS for the process (0: one per worker, two per pinned or busy-polling worker, unless GOMAXPROCS is set in the environment; more leaves the workers slower, see engine.Engine.PreferredProcs)")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {
 		cpus, err := parseCPUs(v)
@@ -238,6 +241,9 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	}
 	if c.Queues < 0 {
 		return nil, usagef("--queues %d: want 1 or more (0: all of the interface's queues)", c.Queues)
+	}
+	if o.gomaxprocs < 0 {
+		return nil, usagef("--gomaxprocs %d: want 1 or more (0: one per worker)", o.gomaxprocs)
 	}
 	type protoPort struct {
 		proto string
@@ -338,6 +344,20 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	return s.stop()
 }
 
+// serveProcs is the GOMAXPROCS engine serve sets (0: none) and why: flag
+// (--gomaxprocs) when given, else none when the environment sets
+// GOMAXPROCS (env), else the engine's preference (one P per worker; Go's
+// default, one per CPU, leaves a worker slower: see PreferredProcs).
+func serveProcs(flag int, env string, preferred int) (int, string) {
+	switch {
+	case flag > 0:
+		return flag, "--gomaxprocs"
+	case env != "":
+		return 0, ""
+	}
+	return preferred, "one per worker (engine.PreferredProcs; --gomaxprocs or GOMAXPROCS to choose)"
+}
+
 // server is a running engine serve: the engine, its services, its control
 // socket and its metrics listener.
 type server struct {
@@ -377,6 +397,10 @@ func startServer(o *serveOptions, lbModel *config.Config, log *slog.Logger) (_ *
 	}
 	if lbModel != nil {
 		s.lb = newLBControl(o.lbFile, lbModel, s.eng.Balancer(), log)
+	}
+	if n, why := serveProcs(o.gomaxprocs, os.Getenv("GOMAXPROCS"), s.eng.PreferredProcs()); n > 0 {
+		runtime.GOMAXPROCS(n)
+		log.Info("GOMAXPROCS set", "procs", n, "why", why)
 	}
 	if err := checkCapabilities(); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ func TestUsageErrors(t *testing.T) {
 		{with("--nap", "1ms"), 2, "want 0 (off) to 100µs"},
 		{with("--nap", "50us", "--spin-time", "40us"), 2, "shorter than the spin it replaces"},
 		{with("--queues", "-1"), 2, "--queues -1"},
+		{with("--gomaxprocs", "-2"), 2, "--gomaxprocs -2"},
 		{with("--tcp-mtu-probing", "3"), 2, "want 0, 1 or 2"},
 		{with("--rx-checksum", "trust"), 2, `--rx-checksum "trust": want auto, verify or trust-virtual`},
 		{with("--ports", "6000-5000"), 2, "want FIRST-LAST"},
@@ -129,7 +130,7 @@ func TestParseServe(t *testing.T) {
 	o, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--addr=198.19.0.5/31", "--echo", "udp:7",
 		"--echo", "udp:198.18.0.1:9000", "--queues", "2", "--mode", "copy", "--xdp-mode", "generic", "--poll", "busy",
 		"--cpus", "2-3", "--ports", "40000-40999", "--gateway", "198.18.0.254", "--neigh", "198.18.0.254=02:00:00:00:00:fe", "--metrics", "127.0.0.1:0",
-		"--log-level", "debug", "--frame-size", "2048", "--rx-checksum", "verify", "--tcp-mtu-probing", "1", "--tcp-max-connections", "1000"}, nil)
+		"--log-level", "debug", "--frame-size", "2048", "--rx-checksum", "verify", "--tcp-mtu-probing", "1", "--tcp-max-connections", "1000", "--gomaxprocs", "3"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +147,34 @@ func TestParseServe(t *testing.T) {
 		o.echo[1].String() != "udp:198.18.0.1:9000" || o.echo[1].listenAddr() != "198.18.0.1:9000" {
 		t.Errorf("echo: %v", o.echo)
 	}
-	if o.ctlPath != "/run/engine/eth1.sock" || o.metricsAddr != "127.0.0.1:0" || o.logLevel.String() != "DEBUG" {
+	if o.ctlPath != "/run/engine/eth1.sock" || o.metricsAddr != "127.0.0.1:0" || o.logLevel.String() != "DEBUG" || o.gomaxprocs != 3 {
 		t.Errorf("options: %+v", o)
 	}
 	// The wildcard is accepted when asked for.
 	if _, err := parseServe([]string{"-i", "eth1", "--addr", "198.18.0.1/24", "--metrics", ":9090", "--metrics-allow-wildcard"}, nil); err != nil {
 		t.Errorf("--metrics :9090 --metrics-allow-wildcard: %v", err)
+	}
+}
+
+// TestServeProcs checks the GOMAXPROCS engine serve sets: --gomaxprocs
+// when given, nothing when the environment sets GOMAXPROCS, else the
+// engine's preference.
+func TestServeProcs(t *testing.T) {
+	for _, c := range []struct {
+		flag      int
+		env       string
+		preferred int
+		want      int
+	}{
+		{0, "", 1, 1},
+		{0, "", 4, 4},
+		{3, "", 1, 3},
+		{3, "8", 1, 3},
+		{0, "8", 1, 0},
+	} {
+		if got, why := serveProcs(c.flag, c.env, c.preferred); got != c.want || (got > 0) != (why != "") {
+			t.Errorf("serveProcs(%d, %q, %d) = %d, %q; want %d", c.flag, c.env, c.preferred, got, why, c.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -18,6 +19,7 @@ type serveInfo struct {
 	Gateway   string         `json:"gateway,omitempty"`
 	Neighbors []string       `json:"neighbors,omitempty"` // static ARP entries, ADDR=MAC
 	Queues    int            `json:"queues"`
+	Procs     int            `json:"gomaxprocs"` // the process's GOMAXPROCS
 	MTU       int            `json:"mtu"`
 	Mode      string         `json:"mode"`
 	XDPMode   string         `json:"xdp_mode"`
@@ -42,7 +44,7 @@ func (s *server) info() serveInfo {
 	v, _ := buildVersion()
 	in := serveInfo{
 		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
-		Queues: len(s.eng.Stats().Workers), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
+		Queues: len(s.eng.Stats().Workers), Procs: runtime.GOMAXPROCS(0), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
 		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
 		LB: s.opts.lbFile,
