@@ -66,7 +66,7 @@ bench:
 ## (three of each, medians; about two minutes for QUEUES=1,2 on 2 cores):
 ## SCALING_BENCHTIME overrides every benchmark's, SCALING_COUNT repeats them,
 ## SCALING_BENCH picks (udpecho,tcpshort,tcpdial,tcpbulk,lb or all),
-## SCALING_ARGS passes flags to the benchmarks (-poll=busy -rss=false -pin -nap=10us).
+## SCALING_ARGS passes flags to the benchmarks (-poll=busy -rss=false -pin -nap=10us -procs=2).
 QUEUES            ?= 1,2
 SCALING_BENCH     ?= udpecho,tcpshort,tcpdial,tcpbulk
 SCALING_BENCHTIME ?=

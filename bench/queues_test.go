@@ -57,15 +57,17 @@ import (
 // receive costs land on the peers' half. With fewer CPUs (this 2-core
 // machine with -queues=1,2) no thread is confined to a CPU: workers,
 // generators and the kernel share every CPU, and a second queue competes
-// with the peers for the same two cores; GOMAXPROCS is still N (the
-// kernel side's client process in BenchmarkTCPDial gets the same), so each
-// queue count runs as it does where the CPUs are split. Before 2026-12-06
-// it stayed the machine's count there, 2, which cost the one-queue engine
-// the most: with a P more than it has workers, every round's wakeups make
-// the Go runtime wake a second thread for the idle P and the worker and
-// the goroutines it readied move between the two (UDP echo at 64 B, one
-// queue, unconfined: 173k-188k echoes/s with GOMAXPROCS 2 against
-// 280k-290k with 1; the kernel side 245k-262k either way). -pin also pins worker i to the i-th engine CPU
+// with the peers for the same two cores. GOMAXPROCS is N there too, the
+// engine's preference (engine.Engine.PreferredProcs; the kernel side's
+// client process in BenchmarkTCPDial gets the same). These benchmarks kept
+// Go's default there, 2, until 2026-12-06, which cost the one-queue
+// engine the most: with a P more than it has workers, every round's
+// wakeups make the Go runtime wake a second thread for the idle P. UDP
+// echo at 64 B, one queue: 173k-188k echoes/s at GOMAXPROCS 2, 280k-290k
+// at 1 (the kernel side 245k-262k either way); two queues: 235k-252k at
+// 2, 272k-285k at 1 (two workers on one P). -procs sets another count for
+// every queue count.
+// -pin also pins worker i to the i-th engine CPU
 // (engine.Config.CPUs; a pinned worker keeps a thread of its own, holding
 // a P while it polls, and wakes the application through a waker goroutine
 // instead of running it to completion), with GOMAXPROCS 2N, as with
@@ -75,6 +77,7 @@ import (
 var (
 	queuesFlag = flag.String("queues", "1", "comma-separated queue (worker) counts the side-by-side benchmarks run with, e.g. 1,2,4,8")
 	rssFlag    = flag.Bool("rss", true, "emulate a NIC's RSS on the bed's veth and give the engine its key (see queues_test.go)")
+	procsFlag  = flag.Int("procs", 0, "GOMAXPROCS of each side (0: the queue count; see queues_test.go); pinned or busy-polling workers get twice as many")
 	pinFlag    = flag.Bool("pin", false, "pin the engine's workers to the engine's CPUs (engine.Config.CPUs) when the CPUs are split")
 )
 
@@ -197,7 +200,7 @@ type scaledBed struct {
 	queues int
 	rss    *testbed.RSS // nil: veth's own queue choice
 	split  cpuSplit
-	procs  int        // this process's GOMAXPROCS (see the comment at the top)
+	procs  int        // GOMAXPROCS of the kernel side, and of the engine unless its workers are pinned or busy (twice then)
 	host6  netip.Addr // the caller's kernel's IPv6 address (::3) on a dual-stack bed, else invalid
 }
 
@@ -240,14 +243,18 @@ func startScaledBed(tb testing.TB, queues int, cfg engine.Config, dual bool) *sc
 	// a P while it polls: the application goroutines and the waker need
 	// as many more.
 	s.procs = queues
+	if *procsFlag > 0 {
+		s.procs = *procsFlag
+	}
+	procs := s.procs
 	pin := *pinFlag && s.split.engine != nil
 	if pin {
 		cfg.CPUs = s.split.engine
 	}
 	if pin || cfg.Poll == engine.PollBusy {
-		s.procs = 2 * queues
+		procs = 2 * s.procs
 	}
-	confine(tb, s.split.engine, s.procs)
+	confine(tb, s.split.engine, procs)
 	s.eng = enginetest.Start(tb, s.bed, cfg)
 	return s
 }
