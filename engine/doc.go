@@ -122,10 +122,12 @@
 // its P, so that the woken goroutines run at once on the worker's own
 // thread (run to completion: the default), or, when it keeps a thread of
 // its own (pinned, or busy-polling), hands them to its waker goroutine, parked in the
-// netpoller on an eventfd. Run to completion wants one P per worker
-// (PreferredProcs): with idle Ps the runtime wakes a thread for them at
-// every round's wakeups, and the worker and its goroutines move between
-// threads. engine serve sets it; an embedding program chooses its own.
+// netpoller on an eventfd. Run to completion wants one P per worker for
+// small packets (PreferredProcs): with idle Ps the runtime wakes a thread
+// for them at every round's wakeups, and the worker and its goroutines
+// move between threads; bulk transfers gain from more (the application's
+// copies run beside the worker). engine serve sets one per worker; an
+// embedding program chooses its own.
 //
 // # Sockets and ownership
 //

@@ -161,7 +161,7 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	})
 	fs.DurationVar(&c.SpinTime, "spin-time", engine.DefaultSpinTime, "how long an adaptive worker polls an empty ring before it sleeps")
 	fs.DurationVar(&c.Nap, "nap", 0, "adaptive workers sleep this long on a timer between empty polls instead of spinning (0: spin; e.g. 10us: less CPU with many requests in flight, up to that much more latency per wait)")
-	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "Go's GOMAXPROCS for the process (0: one per worker, two per pinned or busy-polling worker, unless GOMAXPROCS is set in the environment; more leaves the workers slower, see engine.Engine.PreferredProcs)")
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "Go's GOMAXPROCS for the process (0: one per worker, two per pinned or busy-polling worker, unless GOMAXPROCS is set in the environment): best for packet and connection rates; bulk TCP transfers run faster with one more per worker (engine.Engine.PreferredProcs)")
 	fs.DurationVar(&c.BusyPoll, "busy-poll", 0, "turn on the kernel's busy polling (SO_PREFER_BUSY_POLL) with this timeout (0: off)")
 	fs.Func("cpus", "pin worker i to the i-th CPU of this `list` (e.g. 2,3 or 2-5; one per queue)", func(v string) error {
 		cpus, err := parseCPUs(v)
@@ -347,7 +347,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // serveProcs is the GOMAXPROCS engine serve sets (0: none) and why: flag
 // (--gomaxprocs) when given, else none when the environment sets
 // GOMAXPROCS (env), else the engine's preference (one P per worker; Go's
-// default, one per CPU, leaves a worker slower: see PreferredProcs).
+// default, one per CPU, leaves a worker slower with small packets: see
+// PreferredProcs).
 func serveProcs(flag int, env string, preferred int) (int, string) {
 	switch {
 	case flag > 0:
