@@ -100,7 +100,7 @@ func TestRSSEmulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln6.Close()
-	go echoAccepted(ln6)
+	go enginetest.ServeTCPEcho(ln6)
 	var peer6 net.Listener
 	if err := bed.Do(func() (err error) {
 		peer6, err = net.Listen("tcp6", netip.AddrPortFrom(bed.PeerAddr6, 7104).String())
@@ -109,7 +109,7 @@ func TestRSSEmulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer6.Close()
-	go echoAccepted(peer6)
+	go enginetest.ServeTCPEcho(peer6)
 	msg := make([]byte, 3000)
 	for _, fam := range []struct {
 		network      string
@@ -157,20 +157,6 @@ func peerSendUDP(t *testing.T, bed *testbed.Bed, src, to netip.AddrPort) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// echoAccepted echoes on every connection ln accepts until ln closes.
-func echoAccepted(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			io.Copy(c, c)
-		}()
 	}
 }
 

@@ -111,12 +111,13 @@ func EchoTCP(tb testing.TB, eng *engine.Engine, addr string, cfg engine.TCPListe
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	go serveTCPEcho(ln)
+	go ServeTCPEcho(ln)
 	return ln
 }
 
-// serveTCPEcho echoes on every connection ln accepts until ln closes.
-func serveTCPEcho(ln net.Listener) {
+// ServeTCPEcho echoes on every connection ln accepts until ln closes (the
+// engine's listener or a kernel one).
+func ServeTCPEcho(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -85,7 +85,7 @@ func PeerListenTCP(tb testing.TB, bed *testbed.Bed, port uint16) net.Listener {
 // connection echoes until the other side's FIN, then closes.
 func PeerEchoTCP(tb testing.TB, bed *testbed.Bed, port uint16) {
 	tb.Helper()
-	go serveTCPEcho(PeerListenTCP(tb, bed, port))
+	go ServeTCPEcho(PeerListenTCP(tb, bed, port))
 }
 
 // PeerRawSocket opens a raw IPv4 socket (IPPROTO_RAW: the caller writes
