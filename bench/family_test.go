@@ -21,9 +21,9 @@ import (
 // and /64 (no DAD), the caller's kernel .3 and ::3 (testbed.Bed.AddHostAddr6,
 // which the engine's XDP program passes to it), the peer kernel .2 and ::2;
 // with -families=ipv4 it is the IPv4-only bed the benchmarks had before.
-// Over IPv6 with more than one queue nothing emulates RSS (the emulation
-// hashes IPv4 only): flows land on veth's per-socket hash and the engine
-// steers in software.
+// With more than one queue the bed's emulated RSS (the default) hashes
+// IPv6 flows as it does IPv4 ones; with -rss=false flows of either family
+// land on veth's per-socket hash and the engine steers in software.
 
 var familiesFlag = flag.String("families", "ipv4,ipv6",
 	"comma-separated address families (ipv4, ipv6) BenchmarkUDPEcho and BenchmarkTCPShortConn run over")

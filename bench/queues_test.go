@@ -65,8 +65,10 @@ import (
 // wakeups make the Go runtime wake a second thread for the idle P. UDP
 // echo at 64 B, one queue: 173k-188k echoes/s at GOMAXPROCS 2, 280k-290k
 // at 1 (the kernel side 245k-262k either way); two queues: 235k-252k at
-// 2, 272k-285k at 1 (two workers on one P). -procs sets another count for
-// every queue count.
+// 2, 272k-285k at 1 (two workers on one P; separate runs from the
+// scaling table's in the README). -procs sets another count for every
+// queue count.
+//
 // -pin also pins worker i to the i-th engine CPU
 // (engine.Config.CPUs; a pinned worker keeps a thread of its own, holding
 // a P while it polls, and wakes the application through a waker goroutine

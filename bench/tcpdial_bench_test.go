@@ -68,7 +68,7 @@ func benchTCPDial(b *testing.B, queues int) {
 	if s.split.engine != nil {
 		kcmd = exec.CommandContext(ctx, "taskset", "-c", cpuList(s.split.engine), os.Args[0])
 	}
-	kcmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", s.procs)) // the engine's Ps (queues_test.go)
+	kcmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", s.procs)) // the kernel side's Ps, s.procs (queues_test.go)
 	kernel := &shortClient{startChild(b, kcmd, func() error { return far.Do(kcmd.Start) }, "shortconn")}
 	toServer := netip.AddrPortFrom(bed.PeerAddr, 5401).String()
 	toServerFar := netip.AddrPortFrom(far.RouterAddr, 5401)

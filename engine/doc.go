@@ -126,8 +126,9 @@
 // small packets (PreferredProcs): with idle Ps the runtime wakes a thread
 // for them at every round's wakeups, and the worker and its goroutines
 // move between threads; bulk transfers gain from more (the application's
-// copies run beside the worker). engine serve sets one per worker; an
-// embedding program chooses its own.
+// copies run beside the worker). engine serve sets one per worker (two
+// when pinned or busy-polling); an embedding program chooses its own,
+// before Start.
 //
 // # Sockets and ownership
 //

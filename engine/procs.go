@@ -20,7 +20,10 @@ package engine
 // 2 against 477-513 at 1, engine to kernel 827-830 against 599-653). A
 // program that moves bulk data, or whose own goroutines need the CPUs,
 // sets more. engine serve sets this value unless told otherwise
-// (--gomaxprocs, or GOMAXPROCS in its environment).
+// (--gomaxprocs, or GOMAXPROCS in its environment); an embedding program
+// sets its own before Start (a worker looks at GOMAXPROCS when it starts
+// and before each sleep). With more queues than CPUs it is more than Go's
+// default, one per CPU.
 func (e *Engine) PreferredProcs() int {
 	if e.cfg.ownThread() {
 		return 2 * len(e.workers)

@@ -120,6 +120,9 @@ func (r *RSS) lut() *[lutTables][256]uint32 {
 // IPv4).
 func (r RSS) Hash(src, dst netip.AddrPort) uint32 {
 	s, d := src.Addr().Unmap(), dst.Addr().Unmap()
+	if !s.IsValid() || !d.IsValid() || s.Is4() != d.Is4() {
+		panic(fmt.Sprintf("testbed: RSS hash of %v -> %v: want two addresses of one family", src, dst))
+	}
 	in := append(s.AsSlice(), d.AsSlice()...)
 	in = binary.BigEndian.AppendUint16(in, src.Port())
 	in = binary.BigEndian.AppendUint16(in, dst.Port())
