@@ -1,6 +1,7 @@
 package sock
 
 import (
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -41,3 +42,44 @@ func (l *LazyChan) Load() chan struct{} {
 }
 
 func chanOf(p unsafe.Pointer) chan struct{} { return *(*chan struct{})(unsafe.Pointer(&p)) }
+
+// ChanPool keeps wake-up channels for a wait that is its LazyChan's only
+// one and ends before anyone else can wait on it: Dial's wait for the
+// handshake, the one wait most connections ever make. Lend installs a
+// channel from the pool, Reclaim takes it back, so a dial allocates no
+// channel (96 bytes that, with a million connections open, come fresh
+// from the operating system). A producer may still hold the channel when
+// it goes back (a worker's batched wakeup) and deliver a token to its next
+// user: a spurious wakeup, which every waiter tolerates (it re-checks its
+// state after each, as after any Notify). The zero value is ready.
+type ChanPool struct{ p sync.Pool }
+
+// Lend is Get with the channel, when l has none yet, taken from pool.
+func (l *LazyChan) Lend(pool *ChanPool) chan struct{} {
+	if p := atomic.LoadPointer(&l.p); p != nil {
+		return chanOf(p)
+	}
+	ch, _ := pool.p.Get().(chan struct{})
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+	}
+	if atomic.CompareAndSwapPointer(&l.p, nil, *(*unsafe.Pointer)(unsafe.Pointer(&ch))) {
+		return ch
+	}
+	pool.p.Put(ch)
+	return chanOf(atomic.LoadPointer(&l.p)) // another waiter made one first
+}
+
+// Reclaim gives ch back to pool if it is still l's channel; l has none
+// afterwards (a later Get makes one). The caller is the channel's only
+// waiter and no longer waits.
+func (l *LazyChan) Reclaim(pool *ChanPool, ch chan struct{}) {
+	if ch == nil || !atomic.CompareAndSwapPointer(&l.p, *(*unsafe.Pointer)(unsafe.Pointer(&ch)), nil) {
+		return
+	}
+	select {
+	case <-ch: // a token nobody will take: not for the next user
+	default:
+	}
+	pool.p.Put(ch)
+}

@@ -41,3 +41,42 @@ func TestLazyChan(t *testing.T) {
 		}
 	}
 }
+
+// Lend installs a channel (from the pool when it has one), Reclaim takes
+// it back only while it is still the LazyChan's, empties it, and leaves the
+// LazyChan without one; a pooled channel is lent again without an
+// allocation.
+func TestLazyChanLend(t *testing.T) {
+	var pool ChanPool
+	var l LazyChan
+	ch := l.Lend(&pool)
+	if ch == nil || cap(ch) != 1 || l.Load() != ch {
+		t.Fatalf("Lend: %p (cap %d), Load %p: want the installed channel of capacity 1", ch, cap(ch), l.Load())
+	}
+	if got := l.Lend(&pool); got != ch {
+		t.Fatalf("a second Lend: %p, want the installed %p", got, ch)
+	}
+	Notify(ch)
+	l.Reclaim(&pool, ch)
+	if l.Load() != nil {
+		t.Fatal("after Reclaim the LazyChan still has a channel")
+	}
+	if len(ch) != 0 {
+		t.Fatal("Reclaim left a token in the channel it pooled")
+	}
+	l.Reclaim(&pool, ch) // no longer l's: nothing happens
+	var other LazyChan
+	mine := other.Get()
+	other.Reclaim(&pool, ch) // not other's channel: other keeps its own
+	if other.Load() != mine {
+		t.Fatal("Reclaim of another channel took the LazyChan's own")
+	}
+	if raceEnabled {
+		return // the race detector's sync.Pool drops items: see race_on_test.go
+	}
+	if testing.AllocsPerRun(100, func() {
+		l.Reclaim(&pool, l.Lend(&pool))
+	}) != 0 {
+		t.Error("Lend from the pool allocated")
+	}
+}

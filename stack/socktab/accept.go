@@ -69,7 +69,7 @@ func (t *Table) accept(ln *Socket, k flowtable.Key, endpoint any, lookup bool) (
 	if err != nil {
 		return nil, c.opErr("accept", c.local, syscall.EADDRINUSE, "this connection's 5-tuple is already in the table: close the old socket (a TIME-WAIT being reused) first")
 	}
-	c.shard, c.hasTuple = sh, true
+	c.shard, c.hasTuple = int32(sh), true
 	a.Hold(local.Port()) // automatic connects skip the port, as they skip a bind bucket
 	c.held = true
 	t.addBucket(c)
@@ -112,5 +112,5 @@ func (t *Table) Shard(s *Socket) int {
 	if !s.remote.IsValid() || s.closed {
 		return -1
 	}
-	return s.shard
+	return int(s.shard)
 }

@@ -39,7 +39,7 @@ func (t *Table) ConnectShard(s *Socket, shard int, remote netip.AddrPort) (netip
 	if err != nil {
 		return netip.AddrPort{}, -1, err
 	}
-	return local, s.shard, nil
+	return local, int(s.shard), nil
 }
 
 func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, error) {
@@ -85,7 +85,7 @@ func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 		if err != nil {
 			return netip.AddrPort{}, s.opErr("connect", remote, syscall.EADDRNOTAVAIL, "this local address:port is already connected to that peer: bind another port or let connect choose")
 		}
-		s.shard = sh
+		s.shard = int32(sh)
 	} else {
 		var p uint16
 		var sh int
@@ -105,7 +105,7 @@ func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 			return netip.AddrPort{}, err
 		}
 		k.DstPort = p
-		s.shard = sh
+		s.shard = int32(sh)
 	}
 	republish := s.receiver() || t.fanoutMember(s)
 	la := local

@@ -162,7 +162,7 @@ func checkInvariants(t *testing.T, tab *Table, socks []*Socket) {
 	defer tab.mu.Unlock()
 	for k, b := range tab.buckets {
 		for i, s := range b {
-			if s.bucketIdx != i || s.closed || s.proto != k.proto || s.local.Port() != k.port {
+			if int(s.bucketIdx) != i || s.closed || s.proto != k.proto || s.local.Port() != k.port {
 				t.Fatalf("bucket %v[%d] holds socket %d (index %d, closed %v, local %v)", k, i, s.id, s.bucketIdx, s.closed, s.local)
 			}
 		}

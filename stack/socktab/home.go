@@ -33,9 +33,9 @@ func (t *Table) SetHome(s *Socket, worker int) error {
 	if n := t.alloc[s.proto].Shards(); worker >= n {
 		return s.opErr("setsockopt", s.local, syscall.EINVAL, fmt.Sprintf("worker %d out of range: the engine has %d workers (0..%d); -1 takes the home back", worker, n, n-1))
 	}
-	h := 0
+	var h int32
 	if worker >= 0 {
-		h = worker + 1
+		h = int32(worker) + 1
 	}
 	if s.home == h {
 		return nil
@@ -51,7 +51,7 @@ func (t *Table) SetHome(s *Socket, worker int) error {
 func (t *Table) Home(s *Socket) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return s.home - 1
+	return int(s.home) - 1
 }
 
 // homesOf indexes the members of a SO_REUSEPORT group by home worker, in
@@ -60,7 +60,7 @@ func (t *Table) Home(s *Socket) int {
 func homesOf(members []*Socket) [][]*Socket {
 	n := 0
 	for _, s := range members {
-		n = max(n, s.home)
+		n = max(n, int(s.home))
 	}
 	if n == 0 {
 		return nil

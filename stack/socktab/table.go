@@ -111,22 +111,25 @@ type Config struct {
 // read by any goroutine; the rest is read through Table methods.
 type Socket struct {
 	id       uint64
-	proto    Proto
-	family   Family
 	endpoint any
 
-	// Guarded by Table.mu.
-	opts      Options
-	state     State
+	// Guarded by Table.mu. The fields are ordered by size so that a
+	// Socket takes 160 bytes, not 192: a dial makes one, memory that with
+	// a million connections open comes fresh from the operating system.
 	local     netip.AddrPort // bound or connected local address; port 0: none
 	remote    netip.AddrPort // valid when connected
-	held      bool           // the port is held in the allocator (a bind, or an accept on the listener's port)
-	bucketIdx int            // index in its port's bucket; -1: in none
 	tuple     flowtable.Key  // arrival-order key, when connected
-	hasTuple  bool           // tuple is recorded in the allocator and the exact table
-	shard     int            // the shard (worker) owning tuple, when connected
-	home      int            // 1 + the home worker (SetHome); 0: none
+	opts      Options
+	bucketIdx int32 // index in its port's bucket; -1: in none
+	shard     int32 // the shard (worker) owning tuple, when connected
+	home      int32 // 1 + the home worker (SetHome); 0: none
+	state     State
+	held      bool // the port is held in the allocator (a bind, or an accept on the listener's port)
+	hasTuple  bool // tuple is recorded in the allocator and the exact table
 	closed    bool
+
+	proto  Proto // immutable, as id and endpoint
+	family Family
 }
 
 // ID returns the socket's table-unique id.
@@ -231,7 +234,7 @@ func (t *Table) addBucket(s *Socket) {
 		return
 	}
 	k := bucketKey{s.proto, s.local.Port()}
-	s.bucketIdx = len(t.buckets[k])
+	s.bucketIdx = int32(len(t.buckets[k]))
 	t.buckets[k] = append(t.buckets[k], s)
 }
 

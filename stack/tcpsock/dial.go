@@ -85,6 +85,10 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 		return nil, dialError(network, nil, rap, err)
 	}
 	c := s.newConn(owner, ep, key)
+	// The handshake's wake-up channel comes from dialChans and goes back
+	// when Dial returns: most connections never wait again.
+	var lent chan struct{}
+	defer func() { c.wnotify.Reclaim(&dialChans, lent) }()
 	c.via = opts.NextHop
 	c.sock.Store(st)
 	if err := c.send(command{op: cmdOpen, c: c}); err != nil {
@@ -104,7 +108,8 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			c.releaseApp()
 			return nil, dialError(network, c.LocalAddr(), rap, os.NewSyscallError("connect", syscall.ECONNRESET))
 		}
-		ch := c.wnotify.Get() // before the announcement: see LazyChan
+		ch := c.wnotify.Lend(&dialChans) // before the announcement: see LazyChan
+		lent = ch
 		c.wwait.Add(1)
 		if c.estab.Load() || c.errno.Load() != 0 || c.gone.Load() {
 			c.wwait.Add(-1)
@@ -125,6 +130,9 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 	}
 	return c, nil
 }
+
+// dialChans lends Dial the channels it waits on for the handshake.
+var dialChans sock.ChanPool
 
 // dialError is Dial's error about the connection from src (nil: not
 // chosen yet) to rap (its address made only on failure: a dial allocates

@@ -1,13 +1,14 @@
 package tcpsock
 
 // Timer heap (worker only). heapIdx is the position plus one, 0 when the
-// connection is not in the heap.
+// connection is not in the heap (an int32: a worker holds at most
+// Config.TCPMaxConnections, far below 2^31).
 
 func (w *worker) timerFix(c *Conn, at int64) {
 	h := &w.heap
 	if at == 0 {
 		if c.heapIdx != 0 {
-			i := c.heapIdx - 1
+			i := int(c.heapIdx) - 1
 			last := len(*h) - 1
 			w.heapSwap(i, last)
 			(*h)[last] = nil
@@ -23,11 +24,11 @@ func (w *worker) timerFix(c *Conn, at int64) {
 	c.timerAt = at
 	if c.heapIdx == 0 {
 		*h = append(*h, c)
-		c.heapIdx = len(*h)
+		c.heapIdx = int32(len(*h))
 		w.heapUp(len(*h) - 1)
 		return
 	}
-	i := c.heapIdx - 1
+	i := int(c.heapIdx) - 1
 	w.heapDown(i)
 	w.heapUp(i)
 }
@@ -35,7 +36,7 @@ func (w *worker) timerFix(c *Conn, at int64) {
 func (w *worker) heapSwap(i, j int) {
 	h := w.heap
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx, h[j].heapIdx = i+1, j+1
+	h[i].heapIdx, h[j].heapIdx = int32(i+1), int32(j+1)
 }
 
 func (w *worker) heapUp(i int) {
