@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,7 @@ type Engine struct {
 
 	cfg     Config
 	log     *slog.Logger
+	nloops  atomic.Int32 // the goroutines that run the workers (Loops), set by Start
 	ifindex int
 	mac     header.MAC
 
@@ -342,10 +344,14 @@ func (e *Engine) Start() (err error) {
 	e.state.Start()
 	for _, w := range e.workers {
 		w.StartWaker()
-		e.wg.Add(1)
-		go e.runWorker(w)
 	}
-	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers),
+	loops := e.loops()
+	e.nloops.Store(int32(len(loops)))
+	for _, ws := range loops {
+		e.wg.Add(1)
+		go e.runLoop(ws)
+	}
+	e.log.Info("engine started", "interface", e.cfg.Interface, "queues", len(e.workers), "loops", len(loops),
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].Socket().BindMode(),
 		"poll", e.cfg.Poll.String(), "mtu", e.cfg.MTU, "addrs", e.cfg.Addrs,
 		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(),

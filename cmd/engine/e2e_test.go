@@ -199,6 +199,9 @@ func checkProcs(t *testing.T, info serveInfo, want int) {
 	if info.Procs != want {
 		t.Errorf("serve runs with GOMAXPROCS %d, want %d", info.Procs, want)
 	}
+	if loops := min(info.Queues, info.Procs); info.Loops != loops {
+		t.Errorf("%d loops run the %d workers at GOMAXPROCS %d, want %d", info.Loops, info.Queues, info.Procs, loops)
+	}
 }
 
 func TestServeEndToEnd(t *testing.T) {
@@ -437,6 +440,53 @@ func TestServeTwoQueues(t *testing.T) {
 	}
 	if id, _, _ := afxdp.AttachedProgram(bed.HostIf); id != 0 {
 		t.Errorf("XDP program %d left on %s", id, bed.HostIf)
+	}
+}
+
+// TestServeOneLoop serves the two queues of a bed with one P: one loop
+// runs both workers (engine.Engine.Loops), and each answers the flows the
+// peer's emulated RSS sends to its queue.
+func TestServeOneLoop(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{Queues: 2})
+	rss := testbed.DefaultRSS(2)
+	if err := bed.EmulateRSS(rss); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	srv := startServe(t, sock, "-i", bed.HostIf, "--addr", netip.PrefixFrom(bed.EngineAddr, 24).String(),
+		"--echo", "udp:7", "--ctl", sock, "--gomaxprocs", "1")
+	info := srv.waitControl(t, sock)
+	if info.Queues != 2 || info.Procs != 1 || info.Loops != 1 {
+		t.Fatalf("queues %d, GOMAXPROCS %d, loops %d: want 2, 1, 1", info.Queues, info.Procs, info.Loops)
+	}
+	dst := netip.AddrPortFrom(bed.EngineAddr, 7)
+	var perQueue [2]int
+	for port := uint16(41000); port < 41032; port++ {
+		src := netip.AddrPortFrom(bed.PeerAddr, port)
+		perQueue[rss.Queue(src, dst)]++
+		var c *net.UDPConn
+		if err := bed.Do(func() error {
+			var err error
+			c, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(src), net.UDPAddrFromAddrPort(dst))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		echoOnce(t, c, []byte(fmt.Sprintf("one loop, port %d", port)))
+		c.Close()
+	}
+	if perQueue[0] == 0 || perQueue[1] == 0 {
+		t.Fatalf("the peer's flows went %v to the queues: want both", perQueue)
+	}
+	out, stderr, code := engineCmd(t, "stats", "--ctl", sock)
+	if code != 0 {
+		t.Fatalf("engine stats: exit %d, %s", code, stderr)
+	}
+	if v := row(t, out, "rx packets"); len(v) != 3 || v[0] < uint64(perQueue[0]) || v[1] < uint64(perQueue[1]) {
+		t.Errorf("rx packets row %v: want at least %v on the queues", v, perQueue)
+	}
+	if out, _, _ := engineCmd(t, "status", "--ctl", sock); !strings.Contains(out, "gomaxprocs 1, loops 1") {
+		t.Errorf("engine status does not show one loop:\n%s", out)
 	}
 }
 

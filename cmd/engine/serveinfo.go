@@ -20,6 +20,7 @@ type serveInfo struct {
 	Neighbors []string       `json:"neighbors,omitempty"` // static ARP entries, ADDR=MAC
 	Queues    int            `json:"queues"`
 	Procs     int            `json:"gomaxprocs"` // the process's GOMAXPROCS
+	Loops     int            `json:"loops"`      // the goroutines that run the workers (engine.Engine.Loops)
 	MTU       int            `json:"mtu"`
 	Mode      string         `json:"mode"`
 	XDPMode   string         `json:"xdp_mode"`
@@ -44,7 +45,7 @@ func (s *server) info() serveInfo {
 	v, _ := buildVersion()
 	in := serveInfo{
 		Version: v, Pid: os.Getpid(), Interface: c.Interface, Addrs: s.eng.Addrs(),
-		Queues: len(s.eng.Stats().Workers), Procs: runtime.GOMAXPROCS(0), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
+		Queues: len(s.eng.Stats().Workers), Procs: runtime.GOMAXPROCS(0), Loops: s.eng.Loops(), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
 		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
 		LB: s.opts.lbFile,

@@ -33,6 +33,7 @@ type engineStatus struct {
 	UptimeSeconds float64        `json:"uptime_seconds"`
 	Queues        int            `json:"queues"`
 	Procs         int            `json:"gomaxprocs"`
+	Loops         int            `json:"loops"`
 	MTU           int            `json:"mtu"`
 	Mode          string         `json:"mode"`
 	XDPMode       string         `json:"xdp_mode"`
@@ -102,7 +103,7 @@ func runStatus(args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	st := engineStatus{Interface: info.Interface, Driver: info.Driver, Pid: info.Pid, Version: info.Version,
-		Running: info.Running, Queues: info.Queues, Procs: info.Procs, MTU: info.MTU, Mode: info.Mode, XDPMode: info.XDPMode,
+		Running: info.Running, Queues: info.Queues, Procs: info.Procs, Loops: info.Loops, MTU: info.MTU, Mode: info.Mode, XDPMode: info.XDPMode,
 		Poll: info.Poll, Nap: info.Nap, Addrs: info.Addrs, Services: info.Echo, Control: info.Control, Metrics: info.Metrics, LB: info.LB}
 	if info.HTTP != 0 {
 		st.Services = append(st.Services, fmt.Sprintf("http tcp:%d", info.HTTP))
@@ -161,7 +162,7 @@ func writeStatus(w io.Writer, st *engineStatus) error {
 	if st.Nap != "" {
 		poll += ", nap " + st.Nap
 	}
-	fmt.Fprintf(&b, "  queues    %d, mtu %d, af_xdp %s, xdp %s, poll %s, gomaxprocs %d\n", st.Queues, st.MTU, st.Mode, st.XDPMode, poll, st.Procs)
+	fmt.Fprintf(&b, "  queues    %d, mtu %d, af_xdp %s, xdp %s, poll %s, gomaxprocs %d, loops %d\n", st.Queues, st.MTU, st.Mode, st.XDPMode, poll, st.Procs, st.Loops)
 	fmt.Fprintf(&b, "  addrs     %s\n", joinPrefixes(st.Addrs))
 	if len(st.Services) > 0 {
 		fmt.Fprintf(&b, "  services  %s\n", strings.Join(st.Services, ", "))

@@ -43,10 +43,13 @@ var ErrPanic = errors.New("panic in the worker's loop")
 // worker's error, and the calls queued to it are answered with nil
 // (they are not run: the worker's state is not to be trusted).
 func (w *Worker) recoverLoop() {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		w.failPanic(v)
 	}
+}
+
+// failPanic makes the recovered value v the worker's error.
+func (w *Worker) failPanic(v any) {
 	err := fmt.Errorf("%w: %v", ErrPanic, v)
 	if e, ok := v.(error); ok {
 		err = fmt.Errorf("%w: %w", ErrPanic, e)

@@ -36,20 +36,22 @@ import (
 // with poll(2), send-buffer auto-tuning and Close of held connections; not
 // analysed further.)
 type netSleep struct {
-	f    *os.File        // the epoll instance, registered with the netpoller
-	rc   syscall.RawConn // f's
-	sock int             // the AF_XDP socket
-	out  bool            // the socket is watched for EPOLLOUT too
-	evs  [2]unix.EpollEvent
+	f     *os.File        // the epoll instance, registered with the netpoller
+	rc    syscall.RawConn // f's
+	socks []int           // the AF_XDP sockets
+	out   []bool          // socks[i] is watched for EPOLLOUT too
+	evs   []unix.EpollEvent
 }
 
-// newNetSleep makes the epoll instance watching sock and efd (readable).
-func newNetSleep(sock, efd int) (*netSleep, error) {
+// newNetSleep makes the epoll instance watching socks and efds (readable):
+// one worker's socket and eventfd, or those of the workers a loop runs
+// (loop.go).
+func newNetSleep(socks, efds []int) (*netSleep, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("datapath: epoll_create1: %w", err)
 	}
-	for _, fd := range []int{sock, efd} {
+	for _, fd := range append(append([]int(nil), socks...), efds...) {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			unix.Close(epfd)
@@ -67,29 +69,33 @@ func newNetSleep(sock, efd int) (*netSleep, error) {
 		f.Close()
 		return nil, fmt.Errorf("datapath: epoll instance: %w", err)
 	}
-	return &netSleep{f: f, rc: rc, sock: sock}, nil
+	return &netSleep{f: f, rc: rc, socks: socks, out: make([]bool, len(socks)),
+		evs: make([]unix.EpollEvent, len(socks)+len(efds))}, nil
 }
 
-// wait parks the calling goroutine until the socket is readable (or
-// writable, with out: an interrupt-mode worker waiting for transmit
-// completions), the eventfd is, or timeout has passed. It reports whether
-// the eventfd was readable when it woke.
-func (s *netSleep) wait(timeout time.Duration, out bool, efd int) bool {
-	if out != s.out {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.sock)}
-		if out {
+// wait parks the calling goroutine until a socket is readable (or
+// writable, for each socks[i] with out[i]: an interrupt-mode worker
+// waiting for transmit completions), an eventfd is, or timeout has passed.
+// It returns the events ready when it woke (valid until the next wait).
+func (s *netSleep) wait(timeout time.Duration, out []bool) []unix.EpollEvent {
+	for i, o := range out {
+		if o == s.out[i] {
+			continue
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.socks[i])}
+		if o {
 			ev.Events |= unix.EPOLLOUT
 		}
 		var err error
 		_ = s.rc.Control(func(fd uintptr) {
-			err = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, s.sock, &ev)
+			err = unix.EpollCtl(int(fd), unix.EPOLL_CTL_MOD, s.socks[i], &ev)
 		})
 		if err == nil {
-			s.out = out
+			s.out[i] = o
 		}
 	}
 	if err := s.f.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return false
+		return nil
 	}
 	// The instance's own list is level-triggered: epoll_wait with a zero
 	// timeout says whether anything is ready now; if not, Read parks the
@@ -97,15 +103,10 @@ func (s *netSleep) wait(timeout time.Duration, out bool, efd int) bool {
 	n := 0
 	_ = s.rc.Read(func(fd uintptr) bool {
 		var err error
-		n, err = unix.EpollWait(int(fd), s.evs[:], 0)
+		n, err = unix.EpollWait(int(fd), s.evs, 0)
 		return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
 	})
-	for _, ev := range s.evs[:max(n, 0)] {
-		if int(ev.Fd) == efd {
-			return true
-		}
-	}
-	return false
+	return s.evs[:max(n, 0)]
 }
 
 // close closes the epoll instance (not the descriptors it watches).

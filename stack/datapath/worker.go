@@ -66,6 +66,7 @@ type Worker struct {
 	peers    []*Worker
 	sleeping atomic.Bool // the worker is (about to be) in poll(2)
 	nsleep   *netSleep   // how it sleeps when not OwnThread, while GOMAXPROCS is 1 (netsleep.go); nil: poll(2)
+	sleepOut [1]bool     // nsleep's argument: watch the socket for EPOLLOUT too
 	stop     atomic.Bool
 	failed   atomic.Pointer[failure] // why the loop ended, if it failed (fail.go)
 	pub      atomic.Pointer[stats.Worker]
@@ -231,7 +232,7 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 		// be set up. With more Ps it sleeps in poll(2): the others serve
 		// the program meanwhile, and poll(2) returns on the frame itself,
 		// not when a P next polls the network.
-		if ns, err := newNetSleep(w.sock.FD(), w.efd); err == nil {
+		if ns, err := newNetSleep([]int{w.sock.FD()}, []int{w.efd}); err == nil {
 			w.nsleep = ns
 		} else {
 			w.cfg.Logger.Warn("worker sleeps in poll(2)", "queue", w.queue, "err", err)
@@ -242,33 +243,14 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 	for _, l := range w.layer {
 		l.Start()
 	}
-	lastTick, lastWork := w.now, w.now
+	lr := loopRound{lastTick: w.now, lastWork: w.now}
 	spin := int64(w.cfg.SpinTime)
 	lastYield := w.now
-	worked := false
 	for !w.stop.Load() {
-		now := w.Nanotime()
-		if worked {
-			// The last round did work: its time, to this round's start
-			// (no clock read of its own; idle rounds are not counted).
-			w.st.Hist.Round.Add(uint64(now - w.now))
-		}
-		w.now = now
-		work := w.poll()
-		worked = work > 0
-		if w.now-lastTick >= int64(tickInterval) {
-			w.tick()
-			w.wk.Flush()
-			lastTick = w.now
-		}
-		if w.calls.n.Load() > 0 {
-			w.calls.run(w)
-		}
-		if work > 0 {
-			lastWork = w.now
+		if w.round(&lr) > 0 {
 			continue
 		}
-		spinning := w.cfg.Poll == PollBusy || w.cfg.Poll == PollAdaptive && w.now-lastWork < spin
+		spinning := w.cfg.Poll == PollBusy || w.cfg.Poll == PollAdaptive && w.now-lr.lastWork < spin
 		if spinning && w.now-lastYield >= int64(idleYield) {
 			// A spinning worker lets the goroutines queued on its P run
 			// now and then (timers, netpoll, other work of the program),
@@ -308,6 +290,40 @@ func (w *Worker) Run(wg *sync.WaitGroup) {
 	w.drain()
 	w.publish()
 	w.calls.close(w)
+}
+
+// loopRound is what a loop remembers of a worker's rounds.
+type loopRound struct {
+	lastTick, lastWork int64 // the round that last ticked, that last did work
+	worked             bool  // the last round did work
+}
+
+// round runs one round of the worker's loop: its queues (poll), its slow
+// timers when due, the calls queued to it. It returns how many items the
+// round handled.
+func (w *Worker) round(lr *loopRound) int {
+	now := w.Nanotime()
+	if lr.worked {
+		// The last round did work: its time, to this round's start (no
+		// clock read of its own; idle rounds are not counted). In a
+		// shared loop that includes its loop-mates' rounds in between.
+		w.st.Hist.Round.Add(uint64(now - w.now))
+	}
+	w.now = now
+	work := w.poll()
+	lr.worked = work > 0
+	if w.now-lr.lastTick >= int64(tickInterval) {
+		w.tick()
+		w.wk.Flush()
+		lr.lastTick = w.now
+	}
+	if w.calls.n.Load() > 0 {
+		w.calls.run(w)
+	}
+	if work > 0 {
+		lr.lastWork = w.now
+	}
+	return work
 }
 
 // poll does one round of work: received frames, frames from other workers,
@@ -392,18 +408,7 @@ func (w *Worker) sleep() {
 		return
 	}
 	timeout := sleepTimeout
-	at := int64(0)
-	for _, l := range w.layer {
-		if t := l.NextTimer(); t != 0 && (at == 0 || t < at) {
-			at = t
-		}
-	}
-	if w.inj != nil {
-		if t := w.inj.NextDeadline(); t != 0 && (at == 0 || t < at) {
-			at = t
-		}
-	}
-	if at != 0 {
+	if at := w.nextDeadline(0); at != 0 {
 		// Wake for the earliest timer (1 ms granularity, rounded up).
 		ms := (at - w.Nanotime() + 999_999) / 1_000_000
 		if ms <= 0 {
@@ -415,9 +420,12 @@ func (w *Worker) sleep() {
 	out := w.cfg.Poll == PollInterrupt && w.sock.TxInFlight() > 0 // waiting for transmit completions too
 	w.st.Sleeps++
 	if w.nsleep != nil && runtime.GOMAXPROCS(0) == 1 {
-		if w.nsleep.wait(time.Duration(timeout)*time.Millisecond, out, w.efd) {
-			var buf [8]byte
-			unix.Read(w.efd, buf[:])
+		w.sleepOut[0] = out
+		for _, ev := range w.nsleep.wait(time.Duration(timeout)*time.Millisecond, w.sleepOut[:]) {
+			if int(ev.Fd) == w.efd {
+				var buf [8]byte
+				unix.Read(w.efd, buf[:])
+			}
 		}
 		w.sleeping.Store(false)
 		return
@@ -432,6 +440,22 @@ func (w *Worker) sleep() {
 		unix.Read(w.efd, buf[:])
 	}
 	w.sleeping.Store(false)
+}
+
+// nextDeadline returns the earlier of at and the worker's earliest timer
+// (its layers', its injector's); 0 stands for none.
+func (w *Worker) nextDeadline(at int64) int64 {
+	for _, l := range w.layer {
+		if t := l.NextTimer(); t != 0 && (at == 0 || t < at) {
+			at = t
+		}
+	}
+	if w.inj != nil {
+		if t := w.inj.NextDeadline(); t != 0 && (at == 0 || t < at) {
+			at = t
+		}
+	}
+	return at
 }
 
 // pending reports work other goroutines queued for the worker.
