@@ -128,7 +128,10 @@
 // move between threads; bulk transfers gain from more (the application's
 // copies run beside the worker). engine serve sets one per worker (two
 // when pinned or busy-polling); an embedding program chooses its own,
-// before Start.
+// before Start. With fewer Ps than workers (and workers that need no
+// thread of their own), Start runs them in as many goroutines as there
+// are Ps, each taking its share of the workers a round of each in turn
+// (Loops, stack/datapath's RunLoop).
 //
 // # Sockets and ownership
 //

@@ -64,6 +64,17 @@
 // worker parked, the full suite at GOMAXPROCS 2 failed two tests that pass
 // with poll(2) (send-buffer auto-tuning, Close of held connections).
 //
+// # Loops
+//
+// Run gives a worker a goroutine of its own. RunLoop runs several workers
+// in one goroutine (loop.go), a round of each in turn, sleeping on all
+// their sockets and eventfds at once, for a program with fewer Ps than
+// workers: workers with a goroutine each would take turns on the Ps at the
+// scheduler's pace, and the one that spins keeps the others from the
+// netpoller they sleep in. Each worker keeps its state, counters and calls;
+// only the goroutine is shared, and a worker that stops or panics leaves
+// the loop while the others go on.
+//
 // # Capture
 //
 // A Tap (SetTap, ClearTap) copies what the worker receives (Deliver, before
