@@ -17,24 +17,34 @@ import (
 //
 // Workers with loops of their own that outnumber the Ps take turns on
 // them at the scheduler's pace, and the one that spins keeps the others
-// from the netpoller they sleep in: with one P, two queues made sequential
-// TCP connections 45% slower than one queue did, and 16 concurrent ones
-// 27% slower. In one loop a worker's traffic waits at most for its
-// loop-mates' rounds.
+// from the netpoller they sleep in. On a 2-vCPU VM with two queues on one
+// P (package bench, -procs=1, 3 runs each, medians, the engine's rate at
+// two queues over its rate at one): TCP short connections with 16 in
+// flight ×0.83 with a loop each, ×0.88-0.93 in one loop; with 64 in
+// flight ×0.82-0.96 and ×1.01-1.06; dials ×0.84-0.96 and ×1.01-1.06. In
+// one loop a worker's traffic waits at most for its loop-mates' rounds.
 //
 // Each worker keeps everything it owns (its socket, its layers, its
 // counters, its calls); only the goroutine is shared, so a worker's state
-// is still touched by one goroutine. A worker that stops (Stop, Fail) or
-// panics leaves the loop (drained, as Run leaves, or failed, as Run's
-// recovery makes it), and the others go on. A loop's workers must have the
-// same poll mode, spin time and nap (they come from one engine's Config)
-// and must not need a thread of their own (Config.OwnThread).
+// is still touched by one goroutine. Each member's round delivers its
+// wakeups at its end and yields the P to the goroutines they readied, as
+// in Run. (Yielding once after all the members' rounds instead measured no
+// better: 2-queue short connections at 16 in flight +5%, at 64 -4%, one
+// at a time slower, 3 runs each.)
+// A worker that stops (Stop, Fail) or panics (in a round, or in what the
+// loop asks it before sleeping) leaves the loop, drained as Run leaves or
+// failed as Run's recovery makes it, and the others go on. A loop's
+// workers must come from one engine: the same poll mode, spin time and
+// nap, and the same Config.Epoch (the loop reads one member's clock for
+// all), none needing a thread of its own (Config.OwnThread). Naps are
+// counted on the first member.
 
 // loopMember is a worker in a shared loop and what the loop remembers of
 // its rounds.
 type loopMember struct {
-	w  *Worker
-	lr loopRound
+	w      *Worker
+	lr     loopRound
+	failed bool // it panicked outside a round (look): it leaves, undrained
 }
 
 // sharedLoop is the state of RunLoop with more than one worker.
@@ -44,6 +54,8 @@ type sharedLoop struct {
 	ns   *netSleep     // how the loop sleeps while GOMAXPROCS is 1; nil: poll(2)
 	fds  []unix.PollFd // poll(2)'s: each member's socket and eventfd
 	out  []bool        // ns's argument: watch a member's socket for EPOLLOUT too
+	// warned: the loop logged that it could not make ns (once).
+	warned bool
 }
 
 // RunLoop runs the workers ws in the calling goroutine until each has
@@ -63,11 +75,12 @@ func RunLoop(ws []*Worker, done func(*Worker)) {
 	}
 	l.watch()
 	now := ws[0].Nanotime()
-	for i := range l.ms {
-		m := &l.ms[i]
-		if !m.start(now) {
+	for i := 0; i < len(l.ms); {
+		if !l.ms[i].start(now) {
 			l.leave(i)
+			continue
 		}
+		i++
 	}
 	cfg := ws[0].cfg
 	spin := int64(cfg.SpinTime)
@@ -76,6 +89,10 @@ func RunLoop(ws []*Worker, done func(*Worker)) {
 		work := 0
 		for i := 0; i < len(l.ms); {
 			m := &l.ms[i]
+			if m.failed {
+				l.leave(i)
+				continue
+			}
 			if m.w.stop.Load() {
 				m.finish()
 				l.leave(i)
@@ -157,6 +174,23 @@ func (m *loopMember) round() (work int, ok bool) {
 	return m.w.round(&m.lr), true
 }
 
+// look reports whether the worker has work queued for it (pending) and
+// lowers *at to its earliest timer; ok is false if that panicked (the
+// worker failed, and stopped).
+func (m *loopMember) look(at *int64) (pending, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.w.failPanic(v)
+			m.failed, ok = true, false
+		}
+	}()
+	if m.w.pending() {
+		return true, true
+	}
+	*at = m.w.nextDeadline(*at)
+	return false, true
+}
+
 // finish drains a stopped worker and publishes its last counters, as Run
 // does when its loop ends.
 func (m *loopMember) finish() {
@@ -198,7 +232,10 @@ func (l *sharedLoop) watch() {
 	}
 	ns, err := newNetSleep(socks, efds)
 	if err != nil {
-		l.ms[0].w.cfg.Logger.Warn("workers sleep in poll(2)", "err", err)
+		if !l.warned {
+			l.ms[0].w.cfg.Logger.Warn("workers sleep in poll(2)", "err", err)
+			l.warned = true
+		}
 		return
 	}
 	l.ns = ns
@@ -218,11 +255,14 @@ func (l *sharedLoop) sleep() {
 		}
 	}()
 	at := int64(0)
-	for _, m := range l.ms {
-		if m.w.pending() {
+	for i := range l.ms {
+		pending, ok := l.ms[i].look(&at)
+		if !ok {
+			return // it failed: it leaves at the next iteration
+		}
+		if pending {
 			return
 		}
-		at = m.w.nextDeadline(at)
 	}
 	w0 := l.ms[0].w
 	timeout := sleepTimeout

@@ -44,10 +44,10 @@ type loopBed struct {
 	rss    testbed.RSS
 }
 
-func newLoopBed(t *testing.T) *loopBed {
+func newLoopBed(t *testing.T, queues int) *loopBed {
 	t.Helper()
-	bed := testbed.New(t, testbed.Config{Queues: 2})
-	rss := testbed.DefaultRSS(2)
+	bed := testbed.New(t, testbed.Config{Queues: queues})
+	rss := testbed.DefaultRSS(queues)
 	if err := bed.EmulateRSS(rss); err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,14 @@ func newLoopBed(t *testing.T) *loopBed {
 	t.Cleanup(func() { prog.Close() })
 	lb := &loopBed{bed: bed, rss: rss}
 	bufs := NewBufs(0)
-	for q := range 2 {
+	epoch := time.Now() // one clock for the loop's workers, as an engine's
+	for q := range queues {
 		sock, err := afxdp.Open(bed.HostIf, afxdp.Config{Queue: q})
 		if err != nil {
 			t.Fatalf("Open queue %d: %v", q, err)
 		}
 		w, err := New(Config{Queue: q, CPU: -1, Poll: PollAdaptive, SpinTime: 200 * time.Microsecond,
-			Epoch: time.Now(), Bufs: bufs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Epoch: epoch, Bufs: bufs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			sock.Close()
 			t.Fatal(err)
@@ -93,9 +94,9 @@ func newLoopBed(t *testing.T) *loopBed {
 // send sends one datagram with payload from each of the peer's ports in
 // [first, first+n) to the engine's port 9, and returns how many go to each
 // queue.
-func (lb *loopBed) send(t *testing.T, first, n int, payload string) [2]int64 {
+func (lb *loopBed) send(t *testing.T, first, n int, payload string) []int64 {
 	t.Helper()
-	var want [2]int64
+	want := make([]int64, len(lb.ws))
 	dst := netip.AddrPortFrom(lb.bed.EngineAddr, 9)
 	if err := lb.bed.Do(func() error {
 		for p := first; p < first+n; p++ {
@@ -120,7 +121,7 @@ func (lb *loopBed) send(t *testing.T, first, n int, payload string) [2]int64 {
 
 // waitCounts waits until worker i has counted want[i] datagrams, for each
 // worker in which.
-func (lb *loopBed) waitCounts(t *testing.T, want [2]int64, which ...int) {
+func (lb *loopBed) waitCounts(t *testing.T, want []int64, which ...int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, i := range which {
@@ -142,7 +143,7 @@ func TestRunLoop(t *testing.T) {
 	for _, procs := range []int{1, 2} {
 		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			lb := newLoopBed(t)
+			lb := newLoopBed(t, 2)
 			left := make(chan *Worker, 2)
 			ended := make(chan struct{})
 			for _, w := range lb.ws {
@@ -164,8 +165,8 @@ func TestRunLoop(t *testing.T) {
 			// sockets; a datagram to either wakes it.
 			time.Sleep(50 * time.Millisecond)
 			more := lb.send(t, 21000, 64, "loop-test")
-			lb.waitCounts(t, [2]int64{want[0] + more[0], want[1] + more[1]}, 0, 1)
-			want = [2]int64{want[0] + more[0], want[1] + more[1]}
+			want = []int64{want[0] + more[0], want[1] + more[1]}
+			lb.waitCounts(t, want, 0, 1)
 			got := Gather(lb.ws, func(w *Worker) any { return w.Queue() }, time.Second)
 			if got[0] != 0 || got[1] != 1 {
 				t.Fatalf("calls to the loop's workers answered %v, want [0 1]", got)
@@ -189,7 +190,7 @@ func TestRunLoop(t *testing.T) {
 				t.Fatal("the stopped worker did not leave the loop")
 			}
 			more = lb.send(t, 22000, 64, "loop-test")
-			lb.waitCounts(t, [2]int64{want[0] + more[0]}, 0)
+			lb.waitCounts(t, []int64{want[0] + more[0]}, 0)
 
 			// Worker 0 panics on a datagram: it leaves failed, the loop ends.
 			for p := 23000; ; p++ {
@@ -212,5 +213,63 @@ func TestRunLoop(t *testing.T) {
 				t.Fatal("RunLoop did not return once its workers left")
 			}
 		})
+	}
+}
+
+// panicLayer is a layer that panics in Start or in Pending, as told.
+type panicLayer struct {
+	NoLayer
+	inStart, inPending bool
+}
+
+func (p *panicLayer) Start() {
+	if p.inStart {
+		panic("loop-test: Start")
+	}
+}
+
+func (p *panicLayer) Pending() bool {
+	if p.inPending {
+		panic("loop-test: Pending")
+	}
+	return false
+}
+
+// TestRunLoopFailures: in a loop of three workers, one whose layer panics
+// in Start and one whose layer panics when the loop looks at it before
+// sleeping each leave it failed (ErrPanic), and the third goes on serving
+// its queue.
+func TestRunLoopFailures(t *testing.T) {
+	lb := newLoopBed(t, 3)
+	lb.ws[0].AddLayer(&panicLayer{inStart: true})
+	lb.ws[1].AddLayer(&panicLayer{inPending: true})
+	left := make(chan *Worker, 3)
+	for _, w := range lb.ws {
+		w.StartWaker()
+	}
+	go RunLoop(lb.ws, func(w *Worker) { left <- w })
+	for range 2 {
+		select {
+		case w := <-left:
+			if w == lb.ws[2] || !errors.Is(w.Err(), ErrPanic) {
+				t.Fatalf("left: queue %d (err %v), want queue 0 or 1 failed with ErrPanic", w.Queue(), w.Err())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the failing workers did not leave the loop")
+		}
+	}
+	want := lb.send(t, 24000, 96, "loop-test")
+	if want[2] == 0 {
+		t.Fatalf("the peer's flows went %v to the queues: want some on queue 2", want)
+	}
+	lb.waitCounts(t, want, 2)
+	lb.ws[2].Stop()
+	select {
+	case w := <-left:
+		if w != lb.ws[2] || w.Err() != nil {
+			t.Fatalf("left: queue %d (err %v), want queue 2 stopped without error", w.Queue(), w.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stopped worker did not leave the loop")
 	}
 }

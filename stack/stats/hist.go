@@ -10,7 +10,8 @@ type Histograms struct {
 	// nanoseconds: from the start of such a round to the start of the
 	// next (the received burst, the steered packets, the layers' rounds,
 	// the transmissions, and the tick or calls that came with it). Idle
-	// rounds are not counted.
+	// rounds are not counted. A worker that shares a loop with others
+	// (engine.Engine.Loops) counts their rounds in between too.
 	Round hist.Log2 `json:"round"`
 	// RxBurst is the frames of each non-empty receive burst (1 to 64).
 	RxBurst hist.Log2 `json:"rx_burst"`
