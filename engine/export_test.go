@@ -5,7 +5,6 @@ import (
 
 	"github.com/xdpengine/engine/flowtable"
 	"github.com/xdpengine/engine/stack/datapath"
-	"github.com/xdpengine/engine/stack/socktab"
 	"github.com/xdpengine/engine/stack/tcpsock"
 )
 
@@ -25,8 +24,8 @@ func (e *Engine) SteerKey(key flowtable.Key) int { return e.steer.Steer(key) }
 // exact match (steering_e2e_test.go).
 func (e *Engine) PortShard(proto uint8, peer, local netip.AddrPort) int {
 	key := flowtable.KeyFrom(peer, local, proto)
-	s, match := e.tab.Lookup(&key)
-	if match != socktab.MatchExact {
+	s := e.tab.Holder(key) // a TCP dial's socket is not in the lookup table (ConnectUnlisted)
+	if s == nil {
 		return -1
 	}
 	return e.tab.Shard(s)

@@ -33,8 +33,26 @@ func (t *Table) Connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 // and another worker's had room; for a bound port it is wherever the tuple
 // steers. The caller must make the connection owned by that worker.
 func (t *Table) ConnectShard(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, int, error) {
+	return t.connectShard(s, shard, remote, true)
+}
+
+// ConnectUnlisted is ConnectShard for a transport that demultiplexes its
+// connections itself (the engine's TCP workers find them in their own
+// flow tables), as HoldAccepted is Accept for it: the socket holds its
+// port and its 5-tuple against bind, listen and connect exactly as with
+// Connect, but Lookup does not return it. That saves the copy-on-write
+// update of the exact table at connect and at close (an allocation of 80
+// bytes or more at each: with a million connections open, memory fresh
+// from the operating system; and with a million dialed, a copy of a shard
+// of some 250 entries).
+func (t *Table) ConnectUnlisted(s *Socket, shard int, remote netip.AddrPort) (netip.AddrPort, int, error) {
+	return t.connectShard(s, shard, remote, false)
+}
+
+func (t *Table) connectShard(s *Socket, shard int, remote netip.AddrPort, lookup bool) (netip.AddrPort, int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s.unlisted = !lookup
 	local, err := t.connect(s, shard, remote)
 	if err != nil {
 		return netip.AddrPort{}, -1, err
@@ -131,7 +149,9 @@ func (t *Table) connect(s *Socket, shard int, remote netip.AddrPort) (netip.Addr
 	} else {
 		delete(t.bound, s)
 	}
-	t.exact.Put(k, s)
+	if !s.unlisted {
+		t.exact.Put(k, s)
+	}
 	if republish {
 		t.publish()
 	}

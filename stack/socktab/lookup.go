@@ -209,3 +209,18 @@ type ExactTable interface {
 	Put(k flowtable.Key, s *Socket)
 	Delete(k flowtable.Key)
 }
+
+// Holder returns the connected socket that holds the 5-tuple k (arrival
+// order: Src is the peer), listed in the exact table or not
+// (ConnectUnlisted, HoldAccepted); nil when none. Control plane: it takes
+// the table's lock and walks the sockets holding k's local port.
+func (t *Table) Holder(k flowtable.Key) *Socket {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.buckets[bucketKey{Proto(k.Proto), k.DstPort}] {
+		if s.hasTuple && s.tuple == k {
+			return s
+		}
+	}
+	return nil
+}

@@ -127,6 +127,7 @@ type Socket struct {
 	held      bool // the port is held in the allocator (a bind, or an accept on the listener's port)
 	hasTuple  bool // tuple is recorded in the allocator and the exact table
 	closed    bool
+	unlisted  bool // connected with ConnectUnlisted: not in the exact table
 
 	proto  Proto // immutable, as id and endpoint
 	family Family

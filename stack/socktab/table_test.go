@@ -278,3 +278,53 @@ func TestLookupAllocs(t *testing.T) {
 		t.Errorf("Lookup allocates %v per call", n)
 	}
 }
+
+// TestConnectUnlisted: a connection registered with ConnectUnlisted holds
+// its port and its 5-tuple as Connect's does (the same tuple again is
+// EADDRNOTAVAIL, a listen on its port needs SO_REUSEADDR as with any bound
+// socket), but Lookup does not return it (the engine's TCP workers find
+// the connection themselves). After Close the tuple is free again.
+func TestConnectUnlisted(t *testing.T) {
+	tab, _ := newTable(t, Config{})
+	a := mustOpen(t, tab, TCP, IPv4, Options{ReuseAddr: true}, nil)
+	if err := tab.Bind(a, ap("198.18.0.1:5555")); err != nil {
+		t.Fatal(err)
+	}
+	la, _, err := tab.ConnectUnlisted(a, 0, peer)
+	if err != nil || la != ap("198.18.0.1:5555") {
+		t.Fatalf("connect bound: %v %v", la, err)
+	}
+	k := flowtable.KeyFrom(peer, la, uint8(TCP))
+	if s, m := tab.Lookup(&k); s != nil || m != MatchNone {
+		t.Fatalf("Lookup of the unlisted connection's tuple: %v %v, want none", s, m)
+	}
+	if h := tab.Holder(k); h != a {
+		t.Fatalf("Holder of the unlisted connection's tuple: %v, want it", h)
+	}
+	b := mustOpen(t, tab, TCP, IPv4, Options{ReuseAddr: true}, nil)
+	if err := tab.Bind(b, ap("198.18.0.1:5555")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Connect(b, 0, peer); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Fatalf("the unlisted connection's tuple again: %v, want EADDRNOTAVAIL", err)
+	}
+	tab.Close(b)
+	ln := mustOpen(t, tab, TCP, IPv4, Options{}, nil)
+	if err := tab.Bind(ln, ap("0.0.0.0:5555")); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("bind without SO_REUSEADDR to the unlisted connection's port: %v, want EADDRINUSE", err)
+	}
+	tab.Close(a)
+	if h := tab.Holder(k); h != nil {
+		t.Fatalf("Holder after Close: %v, want none", h)
+	}
+	c := mustOpen(t, tab, TCP, IPv4, Options{ReuseAddr: true}, nil)
+	if err := tab.Bind(c, ap("198.18.0.1:5555")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Connect(c, 0, peer); err != nil {
+		t.Fatalf("the tuple after Close: %v", err)
+	}
+	if s, m := tab.Lookup(&k); s != c || m != MatchExact {
+		t.Fatalf("Lookup of a listed connection: %v %v, want it, exact", s, m)
+	}
+}

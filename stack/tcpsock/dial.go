@@ -69,7 +69,9 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			}
 		}
 	}
-	local, err := s.tab.Connect(st, sock.Shard(len(s.workers)), rap)
+	// Unlisted: the worker finds the connection in its flow table, from
+	// the open command on, before the SYN leaves.
+	local, _, err := s.tab.ConnectUnlisted(st, sock.Shard(len(s.workers)), rap)
 	if err != nil {
 		s.tab.Close(st)
 		return nil, sock.Relabel(err, "dial", network)

@@ -189,7 +189,7 @@ func (w *worker) tcpListen(key flowtable.Key, seg *tcp.Segment, src, dst netip.A
 	}
 	if ln == nil || ln.closed.Load() {
 		if match == socktab.MatchExact {
-			return // a Dial whose open command the worker has not run yet
+			return // a connection registered with a lookup entry (Dial registers none: ConnectUnlisted)
 		}
 		w.tcpReset(seg, key, linkBcast)
 		return
