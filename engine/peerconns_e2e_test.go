@@ -97,6 +97,7 @@ type peerClients struct {
 type peerProc struct {
 	in  io.WriteCloser
 	out *bufio.Scanner
+	pid int
 }
 
 // startPeerClients opens n connections from the peer to to, from srcs in
@@ -157,7 +158,7 @@ func startPeerChild(t testing.TB, bed *testbed.Bed) *peerProc {
 	})
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	return &peerProc{in: in, out: sc}
+	return &peerProc{in: in, out: sc, pid: cmd.Process.Pid}
 }
 
 // ask sends c to the child and waits for its answer.

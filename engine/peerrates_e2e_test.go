@@ -1,13 +1,17 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/metrics"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -239,46 +243,58 @@ type rates struct {
 	raw          string // every round's rates
 }
 
-// cpuTimes is CPU time per connection, and the bytes allocated for one.
+// cpuTimes is CPU time per connection, and the bytes allocated for one:
+// this process's (user, sys, gc), the peer child's (the kernel side's
+// client or server: user and system), and the time the machine's CPUs
+// were idle.
 type cpuTimes struct {
 	user, sys, gc time.Duration
 	allocs        int64
+	peer, idle    time.Duration
+	retrans       int64 // segments the engine retransmitted, per 1,000 connections
 }
 
 func (c cpuTimes) String() string {
-	return fmt.Sprintf("%.1f+%.1f µs (GC %.1f; %d B allocated)", float64(c.user)/1e3, float64(c.sys)/1e3, float64(c.gc)/1e3, c.allocs)
+	return fmt.Sprintf("%.1f+%.1f µs (GC %.1f; %d B allocated; peer %.1f µs, machine idle %.1f µs; %d retransmissions a thousand)",
+		float64(c.user)/1e3, float64(c.sys)/1e3, float64(c.gc)/1e3, c.allocs, float64(c.peer)/1e3, float64(c.idle)/1e3, c.retrans)
 }
 
 // measure runs rounds of each, alternating.
 func (rb *rateBed) measure(rounds int, d time.Duration) (rates, error) {
 	var as, ds []float64
-	var acpu, dcpu [4]time.Duration
+	var acpu, dcpu [7]time.Duration
 	var an, dn float64
-	add := func(sum *[4]time.Duration, a, b [4]time.Duration) {
+	add := func(sum *[7]time.Duration, a, b [7]time.Duration) {
 		for i := range sum {
 			sum[i] += b[i] - a[i]
 		}
 	}
+	now := func() [7]time.Duration { // the last two are counts
+		c := cpuNow()
+		return [7]time.Duration{c[0], c[1], c[2], procCPU(rb.client.pid), machineIdle(), c[3],
+			time.Duration(rb.eng.Stats().Total.TCP.RetransSegs)}
+	}
 	for range rounds {
-		c0 := cpuNow()
+		c0 := now()
 		a, err := rb.accepts(d)
 		if err != nil {
 			return rates{}, fmt.Errorf("accepts: %w", err)
 		}
-		c1 := cpuNow()
+		c1 := now()
 		dl, err := rb.dials(d)
 		if err != nil {
 			return rates{}, fmt.Errorf("dials: %w", err)
 		}
-		c2 := cpuNow()
+		c2 := now()
 		as, ds = append(as, a), append(ds, dl)
 		add(&acpu, c0, c1)
 		add(&dcpu, c1, c2)
 		an, dn = an+a*d.Seconds(), dn+dl*d.Seconds()
 	}
-	per := func(c [4]time.Duration, n float64) cpuTimes {
+	per := func(c [7]time.Duration, n float64) cpuTimes {
 		f := func(d time.Duration) time.Duration { return time.Duration(float64(d) / max(n, 1)) }
-		return cpuTimes{f(c[0]), f(c[1]), f(c[2]), int64(f(c[3]))}
+		return cpuTimes{user: f(c[0]), sys: f(c[1]), gc: f(c[2]), peer: f(c[3]), idle: f(c[4]),
+			allocs: int64(f(c[5])), retrans: int64(f(c[6] * 1000))}
 	}
 	return rates{accept: median(as), dial: median(ds), acceptCPU: per(acpu, an), dialCPU: per(dcpu, dn),
 		raw: fmt.Sprintf("accepts/s %.0f, dials/s %.0f", as, ds)}, nil
@@ -294,6 +310,44 @@ func cpuNow() [4]time.Duration {
 	metrics.Read(s)
 	return [4]time.Duration{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()),
 		time.Duration(s[0].Value.Float64() * 1e9), time.Duration(s[1].Value.Uint64())}
+}
+
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// procCPU is process pid's user and system CPU time so far (0 when it
+// cannot be read).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (which may hold spaces) start after
+	// its closing parenthesis; utime and stime are the 14th and 15th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * clockTick
+}
+
+// machineIdle is the time the machine's CPUs have been idle so far, all
+// of them together (/proc/stat's idle and iowait).
+func machineIdle() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait ...
+	if len(f) < 6 {
+		return 0
+	}
+	idle, _ := strconv.ParseInt(f[4], 10, 64)
+	iowait, _ := strconv.ParseInt(f[5], 10, 64)
+	return time.Duration(idle+iowait) * clockTick
 }
 
 func median(xs []float64) float64 {
