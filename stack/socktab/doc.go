@@ -70,7 +70,10 @@
 // # Lookup
 //
 // Lookup tries, in order: a connected or accepted socket by exact 5-tuple
-// (ExactTable); a receiver (TCP listener, bound unconnected UDP socket) on
+// (ExactTable; not one registered with ConnectUnlisted or HoldAccepted, for
+// a transport that finds its connections itself, as the engine's TCP
+// workers do in their flow tables: Holder finds those, for the control
+// plane); a receiver (TCP listener, bound unconnected UDP socket) on
 // the packet's destination address and port; one on the wildcard address;
 // nothing (the caller answers with a TCP RST or ICMP port unreachable).
 // Among receivers of one key, an IPv4 socket beats an IPv6 socket for IPv4
