@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +36,24 @@ func TestCloseClosesHeldTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enginetest.PeerEchoTCP(t, bed, 7631)
+	// The peer's echo, recording how each of its connections ended, by
+	// the engine's address, for the failure below (a CI run saw one end
+	// on the peer's side first: its socket in FIN-WAIT-2).
+	var ended sync.Map
+	pln := enginetest.PeerListenTCP(t, bed, 7631)
+	go func() {
+		for {
+			c, err := pln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, err := io.Copy(c, c)
+				ended.Store(c.RemoteAddr().String(), fmt.Sprintf("its copy returned %v", err))
+			}()
+		}
+	}()
 	var held []*engine.TCPConn
 	for i := range n {
 		if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7630)); err != nil {
@@ -73,8 +92,9 @@ func TestCloseClosesHeldTCP(t *testing.T) {
 	if len(errs) > 0 {
 		r := <-errs
 		out, _ := bed.Command(context.Background(), "ss", "-tano").CombinedOutput()
-		t.Fatalf("a held connection's Read returned before Close: %v (%v -> %v); the peer's sockets:\n%s",
-			r.err, held[r.i].LocalAddr(), held[r.i].RemoteAddr(), out)
+		why, _ := ended.Load(held[r.i].LocalAddr().String())
+		t.Fatalf("a held connection's Read returned before Close: %v (%v -> %v); the peer's echo of it: %v; the peer's sockets:\n%s",
+			r.err, held[r.i].LocalAddr(), held[r.i].RemoteAddr(), why, out)
 	}
 	listing := eng.Sockets(socktab.TCP) // the held connections' states before Close
 	if err := eng.Close(); err != nil {
