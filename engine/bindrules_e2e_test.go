@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,8 +34,24 @@ func kernelSocket(t *testing.T, bed *testbed.Bed, typ int, reuse bool) int {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fd) })
+	kernelFDs.Store(fd, true)
+	t.Cleanup(func() { closeKernel(fd) })
 	return fd
+}
+
+// kernelFDs holds the descriptors kernelSocket opened that are still open.
+var kernelFDs sync.Map
+
+// closeKernel closes a descriptor kernelSocket opened, once: the test that
+// closes one itself and the cleanup both call it. A second close(2) would
+// close whatever took the number meanwhile: it broke a pipe of the Go
+// runtime's splice pool, and a later test's kernel echo (io.Copy) failed
+// with EBADF and closed its connection (TestCloseClosesHeldTCP,
+// TestTCP6TwoWorkers in CI; found with strace -k).
+func closeKernel(fd int) {
+	if _, ok := kernelFDs.LoadAndDelete(fd); ok {
+		unix.Close(fd)
+	}
 }
 
 // kernelListen binds fd to port on every address and listens.
@@ -76,10 +93,10 @@ func TestAcceptedConnectionsHoldThePort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		unix.Close(ln)
+		closeKernel(ln)
 		if timeWait {
 			unix.Close(conn) // the server closes first: its side goes to TIME-WAIT
-			unix.Close(cl)
+			closeKernel(cl)
 			time.Sleep(50 * time.Millisecond)
 		} else {
 			defer unix.Close(conn)
@@ -297,7 +314,7 @@ func TestBindAddressNoPortAndFreebind(t *testing.T) {
 					kernelConns++
 					abort = append(abort, func() {
 						unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
-						unix.Close(fd)
+						closeKernel(fd)
 					})
 				}
 			}
