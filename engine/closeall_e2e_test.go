@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -40,20 +39,9 @@ func TestCloseClosesHeldTCP(t *testing.T) {
 	// the engine's address, for the failure below (a CI run saw one end
 	// on the peer's side first: its socket in FIN-WAIT-2).
 	var ended sync.Map
-	pln := enginetest.PeerListenTCP(t, bed, 7631)
-	go func() {
-		for {
-			c, err := pln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, err := io.Copy(c, c)
-				ended.Store(c.RemoteAddr().String(), fmt.Sprintf("its copy returned %v", err))
-			}()
-		}
-	}()
+	go enginetest.ServeTCPEchoReport(enginetest.PeerListenTCP(t, bed, 7631), func(c net.Conn, err error) {
+		ended.Store(c.RemoteAddr().String(), fmt.Sprintf("its copy returned %v", err))
+	})
 	var held []*engine.TCPConn
 	for i := range n {
 		if _, err := enginetest.PeerDialTCP(t, bed, enginetest.EngineAddr(bed, 7630)); err != nil {

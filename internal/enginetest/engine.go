@@ -117,7 +117,11 @@ func EchoTCP(tb testing.TB, eng *engine.Engine, addr string, cfg engine.TCPListe
 
 // ServeTCPEcho echoes on every connection ln accepts until ln closes (the
 // engine's listener or a kernel one).
-func ServeTCPEcho(ln net.Listener) {
+func ServeTCPEcho(ln net.Listener) { ServeTCPEchoReport(ln, nil) }
+
+// ServeTCPEchoReport is ServeTCPEcho that calls ended (when not nil) with
+// each connection and what its copy returned (nil at the peer's FIN).
+func ServeTCPEchoReport(ln net.Listener, ended func(c net.Conn, err error)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -125,7 +129,10 @@ func ServeTCPEcho(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			io.Copy(c, c)
+			_, err := io.Copy(c, c)
+			if ended != nil {
+				ended(c, err)
+			}
 		}()
 	}
 }
