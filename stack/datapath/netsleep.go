@@ -41,6 +41,10 @@ type netSleep struct {
 	socks []int           // the AF_XDP sockets
 	out   []bool          // socks[i] is watched for EPOLLOUT too
 	evs   []unix.EpollEvent
+	// ready is the readiness check Read runs, made once (a closure made
+	// per wait would allocate on every sleep), n what it found.
+	ready func(fd uintptr) bool
+	n     int
 }
 
 // newNetSleep makes the epoll instance watching socks and efds (readable):
@@ -69,8 +73,18 @@ func newNetSleep(socks, efds []int) (*netSleep, error) {
 		f.Close()
 		return nil, fmt.Errorf("datapath: epoll instance: %w", err)
 	}
-	return &netSleep{f: f, rc: rc, socks: socks, out: make([]bool, len(socks)),
-		evs: make([]unix.EpollEvent, len(socks)+len(efds))}, nil
+	s := &netSleep{f: f, rc: rc, socks: socks, out: make([]bool, len(socks)),
+		evs: make([]unix.EpollEvent, len(socks)+len(efds))}
+	s.ready = s.readyNow
+	return s, nil
+}
+
+// readyNow asks the epoll instance what is ready, without waiting: true
+// (stop waiting) when something is, or on an error other than EINTR.
+func (s *netSleep) readyNow(fd uintptr) bool {
+	var err error
+	s.n, err = unix.EpollWait(int(fd), s.evs, 0)
+	return s.n > 0 || err != nil && !errors.Is(err, unix.EINTR)
 }
 
 // wait parks the calling goroutine until a socket is readable (or
@@ -100,13 +114,9 @@ func (s *netSleep) wait(timeout time.Duration, out []bool) []unix.EpollEvent {
 	// The instance's own list is level-triggered: epoll_wait with a zero
 	// timeout says whether anything is ready now; if not, Read parks the
 	// goroutine until the netpoller sees the instance become readable.
-	n := 0
-	_ = s.rc.Read(func(fd uintptr) bool {
-		var err error
-		n, err = unix.EpollWait(int(fd), s.evs, 0)
-		return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
-	})
-	return s.evs[:max(n, 0)]
+	s.n = 0
+	_ = s.rc.Read(s.ready)
+	return s.evs[:max(s.n, 0)]
 }
 
 // close closes the epoll instance (not the descriptors it watches).
