@@ -82,7 +82,8 @@ func (u UDP) ChecksumValid(src, dst [4]byte) bool {
 // checksum offload leaves in a packet (CHECKSUM_PARTIAL) for the device to
 // finish, and what a veth hands its peer unfinished. Such a packet never
 // crossed a wire; a receiver that trusts its link accepts it, as the kernel
-// does. Check ChecksumValid first: a full checksum is the common case.
+// does. On a link whose receiver trusts them, check this first: it is the
+// common case there, and costs no pass over the data.
 func (u UDP) ChecksumPartial(src, dst [4]byte) bool {
 	return u.Checksum() == PseudoHeaderChecksum(ProtocolUDP, src, dst, uint16(len(u)))
 }

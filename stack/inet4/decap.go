@@ -194,11 +194,11 @@ func (l *Layer) tunnelled(ip header.IPv4) bool {
 // any datagram's (stack/udp): none, full, or partial on a trusted link.
 func (l *Layer) checksumOK(ip header.IPv4, u header.UDP) bool {
 	src, dst := ip.Src4(), ip.Dst4()
-	if u.ChecksumValid(src, dst) {
+	if l.h.cfg.TrustPartial && u.Checksum() != 0 && u.ChecksumPartial(src, dst) {
+		l.st.RxCsumPartial++
 		return true
 	}
-	if l.h.cfg.TrustPartial && u.ChecksumPartial(src, dst) {
-		l.st.RxCsumPartial++
+	if u.ChecksumValid(src, dst) {
 		return true
 	}
 	l.st.DropChecksum++

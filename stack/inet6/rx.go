@@ -250,14 +250,11 @@ func (l *Layer) udpChecksumOK(r *Received) bool {
 		return false
 	}
 	ph := header.PseudoHeaderChecksum6(header.ProtocolUDP, r.IP.Src16(), r.IP.Dst16(), uint32(len(u)))
-	if header.Checksum(u, ph) == 0xffff {
-		return true
-	}
-	if l.h.cfg.TrustPartial && c == ph {
+	if l.h.cfg.TrustPartial && c == ph { // first: no pass over the data
 		l.st.RxCsumPartial++
 		return true
 	}
-	return false
+	return header.Checksum(u, ph) == 0xffff
 }
 
 // reassemblyTimedOut sends time exceeded (fragment reassembly time

@@ -115,14 +115,17 @@ func (w *worker) Input(r inet4.Received) {
 		return
 	}
 	src, dst := ip.Src4(), ip.Dst4()
-	if !r.Checked && !th.ChecksumValid(src, dst) {
-		if !w.s.host.TrustPartial() || !th.ChecksumPartial(src, dst) {
+	if !r.Checked {
+		// A partial checksum first on a trusted link (as udp.worker.Input).
+		switch {
+		case w.s.host.TrustPartial() && th.ChecksumPartial(src, dst):
+			w.st.RxCsumPartial++
+		case !th.ChecksumValid(src, dst):
 			st.InErrs++
 			st.InCsumErrors++
 			w.st.DropChecksum++
 			return
 		}
-		w.st.RxCsumPartial++
 	}
 	r.Checked = true
 	key := flowtable.KeyFrom4(src, dst, th.SrcPort(), th.DstPort(), header.ProtocolTCP)

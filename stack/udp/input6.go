@@ -42,9 +42,9 @@ func (w *worker6) Input(r inet6.Received) {
 		case c == 0: // no checksum: not allowed over IPv6 (RFC 8200 8.1)
 			w.st.DropChecksum++
 			return
-		case header.Checksum(u, ph) == 0xffff:
-		case c == ph && w.s.host6.TrustPartial():
+		case c == ph && w.s.host6.TrustPartial(): // first: no pass over the data
 			w.st.RxCsumPartial++
+		case header.Checksum(u, ph) == 0xffff:
 		default:
 			w.st.DropChecksum++
 			return
