@@ -77,15 +77,16 @@ func (s *Socket) Frame(d Desc) []byte {
 	return s.umem.mem[d.Addr : d.Addr+uint64(d.Len) : end]
 }
 
-// FrameBuffer returns the whole writable area of the frame that starts at
-// addr (as returned by Alloc), for building a packet to transmit.
+// FrameBuffer returns the whole writable area of a frame from addr (as
+// returned by Alloc) to its end, for building a packet to transmit.
 func (s *Socket) FrameBuffer(addr uint64) []byte {
 	end := (addr>>s.umem.shift + 1) << s.umem.shift
 	return s.umem.mem[addr:end:end]
 }
 
 // Alloc takes up to len(addrs) free frames for the caller to fill and
-// transmit; it returns how many.
+// transmit; it returns how many. An address is its frame's start, or
+// TxMetadataLen bytes into it where the UMEM has transmit metadata.
 func (s *Socket) Alloc(addrs []uint64) int {
 	n := 0
 	for n < len(addrs) {
@@ -93,7 +94,7 @@ func (s *Socket) Alloc(addrs []uint64) int {
 		if !ok {
 			break
 		}
-		addrs[n] = a
+		addrs[n] = a + s.txOff
 		n++
 	}
 	return n

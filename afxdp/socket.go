@@ -95,6 +95,8 @@ type Socket struct {
 	ownUMEM bool
 	pool    *framePool
 	flags   uint16
+	txOff   uint64 // where a transmitted packet starts in its frame: the UMEM's transmit metadata room
+	txCsum  bool   // RequestTxChecksum works (TxChecksumOffload)
 
 	fill, comp ring[uint64]
 	rx, tx     ring[Desc]
@@ -200,6 +202,14 @@ func OpenIndex(ifindex int, cfg Config) (_ *Socket, err error) {
 	}
 	if err := s.bind(cfg.Mode, shareFD); err != nil {
 		return nil, err
+	}
+	s.txOff = s.umem.txMetaLen()
+	if s.txOff != 0 {
+		s.txCsum = !s.zc
+		if s.zc {
+			f, err := XskFeatures(s.ifindex)
+			s.txCsum = err == nil && f&XskTxChecksum != 0
+		}
 	}
 	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
 	s.Fill()

@@ -17,6 +17,12 @@ type UMEMConfig struct {
 	Frames int
 	// Headroom is reserved in front of every received packet (default 0).
 	Headroom int
+	// TxMetadata registers the UMEM with room for transmit metadata
+	// (TxMetadataLen bytes in front of every transmitted packet), so that
+	// its sockets can offload checksums (Socket.TxChecksumOffload). A
+	// kernel older than 6.11 refuses the registration flag; the UMEM is
+	// then registered without it (UMEM.TxMetadata says which).
+	TxMetadata bool
 	// HugePages backs the UMEM with huge pages (MAP_HUGETLB); it fails with
 	// ErrNoHugePages where none are reserved.
 	HugePages bool
@@ -54,6 +60,7 @@ type UMEM struct {
 
 	mu       sync.Mutex
 	regFD    int    // socket that registered the UMEM, or -1
+	txMeta   uint64 // transmit metadata room in front of each sent packet (0 or TxMetadataLen)
 	next     uint32 // first frame not yet given to a socket
 	users    int
 	released bool
@@ -88,6 +95,14 @@ func (u *UMEM) FrameSize() int { return u.cfg.FrameSize }
 // Frames returns the number of frames.
 func (u *UMEM) Frames() int { return u.cfg.Frames }
 
+// TxMetadata reports whether the UMEM was registered with room for
+// transmit metadata (false until a socket registered it).
+func (u *UMEM) TxMetadata() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.txMeta != 0
+}
+
 // take reserves n frames for a socket and returns the first one's index.
 func (u *UMEM) take(n int) (uint32, error) {
 	u.mu.Lock()
@@ -121,7 +136,17 @@ func (u *UMEM) register(fd int) (int, error) {
 		Size:     uint32(u.cfg.FrameSize),
 		Headroom: uint32(u.cfg.Headroom),
 	}
+	if u.cfg.TxMetadata {
+		reg.Flags, reg.Tx_metadata_len = unix.XDP_UMEM_TX_METADATA_LEN, TxMetadataLen
+	}
 	err := setsockoptPtr(fd, unix.XDP_UMEM_REG, ptrOf(&reg), sizeofUmemReg)
+	if errors.Is(err, unix.EINVAL) && reg.Tx_metadata_len != 0 {
+		// Before 6.11 the flag is unknown. 6.8 to 6.10 would take the
+		// length without it, and older kernels ignore the length; do
+		// without metadata rather than guess which.
+		reg.Flags, reg.Tx_metadata_len = 0, 0
+		err = setsockoptPtr(fd, unix.XDP_UMEM_REG, ptrOf(&reg), sizeofUmemReg)
+	}
 	if errors.Is(err, unix.ENOMEM) || (errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EPERM)) && !hasCapIPCLock() {
 		// Without CAP_IPC_LOCK the kernel charges the UMEM to RLIMIT_MEMLOCK
 		// (xdp_umem_account_pages answers ENOBUFS beyond it). Raise the
@@ -137,6 +162,7 @@ func (u *UMEM) register(fd int) (int, error) {
 		return -1, wrapErrno("register UMEM (XDP_UMEM_REG)", err)
 	}
 	u.regFD = fd
+	u.txMeta = uint64(reg.Tx_metadata_len)
 	return -1, nil
 }
 
@@ -179,4 +205,11 @@ func raiseMemlock(need uint64) bool {
 		n = unix.Rlimit{Cur: want, Max: want} // needs CAP_SYS_RESOURCE
 	}
 	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &n) == nil
+}
+
+// txMetaLen is the transmit metadata room, once registered.
+func (u *UMEM) txMetaLen() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.txMeta
 }

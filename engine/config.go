@@ -44,50 +44,6 @@ func ParsePollMode(s string) (PollMode, error) {
 	return 0, fmt.Errorf("engine: unknown poll mode %q (want adaptive, busy or interrupt): %w", s, ErrConfig)
 }
 
-// RxChecksum is how workers check the UDP and TCP checksums of what they
-// receive.
-type RxChecksum int
-
-const (
-	// RxChecksumAuto trusts partial checksums on a virtual link (the
-	// drivers afxdp.VirtualDriver lists: veth, tun, virtio_net, ...) and
-	// verifies every checksum on any other. The default.
-	RxChecksumAuto RxChecksum = iota
-	// RxChecksumVerify verifies every checksum: a packet whose checksum
-	// field holds only the pseudo-header sum is dropped as bad, as it
-	// would be if it had crossed a wire that way.
-	RxChecksumVerify
-	// RxChecksumTrustVirtual accepts a UDP or TCP packet whose checksum
-	// field holds the folded pseudo-header sum (what a Linux sender with
-	// transmit checksum offload, the kernel's default, hands a veth peer:
-	// CHECKSUM_PARTIAL), whatever the driver, as the kernel trusts such a
-	// packet; a packet with any other wrong value is still dropped. Every
-	// packet accepted that way is counted (WorkerStats.RxCsumPartial).
-	RxChecksumTrustVirtual
-)
-
-func (r RxChecksum) String() string {
-	switch r {
-	case RxChecksumAuto:
-		return "auto"
-	case RxChecksumVerify:
-		return "verify"
-	case RxChecksumTrustVirtual:
-		return "trust-virtual"
-	}
-	return fmt.Sprintf("RxChecksum(%d)", int(r))
-}
-
-// ParseRxChecksum parses "auto", "verify" or "trust-virtual".
-func ParseRxChecksum(s string) (RxChecksum, error) {
-	for _, r := range []RxChecksum{RxChecksumAuto, RxChecksumVerify, RxChecksumTrustVirtual} {
-		if r.String() == s {
-			return r, nil
-		}
-	}
-	return 0, fmt.Errorf("engine: unknown rx checksum policy %q (want auto, verify or trust-virtual): %w", s, ErrConfig)
-}
-
 // DecapConfig says which tunnels the engine terminates (Config.Decap).
 // Only packets to the engine's own addresses (Config.Addrs) are unwrapped;
 // the inner packet must be to the engine too (an address of Addrs, or one
@@ -220,6 +176,10 @@ type Config struct {
 	// checksums are trusted on virtual links such as veth, where a Linux
 	// peer with its default offloads sends them, and refused elsewhere).
 	RxChecksum RxChecksum
+	// TxChecksum is the transmit checksum policy (default auto: UDP and
+	// TCP checksums are left to the kernel or the NIC where they can
+	// compute them).
+	TxChecksum TxChecksum
 	// BusyPoll turns on the kernel's busy polling for the sockets
 	// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL), with this timeout.
 	BusyPoll time.Duration
@@ -480,6 +440,9 @@ func (c *Config) validate() error {
 	}
 	if c.RxChecksum < RxChecksumAuto || c.RxChecksum > RxChecksumTrustVirtual {
 		return bad("rx checksum policy %d: want RxChecksumAuto, RxChecksumVerify or RxChecksumTrustVirtual", int(c.RxChecksum))
+	}
+	if c.TxChecksum < TxChecksumAuto || c.TxChecksum > TxChecksumSoftware {
+		return bad("tx checksum policy %d: want TxChecksumAuto or TxChecksumSoftware", int(c.TxChecksum))
 	}
 	if c.FrameSize != 2048 && c.FrameSize != 4096 {
 		return bad("frame size %d: want 2048 or 4096", c.FrameSize)

@@ -213,6 +213,7 @@ func (e *Engine) build() error {
 			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime, Nap: cfg.Nap,
 			CPU: cpu, OwnThread: cfg.ownThread(), Epoch: e.epoch,
 			Bufs: e.bufs, Logger: e.log, Injector: cfg.faults,
+			TxChecksumOffload: cfg.TxChecksum == TxChecksumAuto,
 		})
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
@@ -317,7 +318,7 @@ func (e *Engine) Start() (err error) {
 			Mode:   e.cfg.Mode,
 			RxSize: e.cfg.RingSize, TxSize: e.cfg.RingSize,
 			FillSize: 2 * e.cfg.RingSize, CompSize: e.cfg.RingSize,
-			UMEMConfig: afxdp.UMEMConfig{FrameSize: e.cfg.FrameSize, Frames: frames},
+			UMEMConfig: afxdp.UMEMConfig{FrameSize: e.cfg.FrameSize, Frames: frames, TxMetadata: e.cfg.TxChecksum == TxChecksumAuto},
 			BusyPoll:   afxdp.BusyPoll{Timeout: e.cfg.BusyPoll},
 		})
 		if err != nil {
@@ -355,7 +356,7 @@ func (e *Engine) Start() (err error) {
 		"xdp", e.prog.Mode().String(), "bind", e.workers[0].Socket().BindMode(),
 		"poll", e.cfg.Poll.String(), "mtu", e.cfg.MTU, "addrs", e.cfg.Addrs,
 		"driver", e.driver, "steering", e.steerName, "rx_checksum", e.cfg.RxChecksum.String(),
-		"trust_partial_checksums", e.trustPartial,
+		"trust_partial_checksums", e.trustPartial, "tx_checksum_offload", e.TxChecksumOffload(),
 		"decap_ipip", e.cfg.Decap.IPIP, "decap_gue_port", e.cfg.Decap.GUEPort)
 	e.waitDAD()
 	return nil
@@ -434,30 +435,6 @@ func (e *Engine) Interface() string { return e.cfg.Interface }
 // Driver returns the kernel driver of the engine's interface ("veth",
 // "ixgbe", ...; empty if it could not be read).
 func (e *Engine) Driver() string { return e.driver }
-
-// TrustsPartialChecksums reports whether workers accept UDP and TCP packets
-// whose checksum field holds only the pseudo-header sum (Config.RxChecksum
-// applied to the interface's driver).
-func (e *Engine) TrustsPartialChecksums() bool { return e.trustPartial }
-
-// checksumPolicy applies Config.RxChecksum to the interface's driver.
-func (e *Engine) checksumPolicy() {
-	drv, err := afxdp.Driver(e.cfg.Interface)
-	switch {
-	case err == nil:
-		e.driver = drv
-	case e.cfg.RxChecksum == RxChecksumAuto:
-		// Unknown driver: verify everything, the safe side.
-		e.log.Warn("cannot read the interface's driver; verifying every checksum (set the rx checksum policy to override)",
-			"interface", e.cfg.Interface, "err", err)
-	}
-	switch e.cfg.RxChecksum {
-	case RxChecksumAuto:
-		e.trustPartial = afxdp.VirtualDriver(e.driver)
-	case RxChecksumTrustVirtual:
-		e.trustPartial = true
-	}
-}
 
 // MTU returns the link MTU the engine uses.
 func (e *Engine) MTU() int { return e.cfg.MTU }

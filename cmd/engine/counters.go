@@ -110,6 +110,9 @@ var counters4 = []counter{
 	{section: "packets", row: "rx partial checksum", always: true, family: "rx_partial_checksum_total",
 		help: "UDP and TCP packets accepted with a partial checksum (pseudo-header sum only, from a virtual link; --rx-checksum).",
 		get:  func(w *engine.WorkerStats) uint64 { return w.RxCsumPartial }},
+	{section: "packets", row: "tx checksum offload", always: true, family: "tx_checksum_offload_total",
+		help: "UDP and TCP packets sent with their checksum left to the transmit offload (--tx-checksum).",
+		get:  func(w *engine.WorkerStats) uint64 { return w.TxCsumOffload }},
 
 	drop("malformed", "malformed", "Packets dropped, by reason.", func(w *engine.WorkerStats) uint64 { return w.DropMalformed }),
 	drop("bad checksum", "checksum", "", func(w *engine.WorkerStats) uint64 { return w.DropChecksum }),

@@ -177,9 +177,13 @@ func runStats(args []string, stdout, stderr io.Writer) error {
 	if info.TrustPartial {
 		csum = "partial trusted"
 	}
-	fmt.Fprintf(stdout, "engine on %s (%s), pid %d, %s: %d queue%s, mtu %d, poll %s, rx checksums %s (%s), addrs %s\n\n",
+	txCsum := "computed"
+	if info.TxOffload {
+		txCsum = "offloaded"
+	}
+	fmt.Fprintf(stdout, "engine on %s (%s), pid %d, %s: %d queue%s, mtu %d, poll %s, rx checksums %s (%s), tx checksums %s (%s), addrs %s\n\n",
 		info.Interface, info.Driver, info.Pid, state, info.Queues, plural(info.Queues), info.MTU, info.Poll,
-		csum, info.RxChecksum, joinPrefixes(info.Addrs))
+		csum, info.RxChecksum, txCsum, info.TxChecksum, joinPrefixes(info.Addrs))
 	if err := writeStatsTable(stdout, st, *all); err != nil || info.LB == "" {
 		return err
 	}

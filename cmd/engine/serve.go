@@ -131,12 +131,14 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	fs.BoolVar(&o.httpExpose, "http-expose-status", false, "make --http's page the status page (counters and sockets) and add /stats.json and /metrics: "+
 		"anyone who reaches the data-plane addresses sees them (default: off; --metrics serves them on an address of your choice)")
 	fs.IntVar(&c.Queues, "queues", 0, "queues (and workers) to use, from queue 0 (default: all of the interface's queues)")
-	mode, xdpMode, poll, rxCsum := "auto", "auto", "adaptive", "auto"
+	mode, xdpMode, poll, rxCsum, txCsum := "auto", "auto", "adaptive", "auto", "auto"
 	fs.StringVar(&mode, "mode", mode, "AF_XDP bind `mode`: auto (zero-copy, else copy), zerocopy (fail where the driver cannot), copy")
 	fs.StringVar(&xdpMode, "xdp-mode", xdpMode, "XDP attach `mode`: auto (native, else generic), native, generic")
 	fs.StringVar(&poll, "poll", poll, "how workers wait: busy (one core each at 100%), adaptive (spin under load, sleep when idle), interrupt")
 	fs.StringVar(&rxCsum, "rx-checksum", rxCsum, "UDP/TCP receive checksum `policy`: auto (trust-virtual on veth, tun, virtio_net and other virtual links, verify elsewhere), "+
 		"verify (drop partial checksums), trust-virtual (accept partial checksums, the pseudo-header sum a Linux peer with its default offloads sends on a virtual link)")
+	fs.StringVar(&txCsum, "tx-checksum", txCsum, "UDP/TCP transmit checksum `policy`: auto (left to the kernel in copy mode, to the NIC in zero-copy mode where its driver can; Linux 6.11+), "+
+		"software (the workers compute every one)")
 	fs.Func("tcp-mtu-probing", "TCP packetization-layer path MTU discovery (RFC 4821), like net.ipv4.tcp_mtu_probing: `0` off, 1 after an ICMP black hole, 2 always", func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 2 {
@@ -238,6 +240,9 @@ func parseServe(args []string, stdout io.Writer) (*serveOptions, error) {
 	}
 	if c.RxChecksum, err = engine.ParseRxChecksum(rxCsum); err != nil {
 		return nil, usagef("--rx-checksum %q: want auto, verify or trust-virtual", rxCsum)
+	}
+	if c.TxChecksum, err = engine.ParseTxChecksum(txCsum); err != nil {
+		return nil, usagef("--tx-checksum %q: want auto or software", txCsum)
 	}
 	if c.Queues < 0 {
 		return nil, usagef("--queues %d: want 1 or more (0: all of the interface's queues)", c.Queues)

@@ -29,10 +29,14 @@ type serveInfo struct {
 	Driver    string         `json:"driver"`
 	// RxChecksum is the policy asked for; TrustPartial what it gave on
 	// this interface's driver.
-	RxChecksum   string   `json:"rx_checksum"`
-	TrustPartial bool     `json:"trust_partial_checksums"`
-	Echo         []string `json:"echo"` // every --echo and --discard service
-	HTTP         int      `json:"http,omitempty"`
+	RxChecksum   string `json:"rx_checksum"`
+	TrustPartial bool   `json:"trust_partial_checksums"`
+	// TxChecksum is the transmit policy asked for; TxOffload what it
+	// gave (checksums left to the kernel or the NIC).
+	TxChecksum string   `json:"tx_checksum"`
+	TxOffload  bool     `json:"tx_checksum_offload"`
+	Echo       []string `json:"echo"` // every --echo and --discard service
+	HTTP       int      `json:"http,omitempty"`
 	// HTTPExposeStatus: --http serves the counters, sockets and metrics.
 	HTTPExposeStatus bool   `json:"http_expose_status,omitempty"`
 	Control          string `json:"control"`
@@ -48,6 +52,7 @@ func (s *server) info() serveInfo {
 		Queues: len(s.eng.Stats().Workers), Procs: runtime.GOMAXPROCS(0), Loops: s.eng.Loops(), MTU: s.eng.MTU(), Mode: c.Mode.String(), XDPMode: c.XDPMode.String(),
 		Poll: c.Poll.String(), Echo: []string{}, Control: s.opts.ctlPath, Metrics: s.metAddr,
 		Driver: s.eng.Driver(), RxChecksum: c.RxChecksum.String(), TrustPartial: s.eng.TrustsPartialChecksums(),
+		TxChecksum: c.TxChecksum.String(), TxOffload: s.eng.TxChecksumOffload(),
 		LB: s.opts.lbFile,
 	}
 	if c.Nap > 0 {

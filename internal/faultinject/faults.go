@@ -160,7 +160,6 @@ type injector struct {
 	tx    *faulter[afxdp.Desc]
 	st    stats.Faults
 	txOut []afxdp.Desc // scratch: the batch after the faults
-	dup   [1]uint64    // scratch: a duplicate's frame
 }
 
 // rxHeld is a received frame copied out of UMEM.
@@ -284,10 +283,8 @@ func (f *injector) Transmit(descs []afxdp.Desc) []afxdp.Desc {
 		case fateDuplicate:
 			out = append(out, d)
 			t.passed(1)
-			addrs := f.dup[:]
-			if w.AllocFrames(addrs) == 1 {
-				n := copy(w.FrameBuffer(addrs[0]), frame)
-				out = append(out, afxdp.Desc{Addr: addrs[0], Len: uint32(n)})
+			if c, ok := w.CopyTx(d); ok {
+				out = append(out, c)
 				t.passed(1)
 			}
 		case fateHold:

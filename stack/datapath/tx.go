@@ -1,6 +1,11 @@
 package datapath
 
-import "github.com/xdpengine/engine/afxdp"
+import (
+	"encoding/binary"
+
+	"github.com/xdpengine/engine/afxdp"
+	"github.com/xdpengine/engine/header"
+)
 
 // Transmission. Layers build their frames straight into UMEM frames
 // (AllocFrames, FrameBuffer) and queue them (QueueTx); the worker
@@ -53,6 +58,52 @@ func (w *Worker) QueueTx(d afxdp.Desc) {
 		w.FlushTx()
 	}
 	w.txDescs = append(w.txDescs, d)
+}
+
+// TxChecksumOffload reports whether the UDP and TCP checksums of frames
+// queued with QueueTxChecksum are computed on transmission (by the
+// kernel in copy mode, by the NIC in zero-copy mode), not by the worker.
+func (w *Worker) TxChecksumOffload() bool { return w.txCsum }
+
+// QueueTxChecksum is QueueTx for a frame whose UDP or TCP checksum is
+// left to finish: its transport header starts at byte start of the frame,
+// and the checksum field, offset bytes further (UDP: 6, TCP: 16), holds
+// the pseudo-header's sum (what Linux stores for CHECKSUM_PARTIAL). The
+// socket's offload finishes it where the worker has one (counted in
+// TxCsumOffload); otherwise the worker computes it here.
+func (w *Worker) QueueTxChecksum(d afxdp.Desc, start, offset int) {
+	if w.txCsum {
+		w.sock.RequestTxChecksum(&d, uint16(start), uint16(offset))
+		w.st.TxCsumOffload++
+	} else {
+		FinishChecksum(w.sock.Frame(d), start, offset)
+	}
+	w.QueueTx(d)
+}
+
+// CopyTx copies a queued frame into a fresh one, its checksum request
+// (QueueTxChecksum) included, for a sender that transmits a frame twice
+// (the fault injector's duplicates); false when no frame is free.
+func (w *Worker) CopyTx(d afxdp.Desc) (afxdp.Desc, bool) {
+	if w.AllocFrames(w.one) < 1 {
+		return afxdp.Desc{}, false
+	}
+	c := afxdp.Desc{Addr: w.one[0], Len: uint32(copy(w.sock.FrameBuffer(w.one[0]), w.sock.Frame(d)))}
+	if start, off, ok := w.sock.TxChecksumRequest(d); ok {
+		w.sock.RequestTxChecksum(&c, start, off)
+	}
+	return c, true
+}
+
+// FinishChecksum computes a checksum left partial (see QueueTxChecksum)
+// in place, as Linux's skb_checksum_help: the complement of the sum from
+// start to the end of b, a zero result stored as 0xffff.
+func FinishChecksum(b []byte, start, offset int) {
+	sum := ^header.Checksum(b[start:], 0)
+	if sum == 0 {
+		sum = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[start+offset:], sum)
 }
 
 // FlushTx transmits the batch; what the tx ring cannot take after a few

@@ -42,6 +42,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// Injector, if set, makes the worker's faults (tests only).
 	Injector NewInjector
+	// TxChecksumOffload lets the worker leave UDP and TCP checksums to
+	// the socket's transmit offload where it has one
+	// (afxdp.Socket.TxChecksumOffload; QueueTxChecksum).
+	TxChecksumOffload bool
 }
 
 // Worker is one poll-mode loop bound to one queue. Everything it owns (the
@@ -59,6 +63,9 @@ type Worker struct {
 	input Input
 	layer []Layer
 	inj   Injector
+	// txCsum: transmitted checksums are finished by the socket's offload
+	// (Attach; QueueTxChecksum).
+	txCsum bool
 	// burstIn is input when it is a BurstInput, else nil (SetInput).
 	burstIn BurstInput
 
@@ -144,6 +151,7 @@ func (w *Worker) AddLayer(l Layer) { w.layer = append(w.layer, l) }
 // injector, if the configuration has one.
 func (w *Worker) Attach(sock *afxdp.Socket) {
 	w.sock = sock
+	w.txCsum = w.cfg.TxChecksumOffload && sock.TxChecksumOffload()
 	if w.cfg.Injector != nil {
 		w.inj = w.cfg.Injector(w)
 	}

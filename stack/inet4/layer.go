@@ -131,6 +131,12 @@ func (l *Layer) Worker() *datapath.Worker { return l.dp }
 // Queue returns the worker's queue.
 func (l *Layer) Queue() int { return l.queue }
 
+// TxChecksumOffload reports whether the worker finishes UDP and TCP
+// checksums by its transmit offload (datapath.Worker.TxChecksumOffload):
+// a sender then leaves the pseudo-header's sum in the field. Fixed once
+// the engine started; safe from any goroutine.
+func (l *Layer) TxChecksumOffload() bool { return l.dp.TxChecksumOffload() }
+
 // Now returns the round's clock.
 func (l *Layer) Now() int64 { return l.dp.Now() }
 

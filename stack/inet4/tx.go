@@ -29,6 +29,11 @@ type Datagram struct {
 	// direct-server-return balancer sends a VIP's packet to a backend on
 	// the link); zero: the route's.
 	Via netip.Addr
+	// PartialUDP: the UDP checksum (the header right after a 20-byte IPv4
+	// header) holds only the pseudo-header's sum, for the worker to
+	// finish (datapath.Worker.QueueTxChecksum; in software before it
+	// fragments). Only for a unicast datagram.
+	PartialUDP bool
 }
 
 // nextHop is where d goes at the link layer.
@@ -96,7 +101,7 @@ func (l *Layer) SendDatagram(d Datagram) {
 		if d.Mcast {
 			mac = header.MulticastMAC(d.Dst.As4())
 		}
-		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU)
+		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU, false)
 		if d.Loop {
 			l.handleDatagram(d.Buf.B[:d.N], true) // IP_MULTICAST_LOOP: to the engine's own sockets
 		}
@@ -113,7 +118,7 @@ func (l *Layer) SendDatagram(d Datagram) {
 	if !handled {
 		return // parked or dropped
 	}
-	l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU)
+	l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU, d.PartialUDP)
 	bufs.Put(d.Buf)
 }
 
@@ -188,7 +193,7 @@ func (l *Layer) flushParked(handle uint64) {
 	}
 	next, _ := l.nextHop(&d)
 	if st, mac := l.arpTab.State(next.As4()); st == arp.Reachable || st == arp.Stale || st == arp.Delay || st == arp.Probe {
-		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU)
+		l.transmitDatagram(d.Buf.B[:d.N], mac, d.Dst, d.MTU, d.PartialUDP)
 	} else {
 		l.st.DropNeighbor++
 	}
@@ -231,12 +236,16 @@ func (l *Layer) gratuitousARP() {
 
 // transmitDatagram sends an IPv4 packet to mac, in fragments when it is
 // larger than the path MTU (its DF bit was settled by the sender).
-func (l *Layer) transmitDatagram(pkt []byte, mac header.MAC, dst netip.Addr, mtu int) {
+func (l *Layer) transmitDatagram(pkt []byte, mac header.MAC, dst netip.Addr, mtu int, partialUDP bool) {
 	if mtu == 0 {
 		mtu = l.h.PathMTU(dst)
 	}
 	count := 1
 	if len(pkt) > mtu {
+		if partialUDP {
+			datapath.FinishChecksum(pkt, 20, udpChecksumOffset) // fragments carry the final one
+			partialUDP = false
+		}
 		var err error
 		if count, err = l.frag.Count(pkt, mtu); err != nil || count > len(l.addrs) {
 			l.st.DropFragmenting++
@@ -262,10 +271,18 @@ func (l *Layer) transmitDatagram(pkt []byte, mac header.MAC, dst netip.Addr, mtu
 	}
 	for i, a := range addrs {
 		l.PutEthernet(l.dp.FrameBuffer(a), mac)
-		l.dp.QueueTx(afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
+		d := afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))}
+		if partialUDP {
+			l.dp.QueueTxChecksum(d, ethHeaderLen+20, udpChecksumOffset)
+		} else {
+			l.dp.QueueTx(d)
+		}
 		out[i] = nil
 	}
 }
+
+// udpChecksumOffset is where the checksum field is in a UDP header.
+const udpChecksumOffset = 6
 
 // SendICMPError answers orig with an ICMP error, within RFC 1122's rules
 // and the rate limits.

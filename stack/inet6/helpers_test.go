@@ -58,8 +58,13 @@ func (f *fakeLink) AllocFrames(addrs []uint64) int {
 func (f *fakeLink) ReleaseAddrs([]uint64)       {}
 func (f *fakeLink) FrameBuffer(a uint64) []byte { return f.pool[a] }
 func (f *fakeLink) QueueTx(d afxdp.Desc)        { f.SendFrame(f.pool[d.Addr][:d.Len]) }
-func (f *fakeLink) take() [][]byte              { fs := f.frames; f.frames = nil; return fs }
-func (f *fakeLink) count() int                  { return len(f.frames) }
+func (f *fakeLink) TxChecksumOffload() bool     { return false }
+func (f *fakeLink) QueueTxChecksum(d afxdp.Desc, start, offset int) {
+	datapath.FinishChecksum(f.pool[d.Addr][:d.Len], start, offset)
+	f.QueueTx(d)
+}
+func (f *fakeLink) take() [][]byte { fs := f.frames; f.frames = nil; return fs }
+func (f *fakeLink) count() int     { return len(f.frames) }
 func (f *fakeLink) only(t testing.TB) []byte {
 	t.Helper()
 	fs := f.take()

@@ -74,6 +74,8 @@ type link interface {
 	ReleaseAddrs(addrs []uint64)
 	FrameBuffer(addr uint64) []byte
 	QueueTx(d afxdp.Desc)
+	QueueTxChecksum(d afxdp.Desc, start, offset int)
+	TxChecksumOffload() bool
 }
 
 // Layer is one worker's IPv6 layer: the datapath.Input that inet4 hands
@@ -208,6 +210,12 @@ func (l *Layer) Worker() *datapath.Worker { return l.dp }
 
 // Queue returns the worker's queue.
 func (l *Layer) Queue() int { return l.queue }
+
+// TxChecksumOffload reports whether the worker finishes UDP and TCP
+// checksums by its transmit offload (datapath.Worker.TxChecksumOffload):
+// a sender then leaves the pseudo-header's sum in the field. Fixed once
+// the engine started; safe from any goroutine.
+func (l *Layer) TxChecksumOffload() bool { return l.out.TxChecksumOffload() }
 
 // Now returns the round's clock.
 func (l *Layer) Now() int64 { return l.now() }

@@ -29,6 +29,11 @@ type Datagram struct {
 	// Via is the next hop when it is not the route's toward Dst; zero:
 	// the route's.
 	Via netip.Addr
+	// PartialUDP: the UDP checksum (the header right after the 40-byte
+	// IPv6 header, no extension header) holds only the pseudo-header's
+	// sum, for the worker to finish (datapath.Worker.QueueTxChecksum; in
+	// software before it fragments). Only for a unicast datagram.
+	PartialUDP bool
 }
 
 // TrySend queues d on worker l from an application goroutine and wakes
@@ -199,8 +204,13 @@ func (l *Layer) transmit(pkt []byte, mac header.MAC, d *Datagram) {
 		mtu = l.h.PathMTU(d.Dst)
 	}
 	count := 1
+	partial := d.PartialUDP
 	if len(pkt) > mtu {
 		var err error
+		if partial {
+			datapath.FinishChecksum(pkt, header.IPv6HeaderLen, udpChecksumOffset) // fragments carry the final one
+			partial = false
+		}
 		if d.DontFrag {
 			l.c.OutDiscards++
 			l.st.DropFragmenting++
@@ -233,10 +243,18 @@ func (l *Layer) transmit(pkt []byte, mac header.MAC, d *Datagram) {
 	}
 	for i, a := range addrs {
 		l.putEthernet(l.out.FrameBuffer(a), mac)
-		l.out.QueueTx(afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))})
+		fd := afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))}
+		if partial {
+			l.out.QueueTxChecksum(fd, ethHeaderLen+header.IPv6HeaderLen, udpChecksumOffset)
+		} else {
+			l.out.QueueTx(fd)
+		}
 		out[i] = nil
 	}
 }
+
+// udpChecksumOffset is where the checksum field is in a UDP header.
+const udpChecksumOffset = 6
 
 // addrFrom16 is netip.AddrFrom16 (no allocation).
 func addrFrom16(a [16]byte) netip.Addr { return netip.AddrFrom16(a) }

@@ -26,6 +26,9 @@ type Worker struct {
 	// checksum (the pseudo-header sum only, from a Linux sender on a
 	// virtual link; Config.RxChecksum).
 	RxCsumPartial uint64 `json:"rx_csum_partial"`
+	// TxCsumOffload counts UDP and TCP packets sent with their checksum
+	// left to the transmit offload (Config.TxChecksum).
+	TxCsumOffload uint64 `json:"tx_csum_offload"`
 	// Naps counts an adaptive worker's timed sleeps between empty polls
 	// (Config.Nap); Sleeps its sleeps until woken (by a frame, an
 	// application or a timer).
@@ -180,6 +183,7 @@ func (t *Worker) Add(w *Worker) {
 	t.Steered += w.Steered
 	t.SteeredIn += w.SteeredIn
 	t.RxCsumPartial += w.RxCsumPartial
+	t.TxCsumOffload += w.TxCsumOffload
 	t.Naps += w.Naps
 	t.Sleeps += w.Sleeps
 	t.DropMalformed += w.DropMalformed

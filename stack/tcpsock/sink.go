@@ -62,7 +62,7 @@ func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		if b == nil {
 			return true
 		}
-		if !s.build(b.B[:total], h, hl, id, p1, p2) {
+		if !s.build(b.B[:total], h, hl, id, p1, p2, false) {
 			bufs.Put(b)
 			return true
 		}
@@ -77,12 +77,12 @@ func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		return false
 	}
 	frame := w.dp.FrameBuffer(addrs[0])
-	if ethHeaderLen+total > len(frame) || !s.build(frame[ethHeaderLen:ethHeaderLen+total], h, hl, id, p1, p2) {
+	if ethHeaderLen+total > len(frame) || !s.build(frame[ethHeaderLen:ethHeaderLen+total], h, hl, id, p1, p2, true) {
 		w.dp.Release(addrs[0])
 		return true
 	}
 	w.l.PutEthernet(frame, mac)
-	w.dp.QueueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)})
+	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+20, tcpChecksumOffset)
 	w.countOut(h)
 	return true
 }
@@ -94,8 +94,13 @@ func (w *worker) countOut(h *header.TCPFields) {
 	}
 }
 
-// build writes the IPv4 packet of a segment into b (len(b) is its size).
-func (s *sink) build(b []byte, h *header.TCPFields, hl int, id uint16, p1, p2 []byte) bool {
+// tcpChecksumOffset is where the checksum field is in a TCP header.
+const tcpChecksumOffset = 16
+
+// build writes the IPv4 packet of a segment into b (len(b) is its size);
+// with partial, its checksum field holds only the pseudo-header's sum,
+// for the worker to finish (datapath.Worker.QueueTxChecksum).
+func (s *sink) build(b []byte, h *header.TCPFields, hl int, id uint16, p1, p2 []byte, partial bool) bool {
 	ttl, tos, df := s.c.segmentIP()
 	inet4.PutIPv4(b, s.src, s.dst, id, df, header.ProtocolTCP, len(b), ttl, tos)
 	h.Checksum = 0
@@ -104,6 +109,11 @@ func (s *sink) build(b []byte, h *header.TCPFields, hl int, id uint16, p1, p2 []
 	}
 	n := copy(b[20+hl:], p1)
 	copy(b[20+hl+n:], p2)
-	header.TCP(b[20:]).UpdateChecksum(s.src.As4(), s.dst.As4())
+	seg := header.TCP(b[20:])
+	if partial {
+		seg.SetChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP, s.src.As4(), s.dst.As4(), uint16(len(seg))))
+	} else {
+		seg.UpdateChecksum(s.src.As4(), s.dst.As4())
+	}
 	return true
 }

@@ -39,7 +39,7 @@ func (s *sink) emit6(h *header.TCPFields, p1, p2 []byte) bool {
 		if b == nil {
 			return true
 		}
-		if !s.build6(b.B[:total], h, hl, p1, p2) {
+		if !s.build6(b.B[:total], h, hl, p1, p2, false) {
 			bufs.Put(b)
 			return true
 		}
@@ -54,7 +54,7 @@ func (s *sink) emit6(h *header.TCPFields, p1, p2 []byte) bool {
 		return false
 	}
 	frame := w.dp.FrameBuffer(addrs[0])
-	if ethHeaderLen+total > len(frame) || !s.build6(frame[ethHeaderLen:ethHeaderLen+total], h, hl, p1, p2) {
+	if ethHeaderLen+total > len(frame) || !s.build6(frame[ethHeaderLen:ethHeaderLen+total], h, hl, p1, p2, true) {
 		w.dp.Release(addrs[0])
 		return true
 	}
@@ -62,14 +62,15 @@ func (s *sink) emit6(h *header.TCPFields, p1, p2 []byte) bool {
 	src := w.l6.Host().MAC()
 	copy(frame[6:12], src[:])
 	binary.BigEndian.PutUint16(frame[12:], header.EtherTypeIPv6)
-	w.dp.QueueTx(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)})
+	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+header.IPv6HeaderLen, tcpChecksumOffset)
 	w.countOut(h)
 	return true
 }
 
 // build6 writes the IPv6 packet of a segment into b (len(b) is its size),
-// its checksum over the IPv6 pseudo-header.
-func (s *sink) build6(b []byte, h *header.TCPFields, hl int, p1, p2 []byte) bool {
+// its checksum over the IPv6 pseudo-header (with partial, the
+// pseudo-header's sum only, as build).
+func (s *sink) build6(b []byte, h *header.TCPFields, hl int, p1, p2 []byte, partial bool) bool {
 	hop, tclass, _ := s.c.segmentIP()
 	src, dst := s.src.As16(), s.dst.As16()
 	var flow uint32
@@ -90,7 +91,12 @@ func (s *sink) build6(b []byte, h *header.TCPFields, hl int, p1, p2 []byte) bool
 	n := copy(b[ip+hl:], p1)
 	copy(b[ip+hl+n:], p2)
 	seg := header.TCP(b[ip:])
-	seg.SetChecksum(^header.Checksum(seg, header.PseudoHeaderChecksum6(header.ProtocolTCP, src, dst, uint32(len(seg)))))
+	ph := header.PseudoHeaderChecksum6(header.ProtocolTCP, src, dst, uint32(len(seg)))
+	if partial {
+		seg.SetChecksum(ph)
+	} else {
+		seg.SetChecksum(^header.Checksum(seg, ph))
+	}
 	return true
 }
 

@@ -19,8 +19,9 @@ type sendOpts struct {
 }
 
 // send runs on the application's goroutine: it builds the whole IPv4/UDP
-// datagram (checksums included, so that work is spread over the senders)
-// and queues it to the worker that sends for the socket.
+// datagram (checksums included, so that work is spread over the senders,
+// unless the worker's transmit offload finishes the UDP one) and queues
+// it to the worker that sends for the socket.
 func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 	s, h := c.s, c.s.host
 	d := dst.Addr()
@@ -74,9 +75,7 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 	u.SetSrcPort(c.laddr.Port())
 	u.SetDstPort(dst.Port())
 	u.SetLength(uint16(8 + len(p)))
-	u.SetChecksum(0)
 	copy(pkt[28:], p)
-	u.UpdateChecksum(src.As4(), d.As4())
 
 	w := c.owner.Load()
 	if !c.raddr.IsValid() && len(s.workers) > 1 {
@@ -86,8 +85,17 @@ func (c *Conn) send(dst netip.AddrPort, p []byte, so sendOpts) error {
 		// and one peer's datagrams keep their order.
 		w = h.Owner(flowtable.KeyFrom(dst, netip.AddrPortFrom(src, c.laddr.Port()), header.ProtocolUDP))
 	}
+	// The checksum: left to the worker's transmit offload for a unicast
+	// datagram, else computed here (the work spread over the senders).
+	partial := !bcast && !mcast && w.TxChecksumOffload()
+	if partial {
+		u.SetChecksum(header.PseudoHeaderChecksum(header.ProtocolUDP, src.As4(), d.As4(), uint16(8+len(p))))
+	} else {
+		u.SetChecksum(0)
+		u.UpdateChecksum(src.As4(), d.As4())
+	}
 	dg := inet4.Datagram{Buf: b, N: total, Dst: d, Via: c.opts.nextHop, MTU: mtu, Bcast: bcast, Mcast: mcast,
-		Loop: mcast && c.MulticastLoopback() && h.Wanted(d, src)}
+		Loop: mcast && c.MulticastLoopback() && h.Wanted(d, src), PartialUDP: partial}
 	if h.TrySend(w, dg) {
 		return nil
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // send6 runs on the application's goroutine: it builds the whole IPv6/UDP
-// packet (the checksum, mandatory over IPv6, included) and queues it to
+// packet (the checksum, mandatory over IPv6, included unless the worker's
+// transmit offload finishes it) and queues it to
 // the worker that sends for the socket, whose IPv6 layer resolves the
 // next hop and fragments it at the path MTU (the source fragments in
 // IPv6) unless the socket's mode refuses: then EMSGSIZE here, as Linux.
@@ -68,11 +69,6 @@ func (c *Conn) send6(dst netip.AddrPort, p []byte, so sendOpts) error {
 	u.SetLength(uint16(n))
 	u.SetChecksum(0)
 	copy(u[header.UDPHeaderLen:], p)
-	sum := ^header.Checksum(u, header.PseudoHeaderChecksum6(header.ProtocolUDP, s16, d16, uint32(n)))
-	if sum == 0 {
-		sum = 0xffff // zero means "none", which IPv6 forbids
-	}
-	u.SetChecksum(sum)
 
 	q := c.owner.Load().Queue()
 	if !c.raddr.IsValid() && len(s.workers) > 1 {
@@ -80,7 +76,20 @@ func (c *Conn) send6(dst netip.AddrPort, p []byte, so sendOpts) error {
 		q = s.host.Owner(flowtable.KeyFrom(dst, netip.AddrPortFrom(src, c.laddr.Port()), header.ProtocolUDP)).Queue()
 	}
 	l := s.workers6[q].l
-	dg := inet6.Datagram{Buf: b, N: total, Dst: d, MTU: mtu, DontFrag: df, Mcast: mcast}
+	// The checksum: left to the worker's transmit offload for a unicast
+	// datagram, else computed here.
+	ph := header.PseudoHeaderChecksum6(header.ProtocolUDP, s16, d16, uint32(n))
+	partial := !mcast && l.TxChecksumOffload()
+	if partial {
+		u.SetChecksum(ph)
+	} else {
+		sum := ^header.Checksum(u, ph)
+		if sum == 0 {
+			sum = 0xffff // zero means "none", which IPv6 forbids
+		}
+		u.SetChecksum(sum)
+	}
+	dg := inet6.Datagram{Buf: b, N: total, Dst: d, MTU: mtu, DontFrag: df, Mcast: mcast, PartialUDP: partial}
 	if v := c.opts.nextHop; v.Is6() {
 		dg.Via = v
 	}

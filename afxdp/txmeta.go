@@ -1,0 +1,113 @@
+package afxdp
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// Transmit metadata (Linux's Documentation/networking/xsk-tx-metadata.rst).
+// A UMEM registered with room for it (UMEMConfig.TxMetadata) has, in
+// front of every transmitted packet, a struct xsk_tx_metadata that a
+// descriptor with the XDP_TX_METADATA option points the kernel to. The
+// engine uses it for one offload: the UDP or TCP checksum, computed by
+// the kernel's transmit path in copy mode (an skb with CHECKSUM_PARTIAL,
+// which a veth peer takes without verifying and a NIC completes), or by
+// the NIC in zero-copy mode where its driver says it can.
+
+// TxMetadataLen is the room a UMEM with transmit metadata reserves in
+// front of every transmitted packet: sizeof(union xsk_tx_metadata). Alloc
+// returns addresses that far into their frames.
+const TxMetadataLen = 24
+
+// netdev generic-netlink family (include/uapi/linux/netdev.h).
+const (
+	netdevCmdDevGet       = 1
+	netdevAttrDevIfindex  = 1
+	netdevAttrXskFeatures = 6
+	netdevXskTxChecksum   = 1 << 1
+	netdevFamilyName      = "netdev"
+	netdevFamilyVersion   = 1
+)
+
+// TxChecksumOffload reports whether RequestTxChecksum works on the socket:
+// its UMEM carries transmit metadata, and either the socket is in copy
+// mode (the kernel's skb path completes the checksum, or hands it to the
+// device) or the driver reports the tx-checksum xsk feature.
+func (s *Socket) TxChecksumOffload() bool { return s.txCsum }
+
+// RequestTxChecksum asks for the checksum of d's packet to be computed on
+// transmission: the one's complement of the sum from byte start to the
+// end, stored at start+offset (a UDP checksum field: 6; TCP: 16). The
+// field must hold the pseudo-header's sum, as for Linux's
+// CHECKSUM_PARTIAL. Call it only where TxChecksumOffload is true, on a
+// frame the caller owns, before Transmit.
+func (s *Socket) RequestTxChecksum(d *Desc, start, offset uint16) {
+	m := s.umem.mem[d.Addr-TxMetadataLen : d.Addr : d.Addr]
+	binary.NativeEndian.PutUint64(m[0:], unix.XDP_TXMD_FLAGS_CHECKSUM)
+	binary.NativeEndian.PutUint16(m[8:], start)
+	binary.NativeEndian.PutUint16(m[10:], offset)
+	d.Options |= unix.XDP_TX_METADATA
+}
+
+// TxChecksumRequest returns what RequestTxChecksum asked for d, or false
+// if it asked nothing.
+func (s *Socket) TxChecksumRequest(d Desc) (start, offset uint16, ok bool) {
+	if d.Options&unix.XDP_TX_METADATA == 0 || s.umem.txMeta == 0 || d.Addr < TxMetadataLen {
+		return 0, 0, false
+	}
+	m := s.umem.mem[d.Addr-TxMetadataLen : d.Addr : d.Addr]
+	if binary.NativeEndian.Uint64(m[0:])&unix.XDP_TXMD_FLAGS_CHECKSUM == 0 {
+		return 0, 0, false
+	}
+	return binary.NativeEndian.Uint16(m[8:]), binary.NativeEndian.Uint16(m[10:]), true
+}
+
+// XskFeatures returns the AF_XDP features the interface's driver reports
+// in zero-copy mode (the netdev netlink family's xsk-features, Linux 6.8
+// and later): a mask of XskTxTimestamp and XskTxChecksum.
+func XskFeatures(ifindex int) (uint64, error) {
+	fam, err := netlink.GenlFamilyGet(netdevFamilyName)
+	if err != nil {
+		return 0, fmt.Errorf("netdev netlink family (Linux 6.0 or newer): %w", err)
+	}
+	req := nl.NewNetlinkRequest(int(fam.ID), unix.NLM_F_REQUEST)
+	req.AddData(genlHeader{cmd: netdevCmdDevGet, version: netdevFamilyVersion})
+	req.AddData(nl.NewRtAttr(netdevAttrDevIfindex, nl.Uint32Attr(uint32(ifindex))))
+	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("netdev dev-get of ifindex %d: %w", ifindex, err)
+	}
+	for _, m := range msgs {
+		if len(m) < nl.SizeofGenlmsg {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[nl.SizeofGenlmsg:])
+		if err != nil {
+			return 0, fmt.Errorf("netdev dev-get of ifindex %d: %w", ifindex, err)
+		}
+		for _, a := range attrs {
+			if a.Attr.Type == netdevAttrXskFeatures && len(a.Value) >= 8 {
+				return binary.NativeEndian.Uint64(a.Value), nil
+			}
+		}
+	}
+	return 0, nil // a kernel without the attribute: no feature
+}
+
+// genlHeader is a generic netlink message's header, its reserved bytes
+// zero (nl.Genlmsg serializes two bytes of whatever follows it in memory
+// there, and the netdev family checks them: EINVAL).
+type genlHeader struct{ cmd, version uint8 }
+
+func (h genlHeader) Len() int          { return nl.SizeofGenlmsg }
+func (h genlHeader) Serialize() []byte { return []byte{h.cmd, h.version, 0, 0} }
+
+// XSK features (netdev_xsk_flags).
+const (
+	XskTxTimestamp = 1 << 0
+	XskTxChecksum  = netdevXskTxChecksum
+)
