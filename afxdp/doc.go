@@ -48,6 +48,18 @@
 // ErrZeroCopyUnsupported where the driver cannot (veth), ModeCopy forces
 // copy mode.
 //
+// # Transmit metadata
+//
+// A UMEM registered with UMEMConfig.TxMetadata (Linux 6.11 and later)
+// keeps TxMetadataLen bytes in front of every transmitted packet for a
+// struct xsk_tx_metadata; Alloc then returns addresses that far into
+// their frames. Socket.RequestTxChecksum asks for a UDP or TCP checksum
+// to be finished on transmission: in copy mode by the kernel (the skb
+// leaves as CHECKSUM_PARTIAL: a NIC finishes it, a veth peer takes it as
+// its own stack's), in zero-copy mode by the NIC where its driver reports
+// the tx-checksum xsk feature (XskFeatures, from the netdev netlink
+// family); Socket.TxChecksumOffload says whether it works.
+//
 // # The XDP program
 //
 // AttachProgram loads a program (written in cilium/ebpf asm, so building

@@ -58,3 +58,15 @@ func loadNap(tb testing.TB, load tcpload.Config, workers int) time.Duration {
 	}
 	return d
 }
+
+var txChecksumMode = flag.String("tx-checksum", "auto",
+	"the engine's transmit checksum policy (engine.Config.TxChecksum: auto or software) on startScaled's beds")
+
+// txChecksumFlag returns the -tx-checksum flag's policy.
+func txChecksumFlag(tb testing.TB) engine.TxChecksum {
+	p, err := engine.ParseTxChecksum(*txChecksumMode)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}

@@ -241,6 +241,7 @@ func startScaledBed(tb testing.TB, queues int, cfg engine.Config, dual bool) *sc
 	if cfg.Nap == 0 {
 		withNap(tb, &cfg)
 	}
+	cfg.TxChecksum = txChecksumFlag(tb)
 	// A worker with a thread of its own (pinned, or busy-polling) holds
 	// a P while it polls: the application goroutines and the waker need
 	// as many more.

@@ -31,7 +31,11 @@
 //     reap completions, deliver the round's wakeups (Waker).
 //
 // Now is read once per round and passed down; layers build frames straight
-// into UMEM frames (AllocFrames, FrameBuffer, QueueTx).
+// into UMEM frames (AllocFrames, FrameBuffer, QueueTx). A UDP or TCP
+// frame whose checksum field holds only the pseudo-header's sum goes
+// through QueueTxChecksum: the socket's transmit offload finishes it
+// where the worker has one (Config.TxChecksumOffload and
+// afxdp.Socket.TxChecksumOffload), the worker otherwise.
 //
 // # Waiting
 //

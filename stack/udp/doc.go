@@ -34,7 +34,10 @@
 // queued (SockError.ICMPv6 says which protocol carried it).
 //
 // Sending: the application's goroutine builds the whole IPv4/UDP or
-// IPv6/UDP datagram (checksums included) and queues it to the worker that
+// IPv6/UDP datagram (checksums included, except a unicast datagram's UDP
+// checksum where the worker's transmit offload finishes it: the field
+// then holds the pseudo-header's sum, and the worker finishes it itself
+// before fragmenting) and queues it to the worker that
 // receives the peer's answers (inet4.Host.Send, inet6.Host.SendUntil),
 // waiting for room within the write deadline as a blocking send does.
 // The worker fragments at the path MTU: over IPv4 unless DF, over IPv6
