@@ -54,11 +54,13 @@
 // keeps TxMetadataLen bytes in front of every transmitted packet for a
 // struct xsk_tx_metadata; Alloc then returns addresses that far into
 // their frames. Socket.RequestTxChecksum asks for a UDP or TCP checksum
-// to be finished on transmission: in copy mode by the kernel (the skb
-// leaves as CHECKSUM_PARTIAL: a NIC finishes it, a veth peer takes it as
-// its own stack's), in zero-copy mode by the NIC where its driver reports
-// the tx-checksum xsk feature (XskFeatures, from the netdev netlink
-// family); Socket.TxChecksumOffload says whether it works.
+// to be finished on transmission: in zero-copy mode by the NIC where its
+// driver reports the tx-checksum xsk feature (XskFeatures, from the
+// netdev netlink family); in copy mode on a veth by the kernel (the skb
+// leaves as CHECKSUM_PARTIAL, which the peer takes as its own stack's);
+// Socket.TxChecksumOffload says whether it works. Transmit zeroes the
+// metadata of a descriptor that asks nothing (zero-copy drivers read it
+// whatever the descriptor's options).
 //
 // # The XDP program
 //

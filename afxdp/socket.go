@@ -204,13 +204,7 @@ func OpenIndex(ifindex int, cfg Config) (_ *Socket, err error) {
 		return nil, err
 	}
 	s.txOff = s.umem.txMetaLen()
-	if s.txOff != 0 {
-		s.txCsum = !s.zc
-		if s.zc {
-			f, err := XskFeatures(s.ifindex)
-			s.txCsum = err == nil && f&XskTxChecksum != 0
-		}
-	}
+	s.txCsum = s.txOff != 0 && txChecksumWorks(s.ifindex, s.zc)
 	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
 	s.Fill()
 	return s, nil

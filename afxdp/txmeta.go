@@ -3,6 +3,7 @@ package afxdp
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -34,10 +35,46 @@ const (
 )
 
 // TxChecksumOffload reports whether RequestTxChecksum works on the socket:
-// its UMEM carries transmit metadata, and either the socket is in copy
-// mode (the kernel's skb path completes the checksum, or hands it to the
-// device) or the driver reports the tx-checksum xsk feature.
+// its UMEM carries transmit metadata, and the checksum is sure to be
+// finished: in zero-copy mode the driver reports the tx-checksum xsk
+// feature; in copy mode the device is a veth (txChecksumWorks).
 func (s *Socket) TxChecksumOffload() bool { return s.txCsum }
+
+// copyModeChecksumDrivers are the drivers on which copy mode's
+// CHECKSUM_PARTIAL skb is known to be handled right. A veth hands it to
+// its peer, whose stack sets the skb's headers on receipt and trusts the
+// checksum, as between two kernels. Elsewhere it is not offered: the
+// copy path does not set the skb's protocol or network header, which a
+// NIC driver's checksum offload reads, and on a device without linear
+// skbs (virtio_net's IFF_TX_SKB_NO_LINEAR) kernels before late 2025 do
+// not read the metadata at all.
+var copyModeChecksumDrivers = map[string]bool{"veth": true}
+
+// txChecksumWorks reports whether a socket on ifindex in the given mode
+// can offload checksums (TxChecksumOffload).
+func txChecksumWorks(ifindex int, zc bool) bool {
+	if zc {
+		f, err := XskFeatures(ifindex)
+		return err == nil && f&XskTxChecksum != 0
+	}
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return false
+	}
+	drv, err := Driver(ifi.Name)
+	return err == nil && copyModeChecksumDrivers[drv]
+}
+
+// clearTxMetadata zeroes the metadata flags in front of d's packet when
+// d asks nothing of them: zero-copy drivers read the metadata of every
+// descriptor whatever its options (xsk_buff_get_metadata), so a request
+// left in a reused frame, or bytes a received frame's headroom held,
+// would be applied to a packet that did not ask.
+func (s *Socket) clearTxMetadata(d *Desc) {
+	if d.Options&unix.XDP_TX_METADATA == 0 && d.Addr >= TxMetadataLen {
+		binary.NativeEndian.PutUint64(s.umem.mem[d.Addr-TxMetadataLen:], 0)
+	}
+}
 
 // RequestTxChecksum asks for the checksum of d's packet to be computed on
 // transmission: the one's complement of the sum from byte start to the

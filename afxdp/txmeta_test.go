@@ -1,6 +1,7 @@
 package afxdp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -86,6 +87,21 @@ func TestTxChecksumOffload(t *testing.T) {
 	}
 	if st, _ := s.Stats(); st.TxInvalidDescs != 0 {
 		t.Fatalf("%d invalid tx descriptors", st.TxInvalidDescs)
+	}
+	// A frame sent without a request carries no stale one: Transmit
+	// zeroes its metadata flags (zero-copy drivers read them whatever
+	// the descriptor's options).
+	s.Alloc(addrs[:1])
+	d := Desc{Addr: addrs[0], Len: uint32(spec.Put(s.FrameBuffer(addrs[0]), []byte("plain")))}
+	s.RequestTxChecksum(&d, 34, 6)
+	d.Options = 0
+	s.Transmit([]Desc{d})
+	if flags := binary.NativeEndian.Uint64(s.umem.mem[d.Addr-TxMetadataLen:]); flags != 0 {
+		t.Fatalf("metadata flags %#x left on a frame sent without a request", flags)
+	}
+	for s.pool.stats().Tx > 0 && time.Now().Before(deadline.Add(2*time.Second)) {
+		s.Complete()
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -82,13 +82,14 @@ func (e *Engine) checksumPolicy() {
 type TxChecksum int
 
 const (
-	// TxChecksumAuto leaves them to the transmit path where it can
-	// compute them (AF_XDP transmit metadata, Linux 6.11 and later): in
-	// copy mode the kernel's, which hands a virtual link's peer the packet
-	// as its own stack would (CHECKSUM_PARTIAL: nothing computed, nothing
-	// verified) and a NIC the offload it has; in zero-copy mode the NIC's,
-	// where its driver reports the tx-checksum feature. Elsewhere the
-	// workers compute them. The default.
+	// TxChecksumAuto leaves them to the transmit path where it is sure
+	// to finish them (AF_XDP transmit metadata, Linux 6.11 and later): on
+	// a veth in copy mode the kernel's, which hands the peer the packet as
+	// its own stack would (CHECKSUM_PARTIAL: nothing computed, nothing
+	// verified); in zero-copy mode the NIC's, where its driver reports the
+	// tx-checksum feature. Elsewhere (copy mode on another driver, an MTU
+	// within afxdp.TxMetadataLen bytes of the frame size, an older kernel)
+	// the workers compute them. The default.
 	TxChecksumAuto TxChecksum = iota
 	// TxChecksumSoftware has the workers compute every checksum. A
 	// capture on the peer's side of a virtual link then shows final
@@ -114,6 +115,15 @@ func ParseTxChecksum(s string) (TxChecksum, error) {
 		}
 	}
 	return 0, fmt.Errorf("engine: unknown tx checksum policy %q (want auto or software): %w", s, ErrConfig)
+}
+
+// txMetadata reports whether the UMEMs get room for transmit metadata:
+// under TxChecksumAuto, where an MTU-sized frame still fits behind it (the
+// metadata takes afxdp.TxMetadataLen bytes of each transmitted frame;
+// with an MTU within that much of the frame size the workers compute
+// the checksums).
+func (c *Config) txMetadata() bool {
+	return c.TxChecksum == TxChecksumAuto && 14+c.MTU+afxdp.TxMetadataLen <= c.FrameSize
 }
 
 // TxChecksumOffload reports whether the workers leave UDP and TCP

@@ -213,7 +213,7 @@ func (e *Engine) build() error {
 			Queue: q, Poll: cfg.Poll, SpinTime: cfg.SpinTime, Nap: cfg.Nap,
 			CPU: cpu, OwnThread: cfg.ownThread(), Epoch: e.epoch,
 			Bufs: e.bufs, Logger: e.log, Injector: cfg.faults,
-			TxChecksumOffload: cfg.TxChecksum == TxChecksumAuto,
+			TxChecksumOffload: cfg.txMetadata(),
 		})
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
@@ -318,7 +318,7 @@ func (e *Engine) Start() (err error) {
 			Mode:   e.cfg.Mode,
 			RxSize: e.cfg.RingSize, TxSize: e.cfg.RingSize,
 			FillSize: 2 * e.cfg.RingSize, CompSize: e.cfg.RingSize,
-			UMEMConfig: afxdp.UMEMConfig{FrameSize: e.cfg.FrameSize, Frames: frames, TxMetadata: e.cfg.TxChecksum == TxChecksumAuto},
+			UMEMConfig: afxdp.UMEMConfig{FrameSize: e.cfg.FrameSize, Frames: frames, TxMetadata: e.cfg.txMetadata()},
 			BusyPoll:   afxdp.BusyPoll{Timeout: e.cfg.BusyPoll},
 		})
 		if err != nil {

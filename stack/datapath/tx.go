@@ -34,7 +34,8 @@ func (w *Worker) ReleaseAddrs(addrs []uint64) {
 // Release gives one frame back (unsent, or received and handled).
 func (w *Worker) Release(addr uint64) { w.sock.ReleaseAddr(addr) }
 
-// FrameBuffer returns the whole UMEM frame at addr, to build into.
+// FrameBuffer returns the UMEM frame from addr (as AllocFrames returned
+// it) to its end, to build into.
 func (w *Worker) FrameBuffer(addr uint64) []byte { return w.sock.FrameBuffer(addr) }
 
 // Frame returns the bytes of a descriptor.
@@ -63,7 +64,8 @@ func (w *Worker) QueueTx(d afxdp.Desc) {
 // TxChecksumOffload reports whether the UDP and TCP checksums of frames
 // queued with QueueTxChecksum are computed on transmission (by the
 // kernel in copy mode, by the NIC in zero-copy mode), not by the worker.
-func (w *Worker) TxChecksumOffload() bool { return w.txCsum }
+// Safe from any goroutine (senders ask it before building a datagram).
+func (w *Worker) TxChecksumOffload() bool { return w.txCsum.Load() }
 
 // QueueTxChecksum is QueueTx for a frame whose UDP or TCP checksum is
 // left to finish: its transport header starts at byte start of the frame,
@@ -72,7 +74,7 @@ func (w *Worker) TxChecksumOffload() bool { return w.txCsum }
 // socket's offload finishes it where the worker has one (counted in
 // TxCsumOffload); otherwise the worker computes it here.
 func (w *Worker) QueueTxChecksum(d afxdp.Desc, start, offset int) {
-	if w.txCsum {
+	if w.txCsum.Load() {
 		w.sock.RequestTxChecksum(&d, uint16(start), uint16(offset))
 		w.st.TxCsumOffload++
 	} else {

@@ -65,7 +65,7 @@ type Worker struct {
 	inj   Injector
 	// txCsum: transmitted checksums are finished by the socket's offload
 	// (Attach; QueueTxChecksum).
-	txCsum bool
+	txCsum atomic.Bool
 	// burstIn is input when it is a BurstInput, else nil (SetInput).
 	burstIn BurstInput
 
@@ -151,7 +151,7 @@ func (w *Worker) AddLayer(l Layer) { w.layer = append(w.layer, l) }
 // injector, if the configuration has one.
 func (w *Worker) Attach(sock *afxdp.Socket) {
 	w.sock = sock
-	w.txCsum = w.cfg.TxChecksumOffload && sock.TxChecksumOffload()
+	w.txCsum.Store(w.cfg.TxChecksumOffload && sock.TxChecksumOffload())
 	if w.cfg.Injector != nil {
 		w.inj = w.cfg.Injector(w)
 	}

@@ -15,8 +15,9 @@ import (
 
 const ethHeaderLen = 14
 
-// Datagram is a complete IPv4 packet to send (checksums done) in
-// Buf.B[:N]; the worker gives Buf back once its bytes are in UMEM frames.
+// Datagram is a complete IPv4 packet to send (checksums done, but for
+// PartialUDP's) in Buf.B[:N]; the worker gives Buf back once its bytes are
+// in UMEM frames.
 type Datagram struct {
 	Buf   *datapath.Buf
 	N     int
