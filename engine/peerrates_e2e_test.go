@@ -245,35 +245,40 @@ type rates struct {
 
 // cpuTimes is CPU time per connection, and the bytes allocated for one:
 // this process's (user, sys, gc), the peer child's (the kernel side's
-// client or server: user and system), and the time the machine's CPUs
-// were idle.
+// client or server: user and system), the time the machine's CPUs were
+// idle, stolen by the hypervisor, and busy with anything else (other
+// processes, kernel threads, interrupts the kernel accounts apart).
 type cpuTimes struct {
 	user, sys, gc time.Duration
 	allocs        int64
 	peer, idle    time.Duration
+	steal, other  time.Duration
 	retrans       int64 // segments the engine retransmitted, per 1,000 connections
 }
 
 func (c cpuTimes) String() string {
-	return fmt.Sprintf("%.1f+%.1f µs (GC %.1f; %d B allocated; peer %.1f µs, machine idle %.1f µs; %d retransmissions a thousand)",
-		float64(c.user)/1e3, float64(c.sys)/1e3, float64(c.gc)/1e3, c.allocs, float64(c.peer)/1e3, float64(c.idle)/1e3, c.retrans)
+	return fmt.Sprintf("%.1f+%.1f µs (GC %.1f; %d B allocated; peer %.1f µs, machine idle %.1f µs, stolen %.1f µs, other %.1f µs; %d retransmissions a thousand)",
+		float64(c.user)/1e3, float64(c.sys)/1e3, float64(c.gc)/1e3, c.allocs, float64(c.peer)/1e3, float64(c.idle)/1e3,
+		float64(c.steal)/1e3, float64(c.other)/1e3, c.retrans)
 }
 
 // measure runs rounds of each, alternating.
 func (rb *rateBed) measure(rounds int, d time.Duration) (rates, error) {
 	var as, ds []float64
-	var acpu, dcpu [7]time.Duration
+	var acpu, dcpu [9]time.Duration
 	var an, dn float64
-	add := func(sum *[7]time.Duration, a, b [7]time.Duration) {
+	add := func(sum *[9]time.Duration, a, b [9]time.Duration) {
 		for i := range sum {
 			sum[i] += b[i] - a[i]
 		}
 	}
-	now := func() [7]time.Duration { // the last two are counts
+	now := func() [9]time.Duration { // 5 and 6 are counts
 		c := cpuNow()
-		return [7]time.Duration{c[0], c[1], c[2], procCPU(rb.client.pid), machineIdle(), c[3],
-			time.Duration(rb.eng.Stats().Total.TCP.RetransSegs)}
+		m := machineTimes()
+		return [9]time.Duration{c[0], c[1], c[2], procCPU(rb.client.pid), m.idle, c[3],
+			time.Duration(rb.eng.Stats().Total.TCP.RetransSegs), m.steal, m.busy}
 	}
+	procs0 := procTimes()
 	for range rounds {
 		c0 := now()
 		a, err := rb.accepts(d)
@@ -291,13 +296,14 @@ func (rb *rateBed) measure(rounds int, d time.Duration) (rates, error) {
 		add(&dcpu, c1, c2)
 		an, dn = an+a*d.Seconds(), dn+dl*d.Seconds()
 	}
-	per := func(c [7]time.Duration, n float64) cpuTimes {
+	per := func(c [9]time.Duration, n float64) cpuTimes {
 		f := func(d time.Duration) time.Duration { return time.Duration(float64(d) / max(n, 1)) }
 		return cpuTimes{user: f(c[0]), sys: f(c[1]), gc: f(c[2]), peer: f(c[3]), idle: f(c[4]),
-			allocs: int64(f(c[5])), retrans: int64(f(c[6] * 1000))}
+			allocs: int64(f(c[5])), retrans: int64(f(c[6] * 1000)), steal: f(c[7]),
+			other: f(c[8] - c[0] - c[1] - c[3])}
 	}
 	return rates{accept: median(as), dial: median(ds), acceptCPU: per(acpu, an), dialCPU: per(dcpu, dn),
-		raw: fmt.Sprintf("accepts/s %.0f, dials/s %.0f", as, ds)}, nil
+		raw: fmt.Sprintf("accepts/s %.0f, dials/s %.0f; busiest other processes: %s", as, ds, busiest(procs0, procTimes(), rb.client.pid, 3))}, nil
 }
 
 // cpuNow is this process's user and system CPU time so far, the garbage
@@ -333,21 +339,83 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * clockTick
 }
 
-// machineIdle is the time the machine's CPUs have been idle so far, all
-// of them together (/proc/stat's idle and iowait).
-func machineIdle() time.Duration {
+// procTime is a process's name and CPU time so far.
+type procTime struct {
+	comm string
+	cpu  time.Duration
+}
+
+// procTimes reads every process's CPU time (/proc/PID/stat).
+func procTimes() map[int]procTime {
+	ents, _ := os.ReadDir("/proc")
+	m := make(map[int]procTime, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		m[pid] = procTime{comm: string(b[open+1 : close]), cpu: procCPU(pid)}
+	}
+	return m
+}
+
+// busiest names the n processes other than this one and the peer child
+// that used the most CPU between two procTimes, with their share of it:
+// what "other" time is made of.
+func busiest(a, b map[int]procTime, peer, n int) string {
+	type use struct {
+		name string
+		d    time.Duration
+	}
+	var us []use
+	for pid, t := range b {
+		if pid == os.Getpid() || pid == peer {
+			continue
+		}
+		if d := t.cpu - a[pid].cpu; d > 0 {
+			us = append(us, use{fmt.Sprintf("%s (pid %d)", t.comm, pid), d})
+		}
+	}
+	sort.Slice(us, func(i, j int) bool { return us[i].d > us[j].d })
+	var parts []string
+	for _, u := range us[:min(n, len(us))] {
+		parts = append(parts, fmt.Sprintf("%s %v", u.name, u.d.Round(10*time.Millisecond)))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// machineTime is the time the machine's CPUs, all of them together, have
+// spent so far idle (/proc/stat's idle and iowait), stolen by the
+// hypervisor (steal), and busy (user, nice, system, irq, softirq).
+type machineTime struct{ idle, steal, busy time.Duration }
+
+func machineTimes() machineTime {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return machineTime{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait ...
-	if len(f) < 6 {
-		return 0
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 {
+		return machineTime{}
 	}
-	idle, _ := strconv.ParseInt(f[4], 10, 64)
-	iowait, _ := strconv.ParseInt(f[5], 10, 64)
-	return time.Duration(idle+iowait) * clockTick
+	var v [8]int64
+	for i := range v {
+		v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+	}
+	return machineTime{idle: time.Duration(v[3]+v[4]) * clockTick, steal: time.Duration(v[7]) * clockTick,
+		busy: time.Duration(v[0]+v[1]+v[2]+v[5]+v[6]) * clockTick}
 }
 
 func median(xs []float64) float64 {
