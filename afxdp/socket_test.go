@@ -179,20 +179,7 @@ func TestTransmitToPeerKernel(t *testing.T) {
 	if got := s.Transmit(descs); got != n {
 		t.Fatalf("Transmit = %d", got)
 	}
-	// The worker loop: in copy mode the kernel sends a bounded batch per
-	// sendto, so Complete keeps kicking while frames are in flight.
-	buf := make([]byte, 100)
-	seen := map[string]bool{}
-	deadline := time.Now().Add(3 * time.Second)
-	for (len(seen) < n || s.pool.stats().Tx > 0) && time.Now().Before(deadline) {
-		s.Complete()
-		k, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
-		if err == nil {
-			seen[string(buf[:k])] = true
-		} else {
-			time.Sleep(time.Millisecond)
-		}
-	}
+	seen := completeAndReceive(s, fd, n)
 	if len(seen) != n {
 		t.Fatalf("peer received %d of %d datagrams", len(seen), n)
 	}
@@ -304,4 +291,25 @@ func TestHugePages(t *testing.T) {
 		return
 	}
 	u.Close()
+}
+
+// completeAndReceive runs a worker's loop until the peer's socket fd has
+// received n distinct payloads and every frame is completed, or 3 s
+// pass: in copy mode the kernel sends a bounded batch per sendto, so
+// Complete keeps kicking while frames are in flight. It returns the
+// payloads received.
+func completeAndReceive(s *Socket, fd, n int) map[string]bool {
+	buf := make([]byte, 100)
+	seen := map[string]bool{}
+	deadline := time.Now().Add(3 * time.Second)
+	for (len(seen) < n || s.pool.stats().Tx > 0) && time.Now().Before(deadline) {
+		s.Complete()
+		k, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err == nil {
+			seen[string(buf[:k])] = true
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return seen
 }
