@@ -27,6 +27,9 @@ type BurstInput interface {
 // pre-pass when it has one (BurstInput), then every frame (Deliver). An
 // input without a pre-pass costs the nil check.
 func (w *Worker) receive(descs []afxdp.Desc) {
+	if len(descs) > 1 {
+		w.touchFrames(descs)
+	}
 	if w.burstIn != nil {
 		frames := w.frames[:len(descs)]
 		for i, d := range descs {
@@ -41,3 +44,20 @@ func (w *Worker) receive(descs []afxdp.Desc) {
 
 // Input returns the worker's input (SetInput).
 func (w *Worker) Input() Input { return w.input }
+
+// touchFrames reads a byte of each frame of a burst before the first is
+// handled: the loads are independent, so their cache misses (the kernel
+// wrote the frames, often on another CPU) overlap instead of coming one
+// per frame, as a prefetch would make them. Measured on veth at one
+// queue, 5-7 interleaved runs: TCP bulk received +2.2% and +3.6%, short
+// connections +3% (16 and 64 in flight), UDP echo unchanged; touching a
+// second line of each frame added nothing.
+func (w *Worker) touchFrames(descs []afxdp.Desc) {
+	var x byte
+	for _, d := range descs {
+		if f := w.sock.Frame(d); len(f) > 12 {
+			x ^= f[12]
+		}
+	}
+	w.touched = x
+}

@@ -66,6 +66,8 @@ type Worker struct {
 	// txCsum: transmitted checksums are finished by the socket's offload
 	// (Attach; QueueTxChecksum).
 	txCsum atomic.Bool
+	// touched keeps receive's touching loads from being optimized away.
+	touched byte
 	// burstIn is input when it is a BurstInput, else nil (SetInput).
 	burstIn BurstInput
 
