@@ -102,6 +102,7 @@ type Conn struct {
 	ipID      uint16
 	lastState tcp.State
 	retrying  bool
+	deferred  bool // in the worker's deferred list (segment)
 	freed     bool
 	orphan    bool // counted in the worker's orphans (memory.go)
 }

@@ -10,6 +10,7 @@ import (
 // serviceTCP runs Output for c, publishes its events to the application,
 // and either frees it (CLOSED) or reschedules its timer.
 func (w *worker) serviceTCP(c *Conn) {
+	c.deferred = false // serviced now: serviceDeferred skips it
 	s := &w.sink
 	s.to(c.key.DstAddrPort().Addr(), c.key.SrcAddrPort().Addr(), c)
 	c.ep.Output(w.l.Now(), s)
@@ -123,7 +124,7 @@ func (w *worker) freeTCP(c *Conn) {
 // timers, and retries of Output that ran out of tx frames. It returns the
 // work done.
 func (w *worker) tcpRound() int {
-	work := 0
+	work := w.serviceDeferred()
 	for range commandRing {
 		cmd, ok := w.cmdq.Dequeue()
 		if !ok {
@@ -291,4 +292,22 @@ func (w *worker) drainTCP() {
 			w.freeTCP(cmd.c)
 		}
 	}
+}
+
+// serviceDeferred services the connections segment deferred (worker.
+// deferred) and returns how many. A connection serviced meanwhile (a
+// timer, a command, a later segment that changed its state) has its
+// flag cleared and is skipped; one freed meanwhile too.
+func (w *worker) serviceDeferred() int {
+	n := 0
+	for i, c := range w.deferred {
+		w.deferred[i] = nil
+		if c.deferred && !c.freed {
+			w.serviceTCP(c)
+			n++
+		}
+		c.deferred = false
+	}
+	w.deferred = w.deferred[:0]
+	return n
 }

@@ -82,10 +82,16 @@ type worker struct {
 	twq   twQueue                    // and their deadlines
 	heap  []*Conn                    // timer heap, by timerAt
 	retry []*Conn                    // connections whose Output ran out of tx frames
-	cmdq  *sock.Queue[command]       // applications → worker
-	sink  sink
-	seg   tcp.Segment
-	hdr   header.TCPFields
+	// deferred are the established connections that received segments
+	// this round: each is serviced (Output, events) once, after the
+	// round's burst (serviceDeferred), so that a burst of a bulk
+	// transfer's segments gets one ACK, as a kernel receiver with GRO
+	// acknowledges the segments it merged with one.
+	deferred []*Conn
+	cmdq     *sock.Queue[command] // applications → worker
+	sink     sink
+	seg      tcp.Segment
+	hdr      header.TCPFields
 
 	// Counters of this worker's endpoints, added up as they count
 	// (tcp.Config.Totals): publishing them walks no connection.
@@ -169,6 +175,13 @@ func (w *worker) segment(key *flowtable.Key, p []byte, c *Conn, tw *timeWait, li
 			iss := c.ep.ReopenISN()
 			w.serviceTCP(c) // frees it: the endpoint is CLOSED
 			w.tcpListen(*key, seg, key.SrcAddrPort().Addr(), key.DstAddrPort().Addr(), linkBcast, iss)
+			return
+		}
+		if c.lastState == tcp.Established && c.ep.State() == tcp.Established {
+			if !c.deferred {
+				c.deferred = true
+				w.deferred = append(w.deferred, c)
+			}
 			return
 		}
 		w.serviceTCP(c)
@@ -395,7 +408,7 @@ func (w *worker) Tick() { w.memTick() }
 
 // Pending implements datapath.Layer: commands queued by applications, or
 // applications waiting for room to queue theirs.
-func (w *worker) Pending() bool { return w.cmdq.Pending() }
+func (w *worker) Pending() bool { return w.cmdq.Pending() || len(w.deferred) > 0 }
 
 // NextTimer implements datapath.Layer.
 func (w *worker) NextTimer() int64 { return w.nextTCPTimer() }
