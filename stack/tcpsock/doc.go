@@ -13,6 +13,14 @@
 // the owner. Only then is the socket table consulted, for a listener (SYN,
 // SYN-cookie ACK) or for nothing (RST).
 //
+// Servicing. After a segment the worker runs the endpoint's Output and
+// publishes its events (serviceTCP); for a connection established before
+// and after the segment that waits until the round's burst is done
+// (worker.deferred, serviceDeferred at the start of the layer's Round),
+// so a burst of a bulk transfer gets one ACK and one wakeup, as a kernel
+// receiver with GRO acknowledges a merged segment once. The endpoint still
+// owes one duplicate ACK per out-of-order segment of the burst.
+//
 // IPv6 (demux6.go, sink6.go, family.go). With Config.Host6 each worker is
 // also the transport of next header 6 on its inet6.Layer (worker6): IPv6
 // segments are checked with the IPv6 pseudo-header (a partial checksum
