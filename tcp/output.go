@@ -38,8 +38,16 @@ func (e *Endpoint) Output(now int64, s Sink) int {
 		return sent
 	}
 	// One duplicate ACK per out-of-order segment, even when Input ran for
-	// a whole burst before this Output (the peer counts them, RFC 5681).
-	for ; e.dupAcksOwed > 1; e.dupAcksOwed-- {
+	// a whole burst before this Output (the peer counts them, RFC 5681):
+	// k of them for k segments, the first being the ACK that was due.
+	// Only while they are duplicates: when the burst also moved rcvNxt (a
+	// hole filled), they would repeat the new point with nothing missing
+	// behind it, which a sender without SACK takes for a loss; the one
+	// ACK due says it all.
+	if e.rcvNxt != e.lastAckSent {
+		e.dupAcksOwed = 0
+	}
+	for ; e.dupAcksOwed > 0; e.dupAcksOwed-- {
 		if !e.emitSeg(now, s, e.sndMax, 0, false, false) {
 			return sent
 		}

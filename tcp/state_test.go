@@ -693,3 +693,39 @@ func TestFastRetransmit(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstDupACKs: Output after a whole burst of Inputs (as the engine's
+// worker runs it: once per received burst) sends one duplicate ACK per
+// out-of-order segment while the hole stays, and a single ACK once a
+// segment of the same burst filled it (no duplicates of a point with
+// nothing missing, which a sender without SACK would take for a loss).
+func TestBurstDupACKs(t *testing.T) {
+	a, b, _ := pair(t, baseConfig(1000), baseConfig(5000))
+	a.SetNoDelay(true)
+	a.SendRing().Write(bytes.Repeat([]byte("abcdefgh"), 5*a.mss()/8))
+	segs := out(t, a, 1*ms)
+	if len(segs) != 5 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	// One burst: 2, 3, 4 (1 missing).
+	for _, i := range []int{1, 2, 3} {
+		b.Input(2*ms, segs[i].seg())
+	}
+	acks := out(t, b, 2*ms)
+	if len(acks) != 3 {
+		t.Fatalf("%d ACKs for three out-of-order segments, want 3 duplicates", len(acks))
+	}
+	for _, p := range acks {
+		if p.h.Ack != segs[0].h.Seq || p.h.Options.NumSACK == 0 {
+			t.Fatalf("duplicate ACK %v (SACK %d): want ack %d with SACK", &p, p.h.Options.NumSACK, segs[0].h.Seq)
+		}
+	}
+	// The next burst: 5 out of order, then 1 fills the hole.
+	b.Input(3*ms, segs[4].seg())
+	b.Input(3*ms, segs[0].seg())
+	acks = out(t, b, 3*ms)
+	end := segs[4].h.Seq + uint32(len(segs[4].payload))
+	if len(acks) != 1 || acks[0].h.Ack != end {
+		t.Fatalf("ACKs %v after the hole filled: want one, ack %d", acks, end)
+	}
+}

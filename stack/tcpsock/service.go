@@ -300,7 +300,8 @@ func (w *worker) drainTCP() {
 // flag cleared and is skipped; one freed meanwhile too.
 func (w *worker) serviceDeferred() int {
 	n := 0
-	for i, c := range w.deferred {
+	for i := 0; i < len(w.deferred); i++ { // len each time: servicing may defer more
+		c := w.deferred[i]
 		w.deferred[i] = nil
 		if c.deferred && !c.freed {
 			w.serviceTCP(c)
