@@ -210,7 +210,10 @@
 // worker's table, handed to the owning worker if another owns it, then matched
 // against the listeners (one tcp.Listener per worker, SYN cookies when its
 // SYN queue is full), and otherwise answered with a RST. Endpoints emit
-// segments straight into UMEM frames. Applications read and write the
+// segments straight into UMEM frames, an established connection once per
+// received burst (one ACK for a burst of a bulk transfer, as a kernel
+// receiver with GRO), with UDP and TCP checksums left to the transmit
+// offload where Config.TxChecksum finds one. Applications read and write the
 // endpoints' SPSC byte rings and poke the owning worker through its command
 // queue; the worker wakes them on endpoint events (readable, writable,
 // established, closed, error).
