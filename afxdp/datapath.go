@@ -129,7 +129,7 @@ func (s *Socket) Transmit(descs []Desc) int {
 	k := uint32(0)
 	for i := range n {
 		if s.pool.move(descs[i].Addr, stateApp, stateTx) {
-			if s.txOff != 0 {
+			if s.clearMeta {
 				s.clearTxMetadata(&descs[i])
 			}
 			s.tx.set(idx+k, descs[i])

@@ -58,9 +58,9 @@
 // driver reports the tx-checksum xsk feature (XskFeatures, from the
 // netdev netlink family); in copy mode on a veth by the kernel (the skb
 // leaves as CHECKSUM_PARTIAL, which the peer takes as its own stack's);
-// Socket.TxChecksumOffload says whether it works. Transmit zeroes the
-// metadata of a descriptor that asks nothing (zero-copy drivers read it
-// whatever the descriptor's options).
+// Socket.TxChecksumOffload says whether it works. In zero-copy mode
+// Transmit zeroes the metadata of a descriptor that asks nothing (the
+// drivers read it whatever the descriptor's options).
 //
 // # The XDP program
 //

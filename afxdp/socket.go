@@ -97,6 +97,9 @@ type Socket struct {
 	flags   uint16
 	txOff   uint64 // where a transmitted packet starts in its frame: the UMEM's transmit metadata room
 	txCsum  bool   // RequestTxChecksum works (TxChecksumOffload)
+	// clearMeta: Transmit zeroes the metadata of descriptors without a
+	// request (zero-copy with metadata; clearTxMetadata).
+	clearMeta bool
 
 	fill, comp ring[uint64]
 	rx, tx     ring[Desc]
@@ -205,6 +208,7 @@ func OpenIndex(ifindex int, cfg Config) (_ *Socket, err error) {
 	}
 	s.txOff = s.umem.txMetaLen()
 	s.txCsum = s.txOff != 0 && txChecksumWorks(s.ifindex, s.zc)
+	s.clearMeta = s.txOff != 0 && s.zc
 	s.pfd[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
 	s.Fill()
 	return s, nil

@@ -10,15 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Transmit metadata (Linux's Documentation/networking/xsk-tx-metadata.rst).
-// A UMEM registered with room for it (UMEMConfig.TxMetadata) has, in
-// front of every transmitted packet, a struct xsk_tx_metadata that a
-// descriptor with the XDP_TX_METADATA option points the kernel to. The
-// engine uses it for one offload: the UDP or TCP checksum, computed by
-// the kernel's transmit path in copy mode (an skb with CHECKSUM_PARTIAL,
-// which a veth peer takes without verifying and a NIC completes), or by
-// the NIC in zero-copy mode where its driver says it can.
-
 // TxMetadataLen is the room a UMEM with transmit metadata reserves in
 // front of every transmitted packet: sizeof(union xsk_tx_metadata). Alloc
 // returns addresses that far into their frames.
@@ -29,7 +20,6 @@ const (
 	netdevCmdDevGet       = 1
 	netdevAttrDevIfindex  = 1
 	netdevAttrXskFeatures = 6
-	netdevXskTxChecksum   = 1 << 1
 	netdevFamilyName      = "netdev"
 	netdevFamilyVersion   = 1
 )
@@ -66,10 +56,12 @@ func txChecksumWorks(ifindex int, zc bool) bool {
 }
 
 // clearTxMetadata zeroes the metadata flags in front of d's packet when
-// d asks nothing of them: zero-copy drivers read the metadata of every
-// descriptor whatever its options (xsk_buff_get_metadata), so a request
-// left in a reused frame, or bytes a received frame's headroom held,
-// would be applied to a packet that did not ask.
+// d asks nothing of them (Transmit, in zero-copy mode with metadata:
+// s.clearMeta). Zero-copy drivers read the metadata of every descriptor
+// whatever its options (xsk_buff_get_metadata), so a request left in a
+// reused frame, or bytes a received frame's headroom held, would be
+// applied to a packet that did not ask; the copy path reads it only for
+// a descriptor with XDP_TX_METADATA, so there it costs nothing.
 func (s *Socket) clearTxMetadata(d *Desc) {
 	if d.Options&unix.XDP_TX_METADATA == 0 && d.Addr >= TxMetadataLen {
 		binary.NativeEndian.PutUint64(s.umem.mem[d.Addr-TxMetadataLen:], 0)
@@ -93,7 +85,7 @@ func (s *Socket) RequestTxChecksum(d *Desc, start, offset uint16) {
 // TxChecksumRequest returns what RequestTxChecksum asked for d, or false
 // if it asked nothing.
 func (s *Socket) TxChecksumRequest(d Desc) (start, offset uint16, ok bool) {
-	if d.Options&unix.XDP_TX_METADATA == 0 || s.umem.txMeta == 0 || d.Addr < TxMetadataLen {
+	if d.Options&unix.XDP_TX_METADATA == 0 || s.txOff == 0 || d.Addr < TxMetadataLen {
 		return 0, 0, false
 	}
 	m := s.umem.mem[d.Addr-TxMetadataLen : d.Addr : d.Addr]
@@ -146,5 +138,5 @@ func (h genlHeader) Serialize() []byte { return []byte{h.cmd, h.version, 0, 0} }
 // XSK features (netdev_xsk_flags).
 const (
 	XskTxTimestamp = 1 << 0
-	XskTxChecksum  = netdevXskTxChecksum
+	XskTxChecksum  = 1 << 1
 )

@@ -78,9 +78,14 @@ func TestTxChecksumOffload(t *testing.T) {
 	if st, _ := s.Stats(); st.TxInvalidDescs != 0 {
 		t.Fatalf("%d invalid tx descriptors", st.TxInvalidDescs)
 	}
-	// A frame sent without a request carries no stale one: Transmit
-	// zeroes its metadata flags (zero-copy drivers read them whatever
-	// the descriptor's options).
+	// A frame sent without a request carries no stale one: in zero-copy
+	// mode Transmit zeroes its metadata flags (the drivers read them
+	// whatever the descriptor's options). veth has no zero-copy, so the
+	// socket is given a zero-copy socket's setting.
+	if s.clearMeta {
+		t.Fatal("a copy-mode socket clears the metadata of every transmit")
+	}
+	s.clearMeta = true
 	s.Alloc(addrs[:1])
 	d := Desc{Addr: addrs[0], Len: uint32(spec.Put(s.FrameBuffer(addrs[0]), []byte("plain")))}
 	s.RequestTxChecksum(&d, 34, 6)

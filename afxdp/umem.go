@@ -97,11 +97,7 @@ func (u *UMEM) Frames() int { return u.cfg.Frames }
 
 // TxMetadata reports whether the UMEM was registered with room for
 // transmit metadata (false until a socket registered it).
-func (u *UMEM) TxMetadata() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.txMeta != 0
-}
+func (u *UMEM) TxMetadata() bool { return u.txMetaLen() != 0 }
 
 // take reserves n frames for a socket and returns the first one's index.
 func (u *UMEM) take(n int) (uint32, error) {

@@ -89,7 +89,7 @@ func (t TCP) Flags() uint8 { return t[13] }
 func (t TCP) Window() uint16 { return binary.BigEndian.Uint16(t[14:]) }
 
 // Checksum returns the checksum field.
-func (t TCP) Checksum() uint16 { return binary.BigEndian.Uint16(t[16:]) }
+func (t TCP) Checksum() uint16 { return binary.BigEndian.Uint16(t[TCPChecksumOffset:]) }
 
 // Urgent returns the urgent pointer.
 func (t TCP) Urgent() uint16 { return binary.BigEndian.Uint16(t[18:]) }

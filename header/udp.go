@@ -5,6 +5,13 @@ import "encoding/binary"
 // UDPHeaderLen is the UDP header length.
 const UDPHeaderLen = 8
 
+// UDPChecksumOffset and TCPChecksumOffset are where the checksum field is
+// in a UDP and a TCP header (what a transmit offload is told to fill).
+const (
+	UDPChecksumOffset = 6
+	TCPChecksumOffset = 16
+)
+
 // UDP is a view of a UDP datagram (RFC 768):
 //
 //	 0      7 8     15 16    23 24    31
@@ -51,7 +58,7 @@ func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[2:]) }
 func (u UDP) Length() uint16 { return binary.BigEndian.Uint16(u[4:]) }
 
 // Checksum returns the checksum field.
-func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[6:]) }
+func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[UDPChecksumOffset:]) }
 
 // Payload returns the data after the header.
 func (u UDP) Payload() []byte { return u[UDPHeaderLen:] }

@@ -244,7 +244,7 @@ func (l *Layer) transmitDatagram(pkt []byte, mac header.MAC, dst netip.Addr, mtu
 	count := 1
 	if len(pkt) > mtu {
 		if partialUDP {
-			datapath.FinishChecksum(pkt, 20, udpChecksumOffset) // fragments carry the final one
+			datapath.FinishChecksum(pkt, 20, header.UDPChecksumOffset) // fragments carry the final one
 			partialUDP = false
 		}
 		var err error
@@ -274,16 +274,13 @@ func (l *Layer) transmitDatagram(pkt []byte, mac header.MAC, dst netip.Addr, mtu
 		l.PutEthernet(l.dp.FrameBuffer(a), mac)
 		d := afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))}
 		if partialUDP {
-			l.dp.QueueTxChecksum(d, ethHeaderLen+20, udpChecksumOffset)
+			l.dp.QueueTxChecksum(d, ethHeaderLen+20, header.UDPChecksumOffset)
 		} else {
 			l.dp.QueueTx(d)
 		}
 		out[i] = nil
 	}
 }
-
-// udpChecksumOffset is where the checksum field is in a UDP header.
-const udpChecksumOffset = 6
 
 // SendICMPError answers orig with an ICMP error, within RFC 1122's rules
 // and the rate limits.

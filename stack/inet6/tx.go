@@ -208,7 +208,7 @@ func (l *Layer) transmit(pkt []byte, mac header.MAC, d *Datagram) {
 	if len(pkt) > mtu {
 		var err error
 		if partial {
-			datapath.FinishChecksum(pkt, header.IPv6HeaderLen, udpChecksumOffset) // fragments carry the final one
+			datapath.FinishChecksum(pkt, header.IPv6HeaderLen, header.UDPChecksumOffset) // fragments carry the final one
 			partial = false
 		}
 		if d.DontFrag {
@@ -245,16 +245,13 @@ func (l *Layer) transmit(pkt []byte, mac header.MAC, d *Datagram) {
 		l.putEthernet(l.out.FrameBuffer(a), mac)
 		fd := afxdp.Desc{Addr: a, Len: uint32(ethHeaderLen + len(out[i]))}
 		if partial {
-			l.out.QueueTxChecksum(fd, ethHeaderLen+header.IPv6HeaderLen, udpChecksumOffset)
+			l.out.QueueTxChecksum(fd, ethHeaderLen+header.IPv6HeaderLen, header.UDPChecksumOffset)
 		} else {
 			l.out.QueueTx(fd)
 		}
 		out[i] = nil
 	}
 }
-
-// udpChecksumOffset is where the checksum field is in a UDP header.
-const udpChecksumOffset = 6
 
 // addrFrom16 is netip.AddrFrom16 (no allocation).
 func addrFrom16(a [16]byte) netip.Addr { return netip.AddrFrom16(a) }

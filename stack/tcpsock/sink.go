@@ -82,7 +82,7 @@ func (s *sink) Emit(h *header.TCPFields, p1, p2 []byte) bool {
 		return true
 	}
 	w.l.PutEthernet(frame, mac)
-	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+20, tcpChecksumOffset)
+	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+20, header.TCPChecksumOffset)
 	w.countOut(h)
 	return true
 }
@@ -93,9 +93,6 @@ func (w *worker) countOut(h *header.TCPFields) {
 		w.st.TCP.OutRsts++
 	}
 }
-
-// tcpChecksumOffset is where the checksum field is in a TCP header.
-const tcpChecksumOffset = 16
 
 // build writes the IPv4 packet of a segment into b (len(b) is its size);
 // with partial, its checksum field holds only the pseudo-header's sum,

@@ -62,7 +62,7 @@ func (s *sink) emit6(h *header.TCPFields, p1, p2 []byte) bool {
 	src := w.l6.Host().MAC()
 	copy(frame[6:12], src[:])
 	binary.BigEndian.PutUint16(frame[12:], header.EtherTypeIPv6)
-	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+header.IPv6HeaderLen, tcpChecksumOffset)
+	w.dp.QueueTxChecksum(afxdp.Desc{Addr: addrs[0], Len: uint32(ethHeaderLen + total)}, ethHeaderLen+header.IPv6HeaderLen, header.TCPChecksumOffset)
 	w.countOut(h)
 	return true
 }
