@@ -49,10 +49,12 @@ deps:
 ## at a time (-p 1): the privileged ones move real traffic, and on a small
 ## machine two test binaries at once starve each other's workers and softirqs.
 ## Then 100,000 concurrent connections to the engine (issue #19), without the
-## race detector, which slows the engine too much for that many.
+## race detector, which slows the engine too much for that many. The
+## output is also in bin/test.log; on a failure the first race report and
+## the failing tests are printed again at the end (scripts/gotest.sh).
 test:
 	@scripts/deps.sh test
-	$(GO) test -race -count=1 -p 1 -timeout 30m $(TESTFLAGS) $(PKGS)
+	GO=$(GO) scripts/gotest.sh bin/test.log -race -count=1 -p 1 -timeout 30m $(TESTFLAGS) $(PKGS)
 	ENGINE_TCP_IDLE_CONNS=100000 $(GO) test -count=1 -run '^TestTCPIdleConnections$$' -timeout 10m -v ./engine
 	@scripts/leftovers.sh
 
