@@ -57,7 +57,12 @@ type Worker struct {
 	cfg   Config
 	queue int
 	sock  *afxdp.Socket
+	// efd is the eventfd Wake writes to. Applications wake the worker
+	// while Close may be closing it: efdMu keeps a Wake from writing to a
+	// closed descriptor, or to another file that reused its number. Only
+	// a Wake that finds the worker asleep takes it (a write(2) follows).
 	efd   int
+	efdMu sync.RWMutex
 	bufs  *Bufs
 	wk    *Waker
 	input Input
@@ -202,7 +207,11 @@ func (w *Worker) Wake() {
 	if w.sleeping.Load() {
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
-		unix.Write(w.efd, one[:])
+		w.efdMu.RLock()
+		if w.efd >= 0 {
+			unix.Write(w.efd, one[:])
+		}
+		w.efdMu.RUnlock()
 	}
 }
 
@@ -550,10 +559,12 @@ func (w *Worker) Close() error {
 		w.nsleep.close()
 		w.nsleep = nil
 	}
+	w.efdMu.Lock()
 	if w.efd >= 0 {
 		unix.Close(w.efd)
 		w.efd = -1
 	}
+	w.efdMu.Unlock()
 	w.wk.Close()
 	return err
 }
