@@ -207,6 +207,10 @@ type Balancer struct {
 	cfg  Config     // as set; the running state has down backends at weight 0
 	cur  atomic.Pointer[state]
 	fwds []*forwarder
+	// fastSet: SetFastPath gave every forwarder its fast path (the
+	// forwarders' plain fast fields are read by FastPath, from any
+	// goroutine, only once this is true).
+	fastSet atomic.Bool
 	// vipReg and beReg number the VIPs and backends for the IPv4
 	// connection table (registry.go).
 	vipReg *registry[vip]

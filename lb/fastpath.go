@@ -72,6 +72,7 @@ func (b *Balancer) SetFastPath(table func(queue int) *afxdp.FastTable, clock int
 		}
 		f.fast = &fastPath{t: t, clock: clock, st: &fastCounters{}}
 	}
+	b.fastSet.Store(true) // after the writes above: pairs with FastPath's Load
 	return nil
 }
 
@@ -79,6 +80,9 @@ func (b *Balancer) SetFastPath(table func(queue int) *afxdp.FastTable, clock int
 // without a fast path.
 func (b *Balancer) FastPath() (FastPathStats, bool) {
 	var s FastPathStats
+	if !b.fastSet.Load() {
+		return s, false
+	}
 	for _, f := range b.fwds {
 		if f.fast == nil {
 			return FastPathStats{}, false
