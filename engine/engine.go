@@ -71,9 +71,13 @@ type Engine struct {
 	workers []*datapath.Worker
 	pings   pings // outstanding echo requests (Ping)
 
-	prog      *afxdp.Program
-	mu        sync.Mutex // guards lifecycle transitions
-	life      lifecycle  // Done and Err (run.go)
+	prog *afxdp.Program
+	mu   sync.Mutex // guards lifecycle transitions
+	life lifecycle  // Done and Err (run.go)
+	// closed is closed when the first Close has finished (made by it,
+	// under mu): a later or concurrent Close (Run's, after Done) returns
+	// only then, with everything detached and the counters final.
+	closed    chan struct{}
 	wg        sync.WaitGroup
 	startTime time.Time
 	epoch     time.Time // origin of the workers' clock
@@ -267,16 +271,27 @@ func (e *Engine) build() error {
 }
 
 // Start attaches the steering program, opens one AF_XDP socket per queue and
-// starts the workers. On error nothing is left attached or open.
+// starts the workers. On error nothing is left attached or open, and the
+// engine is closed (the sockets opened before Start return net.ErrClosed,
+// Start again ErrClosed): a new Engine is how to try again.
 func (e *Engine) Start() (err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.state.Closed() {
+		return ErrClosed
+	}
 	if !e.state.IsNew() {
 		return ErrStarted
 	}
 	defer func() {
 		if err != nil {
+			// The workers' descriptors are closed with the rest: the
+			// failure is final.
 			e.teardown()
+			e.state.Close()
+			e.life.end(ErrClosed)
+			e.udp.CloseAll()
+			e.tcp.CloseAll()
 		}
 	}()
 	addrs := make([]netip.Addr, 0, len(e.cfg.Addrs))
@@ -381,14 +396,23 @@ func (e *Engine) waitDAD() {
 
 // Close closes every socket (their calls return net.ErrClosed), stops the
 // workers after they publish their last counters, closes the AF_XDP sockets
-// and detaches the XDP program. It is safe to call more than once.
+// and detaches the XDP program. It is safe to call more than once, and from
+// several goroutines: every call returns once the first one has finished
+// (the later ones return nil).
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if !e.state.Close() {
+		closed := e.closed
 		e.mu.Unlock()
+		if closed != nil {
+			<-closed
+		}
 		return nil
 	}
+	closed := make(chan struct{})
+	e.closed = closed
 	e.mu.Unlock()
+	defer close(closed)
 	e.life.end(ErrClosed)
 	if e.lb != nil {
 		e.lb.StopHealth() // before the sockets they use close

@@ -41,9 +41,11 @@ func (e *WorkerError) Unwrap() error { return e.Err }
 // worker's *WorkerError joined with Close's error, or Close's error (nil
 // after a clean stop: ctx done, or Close called elsewhere).
 func (e *Engine) Run(ctx context.Context) error {
+	// Start's error (ErrClosed for a closed engine), unless another call
+	// started the engine and it still runs.
 	if err := e.Start(); err != nil && !(errors.Is(err, ErrStarted) && e.state.Running()) {
-		if e.state.Closed() {
-			return ErrClosed
+		if errors.Is(err, ErrStarted) {
+			return ErrClosed // closed since
 		}
 		return err
 	}

@@ -160,6 +160,11 @@ func (q *Queue[T]) unlink(w *waiter[T]) {
 // net.ErrClosed. Idempotent.
 func (q *Queue[T]) Close() { q.once.Do(func() { close(q.done) }) }
 
+// Done returns a channel that is closed by Close: the consumer is gone,
+// and an element enqueued from then on may never be taken (a producer
+// that waits for the consumer to act on one waits on this too).
+func (q *Queue[T]) Done() <-chan struct{} { return q.done }
+
 // recheck is how often a parked producer looks at stop by itself: a safety
 // net for what only stop knows. Room, Close, PushUntil's done and deadline
 // wake it at once. Rechecks are rare on purpose: a stream of timer wakeups

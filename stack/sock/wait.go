@@ -29,7 +29,7 @@ func Notify(ch chan struct{}) {
 
 // WaitOn blocks until ch is signalled, the deadline passes (nil: the
 // caller re-checks it), ctx ends, or done closes (net.ErrClosed).
-func WaitOn(ctx context.Context, ch chan struct{}, deadline *atomic.Int64, done chan struct{}) error {
+func WaitOn(ctx context.Context, ch chan struct{}, deadline *atomic.Int64, done <-chan struct{}) error {
 	var timer <-chan time.Time
 	if deadline != nil {
 		if d := deadline.Load(); d != 0 {

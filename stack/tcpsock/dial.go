@@ -117,7 +117,10 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			c.wwait.Add(-1)
 			continue
 		}
-		err := sock.WaitOn(ctx, ch, nil, nil)
+		// The owner's queue closes when its worker drains (the engine
+		// closes): an open command enqueued after the drain is never
+		// taken, and nothing would wake this wait.
+		err := sock.WaitOn(ctx, ch, nil, owner.cmdq.Done())
 		c.wwait.Add(-1)
 		if err != nil {
 			c.send(command{op: cmdAbort, c: c})

@@ -115,6 +115,13 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 		}
 	}
 	s.mu.Lock()
+	if s.cfg.State.Closed() {
+		// The engine closed since the look above, and CloseAll may have
+		// taken its list already: the listener would stay open for good.
+		s.mu.Unlock()
+		s.tab.Close(st)
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
+	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	return ln, nil

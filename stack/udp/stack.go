@@ -92,6 +92,10 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, opts sock.Options) (*C
 		return nil, sock.Relabel(err, "listen", network)
 	}
 	c.owner.Store(s.host.Layers()[0])
+	if err := s.track(c); err != nil {
+		c.release()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
+	}
 	return c, nil
 }
 
@@ -123,6 +127,10 @@ func (s *Stack) Dial(network string, lap, rap netip.AddrPort, opts sock.Options)
 	}
 	c.laddr, c.raddr = local, rap
 	c.owner.Store(s.host.Owner(flowtable.KeyFrom(unmapPort(rap), unmapPort(local), header.ProtocolUDP)))
+	if err := s.track(c); err != nil {
+		c.release()
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
 	return c, nil
 }
 
@@ -174,10 +182,23 @@ func (s *Stack) open(network string, fam socktab.Family, opts sock.Options) (*Co
 		return nil, err
 	}
 	c.sock = st
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	return c, nil
+}
+
+// track puts a socket that is ready (bound, connected) on CloseAll's list,
+// or reports net.ErrClosed when the engine closed since open looked (and
+// CloseAll may have taken its list already: the socket would stay open
+// for good); the caller then releases it. A socket joins the list only
+// once its setup is done, so that CloseAll never closes one that is
+// still being bound.
+func (s *Stack) track(c *Conn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.State.Closed() {
+		return net.ErrClosed
+	}
+	s.conns[c] = struct{}{}
+	return nil
 }
 
 // CloseAll closes every socket (the engine closes).
