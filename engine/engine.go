@@ -292,6 +292,7 @@ func (e *Engine) Start() (err error) {
 			e.life.end(ErrClosed)
 			e.udp.CloseAll()
 			e.tcp.CloseAll()
+			e.freeTables() // no Close will: the engine is closed
 		}
 	}()
 	addrs := make([]netip.Addr, 0, len(e.cfg.Addrs))
@@ -398,7 +399,7 @@ func (e *Engine) waitDAD() {
 // workers after they publish their last counters, closes the AF_XDP sockets
 // and detaches the XDP program. It is safe to call more than once, and from
 // several goroutines: every call returns once the first one has finished
-// (the later ones return nil).
+// (the later ones return nil). It waits for the workers: not from a Hook.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if !e.state.Close() {
@@ -426,11 +427,18 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	err := e.teardown()
+	e.freeTables()
+	return err
+}
+
+// freeTables frees what New allocated for the whole engine's life: the
+// TCP connection tables and the balancer's (whose health checks stop);
+// e.mu is held, the workers are gone.
+func (e *Engine) freeTables() {
 	e.tcp.CloseTables()
 	if e.lb != nil {
 		e.lb.Close()
 	}
-	return err
 }
 
 // teardown closes sockets and the program; e.mu is held.

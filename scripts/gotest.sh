@@ -18,6 +18,6 @@ if [ "$status" -ne 0 ]; then
 	awk '/^WARNING: DATA RACE/ {on = 1} on {print} on && /^==================/ {exit}' "$log" |
 		sed -E "s#$PWD/##; s# \+0x[0-9a-f]+\$##" | head -150
 	echo "=== failing tests:"
-	grep -E '^(--- FAIL|FAIL|panic:)' "$log" | head -40
+	grep -E '^ *(--- FAIL|FAIL|panic:)' "$log" | head -40
 fi
 exit "$status"

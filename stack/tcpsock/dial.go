@@ -118,8 +118,9 @@ func (s *Stack) Dial(ctx context.Context, network string, laddr, rap netip.AddrP
 			continue
 		}
 		// The owner's queue closes when its worker drains (the engine
-		// closes): an open command enqueued after the drain is never
-		// taken, and nothing would wake this wait.
+		// closes, or the worker failed: net.ErrClosed then too): an
+		// open command enqueued after the drain is never taken, and
+		// nothing would wake this wait.
 		err := sock.WaitOn(ctx, ch, nil, owner.cmdq.Done())
 		c.wwait.Add(-1)
 		if err != nil {

@@ -119,7 +119,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, cfg ListenConfig) (*Li
 		// The engine closed since the look above, and CloseAll may have
 		// taken its list already: the listener would stay open for good.
 		s.mu.Unlock()
-		s.tab.Close(st)
+		ln.Close() // listening already: connections it began go too
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: net.ErrClosed}
 	}
 	s.listeners[ln] = struct{}{}

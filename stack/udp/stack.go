@@ -93,7 +93,7 @@ func (s *Stack) Listen(network string, ap netip.AddrPort, opts sock.Options) (*C
 	}
 	c.owner.Store(s.host.Layers()[0])
 	if err := s.track(c); err != nil {
-		c.release()
+		c.Close() // bound already: what reached it goes back too
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: err}
 	}
 	return c, nil
@@ -128,7 +128,7 @@ func (s *Stack) Dial(network string, lap, rap netip.AddrPort, opts sock.Options)
 	c.laddr, c.raddr = local, rap
 	c.owner.Store(s.host.Owner(flowtable.KeyFrom(unmapPort(rap), unmapPort(local), header.ProtocolUDP)))
 	if err := s.track(c); err != nil {
-		c.release()
+		c.Close() // bound already: what reached it goes back too
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
 	return c, nil
@@ -188,7 +188,7 @@ func (s *Stack) open(network string, fam socktab.Family, opts sock.Options) (*Co
 // track puts a socket that is ready (bound, connected) on CloseAll's list,
 // or reports net.ErrClosed when the engine closed since open looked (and
 // CloseAll may have taken its list already: the socket would stay open
-// for good); the caller then releases it. A socket joins the list only
+// for good); the caller then closes it. A socket joins the list only
 // once its setup is done, so that CloseAll never closes one that is
 // still being bound.
 func (s *Stack) track(c *Conn) error {
