@@ -43,5 +43,7 @@
 // producer also wakes when the queue closes (the worker stopped: Close),
 // when its done channel closes or its deadline passes, and once a second
 // to look at stop; those are rare on purpose, as a stream of timer wakeups
-// is the livelock again.
+// is the livelock again. An element enqueued after Close is never taken:
+// a producer that then waits for the consumer to act on it (a TCP dial
+// waiting for its handshake) waits on Done too.
 package sock
