@@ -71,7 +71,10 @@
 // once the interface went away) or when its loop panics (in a Hook, or in
 // the engine: the panic is recovered, logged with its stack at level
 // error, and wraps ErrWorkerPanic). Its queue is not served any more; the
-// other workers go on. Done, closed then (or by Close), is a channel to
+// other workers go on. The failed worker drains as a stopped one does: its
+// connections end (their calls return errors), dials waiting on it return
+// net.ErrClosed. A failed Start is final: the engine is closed, and a new
+// one is how to try again. Done, closed then (or by Close), is a channel to
 // select on, and Err a *WorkerError naming the queue and the cause (or
 // ErrClosed after Close), as a context's Done and Err.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -80,6 +81,45 @@ func TestRunWorkerPanic(t *testing.T) {
 	}
 	if !errors.As(eng.Err(), &we) {
 		t.Errorf("after Close, Err = %v, still want the worker's error", eng.Err())
+	}
+}
+
+// synAckPanicHook panics on the SYN-ACK from port 7998: the worker fails
+// in the middle of a dial's handshake.
+type synAckPanicHook struct{}
+
+func (synAckPanicHook) Packet(p *engine.Packet) engine.Verdict {
+	if p.IP.Protocol() == header.ProtocolTCP {
+		if l4 := p.IP.Payload(); len(l4) >= 4 && l4[0] == 7998>>8 && l4[1] == 7998&0xff {
+			panic("boom in the handshake")
+		}
+	}
+	return engine.Pass
+}
+
+// TestDialWorkerPanic: a dial whose worker panics before the handshake
+// ends returns net.ErrClosed at once (the failed worker drains, as a
+// stopped one does), instead of waiting for a loop that is gone: here
+// until its context's deadline.
+func TestDialWorkerPanic(t *testing.T) {
+	bed := testbed.New(t, testbed.Config{})
+	enginetest.PeerListenTCP(t, bed, 7998)
+	eng := enginetest.Start(t, bed, engine.Config{Hook: synAckPanicHook{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := eng.DialContext(ctx, "tcp4", netip.AddrPortFrom(bed.PeerAddr, 7998).String())
+	if !errors.Is(err, net.ErrClosed) || time.Since(start) > 10*time.Second {
+		t.Fatalf("dial through a worker that panicked: %v after %v, want net.ErrClosed at once", err, time.Since(start).Round(time.Millisecond))
+	}
+	select {
+	case <-eng.Done(): // the loop reports the failure once its goroutine ends
+	case <-time.After(10 * time.Second):
+		t.Fatal("Done did not fire after the worker panicked")
+	}
+	var we *engine.WorkerError
+	if !errors.As(eng.Err(), &we) || !errors.Is(eng.Err(), engine.ErrWorkerPanic) {
+		t.Errorf("Err = %v, want the worker's panic", eng.Err())
 	}
 }
 

@@ -57,6 +57,22 @@ func (w *Worker) failPanic(v any) {
 	w.cfg.Logger.Error("worker failed", "queue", w.queue, "err", err, "stack", string(debug.Stack()))
 	w.Fail(err)
 	w.calls.abandon()
+	w.drainFailed()
+}
+
+// drainFailed drains a worker whose loop panicked, as a stopped one
+// drains: the layers' queues close and what they hold goes back, so that
+// applications waiting on the worker (a dial's handshake, a send waiting
+// for room, a connection's reader) give up instead of waiting for a loop
+// that is gone. Draining is idempotent; a panic in it is logged and ends
+// it.
+func (w *Worker) drainFailed() {
+	defer func() {
+		if v := recover(); v != nil {
+			w.cfg.Logger.Error("draining the failed worker panicked too", "queue", w.queue, "panic", fmt.Sprint(v))
+		}
+	}()
+	w.drain()
 }
 
 // checkSocket fails the worker when its socket reports an error (tick).

@@ -273,6 +273,9 @@ func (w *worker) nextTCPTimer() int64 {
 
 // drainTCP frees every connection when the worker stops.
 func (w *worker) drainTCP() {
+	// First: whatever happens below (a worker that panicked drains too),
+	// applications waiting for room or for an answer to a command give up.
+	w.cmdq.Close()
 	for _, c := range w.connSlice() {
 		c.ep.Abort(w.l.Now())
 		w.freeTCP(c)
@@ -281,7 +284,6 @@ func (w *worker) drainTCP() {
 		w.expireTW(w.twq.peek())
 		w.twq.pop()
 	}
-	w.cmdq.Close() // applications waiting for room give up
 	for {
 		cmd, ok := w.cmdq.Dequeue()
 		if !ok {
